@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// Tiny launcher: the built CLI lives in dist/ (npm run build).
+import { main } from '../dist/cli/main.js';
+
+main(process.argv);

@@ -1,0 +1,9 @@
+/** One line per command; each file owns its options and help. */
+import type { Command } from 'commander';
+import { register as issue } from './issue.js';
+import { register as status } from './status.js';
+
+export function registerAll(program: Command): void {
+  issue(program);
+  status(program);
+}

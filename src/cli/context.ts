@@ -1,0 +1,42 @@
+/**
+ * What every command needs: the global options (parsed once, by commander, on
+ * the root program), the state paths, the ledger, the output and the clock.
+ */
+import type { Command } from 'commander';
+import { Output, type GlobalOptions } from './output.js';
+import { resolveStateDir, statePaths, type StatePaths } from '../core/paths.js';
+import { now } from '../core/clock.js';
+import type { Ledger } from '../core/ledger/ledger.js';
+
+export interface Context {
+  opts: GlobalOptions;
+  out: Output;
+  paths: StatePaths;
+  now: () => number;
+  ledger(): Promise<Ledger>;
+  close(): void;
+}
+
+export async function makeContext(cmd: Command): Promise<Context> {
+  const opts = cmd.optsWithGlobals() as GlobalOptions;
+  const out = await new Output(opts).init();
+  const paths = statePaths(resolveStateDir(opts.stateDir));
+  let ledger: Ledger | undefined;
+  return {
+    opts,
+    out,
+    paths,
+    now,
+    async ledger() {
+      if (!ledger) {
+        const { Ledger } = await import('../core/ledger/ledger.js');
+        ledger = Ledger.open(paths.ledger);
+      }
+      return ledger;
+    },
+    close() {
+      ledger?.close();
+      ledger = undefined;
+    },
+  };
+}

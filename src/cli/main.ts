@@ -1,0 +1,77 @@
+/**
+ * The command line: commander wiring only. Each command lives in
+ * src/cli/commands/<name>.ts and exports `register(program)`; heavy modules
+ * (acme-client, SQLite, crypto) are imported inside actions so `--version`
+ * and `--help` start fast.
+ */
+import { Command, Option } from 'commander';
+import { createRequire } from 'node:module';
+import { ExitCode } from '../core/errors.js';
+import { makeContext, type Context } from './context.js';
+
+const require = createRequire(import.meta.url);
+const pkg = require('../../package.json') as { version: string };
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0  success (or: plan says allowed)          5  refused by the CA: rate limited (429)
+  1  internal error                           6  readiness check failed, nothing ordered
+  2  bad input or configuration               7  the CA could not validate a challenge
+  3  nothing to do (already held / duplicate) 8  other CA error, or CA unreachable
+  4  blocked: a rate limit is predicted       9  another certctl run holds the lock
+`;
+
+/** Wrap a command action: build the context, run, map errors to exit codes. */
+export function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Promise<number | void>) {
+  return async (...args: unknown[]) => {
+    const cmd = args[args.length - 1] as Command;
+    const ctx = await makeContext(cmd);
+    let code: number = ExitCode.OK;
+    try {
+      code = (await fn(ctx, ...(args.slice(0, -1) as A))) ?? ExitCode.OK;
+    } catch (err) {
+      const { CertctlError } = await import('../core/errors.js');
+      if (err instanceof CertctlError) {
+        ctx.out.error(err);
+        code = err.exitCode;
+      } else {
+        const e = err as Error;
+        ctx.out.error(Object.assign(new CertctlError(`internal error: ${e?.message ?? String(err)}`, ExitCode.INTERNAL, 'This is a bug in certctl; run with --verbose and report it.'), {}));
+        if (ctx.opts.verbose && e?.stack) process.stderr.write(e.stack + '\n');
+        code = ExitCode.INTERNAL;
+      }
+    } finally {
+      ctx.close();
+    }
+    process.exitCode = code;
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('certctl')
+    .description('ACME client with a ledger: predicts rate limits before asking, never orders what it already holds.')
+    .version(pkg.version, '-V, --version')
+    .option('--state-dir <dir>', 'state directory (ledger, accounts, live/, archive/); default /var/lib/certctl for root, $XDG_STATE_HOME/certctl otherwise; env CERTCTL_HOME')
+    .option('--json', 'print one JSON document (schemas in docs/json.md)')
+    .option('-q, --quiet', 'print nothing unless something needs attention')
+    .option('-v, --verbose', 'show each ACME request (never keys or tokens) on stderr')
+    .addOption(new Option('--no-color', 'never colour the output (also NO_COLOR)'))
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', EXIT_CODES_HELP);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  const { registerAll } = await import('./commands/index.js');
+  registerAll(program);
+  program.exitOverride((err) => {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+      process.exit(ExitCode.OK);
+    }
+    process.exit(ExitCode.CONFIG);
+  });
+  await program.parseAsync(argv);
+}

@@ -1,0 +1,60 @@
+/**
+ * The one source of "now". Decisions take `now` as a parameter; only the
+ * command layer reads the clock, through this function.
+ *
+ * CERTCTL_TEST_NOW is a TEST-ONLY hook (documented as such in docs/testing.md):
+ * an ISO-8601 time or epoch milliseconds that certctl uses instead of the
+ * system clock, so end-to-end tests can stand on any day of a week-long window
+ * or move forward to a renewal date. It changes nothing the CA sees.
+ */
+export function now(): number {
+  const fake = process.env.CERTCTL_TEST_NOW;
+  if (fake) {
+    const n = /^\d+$/.test(fake) ? Number(fake) : Date.parse(fake);
+    if (!Number.isNaN(n)) return n;
+  }
+  return Date.now();
+}
+
+const UNITS: [string, number][] = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['min', 60_000],
+  ['s', 1000],
+];
+
+/** "3 d 4 h" style, two most significant units; for human output only. */
+export function humanDuration(ms: number): string {
+  if (ms <= 0) return 'now';
+  const parts: string[] = [];
+  let rest = ms;
+  for (const [unit, size] of UNITS) {
+    const n = Math.floor(rest / size);
+    if (n > 0 || (unit === 's' && parts.length === 0)) {
+      parts.push(`${n} ${unit}`);
+      rest -= n * size;
+    }
+    if (parts.length === 2) break;
+  }
+  return parts.join(' ');
+}
+
+/** "in 3 d 4 h" or "now". */
+export function humanRelative(at: number, from: number): string {
+  return at <= from ? 'now' : `in ${humanDuration(at - from)}`;
+}
+
+/** 2026-01-24 04:12:00 UTC */
+export function utc(at: number): string {
+  return new Date(at).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
+}
+
+/** The same moment in the machine's local time zone, e.g. "2026-01-24 05:12 CET". */
+export function local(at: number): string {
+  const d = new Date(at);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const tz = Intl.DateTimeFormat(undefined, { timeZoneName: 'short' })
+    .formatToParts(d)
+    .find((p) => p.type === 'timeZoneName')?.value;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}${tz ? ' ' + tz : ''}`;
+}

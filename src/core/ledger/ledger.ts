@@ -1,0 +1,497 @@
+/**
+ * The ledger: one SQLite file holding everything certctl asked and was given.
+ * This directory is the only place in certctl with SQL in it.
+ *
+ * Concurrency: WAL mode, a busy timeout, and short IMMEDIATE transactions, so
+ * several certctl processes (cron + a manual run) can share one file.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './migrations.js';
+import { CertctlError, ExitCode } from '../errors.js';
+
+export type DB = Database.Database;
+
+export interface AccountRow {
+  id: number;
+  directory_url: string;
+  ca_id: string;
+  account_url: string | null;
+  key_path: string;
+  key_type: string;
+  email: string | null;
+  eab_kid: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Per-lineage settings kept so a renewal repeats the original request. */
+export interface LineageSettings {
+  reuseKey?: boolean;
+  renewDays?: number;
+  profile?: string;
+  caBundle?: string;
+  email?: string;
+  preHook?: string;
+  postHook?: string;
+  deployHook?: string;
+  httpPort?: number;
+  [key: string]: unknown;
+}
+
+export interface LineageRow {
+  name: string;
+  names: string[];
+  set_key: string;
+  ca_id: string;
+  directory_url: string;
+  key_type: string;
+  challenge: 'webroot' | 'standalone';
+  webroot: string | null;
+  standalone_addr: string | null;
+  settings: LineageSettings;
+  current_version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export type OrderState = 'open' | 'done' | 'failed';
+
+export interface OrderRow {
+  id: number;
+  lineage: string | null;
+  bundle_id: string | null;
+  role: string;
+  account_id: number | null;
+  ca_id: string;
+  directory_url: string;
+  names: string[];
+  set_key: string;
+  key_type: string;
+  key_path: string | null;
+  csr_pem: string | null;
+  order_url: string | null;
+  finalize_url: string | null;
+  certificate_url: string | null;
+  replaces: string | null;
+  profile: string | null;
+  status: string;
+  step: string;
+  state: OrderState;
+  forced: number;
+  precheck_skipped: number;
+  error_json: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CertificateRow {
+  id: number;
+  lineage: string | null;
+  version: number | null;
+  order_id: number | null;
+  bundle_id: string | null;
+  role: string | null;
+  source: 'certctl' | 'ct' | 'certbot' | 'pem';
+  ca_id: string | null;
+  directory_url: string | null;
+  issuer: string;
+  serial: string;
+  names: string[];
+  set_key: string;
+  key_type: string | null;
+  not_before: number;
+  not_after: number;
+  issued_at: number;
+  replaces: string | null;
+  ari_cert_id: string | null;
+  seen_in_ct: number;
+  fingerprint: string | null;
+  created_at: number;
+}
+
+export interface ProblemRow {
+  id: number;
+  at: number;
+  ca_id: string | null;
+  directory_url: string | null;
+  account_id: number | null;
+  order_id: number | null;
+  lineage: string | null;
+  endpoint: string | null;
+  http_status: number | null;
+  type: string | null;
+  detail: string | null;
+  retry_after: number | null;
+  limit_name: string | null;
+  scope: string | null;
+}
+
+export interface AuthorizationRow {
+  id: number;
+  order_id: number | null;
+  account_id: number | null;
+  directory_url: string;
+  identifier: string;
+  authz_url: string | null;
+  status: string;
+  challenge_type: string | null;
+  error_type: string | null;
+  error_detail: string | null;
+  at: number;
+}
+
+type Raw = Record<string, unknown>;
+
+function lineageFromRaw(r: Raw): LineageRow {
+  const { names_json, settings_json, ...rest } = r;
+  return { ...(rest as object), names: JSON.parse(names_json as string), settings: JSON.parse(settings_json as string) } as LineageRow;
+}
+function orderFromRaw(r: Raw): OrderRow {
+  const { names_json, ...rest } = r;
+  return { ...(rest as object), names: JSON.parse(names_json as string) } as OrderRow;
+}
+function certFromRaw(r: Raw): CertificateRow {
+  const { names_json, ...rest } = r;
+  return { ...(rest as object), names: JSON.parse(names_json as string) } as CertificateRow;
+}
+
+export class Ledger {
+  readonly db: DB;
+  readonly file: string;
+
+  private constructor(db: DB, file: string) {
+    this.db = db;
+    this.file = file;
+  }
+
+  /** Open (creating if needed) the ledger file and bring its schema up to date. */
+  static open(file: string): Ledger {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    let db: DB;
+    try {
+      db = new Database(file, { timeout: 15_000 });
+    } catch (err) {
+      throw new CertctlError(`Cannot open the ledger at ${file}: ${(err as Error).message}`, ExitCode.CONFIG, 'Check the path and its permissions (--state-dir / CERTCTL_HOME).');
+    }
+    try {
+      fs.chmodSync(file, 0o600);
+    } catch {
+      /* not ours to chmod (shared ledger); reading still works */
+    }
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    const ledger = new Ledger(db, file);
+    ledger.migrate();
+    return ledger;
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new CertctlError(
+        `The ledger ${this.file} has schema version ${current}, newer than this certctl understands (${MIGRATIONS.length}).`,
+        ExitCode.CONFIG,
+        'Upgrade certctl; an older version must not write to a newer ledger.',
+      );
+    }
+    if (current === MIGRATIONS.length) return;
+    // IMMEDIATE takes the write lock first, so two processes cannot both migrate.
+    this.db.transaction(() => {
+      const v = this.db.pragma('user_version', { simple: true }) as number;
+      for (let i = v; i < MIGRATIONS.length; i++) {
+        this.db.exec(MIGRATIONS[i]!);
+        this.db.pragma(`user_version = ${i + 1}`);
+      }
+    }).immediate();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  /** Run `fn` in one IMMEDIATE transaction. */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  // ---------------------------------------------------------------- accounts
+
+  account(directoryUrl: string): AccountRow | undefined {
+    return this.db.prepare('SELECT * FROM accounts WHERE directory_url = ?').get(directoryUrl) as AccountRow | undefined;
+  }
+
+  accountById(id: number): AccountRow | undefined {
+    return this.db.prepare('SELECT * FROM accounts WHERE id = ?').get(id) as AccountRow | undefined;
+  }
+
+  /** Insert the account for this directory, or update its URL/email. Returns its id. */
+  saveAccount(a: { directory_url: string; ca_id: string; account_url: string | null; key_path: string; key_type: string; email: string | null; eab_kid: string | null; now: number }): number {
+    const row = this.db
+      .prepare(
+        `INSERT INTO accounts (directory_url, ca_id, account_url, key_path, key_type, email, eab_kid, created_at, updated_at)
+         VALUES (@directory_url, @ca_id, @account_url, @key_path, @key_type, @email, @eab_kid, @now, @now)
+         ON CONFLICT(directory_url) DO UPDATE SET account_url = COALESCE(excluded.account_url, account_url),
+           email = COALESCE(excluded.email, email), eab_kid = COALESCE(excluded.eab_kid, eab_kid), updated_at = excluded.updated_at
+         RETURNING id`,
+      )
+      .get(a) as { id: number };
+    return row.id;
+  }
+
+  // ---------------------------------------------------------------- lineages
+
+  lineage(name: string): LineageRow | undefined {
+    const r = this.db.prepare('SELECT * FROM lineages WHERE name = ?').get(name) as Raw | undefined;
+    return r ? lineageFromRaw(r) : undefined;
+  }
+
+  lineages(): LineageRow[] {
+    return (this.db.prepare('SELECT * FROM lineages ORDER BY name').all() as Raw[]).map(lineageFromRaw);
+  }
+
+  /** Lineages holding exactly this set of names at this CA. */
+  lineagesBySet(setKey: string, directoryUrl?: string): LineageRow[] {
+    const rows = directoryUrl
+      ? this.db.prepare('SELECT * FROM lineages WHERE set_key = ? AND directory_url = ?').all(setKey, directoryUrl)
+      : this.db.prepare('SELECT * FROM lineages WHERE set_key = ?').all(setKey);
+    return (rows as Raw[]).map(lineageFromRaw);
+  }
+
+  saveLineage(l: Omit<LineageRow, 'created_at' | 'updated_at' | 'current_version'> & { now: number }): void {
+    this.db
+      .prepare(
+        `INSERT INTO lineages (name, names_json, set_key, ca_id, directory_url, key_type, challenge, webroot, standalone_addr, settings_json, created_at, updated_at)
+         VALUES (@name, @names_json, @set_key, @ca_id, @directory_url, @key_type, @challenge, @webroot, @standalone_addr, @settings_json, @now, @now)
+         ON CONFLICT(name) DO UPDATE SET names_json = excluded.names_json, set_key = excluded.set_key, ca_id = excluded.ca_id,
+           directory_url = excluded.directory_url, key_type = excluded.key_type, challenge = excluded.challenge, webroot = excluded.webroot,
+           standalone_addr = excluded.standalone_addr, settings_json = excluded.settings_json, updated_at = excluded.updated_at`,
+      )
+      .run({
+        name: l.name,
+        names_json: JSON.stringify(l.names),
+        set_key: l.set_key,
+        ca_id: l.ca_id,
+        directory_url: l.directory_url,
+        key_type: l.key_type,
+        challenge: l.challenge,
+        webroot: l.webroot,
+        standalone_addr: l.standalone_addr,
+        settings_json: JSON.stringify(l.settings),
+        now: l.now,
+      });
+  }
+
+  setLineageVersion(name: string, version: number, now: number): void {
+    this.db.prepare('UPDATE lineages SET current_version = ?, updated_at = ? WHERE name = ?').run(version, now, name);
+  }
+
+  deleteLineage(name: string): void {
+    this.db.prepare('DELETE FROM lineages WHERE name = ?').run(name);
+  }
+
+  // ------------------------------------------------------------------ orders
+
+  /** Journal a new order before new-order is sent. Returns its id. */
+  createOrder(o: {
+    lineage: string | null;
+    bundle_id?: string | null;
+    role?: string;
+    account_id: number | null;
+    ca_id: string;
+    directory_url: string;
+    names: string[];
+    set_key: string;
+    key_type: string;
+    replaces?: string | null;
+    profile?: string | null;
+    forced?: boolean;
+    precheck_skipped?: boolean;
+    now: number;
+  }): number {
+    return this.tx(() => {
+      const { id } = this.db
+        .prepare(
+          `INSERT INTO orders (lineage, bundle_id, role, account_id, ca_id, directory_url, names_json, set_key, key_type, replaces, profile,
+             status, step, state, forced, precheck_skipped, created_at, updated_at)
+           VALUES (@lineage, @bundle_id, @role, @account_id, @ca_id, @directory_url, @names_json, @set_key, @key_type, @replaces, @profile,
+             'new', 'creating', 'open', @forced, @precheck_skipped, @now, @now) RETURNING id`,
+        )
+        .get({
+          lineage: o.lineage,
+          bundle_id: o.bundle_id ?? null,
+          role: o.role ?? 'main',
+          account_id: o.account_id,
+          ca_id: o.ca_id,
+          directory_url: o.directory_url,
+          names_json: JSON.stringify(o.names),
+          set_key: o.set_key,
+          key_type: o.key_type,
+          replaces: o.replaces ?? null,
+          profile: o.profile ?? null,
+          forced: o.forced ? 1 : 0,
+          precheck_skipped: o.precheck_skipped ? 1 : 0,
+          now: o.now,
+        }) as { id: number };
+      this.db.prepare('INSERT INTO order_events (order_id, at, step, status) VALUES (?, ?, ?, ?)').run(id, o.now, 'creating', 'new');
+      return id;
+    });
+  }
+
+  /**
+   * Move an order's journal forward. Every call adds an order_events row, so
+   * the history of an order (and where a crash left it) can be read back.
+   */
+  updateOrder(
+    id: number,
+    patch: Partial<Pick<OrderRow, 'order_url' | 'finalize_url' | 'certificate_url' | 'status' | 'step' | 'state' | 'key_path' | 'csr_pem' | 'error_json' | 'replaces'>>,
+    now: number,
+    detail?: string,
+  ): void {
+    const keys = Object.keys(patch).filter((k) => (patch as Raw)[k] !== undefined);
+    this.tx(() => {
+      if (keys.length) {
+        const sets = keys.map((k) => `${k} = @${k}`).join(', ');
+        this.db.prepare(`UPDATE orders SET ${sets}, updated_at = @now WHERE id = @id`).run({ ...patch, id, now });
+      }
+      const cur = this.db.prepare('SELECT step, status FROM orders WHERE id = ?').get(id) as { step: string; status: string };
+      this.db.prepare('INSERT INTO order_events (order_id, at, step, status, detail) VALUES (?, ?, ?, ?, ?)').run(id, now, cur.step, cur.status, detail ?? null);
+    });
+  }
+
+  order(id: number): OrderRow | undefined {
+    const r = this.db.prepare('SELECT * FROM orders WHERE id = ?').get(id) as Raw | undefined;
+    return r ? orderFromRaw(r) : undefined;
+  }
+
+  /** Orders journalled but not finished (a crash, a kill, a time-out). */
+  openOrders(lineage?: string): OrderRow[] {
+    const rows = lineage
+      ? this.db.prepare("SELECT * FROM orders WHERE state = 'open' AND lineage = ? ORDER BY id").all(lineage)
+      : this.db.prepare("SELECT * FROM orders WHERE state = 'open' ORDER BY id").all();
+    return (rows as Raw[]).map(orderFromRaw);
+  }
+
+  orders(limit = 100): OrderRow[] {
+    return (this.db.prepare('SELECT * FROM orders ORDER BY id DESC LIMIT ?').all(limit) as Raw[]).map(orderFromRaw);
+  }
+
+  orderEvents(orderId: number): { at: number; step: string; status: string | null; detail: string | null }[] {
+    return this.db.prepare('SELECT at, step, status, detail FROM order_events WHERE order_id = ? ORDER BY id').all(orderId) as never;
+  }
+
+  // ---------------------------------------------------------- authorizations
+
+  recordAuthorization(a: Omit<AuthorizationRow, 'id'>): void {
+    this.db
+      .prepare(
+        `INSERT INTO authorizations (order_id, account_id, directory_url, identifier, authz_url, status, challenge_type, error_type, error_detail, at)
+         VALUES (@order_id, @account_id, @directory_url, @identifier, @authz_url, @status, @challenge_type, @error_type, @error_detail, @at)`,
+      )
+      .run(a);
+  }
+
+  authorizations(orderId: number): AuthorizationRow[] {
+    return this.db.prepare('SELECT * FROM authorizations WHERE order_id = ? ORDER BY id').all(orderId) as AuthorizationRow[];
+  }
+
+  // ------------------------------------------------------------ certificates
+
+  /**
+   * Record a certificate and the registered domains it counts against.
+   * Idempotent on (issuer, serial): a certificate seen twice (own + CT, or an
+   * import run twice) is one row; the existing row is returned and enriched.
+   */
+  insertCertificate(c: Omit<CertificateRow, 'id' | 'created_at'> & { registered_domains: string[]; now: number }): { id: number; inserted: boolean } {
+    return this.tx(() => {
+      const existing = this.db.prepare('SELECT id, source, lineage FROM certificates WHERE issuer = ? AND serial = ?').get(c.issuer, c.serial) as
+        | { id: number; source: string; lineage: string | null }
+        | undefined;
+      if (existing) {
+        if (c.seen_in_ct) this.db.prepare('UPDATE certificates SET seen_in_ct = 1 WHERE id = ?').run(existing.id);
+        if (c.lineage && !existing.lineage) {
+          this.db.prepare('UPDATE certificates SET lineage = ?, version = ?, order_id = COALESCE(order_id, ?) WHERE id = ?').run(c.lineage, c.version, c.order_id, existing.id);
+        }
+        return { id: existing.id, inserted: false };
+      }
+      const { id } = this.db
+        .prepare(
+          `INSERT INTO certificates (lineage, version, order_id, bundle_id, role, source, ca_id, directory_url, issuer, serial, names_json, set_key,
+             key_type, not_before, not_after, issued_at, replaces, ari_cert_id, seen_in_ct, fingerprint, created_at)
+           VALUES (@lineage, @version, @order_id, @bundle_id, @role, @source, @ca_id, @directory_url, @issuer, @serial, @names_json, @set_key,
+             @key_type, @not_before, @not_after, @issued_at, @replaces, @ari_cert_id, @seen_in_ct, @fingerprint, @now) RETURNING id`,
+        )
+        .get({ ...c, names_json: JSON.stringify(c.names), registered_domains: undefined }) as { id: number };
+      const ins = this.db.prepare('INSERT OR IGNORE INTO certificate_domains (registered_domain, issued_at, cert_id) VALUES (?, ?, ?)');
+      for (const d of c.registered_domains) ins.run(d, c.issued_at, id);
+      return { id, inserted: true };
+    });
+  }
+
+  certificate(id: number): CertificateRow | undefined {
+    const r = this.db.prepare('SELECT * FROM certificates WHERE id = ?').get(id) as Raw | undefined;
+    return r ? certFromRaw(r) : undefined;
+  }
+
+  certificatesForLineage(lineage: string): CertificateRow[] {
+    return (this.db.prepare('SELECT * FROM certificates WHERE lineage = ? ORDER BY version, id').all(lineage) as Raw[]).map(certFromRaw);
+  }
+
+  /** The certificates of the lineage's current version (one, or two for dual, three for an SM2 bundle). */
+  currentCertificates(lineage: string): CertificateRow[] {
+    return (
+      this.db
+        .prepare('SELECT c.* FROM certificates c JOIN lineages l ON l.name = c.lineage AND l.current_version = c.version WHERE c.lineage = ? ORDER BY c.id')
+        .all(lineage) as Raw[]
+    ).map(certFromRaw);
+  }
+
+  certificatesBySet(setKey: string): CertificateRow[] {
+    return (this.db.prepare('SELECT * FROM certificates WHERE set_key = ? ORDER BY issued_at').all(setKey) as Raw[]).map(certFromRaw);
+  }
+
+  allCertificates(): CertificateRow[] {
+    return (this.db.prepare('SELECT * FROM certificates ORDER BY issued_at').all() as Raw[]).map(certFromRaw);
+  }
+
+  // ---------------------------------------------------------------- problems
+
+  recordProblem(p: Omit<ProblemRow, 'id'>): number {
+    const { id } = this.db
+      .prepare(
+        `INSERT INTO problems (at, ca_id, directory_url, account_id, order_id, lineage, endpoint, http_status, type, detail, retry_after, limit_name, scope)
+         VALUES (@at, @ca_id, @directory_url, @account_id, @order_id, @lineage, @endpoint, @http_status, @type, @detail, @retry_after, @limit_name, @scope) RETURNING id`,
+      )
+      .get(p) as { id: number };
+    return id;
+  }
+
+  problems(limit = 100): ProblemRow[] {
+    return this.db.prepare('SELECT * FROM problems ORDER BY id DESC LIMIT ?').all(limit) as ProblemRow[];
+  }
+
+  /** Problems whose Retry-After is still in the future at `now`. */
+  activeProblems(now: number): ProblemRow[] {
+    return this.db.prepare('SELECT * FROM problems WHERE retry_after IS NOT NULL AND retry_after > ? ORDER BY retry_after').all(now) as ProblemRow[];
+  }
+
+  // -------------------------------------------------------------------- runs
+
+  startRun(command: string, now: number): number {
+    return (this.db.prepare('INSERT INTO runs (command, started_at) VALUES (?, ?) RETURNING id').get(command, now) as { id: number }).id;
+  }
+
+  finishRun(id: number, exitCode: number, summary: unknown, now: number): void {
+    this.db.prepare('UPDATE runs SET finished_at = ?, exit_code = ?, summary_json = ? WHERE id = ?').run(now, exitCode, JSON.stringify(summary), id);
+  }
+
+  lastRun(command: string): { started_at: number; finished_at: number | null; exit_code: number | null; summary_json: string | null } | undefined {
+    return this.db.prepare('SELECT * FROM runs WHERE command = ? AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1').get(command) as never;
+  }
+}

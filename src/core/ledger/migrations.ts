@@ -1,0 +1,192 @@
+/**
+ * Schema migrations, applied in order; PRAGMA user_version holds the number
+ * applied. Never edit a released migration: add a new one.
+ *
+ * Times are integers, milliseconds since the Unix epoch (UTC).
+ * Name sets are stored twice: `names_json` (as requested, in order) and
+ * `set_key` (lower-cased, sorted, comma-joined: the CA's "exact set").
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: the first schema.
+  `
+  CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY,
+    directory_url TEXT NOT NULL UNIQUE,
+    ca_id TEXT NOT NULL,
+    account_url TEXT,
+    key_path TEXT NOT NULL,
+    key_type TEXT NOT NULL,
+    email TEXT,
+    eab_kid TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE lineages (
+    name TEXT PRIMARY KEY,
+    names_json TEXT NOT NULL,
+    set_key TEXT NOT NULL,
+    ca_id TEXT NOT NULL,
+    directory_url TEXT NOT NULL,
+    key_type TEXT NOT NULL,
+    challenge TEXT NOT NULL,
+    webroot TEXT,
+    standalone_addr TEXT,
+    settings_json TEXT NOT NULL DEFAULT '{}',
+    current_version INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX lineages_set ON lineages(set_key);
+
+  CREATE TABLE orders (
+    id INTEGER PRIMARY KEY,
+    lineage TEXT,
+    bundle_id TEXT,
+    role TEXT NOT NULL DEFAULT 'main',
+    account_id INTEGER REFERENCES accounts(id),
+    ca_id TEXT NOT NULL,
+    directory_url TEXT NOT NULL,
+    names_json TEXT NOT NULL,
+    set_key TEXT NOT NULL,
+    key_type TEXT NOT NULL,
+    key_path TEXT,
+    csr_pem TEXT,
+    order_url TEXT,
+    finalize_url TEXT,
+    certificate_url TEXT,
+    replaces TEXT,
+    profile TEXT,
+    status TEXT NOT NULL,
+    step TEXT NOT NULL,
+    state TEXT NOT NULL,
+    forced INTEGER NOT NULL DEFAULT 0,
+    precheck_skipped INTEGER NOT NULL DEFAULT 0,
+    error_json TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX orders_open ON orders(state, lineage);
+  CREATE INDEX orders_account_time ON orders(account_id, created_at);
+  CREATE INDEX orders_set ON orders(set_key, created_at);
+
+  CREATE TABLE order_events (
+    id INTEGER PRIMARY KEY,
+    order_id INTEGER NOT NULL REFERENCES orders(id),
+    at INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    status TEXT,
+    detail TEXT
+  );
+  CREATE INDEX order_events_order ON order_events(order_id, id);
+
+  CREATE TABLE authorizations (
+    id INTEGER PRIMARY KEY,
+    order_id INTEGER REFERENCES orders(id),
+    account_id INTEGER,
+    directory_url TEXT NOT NULL,
+    identifier TEXT NOT NULL,
+    authz_url TEXT,
+    status TEXT NOT NULL,
+    challenge_type TEXT,
+    error_type TEXT,
+    error_detail TEXT,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX authorizations_ident ON authorizations(identifier, at);
+
+  CREATE TABLE certificates (
+    id INTEGER PRIMARY KEY,
+    lineage TEXT,
+    version INTEGER,
+    order_id INTEGER,
+    bundle_id TEXT,
+    role TEXT,
+    source TEXT NOT NULL,
+    ca_id TEXT,
+    directory_url TEXT,
+    issuer TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    names_json TEXT NOT NULL,
+    set_key TEXT NOT NULL,
+    key_type TEXT,
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    issued_at INTEGER NOT NULL,
+    replaces TEXT,
+    ari_cert_id TEXT,
+    seen_in_ct INTEGER NOT NULL DEFAULT 0,
+    fingerprint TEXT,
+    created_at INTEGER NOT NULL,
+    UNIQUE (issuer, serial)
+  );
+  CREATE INDEX certificates_set ON certificates(set_key, issued_at);
+  CREATE INDEX certificates_lineage ON certificates(lineage, version);
+  CREATE INDEX certificates_not_after ON certificates(not_after);
+
+  CREATE TABLE certificate_domains (
+    registered_domain TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    cert_id INTEGER NOT NULL REFERENCES certificates(id),
+    PRIMARY KEY (registered_domain, issued_at, cert_id)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE problems (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    ca_id TEXT,
+    directory_url TEXT,
+    account_id INTEGER,
+    order_id INTEGER,
+    lineage TEXT,
+    endpoint TEXT,
+    http_status INTEGER,
+    type TEXT,
+    detail TEXT,
+    retry_after INTEGER,
+    limit_name TEXT,
+    scope TEXT
+  );
+  CREATE INDEX problems_retry ON problems(retry_after);
+
+  CREATE TABLE renewal_info (
+    cert_id INTEGER PRIMARY KEY REFERENCES certificates(id),
+    ari_cert_id TEXT NOT NULL,
+    window_start INTEGER,
+    window_end INTEGER,
+    chosen_at INTEGER,
+    next_check INTEGER,
+    explanation_url TEXT,
+    fetched_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE prechecks (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    check_name TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    evidence_json TEXT,
+    advice TEXT
+  );
+  CREATE INDEX prechecks_name ON prechecks(name, at);
+
+  CREATE TABLE ct_sync (
+    registered_domain TEXT PRIMARY KEY,
+    synced_at INTEGER NOT NULL,
+    complete INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    error TEXT
+  );
+
+  CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    command TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    exit_code INTEGER,
+    summary_json TEXT
+  );
+  `,
+];

@@ -1,0 +1,150 @@
+/**
+ * Identifier rules. Every name a user types passes through `normalizeNames`
+ * before anything is sent or written, so the ledger, the planner and the CA
+ * all see the same spelling.
+ */
+import { domainToASCII } from 'node:url';
+import { isIP } from 'node:net';
+import psl from 'psl';
+import { InputError } from './errors.js';
+
+export interface NormalizeOptions {
+  /** The CA issues for IP addresses (RFC 8738). */
+  allowIp?: boolean;
+  /** The challenge can validate wildcards (DNS-01 only; HTTP-01 cannot). */
+  allowWildcard?: boolean;
+  /** Most names one certificate may hold at this CA. */
+  maxNames?: number;
+}
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+/** Normalise one name: lower case, IDN → punycode, trailing dot removed. Throws InputError. */
+export function normalizeName(raw: string, opts: NormalizeOptions = {}): string {
+  const input = raw.trim();
+  if (input === '') throw new InputError('An empty name was given.', 'Pass each name with -d, e.g. -d example.com.');
+  if (/[\s/\\:@?#]/.test(input) && !isIP(input)) {
+    throw new InputError(`"${raw}" is not a domain name: it contains a space, slash, colon, "@", "?" or "#".`, 'Give bare host names such as www.example.com, without a scheme, port or path.');
+  }
+  const ipKind = isIP(input);
+  if (ipKind) {
+    if (!opts.allowIp) {
+      throw new InputError(`"${raw}" is an IP address and this CA is not known to issue for IP addresses.`, 'Use a DNS name, or choose a CA that supports IP identifiers.');
+    }
+    return ipKind === 6 ? input.toLowerCase() : input;
+  }
+  let name = input.replace(/\.$/, '');
+  let wildcard = false;
+  if (name.startsWith('*.')) {
+    wildcard = true;
+    name = name.slice(2);
+  }
+  if (name.includes('*')) {
+    throw new InputError(`"${raw}": a wildcard may only be the whole leftmost label ("*.example.com").`);
+  }
+  if (wildcard && !opts.allowWildcard) {
+    throw new InputError(`"${raw}" is a wildcard, and wildcards cannot be validated with HTTP-01.`, 'Issue the wildcard with a DNS-01 capable setup, or list the host names you need.');
+  }
+  const ascii = domainToASCII(name.toLowerCase());
+  if (!ascii) throw new InputError(`"${raw}" is not a valid domain name (IDNA conversion failed).`);
+  if (ascii.length > 253 - (wildcard ? 2 : 0)) throw new InputError(`"${raw}" is longer than 253 characters.`);
+  const labels = ascii.split('.');
+  if (labels.length < 2) {
+    throw new InputError(`"${raw}" has a single label; a public CA only issues for fully qualified names.`, 'Give the full name, e.g. host.example.com.');
+  }
+  for (const label of labels) {
+    if (!LABEL.test(label)) {
+      throw new InputError(`"${raw}" has an invalid label "${label}": labels are 1-63 letters, digits or hyphens, not starting or ending with a hyphen.`);
+    }
+  }
+  if (/^\d+$/.test(labels[labels.length - 1]!)) {
+    throw new InputError(`"${raw}" ends in a numeric label, which is not a valid top-level domain.`);
+  }
+  if (registeredDomain(ascii) === null) {
+    throw new InputError(`"${raw}" is a public suffix, not a domain anyone can own.`, 'Give a name under it, e.g. example.' + ascii + '.');
+  }
+  return (wildcard ? '*.' : '') + ascii;
+}
+
+/** Normalise a list: each name, then duplicates and size. Order is kept (the first name names the lineage). */
+export function normalizeNames(raw: string[], opts: NormalizeOptions = {}): string[] {
+  if (raw.length === 0) throw new InputError('No names given.', 'Pass at least one -d NAME.');
+  const out: string[] = [];
+  for (const r of raw) {
+    const n = normalizeName(r, opts);
+    if (out.includes(n)) throw new InputError(`"${r}" is given twice (as ${n}).`, 'List each name once.');
+    out.push(n);
+  }
+  if (opts.maxNames !== undefined && out.length > opts.maxNames) {
+    throw new InputError(`${out.length} names were given; this CA allows at most ${opts.maxNames} names per certificate.`, 'Split the names over several certificates.');
+  }
+  return out;
+}
+
+/**
+ * The CA's "exact set of identifiers": lower-cased, de-duplicated, sorted,
+ * joined by commas. Two requests with the same key count against the same
+ * duplicate-certificate limit.
+ */
+export function setKey(names: readonly string[]): string {
+  return [...new Set(names.map((n) => n.toLowerCase().replace(/\.$/, '')))].sort().join(',');
+}
+
+const TEST_TLDS = new Set(['test', 'example', 'invalid', 'localhost', 'local']);
+
+/**
+ * The registered domain (eTLD+1) a name counts against. psl's private
+ * suffixes count (foo.github.io). IPv4 addresses count by address, IPv6 by
+ * /64 prefix. Names under reserved test TLDs fall back to the last two
+ * labels. Returns null for a bare public suffix.
+ */
+export function registeredDomain(name: string): string | null {
+  const bare = name.replace(/^\*\./, '').replace(/\.$/, '').toLowerCase();
+  const ip = isIP(bare);
+  if (ip === 4) return bare;
+  if (ip === 6) return ipv6Prefix64(bare);
+  const labels = bare.split('.');
+  if (TEST_TLDS.has(labels[labels.length - 1]!)) {
+    return labels.length >= 2 ? labels.slice(-2).join('.') : null;
+  }
+  const parsed = psl.parse(bare);
+  if ('error' in parsed) return null;
+  return parsed.domain ?? null;
+}
+
+function ipv6Prefix64(addr: string): string {
+  const [head, tail] = addr.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  return groups.slice(0, 4).map((g) => (parseInt(g || '0', 16) || 0).toString(16)).join(':') + '::/64';
+}
+
+/** The distinct registered domains of a set of names. */
+export function registeredDomains(names: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const n of names) {
+    const d = registeredDomain(n);
+    if (d) out.add(d);
+  }
+  return [...out].sort();
+}
+
+const LINEAGE = /^[a-z0-9][a-z0-9._-]{0,199}$/;
+
+/**
+ * Check a lineage name before it becomes a path component: it can never
+ * contain a slash, start with a dot, or be "." / "..".
+ */
+export function assertLineageName(name: string): string {
+  if (!LINEAGE.test(name) || name.includes('..')) {
+    throw new InputError(`"${name}" cannot be used as a certificate name: use letters, digits, ".", "-" and "_", starting with a letter or digit.`);
+  }
+  return name;
+}
+
+/** The default lineage name for a request: its first name, without a wildcard label. */
+export function defaultLineageName(names: readonly string[]): string {
+  const first = names[0]!.replace(/^\*\./, '');
+  return assertLineageName(first.replace(/:/g, '_'));
+}
