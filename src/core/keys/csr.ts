@@ -1,0 +1,130 @@
+/**
+ * PKCS#10 certification requests (RFC 2986), built with node-forge's ASN.1
+ * for every key type, so RSA, ECDSA and SM2 CSRs share one layout:
+ *
+ *   subject         CN = the first name (omitted if longer than 64 characters)
+ *   extensionRequest
+ *     subjectAltName  every name: dNSName, or iPAddress for IP literals
+ *     keyUsage        critical; what the key is for (see KEY_USAGES)
+ *
+ * Signatures come from node:crypto for RSA/ECDSA (OpenSSL underneath) and
+ * from sm-crypto for SM2, because Node cannot set the SM2 signer ID.
+ */
+import { createPrivateKey, createPublicKey, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
+import forge from 'node-forge';
+import { InputError } from '../errors.js';
+import type { KeyAlgo } from './index.js';
+import { bitString, bool, fromDer, nul, octets, oid, seq, set, smallInt, tagged, toDer, toPem, utf8, type Asn1 } from './der.js';
+
+/** RFC 5280 KeyUsage bit numbers. */
+const KU_BIT = { digitalSignature: 0, nonRepudiation: 1, keyEncipherment: 2, dataEncipherment: 3, keyAgreement: 4 } as const;
+export type KeyUsageName = keyof typeof KU_BIT;
+
+/**
+ * What each kind of key asks for. RSA keys both sign (ECDHE) and decrypt
+ * (RSA key exchange); ECDSA keys only sign. SM2 follows GB/T 20518-2018
+ * Annex C, which Tongsuo enforces: the signing certificate is
+ * digitalSignature + nonRepudiation, the encryption certificate
+ * keyEncipherment + dataEncipherment + keyAgreement.
+ */
+export const KEY_USAGES: Record<'rsa' | 'ecdsa' | 'sm2-sign' | 'sm2-enc', KeyUsageName[]> = {
+  rsa: ['digitalSignature', 'keyEncipherment'],
+  ecdsa: ['digitalSignature'],
+  'sm2-sign': ['digitalSignature', 'nonRepudiation'],
+  'sm2-enc': ['keyEncipherment', 'dataEncipherment', 'keyAgreement'],
+};
+
+export const OID = {
+  commonName: '2.5.4.3',
+  extensionRequest: '1.2.840.113549.1.9.14',
+  subjectAltName: '2.5.29.17',
+  keyUsage: '2.5.29.15',
+  sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
+  ecdsaWithSHA256: '1.2.840.10045.4.3.2',
+  ecdsaWithSHA384: '1.2.840.10045.4.3.3',
+} as const;
+
+/** What a key contributes to a CSR: its public key and a way to sign. */
+export interface CsrSigner {
+  /** SubjectPublicKeyInfo, DER. */
+  spki: Buffer;
+  /** The signatureAlgorithm AlgorithmIdentifier. */
+  algorithm: Asn1;
+  /** Sign the DER CertificationRequestInfo; returns the signature value bytes. */
+  sign(tbs: Buffer): Buffer;
+}
+
+/** Upper bound of X.520 commonName (RFC 5280 ub-common-name). */
+const CN_MAX = 64;
+
+/** Build and sign a CSR; PEM. `names` must already be normalised (src/core/names.ts). */
+export function buildCsr(names: string[], usages: KeyUsageName[], signer: CsrSigner): string {
+  if (names.length === 0) throw new InputError('A CSR needs at least one name.');
+  const cn = names[0]!;
+  const rdns = cn.length <= CN_MAX ? [set(seq(oid(OID.commonName), utf8(cn)))] : [];
+  const extensions: Asn1[] = [
+    // RFC 5280 §4.2.1.6: SAN is critical when the subject is empty.
+    extension(OID.subjectAltName, rdns.length === 0, seq(...names.map(generalName))),
+    extension(OID.keyUsage, true, keyUsageBits(usages)),
+  ];
+  const info = seq(
+    smallInt(0),
+    seq(...rdns),
+    fromDer(signer.spki),
+    tagged(0, true, [seq(oid(OID.extensionRequest), set(seq(...extensions)))]),
+  );
+  const tbs = toDer(info);
+  const sig = signer.sign(tbs);
+  return toPem('CERTIFICATE REQUEST', toDer(seq(info, signer.algorithm, bitString(sig))));
+}
+
+function extension(id: string, critical: boolean, value: Asn1): Asn1 {
+  return critical ? seq(oid(id), bool(true), octets(toDer(value))) : seq(oid(id), octets(toDer(value)));
+}
+
+/** GeneralName: dNSName [2] IA5String, or iPAddress [7] OCTET STRING (4 or 16 bytes). */
+function generalName(name: string): Asn1 {
+  if (isIP(name)) {
+    const bytes = (forge.util as unknown as { bytesFromIP(ip: string): string | null }).bytesFromIP(name);
+    if (!bytes) throw new InputError(`"${name}" is not an IP address certctl can encode.`);
+    return tagged(7, false, Buffer.from(bytes, 'binary'));
+  }
+  return tagged(2, false, Buffer.from(name, 'ascii'));
+}
+
+/** KeyUsage as a DER named BIT STRING: trailing zero bits dropped, unused-bit count set. */
+export function keyUsageBits(usages: KeyUsageName[]): Asn1 {
+  let mask = 0;
+  for (const u of usages) mask |= 0x80 >> KU_BIT[u];
+  if (mask === 0) throw new Error('keyUsage needs at least one bit');
+  let unused = 0;
+  while (((mask >> unused) & 1) === 0) unused++;
+  return bitString(Buffer.from([mask]), unused);
+}
+
+/** A signer for an RSA or ECDSA key held by node:crypto. Checks the key is the kind `algo` says. */
+export function nodeSigner(keyPem: string, algo: Extract<KeyAlgo, { kind: 'rsa' | 'ecdsa' }>): CsrSigner {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (err) {
+    throw new InputError(`The private key could not be read: ${(err as Error).message}.`, 'Give a PEM private key (PKCS#8, PKCS#1 or SEC1).');
+  }
+  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  if (algo.kind === 'rsa') {
+    if (key.asymmetricKeyType !== 'rsa') throw new InputError(`The key is ${describe(key)}, not RSA.`);
+    return { spki, algorithm: seq(oid(OID.sha256WithRSAEncryption), nul()), sign: (tbs) => nodeSign('sha256', tbs, key) };
+  }
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  const want = algo.curve === 'P-256' ? 'prime256v1' : 'secp384r1';
+  if (key.asymmetricKeyType !== 'ec' || curve !== want) throw new InputError(`The key is ${describe(key)}, not ECDSA ${algo.curve}.`);
+  const [hash, alg] = algo.curve === 'P-256' ? ['sha256', OID.ecdsaWithSHA256] : ['sha384', OID.ecdsaWithSHA384];
+  // node:crypto's ECDSA signatures are DER SEQUENCE { r, s } already, as X.509 wants.
+  return { spki, algorithm: seq(oid(alg)), sign: (tbs) => nodeSign(hash, tbs, key) };
+}
+
+function describe(key: KeyObject): string {
+  const d = key.asymmetricKeyDetails;
+  return [key.asymmetricKeyType ?? 'an unknown key type', d?.modulusLength ? `${d.modulusLength} bits` : d?.namedCurve].filter(Boolean).join(' ');
+}
