@@ -1,3 +1,5 @@
+import { InputError } from '../errors.js';
+
 /**
  * CAs are data. Adding a CA is adding an entry here (or in the config file),
  * never an if-branch elsewhere. The rate-limit policy of each CA lives in
@@ -98,4 +100,46 @@ export function findCa(id: string): CaProfile | undefined {
 /** Known CA whose directory URL is exactly this one, if any. */
 export function caForDirectory(url: string): CaProfile | undefined {
   return CAS.find((c) => c.directoryUrl === url);
+}
+
+/**
+ * The CA a command talks to: `--server URL` (a known URL maps to its CA,
+ * another URL is an unknown CA with the conservative policy), else `--ca ID`
+ * (default letsencrypt); `--staging` switches to the CA's staging twin.
+ */
+export function resolveCa(opts: { ca?: string; server?: string; staging?: boolean }): { ca: CaProfile; directoryUrl: string } {
+  let ca: CaProfile | undefined;
+  if (opts.server) {
+    let url: URL;
+    try {
+      url = new URL(opts.server);
+    } catch {
+      throw new InputError(`"${opts.server}" is not a URL.`, 'Give --server the ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory.');
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InputError(`--server must be an https URL, not ${url.protocol}`);
+    ca = caForDirectory(opts.server);
+    if (ca && opts.ca && ca.id !== opts.ca) ca = undefined;
+    if (!ca && opts.ca) {
+      const base = findCa(opts.ca);
+      if (!base) throw unknownCaError(opts.ca);
+      ca = { ...base, directoryUrl: opts.server };
+    }
+    ca ??= unknownCa(opts.server);
+  } else {
+    ca = findCa(opts.ca ?? 'letsencrypt');
+    if (!ca) throw unknownCaError(opts.ca!);
+  }
+  if (opts.staging) {
+    const st = ca.stagingId ? findCa(ca.stagingId) : undefined;
+    if (!st) throw new InputError(`${ca.name} has no staging CA known to certctl.`, 'Drop --staging, or give the staging directory with --server.');
+    ca = st;
+  }
+  if (!ca.directoryUrl) {
+    throw new InputError(`${ca.name} has no directory URL configured.`, `Give it with --server URL (e.g. --ca ${ca.id} --server https://…/directory).`);
+  }
+  return { ca, directoryUrl: opts.server ?? ca.directoryUrl };
+}
+
+function unknownCaError(id: string): InputError {
+  return new InputError(`Unknown CA "${id}".`, `Known CAs: ${CAS.map((c) => c.id).join(', ')}; or give any ACME directory with --server URL.`);
 }

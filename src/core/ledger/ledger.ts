@@ -481,6 +481,38 @@ export class Ledger {
     return this.db.prepare('SELECT * FROM problems WHERE retry_after IS NOT NULL AND retry_after > ? ORDER BY retry_after').all(now) as ProblemRow[];
   }
 
+  // ------------------------------------------------------------------- locks
+
+  /**
+   * Take the named lock if it is free, or held by a process that is gone: on
+   * this host a pid that no longer exists, on another host a heartbeat older
+   * than `staleMs`. The check and the take are one IMMEDIATE transaction, so
+   * two processes can never both win. Returns the current holder on failure.
+   */
+  tryLock(name: string, me: { pid: number; host: string }, now: number, staleMs: number, alive: (pid: number) => boolean): { ok: true } | { ok: false; holder: { pid: number; host: string; acquired_at: number } } {
+    return this.tx(() => {
+      const cur = this.db.prepare('SELECT pid, host, acquired_at, heartbeat FROM locks WHERE name = ?').get(name) as
+        | { pid: number; host: string; acquired_at: number; heartbeat: number }
+        | undefined;
+      if (cur && !(cur.pid === me.pid && cur.host === me.host)) {
+        const gone = cur.host === me.host ? !alive(cur.pid) : now - cur.heartbeat > staleMs;
+        if (!gone) return { ok: false as const, holder: cur };
+      }
+      this.db
+        .prepare('INSERT INTO locks (name, pid, host, acquired_at, heartbeat) VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET pid = excluded.pid, host = excluded.host, acquired_at = excluded.acquired_at, heartbeat = excluded.heartbeat')
+        .run(name, me.pid, me.host, now, now);
+      return { ok: true as const };
+    });
+  }
+
+  heartbeatLock(name: string, me: { pid: number; host: string }, now: number): void {
+    this.db.prepare('UPDATE locks SET heartbeat = ? WHERE name = ? AND pid = ? AND host = ?').run(now, name, me.pid, me.host);
+  }
+
+  unlock(name: string, me: { pid: number; host: string }): void {
+    this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ? AND host = ?').run(name, me.pid, me.host);
+  }
+
   // -------------------------------------------------------------------- runs
 
   startRun(command: string, now: number): number {

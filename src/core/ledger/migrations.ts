@@ -189,4 +189,14 @@ export const MIGRATIONS: readonly string[] = [
     summary_json TEXT
   );
   `,
+  // 2: run locks (one certctl run at a time per ledger; survives a crashed holder).
+  `
+  CREATE TABLE locks (
+    name TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    acquired_at INTEGER NOT NULL,
+    heartbeat INTEGER NOT NULL
+  );
+  `,
 ];

@@ -1,0 +1,61 @@
+import { Option, type Command } from 'commander';
+import { action } from '../main.js';
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(',').filter(Boolean)];
+}
+
+export function register(program: Command): void {
+  program
+    .command('issue')
+    .description('get a certificate for a set of names (HTTP-01), planned and checked before anything is sent')
+    .requiredOption('-d, --domain <name>', 'a name for the certificate; repeat for more (the first names the lineage)', collect)
+    .option('-w, --webroot <dir>', 'document root served for these names; the challenge file goes under .well-known/acme-challenge/')
+    .option('--standalone [addr:port]', 'serve the challenge from certctl itself (default 0.0.0.0:80)')
+    .option('--server <url>', 'ACME directory URL (default: the CA given by --ca)')
+    .option('--ca <id>', 'CA by name: letsencrypt, letsencrypt-staging, sm2acme, pebble (default letsencrypt)')
+    .option('--staging', "use the CA's staging environment")
+    .option('--ca-bundle <file>', 'PEM file of extra CA certificates to trust for the ACME server (private CAs: Pebble, step-ca)')
+    .option('-m, --email <address>', 'contact e-mail for the ACME account')
+    .option('--eab-kid <kid>', 'External Account Binding key id (ZeroSSL, Google Trust Services, …)')
+    .option('--eab-hmac-key <key>', 'External Account Binding HMAC key (base64url)')
+    .option('--key-type <type>', 'rsa[:2048|3072|4096], ecdsa[:p256|p384], dual (RSA + ECDSA)', 'ecdsa')
+    .option('--cert-name <name>', 'lineage name (default: the first name)')
+    .option('--profile <name>', 'ACME profile to request (if the CA lists it)')
+    .option('--reuse-key', 'keep the private key across renewals')
+    .option('--force-renewal', 'order even if a valid certificate for this exact set is held (spends a duplicate slot)')
+    .option('--force', 'order even if the planner predicts a rate-limit refusal (recorded, and warned against)')
+    .option('--no-precheck', 'skip the readiness checks (DNS, HTTP-01, CAA) before ordering (recorded)')
+    .option('--resolver <host:port>', 'DNS server for the readiness checks (default: the system resolver)')
+    .option('--http-port <port>', 'port the readiness check fetches HTTP-01 on (default 80)', (v) => Number(v))
+    .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120).argParser(Number))
+    .action(
+      action(async (ctx, opts: IssueOptions) => {
+        const { runIssue } = await import('../run/issue.js');
+        return runIssue(ctx, opts);
+      }),
+    );
+}
+
+export interface IssueOptions {
+  domain: string[];
+  webroot?: string;
+  standalone?: string | true;
+  server?: string;
+  ca?: string;
+  staging?: boolean;
+  caBundle?: string;
+  email?: string;
+  eabKid?: string;
+  eabHmacKey?: string;
+  keyType: string;
+  certName?: string;
+  profile?: string;
+  reuseKey?: boolean;
+  forceRenewal?: boolean;
+  force?: boolean;
+  precheck: boolean;
+  resolver?: string;
+  httpPort?: number;
+  lockWait: number;
+}

@@ -1,0 +1,163 @@
+/**
+ * `certctl issue`: parse → validate → lineage → obtain → render. Every
+ * validation happens before the ledger is written or anything is sent.
+ */
+import path from 'node:path';
+import type { Context } from '../context.js';
+import type { IssueOptions } from '../commands/issue.js';
+import { resolveCa } from '../../core/ca/registry.js';
+import { normalizeNames, setKey, assertLineageName, defaultLineageName } from '../../core/names.js';
+import { parseKeyType } from '../../core/keys/index.js';
+import { InputError, ExitCode } from '../../core/errors.js';
+import { parseListen, assertWebrootWritable } from '../../core/acme/challenge.js';
+import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
+import { acquireRunLock } from '../../core/store/lock.js';
+import { utc, humanRelative } from '../../core/clock.js';
+
+const DAY = 86_400_000;
+
+export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
+  const { ca, directoryUrl } = resolveCa({ ca: o.ca, server: o.server, staging: o.staging });
+  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: false, maxNames: ca.maxNames });
+  const spec = parseKeyType(o.keyType);
+  if (!ca.keyTypes.includes(spec.text.split(':')[0]!)) {
+    throw new InputError(`${ca.name} does not issue ${spec.text} certificates.`, `Use one of: ${ca.keyTypes.join(', ')}.`);
+  }
+  if (Boolean(o.webroot) === Boolean(o.standalone)) {
+    throw new InputError(o.webroot ? 'Give either --webroot or --standalone, not both.' : 'Say how to answer the HTTP-01 challenge.', 'Use --webroot DIR (your web server serves DIR) or --standalone [ADDR:PORT].');
+  }
+  if ((o.eabKid === undefined) !== (o.eabHmacKey === undefined)) {
+    throw new InputError('External Account Binding needs both --eab-kid and --eab-hmac-key.');
+  }
+  const webroot = o.webroot ? path.resolve(o.webroot) : null;
+  if (webroot) assertWebrootWritable(webroot);
+  const listen = o.standalone ? parseListen(o.standalone) : null;
+  if (o.certName) assertLineageName(o.certName);
+
+  const ledger = await ctx.ledger();
+  const lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now);
+  try {
+    const now = ctx.now();
+    const key = setKey(names);
+    const existing = pickLineage(ledger, names, key, directoryUrl, o.certName);
+
+    // Keep until expiring: the exact set already held and not due → nothing to order.
+    if (existing && existing.set_key === key && !o.forceRenewal) {
+      const certs = ledger.currentCertificates(existing.name);
+      const soonest = certs.reduce<(typeof certs)[number] | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
+      if (soonest && soonest.not_after > now) {
+        const { isDue } = await import('../../core/renew/due.js');
+        if (!isDue(soonest, now, existing.settings.renewDays)) {
+          const doc = { result: 'held', lineage: existing.name, names: existing.names, notAfter: new Date(soonest.not_after).toISOString(), serial: soonest.serial };
+          if (ctx.out.json) ctx.out.document('certctl.issue/1', doc);
+          else {
+            ctx.out.attention(`Already held: ${existing.name} covers exactly ${names.join(', ')} and is valid until ${utc(soonest.not_after)} (${humanRelative(soonest.not_after, now)}).`);
+            ctx.out.info(`Nothing ordered: another certificate for the same names would spend one of the CA's duplicate slots. Renewal happens on its own when due (certctl renew); to order anyway: --force-renewal.`);
+          }
+          return ExitCode.NOTHING_TO_DO;
+        }
+      }
+    }
+
+    const lineageName = existing?.name ?? freeLineageName(ledger, o.certName ?? defaultLineageName(names));
+    const settings = {
+      ...(existing?.settings ?? {}),
+      ...(o.reuseKey !== undefined ? { reuseKey: o.reuseKey } : {}),
+      ...(o.profile ? { profile: o.profile } : {}),
+      ...(o.caBundle ? { caBundle: path.resolve(o.caBundle) } : {}),
+      ...(o.email ? { email: o.email } : {}),
+      ...(o.httpPort ? { httpPort: o.httpPort } : {}),
+      ...(o.resolver ? { resolver: o.resolver } : {}),
+    };
+    const isNew = !existing;
+    ledger.saveLineage({
+      name: lineageName,
+      names,
+      set_key: key,
+      ca_id: ca.id,
+      directory_url: directoryUrl,
+      key_type: spec.text,
+      challenge: webroot ? 'webroot' : 'standalone',
+      webroot,
+      standalone_addr: listen ? `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}` : null,
+      settings,
+      now,
+    });
+    const lineage = ledger.lineage(lineageName)!;
+
+    const { obtain } = await import('../../core/obtain.js');
+    const { gateFor } = await import('../../core/gate.js');
+    let result;
+    try {
+      result = await obtain(
+        {
+          lineage,
+          ca,
+          email: o.email,
+          eab: o.eabKid ? { kid: o.eabKid, hmacKey: o.eabHmacKey! } : undefined,
+          caBundle: o.caBundle ? path.resolve(o.caBundle) : undefined,
+          forced: Boolean(o.force || o.forceRenewal),
+          precheckSkipped: !o.precheck,
+        },
+        {
+          ledger,
+          paths: ctx.paths,
+          now: ctx.now,
+          log: (l) => ctx.out.info(l),
+          verbose: ctx.opts.verbose ? (l) => ctx.out.verbose(l) : undefined,
+          gate: gateFor(ctx, ledger, lineage, ca, { force: o.force, forceRenewal: o.forceRenewal, precheck: o.precheck, resolver: o.resolver, httpPort: o.httpPort }),
+        },
+      );
+    } catch (err) {
+      dropIfEmpty(ledger, lineageName, isNew);
+      throw err;
+    }
+
+    const doc = { result: result.resumed ? 'recovered' : 'issued', lineage: result.lineage, version: result.version, certificates: result.certificates.map((c) => ({ ...c, notAfter: new Date(c.notAfter).toISOString() })), files: result.files };
+    if (ctx.out.json) ctx.out.document('certctl.issue/1', doc);
+    else {
+      const p = ctx.out.palette;
+      for (const c of result.certificates) {
+        ctx.out.attention(`${p.ok(result.resumed ? 'Recovered' : 'Issued')} ${result.lineage}${c.role === 'main' ? '' : ` (${c.role})`}: serial ${c.serial}, valid until ${utc(c.notAfter)}.`);
+      }
+      ctx.out.info(`Files: ${path.join(ctx.paths.live, result.lineage)}/{cert,chain,fullchain,privkey}.pem`);
+    }
+    return ExitCode.OK;
+  } finally {
+    lock.release();
+  }
+}
+
+/** The lineage this request belongs to: by --cert-name, else the one holding the same exact set at this CA. */
+function pickLineage(ledger: Ledger, names: string[], key: string, directoryUrl: string, certName?: string): LineageRow | undefined {
+  if (certName) {
+    const l = ledger.lineage(certName);
+    if (l && l.directory_url !== directoryUrl) {
+      throw new InputError(`The lineage ${certName} belongs to another CA (${l.directory_url}).`, 'Choose another --cert-name.');
+    }
+    return l;
+  }
+  void names;
+  return ledger.lineagesBySet(key, directoryUrl)[0];
+}
+
+/** `name`, or `name-0001`, `name-0002`… if taken by a different set (as certbot does). */
+function freeLineageName(ledger: Ledger, name: string): string {
+  if (!ledger.lineage(name)) return name;
+  for (let i = 1; i < 10_000; i++) {
+    const n = `${name}-${String(i).padStart(4, '0')}`;
+    if (!ledger.lineage(n)) return n;
+  }
+  throw new InputError(`Too many lineages named ${name}-NNNN.`);
+}
+
+/** A lineage created by this run that never got a certificate and has no order to resume is removed again. */
+function dropIfEmpty(ledger: Ledger, name: string, isNew: boolean): void {
+  if (!isNew) return;
+  const l = ledger.lineage(name);
+  if (l && l.current_version === 0 && ledger.openOrders(name).length === 0 && ledger.certificatesForLineage(name).length === 0) {
+    ledger.deleteLineage(name);
+  }
+}
+
+export const _test = { DAY };

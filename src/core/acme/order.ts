@@ -1,0 +1,269 @@
+/**
+ * The journalled order lifecycle. Every step is written to the ledger BEFORE
+ * the request that performs it is sent, so a crash at any point leaves a
+ * journal that says which order was in flight and how far it got; `drive`
+ * picks an order up from whatever its journal and the CA say, so the same
+ * code serves a fresh order and the recovery of an interrupted one — an
+ * already-issued certificate is downloaded, never ordered again.
+ *
+ * Polling honours the server's Retry-After and otherwise starts fast (no
+ * fixed multi-second sleeps): POLL_* constants below.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Ledger, OrderRow } from '../ledger/ledger.js';
+import type { StatePaths } from '../paths.js';
+import type { Session } from './session.js';
+import type { ChallengeResponder } from './challenge.js';
+import { CertctlError, ExitCode, ValidationError } from '../errors.js';
+import { writeFileAtomic } from '../store/atomic.js';
+import { generateKey, createCsr, parseKeyType, type KeyAlgo } from '../keys/index.js';
+import { certFacts, type CertFacts } from '../x509.js';
+import { parseRetryAfter } from './transport.js';
+
+/** First wait when polling an authorization or order without Retry-After. */
+export const POLL_FIRST_MS = 150;
+/** Each further wait grows by this factor… */
+export const POLL_GROWTH = 1.6;
+/** …up to this. A Retry-After from the server is clamped into [POLL_FIRST_MS, POLL_MAX_MS]. */
+export const POLL_MAX_MS = 5_000;
+/** Give up polling one object after this long (the order stays journalled and resumable). */
+export const POLL_DEADLINE_MS = 180_000;
+
+export interface PartResult {
+  orderId: number;
+  role: string;
+  keyPem: string;
+  /** Leaf first, then the chain, as the CA sent it. */
+  chainPem: string;
+  facts: CertFacts;
+  issuedAt: number;
+}
+
+interface AcmeOrder {
+  url: string;
+  status: string;
+  finalize: string;
+  authorizations: string[];
+  certificate?: string;
+  error?: { type: string; detail: string };
+}
+interface AcmeAuthz {
+  url: string;
+  status: string;
+  identifier: { type: string; value: string };
+  wildcard?: boolean;
+  challenges: { type: string; url: string; token: string; status: string; error?: { type: string; detail: string } }[];
+}
+
+/**
+ * TEST-ONLY crash injection (docs/testing.md): CERTCTL_TEST_CRASH_AFTER=<point>
+ * kills this process with SIGKILL right after that point, to prove recovery.
+ * Points: new-order, challenge, finalize, download.
+ */
+function crashPoint(point: string): void {
+  if (process.env.CERTCTL_TEST_CRASH_AFTER === point) process.kill(process.pid, 'SIGKILL');
+}
+
+export interface DriverOptions {
+  session: Session;
+  ledger: Ledger;
+  paths: StatePaths;
+  responder: ChallengeResponder;
+  now: () => number;
+  log: (line: string) => void;
+  /** Use this private key (PEM) for the CSR instead of a new one (--reuse-key). */
+  reuseKey?: (role: string) => string | undefined;
+}
+
+export class OrderDriver {
+  constructor(private readonly o: DriverOptions) {}
+
+  private journal(id: number, patch: Parameters<Ledger['updateOrder']>[1], detail?: string): void {
+    this.o.ledger.updateOrder(id, patch, this.o.now(), detail);
+  }
+
+  /** Take an order from wherever its journal says it is, to a downloaded certificate. */
+  async drive(row: OrderRow): Promise<PartResult> {
+    const { session } = this.o;
+    const where = { orderId: row.id, lineage: row.lineage ?? undefined, scope: row.set_key };
+    try {
+      let order: AcmeOrder;
+      if (!row.order_url) {
+        // Journal says "creating": the request may never have reached the CA. If it did, that
+        // order stays pending at the CA and expires; nothing was issued, so a new one is safe.
+        if (row.step !== 'creating') throw new CertctlError(`Order ${row.id} has no URL at step ${row.step}.`, ExitCode.INTERNAL);
+        const payload: Record<string, unknown> = { identifiers: row.names.map((n) => ({ type: /^[\d.]+$|:/.test(n) ? 'ip' : 'dns', value: n })) };
+        if (row.replaces) payload.replaces = row.replaces;
+        if (row.profile) payload.profile = row.profile;
+        order = (await session.call('newOrder', () => session.client.createOrder(payload as never), where)) as unknown as AcmeOrder;
+        this.journal(row.id, { order_url: order.url, finalize_url: order.finalize, status: order.status, step: 'created' }, `order ${order.url}`);
+        crashPoint('new-order');
+      } else {
+        order = await this.fetchOrder(row);
+        this.journal(row.id, { status: order.status }, `resumed at step ${row.step}; CA says ${order.status}`);
+      }
+
+      if (order.status === 'pending') {
+        await this.authorize(row, order);
+        order = await this.pollOrder(row, ['ready', 'valid', 'processing']);
+      }
+      if (order.status === 'invalid') throw this.invalid(order);
+
+      let keyPem: string;
+      if (order.status === 'ready') {
+        keyPem = await this.keyFor(this.o.ledger.order(row.id)!);
+        const csr = this.o.ledger.order(row.id)!.csr_pem!;
+        this.journal(row.id, { step: 'finalizing' }, 'sending CSR');
+        await session.call('finalize', () => session.client.finalizeOrder(order as never, csr), where);
+        crashPoint('finalize');
+        order = await this.pollOrder(row, ['valid']);
+      } else {
+        keyPem = await this.keyFor(this.o.ledger.order(row.id)!);
+      }
+      if (order.status !== 'valid' || !order.certificate) throw this.invalid(order);
+      const issuedAt = this.o.now();
+      this.journal(row.id, { status: 'valid', step: 'downloading', certificate_url: order.certificate }, 'certificate issued');
+
+      const chainPem = (await session.call('certificate', () => session.client.getCertificate(order as never), where)) as unknown as string;
+      const facts = certFacts(chainPem);
+      this.journal(row.id, { step: 'downloaded' }, `serial ${facts.serial}`);
+      crashPoint('download');
+      return { orderId: row.id, role: row.role, keyPem, chainPem, facts, issuedAt: this.issuedAtOf(row.id, issuedAt) };
+    } catch (err) {
+      const e = err as CertctlError;
+      // A refusal or failure ends this order; an interruption (network) leaves it open to resume.
+      const final = e instanceof CertctlError && e.exitCode !== ExitCode.CA_ERROR ? true : e instanceof CertctlError && 'problem' in e;
+      if (final) {
+        this.journal(row.id, { state: 'failed', step: 'failed', error_json: JSON.stringify({ kind: e.name, message: e.message, problem: (e as { problem?: unknown }).problem ?? null }) }, e.message);
+      } else {
+        this.journal(row.id, {}, `interrupted: ${e.message}`);
+      }
+      throw err;
+    }
+  }
+
+  /** When the CA issued (first journal entry at 'downloading'), so a resumed order keeps its true issuance time. */
+  private issuedAtOf(orderId: number, fallback: number): number {
+    const ev = this.o.ledger.orderEvents(orderId).find((e) => e.step === 'downloading');
+    return ev?.at ?? fallback;
+  }
+
+  private invalid(order: AcmeOrder): CertctlError {
+    return new ValidationError(`The order ended ${order.status}${order.error ? `: ${order.error.detail}` : ''}.`, 'See `certctl status --orders` and the authorization errors above; fix the cause before ordering again.');
+  }
+
+  private async fetchOrder(row: OrderRow): Promise<AcmeOrder> {
+    const { session } = this.o;
+    const resp = await session.postAsGet('order', row.order_url!, { orderId: row.id });
+    return { ...(resp.data as unknown as AcmeOrder), url: row.order_url! };
+  }
+
+  /** The order's private key + CSR: created once, journalled (key 0600 under pending/) before finalize. */
+  private async keyFor(row: OrderRow): Promise<string> {
+    if (row.key_path && fs.existsSync(row.key_path) && row.csr_pem) return fs.readFileSync(row.key_path, 'utf8');
+    const algo = algoForRole(row.key_type, row.role);
+    const keyPem = this.o.reuseKey?.(row.role) ?? (await generateKey(algo));
+    const csr = await createCsr(keyPem, row.names, algo);
+    const keyPath = path.join(this.o.paths.pending, `order-${row.id}-${row.role}.key`);
+    writeFileAtomic(keyPath, keyPem, 0o600);
+    this.journal(row.id, { key_path: keyPath, csr_pem: csr }, 'key and CSR ready');
+    return keyPem;
+  }
+
+  private async authorize(row: OrderRow, order: AcmeOrder): Promise<void> {
+    const { session, responder, ledger } = this.o;
+    const where = { orderId: row.id, lineage: row.lineage ?? undefined };
+    const authzs = (await session.call('authorizations', () => session.client.getAuthorizations(order as never), where)) as unknown as AcmeAuthz[];
+    this.journal(row.id, { step: 'authorizing' }, `${authzs.length} authorizations`);
+    const record = (a: AcmeAuthz, status: string, err?: { type: string; detail: string }) =>
+      ledger.recordAuthorization({
+        order_id: row.id,
+        account_id: session.accountId,
+        directory_url: session.directoryUrl,
+        identifier: a.identifier.value,
+        authz_url: a.url,
+        status,
+        challenge_type: 'http-01',
+        error_type: err?.type ?? null,
+        error_detail: err?.detail ?? null,
+        at: this.o.now(),
+      });
+
+    const failures: string[] = [];
+    await Promise.all(
+      authzs.map(async (a) => {
+        if (a.status === 'valid') {
+          record(a, 'valid');
+          return;
+        }
+        if (a.status !== 'pending') {
+          record(a, a.status);
+          failures.push(`${a.identifier.value}: authorization is ${a.status}`);
+          return;
+        }
+        const ch = a.challenges.find((c) => c.type === 'http-01');
+        if (!ch) {
+          record(a, 'unsupported');
+          failures.push(`${a.identifier.value}: the CA offers no http-01 challenge (${a.challenges.map((c) => c.type).join(', ')})`);
+          return;
+        }
+        const keyAuth = await session.client.getChallengeKeyAuthorization(ch as never);
+        await responder.present(ch.token, keyAuth);
+        try {
+          if (ch.status === 'pending') {
+            await session.call('challenge', () => session.client.completeChallenge(ch as never), where);
+            crashPoint('challenge');
+          }
+          const done = await this.poll(a.url, row.id, ['valid', 'invalid', 'deactivated', 'expired', 'revoked']);
+          const data = done as unknown as AcmeAuthz;
+          const err = data.challenges?.find((c) => c.type === 'http-01')?.error;
+          record(a, data.status, err);
+          if (data.status !== 'valid') failures.push(`${a.identifier.value}: ${err ? `${err.detail} (${err.type})` : data.status}`);
+        } finally {
+          await responder.cleanup(ch.token);
+        }
+      }),
+    );
+    if (failures.length) {
+      throw new ValidationError(
+        `The CA could not validate ${failures.length === 1 ? 'a name' : `${failures.length} names`}:\n  ${failures.join('\n  ')}`,
+        'Check that http://<name>/.well-known/acme-challenge/ is served from the webroot (certctl check -d NAME --webroot DIR), then try again.',
+      );
+    }
+  }
+
+  private async pollOrder(row: OrderRow, want: string[]): Promise<AcmeOrder> {
+    const data = (await this.poll(row.order_url ?? this.o.ledger.order(row.id)!.order_url!, row.id, [...want, 'invalid'])) as unknown as AcmeOrder;
+    const url = this.o.ledger.order(row.id)!.order_url!;
+    const order = { ...data, url };
+    this.journal(row.id, { status: order.status, certificate_url: order.certificate ?? undefined });
+    return order;
+  }
+
+  /** POST-as-GET `url` until its status is one of `done`, honouring Retry-After. */
+  private async poll(url: string, orderId: number, done: string[]): Promise<Record<string, unknown>> {
+    const { session } = this.o;
+    const deadline = Date.now() + POLL_DEADLINE_MS;
+    let wait = POLL_FIRST_MS;
+    for (;;) {
+      const resp = await session.postAsGet('poll', url, { orderId });
+      const data = resp.data as { status: string };
+      if (done.includes(data.status)) return data as unknown as Record<string, unknown>;
+      if (Date.now() > deadline) {
+        throw new CertctlError(`Gave up waiting for ${url} (still ${data.status} after ${POLL_DEADLINE_MS / 1000} s).`, ExitCode.CA_ERROR, 'The order stays journalled: the next run resumes it instead of ordering again.');
+      }
+      const ra = parseRetryAfter(resp.headers['retry-after'], Date.now());
+      const ms = ra !== undefined ? Math.min(POLL_MAX_MS, Math.max(POLL_FIRST_MS, ra - Date.now())) : wait;
+      await new Promise((r) => setTimeout(r, ms));
+      wait = Math.min(POLL_MAX_MS, wait * POLL_GROWTH);
+    }
+  }
+}
+
+/** The key algorithm of one part (role) of a key type: dual's "ecdsa" part, sm2's parts… */
+export function algoForRole(keyType: string, role: string): KeyAlgo {
+  const spec = parseKeyType(keyType);
+  const part = spec.parts.find((p) => p.role === role) ?? spec.parts[0]!;
+  return part.algo;
+}

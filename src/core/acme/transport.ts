@@ -1,0 +1,190 @@
+/**
+ * The HTTP layer under acme-client, made fit for a rate-limit-aware client.
+ *
+ * acme-client's own axios interceptor retries 429 and 5xx by sleeping for
+ * Retry-After (up to 5 times) — a week-long sleep inside cron — and with its
+ * retries turned off it hides network errors behind a TypeError. We replace
+ * both interceptors:
+ *  - 429 is never retried: the response goes back to acme-client (which
+ *    throws) and its problem document, status and Retry-After are captured
+ *    for the ledger;
+ *  - 5xx and transient network errors get bounded retries with backoff and
+ *    jitter (RETRY_SCHEDULE_MS), never longer than MAX_RETRY_WAIT_MS;
+ *  - other network errors surface as themselves.
+ * badNonce is retried by acme-client itself (re-signed with a fresh nonce).
+ *
+ * Problems are captured per async call chain (AsyncLocalStorage), so
+ * concurrent orders in one process each see their own.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import https from 'node:https';
+import tls from 'node:tls';
+import fs from 'node:fs';
+import type { AcmeProblem } from '../errors.js';
+import { InputError } from '../errors.js';
+
+/** Waits between retries of a 5xx / transient network failure, before jitter (±25 %). */
+export const RETRY_SCHEDULE_MS = [250, 1000, 3000] as const;
+/** A Retry-After longer than this on a 5xx is not waited for inside one run. */
+export const MAX_RETRY_WAIT_MS = 10_000;
+/** One HTTP request never hangs longer than this. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'EAI_AGAIN', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
+
+export interface CallContext {
+  /** The last problem document the CA answered in this call chain. */
+  lastProblem?: AcmeProblem & { endpoint: string };
+  /** Every ACME response in this call chain: method, url, status (for --verbose and tests). */
+  onResponse?: (info: { method: string; url: string; status: number; ms: number }) => void;
+}
+
+const als = new AsyncLocalStorage<CallContext>();
+
+export function withCallContext<T>(ctx: CallContext, fn: () => Promise<T>): Promise<T> {
+  return als.run(ctx, fn);
+}
+
+export function currentContext(): CallContext | undefined {
+  return als.getStore();
+}
+
+interface AxiosLike {
+  defaults: { httpsAgent?: unknown; timeout?: number; acmeSettings?: Record<string, unknown>; headers: { common: Record<string, string> } };
+  interceptors: {
+    request: { clear(): void; use(ok: (c: Cfg) => Cfg): void };
+    response: { clear(): void; use(ok: (r: Resp) => unknown, bad: (e: Err) => unknown): void };
+  };
+  request(cfg: Cfg): Promise<Resp>;
+}
+interface Cfg {
+  url?: string;
+  method?: string;
+  __certctlAttempt?: number;
+  __certctlStart?: number;
+  [k: string]: unknown;
+}
+interface Resp {
+  status: number;
+  headers: Record<string, string | undefined>;
+  data: unknown;
+  config: Cfg;
+}
+interface Err {
+  code?: string;
+  message: string;
+  config?: Cfg;
+  response?: Resp;
+}
+
+let configured = false;
+
+/** Parse Retry-After (seconds or HTTP date) into an absolute time, ms. */
+export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return now + Number(v) * 1000;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+function jitter(ms: number): number {
+  return Math.round(ms * (0.75 + Math.random() * 0.5));
+}
+
+function problemOf(resp: Resp, url: string, now: number): AcmeProblem | undefined {
+  const d = resp.data as { type?: unknown; detail?: unknown; subproblems?: unknown } | undefined;
+  if (!d || typeof d !== 'object' || typeof d.type !== 'string') return undefined;
+  return {
+    type: d.type,
+    detail: typeof d.detail === 'string' ? d.detail : '',
+    status: resp.status,
+    retryAfter: parseRetryAfter(resp.headers['retry-after'], now),
+    subproblems: Array.isArray(d.subproblems) ? (d.subproblems as AcmeProblem['subproblems']) : undefined,
+    url,
+  };
+}
+
+/** Strip anything secret-looking from a URL before it is logged (challenge tokens are path segments). */
+function safeUrl(url: string): string {
+  return url.replace(/(\/(chall|challenge|authz|authz-v3|finalize|cert|order)[^/]*\/)[^/?#]+/gi, '$1…');
+}
+
+/**
+ * Install certctl's transport on acme-client's axios instance. Idempotent.
+ * `caBundle` (a PEM file) is trusted in addition to the system roots, so a
+ * private ACME CA works without turning TLS verification off.
+ */
+export function configureTransport(axios: AxiosLike, opts: { caBundle?: string; verbose?: (line: string) => void; userAgent?: string } = {}): void {
+  if (opts.caBundle) {
+    let pem: string;
+    try {
+      pem = fs.readFileSync(opts.caBundle, 'utf8');
+    } catch (err) {
+      throw new InputError(`Cannot read the CA bundle ${opts.caBundle}: ${(err as Error).message}`, 'Give --ca-bundle a readable PEM file with the CA certificate(s) that signed the ACME server’s TLS certificate.');
+    }
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new InputError(`${opts.caBundle} holds no PEM certificate.`, 'Give --ca-bundle a PEM file ("-----BEGIN CERTIFICATE-----").');
+    }
+    axios.defaults.httpsAgent = new https.Agent({ ca: [...tls.rootCertificates, pem], keepAlive: true });
+  } else {
+    axios.defaults.httpsAgent = new https.Agent({ keepAlive: true });
+  }
+  axios.defaults.timeout = REQUEST_TIMEOUT_MS;
+  if (opts.userAgent) axios.defaults.headers.common['User-Agent'] = opts.userAgent;
+  if (axios.defaults.acmeSettings) axios.defaults.acmeSettings.retryMaxAttempts = 0;
+  if (configured) return;
+  configured = true;
+  const verbose = opts.verbose;
+
+  axios.interceptors.request.clear();
+  axios.interceptors.response.clear();
+
+  axios.interceptors.request.use((cfg) => {
+    cfg.__certctlStart = Date.now();
+    return cfg;
+  });
+
+  const retry = async (cfg: Cfg, waitMs: number): Promise<Resp> => {
+    cfg.__certctlAttempt = (cfg.__certctlAttempt ?? 0) + 1;
+    await new Promise((r) => setTimeout(r, waitMs));
+    return axios.request(cfg);
+  };
+
+  axios.interceptors.response.use(
+    async (resp: Resp) => {
+      const cfg = resp.config;
+      const method = (cfg.method ?? 'get').toUpperCase();
+      const url = cfg.url ?? '';
+      const ms = Date.now() - (cfg.__certctlStart ?? Date.now());
+      verbose?.(`${method} ${safeUrl(url)} → ${resp.status} (${ms} ms)`);
+      const ctx = als.getStore();
+      ctx?.onResponse?.({ method, url, status: resp.status, ms });
+      const attempt = cfg.__certctlAttempt ?? 0;
+      if (resp.status >= 500 && attempt < RETRY_SCHEDULE_MS.length) {
+        const now = Date.now();
+        const ra = parseRetryAfter(resp.headers['retry-after'], now);
+        const wait = ra !== undefined ? ra - now : jitter(RETRY_SCHEDULE_MS[attempt]!);
+        if (wait <= MAX_RETRY_WAIT_MS) {
+          verbose?.(`  server error ${resp.status}; retry ${attempt + 1}/${RETRY_SCHEDULE_MS.length} in ${Math.max(0, wait)} ms`);
+          return retry(cfg, Math.max(0, wait));
+        }
+      }
+      if (resp.status >= 400 && ctx) {
+        const p = problemOf(resp, url, Date.now());
+        if (p && !p.type.endsWith(':badNonce')) ctx.lastProblem = { ...p, endpoint: url };
+      }
+      return resp;
+    },
+    async (err: Err) => {
+      const cfg = err.config;
+      const attempt = cfg?.__certctlAttempt ?? 0;
+      if (cfg && err.code && TRANSIENT_CODES.has(err.code) && attempt < RETRY_SCHEDULE_MS.length) {
+        const wait = jitter(RETRY_SCHEDULE_MS[attempt]!);
+        verbose?.(`  ${err.code} on ${safeUrl(cfg.url ?? '')}; retry ${attempt + 1}/${RETRY_SCHEDULE_MS.length} in ${wait} ms`);
+        return retry(cfg, wait);
+      }
+      throw err;
+    },
+  );
+}

@@ -1,0 +1,84 @@
+/**
+ * The gate before any request reaches a CA: the planner's verdict (rate
+ * limits, duplicates) and the readiness checks (DNS, HTTP-01, CAA). Shared by
+ * `issue` and `renew`, so both refuse the same things for the same reasons.
+ */
+import type { Context } from '../cli/context.js';
+import type { Ledger, LineageRow } from './ledger/ledger.js';
+import type { CaProfile } from './ca/registry.js';
+import { BlockedError, PrecheckError } from './errors.js';
+import { parseKeyType } from './keys/index.js';
+import { utc, local, humanRelative } from './clock.js';
+
+export interface GateOptions {
+  force?: boolean;
+  forceRenewal?: boolean;
+  precheck: boolean;
+  resolver?: string;
+  httpPort?: number;
+  replaces?: string | null;
+  ariWindowOpen?: boolean;
+  renewal?: boolean;
+}
+
+export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfile, o: GateOptions): () => Promise<void> {
+  return async () => {
+    const now = ctx.now();
+    const { planFromLedger } = await import('./planner/index.js');
+    const account = ledger.account(l.directory_url);
+    const decision = planFromLedger(
+      ledger,
+      {
+        names: l.names,
+        caId: ca.id,
+        directoryUrl: l.directory_url,
+        policyId: ca.policyId,
+        accountId: account?.id ?? null,
+        newAccount: !account?.account_url,
+        parts: parseKeyType(l.key_type).parts.length,
+        replaces: o.replaces ?? null,
+        ariWindowOpen: o.ariWindowOpen,
+        forceRenewal: o.forceRenewal || o.renewal,
+        renewalOf: o.renewal ? l.name : undefined,
+      },
+      now,
+    );
+    if (decision.verdict === 'blocked') {
+      const blocking = decision.limits.filter((x) => x.after < 0 || x.evidence).sort((a, b) => (b.allowedAt ?? Infinity) - (a.allowedAt ?? Infinity));
+      const why = blocking.length ? blocking.map((x) => `${x.reason}`).join('; ') : decision.notes.join(' ');
+      const when = decision.allowedAt === null ? 'It will not be allowed as asked (change the request).' : `Next allowed ${utc(decision.allowedAt)} (${local(decision.allowedAt)}, ${humanRelative(decision.allowedAt, now)}).`;
+      const msg = `The CA would refuse this request: ${why}. ${when}`;
+      if (!o.force) throw new BlockedError(msg, 'Nothing was sent. See the whole picture with: certctl plan -d … ; --force sends anyway (and will most likely be refused).');
+      ctx.out.attention(`warning: ${msg} Sending anyway because of --force.`);
+    } else if (decision.verdict === 'last-slot') {
+      ctx.out.attention(`warning: this request spends the last free slot of a rate limit (see certctl plan).`);
+    }
+    if (!o.precheck) {
+      ctx.out.info('Readiness checks skipped (--no-precheck); recorded on the order.');
+      return;
+    }
+    if (l.challenge !== 'webroot' && l.challenge !== 'standalone') return;
+    const { runPrechecks } = await import('./precheck/index.js');
+    const { recordPrechecks } = await import('./ledger/prechecks.js');
+    const report = await runPrechecks({
+      names: l.names,
+      webroot: l.webroot ?? undefined,
+      standalone: l.challenge === 'standalone' ? undefined : undefined,
+      resolver: o.resolver ?? (l.settings.resolver as string | undefined),
+      httpPort: o.httpPort ?? l.settings.httpPort,
+      caaIdentities: ca.caaIdentities,
+      caName: ca.name,
+      directoryUrl: l.directory_url,
+      ledger,
+      now,
+    });
+    recordPrechecks(ledger, report.results, now);
+    if (!report.ok) {
+      const failed = report.results.filter((r) => !r.ok);
+      throw new PrecheckError(
+        `Not ready to order — ${failed.length} check(s) failed, so no order was created:\n  ${failed.map((r) => `${r.name} ${r.check}: ${r.summary}${r.advice ? ` → ${r.advice}` : ''}`).join('\n  ')}`,
+        'Fix these and run again (details: certctl check -d …). --no-precheck skips the checks.',
+      );
+    }
+  };
+}

@@ -1,0 +1,46 @@
+/** What `certctl status` shows: every lineage, soonest-expiring first. */
+import type { Ledger } from './ledger/ledger.js';
+import type { StatePaths } from './paths.js';
+import { LineageStore } from './store/lineage.js';
+
+export interface LineageStatus {
+  name: string;
+  names: string[];
+  keyType: string;
+  caId: string;
+  directoryUrl: string;
+  version: number;
+  notAfter: string | null;
+  daysLeft: number | null;
+  /** Less than a third of the lifetime left (the default renewal rule). */
+  due: boolean;
+  serials: string[];
+  files: string[];
+  openOrders: number;
+}
+
+const DAY = 86_400_000;
+
+export function statusReport(ledger: Ledger, paths: StatePaths, now: number): LineageStatus[] {
+  const store = new LineageStore(paths);
+  const out = ledger.lineages().map((l): LineageStatus => {
+    const certs = ledger.currentCertificates(l.name);
+    const soonest = certs.reduce<(typeof certs)[number] | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
+    const lifetime = soonest ? soonest.not_after - soonest.not_before : 0;
+    return {
+      name: l.name,
+      names: l.names,
+      keyType: l.key_type,
+      caId: l.ca_id,
+      directoryUrl: l.directory_url,
+      version: l.current_version,
+      notAfter: soonest ? new Date(soonest.not_after).toISOString() : null,
+      daysLeft: soonest ? Math.floor((soonest.not_after - now) / DAY) : null,
+      due: soonest ? soonest.not_after - now < lifetime / 3 : true,
+      serials: certs.map((c) => c.serial),
+      files: store.liveFiles(l.name),
+      openOrders: ledger.openOrders(l.name).length,
+    };
+  });
+  return out.sort((a, b) => (a.notAfter ?? '').localeCompare(b.notAfter ?? ''));
+}

@@ -1,0 +1,58 @@
+/**
+ * One certctl run at a time per ledger. The lock is a row in the ledger
+ * (see Ledger.tryLock), so it is atomic, survives a crashed holder (a dead
+ * pid is detected; a holder on another host must keep its heartbeat fresh),
+ * and works the same for a ledger shared between hosts.
+ */
+import os from 'node:os';
+import type { Ledger } from '../ledger/ledger.js';
+import { LockedError } from '../errors.js';
+
+/** A holder on another host whose heartbeat is older than this is presumed dead. */
+export const LOCK_STALE_MS = 10 * 60_000;
+/** How often the holder refreshes its heartbeat. */
+export const LOCK_HEARTBEAT_MS = 60_000;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface HeldLock {
+  release(): void;
+}
+
+/** Take the ledger's run lock, waiting up to `waitMs` for another run to finish. */
+export async function acquireRunLock(ledger: Ledger, waitMs: number, now: () => number = Date.now): Promise<HeldLock> {
+  const me = { pid: process.pid, host: os.hostname() };
+  const deadline = Date.now() + waitMs;
+  let delay = 50;
+  for (;;) {
+    const r = ledger.tryLock('run', me, now(), LOCK_STALE_MS, alive);
+    if (r.ok) break;
+    if (Date.now() >= deadline) {
+      throw new LockedError(
+        `Another certctl run (pid ${r.holder.pid} on ${r.holder.host}, since ${new Date(r.holder.acquired_at).toISOString()}) holds the lock on this ledger.`,
+        'Wait for it to finish, or raise --lock-wait. A crashed holder is detected automatically.',
+      );
+    }
+    await new Promise((res) => setTimeout(res, delay + Math.random() * delay));
+    delay = Math.min(1000, delay * 2);
+  }
+  const timer = setInterval(() => ledger.heartbeatLock('run', me, now()), LOCK_HEARTBEAT_MS);
+  timer.unref();
+  return {
+    release() {
+      clearInterval(timer);
+      try {
+        ledger.unlock('run', me);
+      } catch {
+        /* ledger already closed: the dead-pid check frees it */
+      }
+    },
+  };
+}

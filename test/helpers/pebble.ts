@@ -1,0 +1,144 @@
+/**
+ * A real ACME server for end-to-end tests: Debian's Pebble, with
+ * pebble-challtestsrv as its DNS (every name → 127.0.0.1) and a small static
+ * web server on Pebble's HTTP-01 port serving a webroot. Each call starts its
+ * own set on free ports, with a TLS certificate made for this run; the test
+ * trusts it through --ca-bundle, never by turning verification off.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import http from 'node:http';
+import https from 'node:https';
+import { freePort, waitForPort } from './ports.js';
+import { startChallTestSrv, requireBinary, type ChallTestSrv } from './challtestsrv.js';
+
+export const PEBBLE_BIN = '/usr/bin/pebble';
+
+export interface Pebble {
+  dir: string;
+  directoryUrl: string;
+  /** PEM of the certificate Pebble's API presents (pass as --ca-bundle). */
+  caBundle: string;
+  httpPort: number;
+  mgmtPort: number;
+  webroot: string;
+  dns: ChallTestSrv;
+  /** Paths the web server was asked for (to assert what the CA fetched). */
+  webHits: string[];
+  /** Pebble's current root CA certificate (management API). */
+  rootPem(): Promise<string>;
+  intermediatePem(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface PebbleOptions {
+  eab?: Record<string, string>;
+  nonceReject?: number;
+  env?: Record<string, string>;
+  /** Do not serve the webroot on Pebble's HTTP-01 port (for --standalone tests). */
+  noWeb?: boolean;
+}
+
+function makeTlsCert(dir: string): { cert: string; key: string } {
+  const cert = path.join(dir, 'api-cert.pem');
+  const key = path.join(dir, 'api-key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  return { cert, key };
+}
+
+function get(url: string, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${url}: HTTP ${res.statusCode}`))));
+      })
+      .on('error', reject);
+  });
+}
+
+export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
+  requireBinary(PEBBLE_BIN);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-pebble-'));
+  const { cert, key } = makeTlsCert(dir);
+  const [apiPort, mgmtPort, httpPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const dns = await startChallTestSrv();
+  const config = {
+    pebble: {
+      listenAddress: `127.0.0.1:${apiPort}`,
+      managementListenAddress: `127.0.0.1:${mgmtPort}`,
+      certificate: cert,
+      privateKey: key,
+      httpPort,
+      tlsPort,
+      ocspResponderURL: '',
+      externalAccountBindingRequired: Boolean(opts.eab),
+      ...(opts.eab ? { externalAccountMACKeys: opts.eab } : {}),
+    },
+  };
+  const configFile = path.join(dir, 'pebble.json');
+  fs.writeFileSync(configFile, JSON.stringify(config));
+
+  const webroot = path.join(dir, 'webroot');
+  fs.mkdirSync(webroot);
+  const webHits: string[] = [];
+  const web = http.createServer((req, res) => {
+    const url = decodeURIComponent((req.url ?? '/').split('?')[0]!);
+    webHits.push(url);
+    const file = path.join(webroot, path.normalize(url).replace(/^(\.\.[/\\])+/, ''));
+    if (!file.startsWith(webroot + path.sep)) {
+      res.writeHead(403).end();
+      return;
+    }
+    fs.readFile(file, (err, data) => {
+      if (err) res.writeHead(404).end('not found');
+      else res.writeHead(200, { 'content-type': 'text/plain' }).end(data);
+    });
+  });
+  if (!opts.noWeb) await new Promise<void>((resolve) => web.listen(httpPort, '127.0.0.1', () => resolve()));
+
+  let log = '';
+  const child: ChildProcess = spawn(PEBBLE_BIN, ['-config', configFile, '-dnsserver', dns.resolver], {
+    cwd: dir,
+    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: String(opts.nonceReject ?? 5), ...(opts.env ?? {}) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d) => (log += d));
+  child.stderr?.on('data', (d) => (log += d));
+  try {
+    await waitForPort(apiPort);
+    await waitForPort(mgmtPort);
+  } catch (err) {
+    child.kill('SIGKILL');
+    web.close();
+    await dns.stop();
+    throw new Error(`pebble did not start: ${(err as Error).message}\n${log}`);
+  }
+  const caBundle = fs.readFileSync(cert, 'utf8');
+  return {
+    dir,
+    directoryUrl: `https://127.0.0.1:${apiPort}/dir`,
+    caBundle: cert,
+    httpPort,
+    mgmtPort,
+    webroot,
+    dns,
+    webHits,
+    rootPem: () => get(`https://127.0.0.1:${mgmtPort}/roots/0`, caBundle),
+    intermediatePem: () => get(`https://127.0.0.1:${mgmtPort}/intermediates/0`, caBundle),
+    async stop() {
+      await new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+      });
+      if (web.listening) await new Promise<void>((resolve) => web.close(() => resolve()));
+      await dns.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
