@@ -306,16 +306,14 @@ function requestOnce(url: URL, address: string, o: FetchOptions, signal: AbortSi
       const base = { status, statusText: res.statusMessage ?? '', location: typeof loc === 'string' ? loc : undefined };
       const readBody = REDIRECT_STATUSES.has(status) ? 'none' : status === 200 ? 'full' : 'snippet';
       if (readBody === 'none') {
-        res.destroy();
-        req.destroy();
-        return finish(() => resolve({ ...base, body: Buffer.alloc(0), tooLarge: false }));
+        finish(() => resolve({ ...base, body: Buffer.alloc(0), tooLarge: false }));
+        return req.destroy();
       }
       const cap = readBody === 'full' ? limit : SNIPPET_BYTES;
       const declared = Number(res.headers['content-length']);
       if (readBody === 'full' && Number.isFinite(declared) && declared > cap) {
-        res.destroy();
-        req.destroy();
-        return finish(() => resolve({ ...base, body: Buffer.alloc(0), tooLarge: true }));
+        finish(() => resolve({ ...base, body: Buffer.alloc(0), tooLarge: true }));
+        return req.destroy();
       }
       const chunks: Buffer[] = [];
       let size = 0;
@@ -324,9 +322,9 @@ function requestOnce(url: URL, address: string, o: FetchOptions, signal: AbortSi
         if (size + c.length > cap) {
           chunks.push(c.subarray(0, cap - size));
           size = cap;
-          res.destroy();
-          req.destroy();
-          return finish(() => resolve({ ...base, body: Buffer.concat(chunks), tooLarge: readBody === 'full' }));
+          // Settle first: destroying emits 'aborted', which must not turn this into an error.
+          finish(() => resolve({ ...base, body: Buffer.concat(chunks), tooLarge: readBody === 'full' }));
+          return req.destroy();
         }
         chunks.push(c);
         size += c.length;

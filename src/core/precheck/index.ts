@@ -191,7 +191,8 @@ export async function runPrechecks(opts: PrecheckOptions): Promise<PrecheckRun> 
     const results = perName.flat();
     return { ok: results.every((r) => r.ok), results, skipped: sortSkipped(skipped, opts.names), warnings };
   } finally {
-    for (const p of placed) {
+    // Last placed, first removed: the first probe's directories are only empty (and removable) once every later probe is gone.
+    for (const p of [...placed].reverse()) {
       try {
         await p.remove();
       } catch (err) {
