@@ -1,0 +1,113 @@
+/**
+ * The planner's front door for commands: read the ledger, pick the CA's
+ * policy, decide. `issue` and `renew` call `planFromLedger` before sending
+ * anything; `certctl limits` calls `limitsOverview`.
+ */
+import type { Ledger } from '../ledger/ledger.js';
+import { accountList, activeProblemFacts, domainFactsAllCas, managedDomains, openOrderTimes, orderFacts, readSnapshot } from '../ledger/snapshot.js';
+import { lookbackMs, policyFor, type LimitName, type Policy, type PolicyOverride, type Rule } from '../limits/policies.js';
+import { headroom, type Headroom } from '../limits/headroom.js';
+import { caForDirectory, findCa } from '../ca/registry.js';
+import { planRequest, scopes, type Decision, type IssuedFact, type OrderFact, type PlanRequest, type ProblemFact } from './plan.js';
+
+export { planRequest, type Decision, type PlanRequest } from './plan.js';
+
+/** Decide one request from the ledger (snapshot + policy lookup + planRequest). `overrides`: policy overrides from the config file. */
+export function planFromLedger(ledger: Ledger, req: PlanRequest, now: number, overrides?: Record<string, PolicyOverride>): Decision {
+  const policy = policyFor(req.policyId, overrides);
+  return planRequest(readSnapshot(ledger, policy, req, now), policy, req, now);
+}
+
+export interface OverviewEntry extends Headroom {
+  caId: string;
+  policyId: string;
+  name: LimitName;
+  /** Registered domain, exact set, or "account N". */
+  scope: string;
+  kind: Rule['kind'];
+  reason: string;
+}
+
+export interface LimitsOverview {
+  now: number;
+  domains: string[];
+  entries: OverviewEntry[];
+  problems: (ProblemFact & { caId: string })[];
+}
+
+/** Exempt under this policy when the CA would not have counted it (renewal of the same set, ARI). */
+function counted(policy: Policy, name: LimitName, f: IssuedFact | OrderFact): boolean {
+  if (policy.renewal.ariExemptAll && f.ari) return false;
+  const w = policy.renewal.sameSetWithinMs;
+  return !(w !== undefined && policy.renewal.sameSetExempt.includes(name) && f.prevSameSetAt !== null && f.at - f.prevSameSetAt <= w);
+}
+
+/**
+ * Every bucket/window of one registered domain (or of every domain the
+ * ledger's lineages cover), per CA it has certificates from (and `caId`,
+ * default letsencrypt, even when empty), plus each account's order limits
+ * and the 429s still in force.
+ */
+export function limitsOverview(ledger: Ledger, domain: string | undefined, now: number, opts: { caId?: string; overrides?: Record<string, PolicyOverride> } = {}): LimitsOverview {
+  const domains = domain ? [domain.toLowerCase()] : managedDomains(ledger);
+  const entries: OverviewEntry[] = [];
+  const caOf = (caId: string | null, dir: string | null) => (caId ? findCa(caId) : undefined) ?? (dir ? caForDirectory(dir) : undefined);
+  const policyIdOf = (caId: string) => findCa(caId)?.policyId ?? 'default';
+  const fallbackCa = opts.caId ?? 'letsencrypt';
+  // Longest lookback of any per-domain or duplicate rule of any policy in play.
+  const WEEKS_2 = 14 * 86_400_000;
+
+  for (const d of domains) {
+    const facts = domainFactsAllCas(ledger, d, now - WEEKS_2 * 2, now);
+    const byCa = new Map<string, IssuedFact[]>();
+    byCa.set(fallbackCa, []);
+    for (const f of facts) {
+      const id = caOf(f.caId, f.directoryUrl)?.id ?? f.caId ?? 'custom';
+      if (!byCa.has(id)) byCa.set(id, []);
+      byCa.get(id)!.push(f);
+    }
+    for (const [caId, list] of byCa) {
+      const policyId = policyIdOf(caId);
+      const policy = policyFor(policyId, opts.overrides);
+      const perDomain = policy.limits['certificates-per-domain'];
+      if (perDomain) {
+        const times = list.filter((f) => f.at > now - lookbackMs(perDomain) && counted(policy, 'certificates-per-domain', f)).map((f) => f.at);
+        entries.push({ caId, policyId, name: 'certificates-per-domain', scope: scopes.domain(d), kind: perDomain.kind, reason: perDomain.why ?? '', ...headroom(perDomain, times, now) });
+      }
+      const dup = policy.limits['duplicate-certificates'];
+      if (dup) {
+        const sets = new Map<string, number[]>();
+        for (const f of list) {
+          if (f.at <= now - lookbackMs(dup) || (policy.renewal.ariExemptAll && f.ari)) continue;
+          if (!sets.has(f.setKey)) sets.set(f.setKey, []);
+          sets.get(f.setKey)!.push(f.at);
+        }
+        for (const [key, times] of [...sets].sort((a, b) => a[0].localeCompare(b[0]))) {
+          entries.push({ caId, policyId, name: 'duplicate-certificates', scope: scopes.set(key), kind: dup.kind, reason: dup.why ?? '', ...headroom(dup, times, now) });
+        }
+      }
+    }
+  }
+
+  for (const a of accountList(ledger)) {
+    const ca = { caId: a.caId, directoryUrl: a.directoryUrl };
+    const policyId = policyIdOf(a.caId);
+    const policy = policyFor(policyId, opts.overrides);
+    const orders = policy.limits['new-orders'];
+    if (orders) {
+      const facts = orderFacts(ledger, a.id, ca, now - lookbackMs(orders), now).filter((o) => counted(policy, 'new-orders', o));
+      entries.push({ caId: a.caId, policyId, name: 'new-orders', scope: scopes.account(a.id), kind: orders.kind, reason: orders.why ?? '', ...headroom(orders, facts.map((o) => o.at), now) });
+    }
+    const pending = policy.limits['pending-orders'];
+    if (pending) {
+      const times = openOrderTimes(ledger, a.id, now - lookbackMs(pending), now);
+      entries.push({ caId: a.caId, policyId, name: 'pending-orders', scope: scopes.account(a.id), kind: pending.kind, reason: pending.why ?? '', ...headroom(pending, times, now) });
+    }
+  }
+
+  const problems: LimitsOverview['problems'] = [];
+  const cas = new Map<string, string>();
+  for (const a of accountList(ledger)) cas.set(a.caId, a.directoryUrl);
+  for (const [caId, dir] of cas) for (const p of activeProblemFacts(ledger, { caId, directoryUrl: dir }, now)) problems.push({ ...p, caId });
+  return { now, domains, entries, problems };
+}
