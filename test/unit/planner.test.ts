@@ -152,9 +152,11 @@ describe('account limits', () => {
     expect(paused.verdict).toBe('blocked');
     expect(paused.allowedAt).toBeNull();
     expect(limit(paused, 'consecutive-failures').reason).toMatch(/unpause portal/);
-    const reset = planRequest(snap({ authz: { 'example.com': { failures, lastSuccessAt: NOW - 90 * SECOND } } }), LE, req(["example.com"]), NOW);
-    expect(limit(reset, 'consecutive-failures').used).toBe(1);
-    expect(reset.verdict).toBe('allowed');
+    const reset = planRequest(snap({ authz: { 'example.com': { failures, lastSuccessAt: NOW - 90 * SECOND } } }), LE, req(['example.com']), NOW);
+    expect(limit(reset, 'consecutive-failures')).toMatchObject({ used: 1, allowedAt: NOW });
+    // still refused for now by the hourly failed-authorizations bucket, but not paused
+    expect(reset.allowedAt).toBe(limit(reset, 'failed-authorizations').allowedAt);
+    expect(reset.allowedAt).not.toBeNull();
   });
   it('SM2 ACME pending orders: 10 open → blocked until the oldest expires; a bundle needs 3 free', () => {
     const open = Array.from({ length: 8 }, (_, i) => NOW - DAY + i * HOUR);
