@@ -139,7 +139,8 @@ export function sm2Sign(data: Uint8Array, key: Sm2KeyPair, userId = SM2_DEFAULT_
     der: true,
     publicKey: key.publicKeyHex,
     userId,
-    pointPool: [freshPoint(), freshPoint()],
+    // One nonce; sm-crypto retries (r = 0, r + k = n, s = 0: probability ~2^-256) would fall back to its own generator.
+    pointPool: [freshPoint()],
   });
   return Buffer.from(hex, 'hex');
 }
