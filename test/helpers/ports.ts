@@ -1,0 +1,2 @@
+// Moved to src/testkit/ so the demo (npm run demo) can use it from dist/.
+export * from '../../src/testkit/ports.js';
