@@ -1,9 +1,11 @@
 /** One line per command; each file owns its options and help. */
 import type { Command } from 'commander';
 import { register as issue } from './issue.js';
+import { register as check } from './check.js';
 import { register as status } from './status.js';
 
 export function registerAll(program: Command): void {
   issue(program);
+  check(program);
   status(program);
 }

@@ -15,7 +15,7 @@
 import { isIP } from 'node:net';
 import { registeredDomain } from '../names.js';
 import type { CaaRecordRaw, DnsClient, DnsFailure } from './dns.js';
-import type { PrecheckResult } from './types.js';
+import { printable, type PrecheckResult } from './types.js';
 
 /** One CAA property, normalised: tag lower-cased (tags are case-insensitive), flags kept. */
 export interface CaaRecord {
@@ -91,7 +91,7 @@ export interface CaaPolicyInput {
 export function evaluateCaa(records: readonly CaaRecord[], input: CaaPolicyInput): CaaDecision {
   const critical = records.find((r) => (r.flags & CAA_CRITICAL) !== 0 && !KNOWN_CAA_TAGS.has(r.tag));
   if (critical) {
-    return { allowed: false, reason: `a critical CAA property with the unknown tag "${critical.tag}" forbids issuance by any CA`, record: critical, relevant: [] };
+    return { allowed: false, reason: `a critical CAA property with the unknown tag "${printable(critical.tag, 60)}" forbids issuance by any CA`, record: critical, relevant: [] };
   }
   const issuewild = records.filter((r) => r.tag === 'issuewild');
   const relevant = input.wildcard && issuewild.length > 0 ? issuewild : records.filter((r) => r.tag === 'issue');
@@ -107,20 +107,20 @@ export function evaluateCaa(records: readonly CaaRecord[], input: CaaPolicyInput
     if (v.malformed || v.domain === null || !ids.includes(v.domain)) continue;
     const methods = v.params['validationmethods'];
     if (methods !== undefined && !methods.split(',').map((m) => m.trim().toLowerCase()).includes(method)) {
-      nearMiss = `${tag} "${r.value}" names this CA but only for validation methods ${methods}, not ${method}`;
+      nearMiss = `${tag} "${printable(r.value, 100)}" names this CA but only for validation methods ${methods}, not ${method}`;
       continue;
     }
     const acct = v.params['accounturi'];
     if (acct !== undefined) {
       if (input.accountUri === undefined) {
-        return { allowed: true, reason: `${tag} "${r.value}" authorises this CA`, record: r, relevant, note: `it is limited to the account ${acct}; make sure certctl uses that account` };
+        return { allowed: true, reason: `${tag} "${printable(r.value, 100)}" authorises this CA`, record: r, relevant, note: `it is limited to the account ${acct}; make sure certctl uses that account` };
       }
       if (acct !== input.accountUri) {
-        nearMiss = `${tag} "${r.value}" names this CA but only for the account ${acct}, not ${input.accountUri}`;
+        nearMiss = `${tag} "${printable(r.value, 100)}" names this CA but only for the account ${acct}, not ${input.accountUri}`;
         continue;
       }
     }
-    return { allowed: true, reason: `${tag} "${r.value}" authorises this CA`, record: r, relevant };
+    return { allowed: true, reason: `${tag} "${printable(r.value, 100)}" authorises this CA`, record: r, relevant };
   }
   if (ids.length === 0) {
     const anyIssuer = relevant.some((r) => parseIssueValue(r.value).domain !== null);
@@ -128,7 +128,7 @@ export function evaluateCaa(records: readonly CaaRecord[], input: CaaPolicyInput
       return {
         allowed: false,
         undecidable: true,
-        reason: `cannot tell: this CA's CAA identity is not configured, and the ${tag} records (${relevant.map((r) => `"${r.value}"`).join(', ')}) only authorise the CAs they name`,
+        reason: `cannot tell: this CA's CAA identity is not configured, and the ${tag} records (${relevant.map((r) => `"${printable(r.value, 100)}"`).join(', ')}) only authorise the CAs they name`,
         relevant,
       };
     }
@@ -139,7 +139,7 @@ export function evaluateCaa(records: readonly CaaRecord[], input: CaaPolicyInput
     allowed: false,
     reason: forbidsAll
       ? `${tag} ";" forbids issuance by every CA`
-      : `${tag} authorises only ${relevant.map((r) => `"${r.value}"`).join(', ')}, not ${ids.map((d) => `"${d}"`).join(' or ')}`,
+      : `${tag} authorises only ${relevant.map((r) => `"${printable(r.value, 100)}"`).join(', ')}, not ${ids.map((d) => `"${d}"`).join(' or ')}`,
     relevant,
   };
 }
@@ -187,8 +187,9 @@ export async function findCaaSet(dns: DnsClient, name: string): Promise<CaaLooku
   return { asked, owner: null, records: [] };
 }
 
+/** Zone-file style, made printable (a record's value comes from the network). */
 function fmt(r: CaaRecord): string {
-  return `${r.flags} ${r.tag} "${r.value}"`;
+  return printable(`${r.flags} ${r.tag} "${r.value}"`, 300);
 }
 
 /** The CAA check for one name. */
