@@ -2,10 +2,12 @@
 import type { Command } from 'commander';
 import { register as issue } from './issue.js';
 import { register as check } from './check.js';
+import { register as csr } from './csr.js';
 import { register as status } from './status.js';
 
 export function registerAll(program: Command): void {
   issue(program);
   check(program);
+  csr(program);
   status(program);
 }
