@@ -1,0 +1,209 @@
+/**
+ * `certctl plan`: what the CA would say to a request before anything is
+ * sent — every limit that applies, what this request spends, what is left,
+ * the earliest moment it fits. Without -d: what `certctl renew` would do now.
+ * Exit: 0 allowed (or last slot, warned), 3 duplicate, 4 blocked.
+ */
+import type { Command } from 'commander';
+import { action } from '../main.js';
+// clock.js is tiny (no dependencies): imported statically so printing stays synchronous.
+import { utc, local, humanRelative } from '../../core/clock.js';
+import type { Context } from '../context.js';
+import type { Decision, LimitReport } from '../../core/planner/plan.js';
+import type { CaProfile } from '../../core/ca/registry.js';
+import type { Policy } from '../../core/limits/policies.js';
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(',').filter(Boolean)];
+}
+
+export interface PlanOptions {
+  domain?: string[];
+  keyType?: string;
+  ca?: string;
+  server?: string;
+  staging?: boolean;
+  forceRenewal?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('plan')
+    .description('predict, from the ledger, whether the CA would accept a request now, and when it would (nothing is sent); without -d: every due renewal')
+    .option('-d, --domain <name>', 'a name of the certificate; repeat for more', collect)
+    .option('--key-type <type>', 'rsa[:bits], ecdsa[:curve], dual (2 certificates), sm2 (3-certificate bundle); default ecdsa (sm2 at the SM2 ACME Service)')
+    .option('--ca <id>', 'CA by name: letsencrypt, letsencrypt-staging, sm2acme, pebble (default letsencrypt)')
+    .option('--server <url>', 'ACME directory URL (a known one maps to its CA; others get the conservative policy)')
+    .option('--staging', "the CA's staging environment")
+    .option('--force-renewal', 'plan an order even though a valid certificate for this exact set is held')
+    .addHelpText('after', '\nExit codes: 0 allowed (also the last free slot: warned), 3 duplicate (already held), 4 blocked.\nJSON: --json prints certctl.plan/1 (docs/json.md).')
+    .action(action(async (ctx, opts: PlanOptions) => runPlan(ctx, opts)));
+}
+
+interface PlanItem {
+  lineage: string | null;
+  names: string[];
+  ca: CaProfile;
+  directoryUrl: string;
+  policy: Policy;
+  keyType: string;
+  parts: number;
+  decision: Decision;
+}
+
+async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
+  const { ExitCode } = await import('../../core/errors.js');
+  const { resolveCa, findCa, caForDirectory, unknownCa } = await import('../../core/ca/registry.js');
+  const { normalizeNames } = await import('../../core/names.js');
+  const { parseKeyType } = await import('../../core/keys/index.js');
+  const { planFromLedger } = await import('../../core/planner/index.js');
+  const { policyFor } = await import('../../core/limits/policies.js');
+  const ledger = await ctx.ledger();
+  const now = ctx.now();
+
+  const planOne = (names: string[], ca: CaProfile, directoryUrl: string, keyType: string, extra: { renewalOf?: string; forceRenewal?: boolean; lineage?: string }): PlanItem => {
+    const spec = parseKeyType(keyType);
+    const account = ledger.account(directoryUrl);
+    const decision = planFromLedger(
+      ledger,
+      {
+        names,
+        caId: ca.id,
+        directoryUrl,
+        policyId: ca.policyId,
+        accountId: account?.id ?? null,
+        newAccount: !account,
+        parts: spec.parts.length,
+        forceRenewal: extra.forceRenewal,
+        renewalOf: extra.renewalOf,
+      },
+      now,
+    );
+    return { lineage: extra.lineage ?? null, names, ca, directoryUrl, policy: policyFor(ca.policyId), keyType: spec.text, parts: spec.parts.length, decision };
+  };
+
+  if (opts.domain && opts.domain.length > 0) {
+    const { ca, directoryUrl } = resolveCa({ ca: opts.ca, server: opts.server, staging: opts.staging });
+    // No maxNames here: the planner reports names-per-certificate as a limit with its reason.
+    const names = normalizeNames(opts.domain, { allowIp: ca.ipIdentifiers, allowWildcard: true });
+    const keyType = opts.keyType ?? (ca.keyTypes.length === 1 ? ca.keyTypes[0]! : 'ecdsa');
+    const item = planOne(names, ca, directoryUrl, keyType, { forceRenewal: opts.forceRenewal });
+    const code = item.decision.verdict === 'blocked' ? ExitCode.BLOCKED : item.decision.verdict === 'duplicate' ? ExitCode.NOTHING_TO_DO : ExitCode.OK;
+    if (ctx.out.json) ctx.out.document('certctl.plan/1', { now: iso(now), mode: 'request', verdict: item.decision.verdict, exitCode: code, plans: [planJson(item)], notDue: [] });
+    else printItem(ctx, item, now);
+    return code;
+  }
+
+  // A whole renewal run: every lineage that is due now.
+  const { isDue, dueAt } = await import('../../core/renew/due.js');
+  const items: PlanItem[] = [];
+  const notDue: { lineage: string; names: string[]; dueAt: number }[] = [];
+  for (const l of ledger.lineages()) {
+    const certs = ledger.currentCertificates(l.name);
+    const soonest = certs.reduce<(typeof certs)[number] | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
+    if (soonest && !isDue(soonest, now, l.settings.renewDays)) {
+      notDue.push({ lineage: l.name, names: l.names, dueAt: dueAt(soonest, l.settings.renewDays) });
+      continue;
+    }
+    const ca = findCa(l.ca_id) ?? caForDirectory(l.directory_url) ?? unknownCa(l.directory_url);
+    items.push(planOne(l.names, ca, l.directory_url, l.key_type, { renewalOf: l.name, forceRenewal: true, lineage: l.name }));
+  }
+  const blocked = items.some((i) => i.decision.verdict === 'blocked');
+  const code = blocked ? ExitCode.BLOCKED : ExitCode.OK;
+  const verdict = blocked ? 'blocked' : items.some((i) => i.decision.verdict === 'last-slot') ? 'last-slot' : 'allowed';
+  if (ctx.out.json) {
+    ctx.out.document('certctl.plan/1', { now: iso(now), mode: 'renewals', verdict, exitCode: code, plans: items.map(planJson), notDue: notDue.map((n) => ({ ...n, dueAt: iso(n.dueAt) })) });
+    return code;
+  }
+  if (items.length === 0) {
+    ctx.out.info(notDue.length ? `Nothing is due for renewal (${notDue.length} certificate(s) held).` : 'No certificates in the ledger yet.');
+  }
+  for (const i of items) {
+    printItem(ctx, i, now);
+    ctx.out.info('');
+  }
+  for (const n of notDue.sort((a, b) => a.dueAt - b.dueAt)) ctx.out.info(`${n.lineage}: not due until ${utc(n.dueAt)} (${humanRelative(n.dueAt, now)})`);
+  if (items.length) {
+    const fits = items.filter((i) => i.decision.verdict !== 'blocked').length;
+    ctx.out.attention(`${fits} of ${items.length} due renewal(s) fit the CA's limits now${blocked ? '; the others are blocked (see above)' : ''}.`);
+  }
+  return code;
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+function limitJson(l: LimitReport) {
+  return {
+    name: l.name,
+    scope: l.scope,
+    kind: l.kind,
+    used: l.used,
+    capacity: l.capacity,
+    spend: l.spend,
+    after: l.after,
+    nextFreeAt: iso(l.nextFreeAt),
+    allowedAt: iso(l.allowedAt),
+    exempt: Boolean(l.exempt),
+    reason: l.reason,
+    evidence: l.evidence ? { problemId: l.evidence.problemId, at: iso(l.evidence.at), retryAfter: iso(l.evidence.retryAfter), detail: l.evidence.detail } : null,
+  };
+}
+
+function planJson(i: PlanItem) {
+  return {
+    lineage: i.lineage,
+    names: i.names,
+    ca: { id: i.ca.id, name: i.ca.name, directoryUrl: i.directoryUrl },
+    policy: { id: i.policy.id, name: i.policy.name, source: i.policy.source, date: i.policy.date },
+    keyType: i.keyType,
+    parts: i.parts,
+    verdict: i.decision.verdict,
+    allowedAt: iso(i.decision.allowedAt),
+    renewal: i.decision.renewal,
+    held: i.decision.held.map((h) => ({ lineage: h.lineage, notAfter: iso(h.notAfter) })),
+    limits: i.decision.limits.map(limitJson),
+    notes: i.decision.notes,
+  };
+}
+
+function when(at: number | null, now: number, fmt: { utc: (n: number) => string; local: (n: number) => string; humanRelative: (a: number, b: number) => string }): string {
+  if (at === null) return 'never, as asked';
+  if (at <= now) return 'now';
+  return `${fmt.utc(at)} (${fmt.local(at)}, ${fmt.humanRelative(at, now)})`;
+}
+
+function printItem(ctx: Context, i: PlanItem, now: number): void {
+  const fmt = { utc, local, humanRelative };
+  const p = ctx.out.palette;
+  const d = i.decision;
+  ctx.out.info(`${p.bold('Plan')}${i.lineage ? ` (renewal of ${i.lineage})` : ''}: ${i.names.join(', ')}`);
+  ctx.out.info(`  CA ${i.ca.name} (${i.directoryUrl}); policy ${i.policy.id} of ${i.policy.date}; key ${i.keyType}${i.parts > 1 ? ` = ${i.parts} certificates` : ''}`);
+  const w = Math.max(...d.limits.map((l) => l.name.length), 10);
+  const sw = Math.min(40, Math.max(...d.limits.map((l) => l.scope.length), 5));
+  for (const l of d.limits) {
+    const scope = l.scope.length > sw ? l.scope.slice(0, sw - 1) + '…' : l.scope;
+    const head = `  ${l.name.padEnd(w)}  ${scope.padEnd(sw)}`;
+    if (l.exempt) {
+      ctx.out.info(`${head}  ${p.dim(`exempt: ${l.reason}`)}`);
+      continue;
+    }
+    const fits = l.allowedAt !== null && l.allowedAt <= now;
+    const nums = l.kind === 'max' ? `${l.used} of max ${l.capacity}` : `used ${l.used}/${l.capacity}, spend ${l.spend}, left ${l.after}`;
+    const state = fits ? (l.kind !== 'max' && l.spend > 0 && l.after === 0 ? p.warn('last slot') : p.ok('fits')) : p.bad(`blocked until ${when(l.allowedAt, now, fmt)}`);
+    ctx.out.info(`${head}  ${nums}; ${state}`);
+    if (l.nextFreeAt !== null && l.nextFreeAt > now && l.used > 0 && l.kind !== 'max') ctx.out.info(`  ${''.padEnd(w)}  ${''.padEnd(sw)}  ${p.dim(`next slot frees ${when(l.nextFreeAt, now, fmt)}`)}`);
+    if (!fits || ctx.opts.verbose) ctx.out.info(`  ${''.padEnd(w)}  ${''.padEnd(sw)}  ${p.dim(l.reason)}`);
+  }
+  const verdict =
+    d.verdict === 'allowed'
+      ? p.ok('ALLOWED: the CA should accept this request now.')
+      : d.verdict === 'last-slot'
+        ? p.warn('ALLOWED, LAST SLOT: this spends the last free slot of a limit (warning).')
+        : d.verdict === 'duplicate'
+          ? p.warn('DUPLICATE: a valid certificate for exactly these names is already held; nothing to order.')
+          : p.bad(`BLOCKED: the CA would refuse this request; earliest allowed ${when(d.allowedAt, now, fmt)}.`);
+  ctx.out.attention(`Verdict: ${verdict}`);
+  for (const n of d.notes) ctx.out.info(`  - ${n}`);
+}
