@@ -4,10 +4,14 @@ import { register as issue } from './issue.js';
 import { register as check } from './check.js';
 import { register as csr } from './csr.js';
 import { register as status } from './status.js';
+import { register as plan } from './plan.js';
+import { register as limits } from './limits.js';
 
 export function registerAll(program: Command): void {
   issue(program);
   check(program);
   csr(program);
   status(program);
+  plan(program);
+  limits(program);
 }
