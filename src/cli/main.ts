@@ -65,13 +65,14 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
-  const { registerAll } = await import('./commands/index.js');
-  registerAll(program);
+  // Set before the commands are added: subcommands inherit it, so a usage error anywhere exits 2.
   program.exitOverride((err) => {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
       process.exit(ExitCode.OK);
     }
     process.exit(ExitCode.CONFIG);
   });
+  const { registerAll } = await import('./commands/index.js');
+  registerAll(program);
   await program.parseAsync(argv);
 }

@@ -6,6 +6,7 @@ import { register as csr } from './csr.js';
 import { register as status } from './status.js';
 import { register as plan } from './plan.js';
 import { register as limits } from './limits.js';
+import { register as renew } from './renew.js';
 
 export function registerAll(program: Command): void {
   issue(program);
@@ -14,4 +15,5 @@ export function registerAll(program: Command): void {
   status(program);
   plan(program);
   limits(program);
+  renew(program);
 }

@@ -164,7 +164,7 @@ export class OrderDriver {
     if (row.key_path && fs.existsSync(row.key_path) && row.csr_pem) return fs.readFileSync(row.key_path, 'utf8');
     const algo = algoForRole(row.key_type, row.role);
     const keyPem = this.o.reuseKey?.(row.role) ?? (await generateKey(algo));
-    const csr = await createCsr(keyPem, row.names, algo);
+    const csr = await createCsr(keyPem, row.names, algo, row.role === 'sm2-enc' ? 'enc' : 'sign');
     const keyPath = path.join(this.o.paths.pending, `order-${row.id}-${row.role}.key`);
     writeFileAtomic(keyPath, keyPem, 0o600);
     this.journal(row.id, { key_path: keyPath, csr_pem: csr }, 'key and CSR ready');

@@ -188,3 +188,11 @@ export function configureTransport(axios: AxiosLike, opts: { caBundle?: string; 
     },
   );
 }
+
+/** An unauthenticated GET through the same transport (directory, ARI renewalInfo). */
+export async function acmeGet(url: string, opts: { caBundle?: string; verbose?: (line: string) => void } = {}): Promise<{ status: number; headers: Record<string, string | undefined>; data: unknown }> {
+  const acme = (await import('acme-client')).default as unknown as { axios: AxiosLike & { get(url: string, cfg?: object): Promise<Resp> } };
+  configureTransport(acme.axios, opts);
+  const r = await acme.axios.get(url, { validateStatus: () => true });
+  return { status: r.status, headers: r.headers, data: r.data };
+}

@@ -142,6 +142,18 @@ export interface AuthorizationRow {
   at: number;
 }
 
+/** The ARI state of one certificate: the CA's suggested window and the moment certctl chose inside it. */
+export interface RenewalInfoRow {
+  cert_id: number;
+  ari_cert_id: string;
+  window_start: number | null;
+  window_end: number | null;
+  chosen_at: number | null;
+  next_check: number | null;
+  explanation_url: string | null;
+  fetched_at: number;
+}
+
 type Raw = Record<string, unknown>;
 
 function lineageFromRaw(r: Raw): LineageRow {
@@ -479,6 +491,38 @@ export class Ledger {
   /** Problems whose Retry-After is still in the future at `now`. */
   activeProblems(now: number): ProblemRow[] {
     return this.db.prepare('SELECT * FROM problems WHERE retry_after IS NOT NULL AND retry_after > ? ORDER BY retry_after').all(now) as ProblemRow[];
+  }
+
+  // ------------------------------------------------------- directories / ARI
+
+  directoryInfo(url: string): { url: string; renewal_info: string | null; profiles: Record<string, string> | null; fetched_at: number } | undefined {
+    const r = this.db.prepare('SELECT * FROM directories WHERE url = ?').get(url) as { url: string; renewal_info: string | null; profiles_json: string | null; fetched_at: number } | undefined;
+    return r ? { url: r.url, renewal_info: r.renewal_info, profiles: r.profiles_json ? JSON.parse(r.profiles_json) : null, fetched_at: r.fetched_at } : undefined;
+  }
+
+  saveDirectoryInfo(url: string, renewalInfo: string | null, profiles: Record<string, string> | null, now: number): void {
+    this.db
+      .prepare('INSERT INTO directories (url, renewal_info, profiles_json, fetched_at) VALUES (?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET renewal_info = excluded.renewal_info, profiles_json = excluded.profiles_json, fetched_at = excluded.fetched_at')
+      .run(url, renewalInfo, profiles ? JSON.stringify(profiles) : null, now);
+  }
+
+  renewalInfo(certId: number): RenewalInfoRow | undefined {
+    return this.db.prepare('SELECT * FROM renewal_info WHERE cert_id = ?').get(certId) as RenewalInfoRow | undefined;
+  }
+
+  saveRenewalInfo(r: RenewalInfoRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO renewal_info (cert_id, ari_cert_id, window_start, window_end, chosen_at, next_check, explanation_url, fetched_at)
+         VALUES (@cert_id, @ari_cert_id, @window_start, @window_end, @chosen_at, @next_check, @explanation_url, @fetched_at)
+         ON CONFLICT(cert_id) DO UPDATE SET ari_cert_id = excluded.ari_cert_id, window_start = excluded.window_start, window_end = excluded.window_end,
+           chosen_at = excluded.chosen_at, next_check = excluded.next_check, explanation_url = excluded.explanation_url, fetched_at = excluded.fetched_at`,
+      )
+      .run(r);
+  }
+
+  setAriCertId(certId: number, ariCertId: string): void {
+    this.db.prepare('UPDATE certificates SET ari_cert_id = ? WHERE id = ?').run(ariCertId, certId);
   }
 
   // ------------------------------------------------------------------- locks

@@ -199,4 +199,13 @@ export const MIGRATIONS: readonly string[] = [
     heartbeat INTEGER NOT NULL
   );
   `,
+  // 3: what each CA directory offers (ARI, profiles), cached so a renew run with nothing due sends nothing.
+  `
+  CREATE TABLE directories (
+    url TEXT PRIMARY KEY,
+    renewal_info TEXT,
+    profiles_json TEXT,
+    fetched_at INTEGER NOT NULL
+  );
+  `,
 ];

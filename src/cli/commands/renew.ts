@@ -1,0 +1,51 @@
+import { Option, type Command } from 'commander';
+import { action } from '../main.js';
+
+export interface RenewCliOptions {
+  days?: number;
+  forceRenewal?: boolean;
+  dryRun?: boolean;
+  concurrency: number;
+  precheck: boolean;
+  preHook?: string;
+  postHook?: string;
+  deployHook?: string;
+  certName?: string[];
+  randomSleep: boolean;
+  lockWait: number;
+  resolver?: string;
+  httpPort?: number;
+}
+
+export function register(program: Command): void {
+  program
+    .command('renew')
+    .description('renew every lineage that is due (ARI window, or a third of the lifetime left); resume interrupted orders; leave the rest alone')
+    .option('--days <n>', 'renew when fewer than N days are left (instead of ARI / the lifetime rule)', Number)
+    .option('--cert-name <name>', 'only this lineage (repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--force-renewal', 'renew even if not due (spends a duplicate slot; the planner still applies)')
+    .option('--dry-run', "order from the CA's staging environment in a throw-away directory; live files untouched")
+    .addOption(new Option('--concurrency <n>', 'lineages renewed at the same time').default(1).argParser(Number))
+    .option('--no-precheck', 'skip the readiness checks before ordering (recorded)')
+    .option('--pre-hook <cmd>', 'run once before the first renewal attempt')
+    .option('--post-hook <cmd>', 'run once after the attempts, if the pre-hook ran')
+    .option('--deploy-hook <cmd>', 'run for each renewed lineage, with RENEWED_LINEAGE and RENEWED_DOMAINS set')
+    .option('--no-random-sleep', 'do not wait a random 1-480 s first when not on a terminal')
+    .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(600).argParser(Number))
+    .option('--resolver <host:port>', 'DNS server for the readiness checks (default: the system resolver)')
+    .option('--http-port <port>', 'port the readiness check fetches HTTP-01 on (default 80)', Number)
+    .addHelpText(
+      'after',
+      `
+From cron (certctl sleeps a random 1-480 s first when not on a terminal, so
+fleets do not reach the CA in the same second):
+  17 3,15 * * *  root  certctl renew --quiet --deploy-hook 'systemctl reload nginx'
+Exit status is non-zero only when something needs attention (see certctl --help).`,
+    )
+    .action(
+      action(async (ctx, opts: RenewCliOptions) => {
+        const { runRenewCommand } = await import('../run/renew.js');
+        return runRenewCommand(ctx, opts);
+      }),
+    );
+}

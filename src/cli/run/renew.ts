@@ -1,0 +1,80 @@
+/** `certctl renew`: lock, optional random sleep, walk, report. */
+import type { Context } from '../context.js';
+import type { RenewCliOptions } from '../commands/renew.js';
+import { InputError } from '../../core/errors.js';
+import { acquireRunLock } from '../../core/store/lock.js';
+import { runRenew, type LineageOutcome } from '../../core/renew/runner.js';
+import { utc, humanRelative } from '../../core/clock.js';
+
+/** Upper bound of the random delay before a non-interactive run, as certbot uses. */
+export const RANDOM_SLEEP_MAX_S = 480;
+
+export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise<number> {
+  if (!(o.concurrency >= 1 && o.concurrency <= 64 && Number.isInteger(o.concurrency))) throw new InputError('--concurrency must be a whole number from 1 to 64.');
+  if (o.days !== undefined && !(o.days > 0)) throw new InputError('--days must be a positive number of days.');
+  if (o.randomSleep && !process.stdout.isTTY) {
+    const s = 1 + Math.floor(Math.random() * RANDOM_SLEEP_MAX_S);
+    ctx.out.verbose(`not on a terminal: waiting ${s} s first (--no-random-sleep skips this)`);
+    await new Promise((r) => setTimeout(r, s * 1000));
+  }
+  const ledger = await ctx.ledger();
+  const lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now);
+  const runId = ledger.startRun('renew', ctx.now());
+  try {
+    const report = await runRenew(ctx, ledger, {
+      days: o.days,
+      forceRenewal: o.forceRenewal,
+      dryRun: o.dryRun,
+      concurrency: o.concurrency,
+      precheck: o.precheck,
+      preHook: o.preHook,
+      postHook: o.postHook,
+      deployHook: o.deployHook,
+      only: o.certName,
+      resolver: o.resolver,
+      httpPort: o.httpPort,
+      onProgress: (done, total) => {
+        if (total > 1) ctx.out.progress(`${done}/${total} lineages checked`);
+      },
+    });
+    ctx.out.progressDone();
+    const counts = Object.fromEntries(['renewed', 'recovered', 'kept', 'blocked', 'failed', 'dry-run'].map((a) => [a, report.outcomes.filter((x) => x.action === a).length]));
+    ledger.finishRun(runId, report.exitCode, counts, ctx.now());
+    const now = ctx.now();
+    if (ctx.out.json) {
+      ctx.out.document('certctl.renew/1', {
+        exitCode: report.exitCode,
+        counts,
+        lineages: report.outcomes.map((x) => ({ ...x, nextAt: x.nextAt ? new Date(x.nextAt).toISOString() : null, notAfter: x.notAfter ? new Date(x.notAfter).toISOString() : null })),
+        hooks: report.hooks,
+      });
+      return report.exitCode;
+    }
+    if (report.outcomes.length === 0) ctx.out.info('No lineages yet: nothing to renew.');
+    for (const x of report.outcomes) line(ctx, x, now);
+    for (const h of [...report.hooks, ...report.outcomes.flatMap((x) => x.hooks)]) {
+      if (!h.ok) ctx.out.attention(ctx.out.palette.bad(`${h.hook} failed (exit ${h.code}): ${h.output.split('\n').slice(-3).join(' | ')}`));
+    }
+    return report.exitCode;
+  } finally {
+    lock.release();
+  }
+}
+
+function line(ctx: Context, x: LineageOutcome, now: number): void {
+  const p = ctx.out.palette;
+  switch (x.action) {
+    case 'kept':
+      ctx.out.info(`${p.dim('kept')}     ${x.lineage}: ${x.reason}${x.nextAt ? ` (due ${humanRelative(x.nextAt, now)})` : ''}`);
+      break;
+    case 'renewed':
+    case 'recovered':
+      ctx.out.attention(`${p.ok(x.action)}  ${x.lineage}: serial ${x.serial}, valid until ${utc(x.notAfter!)} — ${x.reason}`);
+      break;
+    case 'dry-run':
+      ctx.out.attention(`${p.ok('dry-run')}  ${x.lineage}: ${x.reason}`);
+      break;
+    default:
+      ctx.out.attention(`${p.bad(x.action)}  ${x.lineage}: ${x.reason}${x.nextAt ? ` (next try ${utc(x.nextAt)}, ${humanRelative(x.nextAt, now)})` : ''}`);
+  }
+}
