@@ -1,0 +1,136 @@
+/**
+ * `certctl renew` end to end on Pebble, with the clock moved forward through
+ * the test-only CERTCTL_TEST_NOW hook (Pebble issues 5-year certificates:
+ * due after 2/3 of that).
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { startPebble, type Pebble } from '../helpers/pebble.js';
+import { runCli, tempDir } from '../helpers/cli.js';
+
+const YEAR = 365 * 86_400_000;
+let pebble: Pebble;
+beforeAll(async () => {
+  pebble = await startPebble();
+});
+afterAll(async () => {
+  await pebble?.stop();
+});
+
+function issueArgs(state: string, name: string, extra: string[] = []): string[] {
+  return ['--state-dir', state, 'issue', '--server', pebble.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name, ...extra];
+}
+function renewArgs(state: string, extra: string[] = []): string[] {
+  return ['--state-dir', state, 'renew', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), ...extra];
+}
+function q<T>(state: string, sql: string): T[] {
+  const db = new Database(path.join(state, 'ledger.sqlite'), { readonly: true });
+  try {
+    return db.prepare(sql).all() as T[];
+  } finally {
+    db.close();
+  }
+}
+const future = (years: number) => new Date(Date.now() + years * YEAR).toISOString();
+
+describe('certctl renew', () => {
+  it('not due → nothing sent; due → renewed, live/ switched, archive kept, deploy hook ran', async () => {
+    const state = tempDir();
+    expect((await runCli(issueArgs(state, 'renew1.example.test'))).code).toBe(0);
+
+    // Not due: kept, no new order.
+    const kept = await runCli(renewArgs(state, ['--json']));
+    expect(kept.code).toBe(0);
+    const doc = JSON.parse(kept.stdout);
+    expect(doc.schema).toBe('certctl.renew/1');
+    expect(doc.lineages[0]).toMatchObject({ lineage: 'renew1.example.test', action: 'kept' });
+    expect(q(state, 'SELECT id FROM orders')).toHaveLength(1);
+    // --quiet with nothing to do prints nothing at all.
+    const quiet = await runCli(renewArgs(state, ['--quiet']));
+    expect(quiet.code).toBe(0);
+    expect(quiet.stdout + quiet.stderr).toBe('');
+
+    // Four years later it is due.
+    const hookOut = path.join(tempDir(), 'deploy.txt');
+    const hook = `printf '%s|%s\\n' "$RENEWED_LINEAGE" "$RENEWED_DOMAINS" >> ${hookOut}`;
+    const r = await runCli(renewArgs(state, ['--deploy-hook', hook]), { CERTCTL_TEST_NOW: future(4) });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/renewed\s+renew1\.example\.test: serial [0-9a-f]+/);
+    const live = path.join(state, 'live', 'renew1.example.test');
+    expect(fs.readlinkSync(path.join(live, 'fullchain.pem'))).toMatch(/fullchain2\.pem$/);
+    expect(fs.existsSync(path.join(state, 'archive', 'renew1.example.test', 'fullchain1.pem'))).toBe(true);
+    expect(fs.readFileSync(hookOut, 'utf8')).toBe(`${live}|renew1.example.test\n`);
+    const certs = q<{ version: number; serial: string }>(state, 'SELECT version, serial FROM certificates ORDER BY version');
+    expect(certs.map((c) => c.version)).toEqual([1, 2]);
+    expect(certs[0]!.serial).not.toBe(certs[1]!.serial);
+
+    // Back at the real date, the new certificate is not due: nothing is sent.
+    const again = await runCli(renewArgs(state, ['--json']));
+    expect(JSON.parse(again.stdout).lineages[0].action).toBe('kept');
+    expect(q(state, 'SELECT id FROM orders')).toHaveLength(2);
+  });
+
+  it('a failing deploy hook is reported and the new certificate is kept', async () => {
+    const state = tempDir();
+    expect((await runCli(issueArgs(state, 'hookfail.example.test'))).code).toBe(0);
+    const r = await runCli(renewArgs(state, ['--deploy-hook', 'echo boom >&2; exit 3']), { CERTCTL_TEST_NOW: future(4) });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/renewed\s+hookfail/);
+    expect(r.stdout).toMatch(/deploy-hook failed \(exit 3\): boom/);
+    expect(fs.readlinkSync(path.join(state, 'live', 'hookfail.example.test', 'cert.pem'))).toMatch(/cert2\.pem$/);
+  });
+
+  it('domain names reach hooks only through the environment, never through a shell', async () => {
+    const state = tempDir();
+    expect((await runCli(issueArgs(state, 'env.example.test'))).code).toBe(0);
+    const out = path.join(tempDir(), 'argv.txt');
+    // The hook prints its own argument count: names are not appended as arguments.
+    const r = await runCli(renewArgs(state, ['--deploy-hook', `echo "$#" > ${out}`]), { CERTCTL_TEST_NOW: future(4) });
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(out, 'utf8').trim()).toBe('0');
+  });
+
+  it('ten renews started at once after a crashed issue: exactly one certificate, no ledger error', async () => {
+    const state = tempDir();
+    // The issue run dies (SIGKILL) right after new-order: the lineage has an open order and no certificate.
+    const crashed = await runCli(issueArgs(state, 'ten.example.test'), { CERTCTL_TEST_CRASH_AFTER: 'new-order' });
+    expect(crashed.code).not.toBe(0);
+    expect(q(state, "SELECT id FROM orders WHERE state = 'open'")).toHaveLength(1);
+    const runs = await Promise.all(Array.from({ length: 10 }, () => runCli(renewArgs(state, ['--json']))));
+    for (const r of runs) {
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+    }
+    const actions = runs.map((r) => JSON.parse(r.stdout).lineages[0].action).sort();
+    expect(actions.filter((a) => a === 'recovered')).toHaveLength(1);
+    expect(actions.filter((a) => a === 'kept')).toHaveLength(9);
+    expect(q(state, 'SELECT id FROM orders')).toHaveLength(1);
+    expect(q(state, 'SELECT id FROM certificates')).toHaveLength(1);
+  });
+
+  it('--dry-run for a CA without a staging twin plans and checks only, touching nothing', async () => {
+    const state = tempDir();
+    expect((await runCli(issueArgs(state, 'dry.example.test'))).code).toBe(0);
+    const before = fs.readlinkSync(path.join(state, 'live', 'dry.example.test', 'cert.pem'));
+    const r = await runCli(renewArgs(state, ['--dry-run']));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/has no staging CA known to certctl/);
+    expect(fs.readlinkSync(path.join(state, 'live', 'dry.example.test', 'cert.pem'))).toBe(before);
+    expect(q(state, 'SELECT id FROM orders')).toHaveLength(1);
+  });
+
+  it('--dry-run against a staging twin issues in a throw-away directory', async () => {
+    const state = tempDir();
+    // --ca pebble: Pebble is its own staging twin.
+    expect((await runCli([...issueArgs(state, 'drytwin.example.test'), '--ca', 'pebble'])).code).toBe(0);
+    const r = await runCli(renewArgs(state, ['--dry-run']));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/a test certificate was issued by .*live files untouched/);
+    expect(fs.readlinkSync(path.join(state, 'live', 'drytwin.example.test', 'cert.pem'))).toMatch(/cert1\.pem$/);
+    expect(q(state, 'SELECT id FROM certificates')).toHaveLength(1);
+  });
+});
