@@ -207,7 +207,7 @@ describe('snapshot SQL', () => {
     const orig = ledger.db.prepare.bind(ledger.db);
     (ledger.db as unknown as { prepare: (s: string) => unknown }).prepare = (sql: string) => {
       if (/^\s*SELECT/i.test(sql) && !/FROM (accounts|lineages)\b/.test(sql)) {
-        const rows = orig(`EXPLAIN QUERY PLAN ${sql}`).all({ domain: 'x', since: 0, now: 1, ca: 'a', dir: 'b', key: 'k', acct: 1, ident: 'i' }) as { detail: string }[];
+        const rows = orig(`EXPLAIN QUERY PLAN ${sql}`).all({ domain: 'x', since: 0, now: 1, ca: 'a', dir: 'b', key: 'k', acct: 1, ident: 'i', lineage: 'l', version: 1 }) as { detail: string }[];
         plans.push(...rows.map((r) => r.detail));
       }
       return orig(sql);

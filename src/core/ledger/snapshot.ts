@@ -113,16 +113,25 @@ export function authzFacts(ledger: Ledger, identifier: string, accountId: number
   return { failures: rows.map((r) => r.at), lastSuccessAt: last?.at ?? null };
 }
 
-/** Lineages at this CA holding exactly this set, with their current certificate (the soonest-expiring part). */
+/**
+ * Lineages at this CA holding exactly this set, with their current certificate
+ * (the soonest-expiring part). Two look-ups, lineages by set_key then
+ * certificates by (lineage, version): as one JOIN with GROUP BY, SQLite's
+ * planner may scan all certificates when the lineages table is small.
+ */
 export function heldFacts(ledger: Ledger, key: string, ca: { caId: string; directoryUrl: string }): HeldFact[] {
-  return ledger.db
-    .prepare(
-      `SELECT l.name AS lineage, MIN(c.not_before) AS notBefore, MIN(c.not_after) AS notAfter, MIN(c.key_type) AS keyType
-       FROM lineages l JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version
-       WHERE l.set_key = @key AND (l.directory_url = @dir OR l.ca_id = @ca)
-       GROUP BY l.name ORDER BY l.name`,
-    )
-    .all({ key, ca: ca.caId, dir: ca.directoryUrl }) as HeldFact[];
+  const lineages = ledger.db
+    .prepare('SELECT name, current_version FROM lineages WHERE set_key = @key AND (directory_url = @dir OR ca_id = @ca) ORDER BY name')
+    .all({ key, ca: ca.caId, dir: ca.directoryUrl }) as { name: string; current_version: number }[];
+  const cert = ledger.db.prepare(
+    'SELECT not_before AS notBefore, not_after AS notAfter, key_type AS keyType FROM certificates WHERE lineage = @lineage AND version = @version ORDER BY not_after LIMIT 1',
+  );
+  const out: HeldFact[] = [];
+  for (const l of lineages) {
+    const c = cert.get({ lineage: l.name, version: l.current_version }) as Omit<HeldFact, 'lineage'> | undefined;
+    if (c) out.push({ lineage: l.name, ...c });
+  }
+  return out;
 }
 
 /** 429s (and other problems with a Retry-After) from this CA still in force at `now`. */
