@@ -5,7 +5,7 @@
  */
 import { domainToASCII } from 'node:url';
 import { isIP } from 'node:net';
-import psl from 'psl';
+import { createRequire } from 'node:module';
 import { InputError } from './errors.js';
 
 export interface NormalizeOptions {
@@ -90,6 +90,17 @@ export function setKey(names: readonly string[]): string {
   return [...new Set(names.map((n) => n.toLowerCase().replace(/\.$/, '')))].sort().join(',');
 }
 
+/**
+ * psl parses the whole Public Suffix List when it is loaded (~35 ms), so it
+ * is required on first use only: commands that never need a registered
+ * domain (--version, status) start without it.
+ */
+let pslModule: typeof import('psl') | undefined;
+function psl(): typeof import('psl') {
+  pslModule ??= createRequire(import.meta.url)('psl') as typeof import('psl');
+  return pslModule;
+}
+
 const TEST_TLDS = new Set(['test', 'example', 'invalid', 'localhost', 'local']);
 
 /**
@@ -107,7 +118,7 @@ export function registeredDomain(name: string): string | null {
   if (TEST_TLDS.has(labels[labels.length - 1]!)) {
     return labels.length >= 2 ? labels.slice(-2).join('.') : null;
   }
-  const parsed = psl.parse(bare);
+  const parsed = psl().parse(bare);
   if ('error' in parsed) return null;
   return parsed.domain ?? null;
 }
