@@ -1,13 +1,16 @@
 import type { Command } from 'commander';
 import { action } from '../main.js';
+import type { Context } from '../context.js';
 
 export function register(program: Command): void {
   program
     .command('status')
     .alias('certificates')
     .description('every lineage: names, expiry, days left, key type, CA, paths (soonest-expiring first)')
+    .option('--nginx <lineage>', 'print a ready nginx server block for this lineage (dual: RSA + ECDSA; sm2: Tengine/Tongsuo NTLS)')
     .action(
-      action(async (ctx) => {
+      action(async (ctx, opts: { nginx?: string }) => {
+        if (opts.nginx !== undefined) return printNginx(ctx, opts.nginx);
         const { statusReport } = await import('../../core/status.js');
         const ledger = await ctx.ledger();
         const report = statusReport(ledger, ctx.paths, ctx.now());
@@ -29,4 +32,28 @@ export function register(program: Command): void {
         }
       }),
     );
+}
+
+/** `status --nginx NAME`: the snippet on stdout (JSON: certctl.snippet/1), warnings for live files not there yet. */
+async function printNginx(ctx: Context, name: string): Promise<number> {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { nginxSnippet, snippetFiles } = await import('../../core/snippets.js');
+  const { InputError, ExitCode } = await import('../../core/errors.js');
+  const ledger = await ctx.ledger();
+  const l = ledger.lineage(name);
+  if (!l) {
+    const known = ledger.lineages().map((x) => x.name);
+    throw new InputError(`No lineage named "${name}".`, known.length ? `Known lineages: ${known.join(', ')}.` : 'Issue a certificate first: certctl issue -d NAME …');
+  }
+  const liveDir = path.join(ctx.paths.live, l.name);
+  const snippet = nginxSnippet({ lineage: l.name, names: l.names, keyType: l.key_type, liveDir });
+  const missing = snippetFiles(l.key_type).filter((f) => !fs.existsSync(path.join(liveDir, f)));
+  if (ctx.out.json) {
+    ctx.out.document('certctl.snippet/1', { lineage: l.name, server: 'nginx', keyType: l.key_type, liveDir, missing, snippet });
+    return ExitCode.OK;
+  }
+  process.stdout.write(snippet);
+  if (missing.length) process.stderr.write(`warning: not in ${liveDir} yet: ${missing.join(', ')} (no certificate issued for this lineage yet?)\n`);
+  return ExitCode.OK;
 }
