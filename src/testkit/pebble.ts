@@ -21,6 +21,9 @@ export interface Pebble {
   directoryUrl: string;
   /** PEM of the certificate Pebble's API presents (pass as --ca-bundle). */
   caBundle: string;
+  /** The TLS certificate and key files of Pebble's API (e.g. for a test proxy presenting the same identity). */
+  tlsCert: string;
+  tlsKey: string;
   httpPort: number;
   mgmtPort: number;
   webroot: string;
@@ -122,6 +125,8 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
     dir,
     directoryUrl: `https://127.0.0.1:${apiPort}/dir`,
     caBundle: cert,
+    tlsCert: cert,
+    tlsKey: key,
     httpPort,
     mgmtPort,
     webroot,
