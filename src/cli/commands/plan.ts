@@ -96,13 +96,17 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
 
   // A whole renewal run: every lineage that is due now.
   const { isDue, dueAt } = await import('../../core/renew/due.js');
+  const { ariDecision } = await import('../../core/renew/ari.js');
   const items: PlanItem[] = [];
   const notDue: { lineage: string; names: string[]; dueAt: number }[] = [];
   for (const l of ledger.lineages()) {
     const certs = ledger.currentCertificates(l.name);
     const soonest = certs.reduce<(typeof certs)[number] | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
-    if (soonest && !isDue(soonest, now, l.settings.renewDays)) {
-      notDue.push({ lineage: l.name, names: l.names, dueAt: dueAt(soonest, l.settings.renewDays) });
+    // Same rule as renew, from what the ledger knows (no request): open orders, the ARI moment chosen earlier, else the lifetime rule.
+    const ari = soonest && l.settings.renewDays === undefined ? ariDecision(ledger.renewalInfo(soonest.id), now) : null;
+    const open = ledger.openOrders(l.name).length > 0;
+    if (soonest && !open && !(ari ? ari.due : isDue(soonest, now, l.settings.renewDays))) {
+      notDue.push({ lineage: l.name, names: l.names, dueAt: ari?.at ?? dueAt(soonest, l.settings.renewDays) });
       continue;
     }
     const ca = findCa(l.ca_id) ?? caForDirectory(l.directory_url) ?? unknownCa(l.directory_url);

@@ -13,6 +13,8 @@ import type { CaProfile } from '../ca/registry.js';
 import { AcmeError, NetworkError, CertctlError, ExitCode, InputError } from '../errors.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { classifyProblem } from '../limits/problems.js';
+import { scopes } from '../planner/plan.js';
+import { registeredDomain } from '../names.js';
 import { configureTransport, withCallContext, type CallContext } from './transport.js';
 
 // acme-client is CommonJS with its own types; loaded lazily (it pulls axios and X.509 parsers).
@@ -98,7 +100,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
           detail: p.detail,
           retry_after: p.retryAfter ?? null,
           limit_name: cls.limit,
-          scope: cls.subject ?? where.scope ?? null,
+          scope: problemScope(cls.limit, cls.subject, accountId ?? null, where.scope),
         });
         const when = p.retryAfter ? ` The CA says to retry after ${new Date(p.retryAfter).toISOString()}.` : '';
         throw new AcmeError(
@@ -166,4 +168,29 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   const api = (client as unknown as { api: { apiRequest(url: string, payload: null, ok: number[]): Promise<{ data: Record<string, unknown>; headers: Record<string, string | undefined> }> } }).api;
   const postAsGet: Session['postAsGet'] = (endpoint, url, where) => call(endpoint, () => api.apiRequest(url, null, [200]), where);
   return { client, acme, accountId, accountUrl, directoryUrl, directory, call, postAsGet };
+}
+
+/**
+ * The limit instance a refusal belongs to, spelled as the planner spells its
+ * scopes (planner/plan.ts `scopes`), so a recorded 429 holds exactly that
+ * limit shut until its Retry-After.
+ */
+export function problemScope(limit: string | null, subject: string | null, accountId: number | null, setKeyOfRequest?: string): string | null {
+  switch (limit) {
+    case 'certificates-per-domain':
+      return subject ? (registeredDomain(subject) ?? subject) : null;
+    case 'duplicate-certificates':
+      return setKeyOfRequest ?? null;
+    case 'new-orders':
+    case 'pending-orders':
+    case 'pending-authorizations':
+      return scopes.account(accountId);
+    case 'failed-authorizations':
+    case 'consecutive-failures':
+      return subject ? scopes.identifier(accountId, subject) : null;
+    case 'registrations-per-ip':
+      return scopes.host;
+    default:
+      return setKeyOfRequest ?? null;
+  }
 }

@@ -361,9 +361,17 @@ function applyProblems(snap: Snapshot, req: PlanRequest, limits: LimitReport[], 
       }
       return p.lineage !== null && p.lineage === req.renewalOf;
     });
+    // A refusal this request shares (same account, lineage, exact set or registered domain).
+    const key = setKey(req.names);
+    const relevant =
+      (p.accountId !== null && p.accountId === req.accountId) ||
+      (p.lineage !== null && p.lineage === req.renewalOf) ||
+      (p.scope !== null && (p.scope === key || registeredDomains(req.names).includes(p.scope)));
+    const modelled = name !== null && limits.some((l) => l.name === name && !l.exempt);
     if (matches.length === 0) {
-      if (name === null && p.accountId !== null && p.accountId === req.accountId) {
-        // A 429 certctl cannot name: trust it for the whole account until its Retry-After.
+      if ((name === null || !modelled) && relevant) {
+        // A 429 certctl cannot name, or for a limit this CA's policy does not model: the CA's
+        // word is evidence anyway — hold the request until its Retry-After.
         limits.push({
           name: 'unclassified',
           scope: scopes.account(req.accountId),
@@ -374,7 +382,9 @@ function applyProblems(snap: Snapshot, req: PlanRequest, limits: LimitReport[], 
           after: 0,
           nextFreeAt: p.retryAfter,
           allowedAt: p.retryAfter,
-          reason: `the CA refused with a rate limit certctl does not recognise at ${utc(p.at)}; waiting for its Retry-After`,
+          reason: name === null
+            ? `the CA refused with a rate limit certctl does not recognise at ${utc(p.at)}; waiting for its Retry-After`
+            : `the CA refused (${name}) at ${utc(p.at)}, a limit this CA's policy does not model; waiting for its Retry-After`,
           evidence: { problemId: p.id, at: p.at, retryAfter: p.retryAfter, detail: p.detail },
         });
       } else {
