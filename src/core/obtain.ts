@@ -20,7 +20,7 @@ import { WebrootResponder, StandaloneResponder, assertWebrootWritable, type Chal
 import { parseKeyType } from './keys/index.js';
 import { registeredDomains, setKey } from './names.js';
 import { splitPemChain } from './x509.js';
-import { CertctlError, ExitCode } from './errors.js';
+import { CertctlError, ExitCode, InputError } from './errors.js';
 import type { CallContext } from './acme/transport.js';
 
 export interface ObtainRequest {
@@ -109,6 +109,12 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
       now,
       onResponse: deps.onResponse,
     });
+
+    const profile = l.settings.profile as string | undefined;
+    const offered = (session.directory.meta as { profiles?: Record<string, string> } | undefined)?.profiles;
+    if (profile && !resumed && offered && !(profile in offered)) {
+      throw new InputError(`${req.ca.name} does not offer the profile "${profile}".`, `It offers: ${Object.keys(offered).join(', ') || 'none'}. Choose one with --profile, or leave it out and let the CA choose.`);
+    }
 
     let rows: OrderRow[];
     if (resumed) {

@@ -162,6 +162,8 @@ describe('429: recorded, then nothing is sent until Retry-After', () => {
     expect(second.stdout).toMatch(/blocked\s+limited\.example\.test/);
     expect(second.stdout).toMatch(/Next allowed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
     expect(proxy.total()).toBe(0);
+    // The working certificate was never touched.
+    expect(fs.readlinkSync(path.join(state, 'live', 'limited.example.test', 'cert.pem'))).toMatch(/cert1\.pem$/);
 
     // plan says the same, with the exact time.
     const plan = await runCli(['--state-dir', state, 'plan', '--json']);
@@ -190,5 +192,52 @@ describe('readiness checks stop a broken setup before any order exists', () => {
     const rows = q<{ check_name: string; ok: number }>(state, "SELECT check_name, ok FROM prechecks WHERE name = 'broken.example.test'");
     expect(rows.find((x) => x.check_name === 'http01')?.ok).toBe(0);
     expect(q(state, 'SELECT id FROM orders')).toHaveLength(0);
+  });
+});
+
+describe('transient faults and profiles', () => {
+  it('5xx answers are retried with backoff inside one run', async () => {
+    const state = tempDir();
+    proxy.failNext('newOrder', 503, 2);
+    proxy.failNext('finalize', 500, 1);
+    const r = await runCli(issueArgs(state, 'flaky.example.test'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    // Two 503s, then success; a replayed JWS may add a badNonce round trip (and Pebble rejects 5 % of nonces).
+    expect(proxy.requests.filter((x) => x.endpoint === 'newOrder' && x.status === 503)).toHaveLength(2);
+    expect(proxy.requests.filter((x) => x.endpoint === 'newOrder' && x.status === 201)).toHaveLength(1);
+    expect(proxy.issued).toBe(1);
+  });
+
+  it('a CA that keeps failing: bounded retries, a clear error, the order stays resumable', async () => {
+    const state = tempDir();
+    proxy.failNext('finalize', 503, 50);
+    const r = await runCli(issueArgs(state, 'down.example.test'));
+    expect(r.code).toBe(8);
+    expect(r.stderr).toMatch(/HTTP 503|503/);
+    // 1 + 3 retries of the 503, never an endless loop (a badNonce round trip is not a retry of ours).
+    expect(proxy.requests.filter((x) => x.endpoint === 'finalize' && x.status === 503)).toHaveLength(4);
+    proxy.clearFaults();
+    const again = await runCli(renewArgs(state, ['--json']));
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout).lineages[0].action).toBe('recovered');
+    expect(proxy.counts.newOrder).toBe(1);
+  });
+
+  it('--profile is sent and recorded; an unknown profile is refused before ordering', async () => {
+    proxy.setProfiles({ classic: '90 days', shortlived: '6 days' });
+    try {
+      const state = tempDir();
+      const bad = await runCli([...issueArgs(state, 'prof-bad.example.test'), '--profile', 'weekly']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/does not offer the profile "weekly".*\n.*classic, shortlived/);
+      expect(proxy.counts.newOrder).toBe(0);
+      const ok = await runCli([...issueArgs(state, 'prof.example.test'), '--profile', 'shortlived']);
+      expect(ok.code).toBe(0);
+      expect(proxy.orders.at(-1)!.payload.profile).toBe('shortlived');
+      expect(q<{ profile: string }>(state, 'SELECT profile FROM orders')[0]!.profile).toBe('shortlived');
+    } finally {
+      proxy.setProfiles(null);
+    }
   });
 });

@@ -132,8 +132,10 @@ export class OrderDriver {
       return { orderId: row.id, role: row.role, keyPem, chainPem, facts, issuedAt: this.issuedAtOf(row.id, issuedAt) };
     } catch (err) {
       const e = err as CertctlError;
-      // A refusal or failure ends this order; an interruption (network) leaves it open to resume.
-      const final = e instanceof CertctlError && e.exitCode !== ExitCode.CA_ERROR ? true : e instanceof CertctlError && 'problem' in e;
+      // A refusal (4xx problem, failed validation) ends this order; an interruption (network,
+      // a CA answering 5xx after our retries, a poll deadline) leaves it open for the next run to resume.
+      const status = (e as { problem?: { status?: number } }).problem?.status;
+      const final = e instanceof CertctlError && (status !== undefined ? status < 500 : e.exitCode !== ExitCode.CA_ERROR);
       if (final) {
         this.journal(row.id, { state: 'failed', step: 'failed', error_json: JSON.stringify({ kind: e.name, message: e.message, problem: (e as { problem?: unknown }).problem ?? null }) }, e.message);
       } else {
