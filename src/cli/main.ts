@@ -21,10 +21,22 @@ Exit codes:
   4  blocked: a rate limit is predicted       9  another certctl run holds the lock
 `;
 
+/** The command each parsed options object came from, so config defaults can tell a given flag from a default. */
+const OPTION_SOURCES = new WeakMap<object, Command>();
+
+/** True when option `key` of this options object was given on the command line (not a default); undefined when unknown. */
+export function optionGiven(opts: object, key: string): boolean | undefined {
+  const cmd = OPTION_SOURCES.get(opts);
+  if (!cmd) return undefined;
+  const src = cmd.getOptionValueSource(key);
+  return src === 'cli' || src === 'env';
+}
+
 /** Wrap a command action: build the context, run, map errors to exit codes. */
 export function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Promise<number | void>) {
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
+    OPTION_SOURCES.set(cmd.opts(), cmd);
     const ctx = await makeContext(cmd);
     let code: number = ExitCode.OK;
     try {
@@ -54,6 +66,7 @@ export function buildProgram(): Command {
     .description('ACME client with a ledger: predicts rate limits before asking, never orders what it already holds.')
     .version(pkg.version, '-V, --version')
     .option('--state-dir <dir>', 'state directory (ledger, accounts, live/, archive/); default /var/lib/certctl for root, $XDG_STATE_HOME/certctl otherwise; env CERTCTL_HOME')
+    .option('--config <file>', 'config file (YAML or JSON); default /etc/certctl/config.yaml for root, $XDG_CONFIG_HOME/certctl/config.yaml otherwise')
     .option('--json', 'print one JSON document (schemas in docs/json.md)')
     .option('-q, --quiet', 'print nothing unless something needs attention')
     .option('-v, --verbose', 'show each ACME request (never keys or tokens) on stderr')

@@ -6,6 +6,7 @@
 import type { Context } from '../cli/context.js';
 import type { Ledger, LineageRow } from './ledger/ledger.js';
 import type { CaProfile } from './ca/registry.js';
+import type { PolicyOverride } from './limits/policies.js';
 import { BlockedError, PrecheckError } from './errors.js';
 import { parseKeyType } from './keys/index.js';
 import { utc, local, humanRelative } from './clock.js';
@@ -19,12 +20,15 @@ export interface GateOptions {
   replaces?: string | null;
   ariWindowOpen?: boolean;
   renewal?: boolean;
+  /** Policy overrides (config file `policies`); default: those of the config file in effect (--config). */
+  overrides?: Record<string, PolicyOverride>;
 }
 
 export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfile, o: GateOptions): () => Promise<void> {
   return async () => {
     const now = ctx.now();
     const { planFromLedger } = await import('./planner/index.js');
+    const overrides = o.overrides ?? (await (await import('./config/index.js')).loadConfig(ctx.opts.config)).policies;
     const account = ledger.account(l.directory_url);
     const decision = planFromLedger(
       ledger,
@@ -42,6 +46,7 @@ export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfi
         renewalOf: o.renewal ? l.name : undefined,
       },
       now,
+      overrides,
     );
     if (decision.verdict === 'blocked') {
       const blocking = decision.limits.filter((x) => x.after < 0 || x.evidence).sort((a, b) => (b.allowedAt ?? Infinity) - (a.allowedAt ?? Infinity));

@@ -13,10 +13,14 @@ import { parseListen, assertWebrootWritable } from '../../core/acme/challenge.js
 import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
 import { acquireRunLock } from '../../core/store/lock.js';
 import { utc, humanRelative } from '../../core/clock.js';
+import { withConfigDefaults } from '../../core/config/index.js';
+import { optionGiven } from '../main.js';
 
 const DAY = 86_400_000;
 
 export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
+  // Config file defaults (README "Config file"); a flag given on the command line wins.
+  o = await withConfigDefaults(ctx.opts.config, o, 'issue', (k) => optionGiven(o, k));
   const { ca, directoryUrl } = resolveCa({ ca: o.ca, server: o.server, staging: o.staging });
   const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: false, maxNames: ca.maxNames });
   const spec = parseKeyType(o.keyType);

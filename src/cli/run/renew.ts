@@ -5,11 +5,15 @@ import { InputError } from '../../core/errors.js';
 import { acquireRunLock } from '../../core/store/lock.js';
 import { runRenew, type LineageOutcome } from '../../core/renew/runner.js';
 import { utc, humanRelative } from '../../core/clock.js';
+import { withConfigDefaults } from '../../core/config/index.js';
+import { optionGiven } from '../main.js';
 
 /** Upper bound of the random delay before a non-interactive run, as certbot uses. */
 export const RANDOM_SLEEP_MAX_S = 480;
 
 export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise<number> {
+  // Config file defaults (README "Config file"); a flag given on the command line wins.
+  o = await withConfigDefaults(ctx.opts.config, o, 'renew', (k) => optionGiven(o, k));
   if (!(o.concurrency >= 1 && o.concurrency <= 64 && Number.isInteger(o.concurrency))) throw new InputError('--concurrency must be a whole number from 1 to 64.');
   if (o.days !== undefined && !(o.days > 0)) throw new InputError('--days must be a positive number of days.');
   if (o.randomSleep && !process.stdout.isTTY) {

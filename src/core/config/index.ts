@@ -1,0 +1,540 @@
+/**
+ * The config file: defaults for `issue`/`renew`/`plan`, policy overrides (a
+ * CA granted this account more), and the certificates to keep (`certctl
+ * apply`). Where it lives: `--config FILE`, else `/etc/certctl/config.yaml`
+ * for root, else `$XDG_CONFIG_HOME/certctl/config.yaml` (`~/.config/…`); a
+ * missing default file is an empty config, a missing `--config` file an error.
+ *
+ * Every problem is reported with the file, the line and the field
+ * (`config.yaml:12: certificates[1].domains: expected a list of names`) as an
+ * InputError (exit 2), all of them at once, before anything is sent.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { InputError } from '../errors.js';
+import { LIMIT_NAMES, applyOverrides, policyFor, type PolicyOverride } from '../limits/policies.js';
+import { parseConfigText, formatPath, type ConfigSource, type FieldPath } from './source.js';
+
+export interface HookSet {
+  preHook?: string;
+  postHook?: string;
+  deployHook?: string;
+}
+
+/** Used when the command line does not say. */
+export interface ConfigDefaults {
+  ca?: string;
+  server?: string;
+  email?: string;
+  keyType?: string;
+  webroot?: string;
+  caBundle?: string;
+  resolver?: string;
+  httpPort?: number;
+  hooks?: HookSet;
+  /** Renew when fewer than this many days are left (renew --days). */
+  renewDays?: number;
+  /** Lineages worked on at the same time (renew, apply). */
+  concurrency?: number;
+}
+
+/** One certificate to keep (`certctl apply`). */
+export interface DeclaredCertificate {
+  /** Lineage name; default: the first name. */
+  name?: string;
+  domains: string[];
+  webroot?: string;
+  /** `true` (0.0.0.0:80) or "addr:port". */
+  standalone?: string | true;
+  keyType?: string;
+  ca?: string;
+  server?: string;
+  staging?: boolean;
+  email?: string;
+  caBundle?: string;
+  hooks?: HookSet;
+  renewDays?: number;
+  /** Where it is declared, for messages. */
+  line: number;
+}
+
+export interface Config {
+  /** The file read, or null when there was none (all defaults). */
+  file: string | null;
+  defaults: ConfigDefaults;
+  policies: Record<string, PolicyOverride>;
+  certificates: DeclaredCertificate[];
+}
+
+export const EMPTY_CONFIG: Config = Object.freeze({ file: null, defaults: {}, policies: {}, certificates: [] }) as Config;
+
+/** `/etc/certctl/config.yaml` for root, `$XDG_CONFIG_HOME/certctl/config.yaml` (default `~/.config`) otherwise. */
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string {
+  if (uid === 0) return '/etc/certctl/config.yaml';
+  const base = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(os.homedir(), '.config');
+  return path.join(base, 'certctl', 'config.yaml');
+}
+
+const cache = new Map<string, Promise<Config>>();
+
+/**
+ * Read and validate the config: `file` when given (must exist), else the
+ * default location (config.yaml, or config.json beside it; absent = empty).
+ * Cached per path for the life of the process: issue, renew and the gate
+ * share one reading.
+ */
+export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): Promise<Config> {
+  const where = defaultConfigPath(env, uid);
+  const key = file ? path.resolve(file) : `default:${where}`;
+  let p = cache.get(key);
+  if (!p) {
+    p = readConfig(file, where);
+    cache.set(key, p);
+  }
+  return p;
+}
+
+/** Forget cached readings (tests, the daemon re-reading the file before each run). */
+export function clearConfigCache(): void {
+  cache.clear();
+}
+
+async function readConfig(file: string | undefined, defaultPath: string): Promise<Config> {
+  let target: string;
+  if (file) {
+    target = path.resolve(file);
+    if (!fs.existsSync(target)) throw new InputError(`The config file ${file} does not exist.`, 'Check the --config path.');
+  } else {
+    const yaml = defaultPath;
+    const json = yaml.replace(/\.yaml$/, '.json');
+    if (fs.existsSync(yaml)) target = yaml;
+    else if (fs.existsSync(json)) target = json;
+    else return EMPTY_CONFIG;
+  }
+  let text: string;
+  try {
+    text = fs.readFileSync(target, 'utf8');
+  } catch (err) {
+    throw new InputError(`Cannot read the config file ${target}: ${(err as Error).message}`, 'Check its permissions.');
+  }
+  return parseConfig(text, file ?? target);
+}
+
+/** Parse and validate config text; `file` names it in messages (and anchors relative paths). */
+export async function parseConfig(text: string, file: string): Promise<Config> {
+  const src = await parseConfigText(text, file);
+  return validate(src, path.dirname(path.resolve(file)));
+}
+
+// ------------------------------------------------------------------ validation
+
+class Problems {
+  private readonly items: { line: number; text: string }[] = [];
+  constructor(private readonly src: ConfigSource) {}
+  add(p: FieldPath, msg: string): void {
+    const line = this.src.lineOf(p);
+    this.items.push({ line, text: `${this.src.file}:${line}: ${formatPath(p)}: ${msg}` });
+  }
+  /** In file order (a stable sort keeps the order of problems on one line). */
+  get list(): string[] {
+    return [...this.items].sort((a, b) => a.line - b.line).map((x) => x.text);
+  }
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const describe = (v: unknown): string => (v === null ? 'nothing' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`);
+
+function knownKeys(pr: Problems, o: Obj, at: FieldPath, keys: readonly string[]): void {
+  for (const k of Object.keys(o)) if (!keys.includes(k)) pr.add([...at, k], `unknown field; expected one of: ${keys.join(', ')}`);
+}
+
+function str(pr: Problems, o: Obj, k: string, at: FieldPath): string | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' || v.trim() === '') {
+    pr.add([...at, k], `expected a non-empty string, got ${describe(v)}`);
+    return undefined;
+  }
+  return v;
+}
+
+function int(pr: Problems, o: Obj, k: string, at: FieldPath, min: number, max: number): number | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    pr.add([...at, k], `expected a whole number from ${min} to ${max}, got ${describe(v)}`);
+    return undefined;
+  }
+  return v;
+}
+
+function num(pr: Problems, o: Obj, k: string, at: FieldPath): number | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
+    pr.add([...at, k], `expected a positive number, got ${describe(v)}`);
+    return undefined;
+  }
+  return v;
+}
+
+function bool(pr: Problems, o: Obj, k: string, at: FieldPath): boolean | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') {
+    pr.add([...at, k], `expected true or false, got ${describe(v)}`);
+    return undefined;
+  }
+  return v;
+}
+
+function dirPath(pr: Problems, o: Obj, k: string, at: FieldPath, base: string): string | undefined {
+  const s = str(pr, o, k, at);
+  return s === undefined ? undefined : path.resolve(base, s);
+}
+
+async function keyType(pr: Problems, o: Obj, at: FieldPath): Promise<string | undefined> {
+  const s = str(pr, o, 'keyType', at);
+  if (s === undefined) return undefined;
+  const { parseKeyType } = await import('../keys/index.js');
+  try {
+    return parseKeyType(s).text;
+  } catch (err) {
+    pr.add([...at, 'keyType'], (err as Error).message);
+    return undefined;
+  }
+}
+
+function hooks(pr: Problems, o: Obj, at: FieldPath): HookSet | undefined {
+  const v = o.hooks;
+  if (v === undefined || v === null) return undefined;
+  const here = [...at, 'hooks'];
+  if (!isObj(v)) {
+    pr.add(here, `expected a mapping with preHook, postHook, deployHook, got ${describe(v)}`);
+    return undefined;
+  }
+  knownKeys(pr, v, here, ['preHook', 'postHook', 'deployHook']);
+  const h: HookSet = {};
+  for (const k of ['preHook', 'postHook', 'deployHook'] as const) {
+    const s = str(pr, v, k, here);
+    if (s !== undefined) h[k] = s;
+  }
+  return h;
+}
+
+function server(pr: Problems, o: Obj, at: FieldPath): string | undefined {
+  const s = str(pr, o, 'server', at);
+  if (s === undefined) return undefined;
+  try {
+    const u = new URL(s);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error();
+  } catch {
+    pr.add([...at, 'server'], `expected an ACME directory URL (https://…), got ${JSON.stringify(s)}`);
+    return undefined;
+  }
+  return s;
+}
+
+const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency'] as const;
+const CERT_KEYS = ['name', 'domains', 'webroot', 'standalone', 'keyType', 'ca', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays'] as const;
+
+function unset<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+async function validate(src: ConfigSource, base: string): Promise<Config> {
+  const pr = new Problems(src);
+  const root = src.value ?? {};
+  if (!isObj(root)) {
+    pr.add([], `expected a mapping with defaults, policies, certificates; got ${describe(root)}`);
+    throw new InputError(pr.list.join('\n'), 'Fix the config file; nothing was sent.');
+  }
+  knownKeys(pr, root, [], ['defaults', 'policies', 'certificates']);
+
+  // defaults
+  const defaults: ConfigDefaults = {};
+  if (root.defaults !== undefined && root.defaults !== null) {
+    const d = root.defaults;
+    const at = ['defaults'];
+    if (!isObj(d)) pr.add(at, `expected a mapping, got ${describe(d)}`);
+    else {
+      knownKeys(pr, d, at, DEFAULT_KEYS);
+      Object.assign(
+        defaults,
+        unset({
+          ca: str(pr, d, 'ca', at),
+          server: server(pr, d, at),
+          email: str(pr, d, 'email', at),
+          keyType: await keyType(pr, d, at),
+          webroot: dirPath(pr, d, 'webroot', at, base),
+          caBundle: dirPath(pr, d, 'caBundle', at, base),
+          resolver: str(pr, d, 'resolver', at),
+          httpPort: int(pr, d, 'httpPort', at, 1, 65535),
+          hooks: hooks(pr, d, at),
+          renewDays: num(pr, d, 'renewDays', at),
+          concurrency: int(pr, d, 'concurrency', at, 1, 64),
+        }),
+      );
+    }
+  }
+
+  // policies
+  const policies: Record<string, PolicyOverride> = {};
+  if (root.policies !== undefined && root.policies !== null) {
+    if (!isObj(root.policies)) pr.add(['policies'], `expected a mapping of policy id → overrides, got ${describe(root.policies)}`);
+    else for (const [id, v] of Object.entries(root.policies)) {
+      const o = policyOverride(pr, v, ['policies', id]);
+      if (o) policies[id] = o;
+    }
+  }
+
+  // certificates
+  const certificates: DeclaredCertificate[] = [];
+  if (root.certificates !== undefined && root.certificates !== null) {
+    if (!Array.isArray(root.certificates)) pr.add(['certificates'], `expected a list of certificates, got ${describe(root.certificates)}`);
+    else {
+      const seen = new Map<string, number>();
+      for (let i = 0; i < root.certificates.length; i++) {
+        const c = await certificate(pr, root.certificates[i], ['certificates', i], base, src.lineOf(['certificates', i]));
+        if (!c) continue;
+        const { setKey, defaultLineageName } = await import('../names.js');
+        const name = c.name ?? safe(() => defaultLineageName(c.domains));
+        for (const k of [name ? `name:${name}` : null, `set:${setKey(c.domains)}|${c.server ?? c.ca ?? defaults.server ?? defaults.ca ?? ''}`]) {
+          if (!k) continue;
+          if (seen.has(k)) pr.add(['certificates', i], `declares the same ${k.startsWith('name:') ? `lineage name "${name}"` : 'set of names at the same CA'} as certificates[${seen.get(k)}]`);
+          else seen.set(k, i);
+        }
+        certificates.push(c);
+      }
+    }
+  }
+
+  if (pr.list.length) throw new InputError(pr.list.join('\n'), `Fix the config file (${pr.list.length} problem${pr.list.length > 1 ? 's' : ''}); nothing was sent.`);
+  return { file: src.file, defaults, policies, certificates };
+}
+
+function safe<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
+}
+
+async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string, line: number): Promise<DeclaredCertificate | undefined> {
+  if (!isObj(v)) {
+    pr.add(at, `expected a mapping with at least "domains", got ${describe(v)}`);
+    return undefined;
+  }
+  const before = pr.list.length;
+  knownKeys(pr, v, at, CERT_KEYS);
+  let domains: string[] = [];
+  const d = v.domains;
+  if (!Array.isArray(d) || d.length === 0 || d.some((x) => typeof x !== 'string' || x.trim() === '')) {
+    pr.add([...at, 'domains'], d === undefined ? 'missing: expected a list of names' : 'expected a list of names');
+  } else {
+    const { normalizeNames } = await import('../names.js');
+    try {
+      // The CA's own rules (IP identifiers, max names) are checked again by issue.
+      domains = normalizeNames(d as string[], { allowIp: true, allowWildcard: false });
+    } catch (err) {
+      pr.add([...at, 'domains'], (err as Error).message);
+    }
+  }
+  const name = str(pr, v, 'name', at);
+  if (name !== undefined) {
+    const { assertLineageName } = await import('../names.js');
+    try {
+      assertLineageName(name);
+    } catch (err) {
+      pr.add([...at, 'name'], (err as Error).message);
+    }
+  }
+  const webroot = dirPath(pr, v, 'webroot', at, base);
+  let standalone: string | true | undefined;
+  if (v.standalone !== undefined && v.standalone !== null && v.standalone !== false) {
+    if (v.standalone === true) standalone = true;
+    else if (typeof v.standalone === 'string' && /^(\[[0-9a-fA-F:.]+\]|[^:\s]+)?:?\d{1,5}$|^[^:\s]+$/.test(v.standalone)) standalone = v.standalone;
+    else pr.add([...at, 'standalone'], `expected true or "address:port", got ${describe(v.standalone)}`);
+  }
+  if (webroot && standalone) pr.add([...at, 'standalone'], 'give either webroot or standalone, not both');
+  const c: DeclaredCertificate = unset({
+    name,
+    domains,
+    webroot,
+    standalone,
+    keyType: await keyType(pr, v, at),
+    ca: str(pr, v, 'ca', at),
+    server: server(pr, v, at),
+    staging: bool(pr, v, 'staging', at),
+    email: str(pr, v, 'email', at),
+    caBundle: dirPath(pr, v, 'caBundle', at, base),
+    hooks: hooks(pr, v, at),
+    renewDays: num(pr, v, 'renewDays', at),
+    line,
+  });
+  return pr.list.length === before ? c : undefined;
+}
+
+/** Durations in policy overrides: a number of milliseconds, or "90s", "36min", "3h", "7d", "1w". */
+export function parseDuration(v: unknown): number | undefined {
+  if (typeof v === 'number') return v > 0 && Number.isFinite(v) ? v : undefined;
+  if (typeof v !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w)\s*$/.exec(v);
+  if (!m) return undefined;
+  const unit = { ms: 1, s: 1000, min: 60_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 'ms'];
+  const ms = Number(m[1]) * unit;
+  return ms > 0 ? ms : undefined;
+}
+
+/** Friendly duration fields and the Rule field each one sets. */
+const DURATIONS: Record<string, string> = { period: 'periodMs', refill: 'refillMs', window: 'windowMs', lifetime: 'lifetimeMs', periodMs: 'periodMs', refillMs: 'refillMs', windowMs: 'windowMs', lifetimeMs: 'lifetimeMs' };
+const RULE_KEYS = ['kind', 'capacity', 'count', 'why', 'resetOnSuccess', ...Object.keys(DURATIONS)];
+
+/**
+ * A policy override: limit names straight under the policy id
+ * (`letsencrypt: { certificates-per-domain: { capacity: 300 } }`) or under
+ * `limits:`, plus `name`, `source`, `date`, `renewal`. `null` removes a limit.
+ */
+function policyOverride(pr: Problems, v: unknown, at: FieldPath): PolicyOverride | undefined {
+  if (!isObj(v)) {
+    pr.add(at, `expected a mapping of limit name → { capacity, period, … }, got ${describe(v)}`);
+    return undefined;
+  }
+  const before = pr.list.length;
+  const out: PolicyOverride = {};
+  const limits: NonNullable<PolicyOverride['limits']> = {};
+  const entries: [string, unknown, FieldPath][] = [];
+  for (const [k, val] of Object.entries(v)) {
+    if (k === 'name' || k === 'source' || k === 'date') {
+      const s = str(pr, v, k, at);
+      if (s !== undefined) out[k] = s;
+    } else if (k === 'renewal') {
+      if (!isObj(val)) pr.add([...at, k], `expected a mapping, got ${describe(val)}`);
+      else {
+        knownKeys(pr, val, [...at, k], ['sameSetWithin', 'sameSetWithinMs', 'sameSetExempt', 'ariExemptAll']);
+        const r: NonNullable<PolicyOverride['renewal']> = {};
+        const w = val.sameSetWithin ?? val.sameSetWithinMs;
+        if (w !== undefined) {
+          const ms = parseDuration(w);
+          if (ms === undefined) pr.add([...at, k, val.sameSetWithin !== undefined ? 'sameSetWithin' : 'sameSetWithinMs'], `expected a duration such as "120d", got ${describe(w)}`);
+          else r.sameSetWithinMs = ms;
+        }
+        if (val.sameSetExempt !== undefined) {
+          const l = val.sameSetExempt;
+          if (!Array.isArray(l) || l.some((x) => !(LIMIT_NAMES as readonly unknown[]).includes(x))) pr.add([...at, k, 'sameSetExempt'], `expected a list of limit names (${LIMIT_NAMES.join(', ')})`);
+          else r.sameSetExempt = l as never;
+        }
+        const a = bool(pr, val, 'ariExemptAll', [...at, k]);
+        if (a !== undefined) r.ariExemptAll = a;
+        out.renewal = r;
+      }
+    } else if (k === 'limits') {
+      if (!isObj(val)) pr.add([...at, k], `expected a mapping of limit name → rule, got ${describe(val)}`);
+      else for (const [n, rv] of Object.entries(val)) entries.push([n, rv, [...at, k, n]]);
+    } else entries.push([k, val, [...at, k]]);
+  }
+  for (const [n, rv, here] of entries) {
+    if (!(LIMIT_NAMES as readonly string[]).includes(n)) {
+      pr.add(here, `unknown rate limit; expected one of: ${LIMIT_NAMES.join(', ')} (or name, source, date, renewal, limits)`);
+      continue;
+    }
+    if (rv === null) {
+      limits[n as keyof typeof limits] = null;
+      continue;
+    }
+    if (!isObj(rv)) {
+      pr.add(here, `expected a mapping such as { capacity: 300 }, got ${describe(rv)}`);
+      continue;
+    }
+    knownKeys(pr, rv, here, RULE_KEYS);
+    const rule: Record<string, unknown> = {};
+    for (const [rk, x] of Object.entries(rv)) {
+      if (rk in DURATIONS) {
+        const ms = parseDuration(x);
+        if (ms === undefined) pr.add([...here, rk], `expected a duration such as "7d", "3h", "36s" or milliseconds, got ${describe(x)}`);
+        else rule[DURATIONS[rk]!] = ms;
+      } else if (rk === 'kind') {
+        if (!['bucket', 'window', 'concurrent', 'max'].includes(x as string)) pr.add([...here, rk], `expected bucket, window, concurrent or max, got ${describe(x)}`);
+        else rule.kind = x;
+      } else if (rk === 'capacity' || rk === 'count') {
+        if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) pr.add([...here, rk], `expected a whole number ≥ 1, got ${describe(x)}`);
+        else rule[rk] = x;
+      } else if (rk === 'why') {
+        if (typeof x !== 'string') pr.add([...here, rk], `expected a string, got ${describe(x)}`);
+        else rule.why = x;
+      } else if (rk === 'resetOnSuccess') {
+        if (typeof x !== 'boolean') pr.add([...here, rk], `expected true or false, got ${describe(x)}`);
+        else rule.resetOnSuccess = x;
+      }
+    }
+    limits[n as keyof typeof limits] = rule as never;
+  }
+  if (Object.keys(limits).length) out.limits = limits;
+  if (pr.list.length !== before) return undefined;
+  // The policies module has the last word (a new limit needs a kind and its numbers).
+  const id = at[at.length - 1] as string;
+  try {
+    applyOverrides(policyFor(id), out);
+  } catch (err) {
+    pr.add(at, (err as Error).message);
+    return undefined;
+  }
+  return out;
+}
+
+// -------------------------------------------------------------- applying it
+
+/** Which command's options are being filled, and the config fields each one takes. */
+export type DefaultsTarget = 'issue' | 'renew' | 'plan';
+
+const TAKES: Record<DefaultsTarget, readonly string[]> = {
+  issue: ['ca', 'server', 'email', 'keyType', 'webroot', 'caBundle', 'resolver', 'httpPort'],
+  plan: ['ca', 'server', 'keyType'],
+  renew: ['resolver', 'httpPort', 'preHook', 'postHook', 'deployHook', 'days', 'concurrency'],
+};
+
+/**
+ * Fill the options a user did not give from the config's defaults. `given(k)`
+ * says whether option `k` came from the command line (commander's value
+ * source); without it, an option counts as given when it is set. Returns a
+ * new object; the command line always wins.
+ */
+export function applyDefaults<T extends object>(options: T, config: Config, target: DefaultsTarget, given?: (key: string) => boolean): T {
+  const d = config.defaults;
+  const flat: Record<string, unknown> = {
+    ca: d.ca,
+    server: d.server,
+    email: d.email,
+    keyType: d.keyType,
+    webroot: d.webroot,
+    caBundle: d.caBundle,
+    resolver: d.resolver,
+    httpPort: d.httpPort,
+    preHook: d.hooks?.preHook,
+    postHook: d.hooks?.postHook,
+    deployHook: d.hooks?.deployHook,
+    days: d.renewDays,
+    concurrency: d.concurrency,
+  };
+  const o = { ...options } as Record<string, unknown>;
+  const isGiven = (k: string) => (given ? given(k) : o[k] !== undefined);
+  for (const k of TAKES[target]) {
+    if (flat[k] === undefined || isGiven(k)) continue;
+    // A --server given on the command line makes the config's --ca meaningless, and the other way round.
+    if ((k === 'ca' && isGiven('server')) || (k === 'server' && isGiven('ca'))) continue;
+    // The challenge: the default webroot only when neither --webroot nor --standalone was given.
+    if (k === 'webroot' && (isGiven('standalone') || o.standalone !== undefined)) continue;
+    o[k] = flat[k];
+  }
+  return o as T;
+}
+
+/** loadConfig + applyDefaults, for the top of a command: `given(k)` true/false when known, undefined to fall back on "is it set". */
+export async function withConfigDefaults<T extends object>(file: string | undefined, options: T, target: DefaultsTarget, given: (key: string) => boolean | undefined): Promise<T> {
+  const config = await loadConfig(file);
+  return applyDefaults(options, config, target, (k) => given(k) ?? (options as Record<string, unknown>)[k] !== undefined);
+}

@@ -1,0 +1,69 @@
+/**
+ * A config file as text → a plain value plus a way to find the line of any
+ * field in it, so validation errors can say `config.yaml:12: certificates[1].domains: …`.
+ * YAML 1.2 is a superset of JSON, so one parser (the `yaml` package, with its
+ * LineCounter) reads both.
+ */
+import { InputError } from '../errors.js';
+
+export type FieldPath = (string | number)[];
+
+export interface ConfigSource {
+  file: string;
+  value: unknown;
+  /** 1-based line of the field at `path` (its key's line; a list item's own line); the nearest known ancestor's when the path is not in the file. */
+  lineOf(path: FieldPath): number;
+}
+
+interface YNode {
+  range?: [number, number, number] | null;
+  items?: unknown[];
+}
+interface YPair {
+  key: (YNode & { value?: unknown }) | null;
+  value: YNode | null;
+}
+
+/** `certificates[1].domains` */
+export function formatPath(path: FieldPath): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${p}` : p;
+  return s || '(top level)';
+}
+
+export async function parseConfigText(text: string, file: string): Promise<ConfigSource> {
+  const YAML = await import('yaml');
+  const lineCounter = new YAML.LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const line = e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line;
+    const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new InputError(`${file}:${line}: not valid YAML or JSON: ${what}`, 'Fix the syntax; nothing was sent.');
+  }
+  const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  const lineAt = (n: YNode | null | undefined): number | undefined => (n?.range ? lineCounter.linePos(n.range[0]).line : undefined);
+
+  const lineOf = (path: FieldPath): number => {
+    let node = doc.contents as YNode | null;
+    let line = lineAt(node) ?? 1;
+    for (const seg of path) {
+      if (!node || !Array.isArray(node.items)) break;
+      if (typeof seg === 'number') {
+        const child = node.items[seg] as YNode | undefined;
+        if (!child) break;
+        node = child;
+      } else {
+        const pair = (node.items as YPair[]).find((p) => p && p.key && (p.key as { value?: unknown }).value === seg);
+        if (!pair) break;
+        // A field's line is its key's line (a block value starts on the next line).
+        line = lineAt(pair.key) ?? line;
+        node = pair.value;
+        continue;
+      }
+      line = lineAt(node) ?? line;
+    }
+    return line;
+  };
+  return { file, value, lineOf };
+}

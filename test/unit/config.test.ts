@@ -1,0 +1,215 @@
+/** The config file: parsing (YAML and JSON), validation messages with file, line and field, defaults. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { applyDefaults, clearConfigCache, defaultConfigPath, loadConfig, parseConfig, parseDuration } from '../../src/core/config/index.js';
+import { InputError } from '../../src/core/errors.js';
+import { policyFor } from '../../src/core/limits/policies.js';
+
+async function errorOf(text: string, file = '/etc/certctl/config.yaml'): Promise<InputError> {
+  try {
+    await parseConfig(text, file);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InputError);
+    return err as InputError;
+  }
+  throw new Error('expected the config to be refused');
+}
+
+const GOOD = `# certctl config
+defaults:
+  email: ops@example.com
+  keyType: rsa:3072
+  webroot: /var/www/html
+  httpPort: 8080
+  concurrency: 4
+  renewDays: 30
+  hooks:
+    deployHook: systemctl reload nginx
+policies:
+  letsencrypt:
+    certificates-per-domain: { capacity: 300 }
+    duplicate-certificates:
+      capacity: 10
+      period: 7d
+certificates:
+  - domains: [example.com, www.example.com]
+  - name: api
+    domains:
+      - api.example.com
+    standalone: "127.0.0.1:8402"
+    keyType: dual
+`;
+
+describe('parseConfig', () => {
+  it('reads a full YAML file: defaults, policies, certificates with their lines', async () => {
+    const c = await parseConfig(GOOD, '/etc/certctl/config.yaml');
+    expect(c.defaults).toEqual({
+      email: 'ops@example.com',
+      keyType: 'rsa:3072',
+      webroot: '/var/www/html',
+      httpPort: 8080,
+      concurrency: 4,
+      renewDays: 30,
+      hooks: { deployHook: 'systemctl reload nginx' },
+    });
+    expect(c.certificates).toHaveLength(2);
+    expect(c.certificates[0]).toMatchObject({ domains: ['example.com', 'www.example.com'], line: 18 });
+    expect(c.certificates[1]).toMatchObject({ name: 'api', domains: ['api.example.com'], standalone: '127.0.0.1:8402', keyType: 'dual', line: 19 });
+    const p = policyFor('letsencrypt', c.policies);
+    expect(p.limits['certificates-per-domain']).toMatchObject({ kind: 'bucket', capacity: 300 });
+    // capacity 10 over 7 days → one token back every 16.8 h.
+    expect(p.limits['duplicate-certificates']).toMatchObject({ kind: 'bucket', capacity: 10, refillMs: (7 * 86_400_000) / 10 });
+  });
+
+  it('reads JSON too, with lines', async () => {
+    const json = '{\n  "certificates": [\n    { "domains": ["a.example.com"] },\n    { "domains": "b.example.com" }\n  ]\n}\n';
+    const e = await errorOf(json, 'certctl.json');
+    expect(e.message).toBe('certctl.json:4: certificates[1].domains: expected a list of names');
+    const ok = await parseConfig('{"certificates":[{"domains":["a.example.com"]}]}', 'c.json');
+    expect(ok.certificates[0]!.domains).toEqual(['a.example.com']);
+  });
+
+  it('names the file, line and field of every problem, all at once', async () => {
+    const text = `defaults:
+  httpPort: 99999
+  colour: blue
+certificates:
+  - domains: [example.com]
+  - domains: example.org
+  - name: ../evil
+    domains: [ok.example.com]
+    webroot: /srv
+    standalone: true
+  - domains: ["bad name.example"]
+    keyType: dsa
+`;
+    const e = await errorOf(text, 'config.yaml');
+    const lines = e.message.split('\n');
+    expect(lines).toEqual([
+      'config.yaml:2: defaults.httpPort: expected a whole number from 1 to 65535, got number 99999',
+      expect.stringMatching(/^config\.yaml:3: defaults\.colour: unknown field; expected one of: ca, server, email/),
+      'config.yaml:6: certificates[1].domains: expected a list of names',
+      expect.stringMatching(/^config\.yaml:7: certificates\[2\]\.name: "\.\.\/evil" cannot be used as a certificate name/),
+      'config.yaml:10: certificates[2].standalone: give either webroot or standalone, not both',
+      expect.stringMatching(/^config\.yaml:11: certificates\[3\]\.domains: /),
+      expect.stringMatching(/^config\.yaml:12: certificates\[3\]\.keyType: Unknown key type "dsa"/),
+    ]);
+    expect(e.exitCode).toBe(2);
+    expect(e.hint).toMatch(/7 problems/);
+  });
+
+  it('a missing domains field and a certificate that is not a mapping', async () => {
+    const e = await errorOf('certificates:\n  - name: x\n  - just-a-string\n', 'c.yaml');
+    expect(e.message.split('\n')).toEqual(['c.yaml:2: certificates[0].domains: missing: expected a list of names', 'c.yaml:3: certificates[1]: expected a mapping with at least "domains", got string "just-a-string"']);
+  });
+
+  it('the same lineage twice is refused', async () => {
+    const e = await errorOf('certificates:\n  - domains: [a.example.com]\n  - domains: [a.example.com, b.example.com]\n    name: a.example.com\n', 'c.yaml');
+    expect(e.message).toBe('c.yaml:3: certificates[1]: declares the same lineage name "a.example.com" as certificates[0]');
+  });
+
+  it('policy overrides: unknown limits, bad numbers and durations, incomplete new limits', async () => {
+    const text = `policies:
+  letsencrypt:
+    certificates-per-day: { capacity: 3 }
+    new-orders: { capacity: -1 }
+    duplicate-certificates: { period: soon }
+  mycorp:
+    certificates-per-domain: { count: 10 }
+`;
+    const e = await errorOf(text, 'c.yaml');
+    expect(e.message.split('\n')).toEqual([
+      expect.stringMatching(/^c\.yaml:3: policies\.letsencrypt\.certificates-per-day: unknown rate limit; expected one of: certificates-per-domain/),
+      'c.yaml:4: policies.letsencrypt.new-orders.capacity: expected a whole number ≥ 1, got number -1',
+      'c.yaml:5: policies.letsencrypt.duplicate-certificates.period: expected a duration such as "7d", "3h", "36s" or milliseconds, got string "soon"',
+      // an unknown policy id starts from the conservative default (a window): count alone is enough
+    ]);
+    const ok = await parseConfig('policies:\n  mycorp:\n    certificates-per-domain: { count: 10 }\n', 'c.yaml');
+    expect(policyFor('mycorp', ok.policies).limits['certificates-per-domain']).toMatchObject({ kind: 'window', count: 10 });
+    const e2 = await errorOf('policies:\n  letsencrypt:\n    pending-orders: { count: 5 }\n', 'c.yaml');
+    expect(e2.message).toMatch(/^c\.yaml:2: policies\.letsencrypt: Policy override letsencrypt\.pending-orders adds a limit but gives no "kind"/);
+  });
+
+  it('syntax errors carry the line', async () => {
+    const e = await errorOf('defaults:\n  email: a\n  email: b\n', 'c.yaml');
+    expect(e.message).toMatch(/^c\.yaml:3: not valid YAML or JSON: /);
+    const e2 = await errorOf('{\n "defaults": {\n   "email": "a",\n }\n', 'c.json');
+    expect(e2.message).toMatch(/^c\.json:\d: not valid YAML or JSON/);
+  });
+
+  it('relative paths are relative to the config file', async () => {
+    const c = await parseConfig('defaults:\n  webroot: www\n  caBundle: ../ca.pem\n', '/etc/certctl/config.yaml');
+    expect(c.defaults.webroot).toBe('/etc/certctl/www');
+    expect(c.defaults.caBundle).toBe('/etc/ca.pem');
+  });
+
+  it('an empty file is an empty config; a list at the top is not', async () => {
+    expect((await parseConfig('', 'c.yaml')).certificates).toEqual([]);
+    expect((await errorOf('- a\n', 'c.yaml')).message).toMatch(/^c\.yaml:1: \(top level\): expected a mapping/);
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['7d', 604_800_000],
+    ['3h', 10_800_000],
+    ['36s', 36_000],
+    ['36min', 2_160_000],
+    ['1w', 604_800_000],
+    [1500, 1500],
+  ])('%s', (v, ms) => expect(parseDuration(v)).toBe(ms));
+  it.each(['', '7', 'soon', -5, 0, '0d', null])('refuses %s', (v) => expect(parseDuration(v)).toBeUndefined());
+});
+
+describe('where the file is', () => {
+  it('root reads /etc/certctl, others $XDG_CONFIG_HOME or ~/.config', () => {
+    expect(defaultConfigPath({}, 0)).toBe('/etc/certctl/config.yaml');
+    expect(defaultConfigPath({ XDG_CONFIG_HOME: '/x/cfg' }, 1000)).toBe('/x/cfg/certctl/config.yaml');
+    expect(defaultConfigPath({}, 1000)).toBe(path.join(os.homedir(), '.config/certctl/config.yaml'));
+  });
+
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-config-'));
+    clearConfigCache();
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('a missing default file is an empty config; config.json is read when there is no config.yaml; a missing --config is an error', async () => {
+    const env = { XDG_CONFIG_HOME: dir };
+    expect((await loadConfig(undefined, env, 1000)).file).toBeNull();
+    clearConfigCache();
+    fs.mkdirSync(path.join(dir, 'certctl'));
+    fs.writeFileSync(path.join(dir, 'certctl/config.json'), '{"defaults": {"email": "j@example.com"}}');
+    expect((await loadConfig(undefined, env, 1000)).defaults.email).toBe('j@example.com');
+    await expect(loadConfig(path.join(dir, 'nope.yaml'))).rejects.toThrow(/does not exist/);
+  });
+});
+
+describe('applyDefaults', () => {
+  const config = { file: 'c.yaml', defaults: { ca: 'pebble', keyType: 'rsa', webroot: '/srv/www', email: 'a@example.com', httpPort: 5002, concurrency: 4, renewDays: 20, hooks: { deployHook: 'reload' } }, policies: {}, certificates: [] };
+
+  it('fills what the command line left out; a given flag wins', () => {
+    const given = new Set(['keyType', 'domain']);
+    const o = applyDefaults({ domain: ['a.example.com'], keyType: 'ecdsa', email: undefined as string | undefined }, config, 'issue', (k) => given.has(k));
+    expect(o).toEqual({ domain: ['a.example.com'], keyType: 'ecdsa', email: 'a@example.com', ca: 'pebble', webroot: '/srv/www', httpPort: 5002 });
+  });
+
+  it('a default from commander (not given) is replaced', () => {
+    const o = applyDefaults({ keyType: 'ecdsa' }, config, 'issue', () => false);
+    expect(o.keyType).toBe('rsa');
+  });
+
+  it('--standalone suppresses the default webroot; --server suppresses the default CA', () => {
+    const o = applyDefaults({ standalone: true as const, server: 'https://ca.example/dir' } as Record<string, unknown>, config, 'issue');
+    expect(o.webroot).toBeUndefined();
+    expect(o.ca).toBeUndefined();
+  });
+
+  it('renew takes hooks, days and concurrency', () => {
+    const o = applyDefaults({ concurrency: 1, randomSleep: true }, config, 'renew', (k) => k === 'randomSleep');
+    expect(o).toEqual({ concurrency: 4, randomSleep: true, days: 20, deployHook: 'reload', httpPort: 5002 });
+  });
+});
