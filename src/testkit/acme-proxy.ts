@@ -101,7 +101,12 @@ export interface AcmeTestProxy {
   port: number;
   /** The renewalInfo base URL advertised in the directory. */
   renewalInfoUrl: string;
-  /** Requests received per endpoint, including those the proxy answered itself. */
+  /**
+   * Requests received per endpoint, including those the proxy answered itself.
+   * These are requests, not operations: a badNonce answer makes the client
+   * resend, and the resend counts again. For "how many certificates were
+   * issued" use `issued`; for exact request counts run Pebble with nonceReject: 0.
+   */
   counts: Record<EndpointName, number>;
   /** Requests forwarded to the upstream CA per endpoint. */
   forwarded: Record<EndpointName, number>;
@@ -131,6 +136,8 @@ export interface AcmeTestProxy {
   rateLimit(endpoint: EndpointName, opts: { seconds: number; detail: string; times?: number }): void;
   /** Answer the next `times` requests to `endpoint` with a 5xx problem (not forwarded). Use 'renewalInfo' for ARI errors. */
   failNext(endpoint: EndpointName, status: 500 | 503, times?: number, opts?: { retryAfterSeconds?: number }): void;
+  /** Answer the next `times` requests to `endpoint` with 400 badNonce (not forwarded), as a CA rejecting a stale nonce. */
+  badNonce(endpoint: EndpointName, times?: number): void;
   /** While on, a newOrder whose payload has `replaces` gets 409 alreadyReplaced (not forwarded). */
   alreadyReplaced(on: boolean): void;
   /** Remove every injected fault (rate limits, 5xx, alreadyReplaced). */
@@ -143,7 +150,7 @@ export interface AcmeTestProxy {
 }
 
 interface Fault {
-  kind: 'rateLimit' | 'fail';
+  kind: 'rateLimit' | 'fail' | 'badNonce';
   status: number;
   seconds?: number;
   detail?: string;
@@ -287,8 +294,8 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
   const takeFault = (endpoint: EndpointName): Fault | undefined => {
     const list = faults.get(endpoint);
     if (!list) return undefined;
-    // Transient failures first (they are "the next N"), then standing rate limits.
-    const f = list.find((x) => x.kind === 'fail' && x.remaining > 0) ?? list.find((x) => x.kind === 'rateLimit' && x.remaining > 0);
+    // Transient failures first (they are "the next N", in the order injected), then standing rate limits.
+    const f = list.find((x) => x.kind !== 'rateLimit' && x.remaining > 0) ?? list.find((x) => x.kind === 'rateLimit' && x.remaining > 0);
     if (!f) return undefined;
     f.remaining--;
     if (f.remaining <= 0) list.splice(list.indexOf(f), 1);
@@ -334,6 +341,11 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     failNext(endpoint, status, times = 1, o = {}) {
       const list = faults.get(endpoint) ?? [];
       list.push({ kind: 'fail', status, seconds: o.retryAfterSeconds, remaining: times });
+      faults.set(endpoint, list);
+    },
+    badNonce(endpoint, times = 1) {
+      const list = faults.get(endpoint) ?? [];
+      list.push({ kind: 'badNonce', status: 400, remaining: times });
       faults.set(endpoint, list);
     },
     alreadyReplaced(on) {
@@ -520,6 +532,8 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
         { type: 'urn:ietf:params:acme:error:serverInternal', detail: fault.status === 503 ? 'Service temporarily unavailable (injected by the ACME test proxy)' : 'Internal server error (injected by the ACME test proxy)' },
         fault.seconds !== undefined ? { 'retry-after': String(fault.seconds) } : {},
       );
+    } else if (fault?.kind === 'badNonce') {
+      await sendProblem(res, entry, 400, { type: 'urn:ietf:params:acme:error:badNonce', detail: 'JWS has an invalid anti-replay nonce (injected by the ACME test proxy)' });
     } else if (order && alreadyReplacedOn && order.payload.replaces !== undefined) {
       await sendProblem(res, entry, 409, { type: 'urn:ietf:params:acme:error:alreadyReplaced', detail: `certificate ${String(order.payload.replaces)} has already been replaced` });
     } else if (order && profiles && typeof order.payload.profile === 'string' && !(order.payload.profile in profiles)) {

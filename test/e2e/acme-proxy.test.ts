@@ -21,7 +21,10 @@ let proxy: AcmeTestProxy;
 let ca: string;
 
 beforeAll(async () => {
-  pebble = await startPebble();
+  // No badNonce rejections here, so request counts are exact (a rejected nonce makes
+  // acme-client resend, and the resend is a second request at the server); the
+  // 'badNonce' test below runs its own Pebble that rejects half the nonces.
+  pebble = await startPebble({ nonceReject: 0 });
   proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
   ca = fs.readFileSync(pebble.caBundle, 'utf8');
 });
@@ -306,5 +309,45 @@ describe('ACME test proxy: refusals it makes itself', () => {
     expect(proxy.ariRequests).toEqual(['known.AQ', 'unknown.AQ', 'known.AQ', 'known.AQ', 'known.AQ', 'no-dot-here']);
     expect(proxy.counts.renewalInfo).toBe(6);
     expect(proxy.forwarded.renewalInfo).toBe(0);
+  });
+});
+
+describe('ACME test proxy: badNonce', () => {
+  it('an injected badNonce on finalize is resent by the client: three finalize requests, one forwarded, one certificate', async () => {
+    proxy.badNonce('finalize', 2);
+    const r = await runCli(issueArgs(tempDir(), 'nonce.example.test'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(proxy.counts.finalize).toBe(3);
+    expect(proxy.forwarded.finalize).toBe(1);
+    expect(proxy.requests.filter((q) => q.endpoint === 'finalize').map((q) => [q.status, q.synthetic])).toEqual([
+      [400, true],
+      [400, true],
+      [200, false],
+    ]);
+    expect(proxy.issued).toBe(1);
+  });
+
+  it('Pebble’s own badNonce answers pass through: with 20 % rejected, certctl issues and `issued` is 1', async () => {
+    // 20 %, not more: acme-client gives up after 5 resends, and certctl then
+    // reports "internal error" (see the report on this test server).
+    const noisy = await startPebble({ nonceReject: 20 });
+    const p2 = await startAcmeTestProxy({ upstream: noisy.directoryUrl, caBundle: noisy.caBundle });
+    try {
+      const r = await runCli([
+        '--state-dir', tempDir(), 'issue', '--server', p2.directoryUrl, '--ca-bundle', noisy.caBundle, '--webroot', noisy.webroot,
+        '--resolver', noisy.dns.resolver, '--http-port', String(noisy.httpPort), '-d', 'noisy.example.test',
+      ]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(p2.issued).toBe(1);
+      expect(p2.certificates.size).toBe(1);
+      expect(p2.requests.filter((q) => q.endpoint === 'finalize' && q.status === 200)).toHaveLength(1);
+      expect(p2.requests.every((q) => !q.synthetic && (q.status < 300 || q.status === 400))).toBe(true);
+      expect(p2.counts.finalize).toBe(p2.forwarded.finalize);
+    } finally {
+      await p2.stop();
+      await noisy.stop();
+    }
   });
 });
