@@ -22,6 +22,7 @@ import { registeredDomains, setKey } from './names.js';
 import { splitPemChain } from './x509.js';
 import { CertctlError, ExitCode, InputError } from './errors.js';
 import type { CallContext } from './acme/transport.js';
+import { isSm2Role, sm2PartFiles, sm2BundleStep } from './ca/sm2acme.js';
 
 export interface ObtainRequest {
   lineage: LineageRow;
@@ -55,6 +56,7 @@ export interface ObtainResult {
 
 /** File names of each part in a version, as web-server configs expect them. */
 export function filesForPart(role: string, keyPem: string, chainPem: string): VersionFile[] {
+  if (isSm2Role(role)) return sm2PartFiles(role, keyPem, chainPem);
   const certs = splitPemChain(chainPem);
   const leaf = certs[0] ?? '';
   const chain = certs.slice(1).join('');
@@ -151,11 +153,13 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
     };
     const driver = new OrderDriver({ session, ledger, paths, responder, now, log, reuseKey: currentKey });
     log(`Ordering ${spec.parts.length > 1 ? `${spec.parts.length} certificates` : 'a certificate'} for ${l.names.join(', ')} from ${req.ca.name}…`);
-    const parts: PartResult[] = await Promise.all(rows.map((r) => driver.drive(r)));
+    const downloaded: PartResult[] = await Promise.all(rows.map((r) => driver.drive(r)));
+    // The bundle step, for parts that need each other (SM2: open an enveloped key, double_certs.pem).
+    const { parts, files: bundleFiles } = await sm2BundleStep(downloaded);
 
     // 5. Archive first, then live/, then the ledger says done.
     const version = Math.max(store.latestArchivedVersion(l.name), l.current_version) + 1;
-    const files = parts.flatMap((p) => filesForPart(p.role, p.keyPem, p.chainPem));
+    const files = [...parts.flatMap((p) => filesForPart(p.role, p.keyPem, p.chainPem)), ...bundleFiles];
     const written = store.writeVersion(l.name, version, files);
     const regs = registeredDomains(l.names);
     ledger.tx(() => {

@@ -20,6 +20,7 @@ import { writeFileAtomic } from '../store/atomic.js';
 import { generateKey, createCsr, parseKeyType, type KeyAlgo } from '../keys/index.js';
 import { certFacts, type CertFacts } from '../x509.js';
 import { parseRetryAfter } from './transport.js';
+import { fetchEnvelopedKey } from '../ca/sm2acme.js';
 
 /** First wait when polling an authorization or order without Retry-After. */
 export const POLL_FIRST_MS = 150;
@@ -38,6 +39,8 @@ export interface PartResult {
   chainPem: string;
   facts: CertFacts;
   issuedAt: number;
+  /** SM2EnvelopedKey (DER) when the CA made this part's key itself (ca/sm2acme.ts). */
+  envelopedKey?: Buffer;
 }
 
 interface AcmeOrder {
@@ -127,9 +130,10 @@ export class OrderDriver {
 
       const chainPem = (await session.call('certificate', () => session.client.getCertificate(order as never), where)) as unknown as string;
       const facts = certFacts(chainPem);
+      const envelopedKey = await fetchEnvelopedKey(session, row.role, order, where);
       this.journal(row.id, { step: 'downloaded' }, `serial ${facts.serial}`);
       crashPoint('download');
-      return { orderId: row.id, role: row.role, keyPem, chainPem, facts, issuedAt: this.issuedAtOf(row.id, issuedAt) };
+      return { orderId: row.id, role: row.role, keyPem, chainPem, facts, issuedAt: this.issuedAtOf(row.id, issuedAt), ...(envelopedKey ? { envelopedKey } : {}) };
     } catch (err) {
       const e = err as CertctlError;
       // A refusal (4xx problem, failed validation) ends this order; an interruption (network,
