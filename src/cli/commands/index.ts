@@ -7,6 +7,7 @@ import { register as status } from './status.js';
 import { register as plan } from './plan.js';
 import { register as limits } from './limits.js';
 import { register as renew } from './renew.js';
+import { register as apply } from './apply.js';
 
 export function registerAll(program: Command): void {
   issue(program);
@@ -16,4 +17,5 @@ export function registerAll(program: Command): void {
   plan(program);
   limits(program);
   renew(program);
+  apply(program);
 }

@@ -1,0 +1,270 @@
+/**
+ * `certctl apply`: for each certificate the config file declares — plan it
+ * (the same planner and policy overrides as issue), leave it alone when a
+ * lineage already holds the exact set, stop at a predicted refusal, and
+ * otherwise issue it through `runIssue` (which plans again under the run lock
+ * and runs the readiness checks). Lineages the file does not declare are
+ * reported and left alone: apply never deletes or revokes.
+ */
+import path from 'node:path';
+import type { Context } from '../context.js';
+import type { ApplyOptions } from '../commands/apply.js';
+import type { IssueOptions } from '../commands/issue.js';
+import { Output } from '../output.js';
+import { CertctlError, ExitCode, InputError } from '../../core/errors.js';
+import { defaultConfigPath, loadConfig, type Config, type DeclaredCertificate } from '../../core/config/index.js';
+import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
+import { utc, humanRelative } from '../../core/clock.js';
+
+export type ApplyAction = 'held' | 'issued' | 'recovered' | 'would-issue' | 'blocked' | 'failed';
+
+export interface ApplyItem {
+  /** Lineage name (declared, or the lineage holding the set, or the default: first name). */
+  name: string;
+  names: string[];
+  line: number;
+  ca: string | null;
+  directoryUrl: string | null;
+  keyType: string | null;
+  action: ApplyAction;
+  /** The planner's verdict before anything was done (null when planning itself failed). */
+  verdict: string | null;
+  allowedAt: number | null;
+  reason: string;
+  exitCode: number;
+  serial?: string;
+  notAfter?: number;
+}
+
+/** An Output that keeps what runIssue says instead of printing it (apply prints one report). */
+class CaptureOutput extends Output {
+  readonly lines: string[] = [];
+  doc: Record<string, unknown> | null = null;
+  constructor(
+    private readonly parent: Output,
+    private readonly label: string,
+  ) {
+    super({ ...parent.opts, json: false, quiet: false });
+  }
+  override info(line: string): void {
+    this.lines.push(line);
+    this.parent.verbose(`[${this.label}] ${line}`);
+  }
+  override attention(line: string): void {
+    this.info(line);
+  }
+  override progress(): void {}
+  override progressDone(): void {}
+  override document(_schema: string, body: Record<string, unknown>): void {
+    this.doc = body;
+  }
+  override error(err: CertctlError): void {
+    this.info(err.message);
+  }
+}
+
+/** Run `fn` over `items` with at most `limit` at a time, results in input order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+/** Most serious first, as renew ranks them; "nothing to do" (3) never counts as a failure here. */
+const SEVERITY: number[] = [ExitCode.INTERNAL, ExitCode.RATE_LIMITED, ExitCode.BLOCKED, ExitCode.VALIDATION_FAILED, ExitCode.PRECHECK_FAILED, ExitCode.CA_ERROR, ExitCode.CONFIG, ExitCode.LOCKED];
+function worst(codes: number[]): number {
+  for (const c of SEVERITY) if (codes.includes(c)) return c;
+  return ExitCode.OK;
+}
+
+/** The issue options a declared certificate stands for: its own fields, then the config's defaults. */
+export function issueOptionsFor(c: DeclaredCertificate, cfg: Config, o: ApplyOptions): IssueOptions {
+  const d = cfg.defaults;
+  const ownCa = c.ca !== undefined || c.server !== undefined;
+  return {
+    domain: c.domains,
+    webroot: c.webroot ?? (c.standalone ? undefined : d.webroot),
+    standalone: c.standalone,
+    ca: ownCa ? c.ca : d.ca,
+    server: ownCa ? c.server : d.server,
+    staging: c.staging,
+    caBundle: c.caBundle ?? d.caBundle,
+    email: c.email ?? d.email,
+    keyType: c.keyType ?? d.keyType ?? '',
+    certName: c.name,
+    precheck: o.precheck,
+    resolver: d.resolver,
+    httpPort: d.httpPort,
+    lockWait: o.lockWait,
+  };
+}
+
+export async function runApply(ctx: Context, o: ApplyOptions): Promise<number> {
+  const cfg = await loadConfig(ctx.opts.config);
+  if (!cfg.file) {
+    throw new InputError(`No config file: ${defaultConfigPath()} does not exist.`, 'Write one (README "Config file") or point at it with --config FILE.');
+  }
+  const concurrency = o.concurrency ?? cfg.defaults.concurrency ?? 1;
+  if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64)) throw new InputError('--concurrency must be a whole number from 1 to 64.');
+  const ledger = await ctx.ledger();
+  const total = cfg.certificates.length;
+  let done = 0;
+  const items = await mapLimit(cfg.certificates, concurrency, async (c, i) => {
+    const item = await applyOne(ctx, ledger, cfg, c, i, o);
+    if (total > 1) ctx.out.progress(`${++done}/${total} certificates`);
+    return item;
+  });
+  ctx.out.progressDone();
+  const declared = new Set(items.map((x) => x.name));
+  const undeclared = ledger
+    .lineages()
+    .map((l) => l.name)
+    .filter((n) => !declared.has(n));
+  const code = worst(items.map((x) => x.exitCode));
+  const now = ctx.now();
+
+  if (ctx.out.json) {
+    const iso = (t: number | null | undefined) => (t === null || t === undefined ? null : new Date(t).toISOString());
+    ctx.out.document('certctl.apply/1', {
+      config: cfg.file,
+      dryRun: Boolean(o.dryRun),
+      exitCode: code,
+      certificates: items.map((x) => ({ ...x, allowedAt: iso(x.allowedAt), notAfter: iso(x.notAfter), serial: x.serial ?? null })),
+      undeclared,
+    });
+    return code;
+  }
+  if (items.length === 0) ctx.out.info(`${cfg.file} declares no certificates (add a "certificates:" list); nothing to do.`);
+  const p = ctx.out.palette;
+  for (const x of items) {
+    const head = `${x.name} (${x.names.join(', ') || '-'})`;
+    switch (x.action) {
+      case 'held':
+        ctx.out.info(`${p.dim('held'.padEnd(11))} ${head}: ${x.reason}`);
+        break;
+      case 'would-issue':
+        ctx.out.attention(`${p.warn('would issue'.padEnd(11))} ${head}: ${x.reason}`);
+        break;
+      case 'issued':
+      case 'recovered':
+        ctx.out.attention(`${p.ok(x.action.padEnd(11))} ${head}: ${x.reason}`);
+        break;
+      default:
+        ctx.out.attention(`${p.bad(x.action.padEnd(11))} ${head}: ${x.reason}${x.allowedAt ? ` (next allowed ${utc(x.allowedAt)}, ${humanRelative(x.allowedAt, now)})` : ''}`);
+    }
+  }
+  if (undeclared.length) ctx.out.info(`Not in ${path.basename(cfg.file)} (left alone): ${undeclared.join(', ')}`);
+  if (items.length) {
+    const count = (a: ApplyAction[]) => items.filter((x) => a.includes(x.action)).length;
+    const parts = [
+      [count(['held']), 'held'],
+      [count(['issued', 'recovered']), 'issued'],
+      [count(['would-issue']), 'would be issued'],
+      [count(['blocked']), 'blocked'],
+      [count(['failed']), 'failed'],
+    ].filter(([n]) => (n as number) > 0);
+    const line = `${items.length} declared: ${parts.map(([n, w]) => `${n} ${w}`).join(', ')}${o.dryRun ? ' (dry run: nothing sent)' : ''}.`;
+    if (code === ExitCode.OK) ctx.out.info(line);
+    else ctx.out.attention(line);
+  }
+  return code;
+}
+
+async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCertificate, index: number, o: ApplyOptions): Promise<ApplyItem> {
+  const { resolveCa } = await import('../../core/ca/registry.js');
+  const { normalizeNames, setKey, defaultLineageName } = await import('../../core/names.js');
+  const { parseKeyType } = await import('../../core/keys/index.js');
+  const { planFromLedger } = await import('../../core/planner/index.js');
+  const where = `${cfg.file}:${c.line}: certificates[${index}]`;
+  const base: ApplyItem = { name: c.name ?? c.domains[0] ?? `certificates[${index}]`, names: c.domains, line: c.line, ca: null, directoryUrl: null, keyType: null, action: 'failed', verdict: null, allowedAt: null, reason: '', exitCode: ExitCode.OK };
+  const io = issueOptionsFor(c, cfg, o);
+  let item = base;
+  try {
+    // 1. What is asked: CA, names under its rules, key type.
+    const { ca, directoryUrl } = resolveCa({ ca: io.ca, server: io.server, staging: io.staging });
+    const names = normalizeNames(io.domain, { allowIp: ca.ipIdentifiers, allowWildcard: false, maxNames: ca.maxNames });
+    io.keyType ||= ca.keyTypes.length === 1 ? ca.keyTypes[0]! : 'ecdsa';
+    const spec = parseKeyType(io.keyType);
+    const key = setKey(names);
+    item = { ...base, name: c.name ?? defaultLineageName(names), names, ca: ca.id, directoryUrl, keyType: spec.text };
+    if (!io.webroot && !io.standalone) throw new InputError(`${where}: no challenge: give webroot or standalone (here or in defaults).`);
+
+    // 2. Held? The declared lineage, or any lineage holding the exact set at this CA, with a certificate not yet expired.
+    const now = ctx.now();
+    const holder = [c.name ? ledger.lineage(c.name) : undefined, ...ledger.lineagesBySet(key, directoryUrl)].find(
+      (l): l is LineageRow => Boolean(l && l.set_key === key && l.directory_url === directoryUrl),
+    );
+    if (holder) {
+      const certs = ledger.currentCertificates(holder.name);
+      const soonest = certs.reduce<(typeof certs)[number] | undefined>((a, x) => (!a || x.not_after < a.not_after ? x : a), undefined);
+      if (soonest && soonest.not_after > now) {
+        if (!o.dryRun) syncSettings(ledger, holder, c, now);
+        const by = holder.name !== item.name ? ` by lineage ${holder.name}` : '';
+        return { ...item, name: holder.name, action: 'held', verdict: 'duplicate', reason: `held${by}, valid until ${utc(soonest.not_after)} (${humanRelative(soonest.not_after, now)}); renewal is certctl renew's job`, serial: soonest.serial, notAfter: soonest.not_after };
+      }
+    }
+
+    // 3. Plan, with the config's policy overrides.
+    const account = ledger.account(directoryUrl);
+    const decision = planFromLedger(
+      ledger,
+      { names, caId: ca.id, directoryUrl, policyId: ca.policyId, accountId: account?.id ?? null, newAccount: !account?.account_url, parts: spec.parts.length, renewalOf: holder?.name },
+      now,
+      cfg.policies,
+    );
+    item = { ...item, verdict: decision.verdict, allowedAt: decision.allowedAt };
+    if (decision.verdict === 'blocked') {
+      const why = decision.limits.filter((x) => x.after < 0 || x.evidence).map((x) => x.reason).join('; ') || decision.notes.join(' ');
+      return { ...item, action: 'blocked', reason: `the CA would refuse it: ${why}`, exitCode: ExitCode.BLOCKED };
+    }
+    if (o.dryRun) {
+      return { ...item, action: 'would-issue', reason: `not held; plan says ${decision.verdict}${decision.verdict === 'last-slot' ? ' (spends the last free slot of a limit)' : ''}` };
+    }
+
+    // 4. Issue. runIssue plans again under the lock and checks readiness first.
+    const { runIssue } = await import('./issue.js');
+    const out = new CaptureOutput(ctx.out, item.name);
+    const code = await runIssue({ ...ctx, out }, io);
+    const doc = out.doc ?? {};
+    const lineage = (doc.lineage as string | undefined) ?? item.name;
+    const l = ledger.lineage(lineage);
+    if (l) syncSettings(ledger, l, c, ctx.now());
+    if (code === ExitCode.NOTHING_TO_DO) return { ...item, name: lineage, action: 'held', reason: out.lines[0] ?? 'already held' };
+    const cert = (doc.certificates as { serial: string; notAfter: string }[] | undefined)?.[0];
+    const notAfter = cert ? Date.parse(cert.notAfter) : undefined;
+    return {
+      ...item,
+      name: lineage,
+      action: doc.result === 'recovered' ? 'recovered' : 'issued',
+      reason: cert ? `serial ${cert.serial}, valid until ${utc(notAfter!)}` : out.lines.join(' '),
+      exitCode: code,
+      serial: cert?.serial,
+      notAfter,
+    };
+  } catch (err) {
+    if (!(err instanceof CertctlError)) throw err;
+    const msg = err instanceof InputError && !err.message.startsWith(String(cfg.file)) ? `${where}: ${err.message}` : err.message;
+    return { ...item, action: err.exitCode === ExitCode.BLOCKED || err.exitCode === ExitCode.RATE_LIMITED ? 'blocked' : 'failed', reason: msg, exitCode: err.exitCode };
+  }
+}
+
+/** Keep the declared renewDays and hooks in the lineage's settings, so they follow it. */
+function syncSettings(ledger: Ledger, l: LineageRow, c: DeclaredCertificate, now: number): void {
+  const want: Record<string, unknown> = { renewDays: c.renewDays, preHook: c.hooks?.preHook, postHook: c.hooks?.postHook, deployHook: c.hooks?.deployHook };
+  const settings = { ...l.settings };
+  let changed = false;
+  for (const [k, v] of Object.entries(want)) {
+    if (v !== undefined && settings[k] !== v) {
+      settings[k] = v;
+      changed = true;
+    }
+  }
+  if (changed) ledger.saveLineage({ ...l, settings, now });
+}
