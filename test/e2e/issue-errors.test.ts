@@ -105,3 +105,19 @@ describe('environment problems', () => {
     expect(counts(state)).toEqual({ lineages: 0, orders: 0, certificates: 0 });
   });
 });
+
+describe('a CA that rejects every nonce', () => {
+  it('gives up after bounded badNonce retries with a CA error, not an internal error', async () => {
+    const bad = await startPebble({ nonceReject: 100 });
+    try {
+      const state = tempDir();
+      const r = await runCli(['--state-dir', state, 'issue', '--server', bad.directoryUrl, '--ca-bundle', bad.caBundle, '--webroot', bad.webroot, '--resolver', bad.dns.resolver, '--http-port', String(bad.httpPort), '-d', 'nonce.example.test']);
+      expect(r.code).toBe(8);
+      expect(r.stderr).toMatch(/badNonce|anti-replay nonce/);
+      expect(r.stderr).not.toMatch(/internal error/);
+      expect(counts(state)).toEqual({ lineages: 0, orders: 0, certificates: 0 });
+    } finally {
+      await bad.stop();
+    }
+  });
+});

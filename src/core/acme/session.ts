@@ -15,7 +15,7 @@ import { writeFileAtomic } from '../store/atomic.js';
 import { classifyProblem } from '../limits/problems.js';
 import { scopes } from '../planner/plan.js';
 import { registeredDomain } from '../names.js';
-import { configureTransport, withCallContext, type CallContext } from './transport.js';
+import { configureTransport, withCallContext, takeNonce, type CallContext } from './transport.js';
 
 // acme-client is CommonJS with its own types; loaded lazily (it pulls axios and X.509 parsers).
 type AcmeModule = typeof import('acme-client');
@@ -141,6 +141,11 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     externalAccountBinding: opts.eab,
     backoffAttempts: 1,
   });
+
+  // Use pooled Replay-Nonce values before asking newNonce (see transport.ts).
+  const http = (client as unknown as { api: { http: { getNonce(): Promise<string> } } }).api.http;
+  const askNonce = http.getNonce.bind(http);
+  http.getNonce = async () => takeNonce(directoryUrl) ?? askNonce();
 
   let accountId: number | undefined = row?.id;
   const directory = (await call('directory', () => (client as unknown as { api: { http: { getDirectory(): Promise<Record<string, unknown>> } } }).api.http.getDirectory())) as Record<string, unknown>;

@@ -11,7 +11,8 @@
  *  - 5xx and transient network errors get bounded retries with backoff and
  *    jitter (RETRY_SCHEDULE_MS), never longer than MAX_RETRY_WAIT_MS;
  *  - other network errors surface as themselves.
- * badNonce is retried by acme-client itself (re-signed with a fresh nonce).
+ * badNonce is retried by acme-client itself (re-signed with a fresh nonce);
+ * when it gives up, the badNonce problem surfaces like any other.
  *
  * Problems are captured per async call chain (AsyncLocalStorage), so
  * concurrent orders in one process each see their own.
@@ -78,6 +79,38 @@ interface Err {
 }
 
 let configured = false;
+
+/**
+ * Fresh nonces the CA handed out in Replay-Nonce headers, per origin. RFC 8555
+ * §7.2 lets a client use them instead of asking newNonce before every POST:
+ * half the requests (and Let's Encrypt limits new-nonce to 20/s per IP).
+ * Each nonce is used once; a stale one costs a badNonce round trip, which
+ * acme-client answers by re-signing with the nonce of that error response.
+ */
+const NONCE_POOL_MAX = 8;
+const noncePool = new Map<string, string[]>();
+
+/** Take a nonce for `url`'s origin, if one is pooled. */
+export function takeNonce(url: string): string | undefined {
+  try {
+    return noncePool.get(new URL(url).origin)?.pop();
+  } catch {
+    return undefined;
+  }
+}
+
+function keepNonce(url: string, nonce: string | undefined): void {
+  if (!nonce) return;
+  try {
+    const origin = new URL(url).origin;
+    const pool = noncePool.get(origin) ?? [];
+    pool.push(nonce);
+    if (pool.length > NONCE_POOL_MAX) pool.shift();
+    noncePool.set(origin, pool);
+  } catch {
+    /* not a URL we can key on */
+  }
+}
 
 /** Parse Retry-After (seconds or HTTP date) into an absolute time, ms. */
 export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
@@ -157,6 +190,8 @@ export function configureTransport(axios: AxiosLike, opts: { caBundle?: string; 
       const method = (cfg.method ?? 'get').toUpperCase();
       const url = cfg.url ?? '';
       const ms = Date.now() - (cfg.__certctlStart ?? Date.now());
+      // A nonce that came with an error is consumed by acme-client's badNonce retry; pool only the others.
+      if (resp.status < 400) keepNonce(url, resp.headers['replay-nonce']);
       verbose?.(`${method} ${safeUrl(url)} → ${resp.status} (${ms} ms)`);
       const ctx = als.getStore();
       ctx?.onResponse?.({ method, url, status: resp.status, ms });
@@ -170,9 +205,11 @@ export function configureTransport(axios: AxiosLike, opts: { caBundle?: string; 
           return retry(cfg, Math.max(0, wait));
         }
       }
-      if (resp.status >= 400 && ctx) {
-        const p = problemOf(resp, url, Date.now());
-        if (p && !p.type.endsWith(':badNonce')) ctx.lastProblem = { ...p, endpoint: url };
+      if (ctx) {
+        // The last problem of this call chain; a later success clears it, so a badNonce that
+        // acme-client re-signed past is forgotten, and one it gave up on is reported as itself.
+        const p = resp.status >= 400 ? problemOf(resp, url, Date.now()) : undefined;
+        ctx.lastProblem = p ? { ...p, endpoint: url } : undefined;
       }
       return resp;
     },
