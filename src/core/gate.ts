@@ -48,6 +48,14 @@ export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfi
       now,
       overrides,
     );
+    const liveHeld = decision.held.filter((h) => h.notAfter > now);
+    if (o.forceRenewal && !o.renewal && liveHeld.length > 0) {
+      const dup = decision.limits.find((x) => x.name === 'duplicate-certificates');
+      ctx.out.attention(
+        `warning: --force-renewal orders a certificate for exactly the names already held (valid until ${utc(Math.min(...liveHeld.map((h) => h.notAfter)))})` +
+          (dup ? `; it spends ${dup.spend} of the CA's ${dup.capacity} duplicate slots (${Math.max(0, dup.after)} left after it).` : '.'),
+      );
+    }
     if (decision.verdict === 'blocked') {
       const blocking = decision.limits.filter((x) => x.after < 0 || x.evidence).sort((a, b) => (b.allowedAt ?? Infinity) - (a.allowedAt ?? Infinity));
       const why = blocking.length ? blocking.map((x) => `${x.reason}`).join('; ') : decision.notes.join(' ');

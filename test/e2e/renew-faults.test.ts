@@ -241,3 +241,30 @@ describe('transient faults and profiles', () => {
     }
   });
 });
+
+describe('the planner stops issue before the CA would', () => {
+  it('the sixth certificate for one exact set in a week is blocked before anything is sent; --force sends it and is recorded', async () => {
+    const state = tempDir();
+    const name = 'dup.example.test';
+    expect((await runCli(issueArgs(state, name))).code).toBe(0);
+    for (let i = 2; i <= 5; i++) {
+      const r = await runCli([...issueArgs(state, name), '--force-renewal']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`warning: --force-renewal orders a certificate for exactly the names already held .*spends 1 of the CA's 5 duplicate slots \\(${5 - i} left after it\\)`));
+    }
+    // The fifth spent the last duplicate slot of the unknown-CA policy (5 per week).
+    proxy.resetObservations();
+    const sixth = await runCli([...issueArgs(state, name), '--force-renewal']);
+    expect(sixth.code).toBe(4);
+    expect(sixth.stderr).toMatch(/The CA would refuse this request/);
+    expect(sixth.stderr).toMatch(/Next allowed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
+    expect(sixth.stderr).toMatch(/Nothing was sent/);
+    expect(proxy.total()).toBe(0);
+
+    const forced = await runCli([...issueArgs(state, name), '--force-renewal', '--force']);
+    expect(forced.code).toBe(0);
+    expect(forced.stdout).toMatch(/warning: The CA would refuse this request.*Sending anyway because of --force/);
+    expect(q<{ forced: number }>(state, 'SELECT forced FROM orders ORDER BY id DESC LIMIT 1')[0]!.forced).toBe(1);
+    expect(q(state, 'SELECT id FROM certificates')).toHaveLength(6);
+  });
+});
