@@ -21,8 +21,8 @@
  *    verifySm2Csr; RSA/ECDSA with node:crypto), picks the role from the
  *    CSR (SM2 + digitalSignature → signing, SM2 + keyEncipherment →
  *    encryption, else the RSA/ECC certificate) and issues with the OpenSSL 3
- *    CLI: SM2 leaves from an SM2 root → SM2 intermediate (SM3withSM2, ID
- *    1234567812345678), RSA/ECDSA leaves from an ECDSA root → intermediate.
+ *    CLI: SM2 leaves from an SM2 root (SM3withSM2, ID 1234567812345678;
+ *    the root is the chain), RSA/ECDSA leaves from an ECDSA root → intermediate.
  *  - `envelopedKey: true`: for the encryption certificate the server makes
  *    the SM2 key pair itself (openssl genpkey), issues the certificate for
  *    it, and offers the private key as an SM2EnvelopedKey encrypted to the
@@ -71,11 +71,9 @@ export interface Sm2AcmeServer {
   directoryUrl: string;
   /** PEM file of the HTTPS certificate (pass as --ca-bundle). */
   tlsCert: string;
-  /** PEM file: the SM2 root (verify SM2 leaves against it with -vfyopt distid:…). */
+  /** PEM file: the SM2 root; it signs the SM2 leaves and is their chain (verify with -vfyopt distid:…). */
   sm2Root: string;
-  /** PEM file: the SM2 intermediate that signs the leaves. */
-  sm2Intermediate: string;
-  /** PEM file: the ECDSA root for the RSA/ECC certificate. */
+  /** PEM file: the ECDSA root for the RSA/ECC certificate (issued by an intermediate). */
   ecRoot: string;
   stats: {
     accounts: number;
@@ -168,8 +166,16 @@ async function openssl(args: string[], cwd: string): Promise<string> {
 
 const DISTID = `distid:${SM2_DEFAULT_ID}`;
 
-/** A root and an intermediate of one kind, made with the OpenSSL 3 CLI. */
-async function makeCa(dir: string, kind: 'sm2' | 'ec'): Promise<{ rootPem: string; intKey: string; intPem: string }> {
+/**
+ * A CA of one kind, made with the OpenSSL 3 CLI: the file names of its root,
+ * of the issuing certificate and key, and of what is sent as the chain.
+ * ECDSA: root → intermediate → leaves; the chain is the intermediate.
+ * SM2: the root signs the leaves and is sent as the chain ("sign cert, enc
+ * cert, CA" in double_certs.pem), because `openssl verify -vfyopt distid:…`
+ * of OpenSSL 3.0 applies the ID to the target certificate only and cannot
+ * verify an SM2 intermediate's signature (seen here: error 7 at depth 1).
+ */
+async function makeCa(dir: string, kind: 'sm2' | 'ec'): Promise<{ rootPem: string; issuerKey: string; issuerPem: string; chainPem: string }> {
   const gen = kind === 'sm2' ? ['genpkey', '-algorithm', 'SM2'] : ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'];
   const sig = kind === 'sm2' ? ['-sm3', '-sigopt', DISTID] : ['-sha256'];
   const name = kind === 'sm2' ? 'SM2' : 'ECDSA';
@@ -179,14 +185,15 @@ async function makeCa(dir: string, kind: 'sm2' | 'ec'): Promise<{ rootPem: strin
     ['req', '-new', '-x509', '-key', f('root.key'), ...sig, '-days', '30', '-subj', `/CN=certctl test ${name} root`, '-addext', 'basicConstraints=critical,CA:true', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', f('root.pem')],
     dir,
   );
+  if (kind === 'sm2') return { rootPem: f('root.pem'), issuerKey: f('root.key'), issuerPem: f('root.pem'), chainPem: f('root.pem') };
   await openssl([...gen, '-out', f('int.key')], dir);
   await openssl(['req', '-new', '-key', f('int.key'), ...sig, '-subj', `/CN=certctl test ${name} intermediate`, '-out', f('int.csr')], dir);
   fs.writeFileSync(f('int.ext'), 'basicConstraints=critical,CA:true,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
   await openssl(
-    ['x509', '-req', '-in', f('int.csr'), '-CA', f('root.pem'), '-CAkey', f('root.key'), '-CAcreateserial', ...sig, ...(kind === 'sm2' ? ['-vfyopt', DISTID] : []), '-days', '30', '-extfile', f('int.ext'), '-out', f('int.pem')],
+    ['x509', '-req', '-in', f('int.csr'), '-CA', f('root.pem'), '-CAkey', f('root.key'), '-CAcreateserial', ...sig, '-days', '30', '-extfile', f('int.ext'), '-out', f('int.pem')],
     dir,
   );
-  return { rootPem: f('root.pem'), intKey: f('int.key'), intPem: f('int.pem') };
+  return { rootPem: f('root.pem'), issuerKey: f('int.key'), issuerPem: f('int.pem'), chainPem: f('int.pem') };
 }
 
 /** What finalize needs to know about a CSR. */
@@ -434,7 +441,7 @@ export async function startSm2AcmeServer(opts: Sm2AcmeServerOptions): Promise<Sm
     }
   }
 
-  /** Sign a leaf with the right CA via the OpenSSL CLI; returns leaf + intermediate PEM. */
+  /** Sign a leaf with the right CA via the OpenSSL CLI; returns leaf + chain PEM. */
   async function sign(role: IssuedRole, csrPem: string, names: string[]): Promise<string> {
     const work = fs.mkdtempSync(path.join(dir, 'leaf-'));
     const csrFile = path.join(work, 'leaf.csr');
@@ -444,10 +451,10 @@ export async function startSm2AcmeServer(opts: Sm2AcmeServerOptions): Promise<Sm
     const ca = role === 'main' ? ecCa : sm2Ca;
     const sig = role === 'main' ? ['-sha256'] : ['-sm3', '-sigopt', DISTID, '-vfyopt', DISTID];
     const serial = '0x' + crypto.randomBytes(12).toString('hex').replace(/^0/, '1');
-    await openssl(['x509', '-req', '-in', csrFile, '-CA', ca.intPem, '-CAkey', ca.intKey, '-set_serial', serial, ...sig, '-days', '90', '-extfile', extFileName, '-out', path.join(work, 'leaf.pem')], work);
+    await openssl(['x509', '-req', '-in', csrFile, '-CA', ca.issuerPem, '-CAkey', ca.issuerKey, '-set_serial', serial, ...sig, '-days', '90', '-extfile', extFileName, '-out', path.join(work, 'leaf.pem')], work);
     const leaf = fs.readFileSync(path.join(work, 'leaf.pem'), 'utf8');
     fs.rmSync(work, { recursive: true, force: true });
-    return leaf + fs.readFileSync(ca.intPem, 'utf8');
+    return leaf + fs.readFileSync(ca.chainPem, 'utf8');
   }
 
   function record(o: Order, role: IssuedRole, chain: string, enveloped: boolean): void {
@@ -634,7 +641,6 @@ export async function startSm2AcmeServer(opts: Sm2AcmeServerOptions): Promise<Sm
     directoryUrl: `${base}/dir`,
     tlsCert,
     sm2Root: sm2Ca.rootPem,
-    sm2Intermediate: sm2Ca.intPem,
     ecRoot: ecCa.rootPem,
     stats,
     async stop() {

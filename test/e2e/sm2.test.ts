@@ -1,0 +1,176 @@
+/**
+ * The SM2 bundle end to end: the built CLI (`--ca sm2acme --key-type sm2`)
+ * against certctl's SM2 ACME test server (src/testkit/sm2-acme-server.ts),
+ * with real http-01 validation through pebble-challtestsrv DNS and a web
+ * server serving the webroot. Two variants: the CA certifies the client's
+ * encryption CSR, or it makes the encryption key and sends an
+ * SM2EnvelopedKey. Every certificate is checked by OpenSSL 3 with the
+ * GM/T 0009 signer ID (../shared/reference/sm2.md).
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import Database from 'better-sqlite3';
+import { startChallTestSrv, type ChallTestSrv } from '../../src/testkit/challtestsrv.js';
+import { startWebroot, type Webroot } from '../../src/testkit/webroot.js';
+import { startSm2AcmeServer, type Sm2AcmeServer } from '../../src/testkit/sm2-acme-server.js';
+import { splitPemChain } from '../../src/core/x509.js';
+import { runCli, tempDir } from '../helpers/cli.js';
+
+const DISTID = 'distid:1234567812345678';
+const NAMES = ['sm2.example.test', 'www.sm2.example.test'];
+const LINEAGE = 'sm2.example.test';
+
+let dns: ChallTestSrv;
+let web: Webroot;
+
+beforeAll(async () => {
+  dns = await startChallTestSrv();
+  web = await startWebroot();
+});
+afterAll(async () => {
+  await web?.stop();
+  await dns?.stop();
+});
+
+function openssl(args: string[]): string {
+  return execFileSync('openssl', args, { encoding: 'utf8' });
+}
+function mode(file: string): number {
+  return fs.statSync(file).mode & 0o777;
+}
+
+describe.each([
+  { variant: 'client encryption CSR', envelopedKey: false },
+  { variant: 'CA-made encryption key (SM2EnvelopedKey)', envelopedKey: true },
+])('SM2 bundle: $variant', ({ envelopedKey }) => {
+  let srv: Sm2AcmeServer;
+  beforeAll(async () => {
+    srv = await startSm2AcmeServer({ resolver: dns.resolver, httpPort: web.port, envelopedKey });
+  });
+  afterAll(async () => {
+    await srv?.stop();
+  });
+
+  it('plans 3, issues three certificates into one lineage, OpenSSL verifies each, one bundle in the ledger', async () => {
+    const state = tempDir();
+    const dFlags = NAMES.flatMap((n) => ['-d', n]);
+
+    const plan = await runCli(['--state-dir', state, '--json', 'plan', '--ca', 'sm2acme', '--server', srv.directoryUrl, '--key-type', 'sm2', ...dFlags]);
+    expect(plan.code).toBe(0);
+    const pdoc = JSON.parse(plan.stdout);
+    expect(pdoc.plans[0]).toMatchObject({ keyType: 'sm2', parts: 3, ca: { id: 'sm2acme' }, policy: { id: 'sm2acme' } });
+    for (const name of ['certificates-per-domain', 'duplicate-certificates', 'new-orders']) {
+      expect(pdoc.plans[0].limits.find((l: { name: string }) => l.name === name), name).toMatchObject({ spend: 3 });
+    }
+
+    const r = await runCli([
+      '--state-dir', state, 'issue', '--ca', 'sm2acme', '--server', srv.directoryUrl, '--ca-bundle', srv.tlsCert, '--key-type', 'sm2',
+      '--webroot', web.dir, '--resolver', dns.resolver, '--http-port', String(web.port), ...dFlags,
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Ordering 3 certificates/);
+    expect(r.stdout).toMatch(/Issued sm2\.example\.test \(sm2-sign\)/);
+    expect(r.stdout).toMatch(/Issued sm2\.example\.test \(sm2-enc\)/);
+
+    // What reached the server: three orders, three finalize calls, http-01 fetched from the webroot.
+    expect(srv.stats.orders).toBe(3);
+    expect(srv.stats.finalize).toBe(3);
+    expect(srv.stats.issued.map((i) => i.role).sort()).toEqual(['main', 'sm2-enc', 'sm2-sign']);
+    expect(srv.stats.issued.find((i) => i.role === 'sm2-enc')!.enveloped).toBe(envelopedKey);
+    expect(srv.stats.envelopesServed).toBe(envelopedKey ? 1 : 0);
+    expect(web.hits.filter((h) => h.startsWith('/.well-known/acme-challenge/')).length).toBeGreaterThanOrEqual(6);
+
+    const live = path.join(state, 'live', LINEAGE);
+    const archive = path.join(state, 'archive', LINEAGE);
+    const f = (n: string) => path.join(live, n);
+    for (const n of ['sign.pem', 'sign.key', 'enc.pem', 'enc.key', 'double_certs.pem', 'sm2-chain.pem', 'cert.pem', 'chain.pem', 'fullchain.pem', 'privkey.pem']) {
+      expect(fs.lstatSync(f(n)).isSymbolicLink(), n).toBe(true);
+    }
+    for (const k of ['sign1.key', 'enc1.key', 'privkey1.pem']) expect(mode(path.join(archive, k)), k).toBe(0o600);
+    expect(mode(path.join(archive, 'sign1.pem'))).toBe(0o644);
+
+    // Every SM2 certificate verifies against the SM2 root with the GM/T 0009 ID…
+    for (const c of ['sign.pem', 'enc.pem']) {
+      const v = spawnSync('openssl', ['verify', '-vfyopt', DISTID, '-CAfile', srv.sm2Root, f(c)], { encoding: 'utf8' });
+      expect(v.status, v.stderr).toBe(0);
+      expect(v.stdout).toMatch(new RegExp(`${c.replace('.', '\\.')}: OK`));
+      // …and not with OpenSSL 3's empty default ID: the ID really is 1234567812345678.
+      const noId = spawnSync('openssl', ['verify', '-CAfile', srv.sm2Root, f(c)], { encoding: 'utf8' });
+      expect(noId.status).not.toBe(0);
+    }
+    // The ECDSA certificate against the ECDSA root.
+    const ev = spawnSync('openssl', ['verify', '-CAfile', srv.ecRoot, '-untrusted', f('chain.pem'), f('cert.pem')], { encoding: 'utf8' });
+    expect(ev.status, ev.stderr).toBe(0);
+    expect(ev.stdout).toMatch(/cert\.pem: OK/);
+
+    // Key usages and algorithms, as OpenSSL reads them.
+    const signText = openssl(['x509', '-in', f('sign.pem'), '-noout', '-text']);
+    const encText = openssl(['x509', '-in', f('enc.pem'), '-noout', '-text']);
+    const ecText = openssl(['x509', '-in', f('cert.pem'), '-noout', '-text']);
+    expect(signText).toMatch(/X509v3 Key Usage: critical\s+Digital Signature, Non Repudiation\n/);
+    expect(encText).toMatch(/X509v3 Key Usage: \s*\n\s+Key Encipherment, Data Encipherment, Key Agreement\n/);
+    for (const t of [signText, encText]) {
+      expect(t).toMatch(/Signature Algorithm: SM2-with-SM3/);
+      expect(t).toMatch(/ASN1 OID: SM2/);
+      expect(t).toMatch(/DNS:sm2\.example\.test, DNS:www\.sm2\.example\.test/);
+    }
+    expect(ecText).toMatch(/Public Key Algorithm: id-ecPublicKey/);
+    expect(ecText).toMatch(/NIST CURVE: P-256/);
+
+    // Keys: valid, and each belongs to its certificate.
+    for (const [key, cert] of [['sign.key', 'sign.pem'], ['enc.key', 'enc.pem'], ['privkey.pem', 'cert.pem']] as const) {
+      if (key !== 'privkey.pem') expect(openssl(['pkey', '-in', f(key), '-check', '-noout'])).toMatch(/Key is valid/);
+      expect(openssl(['pkey', '-in', f(key), '-pubout']), key).toBe(openssl(['x509', '-in', f(cert), '-noout', '-pubkey']));
+    }
+    // The signing and the encryption key are different keys.
+    expect(openssl(['pkey', '-in', f('sign.key'), '-pubout'])).not.toBe(openssl(['pkey', '-in', f('enc.key'), '-pubout']));
+
+    // double_certs.pem: signing certificate, encryption certificate, then the chain.
+    const dbl = splitPemChain(fs.readFileSync(f('double_certs.pem'), 'utf8'));
+    const signCerts = splitPemChain(fs.readFileSync(f('sign.pem'), 'utf8'));
+    expect(dbl).toHaveLength(3);
+    expect(dbl[0]).toBe(signCerts[0]);
+    expect(dbl[1]).toBe(splitPemChain(fs.readFileSync(f('enc.pem'), 'utf8'))[0]);
+    expect(dbl[2]).toBe(fs.readFileSync(f('sm2-chain.pem'), 'utf8'));
+    expect(dbl[2]).toBe(fs.readFileSync(srv.sm2Root, 'utf8').trim() + '\n');
+    expect(signCerts).toHaveLength(2);
+
+    // Ledger: one bundle of three certificates, three orders done.
+    const db = new Database(path.join(state, 'ledger.sqlite'), { readonly: true });
+    try {
+      const certs = db.prepare('SELECT role, bundle_id, set_key, key_type, serial, order_id FROM certificates ORDER BY role').all() as Record<string, unknown>[];
+      expect(certs.map((c) => c.role)).toEqual(['main', 'sm2-enc', 'sm2-sign']);
+      expect(certs[0]!.bundle_id).toBeTruthy();
+      expect(new Set(certs.map((c) => c.bundle_id)).size).toBe(1);
+      expect(new Set(certs.map((c) => c.set_key))).toEqual(new Set(['sm2.example.test,www.sm2.example.test']));
+      expect(certs.map((c) => c.key_type)).toEqual(['ecdsa:prime256v1', 'sm2', 'sm2']);
+      const serialOf = (file: string) => openssl(['x509', '-in', f(file), '-noout', '-serial']).trim().replace(/^serial=/, '').toLowerCase().replace(/^0+/, '');
+      expect(certs.find((c) => c.role === 'sm2-sign')!.serial).toBe(serialOf('sign.pem'));
+      expect(certs.find((c) => c.role === 'sm2-enc')!.serial).toBe(serialOf('enc.pem'));
+      const orders = db.prepare('SELECT role, state, step, status, bundle_id FROM orders ORDER BY role').all() as Record<string, unknown>[];
+      expect(orders).toHaveLength(3);
+      for (const o of orders) expect(o).toMatchObject({ state: 'done', step: 'stored', status: 'valid', bundle_id: certs[0]!.bundle_id });
+      expect(db.prepare('SELECT key_type FROM lineages').get()).toEqual({ key_type: 'sm2' });
+    } finally {
+      db.close();
+    }
+    // The pending order keys are gone once stored.
+    expect(fs.readdirSync(path.join(state, 'pending')).filter((n) => n.endsWith('.key'))).toEqual([]);
+
+    // After issuing, the planner counts the three from the ledger.
+    const again = await runCli(['--state-dir', state, '--json', 'plan', '--ca', 'sm2acme', '--server', srv.directoryUrl, '--key-type', 'sm2', '--force-renewal', ...dFlags]);
+    const dup = JSON.parse(again.stdout).plans[0].limits.find((l: { name: string }) => l.name === 'duplicate-certificates');
+    expect(dup).toMatchObject({ used: 3, spend: 3 });
+
+    // The Tengine/Tongsuo snippet names the files that are there.
+    const sn = await runCli(['--state-dir', state, 'status', '--nginx', LINEAGE]);
+    expect(sn.code).toBe(0);
+    expect(sn.stderr).toBe('');
+    expect(sn.stdout).toMatch(/enable_ntls on;/);
+    expect(sn.stdout).toContain(`ssl_sign_certificate     ${f('sign.pem')};`);
+    expect(sn.stdout).toContain(`ssl_enc_certificate_key  ${f('enc.key')};`);
+  });
+});
