@@ -8,6 +8,7 @@ import { register as plan } from './plan.js';
 import { register as limits } from './limits.js';
 import { register as renew } from './renew.js';
 import { register as apply } from './apply.js';
+import { register as sync } from './sync.js';
 
 export function registerAll(program: Command): void {
   issue(program);
@@ -18,4 +19,5 @@ export function registerAll(program: Command): void {
   limits(program);
   renew(program);
   apply(program);
+  sync(program);
 }

@@ -4,7 +4,7 @@
  * the earliest moment it fits. Without -d: what `certctl renew` would do now.
  * Exit: 0 allowed (or last slot, warned), 3 duplicate, 4 blocked.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { action } from '../main.js';
 // clock.js is tiny (no dependencies): imported statically so printing stays synchronous.
 import { utc, local, humanRelative } from '../../core/clock.js';
@@ -24,6 +24,9 @@ export interface PlanOptions {
   server?: string;
   staging?: boolean;
   forceRenewal?: boolean;
+  ctSync?: string;
+  ctMaxAge?: number;
+  ctUrl?: string;
 }
 
 export function register(program: Command): void {
@@ -36,6 +39,9 @@ export function register(program: Command): void {
     .option('--server <url>', 'ACME directory URL (a known one maps to its CA; others get the conservative policy)')
     .option('--staging', "the CA's staging environment")
     .option('--force-renewal', 'plan an order even though a valid certificate for this exact set is held')
+    .addOption(new Option('--ct-sync <mode>', 'auto: first sync Certificate Transparency (crt.sh) for domains whose last sync is older than --ct-max-age').choices(['auto', 'never']).default('never'))
+    .addOption(new Option('--ct-max-age <hours>', 'with --ct-sync auto: sync when the last CT sync is older than this').default(24).argParser(Number))
+    .option('--ct-url <url>', 'crt.sh base URL (default https://crt.sh)')
     .addHelpText('after', '\nExit codes: 0 allowed (also the last free slot: warned), 3 duplicate (already held), 4 blocked.\nJSON: --json prints certctl.plan/1 (docs/json.md).')
     .action(action(async (ctx, opts: PlanOptions) => runPlan(ctx, opts)));
 }
@@ -54,7 +60,9 @@ interface PlanItem {
 async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
   const { ExitCode } = await import('../../core/errors.js');
   const { resolveCa, findCa, caForDirectory, unknownCa } = await import('../../core/ca/registry.js');
-  const { normalizeNames } = await import('../../core/names.js');
+  const { normalizeNames, registeredDomains } = await import('../../core/names.js');
+  const { ctForPlan } = await import('../../core/ct/index.js');
+  const { managedDomains } = await import('../../core/ledger/snapshot.js');
   const { parseKeyType } = await import('../../core/keys/index.js');
   const { planFromLedger } = await import('../../core/planner/index.js');
   const { policyFor } = await import('../../core/limits/policies.js');
@@ -87,10 +95,12 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
     // No maxNames here: the planner reports names-per-certificate as a limit with its reason.
     const names = normalizeNames(opts.domain, { allowIp: ca.ipIdentifiers, allowWildcard: true });
     const keyType = opts.keyType ?? (ca.keyTypes.length === 1 ? ca.keyTypes[0]! : 'ecdsa');
+    const ctSync = await ctForPlan(ledger, registeredDomains(names), ctx.now, opts, (l) => ctx.out.verbose(l));
     const item = planOne(names, ca, directoryUrl, keyType, { forceRenewal: opts.forceRenewal });
     const code = item.decision.verdict === 'blocked' ? ExitCode.BLOCKED : item.decision.verdict === 'duplicate' ? ExitCode.NOTHING_TO_DO : ExitCode.OK;
-    if (ctx.out.json) ctx.out.document('certctl.plan/1', { now: iso(now), mode: 'request', verdict: item.decision.verdict, exitCode: code, plans: [planJson(item)], notDue: [] });
+    if (ctx.out.json) ctx.out.document('certctl.plan/1', { now: iso(now), mode: 'request', verdict: item.decision.verdict, exitCode: code, plans: [planJson(item)], notDue: [], ctSync });
     else printItem(ctx, item, now);
+    for (const s of ctSync) ctx.out.info(s.text);
     return code;
   }
 
@@ -99,6 +109,7 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
   const { ariDecision } = await import('../../core/renew/ari.js');
   const items: PlanItem[] = [];
   const notDue: { lineage: string; names: string[]; dueAt: number }[] = [];
+  const ctSync = await ctForPlan(ledger, managedDomains(ledger), ctx.now, opts, (l) => ctx.out.verbose(l));
   for (const l of ledger.lineages()) {
     const certs = ledger.currentCertificates(l.name);
     const soonest = certs.reduce<(typeof certs)[number] | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
@@ -116,7 +127,7 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
   const code = blocked ? ExitCode.BLOCKED : ExitCode.OK;
   const verdict = blocked ? 'blocked' : items.some((i) => i.decision.verdict === 'last-slot') ? 'last-slot' : 'allowed';
   if (ctx.out.json) {
-    ctx.out.document('certctl.plan/1', { now: iso(now), mode: 'renewals', verdict, exitCode: code, plans: items.map(planJson), notDue: notDue.map((n) => ({ ...n, dueAt: iso(n.dueAt) })) });
+    ctx.out.document('certctl.plan/1', { now: iso(now), mode: 'renewals', verdict, exitCode: code, plans: items.map(planJson), notDue: notDue.map((n) => ({ ...n, dueAt: iso(n.dueAt) })), ctSync });
     return code;
   }
   if (items.length === 0) {
@@ -131,6 +142,7 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
     const fits = items.filter((i) => i.decision.verdict !== 'blocked').length;
     ctx.out.attention(`${fits} of ${items.length} due renewal(s) fit the CA's limits now${blocked ? '; the others are blocked (see above)' : ''}.`);
   }
+  for (const s of ctSync) ctx.out.info(s.text);
   return code;
 }
 
