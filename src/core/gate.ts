@@ -76,7 +76,7 @@ export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfi
     const report = await runPrechecks({
       names: l.names,
       webroot: l.webroot ?? undefined,
-      standalone: l.challenge === 'standalone' ? undefined : undefined,
+      standalone: l.challenge === 'standalone' ? listenOf(l.standalone_addr) : undefined,
       resolver: o.resolver ?? (l.settings.resolver as string | undefined),
       httpPort: o.httpPort ?? l.settings.httpPort,
       caaIdentities: ca.caaIdentities,
@@ -94,4 +94,10 @@ export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfi
       );
     }
   };
+}
+
+function listenOf(addr: string | null): { host: string; port: number } {
+  const a = addr ?? '0.0.0.0:80';
+  const i = a.lastIndexOf(':');
+  return { host: a.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(a.slice(i + 1)) };
 }

@@ -91,13 +91,15 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
   const spec = parseKeyType(l.key_type);
   const store = new LineageStore(paths);
 
-  // 1. Local checks first: a broken webroot must not cost an order.
+  // 2. An order of this lineage left in flight (crash, kill, time-out) is resumed, not repeated.
+  const open = ledger.openOrders(l.name).filter((o) => o.directory_url === l.directory_url);
+  const resumed = open.length > 0;
+  // 1 + 3. A webroot is checked first (a broken one must not cost an order); in standalone
+  // mode the readiness checks serve their probe on the port before certctl's responder takes it.
+  if (l.challenge === 'standalone' && !resumed) await deps.gate?.();
   const responder = await makeResponder(l);
   try {
-    // 2. An order of this lineage left in flight (crash, kill, time-out) is resumed, not repeated.
-    const open = ledger.openOrders(l.name).filter((o) => o.directory_url === l.directory_url);
-    const resumed = open.length > 0;
-    if (!resumed) await deps.gate?.();
+    if (l.challenge !== 'standalone' && !resumed) await deps.gate?.();
 
     const session: Session = await openSession({
       ledger,

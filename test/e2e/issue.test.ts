@@ -143,6 +143,10 @@ describe('certctl issue against Pebble', () => {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(fs.existsSync(path.join(state, 'live', 'standalone.example.test', 'fullchain.pem'))).toBe(true);
+      // The readiness check served its own probe on the same port before certctl's responder took it.
+      const db = ledger(state);
+      expect(db.prepare("SELECT ok FROM prechecks WHERE name = 'standalone.example.test' AND check_name = 'http01'").all()).toEqual([{ ok: 1 }]);
+      db.close();
     } finally {
       await p2.stop();
     }
