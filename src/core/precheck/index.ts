@@ -17,6 +17,7 @@ import { DnsClient, DEFAULT_DNS_TIMEOUT_MS, dnsResult, lookupAddresses, type Add
 import { checkFailures, DEFAULT_FAILURE_LIMIT } from './failures.js';
 import { checkHttp01, newProbe, placeProbe, ProbeSetupError, StandaloneResponder, type PlacedProbe, type Probe } from './http01.js';
 import { CHECK_ORDER, type PrecheckReport, type PrecheckResult, type SkippedCheck } from './types.js';
+import { mapLimit } from '../concurrency.js';
 
 export type { CheckName, PrecheckReport, PrecheckResult, SkippedCheck } from './types.js';
 export { CHECK_ORDER, printable } from './types.js';
@@ -72,19 +73,6 @@ function checkPort(v: number | undefined, flag: string, def: number): number {
   return p;
 }
 
-/** Run `fn` over `items` with at most `limit` at once, keeping order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
-}
 
 /**
  * Check every name. Never throws for a condition of the site (those are

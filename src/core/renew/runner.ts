@@ -22,6 +22,7 @@ import { refreshAri, renewalInfoUrl, type AriDecision, type Getter } from './ari
 import { runHook, type HookResult } from './hooks.js';
 import { AcmeError, CertctlError, ExitCode } from '../errors.js';
 import { acmeGet } from '../acme/transport.js';
+import { mapLimit } from '../concurrency.js';
 
 export interface RenewOptions {
   /** Renew when fewer than this many days are left (overrides ARI and the lifetime rule). */
@@ -77,18 +78,6 @@ function worst(codes: number[]): number {
   return codes.find((c) => c !== ExitCode.OK) ?? ExitCode.OK;
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
-}
 
 export async function runRenew(ctx: Context, ledger: Ledger, o: RenewOptions): Promise<RenewReport> {
   const store = new LineageStore(ctx.paths);
