@@ -8,6 +8,9 @@ import { register as plan } from './plan.js';
 import { register as limits } from './limits.js';
 import { register as renew } from './renew.js';
 import { register as apply } from './apply.js';
+import { register as cron } from './cron.js';
+import { register as daemon } from './daemon.js';
+import { register as metrics } from './metrics.js';
 import { register as sync } from './sync.js';
 
 export function registerAll(program: Command): void {
@@ -19,5 +22,8 @@ export function registerAll(program: Command): void {
   limits(program);
   renew(program);
   apply(program);
+  cron(program);
+  daemon(program);
+  metrics(program);
   sync(program);
 }
