@@ -467,6 +467,7 @@ export async function startSm2AcmeServer(opts: Sm2AcmeServerOptions): Promise<Sm
 
   /** Encryption orders waiting for their signing CSR (envelope variant): issue those that can be. */
   async function issueWaitingEnc(): Promise<void> {
+    if (!opts.envelopedKey) return;
     for (const o of orders.values()) {
       if (o.status !== 'processing' || o.role !== 'sm2-enc' || o.certId || o.issuing) continue;
       const key = setOf(o);
@@ -523,11 +524,14 @@ export async function startSm2AcmeServer(opts: Sm2AcmeServerOptions): Promise<Sm
       await issueWaitingEnc();
       return;
     }
+    o.issuing = true;
     try {
       record(o, role, await sign(role, toPem('CERTIFICATE REQUEST', der), o.identifiers.map((i) => i.value)), false);
     } catch (err) {
       o.status = 'invalid';
       o.error = { type: 'urn:ietf:params:acme:error:badCSR', detail: `openssl refused the CSR: ${(err as Error).message}` };
+    } finally {
+      o.issuing = false;
     }
     if (role === 'sm2-sign') await issueWaitingEnc();
   }
