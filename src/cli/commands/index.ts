@@ -12,6 +12,7 @@ import { register as cron } from './cron.js';
 import { register as daemon } from './daemon.js';
 import { register as metrics } from './metrics.js';
 import { register as sync } from './sync.js';
+import { register as importCmd } from './import.js';
 
 export function registerAll(program: Command): void {
   issue(program);
@@ -26,4 +27,5 @@ export function registerAll(program: Command): void {
   daemon(program);
   metrics(program);
   sync(program);
+  importCmd(program);
 }

@@ -1,0 +1,114 @@
+/**
+ * `certctl import certbot [dir]` and `certctl import pem <files…>`:
+ * certificates certctl did not issue, into the ledger (counted by the
+ * planner) and, for certbot lineages certctl can renew, into certctl's own
+ * live/ and archive/. Reads only; never changes the source files. Idempotent.
+ */
+import { Option, type Command } from 'commander';
+import path from 'node:path';
+import { action } from '../main.js';
+
+export function register(program: Command): void {
+  const imp = program.command('import').description("bring certificates certctl did not issue into the ledger (and certbot's lineages into certctl's)");
+  imp
+    .command('certbot')
+    .description("import certbot's lineages (renewal/*.conf, live/, archive/): every archived certificate counted, current version adopted as a certctl lineage")
+    .argument('[dir]', "certbot's config directory", '/etc/letsencrypt')
+    .option('--ca-bundle <file>', 'PEM file of extra CA certificates to trust for the lineages’ ACME server when certctl renews them (private CAs: Pebble, step-ca)')
+    .option('-w, --webroot <dir>', 'renew every imported lineage with this webroot (also adopts lineages whose certbot authenticator was nginx/apache/manual)')
+    .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120).argParser(Number))
+    .addHelpText(
+      'after',
+      `
+certbot's files are only read. Afterwards certctl renews the adopted lineages
+(certctl renew): disable certbot's timer (systemctl disable --now certbot.timer)
+so both do not renew the same certificate. Running the import again adds only
+what is new.`,
+    )
+    .action(
+      action(async (ctx, dir: string, opts: { caBundle?: string; webroot?: string; lockWait: number }) => {
+        const fs = await import('node:fs');
+        const { InputError, ExitCode } = await import('../../core/errors.js');
+        const { importCertbot } = await import('../../core/import/index.js');
+        const { acquireRunLock } = await import('../../core/store/lock.js');
+        const src = path.resolve(dir);
+        if (!fs.existsSync(path.join(src, 'renewal'))) throw new InputError(`${src} is not a certbot config directory (no renewal/ in it).`, 'Give the directory certbot uses as --config-dir (default /etc/letsencrypt).');
+        if (opts.caBundle && !fs.existsSync(opts.caBundle)) throw new InputError(`--ca-bundle ${opts.caBundle} does not exist.`);
+        if (path.resolve(ctx.paths.root).startsWith(src + path.sep) || path.resolve(ctx.paths.root) === src) {
+          throw new InputError(`certctl's state directory ${ctx.paths.root} is inside ${src}: certctl would write into certbot's directory.`, 'Use another --state-dir.');
+        }
+        const ledger = await ctx.ledger();
+        const lock = await acquireRunLock(ledger, opts.lockWait * 1000, ctx.now);
+        try {
+          let r;
+          try {
+            r = importCertbot(ledger, ctx.paths, src, opts, ctx.now());
+          } catch (err) {
+            throw new InputError(`Cannot import from ${src}: ${(err as Error).message}`);
+          }
+          const added = r.lineages.reduce((n, l) => n + l.certificatesAdded, 0);
+          const adopted = r.lineages.filter((l) => l.action === 'imported').length;
+          if (ctx.out.json) {
+            ctx.out.document('certctl.import/1', { source: 'certbot', dir: src, adopted, certificatesAdded: added, lineages: r.lineages, problems: r.problems });
+          } else {
+            const p = ctx.out.palette;
+            for (const l of r.lineages) {
+              const tag = l.action === 'imported' ? p.ok('imported') : l.action === 'unchanged' ? p.dim('unchanged') : p.warn(l.action);
+              ctx.out.info(`${tag}  ${l.lineage ?? path.basename(l.source, '.conf')}: ${l.names.join(', ') || '-'} — ${l.versions} version(s), ${l.certificatesAdded} certificate(s) added; ${l.reason}`);
+            }
+            for (const pr of r.problems) ctx.out.attention(p.warn(`problem: ${pr}`));
+            if (r.lineages.length === 0) ctx.out.info(`No certbot lineages in ${src}/renewal.`);
+            else if (adopted === 0 && added === 0) ctx.out.info('Nothing new: everything was imported before.');
+            else ctx.out.attention(`${adopted} lineage(s) adopted, ${added} certificate(s) added to the ledger.${adopted ? " certctl renews them from now on: disable certbot's renewal (systemctl disable --now certbot.timer)." : ''}`);
+          }
+          const failed = r.lineages.some((l) => l.action === 'skipped') || r.problems.length > 0;
+          return failed ? ExitCode.INTERNAL : ExitCode.OK;
+        } finally {
+          lock.release();
+        }
+      }),
+    );
+
+  imp
+    .command('pem')
+    .description('import certificates from PEM files (any client, any host) into the ledger so the limits count them')
+    .argument('<files...>', 'PEM files (a chain file is fine: CA certificates in it are taken as the chain)')
+    .option('--cert-name <name>', 'also adopt the (single) certificate as a certctl lineage with this name (needs --key and --webroot or --standalone)')
+    .option('--key <file>', "the certificate's private key (with --cert-name)")
+    .option('-w, --webroot <dir>', 'how certctl will renew the adopted lineage')
+    .option('--standalone [addr:port]', 'renew the adopted lineage with certctl serving the challenge (default 0.0.0.0:80)')
+    .option('--server <url>', 'the ACME directory that issued it (default: recognised from the issuer, e.g. Let’s Encrypt)')
+    .option('--ca <id>', 'the CA that issued it, by name')
+    .option('--ca-bundle <file>', 'PEM file of extra CA certificates to trust for that ACME server when renewing')
+    .action(
+      action(async (ctx, files: string[], opts: { certName?: string; key?: string; webroot?: string; standalone?: string | true; server?: string; ca?: string; caBundle?: string }) => {
+        const { InputError, ExitCode } = await import('../../core/errors.js');
+        const { importPem } = await import('../../core/import/index.js');
+        const { resolveCa } = await import('../../core/ca/registry.js');
+        let ca;
+        let directoryUrl;
+        if (opts.server || opts.ca) ({ ca, directoryUrl } = resolveCa({ ca: opts.ca, server: opts.server }));
+        else if (opts.certName) throw new InputError('--cert-name needs the CA that will renew it: --server URL or --ca ID.');
+        const ledger = await ctx.ledger();
+        let r;
+        try {
+          r = importPem(
+            ledger,
+            ctx.paths,
+            files,
+            { certName: opts.certName, key: opts.key, ca, directoryUrl, webroot: opts.webroot, standalone: opts.standalone === true ? '0.0.0.0:80' : opts.standalone, caBundle: opts.caBundle },
+            ctx.now(),
+          );
+        } catch (err) {
+          throw new InputError(`Cannot import: ${(err as Error).message}`);
+        }
+        if (ctx.out.json) ctx.out.document('certctl.import/1', { source: 'pem', ...r });
+        else {
+          for (const c of r.certificates) ctx.out.info(`${c.added ? 'added' : 'known'}  ${c.file}: serial ${c.serial}, ${c.names.join(', ')}`);
+          if (r.lineage) ctx.out.attention(`Adopted as lineage ${r.lineage}: ${path.join(ctx.paths.live, r.lineage)}/`);
+          ctx.out.attention(r.added ? `${r.added} certificate(s) added to the ledger${r.known ? `, ${r.known} already known` : ''}.` : 'Nothing new: every certificate was already in the ledger.');
+        }
+        return ExitCode.OK;
+      }),
+    );
+}
