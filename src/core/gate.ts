@@ -9,6 +9,7 @@ import type { CaProfile } from './ca/registry.js';
 import type { PolicyOverride } from './limits/policies.js';
 import { BlockedError, PrecheckError } from './errors.js';
 import { parseKeyType } from './keys/index.js';
+import { parseListen } from './acme/challenge.js';
 import { utc, local, humanRelative } from './clock.js';
 
 export interface GateOptions {
@@ -76,7 +77,7 @@ export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfi
     const report = await runPrechecks({
       names: l.names,
       webroot: l.webroot ?? undefined,
-      standalone: l.challenge === 'standalone' ? listenOf(l.standalone_addr) : undefined,
+      standalone: l.challenge === 'standalone' ? parseListen(l.standalone_addr ?? undefined) : undefined,
       resolver: o.resolver ?? (l.settings.resolver as string | undefined),
       httpPort: o.httpPort ?? l.settings.httpPort,
       caaIdentities: ca.caaIdentities,
@@ -96,8 +97,3 @@ export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfi
   };
 }
 
-function listenOf(addr: string | null): { host: string; port: number } {
-  const a = addr ?? '0.0.0.0:80';
-  const i = a.lastIndexOf(':');
-  return { host: a.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(a.slice(i + 1)) };
-}

@@ -9,6 +9,7 @@
  *   5. write the new archive version, then swap live/, then mark done.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Ledger, LineageRow, OrderRow } from './ledger/ledger.js';
 import type { StatePaths } from './paths.js';
@@ -16,7 +17,7 @@ import type { CaProfile } from './ca/registry.js';
 import { LineageStore, type VersionFile } from './store/lineage.js';
 import { openSession, type Session } from './acme/session.js';
 import { OrderDriver, type PartResult } from './acme/order.js';
-import { WebrootResponder, StandaloneResponder, assertWebrootWritable, type ChallengeResponder } from './acme/challenge.js';
+import { WebrootResponder, StandaloneResponder, assertWebrootWritable, parseListen, type ChallengeResponder } from './acme/challenge.js';
 import { parseKeyType } from './keys/index.js';
 import { registeredDomains, setKey } from './names.js';
 import { splitPemChain } from './x509.js';
@@ -74,15 +75,10 @@ export async function makeResponder(l: LineageRow): Promise<ChallengeResponder> 
     assertWebrootWritable(l.webroot!);
     return new WebrootResponder(l.webroot!);
   }
-  const [host, port] = splitAddr(l.standalone_addr ?? '0.0.0.0:80');
+  const { host, port } = parseListen(l.standalone_addr ?? undefined);
   const r = new StandaloneResponder(host, port);
   await r.start();
   return r;
-}
-
-function splitAddr(a: string): [string, number] {
-  const i = a.lastIndexOf(':');
-  return [a.slice(0, i).replace(/^\[|\]$/g, ''), Number(a.slice(i + 1))];
 }
 
 export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<ObtainResult> {
@@ -149,8 +145,9 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
 
     const currentKey = (role: string): string | undefined => {
       if (!l.settings.reuseKey || l.current_version === 0) return undefined;
-      const suffix = role === 'main' ? '' : `-${role}`;
-      const file = `${store.archiveDir(l.name)}/privkey${suffix}${l.current_version}.pem`;
+      // The key file of this role in the current version (privkey.pem, privkey-ecdsa.pem, sign.key, enc.key).
+      const keyFile = filesForPart(role, '', '').find((f) => f.secret)!;
+      const file = path.join(store.archiveDir(l.name), `${keyFile.base}${l.current_version}${keyFile.ext ?? '.pem'}`);
       return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
     };
     const driver = new OrderDriver({ session, ledger, paths, responder, now, log, reuseKey: currentKey });

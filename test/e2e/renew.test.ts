@@ -134,3 +134,17 @@ describe('certctl renew', () => {
     expect(q(state, 'SELECT id FROM certificates')).toHaveLength(1);
   });
 });
+
+describe('--reuse-key', () => {
+  it('keeps the private key across a renewal; without it the key is new', async () => {
+    const state = tempDir();
+    expect((await runCli(issueArgs(state, 'reuse.example.test', ['--reuse-key']))).code).toBe(0);
+    expect((await runCli(issueArgs(state, 'fresh.example.test'))).code).toBe(0);
+    const r = await runCli(renewArgs(state), { CERTCTL_TEST_NOW: future(4) });
+    expect(r.code).toBe(0);
+    const key = (n: string, v: number) => fs.readFileSync(path.join(state, 'archive', n, `privkey${v}.pem`), 'utf8');
+    expect(key('reuse.example.test', 2)).toBe(key('reuse.example.test', 1));
+    expect(key('fresh.example.test', 2)).not.toBe(key('fresh.example.test', 1));
+    expect(fs.statSync(path.join(state, 'archive', 'reuse.example.test', 'privkey2.pem')).mode & 0o777).toBe(0o600);
+  });
+});

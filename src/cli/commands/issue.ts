@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .option('-m, --email <address>', 'contact e-mail for the ACME account')
     .option('--eab-kid <kid>', 'External Account Binding key id (ZeroSSL, Google Trust Services, …)')
     .option('--eab-hmac-key <key>', 'External Account Binding HMAC key (base64url)')
-    .option('--key-type <type>', 'rsa[:2048|3072|4096], ecdsa[:p256|p384], dual (RSA + ECDSA)', 'ecdsa')
+    .option('--key-type <type>', 'rsa[:2048|3072|4096], ecdsa[:p256|p384], dual (RSA + ECDSA), sm2 (SM2 ACME bundle: ECDSA + SM2 sign + SM2 enc)', 'ecdsa')
     .option('--cert-name <name>', 'lineage name (default: the first name)')
     .option('--profile <name>', 'ACME profile to request (if the CA lists it)')
     .option('--reuse-key', 'keep the private key across renewals')

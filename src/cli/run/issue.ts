@@ -124,7 +124,8 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
       for (const c of result.certificates) {
         ctx.out.attention(`${p.ok(result.resumed ? 'Recovered' : 'Issued')} ${result.lineage}${c.role === 'main' ? '' : ` (${c.role})`}: serial ${c.serial}, valid until ${utc(c.notAfter)}.`);
       }
-      ctx.out.info(`Files: ${path.join(ctx.paths.live, result.lineage)}/{cert,chain,fullchain,privkey}.pem`);
+      const live = result.files.filter((f) => f.startsWith(path.join(ctx.paths.live, result.lineage) + path.sep)).map((f) => path.basename(f));
+      ctx.out.info(`Files: ${path.join(ctx.paths.live, result.lineage)}/{${live.join(',')}}`);
     }
     return ExitCode.OK;
   } finally {
