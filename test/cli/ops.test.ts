@@ -445,3 +445,17 @@ describe('daemon', () => {
     expect(r.stderr).toMatch(/is not a cron expression/);
   });
 });
+
+describe('exit codes are documented', () => {
+  it('README table, --help and ExitCode agree', async () => {
+    const { ExitCode } = await import('../../src/core/errors.js');
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Exit codes'), readme.indexOf('\n## ', readme.indexOf('## Exit codes') + 5));
+    const rows = [...section.matchAll(/^\| (\d+) \| (.+) \|$/gm)].map((m) => Number(m[1]));
+    const codes = Object.values(ExitCode).sort((a, b) => a - b);
+    expect(rows).toEqual(codes);
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    for (const c of codes) expect(help.stdout).toMatch(new RegExp(`(^|\\s)${c}  \\S`, 'm'));
+  });
+});

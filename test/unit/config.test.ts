@@ -213,3 +213,14 @@ describe('applyDefaults', () => {
     expect(o).toEqual({ concurrency: 4, randomSleep: true, days: 20, deployHook: 'reload', httpPort: 5002 });
   });
 });
+
+describe('the README example', () => {
+  it('parses and validates', async () => {
+    const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+    const at = readme.indexOf('## Config file');
+    const block = /```yaml\n([\s\S]*?)```/.exec(readme.slice(at))![1]!;
+    const c = await parseConfig(block, '/etc/certctl/config.yaml');
+    expect(c.certificates.map((x) => x.name ?? x.domains[0])).toEqual(['example.com', 'api']);
+    expect(policyFor('letsencrypt', c.policies).limits['certificates-per-domain']).toMatchObject({ capacity: 300 });
+  });
+});
