@@ -44,7 +44,8 @@ class CaptureOutput extends Output {
     private readonly parent: Output,
     private readonly label: string,
   ) {
-    super({ ...parent.opts, json: false, quiet: false });
+    // json: runIssue then hands over its certctl.issue/1 document (lineage, serials) instead of sentences.
+    super({ ...parent.opts, json: true, quiet: false });
   }
   override info(line: string): void {
     this.lines.push(line);
