@@ -2,6 +2,7 @@
 import type { Ledger } from './ledger/ledger.js';
 import type { StatePaths } from './paths.js';
 import { LineageStore } from './store/lineage.js';
+import { scheduleFacts } from './schedule/facts.js';
 
 export interface LineageStatus {
   name: string;
@@ -17,12 +18,15 @@ export interface LineageStatus {
   serials: string[];
   files: string[];
   openOrders: number;
+  /** The next thing renew will do for this lineage, and when (ARI moment, due date, Retry-After, resume). */
+  next: { kind: string; at: string } | null;
 }
 
 const DAY = 86_400_000;
 
 export function statusReport(ledger: Ledger, paths: StatePaths, now: number): LineageStatus[] {
   const store = new LineageStore(paths);
+  const next = new Map(scheduleFacts(ledger, now).actions.filter((a) => a.lineage !== null).map((a) => [a.lineage!, a]));
   const out = ledger.lineages().map((l): LineageStatus => {
     const certs = ledger.currentCertificates(l.name);
     const soonest = certs.reduce<(typeof certs)[number] | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
@@ -40,6 +44,7 @@ export function statusReport(ledger: Ledger, paths: StatePaths, now: number): Li
       serials: certs.map((c) => c.serial),
       files: store.liveFiles(l.name),
       openOrders: ledger.openOrders(l.name).length,
+      next: next.has(l.name) ? { kind: next.get(l.name)!.kind, at: new Date(next.get(l.name)!.at).toISOString() } : null,
     };
   });
   return out.sort((a, b) => (a.notAfter ?? '').localeCompare(b.notAfter ?? ''));

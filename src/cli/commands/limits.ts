@@ -27,7 +27,8 @@ export function register(program: Command): void {
         }
         const ledger = await ctx.ledger();
         const now = ctx.now();
-        const ov = limitsOverview(ledger, registered, now, { caId: opts.ca });
+        const { loadConfig } = await import('../../core/config/index.js');
+        const ov = limitsOverview(ledger, registered, now, { caId: opts.ca, overrides: (await loadConfig(ctx.opts.config)).policies });
         const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
         if (ctx.out.json) {
           ctx.out.document('certctl.limits/1', {

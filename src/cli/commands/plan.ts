@@ -66,6 +66,10 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
   const { parseKeyType } = await import('../../core/keys/index.js');
   const { planFromLedger } = await import('../../core/planner/index.js');
   const { policyFor } = await import('../../core/limits/policies.js');
+  const { loadConfig, applyDefaults } = await import('../../core/config/index.js');
+  const config = await loadConfig(ctx.opts.config);
+  opts = applyDefaults(opts, config, 'plan', (k) => (opts as Record<string, unknown>)[k] !== undefined);
+  const overrides = config.policies;
   const ledger = await ctx.ledger();
   const now = ctx.now();
 
@@ -86,8 +90,9 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
         renewalOf: extra.renewalOf,
       },
       now,
+      overrides,
     );
-    return { lineage: extra.lineage ?? null, names, ca, directoryUrl, policy: policyFor(ca.policyId), keyType: spec.text, parts: spec.parts.length, decision };
+    return { lineage: extra.lineage ?? null, names, ca, directoryUrl, policy: policyFor(ca.policyId, overrides), keyType: spec.text, parts: spec.parts.length, decision };
   };
 
   if (opts.domain && opts.domain.length > 0) {

@@ -28,6 +28,7 @@ export function register(program: Command): void {
           const paint = l.daysLeft === null || l.daysLeft < 7 ? p.bad : l.due ? p.warn : p.ok;
           ctx.out.info(`${p.bold(l.name)}  ${l.names.join(', ')}`);
           ctx.out.info(`  expires ${l.notAfter ?? '-'} (${paint(days)})  key ${l.keyType}  CA ${l.caId}`);
+          if (l.next) ctx.out.info(`  next: ${l.next.kind === 'resume' ? 'finish an interrupted order' : l.next.kind === 'retry-after' ? 'retry after the CA’s Retry-After' : 'renew'} at ${l.next.at}`);
           for (const f of l.files) ctx.out.info(`  ${f}`);
         }
       }),

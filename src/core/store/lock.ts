@@ -26,9 +26,21 @@ export interface HeldLock {
   release(): void;
 }
 
+/**
+ * Holds of the lock inside this process (e.g. `apply --concurrency 4` runs
+ * several issues at once): the row is taken by the first and deleted only
+ * when the last lets go.
+ */
+const holds = new Map<Ledger, { count: number; timer: NodeJS.Timeout }>();
+
 /** Take the ledger's run lock, waiting up to `waitMs` for another run to finish. */
 export async function acquireRunLock(ledger: Ledger, waitMs: number, now: () => number = Date.now): Promise<HeldLock> {
   const me = { pid: process.pid, host: os.hostname() };
+  const held = holds.get(ledger);
+  if (held) {
+    held.count++;
+    return hold(ledger, me);
+  }
   const deadline = Date.now() + waitMs;
   let delay = 50;
   for (;;) {
@@ -43,16 +55,38 @@ export async function acquireRunLock(ledger: Ledger, waitMs: number, now: () => 
     await new Promise((res) => setTimeout(res, delay + Math.random() * delay));
     delay = Math.min(1000, delay * 2);
   }
+  const again = holds.get(ledger);
+  if (again) {
+    // Another hold in this process took it while we waited.
+    again.count++;
+    return hold(ledger, me);
+  }
   const timer = setInterval(() => ledger.heartbeatLock('run', me, now()), LOCK_HEARTBEAT_MS);
   timer.unref();
+  holds.set(ledger, { count: 1, timer });
+  return hold(ledger, me);
+}
+
+function hold(ledger: Ledger, me: { pid: number; host: string }): HeldLock {
+  let released = false;
   return {
     release() {
-      clearInterval(timer);
-      try {
-        ledger.unlock('run', me);
-      } catch {
-        /* ledger already closed: the dead-pid check frees it */
-      }
+      if (released) return;
+      released = true;
+      releaseHold(ledger, me);
     },
   };
+}
+
+function releaseHold(ledger: Ledger, me: { pid: number; host: string }): void {
+  const held = holds.get(ledger);
+  if (!held) return;
+  if (--held.count > 0) return;
+  clearInterval(held.timer);
+  holds.delete(ledger);
+  try {
+    ledger.unlock('run', me);
+  } catch {
+    /* ledger already closed: the dead-pid check frees it */
+  }
 }
