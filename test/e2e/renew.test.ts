@@ -148,3 +148,26 @@ describe('--reuse-key', () => {
     expect(fs.statSync(path.join(state, 'archive', 'reuse.example.test', 'privkey2.pem')).mode & 0o777).toBe(0o600);
   });
 });
+
+describe('pre and post hooks', () => {
+  it('run once per run around the attempts, not when nothing is due; a failing pre-hook orders nothing', async () => {
+    const state = tempDir();
+    expect((await runCli(issueArgs(state, 'hooks-a.example.test'))).code).toBe(0);
+    expect((await runCli(issueArgs(state, 'hooks-b.example.test'))).code).toBe(0);
+    const log = path.join(tempDir(), 'hooks.log');
+    const hooks = ['--pre-hook', `echo pre >> ${log}`, '--post-hook', `echo post >> ${log}`, '--deploy-hook', `echo "deploy $RENEWED_DOMAINS" >> ${log}`];
+    expect((await runCli(renewArgs(state, hooks))).code).toBe(0);
+    expect(fs.existsSync(log)).toBe(false);
+    const r = await runCli(renewArgs(state, hooks), { CERTCTL_TEST_NOW: future(4) });
+    expect(r.code).toBe(0);
+    const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('pre');
+    expect(lines.at(-1)).toBe('post');
+    expect(lines.slice(1, -1).sort()).toEqual(['deploy hooks-a.example.test', 'deploy hooks-b.example.test']);
+
+    const bad = await runCli(renewArgs(state, ['--pre-hook', 'exit 9']), { CERTCTL_TEST_NOW: future(8) });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/pre-hook failed \(exit 9\)/);
+    expect(q(state, 'SELECT id FROM certificates')).toHaveLength(4);
+  });
+});

@@ -84,23 +84,34 @@ export async function runRenew(ctx: Context, ledger: Ledger, o: RenewOptions): P
   let lineages = ledger.lineages();
   if (o.only?.length) lineages = lineages.filter((l) => o.only!.includes(l.name));
   const hooks: HookResult[] = [];
-  let preRan = false;
-  let preFailed = false;
-  const beforeFirstAttempt = async () => {
-    if (preRan || !o.preHook) return;
-    preRan = true;
-    const r = await runHook('pre-hook', o.preHook);
-    hooks.push(r);
-    preFailed = !r.ok;
+  // Pre-hooks run once per distinct command, before the first lineage that needs it is attempted
+  // (the command line's, or a lineage's own, e.g. imported from certbot); post-hooks once each at the end.
+  const preRuns = new Map<string, Promise<boolean>>();
+  const postHooks = new Set<string>();
+  const beforeAttempt = async (l: LineageRow): Promise<boolean> => {
+    const post = o.postHook ?? (l.settings.postHook as string | undefined);
+    if (post) postHooks.add(post);
+    const pre = o.preHook ?? (l.settings.preHook as string | undefined);
+    if (!pre) return true;
+    if (!preRuns.has(pre)) {
+      preRuns.set(
+        pre,
+        runHook('pre-hook', pre).then((r) => {
+          hooks.push(r);
+          return r.ok;
+        }),
+      );
+    }
+    return preRuns.get(pre)!;
   };
 
   let done = 0;
   const outcomes = await mapLimit(lineages, o.concurrency, async (l) => {
-    const out = await renewOne(ctx, ledger, store, l, o, beforeFirstAttempt, () => preFailed);
+    const out = await renewOne(ctx, ledger, store, l, o, beforeAttempt);
     o.onProgress?.(++done, lineages.length);
     return out;
   });
-  if (preRan && o.postHook) hooks.push(await runHook('post-hook', o.postHook));
+  for (const post of postHooks) hooks.push(await runHook('post-hook', post));
   const hookFailed = [...hooks, ...outcomes.flatMap((x) => x.hooks)].some((h) => !h.ok);
   const code = worst(outcomes.map((x) => x.exitCode));
   return { outcomes, hooks, exitCode: code === ExitCode.OK && hookFailed ? ExitCode.INTERNAL : code };
@@ -116,8 +127,7 @@ async function renewOne(
   store: LineageStore,
   l: LineageRow,
   o: RenewOptions,
-  beforeFirstAttempt: () => Promise<void>,
-  preFailed: () => boolean,
+  beforeAttempt: (l: LineageRow) => Promise<boolean>,
 ): Promise<LineageOutcome> {
   const now = ctx.now();
   const ca = caOf(l);
@@ -171,8 +181,7 @@ async function renewOne(
     return { ...base, action: 'kept', reason, nextAt, exitCode: ExitCode.OK, serial: soonest?.serial, notAfter: soonest?.not_after, ari: ariInfo };
   }
 
-  await beforeFirstAttempt();
-  if (preFailed()) {
+  if (!(await beforeAttempt(l))) {
     return { ...base, action: 'failed', reason: 'the pre-hook failed; nothing was ordered', nextAt: null, exitCode: ExitCode.INTERNAL, ari: ariInfo };
   }
   const attempt = (rep: string | null) =>
@@ -209,8 +218,9 @@ async function renewOne(
       notAfter: c.notAfter,
       ari: ariInfo,
     };
-    if (o.deployHook) {
-      const r = await runHook('deploy-hook', o.deployHook, { RENEWED_LINEAGE: store.liveDir(l.name), RENEWED_DOMAINS: l.names.join(' ') });
+    const deployHook = o.deployHook ?? (l.settings.deployHook as string | undefined);
+    if (deployHook) {
+      const r = await runHook('deploy-hook', deployHook, { RENEWED_LINEAGE: store.liveDir(l.name), RENEWED_DOMAINS: l.names.join(' ') });
       outcome.hooks.push(r);
     }
     return outcome;
