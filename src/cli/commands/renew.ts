@@ -15,6 +15,9 @@ export interface RenewCliOptions {
   lockWait: number;
   resolver?: string;
   httpPort?: number;
+  ctSync: 'auto' | 'never';
+  ctMaxAge: number;
+  ctUrl?: string;
 }
 
 export function register(program: Command): void {
@@ -34,6 +37,9 @@ export function register(program: Command): void {
     .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(600).argParser(Number))
     .option('--resolver <host:port>', 'DNS server for the readiness checks (default: the system resolver)')
     .option('--http-port <port>', 'port the readiness check fetches HTTP-01 on (default 80)', Number)
+    .addOption(new Option('--ct-sync <mode>', 'auto: first sync Certificate Transparency (crt.sh) for the managed domains whose last sync is older than --ct-max-age, so limits count what other hosts issued').choices(['auto', 'never']).default('never'))
+    .addOption(new Option('--ct-max-age <hours>', 'with --ct-sync auto: sync when the last CT sync is older than this').default(24).argParser(Number))
+    .option('--ct-url <url>', 'crt.sh-compatible base URL (default https://crt.sh)')
     .addHelpText(
       'after',
       `

@@ -24,6 +24,10 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
   const ledger = await ctx.ledger();
   const lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now);
   const runId = ledger.startRun('renew', ctx.now());
+  // Other hosts' issuance counts against the same global limits: bring CT up to date first if asked.
+  const { ctForPlan } = await import('../../core/ct/index.js');
+  const { managedDomains } = await import('../../core/ledger/snapshot.js');
+  const ctSync = o.ctSync === 'auto' ? await ctForPlan(ledger, managedDomains(ledger), ctx.now, { ctSync: o.ctSync, ctMaxAge: o.ctMaxAge, ctUrl: o.ctUrl }, (l) => ctx.out.verbose(l)) : [];
   try {
     const report = await runRenew(ctx, ledger, {
       days: o.days,
@@ -51,6 +55,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
         counts,
         lineages: report.outcomes.map((x) => ({ ...x, nextAt: x.nextAt ? new Date(x.nextAt).toISOString() : null, notAfter: x.notAfter ? new Date(x.notAfter).toISOString() : null })),
         hooks: report.hooks,
+        ctSync,
       });
       return report.exitCode;
     }
