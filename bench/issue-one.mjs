@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+/**
+ * Bench: one 2-name ECDSA P-256 certificate on the same Pebble — certctl vs
+ * certbot vs lego. Every run starts from nothing (new state/config dir, so a
+ * new ACME account each time, for every client alike) with fresh names; the
+ * clients take turns within each round so machine noise spreads evenly.
+ *
+ * Target (issue 9): certctl's median wall time ≤ 1/2 of the fastest peer's.
+ * Needs `npm run build`, and `apt-get install -y pebble certbot lego`.
+ * Prints a table, updates its section of BENCHMARKS.md, exits 1 if missed.
+ *
+ *   node bench/issue-one.mjs [--runs 5] [--no-lego] [--no-write]
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import * as L from './lib.mjs';
+
+const RUNS = Number(L.arg('runs', 5));
+const WITH_LEGO = !L.flag('no-lego');
+L.requireBins(L.CERTBOT, ...(WITH_LEGO ? [L.LEGO] : []), '/usr/bin/pebble');
+
+const pebble = await L.startBenchPebble();
+const work = L.tmpDir('issue');
+const times = { certctl: [], certbot: [], lego: [] };
+let verboseLog = '';
+try {
+  // One warm-up issuance each (page cache, Pebble's first-request costs); not counted.
+  const clients = ['certctl', 'certbot', ...(WITH_LEGO ? ['lego'] : [])];
+  for (let round = -1; round < RUNS; round++) {
+    for (const client of clients) {
+      const tag = round < 0 ? `warm-${client}` : `r${round}-${client}`;
+      const names = [`${tag}.example.test`, `www.${tag}.example.test`];
+      const dir = path.join(work, tag);
+      let r;
+      if (client === 'certctl') {
+        L.emptyConfig(dir);
+        r = await L.certctlOk(['-v', ...L.certctlIssueArgs(pebble, dir, names, ['--key-type', 'ecdsa:p256'])]);
+        if (round === RUNS - 1) verboseLog = r.stderr;
+      } else if (client === 'certbot') {
+        const c = L.certbotIssue(pebble, dir, names);
+        r = await L.runOk(L.CERTBOT, c.args, { env: c.env });
+      } else {
+        const c = L.legoIssue(pebble, dir, names);
+        r = await L.runOk(L.LEGO, c.args, { env: c.env });
+      }
+      if (round >= 0) times[client].push(r.ms);
+      process.stderr.write(`${tag}: ${L.fmtMs(r.ms)}\n`);
+    }
+  }
+} finally {
+  await pebble.stop();
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+const med = Object.fromEntries(Object.entries(times).filter(([, v]) => v.length).map(([k, v]) => [k, L.median(v)]));
+const peers = Object.entries(med).filter(([k]) => k !== 'certctl');
+const [fastestName, fastest] = peers.sort((a, b) => a[1] - b[1])[0];
+const ratio = med.certctl / fastest;
+const ok = ratio <= 0.5;
+
+const rows = Object.entries(times)
+  .filter(([, v]) => v.length)
+  .map(([k, v]) => [k, L.fmtRange(v), k === 'certctl' ? '1.00' : (med[k] / med.certctl).toFixed(2) + '×']);
+const result = L.table(['client', `wall, median of ${RUNS} (min–max)`, 'time vs certctl'], rows);
+const target = L.table(
+  ['target', 'result', ''],
+  [[`certctl ≤ 1/2 of the fastest peer (${fastestName})`, `${ratio.toFixed(2)} of ${fastestName}`, L.verdict(ok)]],
+);
+console.log(result + '\n\n' + target);
+
+// Where certctl's time goes: the requests of its last run (certctl -v).
+const requests = verboseLog.split('\n').filter((l) => /→ \d{3} \(\d+ ms\)/.test(l));
+const reqMs = requests.reduce((a, l) => a + Number(/\((\d+) ms\)/.exec(l)[1]), 0);
+
+if (!L.flag('no-write')) {
+  const m = L.machine();
+  L.updateSection(
+    'issue one 2-name ECDSA certificate: certctl vs certbot vs lego',
+    `
+What: one certificate for \`rN-client.example.test\` + \`www.rN-client.example.test\`
+(ECDSA P-256) from the same Pebble, HTTP-01 through the same webroot.
+Each run starts from an empty state directory (so each client also creates its
+ACME account, every time), with fresh names; the clients take turns in each
+round; one warm-up round is not counted. Target (issue 9): certctl ≤ 1/2 of the
+fastest peer.
+
+${L.machineLine(m)} ${L.PEBBLE_NOTE}
+
+Reproduce (after \`npm run build\`; \`apt-get install -y pebble certbot lego\`):
+
+\`\`\`
+node bench/issue-one.mjs --runs ${RUNS}
+\`\`\`
+
+which starts Pebble with pebble-challtestsrv as DNS and a webroot server on its
+HTTP-01 port (src/testkit/pebble.ts), then runs:
+
+\`\`\`
+certctl --state-dir D --config D/no-config.json issue --server https://127.0.0.1:PORT/dir --ca-bundle PEBBLE_API_CERT \\
+  --webroot WEBROOT --resolver 127.0.0.1:DNSPORT --http-port HTTPPORT --email ops@example.test -d N -d www.N --key-type ecdsa:p256
+REQUESTS_CA_BUNDLE=PEBBLE_API_CERT certbot certonly --server https://127.0.0.1:PORT/dir --webroot -w WEBROOT -d N -d www.N \\
+  --agree-tos -m ops@example.test --non-interactive --key-type ecdsa --elliptic-curve secp256r1 --config-dir D/conf --work-dir D/work --logs-dir D/logs
+LEGO_CA_CERTIFICATES=PEBBLE_API_CERT lego --server https://127.0.0.1:PORT/dir --email ops@example.test --domains N --domains www.N \\
+  --key-type ec256 --http --http.webroot WEBROOT --path D --accept-tos run
+\`\`\`
+
+Results:
+
+${result}
+
+${target}
+
+certctl's readiness checks (DNS, the HTTP-01 file, CAA) run before the order
+and are included. In its last run, its ${requests.length} ACME requests took
+${reqMs} ms together (\`certctl -v\`); the rest of its wall time is Node start-up,
+key generation, the readiness checks, the ledger and writing the lineage.
+certbot spends about 0.5 s starting Python and waits ~1 s between authorization
+polls; lego validates the two names one after the other and polls slowly.
+`,
+  );
+}
+process.exit(ok ? 0 : 1);
