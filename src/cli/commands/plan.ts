@@ -7,7 +7,7 @@
 import { Option, type Command } from 'commander';
 import { action } from '../main.js';
 // clock.js is tiny (no dependencies): imported statically so printing stays synchronous.
-import { utc, local, humanRelative } from '../../core/clock.js';
+import { utc, local, humanRelative, humanDuration } from '../../core/clock.js';
 import type { Context } from '../context.js';
 import type { Decision, LimitReport } from '../../core/planner/plan.js';
 import type { CaProfile } from '../../core/ca/registry.js';
@@ -103,9 +103,24 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
     const ctSync = await ctForPlan(ledger, registeredDomains(names), ctx.now, opts, (l) => ctx.out.verbose(l));
     const item = planOne(names, ca, directoryUrl, keyType, { forceRenewal: opts.forceRenewal });
     const code = item.decision.verdict === 'blocked' ? ExitCode.BLOCKED : item.decision.verdict === 'duplicate' ? ExitCode.NOTHING_TO_DO : ExitCode.OK;
-    if (ctx.out.json) ctx.out.document('certctl.plan/1', { now: iso(now), mode: 'request', verdict: item.decision.verdict, exitCode: code, plans: [planJson(item)], notDue: [], ctSync });
-    else printItem(ctx, item, now);
+    // The last readiness checks recorded for these names (certctl check, or an issue/renew run).
+    const { latestPrechecks } = await import('../../core/ledger/prechecks.js');
+    const prechecks = latestPrechecks(ledger, names);
+    if (ctx.out.json) {
+      ctx.out.document('certctl.plan/1', {
+        now: iso(now), mode: 'request', verdict: item.decision.verdict, exitCode: code, plans: [planJson(item)], notDue: [], ctSync,
+        prechecks: prechecks.map((p) => ({ name: p.name, check: p.check, ok: p.ok, summary: p.summary, advice: p.advice, at: iso(p.at) })),
+      });
+    } else printItem(ctx, item, now);
     for (const s of ctSync) ctx.out.info(s.text);
+    if (!ctx.out.json) {
+      if (prechecks.length === 0) ctx.out.info('Readiness: not checked yet (certctl check -d … --webroot DIR).');
+      for (const p of prechecks) {
+        const line = `Readiness ${p.name} ${p.check}: ${p.ok ? 'passed' : 'FAILED'} ${now - p.at < 1000 ? 'just now' : `${humanDuration(now - p.at)} ago`} — ${p.summary}`;
+        if (p.ok) ctx.out.info(line);
+        else ctx.out.attention(`${line}${p.advice ? ` → ${p.advice}` : ''}`);
+      }
+    }
     return code;
   }
 
