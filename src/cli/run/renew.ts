@@ -53,7 +53,12 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
       ctx.out.document('certctl.renew/1', {
         exitCode: report.exitCode,
         counts,
-        lineages: report.outcomes.map((x) => ({ ...x, nextAt: x.nextAt ? new Date(x.nextAt).toISOString() : null, notAfter: x.notAfter ? new Date(x.notAfter).toISOString() : null })),
+        lineages: report.outcomes.map((x) => ({
+          ...x,
+          nextAt: iso(x.nextAt),
+          notAfter: iso(x.notAfter),
+          ari: x.ari ? { windowStart: iso(x.ari.windowStart), windowEnd: iso(x.ari.windowEnd), chosenAt: iso(x.ari.chosenAt) } : null,
+        })),
         hooks: report.hooks,
         ctSync,
       });
@@ -68,6 +73,10 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
   } finally {
     lock.release();
   }
+}
+
+function iso(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
 }
 
 function line(ctx: Context, x: LineageOutcome, now: number): void {
