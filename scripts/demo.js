@@ -2,7 +2,7 @@
 // `npm run demo`: certctl's story in under a minute, on a local Pebble.
 // Starts Pebble + pebble-challtestsrv + a web server for the webroot (all on
 // free loopback ports), then runs the real certctl CLI against them.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,31 +21,35 @@ const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-demo-'));
 const bold = (s) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[1m${s}\x1b[0m` : s);
 let proxy;
 
-function certctl(args, note) {
+// Asynchronous on purpose: Pebble's web server for the webroot runs in this process and must keep answering.
+async function certctl(args, note) {
   console.log('\n' + bold(`$ certctl ${args.join(' ')}`) + (note ? `   # ${note}` : ''));
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'certctl.js'), ...args], { stdio: 'inherit', env: { ...process.env, CERTCTL_HOME: state } });
-  console.log(bold(`  → exit ${r.status}`));
-  return r.status;
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'certctl.js'), ...args], { stdio: 'inherit', env: { ...process.env, CERTCTL_HOME: state } });
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  console.log(bold(`  → exit ${code}`));
+  return code;
 }
 
 try {
-  const server = ['--server', pebble.directoryUrl, '--ca-bundle', pebble.caBundle];
+  const ca = ['--server', pebble.directoryUrl];
+  const server = [...ca, '--ca-bundle', pebble.caBundle];
   const names = ['-d', 'www.demo.example.test', '-d', 'demo.example.test'];
   const web = ['--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort)];
   console.log(`Pebble is at ${pebble.directoryUrl}; certctl's state (ledger, keys, live/) is in ${state}.`);
-  certctl(['plan', ...names, ...server], 'before anything is sent: would the CA allow it?');
-  certctl(['issue', ...names, ...server, ...web, '--email', 'ops@demo.example.test'], 'check readiness, order, validate, download');
-  certctl(['status'], 'what is held, and when it expires');
-  certctl(['plan', ...names, ...server], 'the ledger now knows a slot is spent');
-  certctl(['issue', ...names, ...server, ...web], 'the same command again: refused, no duplicate is ordered');
-  certctl(['renew', '--no-random-sleep'], 'cron does this: nothing is due, so nothing is sent');
+  await certctl(['plan', ...names, ...ca], 'before anything is sent: would the CA allow it?');
+  await certctl(['issue', ...names, ...server, ...web, '--email', 'ops@demo.example.test'], 'check readiness, order, validate, download');
+  await certctl(['status'], 'what is held, and when it expires');
+  await certctl(['plan', ...names, ...ca], 'the ledger now knows a slot is spent');
+  await certctl(['issue', ...names, ...server, ...web], 'the same command again: refused, no duplicate is ordered');
+  await certctl(['renew', '--no-random-sleep'], 'cron does this: nothing is due, so nothing is sent');
   if (startAcmeTestProxy) {
     proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
-    const viaProxy = ['--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle];
+    const viaProxyCa = ['--server', proxy.directoryUrl];
+    const viaProxy = [...viaProxyCa, '--ca-bundle', pebble.caBundle];
     proxy.rateLimit('newOrder', { seconds: 3 * 3600, detail: 'too many new orders (300) from this account in the last 3h0m0s' });
-    certctl(['issue', '-d', 'api.demo.example.test', ...viaProxy, ...web], "the project's ACME test server answers 429, as Let's Encrypt does");
-    certctl(['plan', '-d', 'api.demo.example.test', ...viaProxy], 'the 429 is evidence: plan says exactly when to try again');
-    certctl(['issue', '-d', 'api.demo.example.test', ...viaProxy, ...web], 'and certctl will not send that request before then');
+    await certctl(['issue', '-d', 'api.demo.example.test', ...viaProxy, ...web], "the project's ACME test server answers 429, as Let's Encrypt does");
+    await certctl(['plan', '-d', 'api.demo.example.test', ...viaProxyCa], 'the 429 is evidence: plan says exactly when to try again');
+    await certctl(['issue', '-d', 'api.demo.example.test', ...viaProxy, ...web], 'and certctl will not send that request before then');
   }
 } finally {
   await proxy?.stop();
