@@ -13,17 +13,19 @@ import { parseListen, assertWebrootWritable } from '../../core/acme/challenge.js
 import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
 import { acquireRunLock } from '../../core/store/lock.js';
 import { utc, humanRelative } from '../../core/clock.js';
-import { withConfigDefaults } from '../../core/config/index.js';
+import { withConfigDefaults, loadConfig } from '../../core/config/index.js';
 import { optionGiven } from '../main.js';
 
 const DAY = 86_400_000;
 
 export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
   // Config file defaults (README "Config file"); a flag given on the command line wins.
+  const keyTypeGiven = (optionGiven(o, 'keyType') ?? true) || (await loadConfig(ctx.opts.config)).defaults.keyType !== undefined;
   o = await withConfigDefaults(ctx.opts.config, o, 'issue', (k) => optionGiven(o, k));
   const { ca, directoryUrl } = resolveCa({ ca: o.ca, server: o.server, staging: o.staging });
   const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: false, maxNames: ca.maxNames });
-  const spec = parseKeyType(o.keyType);
+  // A CA that issues one key type only (the SM2 ACME Service: its sm2 bundle) needs no --key-type.
+  const spec = parseKeyType(!keyTypeGiven && ca.keyTypes.length === 1 ? ca.keyTypes[0] : o.keyType);
   if (!ca.keyTypes.includes(spec.text.split(':')[0]!)) {
     throw new InputError(`${ca.name} does not issue ${spec.text} certificates.`, `Use one of: ${ca.keyTypes.join(', ')}.`);
   }
