@@ -154,6 +154,20 @@ export interface RenewalInfoRow {
   fetched_at: number;
 }
 
+/** A current certificate as `renew` needs it (Ledger.renewalScan), with its ARI state. */
+export type ScannedCertificate = Pick<CertificateRow, 'id' | 'version' | 'role' | 'serial' | 'not_before' | 'not_after' | 'ari_cert_id'> & {
+  renewal_info: RenewalInfoRow | undefined;
+};
+
+/** A lineage as `renew` needs it to decide (Ledger.renewalScan); lineage(name) has the rest. */
+export type ScannedLineage = Pick<LineageRow, 'name' | 'names' | 'ca_id' | 'directory_url' | 'settings'>;
+
+/** One lineage and its current certificates (Ledger.renewalScan). */
+export interface RenewalScanEntry {
+  lineage: ScannedLineage;
+  current: ScannedCertificate[];
+}
+
 type Raw = Record<string, unknown>;
 
 function lineageFromRaw(r: Raw): LineageRow {
@@ -491,6 +505,84 @@ export class Ledger {
   /** Problems whose Retry-After is still in the future at `now`. */
   activeProblems(now: number): ProblemRow[] {
     return this.db.prepare('SELECT * FROM problems WHERE retry_after IS NOT NULL AND retry_after > ? ORDER BY retry_after').all(now) as ProblemRow[];
+  }
+
+  // --------------------------------------------------------- renew, batched
+
+  lineageCount(): number {
+    return this.db.prepare('SELECT count(*) FROM lineages').pluck().get() as number;
+  }
+
+  /**
+   * Lineages (ORDER BY name, as lineages()) with the certificates of their
+   * current version (ORDER BY id, as currentCertificates()) and each one's
+   * renewal_info row, in ONE query, with only the columns `renew` decides on
+   * (it reads the full row with lineage() for the few that are due). `renew`
+   * reads pages of this instead of two or three queries per lineage: on
+   * 100,000 lineages those cost ~100 µs each, seconds in all.
+   * `after`/`limit`: the page of lineages named after `after`; `names`: only these.
+   */
+  renewalScan(page: { after?: string; limit?: number; names?: string[] } = {}): RenewalScanEntry[] {
+    const where = [page.after !== undefined ? 'name > @after' : null, page.names ? 'name IN (SELECT value FROM json_each(@names))' : null].filter(Boolean);
+    const rows = this.db
+      .prepare(
+        `SELECT l.name, l.names_json, l.ca_id, l.directory_url, l.settings_json,
+                c.id, c.version, c.role, c.serial, c.not_before, c.not_after, c.ari_cert_id,
+                r.ari_cert_id, r.window_start, r.window_end, r.chosen_at, r.next_check, r.explanation_url, r.fetched_at
+         FROM (SELECT name, names_json, ca_id, directory_url, settings_json, current_version FROM lineages
+               ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY name ${page.limit !== undefined ? 'LIMIT @limit' : ''}) l
+         LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version
+         LEFT JOIN renewal_info r ON r.cert_id = c.id
+         ORDER BY l.name, c.id`,
+      )
+      .raw()
+      .iterate({
+        ...(page.after !== undefined ? { after: page.after } : {}),
+        ...(page.limit !== undefined ? { limit: page.limit } : {}),
+        ...(page.names ? { names: JSON.stringify(page.names) } : {}),
+      }) as IterableIterator<unknown[]>;
+    // The same few CA ids and directory URLs on every row: keep one copy of each.
+    const strings = new Map<string, string>();
+    const intern = (v: string): string => {
+      const known = strings.get(v);
+      if (known !== undefined) return known;
+      strings.set(v, v);
+      return v;
+    };
+    const out: RenewalScanEntry[] = [];
+    let cur: RenewalScanEntry | undefined;
+    for (const r of rows) {
+      if (!cur || cur.lineage.name !== r[0]) {
+        const settings = r[4] as string;
+        cur = {
+          lineage: {
+            name: r[0] as string,
+            names: JSON.parse(r[1] as string),
+            ca_id: intern(r[2] as string),
+            directory_url: intern(r[3] as string),
+            settings: settings === '{}' ? {} : JSON.parse(settings),
+          },
+          current: [],
+        };
+        out.push(cur);
+      }
+      if (r[5] === null) continue;
+      const id = r[5] as number;
+      cur.current.push({
+        id,
+        version: r[6] as number | null,
+        role: r[7] as string | null,
+        serial: r[8] as string,
+        not_before: r[9] as number,
+        not_after: r[10] as number,
+        ari_cert_id: r[11] as string | null,
+        renewal_info:
+          r[12] === null
+            ? undefined
+            : { cert_id: id, ari_cert_id: r[12] as string, window_start: r[13] as number | null, window_end: r[14] as number | null, chosen_at: r[15] as number | null, next_check: r[16] as number | null, explanation_url: r[17] as string | null, fetched_at: r[18] as number },
+      });
+    }
+    return out;
   }
 
   // ------------------------------------------------------- directories / ARI
