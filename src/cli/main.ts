@@ -4,7 +4,7 @@
  * (acme-client, SQLite, crypto) are imported inside actions so `--version`
  * and `--help` start fast.
  */
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode } from '../core/errors.js';
 import { makeContext, type Context } from './context.js';
@@ -60,6 +60,8 @@ export function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Pr
 }
 
 export function buildProgram(): Command {
+  // commander (and the node:child_process it loads) only when a command line is parsed, not for --version.
+  const { Command, Option } = require('commander') as typeof import('commander');
   const program = new Command();
   program
     .name('certctl')
@@ -77,6 +79,12 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `certctl --version` alone: answered before commander and the ten command modules load
+  // (a third of certctl's start-up; BENCHMARKS.md "cold start"). Same output as commander's.
+  if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) {
+    process.stdout.write(pkg.version + '\n');
+    return;
+  }
   const program = buildProgram();
   // Set before the commands are added: subcommands inherit it, so a usage error anywhere exits 2.
   program.exitOverride((err) => {
