@@ -55,8 +55,10 @@ describe('Ledger.renewalScan', () => {
     lineage('b.test', { deployHook: 'true' });
     lineage('d.test'); // no certificate yet
     cert('a.test', 1, 100 * DAY);
-    cert('a.test', 2, 190 * DAY);
+    const a2 = cert('a.test', 2, 190 * DAY);
     ledger.setLineageVersion('a.test', 2, 2);
+    // An ARI row for the certificate's own ARI id, and (c.test below) one for another id.
+    ledger.saveRenewalInfo({ cert_id: a2, ari_cert_id: ledger.certificate(a2)!.ari_cert_id!, window_start: 150 * DAY, window_end: 152 * DAY, chosen_at: 151 * DAY, next_check: 11 * DAY, explanation_url: 'https://ca/why', fetched_at: 6 * DAY });
     const b1 = cert('b.test', 1, 150 * DAY, 'ecdsa');
     cert('b.test', 1, 140 * DAY, 'rsa'); // dual: two current certificates
     ledger.setLineageVersion('b.test', 1, 2);
@@ -68,6 +70,7 @@ describe('Ledger.renewalScan', () => {
 
   it('matches the per-lineage reads', () => {
     expect(ledger.renewalScan()).toEqual(perLineage());
+    expect(ledger.renewalScan()[0]!.current[0]!.renewal_info?.explanation_url).toBe('https://ca/why');
     expect(ledger.lineageCount()).toBe(4);
   });
 
