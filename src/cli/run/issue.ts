@@ -16,8 +16,6 @@ import { utc, humanRelative } from '../../core/clock.js';
 import { withConfigDefaults, loadConfig } from '../../core/config/index.js';
 import { optionGiven } from '../main.js';
 
-const DAY = 86_400_000;
-
 export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
   // Config file defaults (README "Config file"); a flag given on the command line wins.
   const keyTypeGiven = (optionGiven(o, 'keyType') ?? true) || (await loadConfig(ctx.opts.config)).defaults.keyType !== undefined;
@@ -45,7 +43,7 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
   try {
     const now = ctx.now();
     const key = setKey(names);
-    const existing = pickLineage(ledger, names, key, directoryUrl, o.certName);
+    const existing = pickLineage(ledger, key, directoryUrl, o.certName);
 
     // Keep until expiring: the exact set already held and not due → nothing to order.
     if (existing && existing.set_key === key && !o.forceRenewal) {
@@ -136,7 +134,7 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
 }
 
 /** The lineage this request belongs to: by --cert-name, else the one holding the same exact set at this CA. */
-function pickLineage(ledger: Ledger, names: string[], key: string, directoryUrl: string, certName?: string): LineageRow | undefined {
+function pickLineage(ledger: Ledger, key: string, directoryUrl: string, certName?: string): LineageRow | undefined {
   if (certName) {
     const l = ledger.lineage(certName);
     if (l && l.directory_url !== directoryUrl) {
@@ -144,7 +142,6 @@ function pickLineage(ledger: Ledger, names: string[], key: string, directoryUrl:
     }
     return l;
   }
-  void names;
   return ledger.lineagesBySet(key, directoryUrl)[0];
 }
 
@@ -167,4 +164,3 @@ function dropIfEmpty(ledger: Ledger, name: string, isNew: boolean): void {
   }
 }
 
-export const _test = { DAY };
