@@ -114,8 +114,11 @@ certctl's readiness checks (DNS, the HTTP-01 file, CAA) run before the order
 and are included. In its last run, its ${requests.length} ACME requests took
 ${reqMs} ms together (\`certctl -v\`); the rest of its wall time is Node start-up,
 key generation, the readiness checks, the ledger and writing the lineage.
-certbot spends about 0.5 s starting Python and waits ~1 s between authorization
-polls; lego validates the two names one after the other and polls slowly.
+Where the peers' time goes: certbot needs about 0.5 s to start (see the cold
+start section), sleeps 1 s before its first authorization poll
+(certbot/_internal/auth_handler.py: \`sleep_seconds = 1\`) and 1 s between order
+polls while finalizing (acme/client.py); lego solves the two authorizations one
+after the other.
 `,
   );
 }

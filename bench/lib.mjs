@@ -58,11 +58,15 @@ export function run(cmd, args, { env, cwd, rss = false, input } = {}) {
     child.on('close', (code) => {
       const ms = performance.now() - t0;
       let rssMb = null;
+      let cpuMs = null;
       if (rss) {
         const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
         if (m) rssMb = Number(m[1]) / 1024;
+        const u = /User time \(seconds\): ([\d.]+)/.exec(stderr);
+        const k = /System time \(seconds\): ([\d.]+)/.exec(stderr);
+        if (u && k) cpuMs = (Number(u[1]) + Number(k[1])) * 1000;
       }
-      resolve({ code, stdout, stderr, ms, rssMb });
+      resolve({ code, stdout, stderr, ms, rssMb, cpuMs });
     });
   });
 }
@@ -121,7 +125,7 @@ export function machine() {
   } catch {
     /* not installed */
   }
-  const legoV = version(LEGO, ['--version']).replace(/^lego version /, '').split(' ')[0];
+  const legoV = version('/usr/bin/dpkg-query', ['-W', '-f=${Version}', 'lego']);
   return {
     cores: cpus.length,
     cpu: cpus[0]?.model?.trim() ?? '?',
@@ -139,7 +143,7 @@ export function machine() {
 export function machineLine(m) {
   return (
     `Machine: ${m.cores} cores (${m.cpu}), Node ${m.node}, better-sqlite3 ${m.sqlite}, certbot ${m.certbot}, lego ${m.lego}, ` +
-    `Pebble ${m.pebble} (PEBBLE_VA_NOSLEEP=1). Run ${m.date}; load average at the end ${m.load}` +
+    `Pebble ${m.pebble}. Run ${m.date}; load average at the end ${m.load}` +
     (m.loaded ? ' — **the machine was loaded** (other engineers running tests on the same 2 cores): read the ratios, not the absolute times.' : '.')
   );
 }

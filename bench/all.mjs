@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+/**
+ * Every benchmark, one after the other (they must not overlap: 2 cores), each
+ * printing its own table and updating its section of BENCHMARKS.md; a summary
+ * at the end; exit 1 if any missed a target. Needs `npm run build`.
+ *
+ *   node bench/all.mjs [--skip plan-scale,bulk]
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { ROOT, arg } from './lib.mjs';
+
+const BENCHES = ['cold-start', 'renew-nothing-due', 'issue-one', 'bulk', 'plan-scale'];
+const skip = new Set((arg('skip', '') ?? '').split(',').filter(Boolean));
+const results = [];
+for (const b of BENCHES.filter((x) => !skip.has(x))) {
+  console.log(`\n=== bench/${b}.mjs`);
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bench', `${b}.mjs`)], { stdio: 'inherit' });
+  results.push({ b, code: r.status, s: (performance.now() - t0) / 1000 });
+}
+console.log('\n=== summary');
+for (const r of results) console.log(`${r.code === 0 ? 'ok    ' : 'MISSED'}  bench/${r.b}.mjs  (exit ${r.code}, ${r.s.toFixed(0)} s)`);
+process.exit(results.every((r) => r.code === 0) ? 0 : 1);
