@@ -5,10 +5,9 @@
  * counts afterwards.
  */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Ledger } from '../../src/core/ledger/ledger.js';
+import type { Ledger } from '../../src/core/ledger/ledger.js';
+import { BACKENDS, openTestLedger, stopTestPostgres } from '../helpers/ledgers.js';
 import { ctStatus, ctSyncRow } from '../../src/core/ledger/ct.js';
 import { syncCtDomain, autoSyncCt, needsCtSync } from '../../src/core/ct/index.js';
 import { queryCrtSh, crtShUrl, type CrtShOptions } from '../../src/core/ct/crtsh.js';
@@ -32,15 +31,9 @@ afterAll(async () => {
   await srv.stop();
 });
 beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-ct-'));
-  ledger = Ledger.open(path.join(dir, 'ledger.sqlite'));
   srv.hits.length = 0;
   srv.script('%.example.com', [{ body: fixture('example.com-wildcard.json') }]);
   srv.script('example.com', [{ body: fixture('example.com-apex.json') }]);
-});
-afterEach(() => {
-  ledger.close();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 const opts = (o: Partial<CrtShOptions> = {}): CrtShOptions => ({ baseUrl: srv.url, requestTimeoutMs: 2000, totalTimeoutMs: 10_000, retries: 3, backoffMs: 20, ...o });
@@ -177,7 +170,16 @@ describe('crt.sh client', () => {
   });
 });
 
-describe('sync into the ledger', () => {
+describe.each(BACKENDS)('sync into the %s ledger', (backend) => {
+  afterAll(stopTestPostgres);
+  beforeEach(async () => {
+    ({ ledger, dir } = await openTestLedger(backend, 'certctl-ct-'));
+  });
+  afterEach(() => {
+    ledger.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('inserts CT certificates as source ct, seen_in_ct, records a complete sync; the planner counts them', async () => {
     expect(perDomainUsed(['x.example.com'])).toBe(0);
     const r = await syncCtDomain(ledger, 'example.com', opts(), clock);

@@ -1,17 +1,23 @@
 /**
- * The ledger: one SQLite file holding everything certctl asked and was given.
- * This directory is the only place in certctl with SQL in it.
+ * The ledger: everything certctl asked and was given, in one SQLite file (the
+ * default) or one PostgreSQL database shared by a fleet (`--ledger
+ * postgres://…`, see docs/fleet.md). This directory is the only place in
+ * certctl with SQL in it; it is written in SQLite's dialect, and dialect.ts
+ * rewrites it for PostgreSQL.
  *
- * Concurrency: WAL mode, a busy timeout, and short IMMEDIATE transactions, so
- * several certctl processes (cron + a manual run) can share one file.
+ * Concurrency: short IMMEDIATE transactions. On SQLite, WAL mode and a busy
+ * timeout let several certctl processes (cron + a manual run) share one file;
+ * on PostgreSQL, an advisory lock serialises writers across hosts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
 import { CertctlError, ExitCode } from '../errors.js';
+import { isPostgresUrl, redactUrl, type LedgerDb } from './db.js';
+import { PostgresDb } from './postgres.js';
 
-export type DB = Database.Database;
+export type DB = LedgerDb;
 
 export interface AccountRow {
   id: number;
@@ -185,15 +191,39 @@ function certFromRaw(r: Raw): CertificateRow {
 
 export class Ledger {
   readonly db: DB;
+  /** The SQLite file, or the PostgreSQL URL without its password (safe to print). */
   readonly file: string;
+  readonly backend: 'sqlite' | 'postgres';
 
-  private constructor(db: DB, file: string) {
+  private constructor(db: DB, file: string, backend: 'sqlite' | 'postgres') {
     this.db = db;
     this.file = file;
+    this.backend = backend;
   }
 
-  /** Open (creating if needed) the ledger file and bring its schema up to date. */
-  static open(file: string): Ledger {
+  /**
+   * Open the ledger and bring its schema up to date: a SQLite file (created if
+   * needed) or a `postgres://` URL (the database must exist; its tables are
+   * created on first use).
+   */
+  static open(fileOrUrl: string): Ledger {
+    return isPostgresUrl(fileOrUrl) ? Ledger.openPostgres(fileOrUrl) : Ledger.openSqlite(fileOrUrl);
+  }
+
+  private static openPostgres(url: string): Ledger {
+    const shown = redactUrl(url);
+    let db: PostgresDb;
+    try {
+      db = new PostgresDb(url);
+    } catch (err) {
+      throw new CertctlError(`Cannot open the PostgreSQL ledger at ${shown}: ${(err as Error).message}`, ExitCode.CONFIG, 'Check --ledger / CERTCTL_LEDGER, that the database exists, and that this user may create tables in it (docs/fleet.md).');
+    }
+    const ledger = new Ledger(db, shown, 'postgres');
+    ledger.migrate();
+    return ledger;
+  }
+
+  private static openSqlite(file: string): Ledger {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     let db: DB;
     try {
@@ -209,7 +239,7 @@ export class Ledger {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
-    const ledger = new Ledger(db, file);
+    const ledger = new Ledger(db as unknown as LedgerDb, file, 'sqlite');
     ledger.migrate();
     return ledger;
   }
@@ -263,8 +293,8 @@ export class Ledger {
       .prepare(
         `INSERT INTO accounts (directory_url, ca_id, account_url, key_path, key_type, email, eab_kid, created_at, updated_at)
          VALUES (@directory_url, @ca_id, @account_url, @key_path, @key_type, @email, @eab_kid, @now, @now)
-         ON CONFLICT(directory_url) DO UPDATE SET account_url = COALESCE(excluded.account_url, account_url),
-           email = COALESCE(excluded.email, email), eab_kid = COALESCE(excluded.eab_kid, eab_kid), updated_at = excluded.updated_at
+         ON CONFLICT(directory_url) DO UPDATE SET account_url = COALESCE(excluded.account_url, accounts.account_url),
+           email = COALESCE(excluded.email, accounts.email), eab_kid = COALESCE(excluded.eab_kid, accounts.eab_kid), updated_at = excluded.updated_at
          RETURNING id`,
       )
       .get(a) as { id: number };

@@ -76,7 +76,7 @@ export function failedAuthorizations(ledger: Ledger, identifier: string, since: 
   const rows = ledger.db
     .prepare(
       `SELECT at, error_type, error_detail FROM authorizations
-       WHERE identifier IN (?, ?) AND status = 'invalid' AND at > ? AND at <= ? AND (? IS NULL OR directory_url = ?)
+       WHERE identifier IN (?, ?) AND status = 'invalid' AND at > ? AND at <= ? AND (CAST(? AS TEXT) IS NULL OR directory_url = ?)
        ORDER BY at`,
     )
     .all(identifier, bare, since, until, directoryUrl ?? null, directoryUrl ?? null) as { at: number; error_type: string | null; error_detail: string | null }[];

@@ -1,0 +1,131 @@
+/**
+ * Synchronous calls to PostgreSQL. The `pg` driver is asynchronous, and the
+ * ledger's interface is not (every caller, from the planner's snapshot to
+ * the run lock, reads and writes synchronously, as better-sqlite3 does). So
+ * one worker thread owns a `pg.Client`; the calling thread posts a query on a
+ * MessagePort and sleeps in Atomics.wait on a shared flag until the worker
+ * has posted the answer and raised the flag, then takes it with
+ * receiveMessageOnPort. Blocking the caller is what better-sqlite3 does too.
+ *
+ * The worker is plain CommonJS run with `eval`, so it works the same from
+ * the TypeScript sources (tests) and the compiled dist/ (the CLI), and loads
+ * `pg` from where this module resolves it.
+ */
+import { createRequire } from 'node:module';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+
+export interface QueryResult {
+  rows: unknown[];
+  rowCount: number;
+}
+
+/** An error PostgreSQL (or the connection) reported, with its SQLSTATE code. */
+export class PostgresError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+    this.name = 'PostgresError';
+  }
+}
+
+/** How long one call may take before the caller gives up (a lost worker, a hung server). */
+const CALL_LIMIT_MS = 10 * 60_000;
+
+const WORKER_SOURCE = `
+'use strict';
+const { workerData } = require('node:worker_threads');
+const pg = require(workerData.pgPath);
+// Times are milliseconds since the epoch in BIGINT columns: read them as numbers, as SQLite gives them.
+pg.types.setTypeParser(20, (v) => Number(v));
+const flag = new Int32Array(workerData.flag);
+const port = workerData.port;
+const client = new pg.Client({ connectionString: workerData.url, application_name: 'certctl', connectionTimeoutMillis: 15000 });
+let fatal = null;
+client.on('error', (err) => { fatal = err; });
+const ready = client.connect();
+ready.catch(() => {});
+function reply(msg) {
+  port.postMessage(msg);
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
+}
+function failure(err) {
+  return { ok: false, message: String((err && err.message) || err), code: err && err.code };
+}
+process.on('uncaughtException', (err) => reply(failure(err)));
+port.on('message', async (req) => {
+  try {
+    await ready;
+    if (fatal) throw fatal;
+    if (req.op === 'close') {
+      await client.end();
+      reply({ ok: true, rows: [], rowCount: 0 });
+      return;
+    }
+    const res = await client.query(req.values ? { text: req.text, values: req.values, rowMode: req.raw ? 'array' : undefined } : req.text);
+    const last = Array.isArray(res) ? res[res.length - 1] : res;
+    reply({ ok: true, rows: last ? last.rows : [], rowCount: last && last.rowCount !== null ? last.rowCount : 0 });
+  } catch (err) {
+    reply(failure(err));
+  }
+});
+`;
+
+export class PgBridge {
+  private readonly worker: Worker;
+  private readonly port: MessagePort;
+  private readonly flag: Int32Array;
+  private closed = false;
+
+  constructor(url: string) {
+    const shared = new SharedArrayBuffer(4);
+    this.flag = new Int32Array(shared);
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    const pgPath = createRequire(import.meta.url).resolve('pg');
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pgPath, url, flag: shared, port: port2 }, transferList: [port2] });
+    // Neither keeps the process alive: a CLI run ends when its work does.
+    this.worker.unref();
+    this.port.unref();
+  }
+
+  /**
+   * Run one query (or, without values, one or more statements) and wait for
+   * its answer. `raw` returns rows as arrays.
+   */
+  query(text: string, values?: unknown[], raw = false): QueryResult {
+    return this.call({ text, values, raw });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.call({ op: 'close' });
+    } finally {
+      void this.worker.terminate();
+    }
+  }
+
+  private call(req: Record<string, unknown>): QueryResult {
+    if (this.closed && req.op !== 'close') throw new PostgresError('The PostgreSQL ledger is closed.', undefined);
+    // An answer nobody waited for (a crash report between calls) is not this call's.
+    while (receiveMessageOnPort(this.port)) {
+      /* drop it */
+    }
+    Atomics.store(this.flag, 0, 0);
+    this.port.postMessage(req);
+    const deadline = Date.now() + CALL_LIMIT_MS;
+    while (Atomics.load(this.flag, 0) === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new PostgresError(`No answer from PostgreSQL within ${CALL_LIMIT_MS / 60_000} minutes.`, undefined);
+      Atomics.wait(this.flag, 0, 0, Math.min(left, 1000));
+    }
+    const msg = receiveMessageOnPort(this.port)?.message as ({ ok: true } & QueryResult) | { ok: false; message: string; code?: string } | undefined;
+    if (!msg) throw new PostgresError('The PostgreSQL worker raised its flag without an answer.', undefined);
+    if (!msg.ok) throw new PostgresError(msg.message, msg.code);
+    return msg;
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The ledger on PostgreSQL: the LedgerDb interface (db.ts) over a shared
+ * database, so many hosts keep one ledger. Queries are SQLite's, rewritten by
+ * dialect.ts; calls are synchronous through pg-bridge.ts.
+ *
+ * Writers are serialised as SQLite serialises them: an IMMEDIATE transaction
+ * is BEGIN + pg_advisory_xact_lock(LEDGER_LOCK_KEY), released at COMMIT or
+ * ROLLBACK. Every check-then-write certctl does (the run lock row, an
+ * order's journal, a certificate seen twice) runs in one, so two hosts can
+ * never both pass the check. Advisory locks are per database, so two ledgers
+ * on one server do not wait for each other.
+ */
+import type { LedgerDb, LedgerStatement, LedgerTransaction, Params } from './db.js';
+import { bindValues, toPostgres } from './dialect.js';
+import { PgBridge } from './pg-bridge.js';
+
+/** The advisory lock every certctl writer takes: 'cert' in ASCII. */
+export const LEDGER_LOCK_KEY = 0x63657274;
+
+/** PRAGMA user_version has no PostgreSQL equivalent: the migration number lives in this one-row table. */
+const SCHEMA_VERSION_TABLE = 'schema_version';
+
+class PgStatement implements LedgerStatement {
+  constructor(
+    private readonly db: PostgresDb,
+    private readonly sql: string,
+    private readonly mode: 'rows' | 'raw' | 'pluck' = 'rows',
+  ) {}
+
+  private query(params: Params) {
+    const t = toPostgres(this.sql);
+    const res = this.db.bridge.query(t.text, bindValues(t, params), this.mode !== 'rows');
+    if (this.mode === 'pluck') res.rows = res.rows.map((r) => (r as unknown[])[0]);
+    return res;
+  }
+
+  get(...params: Params): unknown {
+    return this.query(params).rows[0];
+  }
+
+  all(...params: Params): unknown[] {
+    return this.query(params).rows;
+  }
+
+  run(...params: Params): { changes: number } {
+    return { changes: this.query(params).rowCount };
+  }
+
+  /** All rows are fetched at once (no server-side cursor); the ledger's result sets fit in memory. */
+  iterate(...params: Params): IterableIterator<unknown> {
+    return this.query(params).rows[Symbol.iterator]();
+  }
+
+  raw(toggle = true): LedgerStatement {
+    return new PgStatement(this.db, this.sql, toggle ? 'raw' : 'rows');
+  }
+
+  pluck(toggle = true): LedgerStatement {
+    return new PgStatement(this.db, this.sql, toggle ? 'pluck' : 'rows');
+  }
+}
+
+export class PostgresDb implements LedgerDb {
+  readonly bridge: PgBridge;
+  /** Open transactions and savepoints, outermost first; `locked` once the advisory lock is held. */
+  private depth = 0;
+  private locked = false;
+
+  constructor(url: string) {
+    this.bridge = new PgBridge(url);
+    try {
+      // The version table is created once, under the writers' lock, so two hosts opening an empty database at once do not collide.
+      this.transaction(() => {
+        this.bridge.query(
+          `CREATE TABLE IF NOT EXISTS ${SCHEMA_VERSION_TABLE} (version BIGINT NOT NULL);
+           INSERT INTO ${SCHEMA_VERSION_TABLE} (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM ${SCHEMA_VERSION_TABLE})`,
+        );
+      }).immediate();
+    } catch (err) {
+      try {
+        this.bridge.close();
+      } catch {
+        /* never connected */
+      }
+      throw err;
+    }
+  }
+
+  prepare(sql: string): LedgerStatement {
+    return new PgStatement(this, sql);
+  }
+
+  exec(sql: string): void {
+    this.bridge.query(toPostgres(sql).text);
+  }
+
+  pragma(source: string, options?: { simple?: boolean }): unknown {
+    const set = /^\s*user_version\s*=\s*(\d+)\s*$/i.exec(source);
+    if (set) {
+      this.bridge.query(`UPDATE ${SCHEMA_VERSION_TABLE} SET version = ${Number(set[1])}`);
+      return [];
+    }
+    if (/^\s*user_version\s*$/i.test(source)) {
+      const v = (this.bridge.query(`SELECT version FROM ${SCHEMA_VERSION_TABLE}`).rows[0] as { version: number } | undefined)?.version ?? 0;
+      return options?.simple ? v : [{ user_version: v }];
+    }
+    throw new Error(`PRAGMA ${source} is SQLite's; the PostgreSQL ledger has no equivalent.`);
+  }
+
+  transaction<T>(fn: () => T): LedgerTransaction<T> {
+    const run = (immediate: boolean): T => {
+      const outer = this.depth === 0;
+      const sp = `certctl_sp${this.depth}`;
+      if (outer) {
+        // A deferred transaction is a read view (readSnapshot): one snapshot for all its statements, as SQLite gives.
+        this.bridge.query(immediate ? 'BEGIN' : 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+      } else {
+        this.bridge.query(`SAVEPOINT ${sp}`);
+      }
+      this.depth++;
+      try {
+        if (immediate && !this.locked) {
+          this.bridge.query(`SELECT pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`);
+          this.locked = true;
+        }
+        const result = fn();
+        if (result && typeof (result as { then?: unknown }).then === 'function') throw new TypeError('Transaction function cannot return a promise');
+        this.bridge.query(outer ? 'COMMIT' : `RELEASE SAVEPOINT ${sp}`);
+        return result;
+      } catch (err) {
+        try {
+          this.bridge.query(outer ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${sp}`);
+          if (!outer) this.bridge.query(`RELEASE SAVEPOINT ${sp}`);
+        } catch {
+          /* the connection is gone: the server rolls back on its own */
+        }
+        throw err;
+      } finally {
+        this.depth--;
+        if (outer) this.locked = false;
+      }
+    };
+    const tx = (() => run(false)) as LedgerTransaction<T>;
+    tx.deferred = () => run(false);
+    tx.immediate = () => run(true);
+    return tx;
+  }
+
+  close(): void {
+    this.bridge.close();
+  }
+}
