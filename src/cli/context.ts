@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { Output, type GlobalOptions } from './output.js';
-import { resolveStateDir, statePaths, type StatePaths } from '../core/paths.js';
+import { resolveLedger, resolveStateDir, statePaths, type StatePaths } from '../core/paths.js';
 import { now } from '../core/clock.js';
 import type { Ledger } from '../core/ledger/ledger.js';
 
@@ -20,7 +20,7 @@ export interface Context {
 export async function makeContext(cmd: Command): Promise<Context> {
   const opts = cmd.optsWithGlobals() as GlobalOptions;
   const out = await new Output(opts).init();
-  const paths = statePaths(resolveStateDir(opts.stateDir));
+  const paths = statePaths(resolveStateDir(opts.stateDir), resolveLedger(opts.ledger));
   let ledger: Ledger | undefined;
   return {
     opts,

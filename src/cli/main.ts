@@ -68,6 +68,7 @@ export function buildProgram(): Command {
     .description('ACME client with a ledger: predicts rate limits before asking, never orders what it already holds.')
     .version(pkg.version, '-V, --version')
     .option('--state-dir <dir>', 'state directory (ledger, accounts, live/, archive/); default /var/lib/certctl for root, $XDG_STATE_HOME/certctl otherwise; env CERTCTL_HOME')
+    .option('--ledger <file|url>', 'the ledger: a SQLite file (default <state-dir>/ledger.sqlite) or postgres://user@host/db, one ledger shared by a fleet (docs/fleet.md); env CERTCTL_LEDGER')
     .option('--config <file>', 'config file (YAML or JSON); default /etc/certctl/config.yaml for root, $XDG_CONFIG_HOME/certctl/config.yaml otherwise')
     .option('--json', 'print one JSON document (schemas in docs/json.md)')
     .option('-q, --quiet', 'print nothing unless something needs attention')

@@ -8,6 +8,7 @@ import type { CertctlError } from '../core/errors.js';
 
 export interface GlobalOptions {
   stateDir?: string;
+  ledger?: string;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;

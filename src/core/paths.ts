@@ -8,6 +8,7 @@ import path from 'node:path';
 
 export interface StatePaths {
   root: string;
+  /** A SQLite file path or a postgres:// URL (with its password: never print it; Ledger.file is the printable form). */
   ledger: string;
   accounts: string;
   live: string;
@@ -25,10 +26,22 @@ export function resolveStateDir(flag?: string, env: NodeJS.ProcessEnv = process.
   return path.join(xdg, 'certctl');
 }
 
-export function statePaths(root: string): StatePaths {
+/**
+ * --ledger wins, then CERTCTL_LEDGER; undefined means the state directory's
+ * own SQLite file. A postgres:// URL is kept as it is (a fleet's shared
+ * ledger); anything else is a SQLite file path.
+ */
+export function resolveLedger(flag?: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const v = flag || env.CERTCTL_LEDGER;
+  if (!v) return undefined;
+  return /^postgres(ql)?:\/\//i.test(v) ? v : path.resolve(v);
+}
+
+/** The state directory's layout. `ledger` is the SQLite file below it unless --ledger / CERTCTL_LEDGER names another (a file or a postgres:// URL). */
+export function statePaths(root: string, ledger?: string): StatePaths {
   return {
     root,
-    ledger: path.join(root, 'ledger.sqlite'),
+    ledger: ledger ?? path.join(root, 'ledger.sqlite'),
     accounts: path.join(root, 'accounts'),
     live: path.join(root, 'live'),
     archive: path.join(root, 'archive'),

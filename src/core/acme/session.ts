@@ -126,7 +126,9 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       throw new CertctlError(
         `The ledger knows an account at ${directoryUrl}, but its key ${keyPath} is missing.`,
         ExitCode.CONFIG,
-        'Restore the key from backup; certctl will not register a new account over a lost one silently. To start over, delete the account row with: certctl account forget (or a fresh --state-dir).',
+        ledger.backend === 'postgres'
+          ? `A shared ledger has one ACME account per CA for the whole fleet: copy ${keyPath} (0600) from the host that registered it (its path below the state directory is the same on every host; see docs/fleet.md).`
+          : 'Restore the key from backup; certctl will not register a new account over a lost one silently. To start over, delete the account row with: certctl account forget (or a fresh --state-dir).',
       );
     }
     const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
