@@ -75,9 +75,20 @@ export async function startPostgres(): Promise<PostgresServer> {
   child.stdout?.on('data', (d) => (log += d));
   child.stderr?.on('data', (d) => (log += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A test process that dies without stop() must not leave a server behind: SIGQUIT is PostgreSQL's immediate shutdown.
+  const orphanGuard = () => {
+    try {
+      const pid = Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      if (pid > 0) process.kill(pid, 'SIGQUIT');
+    } catch {
+      /* already gone */
+    }
+  };
+  process.once('exit', orphanGuard);
   const url = (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`;
 
   const stop = async () => {
+    process.removeListener('exit', orphanGuard);
     // The postmaster's pid (runuser's child): SIGINT is PostgreSQL's fast shutdown.
     try {
       const pid = Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);

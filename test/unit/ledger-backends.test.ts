@@ -144,6 +144,42 @@ describe('the PostgreSQL ledger', () => {
     }
   });
 
+  it('a lost connection (server restart, idle kill) is replaced at the next statement outside a transaction; inside one, the transaction fails whole', async () => {
+    const { ledger } = await openTestLedger('postgres');
+    const db = ledger.db as PostgresDb;
+    const kill = () => {
+      const pid = db.prepare('SELECT pg_backend_pid() AS pid').get() as { pid: number };
+      const other = Ledger.open(url);
+      try {
+        other.db.prepare('SELECT pg_terminate_backend(?)').get(pid.pid);
+      } finally {
+        other.close();
+      }
+    };
+    const url = (await testPostgres()).url(((ledger.db as PostgresDb).prepare('SELECT current_database() AS d').get() as { d: string }).d);
+    try {
+      ledger.startRun('before', 1);
+      kill();
+      // The statement that finds the connection dying fails (never retried: it may have run); if the worker saw it die first, it reconnects at once.
+      try {
+        ledger.startRun('lost', 2);
+      } catch {
+        /* expected, sometimes */
+      }
+      ledger.startRun('after', 3);
+      expect(() =>
+        ledger.tx(() => {
+          ledger.startRun('in-tx', 4);
+          kill();
+          ledger.startRun('in-tx-2', 5);
+        }),
+      ).toThrow();
+      expect((ledger.db.prepare('SELECT command FROM runs ORDER BY id').all() as { command: string }[]).map((r) => r.command).filter((c) => c !== 'lost')).toEqual(['before', 'after']);
+    } finally {
+      ledger.close();
+    }
+  });
+
   it('shows its URL without the password, and a server that is not there is a configuration error that does not leak it', async () => {
     const url = await (await testPostgres()).createDatabase();
     const withPassword = url.replace('postgres@', 'postgres:hunter2@');
@@ -165,6 +201,5 @@ describe('the PostgreSQL ledger', () => {
     expect((err as CertctlError).exitCode).toBe(ExitCode.CONFIG);
     expect((err as Error).message).toMatch(/Cannot open the PostgreSQL ledger at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\//);
     expect((err as Error).message).not.toContain('hunter2');
-    expect(fs.existsSync('postgres:')).toBe(false);
   });
 });

@@ -30,6 +30,9 @@ export class PostgresError extends Error {
   }
 }
 
+/** How long a writer waits for the ledger's write lock (the advisory lock) before failing. */
+export const LOCK_TIMEOUT_MS = 30_000;
+
 /** How long one call may take before the caller gives up (a lost worker, a hung server). */
 const CALL_LIMIT_MS = 10 * 60_000;
 
@@ -41,11 +44,24 @@ const pg = require(workerData.pgPath);
 pg.types.setTypeParser(20, (v) => Number(v));
 const flag = new Int32Array(workerData.flag);
 const port = workerData.port;
-const client = new pg.Client({ connectionString: workerData.url, application_name: 'certctl', connectionTimeoutMillis: 15000 });
+// One connection at a time. A lost one (server restart, idle kill) is replaced at the next
+// request that starts outside a transaction; inside one, the transaction is gone with it and
+// the request fails (the caller's ROLLBACK path), as it would on a dropped SQLite handle.
+let client = null;
+let ready = null;
 let fatal = null;
-client.on('error', (err) => { fatal = err; });
-const ready = client.connect();
-ready.catch(() => {});
+function connect() {
+  fatal = null;
+  // lock_timeout: a writer waits at most this long for the ledger's write lock (SQLite's busy timeout is 15 s);
+  // idle_in_transaction_session_timeout: a stuck process cannot hold the fleet's write lock for ever.
+  const c = new pg.Client({ connectionString: workerData.url, application_name: 'certctl', connectionTimeoutMillis: 15000, lock_timeout: workerData.lockTimeoutMs, idle_in_transaction_session_timeout: 300000 });
+  c.on('error', (err) => { if (client === c) fatal = err; });
+  c.on('end', () => { if (client === c && !fatal) fatal = new Error('the connection to PostgreSQL ended'); });
+  client = c;
+  ready = c.connect();
+  ready.catch((err) => { if (client === c) fatal = err; });
+}
+connect();
 function reply(msg) {
   port.postMessage(msg);
   Atomics.store(flag, 0, 1);
@@ -57,13 +73,14 @@ function failure(err) {
 process.on('uncaughtException', (err) => reply(failure(err)));
 port.on('message', async (req) => {
   try {
-    await ready;
-    if (fatal) throw fatal;
     if (req.op === 'close') {
-      await client.end();
+      await ready.then(() => client.end(), () => {}).catch(() => {});
       reply({ ok: true, rows: [], rowCount: 0 });
       return;
     }
+    if (fatal && !req.inTransaction) connect();
+    await ready;
+    if (fatal) throw fatal;
     const res = await client.query(req.values ? { text: req.text, values: req.values, rowMode: req.raw ? 'array' : undefined } : req.text);
     const last = Array.isArray(res) ? res[res.length - 1] : res;
     reply({ ok: true, rows: last ? last.rows : [], rowCount: last && last.rowCount !== null ? last.rowCount : 0 });
@@ -78,6 +95,8 @@ export class PgBridge {
   private readonly port: MessagePort;
   private readonly flag: Int32Array;
   private closed = false;
+  /** Set by the caller while a transaction is open: a lost connection must then fail, never silently reconnect. */
+  inTransaction = false;
 
   constructor(url: string) {
     const shared = new SharedArrayBuffer(4);
@@ -85,7 +104,7 @@ export class PgBridge {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const pgPath = createRequire(import.meta.url).resolve('pg');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pgPath, url, flag: shared, port: port2 }, transferList: [port2] });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pgPath, url, flag: shared, port: port2, lockTimeoutMs: LOCK_TIMEOUT_MS }, transferList: [port2] });
     // Neither keeps the process alive: a CLI run ends when its work does.
     this.worker.unref();
     this.port.unref();
@@ -96,7 +115,7 @@ export class PgBridge {
    * its answer. `raw` returns rows as arrays.
    */
   query(text: string, values?: unknown[], raw = false): QueryResult {
-    return this.call({ text, values, raw });
+    return this.call({ text, values, raw, inTransaction: this.inTransaction });
   }
 
   close(): void {

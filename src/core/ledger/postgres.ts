@@ -12,7 +12,7 @@
  */
 import type { LedgerDb, LedgerStatement, LedgerTransaction, Params } from './db.js';
 import { bindValues, toPostgres } from './dialect.js';
-import { PgBridge } from './pg-bridge.js';
+import { LOCK_TIMEOUT_MS, PgBridge, PostgresError } from './pg-bridge.js';
 
 /** The advisory lock every certctl writer takes: 'cert' in ASCII. */
 export const LEDGER_LOCK_KEY = 0x63657274;
@@ -70,12 +70,16 @@ export class PostgresDb implements LedgerDb {
     this.bridge = new PgBridge(url);
     try {
       // The version table is created once, under the writers' lock, so two hosts opening an empty database at once do not collide.
-      this.transaction(() => {
-        this.bridge.query(
-          `CREATE TABLE IF NOT EXISTS ${SCHEMA_VERSION_TABLE} (version BIGINT NOT NULL);
-           INSERT INTO ${SCHEMA_VERSION_TABLE} (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM ${SCHEMA_VERSION_TABLE})`,
-        );
-      }).immediate();
+      // Once it exists, opening takes no lock at all.
+      const exists = (this.bridge.query(`SELECT to_regclass('${SCHEMA_VERSION_TABLE}') IS NOT NULL AS e`).rows[0] as { e: boolean }).e;
+      if (!exists) {
+        this.transaction(() => {
+          this.bridge.query(
+            `CREATE TABLE IF NOT EXISTS ${SCHEMA_VERSION_TABLE} (version BIGINT NOT NULL);
+             INSERT INTO ${SCHEMA_VERSION_TABLE} (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM ${SCHEMA_VERSION_TABLE})`,
+          );
+        }).immediate();
+      }
     } catch (err) {
       try {
         this.bridge.close();
@@ -118,9 +122,18 @@ export class PostgresDb implements LedgerDb {
         this.bridge.query(`SAVEPOINT ${sp}`);
       }
       this.depth++;
+      this.bridge.inTransaction = true;
       try {
         if (immediate && !this.locked) {
-          this.bridge.query(`SELECT pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`);
+          try {
+            this.bridge.query(`SELECT pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`);
+          } catch (err) {
+            if ((err as PostgresError).code !== '55P03') throw err;
+            throw new PostgresError(
+              `The ledger's write lock was held by another session for more than ${LOCK_TIMEOUT_MS / 1000} s (pg_advisory_xact_lock(${LEDGER_LOCK_KEY})); see pg_locks and pg_stat_activity for who holds it.`,
+              '55P03',
+            );
+          }
           this.locked = true;
         }
         const result = fn();
@@ -137,7 +150,10 @@ export class PostgresDb implements LedgerDb {
         throw err;
       } finally {
         this.depth--;
-        if (outer) this.locked = false;
+        if (outer) {
+          this.locked = false;
+          this.bridge.inTransaction = false;
+        }
       }
     };
     const tx = (() => run(false)) as LedgerTransaction<T>;
