@@ -140,10 +140,11 @@ psl, yaml and chalk are not loaded by \`status\` or \`--version\` (already lazy)
 Done for issue 9: \`certctl --version\` is answered before commander and the
 command modules load, and commander is \`require\`d only when a command line is
 parsed (src/cli/main.ts): --version went from ~45 ms above Node's own start-up
-to ~12 ms, 0.31 → 0.22 of certbot.
+to ~12 ms (0.31 of certbot before, 0.21–0.23 after, in the runs here).
 
 Not done (the files belong to others), for \`status\` on an empty state dir
-(0.29–0.30 of certbot; ≤ 0.25 needs ~25 ms less):
+(0.29–0.36 of certbot in the runs here, depending on the load; ≤ 0.25 needs
+~25 ms less):
 - bundle \`dist/\` into one ESM file at build time (esbuild or rollup): about 40
   module loads become one — the largest remaining cost that is ours;
 - \`status\` on a state dir with no \`ledger.sqlite\` could say "no certificates

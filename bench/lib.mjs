@@ -19,6 +19,8 @@ export const NODE = process.execPath;
 export const CERTBOT = '/usr/bin/certbot';
 export const LEGO = '/usr/bin/lego';
 export const TIME = '/usr/bin/time';
+/** Load average when this bench started (before its own Pebble and clients ran). */
+const LOAD_AT_START = os.loadavg();
 
 export function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -136,15 +138,18 @@ export function machine() {
     sqlite,
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
     load: load.map((x) => x.toFixed(2)).join(' '),
-    loaded: load[0] >= 1.0,
+    loadStart: LOAD_AT_START.map((x) => x.toFixed(2)).join(' '),
+    loaded: LOAD_AT_START[0] >= 1.0 || load[0] >= 1.0,
   };
 }
 
 export function machineLine(m) {
   return (
     `Machine: ${m.cores} cores (${m.cpu}), Node ${m.node}, better-sqlite3 ${m.sqlite}, certbot ${m.certbot}, lego ${m.lego}, ` +
-    `Pebble ${m.pebble}. Run ${m.date}; load average at the end ${m.load}` +
-    (m.loaded ? ' — **the machine was loaded** (other engineers running tests on the same 2 cores): read the ratios, not the absolute times.' : '.')
+    `Pebble ${m.pebble}. Run ${m.date}; load average (1, 5, 15 min) at the start ${m.loadStart}, at the end ${m.load}` +
+    (m.loaded
+      ? ' — **the machine was loaded** (other engineers running tests on the same 2 cores, and the benchmark\'s own Pebble and clients): read the ratios and medians, not single times.'
+      : '.')
   );
 }
 
