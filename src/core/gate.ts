@@ -25,8 +25,20 @@ export interface GateOptions {
   overrides?: Record<string, PolicyOverride>;
 }
 
-export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfile, o: GateOptions): () => Promise<void> {
-  return async () => {
+/**
+ * What `obtain` needs from the gate: `check` (planner + readiness checks,
+ * before anything is sent) and `recheck` (the planner alone, silent unless
+ * blocked) which obtain runs again inside its critical section, right before
+ * journalling the orders — so requests running concurrently in one process
+ * (`apply`/`renew --concurrency`) cannot each take the same last slot.
+ */
+export interface Gate {
+  check(): Promise<void>;
+  recheck(): Promise<void>;
+}
+
+export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfile, o: GateOptions): Gate {
+  const plan = async (speak: boolean) => {
     const now = ctx.now();
     const { planFromLedger } = await import('./planner/index.js');
     const overrides = o.overrides ?? (await (await import('./config/index.js')).loadConfig(ctx.opts.config)).policies;
@@ -50,7 +62,7 @@ export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfi
       overrides,
     );
     const liveHeld = decision.held.filter((h) => h.notAfter > now);
-    if (o.forceRenewal && !o.renewal && liveHeld.length > 0) {
+    if (speak && o.forceRenewal && !o.renewal && liveHeld.length > 0) {
       const dup = decision.limits.find((x) => x.name === 'duplicate-certificates');
       ctx.out.attention(
         `warning: --force-renewal orders a certificate for exactly the names already held (valid until ${utc(Math.min(...liveHeld.map((h) => h.notAfter)))})` +
@@ -63,10 +75,16 @@ export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfi
       const when = decision.allowedAt === null ? 'It will not be allowed as asked (change the request).' : `Next allowed ${utc(decision.allowedAt)} (${local(decision.allowedAt)}, ${humanRelative(decision.allowedAt, now)}).`;
       const msg = `The CA would refuse this request: ${why}. ${when}`;
       if (!o.force) throw new BlockedError(msg, 'Nothing was sent. See the whole picture with: certctl plan -d … ; --force sends anyway (and will most likely be refused).');
-      ctx.out.attention(`warning: ${msg} Sending anyway because of --force.`);
-    } else if (decision.verdict === 'last-slot') {
+      if (speak) ctx.out.attention(`warning: ${msg} Sending anyway because of --force.`);
+    } else if (speak && decision.verdict === 'last-slot') {
       ctx.out.attention(`warning: this request spends the last free slot of a rate limit (see certctl plan).`);
     }
+  };
+  return { check: () => checkAll(plan), recheck: () => plan(false) };
+
+  async function checkAll(planFn: (speak: boolean) => Promise<void>): Promise<void> {
+    const now = ctx.now();
+    await planFn(true);
     if (!o.precheck) {
       ctx.out.info('Readiness checks skipped (--no-precheck); recorded on the order.');
       return;
@@ -94,6 +112,5 @@ export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfi
         'Fix these and run again (details: certctl check -d …). --no-precheck skips the checks.',
       );
     }
-  };
+  }
 }
-

@@ -23,6 +23,11 @@ import { registeredDomains, setKey } from './names.js';
 import { splitPemChain } from './x509.js';
 import { CertctlError, ExitCode, InputError } from './errors.js';
 import type { CallContext } from './acme/transport.js';
+import type { Gate } from './gate.js';
+import { Mutex } from './concurrency.js';
+
+/** One critical section per process for "plan, then journal the orders" (see obtain). */
+const journalling = new Mutex();
 import { isSm2Role, sm2PartFiles, sm2BundleStep } from './ca/sm2acme.js';
 
 export interface ObtainRequest {
@@ -44,7 +49,8 @@ export interface ObtainDeps {
   verbose?: (line: string) => void;
   onResponse?: CallContext['onResponse'];
   /** Runs after local checks and before any request to the CA; throws to stop (planner, prechecks). */
-  gate?: () => Promise<void>;
+  /** Planner + readiness checks before anything reaches the CA, and the planner again inside the journalling critical section. */
+  gate?: Gate;
 }
 
 export interface ObtainResult {
@@ -92,55 +98,71 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
   const resumed = open.length > 0;
   // 1 + 3. A webroot is checked first (a broken one must not cost an order); in standalone
   // mode the readiness checks serve their probe on the port before certctl's responder takes it.
-  if (l.challenge === 'standalone' && !resumed) await deps.gate?.();
+  if (l.challenge === 'standalone' && !resumed) await deps.gate?.check();
   const responder = await makeResponder(l);
   try {
-    if (l.challenge !== 'standalone' && !resumed) await deps.gate?.();
-
-    const session: Session = await openSession({
-      ledger,
-      paths,
-      ca: req.ca,
-      directoryUrl: l.directory_url,
-      email: req.email ?? (l.settings.email as string | undefined),
-      eab: req.eab,
-      caBundle: req.caBundle ?? l.settings.caBundle,
-      verbose: deps.verbose,
-      now,
-      onResponse: deps.onResponse,
-    });
-
-    const profile = l.settings.profile as string | undefined;
-    const offered = (session.directory.meta as { profiles?: Record<string, string> } | undefined)?.profiles;
-    if (profile && !resumed && offered && !(profile in offered)) {
-      throw new InputError(`${req.ca.name} does not offer the profile "${profile}".`, `It offers: ${Object.keys(offered).join(', ') || 'none'}. Choose one with --profile, or leave it out and let the CA choose.`);
-    }
+    if (l.challenge !== 'standalone' && !resumed) await deps.gate?.check();
 
     let rows: OrderRow[];
     if (resumed) {
       log(`Resuming ${open.length} interrupted order(s) of ${l.name} instead of ordering again.`);
       rows = open;
     } else {
-      const bundle = spec.parts.length > 1 ? crypto.randomUUID() : null;
-      rows = spec.parts.map((p) => {
-        const id = ledger.createOrder({
-          lineage: l.name,
-          bundle_id: bundle,
-          role: p.role,
-          account_id: session.accountId,
-          ca_id: req.ca.id,
-          directory_url: l.directory_url,
-          names: l.names,
-          set_key: l.set_key,
-          key_type: l.key_type,
-          replaces: req.replaces ?? null,
-          profile: (l.settings.profile as string | undefined) ?? null,
-          forced: req.forced,
-          precheck_skipped: req.precheckSkipped,
-          now: now(),
+      // Plan again and journal the orders in one critical section: requests running side by side in
+      // this process (apply/renew --concurrency) then see each other's orders in flight and cannot all
+      // take the same last slot. (Across processes the run lock serialises whole runs.)
+      rows = await journalling.run(async () => {
+        await deps.gate?.recheck();
+        const bundle = spec.parts.length > 1 ? crypto.randomUUID() : null;
+        return spec.parts.map((p) => {
+          const id = ledger.createOrder({
+            lineage: l.name,
+            bundle_id: bundle,
+            role: p.role,
+            account_id: ledger.account(l.directory_url)?.id ?? null,
+            ca_id: req.ca.id,
+            directory_url: l.directory_url,
+            names: l.names,
+            set_key: l.set_key,
+            key_type: l.key_type,
+            replaces: req.replaces ?? null,
+            profile: (l.settings.profile as string | undefined) ?? null,
+            forced: req.forced,
+            precheck_skipped: req.precheckSkipped,
+            now: now(),
+          });
+          return ledger.order(id)!;
         });
-        return ledger.order(id)!;
       });
+    }
+
+    let session: Session;
+    try {
+      session = await openSession({
+        ledger,
+        paths,
+        ca: req.ca,
+        directoryUrl: l.directory_url,
+        email: req.email ?? (l.settings.email as string | undefined),
+        eab: req.eab,
+        caBundle: req.caBundle ?? l.settings.caBundle,
+        verbose: deps.verbose,
+        now,
+        onResponse: deps.onResponse,
+      });
+      const profile = l.settings.profile as string | undefined;
+      const offered = (session.directory.meta as { profiles?: Record<string, string> } | undefined)?.profiles;
+      if (profile && !resumed && offered && !(profile in offered)) {
+        throw new InputError(`${req.ca.name} does not offer the profile "${profile}".`, `It offers: ${Object.keys(offered).join(', ') || 'none'}. Choose one with --profile, or leave it out and let the CA choose.`);
+      }
+    } catch (err) {
+      // Nothing of these new orders reached the CA: they are not history, take them out of the journal.
+      if (!resumed) for (const r of rows) ledger.discardUnsentOrder(r.id);
+      throw err;
+    }
+    if (!resumed) {
+      for (const r of rows) if (r.account_id === null) ledger.updateOrder(r.id, { account_id: session.accountId }, now(), 'account registered');
+      rows = rows.map((r) => ledger.order(r.id)!);
     }
 
     const currentKey = (role: string): string | undefined => {

@@ -12,6 +12,7 @@ import type { StatePaths } from '../paths.js';
 import type { CaProfile } from '../ca/registry.js';
 import { AcmeError, NetworkError, CertctlError, ExitCode, InputError } from '../errors.js';
 import { writeFileAtomic } from '../store/atomic.js';
+import { Mutex } from '../concurrency.js';
 import { classifyProblem } from '../limits/problems.js';
 import { scopes } from '../planner/plan.js';
 import { registeredDomain } from '../names.js';
@@ -74,6 +75,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
 
   const { ledger, paths, directoryUrl } = opts;
   const ctx: CallContext = { onResponse: opts.onResponse };
+  let accountId: number | undefined;
   const within = <T>(fn: () => Promise<T>) => withCallContext(ctx, fn);
 
   const call = async <T>(endpoint: string, fn: () => Promise<T>, where: { orderId?: number; lineage?: string; scope?: string } = {}): Promise<T> => {
@@ -115,6 +117,9 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     }
   };
 
+  // One account per CA directory: sessions opened side by side in this process (apply/renew
+  // --concurrency) wait for each other here, so two never register two accounts (and two keys).
+  return accountSetup(directoryUrl).run(async (): Promise<Session> => {
   // Account key: one per CA directory, 0600, created once.
   const keyPath = accountKeyPath(paths, directoryUrl);
   let row = ledger.account(directoryUrl);
@@ -149,7 +154,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   const askNonce = http.getNonce.bind(http);
   http.getNonce = async () => takeNonce(directoryUrl) ?? askNonce();
 
-  let accountId: number | undefined = row?.id;
+  accountId = row?.id;
   const directory = (await call('directory', () => (client as unknown as { api: { http: { getDirectory(): Promise<Record<string, unknown>> } } }).api.http.getDirectory())) as Record<string, unknown>;
   const meta = (directory.meta ?? {}) as { externalAccountRequired?: boolean };
   if (!row?.account_url) {
@@ -175,6 +180,14 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   const api = (client as unknown as { api: { apiRequest(url: string, payload: null, ok: number[]): Promise<{ data: Record<string, unknown>; headers: Record<string, string | undefined> }> } }).api;
   const postAsGet: Session['postAsGet'] = (endpoint, url, where) => call(endpoint, () => api.apiRequest(url, null, [200]), where);
   return { client, acme, accountId, accountUrl, directoryUrl, directory, call, postAsGet };
+  });
+}
+
+const accountMutexes = new Map<string, Mutex>();
+function accountSetup(directoryUrl: string): Mutex {
+  let m = accountMutexes.get(directoryUrl);
+  if (!m) accountMutexes.set(directoryUrl, (m = new Mutex()));
+  return m;
 }
 
 /**

@@ -406,7 +406,7 @@ export class Ledger {
    */
   updateOrder(
     id: number,
-    patch: Partial<Pick<OrderRow, 'order_url' | 'finalize_url' | 'certificate_url' | 'status' | 'step' | 'state' | 'key_path' | 'csr_pem' | 'error_json' | 'replaces'>>,
+    patch: Partial<Pick<OrderRow, 'order_url' | 'finalize_url' | 'certificate_url' | 'status' | 'step' | 'state' | 'key_path' | 'csr_pem' | 'error_json' | 'replaces' | 'account_id'>>,
     now: number,
     detail?: string,
   ): void {
@@ -418,6 +418,17 @@ export class Ledger {
       }
       const cur = this.db.prepare('SELECT step, status FROM orders WHERE id = ?').get(id) as { step: string; status: string };
       this.db.prepare('INSERT INTO order_events (order_id, at, step, status, detail) VALUES (?, ?, ?, ?, ?)').run(id, now, cur.step, cur.status, detail ?? null);
+    });
+  }
+
+  /** Remove a journalled order that never reached the CA (no order URL): nothing happened, so nothing to keep. */
+  discardUnsentOrder(id: number): void {
+    this.tx(() => {
+      const row = this.db.prepare('SELECT order_url FROM orders WHERE id = ?').get(id) as { order_url: string | null } | undefined;
+      if (!row || row.order_url !== null) return;
+      this.db.prepare('DELETE FROM authorizations WHERE order_id = ?').run(id);
+      this.db.prepare('DELETE FROM order_events WHERE order_id = ?').run(id);
+      this.db.prepare('DELETE FROM orders WHERE id = ?').run(id);
     });
   }
 

@@ -66,6 +66,27 @@ export function setFacts(ledger: Ledger, key: string, ca: { caId: string; direct
   return rows.map(toIssued);
 }
 
+/**
+ * Orders in flight at this CA (journalled, not yet stored as a certificate),
+ * created in (since, now]. Each will spend a certificate slot when the CA
+ * issues it, so the planner counts it now, at its creation time: with
+ * `--concurrency`, a request planned while another is still in flight must
+ * not take the same last slot.
+ */
+export function inflightFacts(ledger: Ledger, ca: { caId: string; directoryUrl: string }, since: number, now: number): (IssuedFact & { names: string[] })[] {
+  const rows = ledger.db
+    .prepare(
+      `SELECT o.created_at AS at, o.set_key, o.replaces, o.names_json,
+         (SELECT p.issued_at FROM certificates p WHERE p.set_key = o.set_key AND p.issued_at <= o.created_at AND (p.ca_id = @ca OR p.directory_url = @dir)
+          ORDER BY p.issued_at DESC LIMIT 1) AS prev
+       FROM orders o
+       WHERE o.state = 'open' AND o.created_at > @since AND o.created_at <= @now AND (o.ca_id = @ca OR o.directory_url = @dir)
+       ORDER BY o.created_at`,
+    )
+    .all({ since, now, ca: ca.caId, dir: ca.directoryUrl }) as (CertFactRow & { names_json: string })[];
+  return rows.map((r) => ({ ...toIssued(r), names: JSON.parse(r.names_json) as string[] }));
+}
+
 /** Orders of one account created in (since, now] that reached the CA (an order whose creation failed is refunded). */
 export function orderFacts(ledger: Ledger, accountId: number, ca: { caId: string; directoryUrl: string }, since: number, now: number): OrderFact[] {
   const rows = ledger.db
@@ -178,9 +199,14 @@ export function readSnapshot(ledger: Ledger, policy: Policy, req: PlanRequest, n
   const key = setKey(req.names);
   return ledger.db.transaction((): Snapshot => {
     const domainSince = now - lookback(policy, 'certificates-per-domain');
+    const setSince = now - lookback(policy, 'duplicate-certificates');
+    const inflight = inflightFacts(ledger, ca, Math.min(domainSince, setSince), now);
     const byDomain: Record<string, IssuedFact[]> = {};
-    for (const d of registeredDomains(req.names)) byDomain[d] = domainFacts(ledger, d, ca, domainSince, now);
-    const bySet = setFacts(ledger, key, ca, now - lookback(policy, 'duplicate-certificates'), now);
+    for (const d of registeredDomains(req.names)) {
+      const pending = inflight.filter((f) => f.at > domainSince && registeredDomains(f.names).includes(d));
+      byDomain[d] = [...domainFacts(ledger, d, ca, domainSince, now), ...pending].sort((a, b) => a.at - b.at);
+    }
+    const bySet = [...setFacts(ledger, key, ca, setSince, now), ...inflight.filter((f) => f.at > setSince && f.setKey === key)].sort((a, b) => a.at - b.at);
     const last = ledger.db
       .prepare('SELECT issued_at FROM certificates WHERE set_key = @key AND issued_at <= @now AND (ca_id = @ca OR directory_url = @dir) ORDER BY issued_at DESC LIMIT 1')
       .get({ key, now, ca: ca.caId, dir: ca.directoryUrl }) as { issued_at: number } | undefined;

@@ -321,7 +321,7 @@ async function dryRun(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfile
   const [{ obtain }, { gateFor }, { Ledger: LedgerClass }] = await Promise.all([import('../obtain.js'), import('../gate.js'), import('../ledger/ledger.js')]);
   try {
     if (!staging) {
-      await gateFor(ctx, ledger, l, ca, { precheck: o.precheck, renewal: true, resolver: o.resolver, httpPort: o.httpPort })();
+      await gateFor(ctx, ledger, l, ca, { precheck: o.precheck, renewal: true, resolver: o.resolver, httpPort: o.httpPort }).check();
       return { ...base, action: 'dry-run', reason: `${ca.name} has no staging CA known to certctl: planned and checked readiness only (${reason})`, nextAt: null, exitCode: ExitCode.OK };
     }
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-dry-run-'));
