@@ -94,7 +94,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     process.exit(ExitCode.CONFIG);
   });
-  const { registerAll } = await import('./commands/index.js');
-  registerAll(program);
+  const { registerFor } = await import('./commands/index.js');
+  await registerFor(program, argv.slice(2));
   await program.parseAsync(argv);
 }

@@ -1,31 +1,53 @@
-/** One line per command; each file owns its options and help. */
+/**
+ * One entry per command; each file owns its options and help. Loaded lazily:
+ * a command line that names a command loads that command's module only
+ * (start-up time is most of what a cron-run certctl costs); help and unknown
+ * commands load them all.
+ */
 import type { Command } from 'commander';
-import { register as issue } from './issue.js';
-import { register as check } from './check.js';
-import { register as csr } from './csr.js';
-import { register as status } from './status.js';
-import { register as plan } from './plan.js';
-import { register as limits } from './limits.js';
-import { register as renew } from './renew.js';
-import { register as apply } from './apply.js';
-import { register as cron } from './cron.js';
-import { register as daemon } from './daemon.js';
-import { register as metrics } from './metrics.js';
-import { register as sync } from './sync.js';
-import { register as importCmd } from './import.js';
 
-export function registerAll(program: Command): void {
-  issue(program);
-  check(program);
-  csr(program);
-  status(program);
-  plan(program);
-  limits(program);
-  renew(program);
-  apply(program);
-  cron(program);
-  daemon(program);
-  metrics(program);
-  sync(program);
-  importCmd(program);
+type Loader = () => Promise<{ register(program: Command): void }>;
+
+export const COMMANDS: Record<string, Loader> = {
+  issue: () => import('./issue.js'),
+  check: () => import('./check.js'),
+  csr: () => import('./csr.js'),
+  status: () => import('./status.js'),
+  plan: () => import('./plan.js'),
+  limits: () => import('./limits.js'),
+  renew: () => import('./renew.js'),
+  apply: () => import('./apply.js'),
+  cron: () => import('./cron.js'),
+  daemon: () => import('./daemon.js'),
+  metrics: () => import('./metrics.js'),
+  sync: () => import('./sync.js'),
+  import: () => import('./import.js'),
+};
+
+/** Aliases commander knows (status|certificates): the module that defines them. */
+const ALIASES: Record<string, string> = { certificates: 'status' };
+
+/** Global options that take a value (the next argument is not a command name). */
+const VALUE_OPTIONS = new Set(['--state-dir', '--config', '--ledger']);
+
+/** The command a command line names, if it is one of ours. */
+export function commandOf(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return undefined;
+    if (a.startsWith('-')) {
+      if (VALUE_OPTIONS.has(a)) i++;
+      continue;
+    }
+    const name = ALIASES[a] ?? a;
+    return name in COMMANDS ? name : undefined;
+  }
+  return undefined;
+}
+
+/** Register the named command only, or every command when none (or an unknown one) is named. */
+export async function registerFor(program: Command, args: readonly string[]): Promise<void> {
+  const name = commandOf(args);
+  const names = name ? [name] : Object.keys(COMMANDS);
+  for (const n of names) (await COMMANDS[n]!()).register(program);
 }

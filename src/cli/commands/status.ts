@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { action } from '../main.js';
 import type { Context } from '../context.js';
 
@@ -11,6 +12,12 @@ export function register(program: Command): void {
     .action(
       action(async (ctx, opts: { nginx?: string }) => {
         if (opts.nginx !== undefined) return printNginx(ctx, opts.nginx);
+        // No ledger file yet: nothing to show, and no reason to create one (or load SQLite) to say so.
+        if (!ctx.paths.ledger.includes('://') && !existsSync(ctx.paths.ledger)) {
+          if (ctx.out.json) ctx.out.document('certctl.status/1', { lineages: [] });
+          else ctx.out.info(`No certificates yet in ${ctx.paths.root}. Get one with: certctl issue -d example.com --webroot /var/www/html`);
+          return;
+        }
         const { statusReport } = await import('../../core/status.js');
         const ledger = await ctx.ledger();
         const report = statusReport(ledger, ctx.paths, ctx.now());
