@@ -5,10 +5,9 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { startCtServer, manyRows, type CtServer } from '../unit/ct-server.js';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
-import { runCli, tempDir } from '../helpers/cli.js';
+import { runCli, tempDir, q } from '../helpers/cli.js';
 
 const MIN = 60_000;
 let srv: CtServer;
@@ -26,14 +25,6 @@ afterAll(async () => {
 const ct = (ms: number) => new Date(ms).toISOString().replace('Z', '');
 const FAST = ['--request-timeout', '1', '--total-timeout', '10', '--retries', '2', '--backoff', '0.05'];
 
-function q<T>(state: string, sql: string): T[] {
-  const db = new Database(path.join(state, 'ledger.sqlite'), { readonly: true });
-  try {
-    return db.prepare(sql).all() as T[];
-  } finally {
-    db.close();
-  }
-}
 
 /** Three issuances in the last half hour (two as precertificate + certificate pairs, one without entry timestamp), plus one by another CA. */
 function recentRows(domain: string, now: number): unknown[] {

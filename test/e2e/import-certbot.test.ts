@@ -10,9 +10,8 @@ import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
-import { runCli, tempDir } from '../helpers/cli.js';
+import { runCli, tempDir, q } from '../helpers/cli.js';
 
 const CERTBOT = '/usr/bin/certbot';
 const YEAR = 365 * 86_400_000;
@@ -50,14 +49,6 @@ function hashTree(dir: string): string {
   return h.digest('hex');
 }
 
-function q<T>(state: string, sql: string): T[] {
-  const db = new Database(path.join(state, 'ledger.sqlite'), { readonly: true });
-  try {
-    return db.prepare(sql).all() as T[];
-  } finally {
-    db.close();
-  }
-}
 
 beforeAll(async () => {
   if (!fs.existsSync(CERTBOT)) throw new Error('certbot is not installed: apt-get install -y certbot');

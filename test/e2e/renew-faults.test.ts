@@ -9,11 +9,10 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
-import { runCli, tempDir } from '../helpers/cli.js';
+import { runCli, tempDir, q } from '../helpers/cli.js';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
@@ -37,14 +36,6 @@ function issueArgs(state: string, name: string): string[] {
 }
 function renewArgs(state: string, extra: string[] = []): string[] {
   return ['--state-dir', state, 'renew', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), ...extra];
-}
-function q<T>(state: string, sql: string): T[] {
-  const db = new Database(path.join(state, 'ledger.sqlite'), { readonly: true });
-  try {
-    return db.prepare(sql).all() as T[];
-  } finally {
-    db.close();
-  }
 }
 function certPem(state: string, name: string): string {
   return fs.readFileSync(path.join(state, 'live', name, 'cert.pem'), 'utf8');

@@ -6,9 +6,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
-import { runCli, tempDir } from '../helpers/cli.js';
+import { runCli, tempDir, q } from '../helpers/cli.js';
 
 const YEAR = 365 * 86_400_000;
 let pebble: Pebble;
@@ -24,14 +23,6 @@ function issueArgs(state: string, name: string, extra: string[] = []): string[] 
 }
 function renewArgs(state: string, extra: string[] = []): string[] {
   return ['--state-dir', state, 'renew', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), ...extra];
-}
-function q<T>(state: string, sql: string): T[] {
-  const db = new Database(path.join(state, 'ledger.sqlite'), { readonly: true });
-  try {
-    return db.prepare(sql).all() as T[];
-  } finally {
-    db.close();
-  }
 }
 const future = (years: number) => new Date(Date.now() + years * YEAR).toISOString();
 

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import fs from 'node:fs';
 import os from 'node:os';
+import Database from 'better-sqlite3';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -29,4 +30,14 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
 
 export function tempDir(prefix = 'certctl-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Rows of a read-only query on a state directory's ledger (tests assert what certctl recorded). */
+export function q<T>(state: string, sql: string): T[] {
+  const db = new Database(path.join(state, 'ledger.sqlite'), { readonly: true });
+  try {
+    return db.prepare(sql).all() as T[];
+  } finally {
+    db.close();
+  }
 }
