@@ -190,8 +190,10 @@ export function configureTransport(axios: AxiosLike, opts: { caBundle?: string; 
       const method = (cfg.method ?? 'get').toUpperCase();
       const url = cfg.url ?? '';
       const ms = Date.now() - (cfg.__certctlStart ?? Date.now());
-      // A nonce that came with an error is consumed by acme-client's badNonce retry; pool only the others.
-      if (resp.status < 400) keepNonce(url, resp.headers['replay-nonce']);
+      // Pool only nonces nobody else will use: those of successful POSTs. (A HEAD newNonce answer is
+      // returned to acme-client itself, and an error's nonce feeds its badNonce retry: pooling either
+      // would use a nonce twice.)
+      if (resp.status < 400 && method === 'POST') keepNonce(url, resp.headers['replay-nonce']);
       verbose?.(`${method} ${safeUrl(url)} → ${resp.status} (${ms} ms)`);
       const ctx = als.getStore();
       ctx?.onResponse?.({ method, url, status: resp.status, ms });

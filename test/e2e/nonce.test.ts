@@ -1,0 +1,36 @@
+/**
+ * Nonces: certctl reuses the Replay-Nonce of each successful POST instead of
+ * asking newNonce before every request, and never uses a nonce twice. With
+ * Pebble rejecting no good nonce, an issuance must see no badNonce at all
+ * and ask newNonce about once.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { runCli, tempDir } from '../helpers/cli.js';
+
+let pebble: Pebble;
+let proxy: AcmeTestProxy;
+beforeAll(async () => {
+  pebble = await startPebble({ nonceReject: 0 });
+  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await pebble?.stop();
+});
+
+describe('nonce reuse', () => {
+  it('a 2-name issuance: no badNonce, newNonce asked at most once per parallel branch', async () => {
+    for (let i = 0; i < 3; i++) {
+      proxy.resetObservations();
+      const r = await runCli(['--state-dir', tempDir(), 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', `n${i}.nonce.example.test`, '-d', `m${i}.nonce.example.test`]);
+      expect(r.code).toBe(0);
+      expect(proxy.requests.filter((x) => x.status === 400)).toEqual([]);
+      // One HEAD to start; parallel authorizations may each need one more when the pool is empty.
+      expect(proxy.counts.nonce).toBeGreaterThanOrEqual(1);
+      expect(proxy.counts.nonce).toBeLessThanOrEqual(3);
+      expect(proxy.requests.filter((x) => x.method === 'POST').length).toBeGreaterThan(8);
+    }
+  });
+});
