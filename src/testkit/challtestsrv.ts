@@ -26,6 +26,17 @@ export function requireBinary(bin: string): void {
 }
 
 export async function startChallTestSrv(): Promise<ChallTestSrv> {
+  // A port found free can be taken by a parallel test file before the server binds it: retry on new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startChallTestSrvOnce();
+    } catch (err) {
+      if (attempt >= 4) throw err;
+    }
+  }
+}
+
+async function startChallTestSrvOnce(): Promise<ChallTestSrv> {
   requireBinary(CHALLTESTSRV_BIN);
   const dnsPort = await freePort();
   const mgmtPort = await freePort();

@@ -63,7 +63,22 @@ function get(url: string, ca: string): Promise<string> {
   });
 }
 
+/**
+ * Start Pebble (+ DNS + web server) on free ports. A port found free can be
+ * taken by a parallel test file before Pebble binds it; such a start is
+ * retried on new ports (a few times) instead of failing the test file.
+ */
 export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startPebbleOnce(opts);
+    } catch (err) {
+      if (attempt >= 4 || !/address already in use|EADDRINUSE|did not start/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startPebbleOnce(opts: PebbleOptions): Promise<Pebble> {
   requireBinary(PEBBLE_BIN);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-pebble-'));
   const { cert, key } = makeTlsCert(dir);
@@ -101,7 +116,17 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
       else res.writeHead(200, { 'content-type': 'text/plain' }).end(data);
     });
   });
-  if (!opts.noWeb) await new Promise<void>((resolve) => web.listen(httpPort, '127.0.0.1', () => resolve()));
+  if (!opts.noWeb) {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        web.once('error', reject);
+        web.listen(httpPort, '127.0.0.1', () => resolve());
+      });
+    } catch (err) {
+      await dns.stop();
+      throw new Error(`pebble did not start: the webroot server could not listen on ${httpPort}: ${(err as Error).message}`);
+    }
+  }
 
   let log = '';
   const child: ChildProcess = spawn(PEBBLE_BIN, ['-config', configFile, '-dnsserver', dns.resolver], {
@@ -111,9 +136,11 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
   });
   child.stdout?.on('data', (d) => (log += d));
   child.stderr?.on('data', (d) => (log += d));
+  // Pebble exits at once when a port is taken: fail fast then, rather than waiting for the port time-out.
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`pebble exited with code ${code}`))));
+  exited.catch(() => undefined);
   try {
-    await waitForPort(apiPort);
-    await waitForPort(mgmtPort);
+    await Promise.race([Promise.all([waitForPort(apiPort), waitForPort(mgmtPort)]), exited]);
   } catch (err) {
     child.kill('SIGKILL');
     web.close();

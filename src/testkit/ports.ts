@@ -1,17 +1,22 @@
 import net from 'node:net';
 import dgram from 'node:dgram';
 
-/** A TCP port that was free a moment ago (and the same UDP port, for DNS). */
+/**
+ * A TCP port that was free a moment ago (and the same UDP port, for DNS).
+ * Drawn at random from 10000-32767 rather than asked of the kernel: the
+ * kernel hands out ephemeral ports (32768 and up) in sequence, so test files
+ * running in parallel would often be given the same "free" port before either
+ * binds it, and outgoing connections take ports from that range too.
+ */
 export async function freePort(): Promise<number> {
   for (let i = 0; i < 50; i++) {
-    const port = await new Promise<number>((resolve, reject) => {
+    const candidate = 10000 + Math.floor(Math.random() * 22768);
+    const port = await new Promise<number | null>((resolve) => {
       const srv = net.createServer();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(p));
-      });
+      srv.once('error', () => resolve(null));
+      srv.listen(candidate, '127.0.0.1', () => srv.close(() => resolve(candidate)));
     });
+    if (port === null) continue;
     const udpFree = await new Promise<boolean>((resolve) => {
       const s = dgram.createSocket('udp4');
       s.once('error', () => resolve(false));
