@@ -65,7 +65,10 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
       return report.exitCode;
     }
     if (report.outcomes.length === 0) ctx.out.info('No lineages yet: nothing to renew.');
-    for (const x of report.outcomes) line(ctx, x, now);
+    for (const x of report.outcomes) {
+      if (x.action === 'kept' && ctx.opts.quiet) continue; // --quiet never prints kept lines: do not build them
+      line(ctx, x, now);
+    }
     for (const h of [...report.hooks, ...report.outcomes.flatMap((x) => x.hooks)]) {
       if (!h.ok) ctx.out.attention(ctx.out.palette.bad(`${h.hook} failed (exit ${h.code}): ${h.output.split('\n').slice(-3).join(' | ')}`));
     }
