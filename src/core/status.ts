@@ -3,6 +3,7 @@ import type { Ledger } from './ledger/ledger.js';
 import type { StatePaths } from './paths.js';
 import { LineageStore } from './store/lineage.js';
 import { scheduleFacts } from './schedule/facts.js';
+import { soonestExpiring } from './renew/due.js';
 
 export interface LineageStatus {
   name: string;
@@ -29,7 +30,7 @@ export function statusReport(ledger: Ledger, paths: StatePaths, now: number): Li
   const next = new Map(scheduleFacts(ledger, now).actions.filter((a) => a.lineage !== null).map((a) => [a.lineage!, a]));
   const out = ledger.lineages().map((l): LineageStatus => {
     const certs = ledger.currentCertificates(l.name);
-    const soonest = certs.reduce<(typeof certs)[number] | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
+    const soonest = soonestExpiring(certs);
     const lifetime = soonest ? soonest.not_after - soonest.not_before : 0;
     return {
       name: l.name,

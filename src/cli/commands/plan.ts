@@ -59,7 +59,7 @@ interface PlanItem {
 
 async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
   const { ExitCode } = await import('../../core/errors.js');
-  const { resolveCa, findCa, caForDirectory, unknownCa } = await import('../../core/ca/registry.js');
+  const { resolveCa, caForLineage } = await import('../../core/ca/registry.js');
   const { normalizeNames, registeredDomains } = await import('../../core/names.js');
   const { ctForPlan } = await import('../../core/ct/index.js');
   const { managedDomains } = await import('../../core/ledger/snapshot.js');
@@ -125,14 +125,14 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
   }
 
   // A whole renewal run: every lineage that is due now.
-  const { isDue, dueAt } = await import('../../core/renew/due.js');
+  const { isDue, dueAt, soonestExpiring } = await import('../../core/renew/due.js');
   const { ariDecision } = await import('../../core/renew/ari.js');
   const items: PlanItem[] = [];
   const notDue: { lineage: string; names: string[]; dueAt: number }[] = [];
   const ctSync = await ctForPlan(ledger, managedDomains(ledger), ctx.now, opts, (l) => ctx.out.verbose(l));
   for (const l of ledger.lineages()) {
     const certs = ledger.currentCertificates(l.name);
-    const soonest = certs.reduce<(typeof certs)[number] | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
+    const soonest = soonestExpiring(certs);
     // Same rule as renew, from what the ledger knows (no request): open orders, the ARI moment chosen earlier, else the lifetime rule.
     const ari = soonest && l.settings.renewDays === undefined ? ariDecision(ledger.renewalInfo(soonest.id), now) : null;
     const open = ledger.openOrders(l.name).length > 0;
@@ -140,7 +140,7 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
       notDue.push({ lineage: l.name, names: l.names, dueAt: ari?.at ?? dueAt(soonest, l.settings.renewDays) });
       continue;
     }
-    const ca = findCa(l.ca_id) ?? caForDirectory(l.directory_url) ?? unknownCa(l.directory_url);
+    const ca = caForLineage(l);
     items.push(planOne(l.names, ca, l.directory_url, l.key_type, { renewalOf: l.name, forceRenewal: true, lineage: l.name }));
   }
   const blocked = items.some((i) => i.decision.verdict === 'blocked');

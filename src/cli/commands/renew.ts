@@ -1,20 +1,12 @@
 import { Option, type Command } from 'commander';
 import { action } from '../main.js';
+import type { RenewOptions } from '../../core/renew/runner.js';
 
-export interface RenewCliOptions {
-  days?: number;
-  forceRenewal?: boolean;
-  dryRun?: boolean;
-  concurrency: number;
-  precheck: boolean;
-  preHook?: string;
-  postHook?: string;
-  deployHook?: string;
+/** The runner's options as commander parses them, plus what only the command uses. */
+export interface RenewCliOptions extends Omit<RenewOptions, 'only' | 'onProgress'> {
   certName?: string[];
   randomSleep: boolean;
   lockWait: number;
-  resolver?: string;
-  httpPort?: number;
   ctSync: 'auto' | 'never';
   ctMaxAge: number;
   ctUrl?: string;

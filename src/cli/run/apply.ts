@@ -15,6 +15,7 @@ import { CertctlError, ExitCode, InputError } from '../../core/errors.js';
 import { defaultConfigPath, loadConfig, type Config, type DeclaredCertificate } from '../../core/config/index.js';
 import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
 import { utc, humanRelative } from '../../core/clock.js';
+import { soonestExpiring } from '../../core/renew/due.js';
 
 export type ApplyAction = 'held' | 'issued' | 'recovered' | 'would-issue' | 'blocked' | 'failed';
 
@@ -204,7 +205,7 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
     );
     if (holder) {
       const certs = ledger.currentCertificates(holder.name);
-      const soonest = certs.reduce<(typeof certs)[number] | undefined>((a, x) => (!a || x.not_after < a.not_after ? x : a), undefined);
+      const soonest = soonestExpiring(certs);
       if (soonest && soonest.not_after > now) {
         if (!o.dryRun) syncSettings(ledger, holder, c, now);
         const by = holder.name !== item.name ? ` by lineage ${holder.name}` : '';

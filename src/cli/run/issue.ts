@@ -12,6 +12,7 @@ import { InputError, ExitCode } from '../../core/errors.js';
 import { parseListen, assertWebrootWritable } from '../../core/acme/challenge.js';
 import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
 import { acquireRunLock } from '../../core/store/lock.js';
+import { isDue, soonestExpiring } from '../../core/renew/due.js';
 import { utc, humanRelative } from '../../core/clock.js';
 import { withConfigDefaults, loadConfig } from '../../core/config/index.js';
 import { optionGiven } from '../main.js';
@@ -48,9 +49,8 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
     // Keep until expiring: the exact set already held and not due → nothing to order.
     if (existing && existing.set_key === key && !o.forceRenewal) {
       const certs = ledger.currentCertificates(existing.name);
-      const soonest = certs.reduce<(typeof certs)[number] | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
+      const soonest = soonestExpiring(certs);
       if (soonest && soonest.not_after > now) {
-        const { isDue } = await import('../../core/renew/due.js');
         if (!isDue(soonest, now, existing.settings.renewDays)) {
           const doc = { result: 'held', lineage: existing.name, names: existing.names, notAfter: new Date(soonest.not_after).toISOString(), serial: soonest.serial };
           if (ctx.out.json) ctx.out.document('certctl.issue/1', doc);

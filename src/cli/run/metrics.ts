@@ -10,6 +10,7 @@ import type { Context } from '../context.js';
 import { InputError } from '../../core/errors.js';
 import type { Ledger } from '../../core/ledger/ledger.js';
 import type { PolicyOverride } from '../../core/limits/policies.js';
+import { soonestExpiring } from '../../core/renew/due.js';
 
 export interface Sample {
   labels: Record<string, string>;
@@ -70,7 +71,7 @@ export async function collectMetrics(ledger: Ledger, now: number, overrides?: Re
 
   for (const l of ledger.lineages()) {
     const certs = ledger.currentCertificates(l.name);
-    const soonest = certs.reduce<(typeof certs)[number] | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
+    const soonest = soonestExpiring(certs);
     if (!soonest) continue;
     expiry.samples.push({ labels: { lineage: l.name }, value: Math.floor(soonest.not_after / 1000) });
     daysLeft.samples.push({ labels: { lineage: l.name }, value: Math.round(((soonest.not_after - now) / DAY) * 1000) / 1000 });

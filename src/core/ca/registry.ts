@@ -143,3 +143,13 @@ export function resolveCa(opts: { ca?: string; server?: string; staging?: boolea
 function unknownCaError(id: string): InputError {
   return new InputError(`Unknown CA "${id}".`, `Known CAs: ${CAS.map((c) => c.id).join(', ')}; or give any ACME directory with --server URL.`);
 }
+
+/**
+ * The CA a stored lineage talks to: its CA by id, at the lineage's own
+ * directory URL (a `--ca sm2acme --server URL` lineage has no URL in the
+ * registry); else the known CA of that URL; else an unknown CA.
+ */
+export function caForLineage(l: { ca_id: string; directory_url: string }): CaProfile {
+  const known = findCa(l.ca_id);
+  return known ? { ...known, directoryUrl: l.directory_url } : (caForDirectory(l.directory_url) ?? unknownCa(l.directory_url));
+}

@@ -21,3 +21,8 @@ export function dueAt(cert: { not_before: number; not_after: number }, overrideD
 export function isDue(cert: { not_before: number; not_after: number }, now: number, overrideDays?: number): boolean {
   return now >= dueAt(cert, overrideDays);
 }
+
+/** The certificate of a set that expires first: a lineage's renewal and status follow it (dual and SM2 lineages hold several). */
+export function soonestExpiring<T extends { not_after: number }>(certs: readonly T[]): T | undefined {
+  return certs.reduce<T | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
+}

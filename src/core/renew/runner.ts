@@ -11,10 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Context } from '../../cli/context.js';
 import type { Ledger, LineageRow, OrderRow, RenewalScanEntry, ScannedCertificate, ScannedLineage } from '../ledger/ledger.js';
-import { findCa, unknownCa, type CaProfile } from '../ca/registry.js';
+import { findCa, caForLineage, type CaProfile } from '../ca/registry.js';
 import { statePaths } from '../paths.js';
 import { LineageStore } from '../store/lineage.js';
-import { isDue, dueAt } from './due.js';
+import { isDue, dueAt, soonestExpiring } from './due.js';
 import { refreshAri, renewalInfoUrl, ariDecision, DIRECTORY_CACHE_MS, type AriDecision, type Getter } from './ari.js';
 import { runHook, type HookResult } from './hooks.js';
 import { AcmeError, CertctlError, ExitCode } from '../errors.js';
@@ -62,10 +62,6 @@ export interface RenewReport {
   exitCode: number;
 }
 
-function caOf(l: Pick<LineageRow, 'ca_id' | 'directory_url'>): CaProfile {
-  const known = findCa(l.ca_id);
-  return known ? { ...known, directoryUrl: l.directory_url } : unknownCa(l.directory_url);
-}
 
 /** Severity order for the run's exit code: the most serious outcome wins. */
 const SEVERITY: number[] = [ExitCode.INTERNAL, ExitCode.RATE_LIMITED, ExitCode.BLOCKED, ExitCode.VALIDATION_FAILED, ExitCode.PRECHECK_FAILED, ExitCode.CA_ERROR, ExitCode.CONFIG, ExitCode.LOCKED];
@@ -169,10 +165,6 @@ export async function runRenew(ctx: Context, ledger: Ledger, o: RenewOptions): P
   return { outcomes, hooks, exitCode: code === ExitCode.OK && hookFailed ? ExitCode.INTERNAL : code };
 }
 
-function soonestOf(certs: ScannedCertificate[]): ScannedCertificate | undefined {
-  return certs.reduce<ScannedCertificate | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
-}
-
 /** acmeGet, loaded on the first request (most runs send none). */
 const lazyGet =
   (caBundle: string | undefined, verbose: ((line: string) => void) | undefined): Getter =>
@@ -194,7 +186,7 @@ async function renewOne(
 ): Promise<LineageOutcome> {
   const now = ctx.now();
   const base = { lineage: l.name, names: l.names, hooks: [] as HookResult[] };
-  const soonest = soonestOf(certs);
+  const soonest = soonestExpiring(certs);
   const days = o.days ?? l.settings.renewDays;
   const get = lazyGet(l.settings.caBundle, ctx.opts.verbose ? (x) => ctx.out.verbose(x) : undefined);
 
@@ -236,7 +228,7 @@ async function renewOne(
   }
   const ariInfo = ari ? { windowStart: ari.windowStart, windowEnd: ari.windowEnd, chosenAt: ari.at } : null;
 
-  if (o.dryRun) return dryRun(ctx, ledger, ledger.lineage(l.name)!, caOf(l), o, base, reason);
+  if (o.dryRun) return dryRun(ctx, ledger, ledger.lineage(l.name)!, caForLineage(l), o, base, reason);
 
   if (!due) {
     const nextAt = ari?.at ?? (soonest ? dueAt(soonest, days) : null);
@@ -246,7 +238,7 @@ async function renewOne(
 
   // Due: the whole lineage row (challenge, webroot, key type …) for the order.
   const full = ledger.lineage(l.name)!;
-  const ca = caOf(l);
+  const ca = caForLineage(l);
   if (!(await beforeAttempt(l))) {
     return { ...base, action: 'failed', reason: 'the pre-hook failed; nothing was ordered', nextAt: null, exitCode: ExitCode.INTERNAL, ari: ariInfo };
   }

@@ -4,7 +4,7 @@
  * Retry-After in force) and the last renew run. Reads only.
  */
 import type { Ledger } from '../ledger/ledger.js';
-import { dueAt } from '../renew/due.js';
+import { dueAt, soonestExpiring } from '../renew/due.js';
 import { lineageAction, type LedgerFacts, type ScheduledAction } from './wake.js';
 
 export interface LastRun {
@@ -24,7 +24,7 @@ export function scheduleFacts(ledger: Ledger, now: number): LedgerFacts {
   const actions: ScheduledAction[] = [];
   for (const l of ledger.lineages()) {
     const certs = ledger.currentCertificates(l.name);
-    const soonest = certs.reduce<(typeof certs)[number] | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
+    const soonest = soonestExpiring(certs);
     const ari = soonest ? ledger.renewalInfo(soonest.id) : undefined;
     const retry = active.filter((p) => p.lineage === l.name || (p.lineage === null && p.directory_url === l.directory_url)).reduce<number | null>((m, p) => Math.max(m ?? 0, p.retry_after!), null);
     actions.push(
