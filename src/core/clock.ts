@@ -58,3 +58,12 @@ export function local(at: number): string {
     .find((p) => p.type === 'timeZoneName')?.value;
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}${tz ? ' ' + tz : ''}`;
 }
+
+/** An HTTP Retry-After header (delay in seconds, or an HTTP date) as an absolute time in ms; undefined if absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return now + Number(v) * 1000;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : t;
+}

@@ -21,7 +21,7 @@ import { WebrootResponder, StandaloneResponder, assertWebrootWritable, parseList
 import { parseKeyType } from './keys/index.js';
 import { registeredDomains, setKey } from './names.js';
 import { splitPemChain } from './x509.js';
-import { CertctlError, ExitCode, InputError } from './errors.js';
+import { InputError } from './errors.js';
 import type { CallContext } from './acme/transport.js';
 import type { Gate } from './gate.js';
 import { Mutex } from './concurrency.js';
@@ -229,12 +229,5 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
     };
   } finally {
     await responder.close();
-  }
-}
-
-/** Raised when a lineage already holds a valid certificate for the exact set and is not due. */
-export class AlreadyHeldError extends CertctlError {
-  constructor(message: string, hint?: string) {
-    super(message, ExitCode.NOTHING_TO_DO, hint);
   }
 }

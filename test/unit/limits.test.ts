@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { bucketAllowedAt, bucketFreeTimes, bucketState } from '../../src/core/limits/bucket.js';
 import { windowAllowedAt, windowFreeTimes, windowState } from '../../src/core/limits/window.js';
 import { applyOverrides, findPolicy, lookbackMs, policyFor, POLICIES, TIME } from '../../src/core/limits/policies.js';
-import { classifyProblem, parseRetryAfter } from '../../src/core/limits/problems.js';
+import { classifyProblem, retryAfterInDetail } from '../../src/core/limits/problems.js';
 import { headroom } from '../../src/core/limits/headroom.js';
 import { dueAt, isDue } from '../../src/core/renew/due.js';
 
@@ -163,7 +163,7 @@ describe('classifyProblem', () => {
   });
 
   it('reads the retry-after time from the text', () => {
-    expect(parseRetryAfter('..., retry after 2026-01-01 12:00:00 UTC: see ...')).toBe(Date.parse('2026-01-01T12:00:00Z'));
+    expect(retryAfterInDetail('..., retry after 2026-01-01 12:00:00 UTC: see ...')).toBe(Date.parse('2026-01-01T12:00:00Z'));
     expect(classifyProblem('urn:ietf:params:acme:error:rateLimited', 'too many new orders recently').retryAfter).toBeNull();
   });
 });

@@ -23,6 +23,9 @@ import tls from 'node:tls';
 import fs from 'node:fs';
 import type { AcmeProblem } from '../errors.js';
 import { InputError } from '../errors.js';
+import { parseRetryAfter } from '../clock.js';
+
+export { parseRetryAfter };
 
 /** Waits between retries of a 5xx / transient network failure, before jitter (±25 %). */
 export const RETRY_SCHEDULE_MS = [250, 1000, 3000] as const;
@@ -112,14 +115,6 @@ function keepNonce(url: string, nonce: string | undefined): void {
   }
 }
 
-/** Parse Retry-After (seconds or HTTP date) into an absolute time, ms. */
-export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return now + Number(v) * 1000;
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : t;
-}
 
 function jitter(ms: number): number {
   return Math.round(ms * (0.75 + Math.random() * 0.5));

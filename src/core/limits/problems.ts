@@ -34,7 +34,7 @@ const RATE_LIMITED = /:rateLimited$/;
 /** Classify a problem document. `type` like urn:ietf:params:acme:error:rateLimited (or the pre-RFC urn:acme:error:…). */
 export function classifyProblem(type: string | null | undefined, detail: string | null | undefined): ProblemClass {
   const text = detail ?? '';
-  const retryAfter = parseRetryAfter(text);
+  const retryAfter = retryAfterInDetail(text);
   const hit = PATTERNS.find((p) => p.re.test(text));
   if (!hit) return { limit: null, subject: null, retryAfter };
   // A text that only looks like a limit on another problem type (e.g. "malformed") counts only for names-per-certificate, which LE reports outside rateLimited.
@@ -58,7 +58,7 @@ function subjectOf(limit: LimitName, text: string): string | null {
 }
 
 /** "retry after 2026-01-01 12:00:00 UTC" → ms, or null. */
-export function parseRetryAfter(text: string): number | null {
+export function retryAfterInDetail(text: string): number | null {
   const m = /retry after (\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\s*UTC|Z)?/i.exec(text);
   if (!m) return null;
   const t = Date.parse(`${m[1]}T${m[2]}Z`);

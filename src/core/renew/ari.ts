@@ -5,6 +5,7 @@
  * honoured and clamped; after an error the CA is asked again in about 6 h.
  */
 import type { Ledger, CertificateRow, RenewalInfoRow } from '../ledger/ledger.js';
+import { parseRetryAfter } from '../clock.js';
 
 /** Retry-After of a renewalInfo answer is clamped into this range (RFC 9773 §4.3). */
 export const ARI_RETRY_MIN_MS = 60_000;
@@ -18,10 +19,8 @@ export type Getter = (url: string) => Promise<{ status: number; headers: Record<
 
 /** Pure: the moment to ask the CA again, from its Retry-After header. */
 export function nextCheck(retryAfter: string | undefined, now: number): number {
-  if (!retryAfter) return now + ARI_DEFAULT_RECHECK_MS;
-  const v = retryAfter.trim();
-  const at = /^\d+$/.test(v) ? now + Number(v) * 1000 : Date.parse(v);
-  if (Number.isNaN(at)) return now + ARI_DEFAULT_RECHECK_MS;
+  const at = parseRetryAfter(retryAfter, now);
+  if (at === undefined) return now + ARI_DEFAULT_RECHECK_MS;
   return now + Math.min(ARI_RETRY_MAX_MS, Math.max(ARI_RETRY_MIN_MS, at - now));
 }
 
