@@ -41,8 +41,10 @@ export function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Pr
     let code: number = ExitCode.OK;
     try {
       code = (await fn(ctx, ...(args.slice(0, -1) as A))) ?? ExitCode.OK;
-    } catch (err) {
-      const { CertctlError } = await import('../core/errors.js');
+    } catch (caught) {
+      const { CertctlError, faultError } = await import('../core/errors.js');
+      // Disk full, read-only, a damaged ledger, a write lock held too long: a fault to fix, not a bug.
+      const err = caught instanceof CertctlError ? caught : (faultError(caught, ctx.paths.ledger.includes('://') ? undefined : ctx.paths.ledger) ?? caught);
       if (err instanceof CertctlError) {
         ctx.out.error(err);
         code = err.exitCode;
