@@ -148,7 +148,8 @@ export function faultError(err: unknown, ledger?: string): CertctlError | undefi
       'Wait for it to finish (a long sqlite3 session or a stuck process holding a transaction?), or raise --lock-wait.',
     );
   }
-  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT' || code === '53100') {
+  // SQLITE_IOERR_SHMSIZE: SQLite could not grow ledger.sqlite-shm, which on a full file system is the first write that fails.
+  if (code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE' || code === 'ENOSPC' || code === 'EDQUOT' || code === '53100') {
     return new StateError(
       `The disk is full: certctl could not write ${file ?? where} (${code}).`,
       `Free some space on the file system of the state directory and run the same command again. ${nothingLost}`,

@@ -182,6 +182,28 @@ function createSqlite(file: string, timeout: number): void {
   }
 }
 
+/** Reads only: a file that is not a certctl ledger (another program's database, a newer certctl's) is refused before any write. */
+function preflight(db: Database.Database, file: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new StateError(
+      `The ledger ${file} has schema version ${version}, newer than this certctl understands (${MIGRATIONS.length}).`,
+      'Upgrade certctl (a newer certctl wrote it); an older version must not write to a newer ledger. Nothing was changed.',
+      file,
+    );
+  }
+  const app = db.pragma('application_id', { simple: true }) as number;
+  if (app !== 0 && app !== APPLICATION_ID) throw foreignLedger(file, `a database of another program (application_id ${app})`);
+  const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]).map((t) => t.toLowerCase()));
+  if (version === 0) {
+    const own = [...tables].filter((t) => !t.startsWith('sqlite_'));
+    if (own.length) throw foreignLedger(file, `a SQLite database with ${own.length} table(s) of another program`);
+    return;
+  }
+  const missing = REQUIRED_TABLES.slice(0, version).flat().filter((t) => !tables.has(t));
+  if (missing.length) throw foreignLedger(file, `schema version ${version} without the table(s) ${missing.join(', ')}`);
+}
+
 /** A private copy of a read-only ledger (and its write-ahead log) to read from. */
 function readOnlyCopy(file: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-ro-'));
@@ -424,7 +446,9 @@ export class Ledger {
     }
     try {
       if (writable) {
-        db.pragma('journal_mode = WAL');
+        // Nothing is written before the file is known to be certctl's: switching a foreign database to WAL would change it.
+        preflight(db, file);
+        if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
         db.pragma('synchronous = NORMAL');
       } else {
         try {
