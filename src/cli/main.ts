@@ -19,6 +19,7 @@ Exit codes:
   2  bad input or configuration               7  the CA could not validate a challenge
   3  nothing to do (already held / duplicate) 8  other CA error, or CA unreachable
   4  blocked: a rate limit is predicted       9  another certctl run holds the lock
+ 10  the state dir or ledger cannot be used (damaged, not certctl's, read-only, disk full)
 `;
 
 /** The command each parsed options object came from, so config defaults can tell a given flag from a default. */

@@ -42,6 +42,11 @@ const REQUIRED_TABLES: readonly string[][] = [
   ['directories'],
 ];
 
+// SQLite-only statements (the file's own catalogue), named so the PostgreSQL statement check (ledger-backends.test.ts) knows them apart.
+const SQLITE_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'";
+const SQLITE_ANY = 'SELECT count(*) FROM sqlite_master';
+const SQLITE_USER_TABLES = "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'";
+
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 
 function foreignLedger(file: string, what: string): StateError {
@@ -194,7 +199,7 @@ function preflight(db: Database.Database, file: string): void {
   }
   const app = db.pragma('application_id', { simple: true }) as number;
   if (app !== 0 && app !== APPLICATION_ID) throw foreignLedger(file, `a database of another program (application_id ${app})`);
-  const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]).map((t) => t.toLowerCase()));
+  const tables = new Set((db.prepare(SQLITE_TABLES).pluck().all() as string[]).map((t) => t.toLowerCase()));
   if (version === 0) {
     const own = [...tables].filter((t) => !t.startsWith('sqlite_'));
     if (own.length) throw foreignLedger(file, `a SQLite database with ${own.length} table(s) of another program`);
@@ -452,7 +457,7 @@ export class Ledger {
         db.pragma('synchronous = NORMAL');
       } else {
         try {
-          db.prepare('SELECT count(*) FROM sqlite_master').get();
+          db.prepare(SQLITE_ANY).get();
         } catch (err) {
           // WAL mode needs ledger.sqlite-shm, which a read-only directory cannot get: read a private copy instead.
           if ((err as { code?: string }).code !== 'SQLITE_CANTOPEN') throw err;
@@ -503,7 +508,7 @@ export class Ledger {
     }
     if (current === MIGRATIONS.length) return;
     if (current === 0 && this.backend === 'sqlite') {
-      const tables = this.db.prepare("SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number;
+      const tables = this.db.prepare(SQLITE_USER_TABLES).pluck().get() as number;
       if (tables > 0) throw foreignLedger(this.file, `a SQLite database with ${tables} table(s) of another program`);
     }
     if (this.readOnly) {
@@ -528,7 +533,7 @@ export class Ledger {
     const version = this.schemaVersion();
     const rows =
       this.backend === 'sqlite'
-        ? (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[])
+        ? (this.db.prepare(SQLITE_TABLES).pluck().all() as string[])
         : (this.db.prepare('SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()').pluck().all() as string[]);
     const have = new Set(rows.map((r) => r.toLowerCase()));
     const missing = REQUIRED_TABLES.slice(0, version).flat().filter((t) => !have.has(t));
