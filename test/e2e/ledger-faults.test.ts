@@ -276,6 +276,7 @@ describe('faults of the machine: one sentence, the documented exit code, nothing
       expect(spent()).toBe(0);
     } finally {
       execFileSync('umount', [mnt]);
+      fs.rmdirSync(mnt);
     }
   });
 
@@ -302,6 +303,7 @@ describe('faults of the machine: one sentence, the documented exit code, nothing
       expect(hashes(state)).toEqual(before);
     } finally {
       execFileSync('umount', [mnt]);
+      fs.rmdirSync(mnt);
     }
   });
 
