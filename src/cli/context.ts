@@ -30,7 +30,9 @@ export async function makeContext(cmd: Command): Promise<Context> {
     async ledger() {
       if (!ledger) {
         const { Ledger } = await import('../core/ledger/ledger.js');
-        ledger = Ledger.open(paths.ledger);
+        // A write waits for another process's write lock as long as the command's --lock-wait says (then exit 9).
+        const lockWait = (opts as { lockWait?: unknown }).lockWait;
+        ledger = Ledger.open(paths.ledger, typeof lockWait === 'number' && Number.isFinite(lockWait) && lockWait >= 0 ? { busyTimeoutMs: lockWait * 1000 } : {});
       }
       return ledger;
     },

@@ -19,6 +19,7 @@ Exit codes:
   2  bad input or configuration               7  the CA could not validate a challenge
   3  nothing to do (already held / duplicate) 8  other CA error, or CA unreachable
   4  blocked: a rate limit is predicted       9  another certctl run holds the lock
+ 10  the state dir or ledger cannot be used (damaged, not certctl's, read-only, disk full)
 `;
 
 /** The command each parsed options object came from, so config defaults can tell a given flag from a default. */
@@ -41,8 +42,10 @@ export function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Pr
     let code: number = ExitCode.OK;
     try {
       code = (await fn(ctx, ...(args.slice(0, -1) as A))) ?? ExitCode.OK;
-    } catch (err) {
-      const { CertctlError } = await import('../core/errors.js');
+    } catch (caught) {
+      const { CertctlError, faultError } = await import('../core/errors.js');
+      // Disk full, read-only, a damaged ledger, a write lock held too long: a fault to fix, not a bug.
+      const err = caught instanceof CertctlError ? caught : (faultError(caught, ctx.paths.ledger.includes('://') ? undefined : ctx.paths.ledger) ?? caught);
       if (err instanceof CertctlError) {
         ctx.out.error(err);
         code = err.exitCode;

@@ -24,6 +24,13 @@ export const ExitCode = {
   CA_ERROR: 8,
   /** Another certctl run holds the lock on this state directory. */
   LOCKED: 9,
+  /**
+   * The state directory or ledger cannot be used as it is: damaged (empty,
+   * truncated, garbage), not certctl's, from a newer certctl, read-only where a
+   * write is needed, or the disk is full. Nothing in it was changed by this run;
+   * the message says how to get back.
+   */
+  STATE: 10,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -107,4 +114,68 @@ export class NetworkError extends CertctlError {
   constructor(message: string, hint?: string) {
     super(message, ExitCode.CA_ERROR, hint);
   }
+}
+
+/**
+ * The state directory or ledger cannot be used as it is (ExitCode.STATE):
+ * certctl refuses rather than start a new ledger over an old one or write into
+ * a damaged one. `file` is the ledger file (or redacted URL) or the state path.
+ */
+export class StateError extends CertctlError {
+  readonly file?: string;
+  constructor(message: string, hint?: string, file?: string) {
+    super(message, ExitCode.STATE, hint);
+    this.file = file;
+  }
+}
+
+/**
+ * An error from SQLite, PostgreSQL or the file system that is not a bug but a
+ * fault of the machine (disk full, read-only, damaged file, a lock held too
+ * long), as a CertctlError that says what to do; undefined for anything else.
+ * `ledger` is the ledger as it may be printed (file path or redacted URL).
+ */
+export function faultError(err: unknown, ledger?: string): CertctlError | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const e = err as { code?: unknown; message?: unknown; path?: unknown; name?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const where = ledger ? `the ledger ${ledger}` : 'the ledger';
+  const file = typeof e.path === 'string' ? e.path : undefined;
+  const nothingLost = 'Nothing was lost: what certctl had recorded before is still there, and an order it had begun is finished by the next run.';
+  if (code.startsWith('SQLITE_BUSY') || code === '55P03') {
+    return new LockedError(
+      `Another process has held the write lock of ${where} longer than certctl waits (${String(e.message ?? '').replace(/\.$/, '')}).`,
+      'Wait for it to finish (a long sqlite3 session or a stuck process holding a transaction?), or raise --lock-wait.',
+    );
+  }
+  // SQLITE_IOERR_SHMSIZE: SQLite could not grow ledger.sqlite-shm, which on a full file system is the first write that fails.
+  if (code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE' || code === 'ENOSPC' || code === 'EDQUOT' || code === '53100') {
+    return new StateError(
+      `The disk is full: certctl could not write ${file ?? where} (${code}).`,
+      `Free some space on the file system of the state directory and run the same command again. ${nothingLost}`,
+      file ?? ledger,
+    );
+  }
+  if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === '25006') {
+    return new StateError(
+      `${file ? file : where[0]!.toUpperCase() + where.slice(1)} is read-only here (${code}): this command needs to write to it.`,
+      'Run it where the state directory is writable (as the user that owns it, on a file system mounted read-write); status, plan and limits work read-only.',
+      file ?? ledger,
+    );
+  }
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+    return new StateError(
+      `${where[0]!.toUpperCase() + where.slice(1)} is damaged (${code}: ${String(e.message ?? '')}).`,
+      'Stop certctl runs on it, keep a copy of the file, and restore it from a backup (sqlite3 FILE .recover can salvage rows); then `certctl import state` re-adopts certificates on disk the restored ledger does not know.',
+      ledger,
+    );
+  }
+  if (code.startsWith('SQLITE_IOERR') || code === 'EIO') {
+    return new StateError(
+      `Reading or writing ${file ?? where} failed with an I/O error (${code}).`,
+      `Check the disk (dmesg) and run the same command again. ${nothingLost}`,
+      file ?? ledger,
+    );
+  }
+  return undefined;
 }

@@ -84,6 +84,8 @@ export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfi
 
   async function checkAll(planFn: (speak: boolean) => Promise<void>): Promise<void> {
     const now = ctx.now();
+    // Certificates in the state directory the ledger does not know (a lost or replaced ledger) are not ordered again.
+    (await import('./import/state.js')).assertStateKnown(ledger, ctx.paths, l);
     await planFn(true);
     if (!o.precheck) {
       ctx.out.info('Readiness checks skipped (--no-precheck); recorded on the order.');

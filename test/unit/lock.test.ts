@@ -4,7 +4,11 @@ import { spawnSync } from 'node:child_process';
 import type { Ledger } from '../../src/core/ledger/ledger.js';
 import { BACKENDS, openTestLedger, stopTestPostgres } from '../helpers/ledgers.js';
 import { acquireRunLock } from '../../src/core/store/lock.js';
-import { LockedError } from '../../src/core/errors.js';
+import { ExitCode, LockedError } from '../../src/core/errors.js';
+import { Ledger as LedgerClass } from '../../src/core/ledger/ledger.js';
+import { newLedgerLocation } from '../helpers/ledgers.js';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 
 describe.each(BACKENDS)('run lock on the %s ledger', (backend) => {
   afterAll(stopTestPostgres);
@@ -55,3 +59,51 @@ describe.each(BACKENDS)('run lock on the %s ledger', (backend) => {
     });
   });
 });
+
+describe.each(BACKENDS)('the ledger write lock held by another process on the %s ledger', (backend) => {
+  afterAll(stopTestPostgres);
+
+  it('is waited for as long as --lock-wait says (busy timeout / lock_timeout), then LockedError (exit 9); the lock table is untouched', async () => {
+    const { location } = await newLedgerLocation(backend, 'certctl-busy-');
+    LedgerClass.open(location).close();
+    // Another process holds the database's own write lock: a SQLite BEGIN IMMEDIATE, or a PostgreSQL
+    // session holding the advisory lock every certctl writer takes.
+    let release: () => Promise<void>;
+    if (backend === 'sqlite') {
+      const other = new Database(location);
+      other.exec('BEGIN IMMEDIATE');
+      release = async () => {
+        other.exec('ROLLBACK');
+        other.close();
+      };
+    } else {
+      const other = new pg.Client({ connectionString: location });
+      await other.connect();
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock(1667592820)');
+      release = async () => {
+        await other.query('ROLLBACK');
+        await other.end();
+      };
+    }
+    const l = LedgerClass.open(location, { busyTimeoutMs: 300 });
+    try {
+      const err = await acquireRunLock(l, 300).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(LockedError);
+      expect((err as LockedError).exitCode).toBe(ExitCode.LOCKED);
+      expect((err as Error).message).toMatch(/write lock of the ledger .* longer than --lock-wait \(0 s\); it is not a certctl run/);
+      await release();
+      // Once it is gone, the lock is taken at once.
+      const h = await acquireRunLock(l, 0);
+      expect(l.db.prepare('SELECT pid FROM locks').all()).toEqual([{ pid: process.pid }]);
+      h.release();
+      expect(l.db.prepare('SELECT pid FROM locks').all()).toEqual([]);
+    } finally {
+      l.close();
+    }
+  });
+});
+

@@ -3,6 +3,8 @@
  * certificates certctl did not issue, into the ledger (counted by the
  * planner) and, for certbot lineages certctl can renew, into certctl's own
  * live/ and archive/. Reads only; never changes the source files. Idempotent.
+ * `certctl import state`: the state directory's own archive/ lineages back
+ * into a ledger that lost or never had them (src/core/import/state.ts).
  */
 import { Option, type Command } from 'commander';
 import path from 'node:path';
@@ -63,6 +65,74 @@ what is new.`,
           }
           const failed = r.lineages.some((l) => l.action === 'skipped') || r.problems.length > 0;
           return failed ? ExitCode.INTERNAL : ExitCode.OK;
+        } finally {
+          lock.release();
+        }
+      }),
+    );
+
+  imp
+    .command('state')
+    .description("re-adopt the state directory's own lineages (archive/, live/) into a ledger that lost them: every archived version counted, the version live/ points at current")
+    .option('--server <url>', 'the ACME directory the lineages renew at (default: recognised from the issuer, e.g. Let’s Encrypt)')
+    .option('--ca <id>', 'the CA they renew at, by name')
+    .option('-w, --webroot <dir>', 'how certctl answers their HTTP-01 challenge when renewing: this webroot')
+    .option('--standalone [addr:port]', 'or: certctl serves the challenge itself (default 0.0.0.0:80)')
+    .option('--ca-bundle <file>', 'PEM file of extra CA certificates to trust for that ACME server when renewing (private CAs: Pebble, step-ca)')
+    .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120).argParser(Number))
+    .addHelpText(
+      'after',
+      `
+For a ledger that was lost (deleted, emptied by a full disk, moved away as
+damaged) or replaced by an older copy: certctl refuses to order names it
+finds certificates for on disk until they are back in the ledger. Only the
+ledger is written; archive/ and live/ are read. The CA, webroot or
+standalone address, and --ca-bundle are not in the files: give them (the CA
+is recognised from the issuer for public CAs). A lineage the ledger still
+knows keeps its settings and gains only the certificates it lacked.
+Running it again changes nothing.`,
+    )
+    .action(
+      action(async (ctx, opts: { server?: string; ca?: string; webroot?: string; standalone?: string | true; caBundle?: string; lockWait: number }) => {
+        const fs = await import('node:fs');
+        const { InputError, ExitCode } = await import('../../core/errors.js');
+        const { importState } = await import('../../core/import/state.js');
+        const { resolveCa } = await import('../../core/ca/registry.js');
+        const { acquireRunLock } = await import('../../core/store/lock.js');
+        const { parseListen } = await import('../../core/acme/challenge.js');
+        if (opts.webroot && opts.standalone) throw new InputError('Give either --webroot or --standalone, not both.');
+        if (opts.webroot && !fs.existsSync(opts.webroot)) throw new InputError(`--webroot ${opts.webroot} does not exist.`);
+        if (opts.caBundle && !fs.existsSync(opts.caBundle)) throw new InputError(`--ca-bundle ${opts.caBundle} does not exist.`);
+        let standalone: string | undefined;
+        if (opts.standalone) {
+          const l = parseListen(opts.standalone === true ? undefined : opts.standalone);
+          standalone = `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`;
+        }
+        let ca;
+        let directoryUrl;
+        if (opts.server || opts.ca) ({ ca, directoryUrl } = resolveCa({ ca: opts.ca, server: opts.server }));
+        if (!fs.existsSync(ctx.paths.archive)) {
+          throw new InputError(`${ctx.paths.archive} does not exist: there are no lineages in ${ctx.paths.root} to import.`, 'Give the state directory that holds them: --state-dir DIR.');
+        }
+        const ledger = await ctx.ledger();
+        const lock = await acquireRunLock(ledger, opts.lockWait * 1000, ctx.now);
+        try {
+          const r = importState(ledger, ctx.paths, { ca, directoryUrl, webroot: opts.webroot ? path.resolve(opts.webroot) : undefined, standalone, caBundle: opts.caBundle }, ctx.now());
+          const added = r.reduce((n, l) => n + l.certificatesAdded, 0);
+          const adopted = r.filter((l) => l.action === 'imported').length;
+          if (ctx.out.json) {
+            ctx.out.document('certctl.import/1', { source: 'state', dir: ctx.paths.root, adopted, certificatesAdded: added, lineages: r });
+          } else {
+            const p = ctx.out.palette;
+            for (const l of r) {
+              const tag = l.action === 'imported' || l.action === 'updated' ? p.ok(l.action) : l.action === 'unchanged' ? p.dim('unchanged') : p.warn(l.action);
+              ctx.out.info(`${tag}  ${l.lineage}: ${l.names.join(', ') || '-'} — ${l.versions} version(s), ${l.certificatesAdded} certificate(s) added; ${l.reason}`);
+            }
+            if (r.length === 0) ctx.out.info(`No lineages in ${ctx.paths.archive}.`);
+            else if (added === 0 && adopted === 0 && !r.some((l) => l.action === 'skipped')) ctx.out.info('Nothing new: the ledger knows every lineage on disk.');
+            else ctx.out.attention(`${adopted} lineage(s) adopted, ${added} certificate(s) added to the ledger.`);
+          }
+          return r.some((l) => l.action === 'skipped') ? ExitCode.CONFIG : ExitCode.OK;
         } finally {
           lock.release();
         }

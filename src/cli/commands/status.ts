@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { action } from '../main.js';
 import type { Context } from '../context.js';
 
@@ -14,6 +14,15 @@ export function register(program: Command): void {
         if (opts.nginx !== undefined) return printNginx(ctx, opts.nginx);
         // No ledger file yet: nothing to show, and no reason to create one (or load SQLite) to say so.
         if (!ctx.paths.ledger.includes('://') && !existsSync(ctx.paths.ledger)) {
+          // …unless the state directory holds lineages: then the ledger was lost, and "no certificates" would be false.
+          const onDisk = existsSync(ctx.paths.archive) ? readdirSync(ctx.paths.archive).filter((n) => !n.startsWith('.')) : [];
+          if (onDisk.length) {
+            const { StateError } = await import('../../core/errors.js');
+            throw new StateError(
+              `There is no ledger at ${ctx.paths.ledger}, but ${ctx.paths.archive} holds ${onDisk.length} lineage(s) (${onDisk.slice(0, 5).join(', ')}${onDisk.length > 5 ? ', …' : ''}): the ledger was lost or moved.`,
+              'Restore it from a backup, or re-adopt the lineages with `certctl import state` (certctl refuses to order their names until then).',
+            );
+          }
           if (ctx.out.json) ctx.out.document('certctl.status/1', { lineages: [] });
           else ctx.out.info(`No certificates yet in ${ctx.paths.root}. Get one with: certctl issue -d example.com --webroot /var/www/html`);
           return;
@@ -21,6 +30,10 @@ export function register(program: Command): void {
         const { statusReport } = await import('../../core/status.js');
         const ledger = await ctx.ledger();
         const report = statusReport(ledger, ctx.paths, ctx.now());
+        const { unknownDiskLineages } = await import('../../core/import/state.js');
+        for (const u of unknownDiskLineages(ledger, ctx.paths)) {
+          ctx.out.attention(`warning: ${ctx.paths.archive}/${u.name} (${u.names.join(', ') || 'no readable certificate'}, ${u.versions} version(s)) is not in the ledger; certctl will not order these names until \`certctl import state\` re-adopts it.`);
+        }
         if (ctx.out.json) {
           ctx.out.document('certctl.status/1', { lineages: report });
           return;

@@ -11,13 +11,211 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
-import { CertctlError, ExitCode } from '../errors.js';
+import { CertctlError, ExitCode, StateError, faultError } from '../errors.js';
 import { isPostgresUrl, redactUrl, type LedgerDb } from './db.js';
 import { PostgresDb } from './postgres.js';
 
 export type DB = LedgerDb;
+
+export interface LedgerOpenOptions {
+  /**
+   * How long a write waits for another process's write lock before failing
+   * (SQLite's busy timeout; PostgreSQL's lock_timeout): the command's
+   * --lock-wait. Default 15 s.
+   */
+  busyTimeoutMs?: number;
+}
+
+/** SQLite's busy timeout when the command has no --lock-wait. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 15_000;
+
+/** PRAGMA application_id of a certctl ledger ('cert'); ledgers made before it was set have 0. */
+export const APPLICATION_ID = 0x63657274;
+
+/** The tables each migration adds (index i: migration i + 1), checked on open. */
+const REQUIRED_TABLES: readonly string[][] = [
+  ['accounts', 'lineages', 'orders', 'order_events', 'authorizations', 'certificates', 'certificate_domains', 'problems', 'renewal_info', 'prechecks', 'ct_sync', 'runs'],
+  ['locks'],
+  ['directories'],
+];
+
+// SQLite-only statements (the file's own catalogue), named so the PostgreSQL statement check (ledger-backends.test.ts) knows them apart.
+const SQLITE_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'";
+const SQLITE_ANY = 'SELECT count(*) FROM sqlite_master';
+const SQLITE_USER_TABLES = "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'";
+
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
+function foreignLedger(file: string, what: string): StateError {
+  return new StateError(
+    `${file} is not a certctl ledger (${what}).`,
+    'Point --ledger / --state-dir at certctl\'s own ledger, or move this file away; certctl will not write to it.',
+    file,
+  );
+}
+
+function damagedLedger(file: string, what: string): StateError {
+  return new StateError(
+    `The ledger ${file} is damaged: ${what}; certctl will not start a new ledger over it.`,
+    'Move it away and restore ledger.sqlite from a backup; or, to rebuild from the certificates on disk, move it away and run `certctl import state`. Nothing was written to it.',
+    file,
+  );
+}
+
+function canWrite(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What is at the ledger's path, before SQLite touches it: 'missing' (a new
+ * ledger may be made) or 'file' (a SQLite file whose header is sound). Any
+ * other finding is a StateError: SQLite would take an empty file for a new
+ * database, and would only notice a truncated one at the first query that
+ * reads a missing page.
+ */
+function inspectSqliteFile(file: string): 'missing' | 'file' {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new StateError(`Cannot read the ledger ${file}: ${(err as Error).message}.`, 'Check the path and its permissions (--state-dir / CERTCTL_HOME, --ledger).', file);
+    }
+    const wal = walSize(file);
+    if (wal > 0) {
+      throw new StateError(
+        `The ledger ${file} is missing, but its write-ahead log ${path.basename(file)}-wal (${wal} bytes) is still there.`,
+        `Restore ${path.basename(file)} from a backup next to it (SQLite then replays the log); to start over, move ${path.basename(file)}-wal and -shm away and run \`certctl import state\`.`,
+        file,
+      );
+    }
+    return 'missing';
+  }
+  if (!st.isFile()) throw new StateError(`The ledger ${file} is not a file.`, 'Point --ledger / --state-dir at a ledger file.', file);
+  if (st.size === 0) return fail('the file is empty (0 bytes: truncated by a full disk or a bad restore?)');
+  const head = Buffer.alloc(100);
+  let n = 0;
+  const fd = fs.openSync(file, 'r');
+  try {
+    n = fs.readSync(fd, head, 0, 100, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (n < 100 || !head.subarray(0, 16).equals(SQLITE_MAGIC)) {
+    if (n >= 16 && head.subarray(0, 16).equals(SQLITE_MAGIC)) return fail(`the file is cut short (${st.size} bytes, less than a SQLite header)`);
+    throw foreignLedger(file, `not a SQLite database: ${st.size} bytes that do not start with the SQLite header`);
+  }
+  const raw = head.readUInt16BE(16);
+  const pageSize = raw === 1 ? 65536 : raw;
+  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return fail(`its header names an impossible page size (${raw})`);
+  if (st.size % pageSize !== 0) return fail(`its size (${st.size} bytes) is not a whole number of ${pageSize}-byte pages: it was cut short`);
+  // The header's page count is valid when its version-valid-for number equals the change counter. A
+  // write-ahead log left by a crash may still hold pages a checkpoint had begun to copy: SQLite
+  // recovers those, so the count is only held against the file when there is no log.
+  const pages = head.readUInt32BE(28);
+  const valid = head.readUInt32BE(92) === head.readUInt32BE(24);
+  if (valid && pages * pageSize > st.size && walSize(file) === 0) {
+    return fail(`it is cut short: ${st.size} bytes of the ${pages * pageSize} its header says it has`);
+  }
+  return 'file';
+
+  function fail(what: string): never {
+    throw damagedLedger(file, what);
+  }
+}
+
+function walSize(file: string): number {
+  try {
+    return fs.statSync(`${file}-wal`).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * A new ledger, made whole under a temporary name and then linked into
+ * place: link() fails when the name exists, so two processes creating it at
+ * once end with one ledger, and a crash leaves at most the temporary file.
+ */
+function createSqlite(file: string, timeout: number): void {
+  const dir = path.dirname(file);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = path.join(dir, `.${path.basename(file)}.new-${process.pid}-${Date.now()}`);
+  try {
+    const db = new Database(tmp, { timeout });
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma(`application_id = ${APPLICATION_ID}`);
+      db.transaction(() => {
+        for (let i = 0; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);
+        db.pragma(`user_version = ${MIGRATIONS.length}`);
+      }).immediate();
+    } finally {
+      db.close();
+    }
+    fs.chmodSync(tmp, 0o600);
+    const fd = fs.openSync(tmp, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    try {
+      fs.linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // Another process made it first: use theirs.
+    }
+    const dfd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  } catch (err) {
+    throw faultError(err, file) ?? new StateError(`Cannot create the ledger ${file}: ${(err as Error).message}.`, 'Check that the state directory is writable (--state-dir / CERTCTL_HOME, --ledger).', file);
+  } finally {
+    for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) fs.rmSync(f, { force: true });
+  }
+}
+
+/** Reads only: a file that is not a certctl ledger (another program's database, a newer certctl's) is refused before any write. */
+function preflight(db: Database.Database, file: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new StateError(
+      `The ledger ${file} has schema version ${version}, newer than this certctl understands (${MIGRATIONS.length}).`,
+      'Upgrade certctl (a newer certctl wrote it); an older version must not write to a newer ledger. Nothing was changed.',
+      file,
+    );
+  }
+  const app = db.pragma('application_id', { simple: true }) as number;
+  if (app !== 0 && app !== APPLICATION_ID) throw foreignLedger(file, `a database of another program (application_id ${app})`);
+  const tables = new Set((db.prepare(SQLITE_TABLES).pluck().all() as string[]).map((t) => t.toLowerCase()));
+  if (version === 0) {
+    const own = [...tables].filter((t) => !t.startsWith('sqlite_'));
+    if (own.length) throw foreignLedger(file, `a SQLite database with ${own.length} table(s) of another program`);
+    return;
+  }
+  const missing = REQUIRED_TABLES.slice(0, version).flat().filter((t) => !tables.has(t));
+  if (missing.length) throw foreignLedger(file, `schema version ${version} without the table(s) ${missing.join(', ')}`);
+}
+
+/** A private copy of a read-only ledger (and its write-ahead log) to read from. */
+function readOnlyCopy(file: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-ro-'));
+  fs.copyFileSync(file, path.join(dir, 'ledger.sqlite'));
+  if (walSize(file) > 0) fs.copyFileSync(`${file}-wal`, path.join(dir, 'ledger.sqlite-wal'));
+  return dir;
+}
 
 export interface AccountRow {
   id: number;
@@ -203,57 +401,123 @@ export class Ledger {
 
   /**
    * Open the ledger and bring its schema up to date: a SQLite file (created if
-   * needed) or a `postgres://` URL (the database must exist; its tables are
-   * created on first use).
+   * it does not exist) or a `postgres://` URL (the database must exist; its
+   * tables are created on first use).
+   *
+   * An existing file is never taken for a new ledger: empty, truncated,
+   * garbage, another program's database or a newer certctl's is a StateError
+   * (exit 10) and nothing is written to it. A new file is created whole (its
+   * schema written under a temporary name, then linked into place), so a
+   * crash or a second process can never leave or see a half-made ledger.
+   * Where the file or its directory is read-only the ledger is opened
+   * read-only (`readOnly`): reads work, the first write is a StateError.
    */
-  static open(fileOrUrl: string): Ledger {
-    return isPostgresUrl(fileOrUrl) ? Ledger.openPostgres(fileOrUrl) : Ledger.openSqlite(fileOrUrl);
+  static open(fileOrUrl: string, o: LedgerOpenOptions = {}): Ledger {
+    return isPostgresUrl(fileOrUrl) ? Ledger.openPostgres(fileOrUrl, o) : Ledger.openSqlite(fileOrUrl, o);
   }
 
-  private static openPostgres(url: string): Ledger {
+  private static openPostgres(url: string, o: LedgerOpenOptions): Ledger {
     const shown = redactUrl(url);
     let db: PostgresDb;
     try {
-      db = new PostgresDb(url);
+      db = new PostgresDb(url, { lockTimeoutMs: o.busyTimeoutMs });
     } catch (err) {
+      const fault = faultError(err, shown);
+      if (fault) throw fault;
       throw new CertctlError(`Cannot open the PostgreSQL ledger at ${shown}: ${(err as Error).message}`, ExitCode.CONFIG, 'Check --ledger / CERTCTL_LEDGER, that the database exists, and that this user may create tables in it (docs/fleet.md).');
     }
     const ledger = new Ledger(db, shown, 'postgres');
-    ledger.migrate();
+    try {
+      ledger.migrate();
+      ledger.checkSchema();
+    } catch (err) {
+      ledger.close();
+      throw faultError(err, shown) ?? err;
+    }
     return ledger;
   }
 
-  private static openSqlite(file: string): Ledger {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    let db: DB;
+  private static openSqlite(file: string, o: LedgerOpenOptions): Ledger {
+    const timeout = o.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+    const found = inspectSqliteFile(file);
+    if (found === 'missing') createSqlite(file, timeout);
+    const writable = canWrite(file) && canWrite(path.dirname(file));
+    let db: Database.Database;
+    let copy: string | undefined;
     try {
-      db = new Database(file, { timeout: 15_000 });
+      db = new Database(file, { timeout, readonly: !writable, fileMustExist: true });
     } catch (err) {
-      throw new CertctlError(`Cannot open the ledger at ${file}: ${(err as Error).message}`, ExitCode.CONFIG, 'Check the path and its permissions (--state-dir / CERTCTL_HOME).');
+      throw new StateError(`Cannot open the ledger ${file}: ${(err as Error).message}.`, 'Check the path and its permissions (--state-dir / CERTCTL_HOME, --ledger).', file);
     }
     try {
-      fs.chmodSync(file, 0o600);
-    } catch {
-      /* not ours to chmod (shared ledger); reading still works */
+      if (writable) {
+        // Nothing is written before the file is known to be certctl's: switching a foreign database to WAL would change it.
+        preflight(db, file);
+        if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+      } else {
+        try {
+          db.prepare(SQLITE_ANY).get();
+        } catch (err) {
+          // WAL mode needs ledger.sqlite-shm, which a read-only directory cannot get: read a private copy instead.
+          if ((err as { code?: string }).code !== 'SQLITE_CANTOPEN') throw err;
+          db.close();
+          copy = readOnlyCopy(file);
+          db = new Database(path.join(copy, 'ledger.sqlite'), { timeout, readonly: true, fileMustExist: true });
+        }
+      }
+      db.pragma('foreign_keys = ON');
+    } catch (err) {
+      db.close();
+      if (copy) fs.rmSync(copy, { recursive: true, force: true });
+      throw faultError(err, file) ?? err;
     }
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
     const ledger = new Ledger(db as unknown as LedgerDb, file, 'sqlite');
-    ledger.migrate();
+    ledger.readOnly = !writable;
+    ledger.tempCopy = copy;
+    try {
+      ledger.migrate();
+      ledger.checkSchema();
+    } catch (err) {
+      ledger.close();
+      throw faultError(err, file) ?? err;
+    }
+    if (writable) {
+      try {
+        fs.chmodSync(file, 0o600);
+      } catch {
+        /* not ours to chmod (shared ledger); reading still works */
+      }
+    }
     return ledger;
   }
+
+  /** True when the ledger could only be opened for reading (read-only file system or file). */
+  readOnly = false;
+  /** A read-only ledger read through a private copy: removed at close. */
+  private tempCopy: string | undefined;
 
   private migrate(): void {
     const current = this.db.pragma('user_version', { simple: true }) as number;
     if (current > MIGRATIONS.length) {
-      throw new CertctlError(
+      throw new StateError(
         `The ledger ${this.file} has schema version ${current}, newer than this certctl understands (${MIGRATIONS.length}).`,
-        ExitCode.CONFIG,
-        'Upgrade certctl; an older version must not write to a newer ledger.',
+        'Upgrade certctl (a newer certctl wrote it); an older version must not write to a newer ledger. Nothing was changed.',
+        this.file,
       );
     }
     if (current === MIGRATIONS.length) return;
+    if (current === 0 && this.backend === 'sqlite') {
+      const tables = this.db.prepare(SQLITE_USER_TABLES).pluck().get() as number;
+      if (tables > 0) throw foreignLedger(this.file, `a SQLite database with ${tables} table(s) of another program`);
+    }
+    if (this.readOnly) {
+      throw new StateError(
+        `The ledger ${this.file} is at schema version ${current} and needs upgrading to ${MIGRATIONS.length}, but it is read-only here.`,
+        'Run any certctl command once where the state directory is writable; then read-only commands work here too.',
+        this.file,
+      );
+    }
     // IMMEDIATE takes the write lock first, so two processes cannot both migrate.
     this.db.transaction(() => {
       const v = this.db.pragma('user_version', { simple: true }) as number;
@@ -264,8 +528,26 @@ export class Ledger {
     }).immediate();
   }
 
+  /** A ledger at a known version must hold the tables of that version: otherwise it is not certctl's (or lost some). */
+  private checkSchema(): void {
+    const version = this.schemaVersion();
+    const rows =
+      this.backend === 'sqlite'
+        ? (this.db.prepare(SQLITE_TABLES).pluck().all() as string[])
+        : (this.db.prepare('SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()').pluck().all() as string[]);
+    const have = new Set(rows.map((r) => r.toLowerCase()));
+    const missing = REQUIRED_TABLES.slice(0, version).flat().filter((t) => !have.has(t));
+    if (missing.length) throw foreignLedger(this.file, `schema version ${version} without the table(s) ${missing.join(', ')}`);
+    if (this.backend === 'sqlite') {
+      const app = this.db.pragma('application_id', { simple: true }) as number;
+      if (app !== 0 && app !== APPLICATION_ID) throw foreignLedger(this.file, `a database of another program (application_id ${app})`);
+    }
+  }
+
   close(): void {
     this.db.close();
+    if (this.tempCopy) fs.rmSync(this.tempCopy, { recursive: true, force: true });
+    this.tempCopy = undefined;
   }
 
   schemaVersion(): number {

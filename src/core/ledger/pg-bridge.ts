@@ -98,13 +98,18 @@ export class PgBridge {
   /** Set by the caller while a transaction is open: a lost connection must then fail, never silently reconnect. */
   inTransaction = false;
 
-  constructor(url: string) {
+  private readonly callLimitMs: number;
+
+  /** `lockTimeoutMs`: PostgreSQL's lock_timeout for this connection (how long a writer waits for the ledger's write lock). */
+  constructor(url: string, lockTimeoutMs = LOCK_TIMEOUT_MS) {
+    // A call waiting for a lock must be given up by PostgreSQL (lock_timeout, a clear error), not by this side first.
+    this.callLimitMs = Math.max(CALL_LIMIT_MS, lockTimeoutMs + 60_000);
     const shared = new SharedArrayBuffer(4);
     this.flag = new Int32Array(shared);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const pgPath = createRequire(import.meta.url).resolve('pg');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pgPath, url, flag: shared, port: port2, lockTimeoutMs: LOCK_TIMEOUT_MS }, transferList: [port2] });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pgPath, url, flag: shared, port: port2, lockTimeoutMs }, transferList: [port2] });
     // Neither keeps the process alive: a CLI run ends when its work does.
     this.worker.unref();
     this.port.unref();
@@ -136,10 +141,10 @@ export class PgBridge {
     }
     Atomics.store(this.flag, 0, 0);
     this.port.postMessage(req);
-    const deadline = Date.now() + CALL_LIMIT_MS;
+    const deadline = Date.now() + this.callLimitMs;
     while (Atomics.load(this.flag, 0) === 0) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new PostgresError(`No answer from PostgreSQL within ${CALL_LIMIT_MS / 60_000} minutes.`, undefined);
+      if (left <= 0) throw new PostgresError(`No answer from PostgreSQL within ${Math.round(this.callLimitMs / 60_000)} minutes.`, undefined);
       Atomics.wait(this.flag, 0, 0, Math.min(left, 1000));
     }
     const msg = receiveMessageOnPort(this.port)?.message as ({ ok: true } & QueryResult) | { ok: false; message: string; code?: string } | undefined;

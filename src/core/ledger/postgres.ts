@@ -13,6 +13,7 @@
 import type { LedgerDb, LedgerStatement, LedgerTransaction, Params } from './db.js';
 import { bindValues, toPostgres } from './dialect.js';
 import { LOCK_TIMEOUT_MS, PgBridge, PostgresError } from './pg-bridge.js';
+import { LockedError } from '../errors.js';
 
 /** The advisory lock every certctl writer takes: 'cert' in ASCII. */
 export const LEDGER_LOCK_KEY = 0x63657274;
@@ -66,8 +67,13 @@ export class PostgresDb implements LedgerDb {
   private depth = 0;
   private locked = false;
 
-  constructor(url: string) {
-    this.bridge = new PgBridge(url);
+  /** `lockTimeoutMs`: how long a writer waits for the ledger's write lock (the command's --lock-wait; default LOCK_TIMEOUT_MS). */
+  readonly lockTimeoutMs: number;
+
+  constructor(url: string, o: { lockTimeoutMs?: number } = {}) {
+    // lock_timeout 0 would mean 'wait for ever': --lock-wait 0 is 'do not wait', 1 ms.
+    this.lockTimeoutMs = Math.max(1, Math.round(o.lockTimeoutMs ?? LOCK_TIMEOUT_MS));
+    this.bridge = new PgBridge(url, this.lockTimeoutMs);
     try {
       // The version table is created once, under the writers' lock, so two hosts opening an empty database at once do not collide.
       // Once it exists, opening takes no lock at all.
@@ -129,9 +135,9 @@ export class PostgresDb implements LedgerDb {
             this.bridge.query(`SELECT pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`);
           } catch (err) {
             if ((err as PostgresError).code !== '55P03') throw err;
-            throw new PostgresError(
-              `The ledger's write lock was held by another session for more than ${LOCK_TIMEOUT_MS / 1000} s (pg_advisory_xact_lock(${LEDGER_LOCK_KEY})); see pg_locks and pg_stat_activity for who holds it.`,
-              '55P03',
+            throw new LockedError(
+              `Another session has held the PostgreSQL ledger's write lock for more than ${this.lockTimeoutMs / 1000} s (pg_advisory_xact_lock(${LEDGER_LOCK_KEY})).`,
+              'Wait for it to finish, or raise --lock-wait; see pg_locks and pg_stat_activity for who holds it.',
             );
           }
           this.locked = true;

@@ -44,12 +44,26 @@ export async function acquireRunLock(ledger: Ledger, waitMs: number, now: () => 
   const deadline = Date.now() + waitMs;
   let delay = 50;
   for (;;) {
-    const r = ledger.tryLock('run', me, now(), LOCK_STALE_MS, alive);
-    if (r.ok) break;
+    let r: ReturnType<Ledger['tryLock']> | 'busy';
+    try {
+      r = ledger.tryLock('run', me, now(), LOCK_STALE_MS, alive);
+    } catch (err) {
+      // Not a certctl run but some process holding the ledger's own write lock (a SQLite transaction, a
+      // PostgreSQL session): the database already waited its busy timeout / lock_timeout (--lock-wait).
+      if (!isWriteLockBusy(err)) throw err;
+      r = 'busy';
+    }
+    if (r !== 'busy' && r.ok) break;
     if (Date.now() >= deadline) {
+      if (r === 'busy') {
+        throw new LockedError(
+          `Another process has held the write lock of the ledger ${ledger.file} for longer than --lock-wait (${Math.round(waitMs / 1000)} s); it is not a certctl run (no run lock row), so it may be a sqlite3/psql session or a stuck process.`,
+          'Find and end that process (fuser / lsof on the ledger file; pg_stat_activity), or raise --lock-wait. Nothing was sent.',
+        );
+      }
       throw new LockedError(
         `Another certctl run (pid ${r.holder.pid} on ${r.holder.host}, since ${new Date(r.holder.acquired_at).toISOString()}) holds the lock on this ledger.`,
-        'Wait for it to finish, or raise --lock-wait. A crashed holder is detected automatically.',
+        'Wait for it to finish, or raise --lock-wait. A crashed holder is detected automatically. Nothing was sent.',
       );
     }
     await new Promise((res) => setTimeout(res, delay + Math.random() * delay));
@@ -65,6 +79,12 @@ export async function acquireRunLock(ledger: Ledger, waitMs: number, now: () => 
   timer.unref();
   holds.set(ledger, { count: 1, timer });
   return hold(ledger, me);
+}
+
+function isWriteLockBusy(err: unknown): boolean {
+  if (err instanceof LockedError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code === '55P03');
 }
 
 function hold(ledger: Ledger, me: { pid: number; host: string }): HeldLock {
