@@ -1,0 +1,144 @@
+/**
+ * Lost answers after the CA acted (issue #12, seed 001): for every
+ * state-changing request — newAccount, newOrder, challenge, finalize,
+ * certificate download — certctl's ACME test proxy lets Pebble act and then
+ * loses the answer (connection cut; never answered, so the client times out;
+ * 500 instead of the answer), once or on every attempt. After that `issue`,
+ * the user's next commands (`issue` again with the same arguments, then
+ * `renew`) must end with:
+ *  - exactly one certificate issued by the CA for the lineage (finalizes the CA
+ *    accepted, counted at the proxy — not in the ledger),
+ *  - at most one extra order created at the CA,
+ *  - a consistent live/ (the private key belongs to the certificate) and the
+ *    ledger's current version = the files.
+ * The matrix (fault × step → certificates issued, orders created, exit codes)
+ * is printed at the end of the file's run.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { X509Certificate, createPublicKey } from 'node:crypto';
+import { startPebble, type Pebble } from '../helpers/pebble.js';
+import { startAcmeTestProxy, type AcmeTestProxy, type EndpointName, type LostAnswerMode } from '../../src/testkit/acme-proxy.js';
+import { runCli, tempDir, q } from '../helpers/cli.js';
+
+let pebble: Pebble;
+let proxy: AcmeTestProxy;
+beforeAll(async () => {
+  // No random nonce rejections: the counts below are then the CA's own doing and the faults'.
+  pebble = await startPebble({ nonceReject: 0 });
+  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
+});
+
+interface MatrixRow {
+  fault: string;
+  step: string;
+  issued: number;
+  orders: number;
+  codes: string;
+}
+const matrix: MatrixRow[] = [];
+
+afterAll(async () => {
+  await proxy?.stop();
+  await pebble?.stop();
+  if (matrix.length) {
+    const lines = [
+      '| fault | step | certificates issued | orders created | exit codes (issue → issue again → renew) |',
+      '|---|---|---|---|---|',
+      ...matrix.map((r) => `| ${r.fault} | ${r.step} | ${r.issued} | ${r.orders} | ${r.codes} |`),
+    ];
+    console.log(`\nLost answers after the CA acted:\n${lines.join('\n')}\n`);
+  }
+});
+
+/** Short ACME time-out so a never-answered request costs 1 s per attempt (documented env, README). */
+const ENV = { CERTCTL_ACME_TIMEOUT: '1' };
+
+function issueArgs(state: string, name: string): string[] {
+  return ['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name];
+}
+function renewArgs(state: string): string[] {
+  return ['--state-dir', state, 'renew', '--no-random-sleep', '--json', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort)];
+}
+
+/** live/ holds a certificate for `name` whose public key is the private key's; the ledger's version is the files'. */
+function assertConsistent(state: string, name: string): void {
+  const live = path.join(state, 'live', name);
+  const cert = new X509Certificate(fs.readFileSync(path.join(live, 'cert.pem')));
+  expect(cert.subjectAltName).toContain(`DNS:${name}`);
+  const certKey = cert.publicKey.export({ type: 'spki', format: 'der' });
+  const privKey = createPublicKey(fs.readFileSync(path.join(live, 'privkey.pem'), 'utf8')).export({ type: 'spki', format: 'der' });
+  expect(Buffer.compare(certKey, privKey)).toBe(0);
+  const lineage = q<{ current_version: number }>(state, `SELECT current_version FROM lineages WHERE name = '${name}'`)[0]!;
+  expect(fs.readlinkSync(path.join(live, 'cert.pem'))).toBe(path.join('..', '..', 'archive', name, `cert${lineage.current_version}.pem`));
+  const rows = q<{ serial: string; version: number }>(state, `SELECT serial, version FROM certificates WHERE lineage = '${name}'`);
+  expect(rows).toHaveLength(1);
+  expect(rows[0]!.version).toBe(lineage.current_version);
+  expect(BigInt(`0x${rows[0]!.serial}`)).toBe(BigInt(`0x${cert.serialNumber}`));
+  expect(q(state, "SELECT id FROM orders WHERE state = 'open'")).toHaveLength(0);
+  expect(fs.readdirSync(path.join(state, 'pending')).filter((f) => f.endsWith('.key'))).toEqual([]);
+}
+
+const STEPS: EndpointName[] = ['newAccount', 'newOrder', 'challenge', 'finalize', 'certificate'];
+const MODES: LostAnswerMode[] = ['cut', 'hold', '500'];
+/** The transport tries a request 4 times (1 + 3 retries): 4 lost answers lose every attempt of one request. */
+const EVERY_ATTEMPT = 4;
+
+const cases: { step: EndpointName; mode: LostAnswerMode; times: number }[] = [];
+for (const step of STEPS) for (const mode of MODES) cases.push({ step, mode, times: 1 });
+// Every attempt of one request lost (the transport's retries cannot help; the order is read again, or
+// left journalled for the next run). Each costs the full retry schedule, so one fault per step, all
+// three for finalize (seed 001).
+const everyAttempt: [EndpointName, LostAnswerMode][] = [
+  ['newAccount', 'cut'],
+  ['newOrder', 'cut'],
+  ['newOrder', '500'],
+  ['challenge', '500'],
+  ['finalize', 'cut'],
+  ['finalize', 'hold'],
+  ['finalize', '500'],
+  ['certificate', 'cut'],
+];
+for (const [step, mode] of everyAttempt) cases.push({ step, mode, times: EVERY_ATTEMPT });
+
+describe('a lost answer after the CA acted, then issue again and renew: one certificate', () => {
+  for (const { step, mode, times } of cases) {
+    const label = `${mode === '500' ? '500 after acting' : mode === 'cut' ? 'connection cut' : 'never answered'}${times > 1 ? ' (every attempt)' : ''}`;
+    it(`${step}: ${label}`, async () => {
+      const state = tempDir();
+      const name = `lost-${step.toLowerCase()}-${mode}-${times}.example.test`;
+      proxy.clearFaults();
+      proxy.resetObservations();
+      proxy.loseAnswer(step, mode, times);
+
+      const first = await runCli(issueArgs(state, name), ENV);
+      const lostSeen = proxy.requests.filter((r) => r.lost).length;
+      proxy.clearFaults();
+      // The fault really hit a request the CA acted on (it is not a test of nothing).
+      expect(lostSeen).toBe(times);
+      expect(proxy.requests.find((r) => r.lost)!.lost!.upstreamStatus).toBeGreaterThan(0);
+      // A lost answer is never a refusal: exit 0 (recovered in the run) or 8 (left for the next run).
+      expect([0, 8], first.stderr).toContain(first.code);
+      if (first.code !== 0) expect(first.stderr).not.toMatch(/internal error/);
+
+      const again = await runCli(issueArgs(state, name), ENV);
+      // Recovered by the first run → already held (3); otherwise this run finishes the order (0).
+      expect(again.code, again.stderr).toBe(first.code === 0 ? 3 : 0);
+
+      const renew = await runCli(renewArgs(state), ENV);
+      expect(renew.code, renew.stderr).toBe(0);
+      expect(JSON.parse(renew.stdout).lineages[0]).toMatchObject({ lineage: name, action: 'kept' });
+
+      const created = proxy.orders.filter((o) => o.caStatus === 201).length;
+      matrix.push({ fault: label, step, issued: proxy.issued, orders: created, codes: `${first.code} → ${again.code} → ${renew.code}` });
+      // Counted at the CA's door: one certificate, at most one extra order.
+      expect(proxy.issued).toBe(1);
+      expect(created).toBeGreaterThanOrEqual(1);
+      expect(created).toBeLessThanOrEqual(2);
+      assertConsistent(state, name);
+      // One account at the CA for this state dir, kept in one ledger row.
+      expect(q(state, 'SELECT id FROM accounts')).toHaveLength(1);
+    });
+  }
+});
