@@ -150,8 +150,12 @@ export interface AcmeTestProxy {
   setProfiles(profiles: Record<string, string> | null): void;
   /** Answer `endpoint` with a Let's Encrypt-style 429 (not forwarded), `times` times or until clearFaults(). */
   rateLimit(endpoint: EndpointName, opts: { seconds: number; detail: string; times?: number }): void;
-  /** Answer the next `times` requests to `endpoint` with a 5xx problem (not forwarded). Use 'renewalInfo' for ARI errors. */
-  failNext(endpoint: EndpointName, status: 500 | 503, times?: number, opts?: { retryAfterSeconds?: number }): void;
+  /**
+   * Answer the next `times` requests to `endpoint` with a 5xx problem (not forwarded). Use 'renewalInfo' for ARI errors.
+   * With `body`, the answer is that text (text/html, no problem document, no Replay-Nonce; '' for an empty
+   * answer), as a dead CA's load balancer answers ("502 Bad Gateway").
+   */
+  failNext(endpoint: EndpointName, status: number, times?: number, opts?: { retryAfterSeconds?: number; body?: string }): void;
   /**
    * Forward the next `times` requests to `endpoint` to the CA — which acts on them (creates the
    * account or order, starts validation, issues, serves the certificate) — then lose its answer
@@ -177,6 +181,7 @@ interface Fault {
   status: number;
   seconds?: number;
   detail?: string;
+  body?: string;
   remaining: number;
 }
 
@@ -363,7 +368,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     },
     failNext(endpoint, status, times = 1, o = {}) {
       const list = faults.get(endpoint) ?? [];
-      list.push({ kind: 'fail', status, seconds: o.retryAfterSeconds, remaining: times });
+      list.push({ kind: 'fail', status, seconds: o.retryAfterSeconds, body: o.body, remaining: times });
       faults.set(endpoint, list);
     },
     loseAnswer(endpoint, mode, times = 1) {
@@ -577,6 +582,9 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
         { type: 'urn:ietf:params:acme:error:rateLimited', detail: `${fault.detail}, retry after ${leTime(Date.now() + seconds * 1000)}: see ${RATE_LIMIT_DOCS}` },
         { 'retry-after': String(seconds), link: `<${RATE_LIMIT_DOCS}>;rel="help"` },
       );
+    } else if (fault?.kind === 'fail' && fault.body !== undefined) {
+      entry.synthetic = true;
+      send(res, entry, fault.status, { 'content-type': 'text/html', ...(fault.seconds !== undefined ? { 'retry-after': String(fault.seconds) } : {}) }, fault.body);
     } else if (fault?.kind === 'fail') {
       await sendProblem(
         res,
