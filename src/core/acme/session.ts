@@ -97,12 +97,16 @@ const UNUSABLE_ANSWER = /^(Attempting to read ACME directory|Failed to get nonce
 function caAnswerError(endpoint: string, err: { message?: string }, last: CallContext['lastResponse'], directoryUrl: string): CertctlError | undefined {
   if (last && last.status >= 400) {
     const retried = last.status >= 500 ? ` after ${RETRY_SCHEDULE_MS.length} retries` : '';
-    return new CertctlError(
+    // RFC 7807: a problem without a document is "about:blank" with the HTTP status; the status decides
+    // (a 404 on an order means the CA no longer has it, a 5xx leaves the order open).
+    return new AcmeError(
+      { type: 'about:blank', detail: '', status: last.status, url: last.url },
       `The ACME server at ${directoryUrl} answered HTTP ${last.status} to ${last.method} ${safeUrl(last.url)} (${endpoint})${retried}.`,
-      ExitCode.CA_ERROR,
       last.status >= 500
         ? 'The CA is down or failing: run the command again later — an order in flight is resumed, not repeated.'
-        : 'Check --server: it must be the ACME directory URL of the CA.',
+        : endpoint === 'directory'
+          ? 'Check --server: it must be the ACME directory URL of the CA.'
+          : 'The CA gave no reason; see certctl status --orders, and run with --verbose to see each request.',
     );
   }
   const msg = err?.message ?? '';
