@@ -147,6 +147,7 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
         eab: req.eab,
         caBundle: req.caBundle ?? l.settings.caBundle,
         verbose: deps.verbose,
+        log,
         now,
         onResponse: deps.onResponse,
       });

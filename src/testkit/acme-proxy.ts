@@ -2,7 +2,8 @@
  * certctl's ACME test server: a proxy in front of Pebble that adds what
  * Pebble 2.4 lacks — ARI (RFC 9773 `renewalInfo` and suggested windows),
  * ACME profiles in the directory, and Let's Encrypt-style refusals (429
- * rateLimited with Retry-After, 5xx, 409 alreadyReplaced) — and that counts
+ * rateLimited with Retry-After, 5xx, 409 alreadyReplaced), answers lost
+ * after the CA acted (connection cut, never answered, 500: `loseAnswer`) — and that counts
  * what reaches the CA, so tests can prove "nothing was sent" or "exactly one
  * certificate was issued". It is a TEST SERVER, never a CA of its own.
  *
@@ -71,14 +72,27 @@ export interface ProxiedRequest {
   status: number;
   /** True when the proxy answered itself (fault, renewal info) instead of forwarding. */
   synthetic: boolean;
+  /** Set when a loseAnswer fault took the CA's answer: how it was lost, and what the CA had answered. */
+  lost?: { mode: LostAnswerMode; upstreamStatus: number };
 }
+
+/**
+ * How a `loseAnswer` fault loses the CA's answer after the CA acted:
+ *  - 'cut': the connection is destroyed (the client sees ECONNRESET / socket hang up);
+ *  - 'hold': nothing is ever answered; the socket stays open until the client gives up (its
+ *    request time-out) or the proxy stops;
+ *  - '500': an HTTP 500 serverInternal problem is answered instead of the CA's answer.
+ */
+export type LostAnswerMode = 'cut' | 'hold' | '500';
 
 export interface SeenOrder {
   at: number;
   /** Decoded JWS payload of the newOrder request (identifiers, replaces, profile, …). */
   payload: Record<string, unknown>;
-  /** Status answered to the client (201 created, 409 alreadyReplaced, 429, …; 0 while in flight). */
+  /** Status answered to the client (201 created, 409 alreadyReplaced, 429, …; 0 while in flight or when the answer was lost). */
   status: number;
+  /** Status the CA answered (201: it created the order), also when the answer was then lost; undefined when not forwarded. */
+  caStatus?: number;
 }
 
 export interface AcmeTestProxyOptions {
@@ -91,6 +105,8 @@ export interface AcmeTestProxyOptions {
   tlsKey?: string;
   /** Advertise `renewalInfo` in the directory (default true). */
   ari?: boolean;
+  /** Listen on this port (default: a free one). A proxy started on the port of a stopped one keeps its directory URL (a "restarted CA"). */
+  port?: number;
 }
 
 export interface AcmeTestProxy {
@@ -134,13 +150,23 @@ export interface AcmeTestProxy {
   setProfiles(profiles: Record<string, string> | null): void;
   /** Answer `endpoint` with a Let's Encrypt-style 429 (not forwarded), `times` times or until clearFaults(). */
   rateLimit(endpoint: EndpointName, opts: { seconds: number; detail: string; times?: number }): void;
-  /** Answer the next `times` requests to `endpoint` with a 5xx problem (not forwarded). Use 'renewalInfo' for ARI errors. */
-  failNext(endpoint: EndpointName, status: 500 | 503, times?: number, opts?: { retryAfterSeconds?: number }): void;
+  /**
+   * Answer the next `times` requests to `endpoint` with a 5xx problem (not forwarded). Use 'renewalInfo' for ARI errors.
+   * With `body`, the answer is that text (text/html, no problem document, no Replay-Nonce; '' for an empty
+   * answer), as a dead CA's load balancer answers ("502 Bad Gateway").
+   */
+  failNext(endpoint: EndpointName, status: number, times?: number, opts?: { retryAfterSeconds?: number; body?: string }): void;
+  /**
+   * Forward the next `times` requests to `endpoint` to the CA — which acts on them (creates the
+   * account or order, starts validation, issues, serves the certificate) — then lose its answer
+   * (see LostAnswerMode). Counts (`issued`, `orders`) see what the CA did.
+   */
+  loseAnswer(endpoint: EndpointName, mode: LostAnswerMode, times?: number): void;
   /** Answer the next `times` requests to `endpoint` with 400 badNonce (not forwarded), as a CA rejecting a stale nonce. */
   badNonce(endpoint: EndpointName, times?: number): void;
   /** While on, a newOrder whose payload has `replaces` gets 409 alreadyReplaced (not forwarded). */
   alreadyReplaced(on: boolean): void;
-  /** Remove every injected fault (rate limits, 5xx, alreadyReplaced). */
+  /** Remove every injected fault (rate limits, 5xx, lost answers, alreadyReplaced). */
   clearFaults(): void;
   /** Zero counts, forwarded, issued, requests, orders and ariRequests (faults and windows stay). */
   resetObservations(): void;
@@ -150,10 +176,12 @@ export interface AcmeTestProxy {
 }
 
 interface Fault {
-  kind: 'rateLimit' | 'fail' | 'badNonce';
+  kind: 'rateLimit' | 'fail' | 'badNonce' | 'lose';
+  mode?: LostAnswerMode;
   status: number;
   seconds?: number;
   detail?: string;
+  body?: string;
   remaining: number;
 }
 
@@ -258,7 +286,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     if (p && p !== '/' && !prefixes.has(p)) prefixes.set(p, name);
   };
 
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const origin = `https://127.0.0.1:${port}`;
   const renewalInfoPath = '/renewal-info';
   const renewalInfoUrl = `${origin}${renewalInfoPath}`;
@@ -340,7 +368,12 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     },
     failNext(endpoint, status, times = 1, o = {}) {
       const list = faults.get(endpoint) ?? [];
-      list.push({ kind: 'fail', status, seconds: o.retryAfterSeconds, remaining: times });
+      list.push({ kind: 'fail', status, seconds: o.retryAfterSeconds, body: o.body, remaining: times });
+      faults.set(endpoint, list);
+    },
+    loseAnswer(endpoint, mode, times = 1) {
+      const list = faults.get(endpoint) ?? [];
+      list.push({ kind: 'lose', status: 0, mode, remaining: times });
       faults.set(endpoint, list);
     },
     badNonce(endpoint, times = 1) {
@@ -366,12 +399,33 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
       return Object.values(proxy.counts).reduce((a, b) => a + b, 0);
     },
     async stop() {
+      for (const r of held) r.destroy();
+      held.clear();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
       agent.destroy();
     },
+  };
+
+  /** Responses a 'hold' fault never answers (destroyed at stop()). */
+  const held = new Set<http.ServerResponse>();
+
+  /** The CA acted and answered `status`: lose that answer as `mode` says. */
+  const lose = async (res: http.ServerResponse, entry: ProxiedRequest, mode: LostAnswerMode, status: number) => {
+    entry.lost = { mode, upstreamStatus: status };
+    if (mode === 'cut') {
+      entry.status = 0;
+      res.socket?.destroy();
+      res.destroy();
+    } else if (mode === 'hold') {
+      entry.status = 0;
+      held.add(res);
+      res.on('close', () => held.delete(res));
+    } else {
+      await sendProblem(res, entry, 500, { type: 'urn:ietf:params:acme:error:serverInternal', detail: 'Internal server error (the CA acted; its answer was lost by the ACME test proxy)' });
+    }
   };
 
   const send = (res: http.ServerResponse, entry: ProxiedRequest, status: number, headers: http.OutgoingHttpHeaders, body: Buffer | string) => {
@@ -446,7 +500,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     }
   };
 
-  const forward = (req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest, body: Buffer, endpoint: EndpointName): Promise<void> =>
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest, body: Buffer, endpoint: EndpointName, lost?: LostAnswerMode): Promise<void> =>
     new Promise((resolve) => {
       const headers: http.OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && k !== 'accept-encoding' && v !== undefined) headers[k] = v;
@@ -458,7 +512,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
         const out: http.OutgoingHttpHeaders = {};
         for (const [k, v] of Object.entries(ures.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
         const ct = String(ures.headers['content-type'] ?? '');
-        const buffer = endpoint === 'directory' || ct.includes('json') || endpoint === 'certificate';
+        const buffer = endpoint === 'directory' || ct.includes('json') || endpoint === 'certificate' || lost !== undefined;
         if (!buffer) {
           entry.status = status;
           res.writeHead(status, out);
@@ -486,6 +540,10 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
             }
           }
           inspect(endpoint, status, ures.headers, data);
+          if (lost) {
+            void lose(res, entry, lost, status).then(() => resolve());
+            return;
+          }
           delete out['content-length'];
           send(res, entry, status, out, data);
           resolve();
@@ -524,6 +582,9 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
         { type: 'urn:ietf:params:acme:error:rateLimited', detail: `${fault.detail}, retry after ${leTime(Date.now() + seconds * 1000)}: see ${RATE_LIMIT_DOCS}` },
         { 'retry-after': String(seconds), link: `<${RATE_LIMIT_DOCS}>;rel="help"` },
       );
+    } else if (fault?.kind === 'fail' && fault.body !== undefined) {
+      entry.synthetic = true;
+      send(res, entry, fault.status, { 'content-type': 'text/html', ...(fault.seconds !== undefined ? { 'retry-after': String(fault.seconds) } : {}) }, fault.body);
     } else if (fault?.kind === 'fail') {
       await sendProblem(
         res,
@@ -541,9 +602,12 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     } else if (endpoint === 'renewalInfo') {
       await serveRenewalInfo(res, entry, p);
     } else {
-      await forward(req, res, entry, body, endpoint);
+      await forward(req, res, entry, body, endpoint, fault?.kind === 'lose' ? fault.mode : undefined);
     }
-    if (order) order.status = entry.status;
+    if (order) {
+      order.status = entry.status;
+      order.caStatus = entry.lost ? entry.lost.upstreamStatus : entry.synthetic ? undefined : entry.status;
+    }
   };
 
   const server = https.createServer({ cert: tlsCert, key: tlsKey }, (req, res) => {

@@ -351,3 +351,58 @@ describe('ACME test proxy: badNonce', () => {
     }
   });
 });
+
+describe('ACME test proxy: loseAnswer (the CA acts, its answer is lost)', () => {
+  it("'cut' forwards to Pebble, then destroys the connection; times counts down", async () => {
+    proxy.loseAnswer('directory', 'cut');
+    await expect(request('GET', proxy.directoryUrl)).rejects.toThrow(/socket hang up|ECONNRESET/);
+    expect(proxy.forwarded.directory).toBe(1);
+    expect(proxy.requests[0]).toMatchObject({ endpoint: 'directory', status: 0, lost: { mode: 'cut', upstreamStatus: 200 } });
+    const next = await request('GET', proxy.directoryUrl);
+    expect(next.status).toBe(200);
+    expect(proxy.requests[1]!.lost).toBeUndefined();
+  });
+
+  it("'500' forwards to Pebble, then answers a serverInternal problem with a fresh nonce", async () => {
+    proxy.loseAnswer('directory', '500');
+    const r = await request('GET', proxy.directoryUrl);
+    expect(r.status).toBe(500);
+    expect(r.headers['content-type']).toBe('application/problem+json');
+    expect(JSON.parse(r.body)).toMatchObject({ type: 'urn:ietf:params:acme:error:serverInternal', status: 500 });
+    expect(r.headers['replay-nonce']).toBeTruthy();
+    expect(proxy.forwarded.directory).toBe(1);
+    expect(proxy.requests[0]!.lost).toEqual({ mode: '500', upstreamStatus: 200 });
+  });
+
+  it("'hold' forwards to Pebble and never answers (the client must give up)", async () => {
+    proxy.loseAnswer('directory', 'hold');
+    let answered = false;
+    const r = https.request(proxy.directoryUrl, { method: 'GET', ca }, () => (answered = true));
+    const closed = new Promise<Error>((resolve) => r.on('error', resolve));
+    r.end();
+    // Wait until the CA has answered the proxy (the fault then holds the client's socket).
+    while (!proxy.requests[0]?.lost) await new Promise((res) => setTimeout(res, 20));
+    expect(proxy.requests[0]!.lost).toEqual({ mode: 'hold', upstreamStatus: 200 });
+    expect(proxy.forwarded.directory).toBe(1);
+    // A further request on another connection is answered: only the held one is silent.
+    expect((await request('GET', proxy.directoryUrl)).status).toBe(200);
+    expect(answered).toBe(false);
+    r.destroy(new Error('client gave up'));
+    expect((await closed).message).toBe('client gave up');
+    expect(answered).toBe(false);
+  });
+
+  it('a newOrder whose answer is cut was created at the CA: orders[].caStatus is 201, status 0', async () => {
+    proxy.loseAnswer('newOrder', 'cut', 1);
+    const r = await runCli(issueArgs(tempDir(), 'lose-neworder.example.test'));
+    expect(r.code, r.stderr).toBe(0);
+    // The transport replays the same signed request: Pebble refuses its spent nonce (badNonce, 400),
+    // acme-client re-signs, and that creates the second order — at most one extra, one certificate.
+    expect(proxy.orders.map((o) => [o.status, o.caStatus])).toEqual([
+      [0, 201],
+      [400, 400],
+      [201, 201],
+    ]);
+    expect(proxy.issued).toBe(1);
+  });
+});

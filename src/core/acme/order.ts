@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { X509Certificate, createPublicKey } from 'node:crypto';
 import type { Ledger, OrderRow } from '../ledger/ledger.js';
 import type { StatePaths } from '../paths.js';
 import type { Session } from './session.js';
@@ -18,9 +19,9 @@ import type { ChallengeResponder } from './challenge.js';
 import { CertctlError, ExitCode, ValidationError } from '../errors.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { generateKey, createCsr, parseKeyType, type KeyAlgo } from '../keys/index.js';
-import { certFacts, type CertFacts } from '../x509.js';
+import { certFacts, splitPemChain, type CertFacts } from '../x509.js';
 import { parseRetryAfter } from './transport.js';
-import { fetchEnvelopedKey } from '../ca/sm2acme.js';
+import { fetchEnvelopedKey, isSm2Role } from '../ca/sm2acme.js';
 
 /** First wait when polling an authorization or order without Retry-After. */
 export const POLL_FIRST_MS = 150;
@@ -50,6 +51,8 @@ interface AcmeOrder {
   authorizations: string[];
   certificate?: string;
   error?: { type: string; detail: string };
+  /** Set when the CA no longer has the order and only its journalled certificate URL is left. */
+  gone?: boolean;
 }
 interface AcmeAuthz {
   url: string;
@@ -93,8 +96,9 @@ export class OrderDriver {
     try {
       let order: AcmeOrder;
       if (!row.order_url) {
-        // Journal says "creating": the request may never have reached the CA. If it did, that
-        // order stays pending at the CA and expires; nothing was issued, so a new one is safe.
+        // Journal says "creating": the request may never have reached the CA. If it did (its answer
+        // was lost), that order stays pending at the CA and expires; nothing was issued, so a new
+        // one is safe — at most one extra order, never an extra certificate.
         if (row.step !== 'creating') throw new CertctlError(`Order ${row.id} has no URL at step ${row.step}.`, ExitCode.INTERNAL);
         const payload: Record<string, unknown> = { identifiers: row.names.map((n) => ({ type: /^[\d.]+$|:/.test(n) ? 'ip' : 'dns', value: n })) };
         if (row.replaces) payload.replaces = row.replaces;
@@ -103,49 +107,121 @@ export class OrderDriver {
         this.journal(row.id, { order_url: order.url, finalize_url: order.finalize, status: order.status, step: 'created' }, `order ${order.url}`);
         crashPoint('new-order');
       } else {
-        order = await this.fetchOrder(row);
+        order = await this.resumeOrder(row);
         this.journal(row.id, { status: order.status }, `resumed at step ${row.step}; CA says ${order.status}`);
       }
 
-      if (order.status === 'pending') {
-        await this.authorize(row, order);
-        order = await this.pollOrder(row, ['ready', 'valid', 'processing']);
+      // An answer to finalize or to the certificate download can be lost after the CA acted (a cut
+      // connection, a time-out, a 5xx), and the transport's replay of the request then meets the
+      // order's new state ("orderNotReady: status valid"). Such an answer is never taken as a
+      // refusal: the order is read again (POST-as-GET) and driven on from what the CA says.
+      for (let round = 0; ; round++) {
+        const sent: Sent = { step: '', status: order.status };
+        try {
+          return await this.advance(row, order, sent, where);
+        } catch (err) {
+          if (!sent.step || !mayHideProgress(err) || round >= MAX_RECONCILE) throw err;
+          let now: AcmeOrder;
+          try {
+            now = await this.fetchOrder(row);
+          } catch {
+            throw err; // the CA cannot say either: the journal keeps the order for the next run
+          }
+          this.journal(row.id, { status: now.status, certificate_url: now.certificate ?? undefined }, `${sent.step} answered "${(err as Error).message}"; CA says the order is ${now.status}`);
+          // finalize refused with the order still ready: a true refusal (bad CSR, rate limit) — or a 5xx/network
+          // failure before the CA acted, which leaves the order open for the next run (classification below).
+          if (sent.step === 'finalize' && now.status === 'ready') throw err;
+          this.o.log(`The CA's answer to ${sent.step} of order ${row.id} was lost (${(err as Error).message}); the order is ${now.status} at the CA: continuing from there.`);
+          order = now;
+        }
       }
-      if (order.status === 'invalid') throw this.invalid(order);
-
-      let keyPem: string;
-      if (order.status === 'ready') {
-        keyPem = await this.keyFor(this.o.ledger.order(row.id)!);
-        const csr = this.o.ledger.order(row.id)!.csr_pem!;
-        this.journal(row.id, { step: 'finalizing' }, 'sending CSR');
-        await session.call('finalize', () => session.client.finalizeOrder(order as never, csr), where);
-        crashPoint('finalize');
-        order = await this.pollOrder(row, ['valid']);
-      } else {
-        keyPem = await this.keyFor(this.o.ledger.order(row.id)!);
-      }
-      if (order.status !== 'valid' || !order.certificate) throw this.invalid(order);
-      const issuedAt = this.o.now();
-      this.journal(row.id, { status: 'valid', step: 'downloading', certificate_url: order.certificate }, 'certificate issued');
-
-      const chainPem = (await session.call('certificate', () => session.client.getCertificate(order as never), where)) as unknown as string;
-      const facts = certFacts(chainPem);
-      const envelopedKey = await fetchEnvelopedKey(session, row.role, order, where);
-      this.journal(row.id, { step: 'downloaded' }, `serial ${facts.serial}`);
-      crashPoint('download');
-      return { orderId: row.id, role: row.role, keyPem, chainPem, facts, issuedAt: this.issuedAtOf(row.id, issuedAt), ...(envelopedKey ? { envelopedKey } : {}) };
     } catch (err) {
       const e = err as CertctlError;
       // A refusal (4xx problem, failed validation) ends this order; an interruption (network,
       // a CA answering 5xx after our retries, a poll deadline) leaves it open for the next run to resume.
       const status = (e as { problem?: { status?: number } }).problem?.status;
-      const final = e instanceof CertctlError && (status !== undefined ? status < 500 : e.exitCode !== ExitCode.CA_ERROR);
+      let final = e instanceof CertctlError && (status !== undefined ? status < 500 : e.exitCode !== ExitCode.CA_ERROR);
+      // An order the CA has issued (or is issuing) is never given up on a failed request: the next run
+      // downloads its certificate instead of ordering another — unless the CA says the order is gone.
+      const j = this.o.ledger.order(row.id);
+      const issued = j !== undefined && (j.status === 'valid' || j.status === 'processing' || j.step === 'downloading' || j.step === 'downloaded');
+      if (final && issued && !(e instanceof OrderClosedError)) final = false;
       if (final) {
         this.journal(row.id, { state: 'failed', step: 'failed', error_json: JSON.stringify({ kind: e.name, message: e.message, problem: (e as { problem?: unknown }).problem ?? null }) }, e.message);
       } else {
         this.journal(row.id, {}, `interrupted: ${e.message}`);
       }
       throw err;
+    }
+  }
+
+  /** From the order's current state to a downloaded certificate. `sent` names the state-changing request in flight. */
+  private async advance(row: OrderRow, order: AcmeOrder, sent: Sent, where: { orderId: number; lineage?: string; scope?: string }): Promise<PartResult> {
+    const { session } = this.o;
+    if (order.status === 'pending') {
+      await this.authorize(row, order);
+      order = await this.pollOrder(row, ['ready', 'valid', 'processing']);
+    }
+    if (order.status === 'invalid') throw this.invalid(order);
+
+    let keyPem: string;
+    if (order.status === 'ready') {
+      keyPem = await this.keyFor(this.o.ledger.order(row.id)!, false);
+      const csr = this.o.ledger.order(row.id)!.csr_pem!;
+      this.journal(row.id, { step: 'finalizing' }, 'sending CSR');
+      Object.assign(sent, { step: 'finalize', status: 'ready' });
+      const answered = (await session.call('finalize', () => session.client.finalizeOrder(order as never, csr), where)) as unknown as AcmeOrder;
+      sent.step = '';
+      if (answered?.status) this.journal(row.id, { status: answered.status }, `finalize answered ${answered.status}`);
+      crashPoint('finalize');
+      order = await this.pollOrder(row, ['valid']);
+    } else {
+      // processing or valid: the CSR went out before (this run or an earlier one); its key must still be there.
+      keyPem = await this.keyFor(this.o.ledger.order(row.id)!, true);
+    }
+    if (order.status === 'processing') order = await this.pollOrder(row, ['valid']);
+    if (order.status !== 'valid' || !order.certificate) throw this.invalid(order);
+    const issuedAt = this.o.now();
+    this.journal(row.id, { status: 'valid', step: 'downloading', certificate_url: order.certificate }, 'certificate issued');
+
+    Object.assign(sent, { step: 'certificate', status: 'valid' });
+    let chainPem: string;
+    try {
+      chainPem = (await session.call('certificate', () => session.client.getCertificate(order as never), where)) as unknown as string;
+    } catch (err) {
+      if (order.gone && (err as { problem?: { status?: number } }).problem?.status === 404) {
+        throw new OrderClosedError(`The CA no longer has order ${row.id} nor its certificate (${(err as Error).message}); the order is closed.`, 'Run the command again: certctl plans and orders anew.');
+      }
+      throw err;
+    }
+    const facts = certFacts(chainPem);
+    const envelopedKey = await fetchEnvelopedKey(session, row.role, order, where);
+    sent.step = '';
+    if (!isSm2Role(row.role)) assertKeyMatches(keyPem, chainPem, row.id);
+    this.journal(row.id, { step: 'downloaded' }, `serial ${facts.serial}`);
+    crashPoint('download');
+    return { orderId: row.id, role: row.role, keyPem, chainPem, facts, issuedAt: this.issuedAtOf(row.id, issuedAt), ...(envelopedKey ? { envelopedKey } : {}) };
+  }
+
+  /**
+   * The journalled order as the CA has it now. An order the CA no longer has (404: expired, or a
+   * CA that lost its state) whose certificate URL was journalled is downloaded from that URL; without
+   * one it is closed — nothing can come of it.
+   */
+  private async resumeOrder(row: OrderRow): Promise<AcmeOrder> {
+    try {
+      return await this.fetchOrder(row);
+    } catch (err) {
+      const status = (err as { problem?: { status?: number } }).problem?.status;
+      if (status !== 404) throw err;
+      if (row.certificate_url) {
+        this.o.log(`The CA no longer has order ${row.id}; downloading its certificate from the journalled URL.`);
+        return { url: row.order_url!, status: 'valid', finalize: row.finalize_url ?? '', authorizations: [], certificate: row.certificate_url, gone: true };
+      }
+      throw new OrderClosedError(
+        `The CA no longer has order ${row.id} (${(err as Error).message}); it issued nothing certctl can fetch, so the order is closed.`,
+        'Run the command again: certctl plans and orders anew.',
+      );
     }
   }
 
@@ -159,15 +235,25 @@ export class OrderDriver {
     return new ValidationError(`The order ended ${order.status}${order.error ? `: ${order.error.detail}` : ''}.`, 'See `certctl status --orders` and the authorization errors above; fix the cause before ordering again.');
   }
 
+  /** POST-as-GET of the order at its journalled URL (the journal's, not `row`'s: a row read before newOrder has none). */
   private async fetchOrder(row: OrderRow): Promise<AcmeOrder> {
     const { session } = this.o;
-    const resp = await session.postAsGet('order', row.order_url!, { orderId: row.id });
-    return { ...(resp.data as unknown as AcmeOrder), url: row.order_url! };
+    const url = this.o.ledger.order(row.id)?.order_url ?? row.order_url;
+    if (!url) throw new CertctlError(`Order ${row.id} has no URL to read it at.`, ExitCode.INTERNAL);
+    const resp = await session.postAsGet('order', url, { orderId: row.id });
+    return { ...(resp.data as unknown as AcmeOrder), url };
   }
 
   /** The order's private key + CSR: created once, journalled (key 0600 under pending/) before finalize. */
-  private async keyFor(row: OrderRow): Promise<string> {
+  private async keyFor(row: OrderRow, sentAlready: boolean): Promise<string> {
     if (row.key_path && fs.existsSync(row.key_path) && row.csr_pem) return fs.readFileSync(row.key_path, 'utf8');
+    if (sentAlready) {
+      // A new key now would not match the certificate the CA issued for the old CSR.
+      throw new OrderClosedError(
+        `The private key of order ${row.id} (${row.key_path ?? 'never journalled'}) is gone, but the CA has already been sent its CSR: the certificate cannot be used.`,
+        'Nothing was stored. The order is closed; run the command again to order a certificate with a new key — and find out what removed files under pending/.',
+      );
+    }
     const algo = algoForRole(row.key_type, row.role);
     const keyPem = this.o.reuseKey?.(row.role) ?? (await generateKey(algo));
     const csr = await createCsr(keyPem, row.names, algo, row.role === 'sm2-enc' ? 'enc' : 'sign');
@@ -218,7 +304,22 @@ export class OrderDriver {
         await responder.present(ch.token, keyAuth);
         try {
           if (ch.status === 'pending') {
-            await session.call('challenge', () => session.client.completeChallenge(ch as never), where);
+            try {
+              await session.call('challenge', () => session.client.completeChallenge(ch as never), where);
+            } catch (err) {
+              // The CA may have started validating before its answer was lost (or the replayed POST met a
+              // challenge already processing): the authorization says. Untouched → the error stands.
+              if (!mayHideProgress(err)) throw err;
+              let now: AcmeAuthz;
+              try {
+                now = (await session.postAsGet('authz', a.url, { orderId: row.id })).data as unknown as AcmeAuthz;
+              } catch {
+                throw err;
+              }
+              const nowCh = now.challenges?.find((c) => c.type === 'http-01');
+              if (now.status === 'pending' && (!nowCh || nowCh.status === 'pending')) throw err;
+              this.o.log(`The CA's answer to the challenge for ${a.identifier.value} was lost (${(err as Error).message}); the authorization is ${now.status}: continuing.`);
+            }
             crashPoint('challenge');
           }
           const done = await this.poll(a.url, row.id, ['valid', 'invalid', 'deactivated', 'expired', 'revoked']);
@@ -264,6 +365,48 @@ export class OrderDriver {
       await new Promise((r) => setTimeout(r, ms));
       wait = Math.min(POLL_MAX_MS, wait * POLL_GROWTH);
     }
+  }
+}
+
+/** One run re-reads an order at most this many times after answers that may hide progress. */
+export const MAX_RECONCILE = 3;
+
+/** The state-changing request in flight, and the order status it was sent in. */
+interface Sent {
+  step: '' | 'finalize' | 'certificate';
+  status: string;
+}
+
+/** Closes an order whatever its journal says (the CA no longer has it, or its key is gone). */
+class OrderClosedError extends CertctlError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.CA_ERROR, hint);
+  }
+  /** Treated as a refusal by drive()'s classification. */
+  readonly problem = { status: 410 };
+}
+
+/**
+ * An answer that may have come after the CA acted: a CA error (4xx problem on a replayed request,
+ * 5xx, network failure, time-out). A failed validation, bad input or a bug says nothing of the sort.
+ */
+function mayHideProgress(err: unknown): boolean {
+  return err instanceof CertctlError && !(err instanceof OrderClosedError) && (err.exitCode === ExitCode.CA_ERROR || err.exitCode === ExitCode.RATE_LIMITED);
+}
+
+/** The certificate is for the key of the order's CSR (a mismatch must never reach live/). */
+function assertKeyMatches(keyPem: string, chainPem: string, orderId: number): void {
+  const leaf = splitPemChain(chainPem)[0];
+  let same: boolean;
+  try {
+    const certKey = new X509Certificate(leaf ?? '').publicKey.export({ type: 'spki', format: 'der' });
+    const ourKey = createPublicKey(keyPem).export({ type: 'spki', format: 'der' });
+    same = Buffer.compare(certKey, ourKey) === 0;
+  } catch {
+    return; // a key type node:crypto cannot read (SM2 parts are checked in sm2BundleStep)
+  }
+  if (!same) {
+    throw new CertctlError(`The certificate the CA sent for order ${orderId} is for another key than the order's CSR.`, ExitCode.CA_ERROR, 'Nothing was stored. Report it to the CA with the order URL (certctl status --orders).');
   }
 }
 

@@ -16,7 +16,10 @@ import { Mutex } from '../concurrency.js';
 import { classifyProblem } from '../limits/problems.js';
 import { scopes } from '../planner/plan.js';
 import { registeredDomain } from '../names.js';
-import { configureTransport, withCallContext, takeNonce, type CallContext } from './transport.js';
+import { configureTransport, withCallContext, takeNonce, safeUrl, requestTimeoutMs, RETRY_SCHEDULE_MS, type CallContext } from './transport.js';
+
+/** RFC 8555 §6.7: the CA does not know the account of the request's `kid`. */
+export const ACCOUNT_DOES_NOT_EXIST = 'urn:ietf:params:acme:error:accountDoesNotExist';
 
 // acme-client is CommonJS with its own types; loaded lazily (it pulls axios and X.509 parsers).
 type AcmeModule = typeof import('acme-client');
@@ -31,6 +34,8 @@ export interface SessionOptions {
   eab?: { kid: string; hmacKey: string };
   caBundle?: string;
   verbose?: (line: string) => void;
+  /** User-facing progress lines (e.g. "registered again"). */
+  log?: (line: string) => void;
   now: () => number;
   /** Called for every ACME response (tests and --verbose). */
   onResponse?: CallContext['onResponse'];
@@ -40,6 +45,7 @@ export interface Session {
   client: AcmeClient;
   acme: AcmeModule;
   accountId: number;
+  /** The account's URL; changes when the CA lost the account and certctl registered again. */
   accountUrl: string;
   directoryUrl: string;
   directory: Record<string, unknown>;
@@ -57,6 +63,19 @@ export function accountKeyPath(paths: StatePaths, directoryUrl: string): string 
 
 function networkMessage(err: { code?: string; message: string }, url: string): NetworkError {
   const code = err.code ?? '';
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || /timeout/i.test(err.message)) {
+    const s = requestTimeoutMs() / 1000;
+    return new NetworkError(
+      `The ACME server at ${url} did not answer within ${s} s (${RETRY_SCHEDULE_MS.length + 1} attempts).`,
+      'The CA is slow or down: run the command again later — an order in flight is resumed, not repeated. CERTCTL_ACME_TIMEOUT=<seconds> sets the time-out.',
+    );
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE' || /socket hang up/i.test(err.message)) {
+    return new NetworkError(
+      `The connection to the ACME server at ${url} was cut before its answer arrived (${RETRY_SCHEDULE_MS.length + 1} attempts).`,
+      'Check the network path to the CA and run the command again: an order in flight is resumed, not repeated.',
+    );
+  }
   const hint =
     code === 'ECONNREFUSED'
       ? 'Nothing is listening there: check --server, and that the ACME server is running.'
@@ -66,6 +85,39 @@ function networkMessage(err: { code?: string; message: string }, url: string): N
           ? 'The server’s TLS certificate is not trusted: for a private CA pass its root with --ca-bundle FILE.'
           : 'Check the network path to the ACME server; certctl retried transient errors already.';
   return new NetworkError(`Cannot reach the ACME server at ${url}: ${code ? code + ' ' : ''}${err.message}`, hint);
+}
+
+/** acme-client's own errors about an answer it could not use (no nonce, no directory, no Location…). */
+const UNUSABLE_ANSWER = /^(Attempting to read ACME directory|Failed to get nonce|Unable to locate API resource|Creating a new order did not return|Unable to (download certificate|finalize order|get order))/;
+
+/**
+ * A failure whose last HTTP answer was an error without a problem document (a dead CA's 502 page,
+ * an empty 500), or an answer acme-client could not use: a CA error (exit 8), said in one sentence.
+ */
+function caAnswerError(endpoint: string, err: { message?: string }, last: CallContext['lastResponse'], directoryUrl: string): CertctlError | undefined {
+  if (last && last.status >= 400) {
+    const retried = last.status >= 500 ? ` after ${RETRY_SCHEDULE_MS.length} retries` : '';
+    // RFC 7807: a problem without a document is "about:blank" with the HTTP status; the status decides
+    // (a 404 on an order means the CA no longer has it, a 5xx leaves the order open).
+    return new AcmeError(
+      { type: 'about:blank', detail: '', status: last.status, url: last.url },
+      `The ACME server at ${directoryUrl} answered HTTP ${last.status} to ${last.method} ${safeUrl(last.url)} (${endpoint})${retried}.`,
+      last.status >= 500
+        ? 'The CA is down or failing: run the command again later — an order in flight is resumed, not repeated.'
+        : endpoint === 'directory'
+          ? 'Check --server: it must be the ACME directory URL of the CA.'
+          : 'The CA gave no reason; see certctl status --orders, and run with --verbose to see each request.',
+    );
+  }
+  const msg = err?.message ?? '';
+  if (msg === '' || UNUSABLE_ANSWER.test(msg)) {
+    return new CertctlError(
+      `The ACME server at ${directoryUrl} gave an answer to ${endpoint} that is not usable ACME${msg ? `: ${msg}` : ''}.`,
+      ExitCode.CA_ERROR,
+      'Check --server (it must be the ACME directory URL of the CA), or run the command again later.',
+    );
+  }
+  return undefined;
 }
 
 export async function openSession(opts: SessionOptions): Promise<Session> {
@@ -78,8 +130,11 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   let accountId: number | undefined;
   const within = <T>(fn: () => Promise<T>) => withCallContext(ctx, fn);
 
-  const call = async <T>(endpoint: string, fn: () => Promise<T>, where: { orderId?: number; lineage?: string; scope?: string } = {}): Promise<T> => {
+  /** Set once the account is known: registers again after the CA said it lost the account (below). */
+  let reRegister: ((detail: string) => Promise<void>) | undefined;
+  const call = async <T>(endpoint: string, fn: () => Promise<T>, where: { orderId?: number; lineage?: string; scope?: string } = {}, retried = false): Promise<T> => {
     ctx.lastProblem = undefined;
+    ctx.lastResponse = undefined;
     try {
       return await within(fn);
     } catch (err) {
@@ -104,6 +159,13 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
           limit_name: cls.limit,
           scope: problemScope(cls.limit, cls.subject, accountId ?? null, where.scope),
         });
+        // The CA no longer knows the account (a CA that lost its state, a test CA restarted): register
+        // again with the same key — a CA that still knows the key returns that account — and send this
+        // request once more. Nothing was done with the refused request, so sending it again is safe.
+        if (p.type === ACCOUNT_DOES_NOT_EXIST && endpoint !== 'newAccount' && reRegister && !retried) {
+          await reRegister(p.detail);
+          return call(endpoint, fn, where, true);
+        }
         const when = p.retryAfter ? ` The CA says to retry after ${new Date(p.retryAfter).toISOString()}.` : '';
         throw new AcmeError(
           p,
@@ -113,6 +175,8 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       }
       const e = err as { code?: string; message: string; isAxiosError?: boolean };
       if (e.code && (e.isAxiosError || /^E[A-Z]+$/.test(e.code))) throw networkMessage(e, directoryUrl);
+      const ca = caAnswerError(endpoint, e, ctx.lastResponse, directoryUrl);
+      if (ca) throw ca;
       throw err;
     }
   };
@@ -154,6 +218,15 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   const askNonce = http.getNonce.bind(http);
   http.getNonce = async () => takeNonce(directoryUrl) ?? askNonce();
 
+  // newAccount at the API level: 201 a new account, 200 the CA already has one for this key (RFC 8555
+  // §7.3.1) — as when an earlier answer was lost after the CA created it. (acme-client's createAccount
+  // follows a 200 with an account update that some CAs refuse as empty: "Use POST-as-GET…".)
+  const register = () =>
+    (client as unknown as { api: { createAccount(d: object): Promise<unknown> } }).api.createAccount({
+      termsOfServiceAgreed: true,
+      ...(opts.email ? { contact: [`mailto:${opts.email}`] } : {}),
+    });
+
   accountId = row?.id;
   const directory = (await call('directory', () => (client as unknown as { api: { http: { getDirectory(): Promise<Record<string, unknown>> } } }).api.http.getDirectory())) as Record<string, unknown>;
   const meta = (directory.meta ?? {}) as { externalAccountRequired?: boolean };
@@ -161,25 +234,52 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     if (meta.externalAccountRequired && !opts.eab) {
       throw new InputError(`${opts.ca.name} requires External Account Binding.`, 'Get an EAB key id and HMAC key from the CA and pass --eab-kid KID --eab-hmac-key KEY.');
     }
-    await call('newAccount', () =>
-      client.createAccount({ termsOfServiceAgreed: true, contact: opts.email ? [`mailto:${opts.email}`] : undefined }),
-    );
+    await call('newAccount', register);
   }
-  const accountUrl = client.getAccountUrl();
-  accountId = ledger.saveAccount({
-    directory_url: directoryUrl,
-    ca_id: opts.ca.id,
-    account_url: accountUrl,
-    key_path: keyPath,
-    key_type: 'ecdsa:p256',
-    email: opts.email ?? null,
-    eab_kid: opts.eab?.kid ?? null,
-    now: opts.now(),
-  });
+  const save = (url: string) =>
+    ledger.saveAccount({
+      directory_url: directoryUrl,
+      ca_id: opts.ca.id,
+      account_url: url,
+      key_path: keyPath,
+      key_type: 'ecdsa:p256',
+      email: opts.email ?? null,
+      eab_kid: opts.eab?.kid ?? null,
+      now: opts.now(),
+    });
+  accountId = save(client.getAccountUrl());
   row = ledger.accountById(accountId);
-  const api = (client as unknown as { api: { apiRequest(url: string, payload: null, ok: number[]): Promise<{ data: Record<string, unknown>; headers: Record<string, string | undefined> }> } }).api;
+  const api = (client as unknown as { api: { accountUrl: string | null; apiRequest(url: string, payload: null, ok: number[]): Promise<{ data: Record<string, unknown>; headers: Record<string, string | undefined> }> } }).api;
   const postAsGet: Session['postAsGet'] = (endpoint, url, where) => call(endpoint, () => api.apiRequest(url, null, [200]), where);
-  return { client, acme, accountId, accountUrl, directoryUrl, directory, call, postAsGet };
+  const session: Session = { client, acme, accountId, accountUrl: client.getAccountUrl(), directoryUrl, directory, call, postAsGet };
+
+  // The CA lost the account: register again with the same key, in the SAME ledger row, so the
+  // account's history (orders, authorizations, problems) keeps counting against the rate limits.
+  // One session does this at most once (call() retries a refused request only once).
+  reRegister = async (detail: string) => {
+    const old = session.accountUrl;
+    if (meta.externalAccountRequired && !opts.eab) {
+      throw new CertctlError(
+        `The CA no longer knows certctl's account ${old} ("${detail}"), and it requires External Account Binding to register again.`,
+        ExitCode.CONFIG,
+        'Get an EAB key id and HMAC key from the CA and run the command again with them (see certctl issue --help); the ledger keeps the old account’s history.',
+      );
+    }
+    await accountSetup(directoryUrl).run(async () => {
+      // Another session of this process may have registered again already.
+      const current = ledger.account(directoryUrl)?.account_url;
+      if (current && current !== old) {
+        api.accountUrl = current;
+      } else {
+        api.accountUrl = null;
+        await call('newAccount', register);
+        save(client.getAccountUrl());
+      }
+    });
+    session.accountUrl = client.getAccountUrl();
+    opts.log?.(`The CA no longer knows account ${old}; registered again as ${session.accountUrl} (same key; the ledger keeps the old account’s history).`);
+  };
+  return session;
   });
 }
 

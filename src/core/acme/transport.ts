@@ -31,14 +31,30 @@ export { parseRetryAfter };
 export const RETRY_SCHEDULE_MS = [250, 1000, 3000] as const;
 /** A Retry-After longer than this on a 5xx is not waited for inside one run. */
 export const MAX_RETRY_WAIT_MS = 10_000;
-/** One HTTP request never hangs longer than this. */
+/** One HTTP request never hangs longer than this (default; env CERTCTL_ACME_TIMEOUT=<seconds> sets it). */
 export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * The ACME request time-out: CERTCTL_ACME_TIMEOUT (seconds, 1–600) or REQUEST_TIMEOUT_MS.
+ * A CA that never answers costs at most this per attempt (and RETRY_SCHEDULE_MS.length retries).
+ */
+export function requestTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.CERTCTL_ACME_TIMEOUT;
+  if (raw === undefined || raw === '') return REQUEST_TIMEOUT_MS;
+  const s = Number(raw.trim());
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(raw) || !(s >= 1 && s <= 600)) {
+    throw new InputError(`CERTCTL_ACME_TIMEOUT=${JSON.stringify(raw.slice(0, 40))} is not a time-out certctl can use.`, 'Set CERTCTL_ACME_TIMEOUT to a number of seconds from 1 to 600 (default 30), or unset it.');
+  }
+  return Math.round(s * 1000);
+}
 
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'EAI_AGAIN', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
 
 export interface CallContext {
   /** The last problem document the CA answered in this call chain. */
   lastProblem?: AcmeProblem & { endpoint: string };
+  /** The last HTTP answer in this call chain (after the transport's retries): what a failure without a problem document was answered. */
+  lastResponse?: { method: string; url: string; status: number };
   /** Every ACME response in this call chain: method, url, status (for --verbose and tests). */
   onResponse?: (info: { method: string; url: string; status: number; ms: number }) => void;
 }
@@ -134,7 +150,7 @@ function problemOf(resp: Resp, url: string, now: number): AcmeProblem | undefine
 }
 
 /** Strip anything secret-looking from a URL before it is logged (challenge tokens are path segments). */
-function safeUrl(url: string): string {
+export function safeUrl(url: string): string {
   return url.replace(/(\/(chall|challenge|authz|authz-v3|finalize|cert|order)[^/]*\/)[^/?#]+/gi, '$1…');
 }
 
@@ -158,7 +174,7 @@ export function configureTransport(axios: AxiosLike, opts: { caBundle?: string; 
   } else {
     axios.defaults.httpsAgent = new https.Agent({ keepAlive: true });
   }
-  axios.defaults.timeout = REQUEST_TIMEOUT_MS;
+  axios.defaults.timeout = requestTimeoutMs();
   if (opts.userAgent) axios.defaults.headers.common['User-Agent'] = opts.userAgent;
   if (axios.defaults.acmeSettings) axios.defaults.acmeSettings.retryMaxAttempts = 0;
   if (configured) return;
@@ -203,6 +219,7 @@ export function configureTransport(axios: AxiosLike, opts: { caBundle?: string; 
         }
       }
       if (ctx) {
+        ctx.lastResponse = { method, url, status: resp.status };
         // The last problem of this call chain; a later success clears it, so a badNonce that
         // acme-client re-signed past is forgotten, and one it gave up on is reported as itself.
         const p = resp.status >= 400 ? problemOf(resp, url, Date.now()) : undefined;
@@ -218,6 +235,8 @@ export function configureTransport(axios: AxiosLike, opts: { caBundle?: string; 
         verbose?.(`  ${err.code} on ${safeUrl(cfg.url ?? '')}; retry ${attempt + 1}/${RETRY_SCHEDULE_MS.length} in ${wait} ms`);
         return retry(cfg, wait);
       }
+      const ctx = als.getStore();
+      if (ctx) ctx.lastResponse = undefined;
       throw err;
     },
   );
