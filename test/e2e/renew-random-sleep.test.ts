@@ -5,27 +5,34 @@
  * renews. runCli runs certctl in a pipe: never on a terminal.
  */
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
 import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
-import { runCli, tempDir, q } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { ariCertId } from '../../src/core/acme/ari.js';
+import { BIN, runCli, tempDir, q } from '../helpers/cli.js';
 
 const YEAR = 365 * 86_400_000;
 const future = (years: number) => new Date(Date.now() + years * YEAR).toISOString();
 const WAIT_1 = 'waiting 1 s before contacting the CA (random delay; --no-random-sleep to skip)';
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
+let ariProxy: AcmeTestProxy;
 beforeAll(async () => {
   pebble = await startPebble();
   proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle, ari: false });
+  ariProxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
 });
 afterAll(async () => {
+  await ariProxy?.stop();
   await proxy?.stop();
   await pebble?.stop();
 });
 beforeEach(() => proxy.resetObservations());
 
-function issueArgs(state: string, name: string): string[] {
-  return ['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name];
+function issueArgs(state: string, name: string, server = proxy.directoryUrl): string[] {
+  return ['--state-dir', state, 'issue', '--server', server, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name];
 }
 /** renew WITHOUT --no-random-sleep: the delay is on. */
 function renewArgs(state: string, extra: string[] = []): string[] {
@@ -71,6 +78,42 @@ describe('renew off a terminal: the random delay only before a due renewal', () 
     expect(JSON.parse(quiet.stdout)).toMatchObject({ randomSleepSeconds: 1, counts: { renewed: 1 } });
     expect(lastRunSummary(state).randomSleepSeconds).toBe(1);
     expect(proxy.issued).toBe(2);
+  });
+
+  it('a run waiting its delay decides again after it: a lineage renewed meanwhile by another run is not renewed twice', async () => {
+    const state = tempDir();
+    const name = 'sleep-race.example.test';
+    expect((await runCli(issueArgs(state, name, ariProxy.directoryUrl))).code).toBe(0);
+    // The CA (ARI) says: renew the first certificate now, its successor much later.
+    const first = ariCertId(fs.readFileSync(path.join(state, 'live', name, 'cert.pem'), 'utf8'));
+    const now = Date.now();
+    ariProxy.setRenewalWindow((id) => (id === first ? { start: new Date(now - 7_200_000), end: new Date(now - 3_600_000) } : { start: new Date(now + 30 * 86_400_000), end: new Date(now + 32 * 86_400_000) }));
+    try {
+      ariProxy.resetObservations();
+      // Run A finds the lineage due and says it waits (the run lock is released for the wait)…
+      const a = spawn(process.execPath, [BIN, ...renewArgs(state, ['--random-sleep-max', '1'])], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let aOut = '';
+      let aErr = '';
+      a.stdout.on('data', (d) => (aOut += d));
+      a.stderr.on('data', (d) => (aErr += d));
+      const aExit = new Promise<number | null>((resolve) => a.on('exit', (code) => resolve(code)));
+      while (!aOut.includes(WAIT_1)) {
+        if (a.exitCode !== null) throw new Error(`renew exited before waiting: ${aOut} ${aErr}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // …then run B, started during A's wait, runs at once. Whichever renews, the other must find it done.
+      const b = await runCli(renewArgs(state, ['--json', '--no-random-sleep']));
+      expect(await aExit).toBe(0);
+      expect(aErr).toBe('');
+      expect(b.stderr).toBe('');
+      expect(b.code).toBe(0);
+      const aAction = /^(renewed|kept)\s+sleep-race/m.exec(aOut)?.[1];
+      expect([aAction, JSON.parse(b.stdout).lineages[0].action].sort()).toEqual(['kept', 'renewed']);
+      expect(ariProxy.issued).toBe(1);
+      expect(q(state, 'SELECT version FROM certificates ORDER BY version')).toEqual([{ version: 1 }, { version: 2 }]);
+    } finally {
+      ariProxy.setRenewalWindow(null);
+    }
   });
 
   it('--no-random-sleep and --random-sleep-max 0: renewed without a wait', async () => {
