@@ -166,6 +166,12 @@ export interface AcmeTestProxy {
   badNonce(endpoint: EndpointName, times?: number): void;
   /** While on, a newOrder whose payload has `replaces` gets 409 alreadyReplaced (not forwarded). */
   alreadyReplaced(on: boolean): void;
+  /**
+   * Hold the next POST to `endpoint` until `release()` (then it is handled as usual): a CA that is
+   * slow at exactly that step, for tests that act while a request is in flight. `arrived` resolves
+   * when the request is being held.
+   */
+  hold(endpoint: EndpointName): { arrived: Promise<void>; release(): void };
   /** Remove every injected fault (rate limits, 5xx, lost answers, alreadyReplaced). */
   clearFaults(): void;
   /** Zero counts, forwarded, issued, requests, orders and ariRequests (faults and windows stay). */
@@ -298,6 +304,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
   let ariRetryAfter = 21600;
   let alreadyReplacedOn = false;
   const faults = new Map<EndpointName, Fault[]>();
+  const holds = new Map<EndpointName, { arrive: () => void; released: Promise<void> }>();
 
   const classify = (method: string, p: string): EndpointName => {
     const e = exact.get(p);
@@ -383,6 +390,14 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     },
     alreadyReplaced(on) {
       alreadyReplacedOn = on;
+    },
+    hold(endpoint) {
+      let arrive!: () => void;
+      let release!: () => void;
+      const arrived = new Promise<void>((r) => (arrive = r));
+      const released = new Promise<void>((r) => (release = r));
+      holds.set(endpoint, { arrive, released });
+      return { arrived, release };
     },
     clearFaults() {
       faults.clear();
@@ -572,6 +587,12 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     }
     // Every certID asked for is recorded, also when the answer is an injected error.
     if (endpoint === 'renewalInfo') proxy.ariRequests.push(certIdOfPath(p));
+    const held = method === 'POST' ? holds.get(endpoint) : undefined;
+    if (held) {
+      holds.delete(endpoint);
+      held.arrive();
+      await held.released;
+    }
     const fault = takeFault(endpoint);
     if (fault?.kind === 'rateLimit') {
       const seconds = fault.seconds ?? 3600;

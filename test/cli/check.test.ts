@@ -3,7 +3,6 @@
  * as DNS, a local web server serving the webroot. Asserts what the user
  * reads, the JSON document, exit codes and the ledger rows.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -22,10 +21,9 @@ let port: number;
 let webroot: string;
 
 beforeAll(async () => {
-  // The test runs what users run: the compiled CLI.
-  await new Promise<void>((resolve, reject) =>
-    execFile('npm', ['run', 'build'], { cwd: ROOT, timeout: 180_000 }, (err, stdout, stderr) => (err ? reject(new Error(`npm run build failed:\n${stdout}\n${stderr}`)) : resolve())),
-  );
+  // The test runs what users run: the compiled CLI, built once before the suite (npm test = build && vitest);
+  // building here would rewrite dist/ while other test files run the CLI from it.
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does).');
   cts = await startChallTestSrv();
   webroot = tempDir('certctl-check-webroot-');
   port = await freePort();
@@ -39,7 +37,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
   await cts.post('/add-caa', { host: 'forbidden.test', policies: [{ tag: 'issue', value: 'pki.goog' }] });
   await cts.post('/add-caa', { host: 'ready.test', policies: [{ tag: 'issue', value: 'letsencrypt.org' }] });
-}, 240_000);
+});
 
 afterAll(async () => {
   server?.closeAllConnections();

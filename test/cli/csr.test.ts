@@ -16,9 +16,11 @@ const DISTID = 'distid:1234567812345678';
 let tmp: string;
 
 beforeAll(async () => {
-  await run('npm', ['run', 'build'], { cwd: root });
+  // Built once before the suite (npm test = build && vitest): building here would rewrite dist/
+  // while other test files run the CLI from it.
+  if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does).');
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-csr-cli-'));
-}, 180_000);
+});
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** Run the CLI; never throws, returns exit code and both streams. */

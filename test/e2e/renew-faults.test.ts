@@ -9,8 +9,9 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
+import { X509Certificate, createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { startAcmeTestProxy, type AcmeTestProxy, type EndpointName } from '../../src/testkit/acme-proxy.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 
@@ -31,8 +32,8 @@ beforeEach(() => {
 });
 
 const HOUR = 3_600_000;
-function issueArgs(state: string, name: string): string[] {
-  return ['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name];
+function issueArgs(state: string, name: string, webroot = pebble.webroot): string[] {
+  return ['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name];
 }
 function renewArgs(state: string, extra: string[] = []): string[] {
   return ['--state-dir', state, 'renew', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), ...extra];
@@ -41,36 +42,158 @@ function certPem(state: string, name: string): string {
   return fs.readFileSync(path.join(state, 'live', name, 'cert.pem'), 'utf8');
 }
 
+/** Requests the CA accepted, by endpoint (a badNonce 400 that acme-client re-sends is a request, not an operation). */
+function accepted(endpoint: EndpointName): number {
+  return proxy.requests.filter((x) => x.endpoint === endpoint && x.status >= 200 && x.status < 300).length;
+}
+function acceptedCounts(): Record<'newOrder' | 'challenge' | 'finalize' | 'certificate', number> {
+  return { newOrder: accepted('newOrder'), challenge: accepted('challenge'), finalize: accepted('finalize'), certificate: accepted('certificate') };
+}
+
 describe('SIGKILL at each step, then renew: exactly one certificate', () => {
-  for (const point of ['new-order', 'challenge', 'finalize', 'download']) {
-    it(`killed after ${point}`, async () => {
+  // For each crash point: the journal step the crash leaves, what the crashed run got the CA to
+  // accept, and what the recovery run sends. One name per order, so one challenge.
+  const cases: { point: string; step: string; crash: ReturnType<typeof acceptedCounts>; recovery: ReturnType<typeof acceptedCounts> }[] = [
+    // Order created, nothing else: the recovery answers the challenge, finalizes and downloads.
+    { point: 'new-order', step: 'created', crash: { newOrder: 1, challenge: 0, finalize: 0, certificate: 0 }, recovery: { newOrder: 0, challenge: 1, finalize: 1, certificate: 1 } },
+    // Challenge answered: the recovery does not answer it again (the CA already validates), finalizes, downloads.
+    { point: 'challenge', step: 'authorizing', crash: { newOrder: 1, challenge: 1, finalize: 0, certificate: 0 }, recovery: { newOrder: 0, challenge: 0, finalize: 1, certificate: 1 } },
+    // Finalized (the certificate is issued): the recovery only downloads it, never finalizes again.
+    { point: 'finalize', step: 'finalizing', crash: { newOrder: 1, challenge: 1, finalize: 1, certificate: 0 }, recovery: { newOrder: 0, challenge: 0, finalize: 0, certificate: 1 } },
+    // Downloaded but not stored: the recovery downloads it again (the files were never written), no finalize.
+    { point: 'download', step: 'downloaded', crash: { newOrder: 1, challenge: 1, finalize: 1, certificate: 1 }, recovery: { newOrder: 0, challenge: 0, finalize: 0, certificate: 1 } },
+  ];
+  for (const c of cases) {
+    it(`killed after ${c.point}: journal at '${c.step}', the recovery sends only what is left`, async () => {
       const state = tempDir();
-      const name = `kill-${point}.example.test`;
-      const crashed = await runCli(issueArgs(state, name), { CERTCTL_TEST_CRASH_AFTER: point });
-      expect(crashed.code).not.toBe(0);
+      const name = `kill-${c.point}.example.test`;
+      const crashed = await runCli(issueArgs(state, name), { CERTCTL_TEST_CRASH_AFTER: c.point });
+      // Died of the injected SIGKILL, not of some other failure.
+      expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
       expect(fs.existsSync(path.join(state, 'live', name, 'cert.pem'))).toBe(false);
       const open = q<{ step: string }>(state, "SELECT step FROM orders WHERE state = 'open'");
-      expect(open).toHaveLength(1);
+      expect(open).toEqual([{ step: c.step }]);
+      expect(acceptedCounts()).toEqual(c.crash);
+      expect(proxy.issued).toBe(c.crash.finalize);
 
+      proxy.resetObservations();
       const r = await runCli(renewArgs(state, ['--json']));
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout).lineages[0]).toMatchObject({ lineage: name, action: 'recovered' });
-      // Counted at the server: one order created, one finalize accepted — never a second certificate.
-      // (Requests, not operations: Pebble rejects 5 % of nonces and acme-client re-sends those.)
-      const accepted = (endpoint: string, status: number) => proxy.requests.filter((x) => x.endpoint === endpoint && x.status === status).length;
-      expect(accepted('newOrder', 201)).toBe(1);
-      expect(accepted('finalize', 200)).toBe(1);
-      expect(proxy.issued).toBe(1);
+      // Counted at the server, for the recovery run alone.
+      expect(acceptedCounts()).toEqual(c.recovery);
+      // One certificate over both runs: the crashed run's finalize or the recovery's, never both.
+      expect(c.crash.finalize + c.recovery.finalize).toBe(1);
+      expect(proxy.issued).toBe(c.recovery.finalize);
       expect(q(state, 'SELECT id FROM certificates')).toHaveLength(1);
+      expect(q(state, 'SELECT id FROM orders')).toHaveLength(1);
       expect(q(state, "SELECT id FROM orders WHERE state = 'open'")).toHaveLength(0);
-      expect(certPem(state, name)).toMatch(/BEGIN CERTIFICATE/);
+      // live/ holds a key that matches its certificate.
+      const live = path.join(state, 'live', name);
+      const certPub = new X509Certificate(fs.readFileSync(path.join(live, 'cert.pem'))).publicKey.export({ type: 'spki', format: 'der' });
+      const keyPub = createPublicKey(createPrivateKey(fs.readFileSync(path.join(live, 'privkey.pem')))).export({ type: 'spki', format: 'der' });
+      expect(Buffer.compare(certPub, keyPub)).toBe(0);
       // Run again: nothing more.
+      proxy.resetObservations();
       const again = await runCli(renewArgs(state, ['--json']));
       expect(JSON.parse(again.stdout).lineages[0].action).toBe('kept');
-      expect(proxy.issued).toBe(1);
+      expect(acceptedCounts()).toEqual({ newOrder: 0, challenge: 0, finalize: 0, certificate: 0 });
     });
   }
+});
+
+/** Every entry under `dir` (recursively, links not followed): a symlink's target and the hash of what it points at, a file's hash and mode. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const sha = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d).sort()) {
+      const f = path.join(d, e);
+      const rel = path.relative(dir, f);
+      const st = fs.lstatSync(f);
+      if (st.isSymbolicLink()) out[rel] = `link ${fs.readlinkSync(f)} → ${sha(f)}`;
+      else if (st.isDirectory()) {
+        out[rel] = `dir ${(st.mode & 0o777).toString(8)}`;
+        walk(f);
+      } else out[rel] = `file ${(st.mode & 0o777).toString(8)} ${sha(f)}`;
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+describe('a failed challenge: exit 7, recorded, and counted by the next plan', () => {
+  it('the CA cannot fetch the challenge: authorization invalid, order failed, nothing finalized or stored', async () => {
+    const state = tempDir();
+    const wrongRoot = tempDir(); // writable, but not what the web server serves: the CA gets a 404
+    const name = 'fail-validation.example.test';
+    // --no-precheck: the readiness check would otherwise catch this before ordering (exit 6).
+    const r = await runCli([...issueArgs(state, name, wrongRoot), '--no-precheck']);
+    expect(r.code).toBe(7);
+    expect(r.stderr).toMatch(/The CA could not validate a name:\n\s+fail-validation\.example\.test: /);
+    expect(accepted('newOrder')).toBe(1);
+    expect(accepted('challenge')).toBe(1);
+    expect(accepted('finalize')).toBe(0);
+    expect(proxy.issued).toBe(0);
+    const authz = q<{ identifier: string; status: string; error_type: string | null }>(state, 'SELECT identifier, status, error_type FROM authorizations');
+    expect(authz).toHaveLength(1);
+    expect(authz[0]).toMatchObject({ identifier: name, status: 'invalid' });
+    expect(authz[0]!.error_type).toMatch(/^urn:ietf:params:acme:error:/);
+    expect(q(state, 'SELECT state, step FROM orders')).toEqual([{ state: 'failed', step: 'failed' }]);
+    expect(q(state, 'SELECT id FROM certificates')).toHaveLength(0);
+    expect(fs.existsSync(path.join(state, 'live', name))).toBe(false);
+
+    // The next plan for the same name counts the failed validation (nothing is sent to do so).
+    proxy.resetObservations();
+    const plan = await runCli(['--state-dir', state, '--json', 'plan', '--server', proxy.directoryUrl, '-d', name]);
+    expect(plan.code).toBe(0);
+    const limits = JSON.parse(plan.stdout).plans[0].limits as { name: string; used: number; capacity: number }[];
+    expect(limits.find((l) => l.name === 'failed-authorizations')).toMatchObject({ used: 1, capacity: 5 });
+    expect(proxy.total()).toBe(0);
+  });
+});
+
+describe('a renewal that fails after finalize: live/ untouched, the order resumable', () => {
+  it('the certificate download answers 500 on every retry: exit 8, live/ byte-identical; the next renew downloads it without finalizing again', async () => {
+    const state = tempDir();
+    const name = 'fail-download.example.test';
+    expect((await runCli(issueArgs(state, name))).code).toBe(0);
+    const live = path.join(state, 'live');
+    const before = snapshot(live);
+    expect(Object.keys(before)).toContain(path.join(name, 'privkey.pem'));
+    proxy.setRenewalWindow({ start: new Date(Date.now() - 2 * HOUR), end: new Date(Date.now() - HOUR) });
+    proxy.failNext('certificate', 500, 50);
+    proxy.resetObservations();
+    const r = await runCli(renewArgs(state, ['--json']));
+    expect(r.code).toBe(8);
+    expect(JSON.parse(r.stdout).lineages[0]).toMatchObject({ lineage: name, action: 'failed' });
+    // The CA issued the renewal: one finalize, bounded download attempts (1 + 3 retries), all refused.
+    expect(proxy.issued).toBe(1);
+    expect(proxy.requests.filter((x) => x.endpoint === 'certificate' && x.status === 500)).toHaveLength(4);
+    expect(accepted('certificate')).toBe(0);
+    // Nothing the web server reads changed: every file, mode, link and link target as before.
+    expect(snapshot(live)).toEqual(before);
+    expect(fs.readdirSync(path.join(state, 'archive', name)).filter((f) => /2\.pem$/.test(f))).toEqual([]);
+    expect(q(state, 'SELECT current_version FROM lineages')).toEqual([{ current_version: 1 }]);
+    expect(q(state, 'SELECT id FROM certificates')).toHaveLength(1);
+    // The order stays open where it stopped: issued, to be downloaded.
+    expect(q(state, "SELECT step FROM orders WHERE state = 'open'")).toEqual([{ step: 'downloading' }]);
+
+    // The CA is back: the next renew downloads the issued certificate; no new order, no second finalize.
+    proxy.clearFaults();
+    proxy.resetObservations();
+    const again = await runCli(renewArgs(state, ['--json']));
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout).lineages[0]).toMatchObject({ lineage: name, action: 'recovered' });
+    expect(acceptedCounts()).toEqual({ newOrder: 0, challenge: 0, finalize: 0, certificate: 1 });
+    expect(proxy.issued).toBe(0);
+    expect(fs.readlinkSync(path.join(live, name, 'cert.pem'))).toMatch(/cert2\.pem$/);
+    expect(q(state, 'SELECT current_version FROM lineages')).toEqual([{ current_version: 2 }]);
+    expect(q(state, 'SELECT id FROM certificates')).toHaveLength(2);
+    expect(q(state, "SELECT id FROM orders WHERE state = 'open'")).toHaveLength(0);
+  });
 });
 
 describe('ARI (RFC 9773)', () => {

@@ -1,25 +1,44 @@
 /**
  * `certctl renew` end to end on Pebble, with the clock moved forward through
  * the test-only CERTCTL_TEST_NOW hook (Pebble issues 5-year certificates:
- * due after 2/3 of that).
+ * due after 2/3 of that). Every request goes through certctl's ACME test
+ * proxy (src/testkit/acme-proxy.ts), so "nothing sent" and "one certificate"
+ * are counted at the server, not in the ledger. `proxy` offers no ARI, as
+ * Pebble itself; `ariProxy` adds it where a test needs the CA to choose.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { ariCertId } from '../../src/core/acme/ari.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 
 const YEAR = 365 * 86_400_000;
+const HOUR = 3_600_000;
 let pebble: Pebble;
+let proxy: AcmeTestProxy;
+let ariProxy: AcmeTestProxy;
 beforeAll(async () => {
   pebble = await startPebble();
+  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle, ari: false });
+  ariProxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
 });
 afterAll(async () => {
+  await ariProxy?.stop();
+  await proxy?.stop();
   await pebble?.stop();
 });
+beforeEach(() => {
+  proxy.resetObservations();
+  ariProxy.resetObservations();
+});
 
-function issueArgs(state: string, name: string, extra: string[] = []): string[] {
-  return ['--state-dir', state, 'issue', '--server', pebble.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name, ...extra];
+/** Requests the CA accepted at `endpoint` (a re-sent request after a rejected nonce is not an operation). */
+const accepted = (px: AcmeTestProxy, endpoint: string) => px.requests.filter((x) => x.endpoint === endpoint && x.status >= 200 && x.status < 300).length;
+
+function issueArgs(state: string, name: string, extra: string[] = [], server = proxy.directoryUrl): string[] {
+  return ['--state-dir', state, 'issue', '--server', server, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name, ...extra];
 }
 function renewArgs(state: string, extra: string[] = []): string[] {
   return ['--state-dir', state, 'renew', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), ...extra];
@@ -27,21 +46,26 @@ function renewArgs(state: string, extra: string[] = []): string[] {
 const future = (years: number) => new Date(Date.now() + years * YEAR).toISOString();
 
 describe('certctl renew', () => {
-  it('not due → nothing sent; due → renewed, live/ switched, archive kept, deploy hook ran', async () => {
+  it('not due → one directory read, then nothing sent at all; due → renewed, live/ switched, archive kept, deploy hook ran', async () => {
     const state = tempDir();
     expect((await runCli(issueArgs(state, 'renew1.example.test'))).code).toBe(0);
 
-    // Not due: kept, no new order.
+    // Not due: kept. Counted at the proxy: the first run after issue reads the directory once (is
+    // renewalInfo offered? issue does not record that; cached a day from here) and sends nothing else.
+    proxy.resetObservations();
     const kept = await runCli(renewArgs(state, ['--json']));
     expect(kept.code).toBe(0);
     const doc = JSON.parse(kept.stdout);
     expect(doc.schema).toBe('certctl.renew/1');
     expect(doc.lineages[0]).toMatchObject({ lineage: 'renew1.example.test', action: 'kept' });
+    expect(proxy.requests.map((x) => `${x.method} ${x.endpoint}`)).toEqual(['GET directory']);
+    proxy.resetObservations();
     expect(q(state, 'SELECT id FROM orders')).toHaveLength(1);
-    // --quiet with nothing to do prints nothing at all.
+    // The next run sends nothing at all; --quiet with nothing to do prints nothing at all.
     const quiet = await runCli(renewArgs(state, ['--quiet']));
     expect(quiet.code).toBe(0);
     expect(quiet.stdout + quiet.stderr).toBe('');
+    expect(proxy.total()).toBe(0);
 
     // Four years later it is due.
     const hookOut = path.join(tempDir(), 'deploy.txt');
@@ -50,6 +74,7 @@ describe('certctl renew', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/renewed\s+renew1\.example\.test: serial [0-9a-f]+/);
+    expect(proxy.issued).toBe(1);
     const live = path.join(state, 'live', 'renew1.example.test');
     expect(fs.readlinkSync(path.join(live, 'fullchain.pem'))).toMatch(/fullchain2\.pem$/);
     expect(fs.existsSync(path.join(state, 'archive', 'renew1.example.test', 'fullchain1.pem'))).toBe(true);
@@ -59,8 +84,10 @@ describe('certctl renew', () => {
     expect(certs[0]!.serial).not.toBe(certs[1]!.serial);
 
     // Back at the real date, the new certificate is not due: nothing is sent.
+    proxy.resetObservations();
     const again = await runCli(renewArgs(state, ['--json']));
     expect(JSON.parse(again.stdout).lineages[0].action).toBe('kept');
+    expect(proxy.total()).toBe(0);
     expect(q(state, 'SELECT id FROM orders')).toHaveLength(2);
   });
 
@@ -84,12 +111,14 @@ describe('certctl renew', () => {
     expect(fs.readFileSync(out, 'utf8').trim()).toBe('0');
   });
 
-  it('ten renews started at once after a crashed issue: exactly one certificate, no ledger error', async () => {
+  it('ten renews started at once after a crashed issue: exactly one certificate at the CA, no ledger error', async () => {
     const state = tempDir();
     // The issue run dies (SIGKILL) right after new-order: the lineage has an open order and no certificate.
     const crashed = await runCli(issueArgs(state, 'ten.example.test'), { CERTCTL_TEST_CRASH_AFTER: 'new-order' });
-    expect(crashed.code).not.toBe(0);
+    expect(crashed.signal).toBe('SIGKILL');
     expect(q(state, "SELECT id FROM orders WHERE state = 'open'")).toHaveLength(1);
+    expect(accepted(proxy, 'newOrder')).toBe(1);
+    proxy.resetObservations();
     const runs = await Promise.all(Array.from({ length: 10 }, () => runCli(renewArgs(state, ['--json']))));
     for (const r of runs) {
       expect(r.stderr).toBe('');
@@ -98,8 +127,43 @@ describe('certctl renew', () => {
     const actions = runs.map((r) => JSON.parse(r.stdout).lineages[0].action).sort();
     expect(actions.filter((a) => a === 'recovered')).toHaveLength(1);
     expect(actions.filter((a) => a === 'kept')).toHaveLength(9);
+    // Counted at the server: the open order was finished once; no new order, one finalize.
+    expect(accepted(proxy, 'newOrder')).toBe(0);
+    expect(accepted(proxy, 'finalize')).toBe(1);
+    expect(proxy.issued).toBe(1);
     expect(q(state, 'SELECT id FROM orders')).toHaveLength(1);
     expect(q(state, 'SELECT id FROM certificates')).toHaveLength(1);
+  });
+
+  it('ten renews started at once with the certificate due: exactly one renewal at the CA', async () => {
+    const state = tempDir();
+    const name = 'ten-due.example.test';
+    expect((await runCli(issueArgs(state, name, [], ariProxy.directoryUrl))).code).toBe(0);
+    // The CA (ARI) says: renew the first certificate now; its successor much later.
+    const first = ariCertId(fs.readFileSync(path.join(state, 'live', name, 'cert.pem'), 'utf8'));
+    const now = Date.now();
+    ariProxy.setRenewalWindow((certId) =>
+      certId === first ? { start: new Date(now - 2 * HOUR), end: new Date(now - HOUR) } : { start: new Date(now + 30 * 24 * HOUR), end: new Date(now + 32 * 24 * HOUR) },
+    );
+    try {
+      ariProxy.resetObservations();
+      const runs = await Promise.all(Array.from({ length: 10 }, () => runCli(renewArgs(state, ['--json']))));
+      for (const r of runs) {
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+      }
+      const actions = runs.map((r) => JSON.parse(r.stdout).lineages[0].action).sort();
+      expect(actions.filter((a) => a === 'renewed')).toHaveLength(1);
+      expect(actions.filter((a) => a === 'kept')).toHaveLength(9);
+      // Counted at the server: one new order, one finalize, one certificate.
+      expect(accepted(ariProxy, 'newOrder')).toBe(1);
+      expect(accepted(ariProxy, 'finalize')).toBe(1);
+      expect(ariProxy.issued).toBe(1);
+      expect(q(state, 'SELECT version FROM certificates ORDER BY version')).toEqual([{ version: 1 }, { version: 2 }]);
+      expect(fs.readlinkSync(path.join(state, 'live', name, 'cert.pem'))).toMatch(/cert2\.pem$/);
+    } finally {
+      ariProxy.setRenewalWindow(null);
+    }
   });
 
   it('--dry-run for a CA without a staging twin plans and checks only, touching nothing', async () => {

@@ -6,6 +6,13 @@
  * encryption CSR, or it makes the encryption key and sends an
  * SM2EnvelopedKey. Every certificate is checked by OpenSSL 3 with the
  * GM/T 0009 signer ID (../shared/reference/sm2.md).
+ *
+ * The test server seals envelopes with certctl's own code
+ * (src/core/keys/envelope.ts), so the envelope format is also checked
+ * against an independent implementation, OpenSSL 3: an envelope built from
+ * OpenSSL's SM2 encryption (`pkeyutl -encrypt`, GM/T 0009 SM2Cipher DER) and
+ * SM4-ECB (`enc -sm4-ecb`) is opened by certctl's decoder, and an envelope
+ * from certctl's encoder is opened by OpenSSL.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
@@ -15,7 +22,9 @@ import Database from 'better-sqlite3';
 import { startChallTestSrv, type ChallTestSrv } from '../../src/testkit/challtestsrv.js';
 import { startWebroot, type Webroot } from '../../src/testkit/webroot.js';
 import { startSm2AcmeServer, type Sm2AcmeServer } from '../../src/testkit/sm2-acme-server.js';
+import forge from 'node-forge';
 import { splitPemChain } from '../../src/core/x509.js';
+import { openEnvelopedKey, makeEnvelopedKey, EnvelopedKeyError, SM4_ECB_OID } from '../../src/core/keys/envelope.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 
 const DISTID = 'distid:1234567812345678';
@@ -37,6 +46,88 @@ afterAll(async () => {
 function openssl(args: string[]): string {
   return execFileSync('openssl', args, { encoding: 'utf8' });
 }
+/** OpenSSL with binary stdin/stdout. */
+function opensslBin(args: string[], input?: Buffer): Buffer {
+  return execFileSync('openssl', args, { input, maxBuffer: 1 << 20 });
+}
+/** An SM2 key pair made by OpenSSL: PEM file, private scalar d and public point 04||X||Y (hex), as `openssl pkey -text` prints them. */
+function opensslSm2Key(dir: string, name: string): { file: string; pubFile: string; d: string; pub: string } {
+  const file = path.join(dir, `${name}.key`);
+  const pubFile = path.join(dir, `${name}.pub`);
+  openssl(['genpkey', '-algorithm', 'SM2', '-out', file]);
+  openssl(['pkey', '-in', file, '-pubout', '-out', pubFile]);
+  const text = openssl(['pkey', '-in', file, '-text', '-noout']);
+  const hex = (label: string, next: string) => new RegExp(`${label}:\\n([\\s0-9a-f:]+?)\\n${next}`).exec(text)![1]!.replace(/[\s:]/g, '');
+  const d = hex('priv', 'pub').padStart(64, '0').slice(-64);
+  const pub = hex('pub', 'ASN1 OID');
+  expect(pub).toMatch(/^04[0-9a-f]{128}$/);
+  return { file, pubFile, d, pub };
+}
+/** DER of SM2EnvelopedKey built with node-forge from parts (not certctl's der.ts). */
+function envelopeDer(sm2CipherDer: Buffer, encPub: string, sealed: Buffer): Buffer {
+  const A = forge.asn1;
+  const bits = (b: Buffer) => A.create(A.Class.UNIVERSAL, A.Type.BITSTRING, false, '\x00' + b.toString('binary'));
+  const env = A.create(A.Class.UNIVERSAL, A.Type.SEQUENCE, true, [
+    A.create(A.Class.UNIVERSAL, A.Type.SEQUENCE, true, [A.create(A.Class.UNIVERSAL, A.Type.OID, false, A.oidToDer(SM4_ECB_OID).getBytes())]),
+    A.fromDer(sm2CipherDer.toString('binary')),
+    bits(Buffer.from(encPub, 'hex')),
+    bits(sealed),
+  ]);
+  return Buffer.from(A.toDer(env).getBytes(), 'binary');
+}
+
+describe('SM2EnvelopedKey against OpenSSL 3 (an independent implementation)', () => {
+  it("certctl opens an envelope built with OpenSSL's SM2 encryption and SM4-ECB, and gets OpenSSL's key back", () => {
+    const dir = tempDir('certctl-sm2-env-');
+    const sign = opensslSm2Key(dir, 'sign');
+    const enc = opensslSm2Key(dir, 'enc');
+    const symKey = Buffer.from(forge.random.getBytesSync(16), 'binary');
+    // The SM4 key, SM2-encrypted to the signing public key by OpenSSL: GM/T 0009 SM2Cipher DER.
+    const cipher = opensslBin(['pkeyutl', '-encrypt', '-pubin', '-inkey', sign.pubFile], symKey);
+    // The encryption private key, SM4-ECB without padding, by OpenSSL.
+    const sealed = opensslBin(['enc', '-sm4-ecb', '-nopad', '-K', symKey.toString('hex')], Buffer.from(enc.d, 'hex'));
+    expect(sealed).toHaveLength(32);
+    const der = envelopeDer(cipher, enc.pub, sealed);
+
+    const opened = openEnvelopedKey(der, fs.readFileSync(sign.file, 'utf8'));
+    expect(opened.publicKeyHex).toBe(enc.pub);
+    // OpenSSL reads the key certctl recovered as the very key it made.
+    const openedFile = path.join(dir, 'opened.key');
+    fs.writeFileSync(openedFile, opened.privateKeyPem, { mode: 0o600 });
+    expect(openssl(['pkey', '-in', openedFile, '-check', '-noout'])).toMatch(/Key is valid/);
+    expect(openssl(['pkey', '-in', openedFile, '-pubout'])).toBe(fs.readFileSync(enc.pubFile, 'utf8'));
+    // And it decrypts what OpenSSL encrypts to the encryption public key.
+    const msg = Buffer.from('certctl sm2 enc key check');
+    const ct = opensslBin(['pkeyutl', '-encrypt', '-pubin', '-inkey', enc.pubFile], msg);
+    expect(opensslBin(['pkeyutl', '-decrypt', '-inkey', openedFile], ct)).toEqual(msg);
+
+    // Sealed to another signing key: refused with a clear error, no key.
+    const other = opensslSm2Key(dir, 'other');
+    expect(() => openEnvelopedKey(der, fs.readFileSync(other.file, 'utf8'))).toThrow(EnvelopedKeyError);
+    expect(() => openEnvelopedKey(der, fs.readFileSync(other.file, 'utf8'))).toThrow(/does not decrypt with this signing key/);
+  });
+
+  it("OpenSSL opens an envelope made by certctl's encoder (the one the SM2 test server sends)", () => {
+    const dir = tempDir('certctl-sm2-env-');
+    const sign = opensslSm2Key(dir, 'sign');
+    const enc = opensslSm2Key(dir, 'enc');
+    const der = makeEnvelopedKey(enc.d, enc.pub, sign.pub);
+    const env = forge.asn1.fromDer(der.toString('binary'));
+    const parts = env.value as forge.asn1.Asn1[];
+    expect(parts).toHaveLength(4);
+    expect(forge.asn1.derToOid((parts[0]!.value as forge.asn1.Asn1[])[0]!.value as string)).toBe(SM4_ECB_OID);
+    // symEncryptedKey is an SM2Cipher OpenSSL decrypts with the signing private key.
+    const cipherDer = Buffer.from(forge.asn1.toDer(parts[1]!).getBytes(), 'binary');
+    const symKey = opensslBin(['pkeyutl', '-decrypt', '-inkey', sign.file], cipherDer);
+    expect(symKey).toHaveLength(16);
+    const bitsOf = (n: forge.asn1.Asn1) => Buffer.from((n.value as string).slice(1), 'binary');
+    expect(bitsOf(parts[2]!).toString('hex')).toBe(enc.pub);
+    // sm2EncryptedPrivateKey is the private scalar under SM4-ECB, as OpenSSL decrypts it.
+    const d = opensslBin(['enc', '-d', '-sm4-ecb', '-nopad', '-K', symKey.toString('hex')], bitsOf(parts[3]!));
+    expect(d.toString('hex')).toBe(enc.d);
+  });
+});
+
 function mode(file: string): number {
   return fs.statSync(file).mode & 0o777;
 }
@@ -126,6 +217,11 @@ describe.each([
       if (key !== 'privkey.pem') expect(openssl(['pkey', '-in', f(key), '-check', '-noout'])).toMatch(/Key is valid/);
       expect(openssl(['pkey', '-in', f(key), '-pubout']), key).toBe(openssl(['x509', '-in', f(cert), '-noout', '-pubkey']));
     }
+    // OpenSSL's SM2 encryption to the encryption certificate's public key opens with enc.key
+    // (for the envelope variant: the key certctl took out of the CA's SM2EnvelopedKey).
+    const msg = Buffer.from('to the enc certificate');
+    const sealedMsg = execFileSync('openssl', ['pkeyutl', '-encrypt', '-certin', '-inkey', f('enc.pem')], { input: msg });
+    expect(execFileSync('openssl', ['pkeyutl', '-decrypt', '-inkey', f('enc.key')], { input: sealedMsg })).toEqual(msg);
     // The signing and the encryption key are different keys.
     expect(openssl(['pkey', '-in', f('sign.key'), '-pubout'])).not.toBe(openssl(['pkey', '-in', f('enc.key'), '-pubout']));
 

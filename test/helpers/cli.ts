@@ -11,7 +11,10 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const BIN = path.resolve(HERE, '..', '..', 'bin', 'certctl.js');
 
 export interface CliResult {
+  /** The exit status; -1 when the process was ended by a signal (see `signal`). */
   code: number;
+  /** The signal that ended the process (e.g. 'SIGKILL' from CERTCTL_TEST_CRASH_AFTER, 'SIGTERM' on timeout), else null. */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -22,8 +25,12 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   }
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number | string }).code as number) ?? 1 : 0;
-      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+      // execFile's error: `code` is the exit status (a string such as 'ENOENT' when the spawn failed),
+      // `signal` the signal that ended the process (then `code` is null).
+      const e = err as (Error & { code?: number | string | null; signal?: NodeJS.Signals | null }) | null;
+      const signal = e?.signal ?? null;
+      const code = !e ? 0 : signal ? -1 : typeof e.code === 'number' ? e.code : 1;
+      resolve({ code, signal, stdout, stderr });
     });
   });
 }

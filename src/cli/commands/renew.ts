@@ -6,6 +6,8 @@ import type { RenewOptions } from '../../core/renew/runner.js';
 export interface RenewCliOptions extends Omit<RenewOptions, 'only' | 'onProgress'> {
   certName?: string[];
   randomSleep: boolean;
+  /** Upper bound of the random delay off a terminal, seconds (default 480). */
+  randomSleepMax?: number;
   lockWait: number;
   ctSync: 'auto' | 'never';
   ctMaxAge: number;
@@ -25,7 +27,8 @@ export function register(program: Command): void {
     .option('--pre-hook <cmd>', 'run once before the first renewal attempt')
     .option('--post-hook <cmd>', 'run once after the attempts, if the pre-hook ran')
     .option('--deploy-hook <cmd>', 'run for each renewed lineage, with RENEWED_LINEAGE and RENEWED_DOMAINS set')
-    .option('--no-random-sleep', 'do not wait a random 1-480 s first when not on a terminal')
+    .option('--no-random-sleep', 'off a terminal, do not wait the random delay before the first renewal that is due')
+    .option('--random-sleep-max <seconds>', 'off a terminal, the random delay before the first due renewal is 1 to this many seconds (default 480; 0: none)', Number)
     .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(600).argParser(Number))
     .option('--resolver <host:port>', 'DNS server for the readiness checks (default: the system resolver)')
     .option('--http-port <port>', 'port the readiness check fetches HTTP-01 on (default 80)', Number)
@@ -35,8 +38,10 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-From cron (certctl sleeps a random 1-480 s first when not on a terminal, so
-fleets do not reach the CA in the same second):
+From cron: when not on a terminal and something is due, certctl first waits a
+random 1-480 s (--random-sleep-max) so fleets do not reach the CA in the same
+second, and says so unless --quiet; it decides first, so a run with nothing
+due returns at once. No delay for --dry-run or on a terminal.
   17 3,15 * * *  root  certctl renew --quiet --deploy-hook 'systemctl reload nginx'
 Exit status is non-zero only when something needs attention (see certctl --help).`,
     )

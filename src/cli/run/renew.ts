@@ -1,4 +1,4 @@
-/** `certctl renew`: lock, optional random sleep, walk, report. */
+/** `certctl renew`: lock, walk (deciding first), the random delay only if something is due, report. */
 import type { Context } from '../context.js';
 import type { RenewCliOptions } from '../commands/renew.js';
 import { InputError } from '../../core/errors.js';
@@ -8,51 +8,78 @@ import { utc, humanRelative } from '../../core/clock.js';
 import { withConfigDefaults } from '../../core/config/index.js';
 import { optionGiven } from '../main.js';
 
-/** Upper bound of the random delay before a non-interactive run, as certbot uses. */
+/** Default upper bound of the random delay before a non-interactive run, as certbot uses. */
 export const RANDOM_SLEEP_MAX_S = 480;
+/** The largest --random-sleep-max: half a day, the period of the twice-daily schedule. */
+export const RANDOM_SLEEP_LIMIT_S = 43_200;
+
+/** The random delay of this run, in whole seconds from 1 to max (0: none): only off a terminal, never for --dry-run. */
+export function randomDelaySeconds(o: Pick<RenewCliOptions, 'randomSleep' | 'randomSleepMax' | 'dryRun'>, onTerminal: boolean, random: () => number = Math.random): number {
+  const max = o.randomSleepMax ?? RANDOM_SLEEP_MAX_S;
+  if (!o.randomSleep || o.dryRun || onTerminal || max <= 0) return 0;
+  return 1 + Math.floor(random() * max);
+}
 
 export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise<number> {
   // Config file defaults (README "Config file"); a flag given on the command line wins.
   o = await withConfigDefaults(ctx.opts.config, o, 'renew', (k) => optionGiven(o, k));
   if (!(o.concurrency >= 1 && o.concurrency <= 64 && Number.isInteger(o.concurrency))) throw new InputError('--concurrency must be a whole number from 1 to 64.');
   if (o.days !== undefined && !(o.days > 0)) throw new InputError('--days must be a positive number of days.');
-  if (o.randomSleep && !process.stdout.isTTY) {
-    const s = 1 + Math.floor(Math.random() * RANDOM_SLEEP_MAX_S);
-    ctx.out.verbose(`not on a terminal: waiting ${s} s first (--no-random-sleep skips this)`);
-    await new Promise((r) => setTimeout(r, s * 1000));
+  if (o.randomSleepMax !== undefined && !(Number.isInteger(o.randomSleepMax) && o.randomSleepMax >= 0 && o.randomSleepMax <= RANDOM_SLEEP_LIMIT_S)) {
+    throw new InputError(`--random-sleep-max must be a whole number of seconds from 0 to ${RANDOM_SLEEP_LIMIT_S} (0: no random delay).`);
   }
+  // Off a terminal (cron, timers, fleets) renew waits a random delay so hosts do not reach the CA
+  // in the same second, but only when something is due: the walk decides first (from the ledger,
+  // ARI as cached) and stops at the first due lineage; the lock is released for the wait, and the
+  // walk runs again after it. A run with nothing due returns at once.
+  let delay = randomDelaySeconds(o, Boolean(process.stdout.isTTY));
+  let waited = 0;
   const ledger = await ctx.ledger();
-  const lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now);
+  let lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now);
   const runId = ledger.startRun('renew', ctx.now());
-  // Other hosts' issuance counts against the same global limits: bring CT up to date first if asked.
-  const { ctForPlan } = await import('../../core/ct/index.js');
-  const { managedDomains } = await import('../../core/ledger/snapshot.js');
-  const ctSync = o.ctSync === 'auto' ? await ctForPlan(ledger, managedDomains(ledger), ctx.now, { ctSync: o.ctSync, ctMaxAge: o.ctMaxAge, ctUrl: o.ctUrl }, (l) => ctx.out.verbose(l)) : [];
   try {
-    const report = await runRenew(ctx, ledger, {
-      days: o.days,
-      forceRenewal: o.forceRenewal,
-      dryRun: o.dryRun,
-      concurrency: o.concurrency,
-      precheck: o.precheck,
-      preHook: o.preHook,
-      postHook: o.postHook,
-      deployHook: o.deployHook,
-      only: o.certName,
-      resolver: o.resolver,
-      httpPort: o.httpPort,
-      onProgress: (done, total) => {
-        if (total > 1) ctx.out.progress(`${done}/${total} lineages checked`);
-      },
-    });
+    // Other hosts' issuance counts against the same global limits: bring CT up to date first if asked.
+    const { ctForPlan } = await import('../../core/ct/index.js');
+    const { managedDomains } = await import('../../core/ledger/snapshot.js');
+    const ctSync = o.ctSync === 'auto' ? await ctForPlan(ledger, managedDomains(ledger), ctx.now, { ctSync: o.ctSync, ctMaxAge: o.ctMaxAge, ctUrl: o.ctUrl }, (l) => ctx.out.verbose(l)) : [];
+    const walk = () =>
+      runRenew(ctx, ledger, {
+        days: o.days,
+        forceRenewal: o.forceRenewal,
+        dryRun: o.dryRun,
+        concurrency: o.concurrency,
+        precheck: o.precheck,
+        preHook: o.preHook,
+        postHook: o.postHook,
+        deployHook: o.deployHook,
+        only: o.certName,
+        resolver: o.resolver,
+        httpPort: o.httpPort,
+        haltAtFirstDue: delay > 0,
+        onProgress: (done, total) => {
+          if (total > 1) ctx.out.progress(`${done}/${total} lineages checked`);
+        },
+      });
+    let report = await walk();
+    if (report.halted) {
+      ctx.out.progressDone();
+      ctx.out.info(`waiting ${delay} s before contacting the CA (random delay; --no-random-sleep to skip)`);
+      lock.release();
+      await new Promise((r) => setTimeout(r, delay * 1000));
+      waited = delay;
+      delay = 0;
+      lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now);
+      report = await walk();
+    }
     ctx.out.progressDone();
     const counts = Object.fromEntries(['renewed', 'recovered', 'kept', 'blocked', 'failed', 'dry-run'].map((a) => [a, report.outcomes.filter((x) => x.action === a).length]));
-    ledger.finishRun(runId, report.exitCode, counts, ctx.now());
+    ledger.finishRun(runId, report.exitCode, { ...counts, randomSleepSeconds: waited }, ctx.now());
     const now = ctx.now();
     if (ctx.out.json) {
       ctx.out.document('certctl.renew/1', {
         exitCode: report.exitCode,
         counts,
+        randomSleepSeconds: waited,
         lineages: report.outcomes.map((x) => ({
           ...x,
           nextAt: iso(x.nextAt),

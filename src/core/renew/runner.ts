@@ -38,6 +38,13 @@ export interface RenewOptions {
   httpPort?: number;
   /** Called after each lineage (progress on a TTY). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Stop at the first lineage that is due, before anything is attempted for it (no pre-hook, no
+   * order): the report comes back with `halted: true` and no outcomes. `renew` off a terminal uses
+   * this to decide first and wait its random delay only when something is due, with the run lock
+   * released, then walks again (a lineage renewed meanwhile by another run is then not due).
+   */
+  haltAtFirstDue?: boolean;
 }
 
 export type Action = 'kept' | 'renewed' | 'recovered' | 'blocked' | 'failed' | 'dry-run';
@@ -60,6 +67,8 @@ export interface RenewReport {
   outcomes: LineageOutcome[];
   hooks: HookResult[];
   exitCode: number;
+  /** With haltAtFirstDue: a lineage is due and nothing was attempted. */
+  halted?: boolean;
 }
 
 
@@ -151,14 +160,26 @@ export async function runRenew(ctx: Context, ledger: Ledger, o: RenewOptions): P
   // At most o.concurrency lineages at once, outcomes in lineage-name order (as mapLimit).
   const outcomes: LineageOutcome[] = [];
   let taken = 0;
+  let halted = false;
+  // Asked by renewOne once a lineage is due, before anything is attempted for it.
+  const mayAttempt = (): boolean => {
+    if (o.haltAtFirstDue) halted = true;
+    return !halted;
+  };
   const worker = async () => {
-    for (let e = nextEntry(); e; e = nextEntry()) {
+    for (;;) {
+      if (halted) return;
+      const e = nextEntry();
+      if (!e) return;
       const i = taken++;
-      outcomes[i] = await renewOne(ctx, ledger, store, e.lineage, e.current, openByLineage.get(e.lineage.name) ?? [], endpointOf, o, beforeAttempt);
+      const outcome = await renewOne(ctx, ledger, store, e.lineage, e.current, openByLineage.get(e.lineage.name) ?? [], endpointOf, o, beforeAttempt, mayAttempt);
+      if (!outcome) return;
+      outcomes[i] = outcome;
       o.onProgress?.(++done, total);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, total)) }, worker));
+  if (halted) return { outcomes: [], hooks: [], exitCode: ExitCode.OK, halted: true };
   for (const post of postHooks) hooks.push(await runHook('post-hook', post));
   const hookFailed = hooks.some((h) => !h.ok) || outcomes.some((x) => x.hooks.some((h) => !h.ok));
   const code = worst(outcomes.map((x) => x.exitCode));
@@ -183,7 +204,8 @@ async function renewOne(
   endpointOf: EndpointOf,
   o: RenewOptions,
   beforeAttempt: (l: ScannedLineage) => Promise<boolean>,
-): Promise<LineageOutcome> {
+  mayAttempt: () => boolean = () => true,
+): Promise<LineageOutcome | null> {
   const now = ctx.now();
   const base = { lineage: l.name, names: l.names, hooks: [] as HookResult[] };
   const soonest = soonestExpiring(certs);
@@ -236,7 +258,9 @@ async function renewOne(
     return { lineage: l.name, names: l.names, hooks: [], action: 'kept', reason, nextAt, exitCode: ExitCode.OK, serial: soonest?.serial, notAfter: soonest?.not_after, ari: ariInfo };
   }
 
-  // Due: the whole lineage row (challenge, webroot, key type …) for the order.
+  // Due. Stopped here when the run decides first and waits before the first renewal (null: nothing attempted).
+  if (!mayAttempt()) return null;
+  // The whole lineage row (challenge, webroot, key type …) for the order.
   const full = ledger.lineage(l.name)!;
   const ca = caForLineage(l);
   if (!(await beforeAttempt(l))) {
