@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { write } from '../output.js';
 import { existsSync } from 'node:fs';
 import { action } from '../main.js';
 import type { Context } from '../context.js';
@@ -61,7 +62,7 @@ async function printNginx(ctx: Context, name: string): Promise<number> {
     ctx.out.document('certctl.snippet/1', { lineage: l.name, server: 'nginx', keyType: l.key_type, liveDir, missing, snippet });
     return ExitCode.OK;
   }
-  process.stdout.write(snippet);
-  if (missing.length) process.stderr.write(`warning: not in ${liveDir} yet: ${missing.join(', ')} (no certificate issued for this lineage yet?)\n`);
+  write(process.stdout, snippet);
+  if (missing.length) write(process.stderr, `warning: not in ${liveDir} yet: ${missing.join(', ')} (no certificate issued for this lineage yet?)\n`);
   return ExitCode.OK;
 }

@@ -5,6 +5,7 @@
  * file does not end in .prom, so node_exporter never reads half a file).
  */
 import fs from 'node:fs';
+import { write } from '../output.js';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { InputError } from '../../core/errors.js';
@@ -120,7 +121,7 @@ export async function runMetrics(ctx: Context, o: { textfile?: string }): Promis
   } else if (file) {
     ctx.out.info(`Wrote ${file} (${families.reduce((n, f) => n + f.samples.length, 0)} samples).`);
   } else {
-    process.stdout.write(text); // the metrics are the output, even with --quiet
+    write(process.stdout, text); // the metrics are the output, even with --quiet
   }
   return 0;
 }
