@@ -41,6 +41,13 @@ export function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Pr
     let ctx: Context | undefined;
     let code: number = ExitCode.OK;
     try {
+      const g = cmd.optsWithGlobals() as GlobalOptions;
+      // Paths with a NUL or a line break would reach the file system (or a message) as garbage.
+      const { plain } = await import('./validate.js');
+      plain(g.stateDir, '--state-dir');
+      plain(g.ledger, '--ledger');
+      plain(g.config, '--config');
+      if (g.stateDir !== undefined && g.stateDir.trim() === '') throw new (await import('../core/errors.js')).InputError('--state-dir is empty.', 'Give --state-dir a directory, or leave it out.');
       ctx = await makeContext(cmd);
       code = (await fn(ctx, ...(args.slice(0, -1) as A))) ?? ExitCode.OK;
     } catch (err) {

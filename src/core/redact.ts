@@ -29,7 +29,7 @@ export const REDACTED = '[redacted]';
 
 const PATTERNS: [RegExp, string][] = [
   // The path a CA fetches: /.well-known/acme-challenge/<token> (any token-ish text after it).
-  [/(\.well-known\/acme-challenge\/)[^\s"'<>)\]},;]+/g, `$1${REDACTED}`],
+  [/(\.well-known\/acme-challenge\/)(?!\[redacted\])[^\s"'<>()[\]{},;\\]+/g, `$1${REDACTED}`],
   // A key authorization: <token>.<base64url SHA-256 thumbprint (43 characters)>.
   [/[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g, REDACTED],
   // A PEM private key block (RSA/EC/PKCS#8/encrypted), whole.

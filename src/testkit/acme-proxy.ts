@@ -140,6 +140,13 @@ export interface AcmeTestProxy {
   badNonce(endpoint: EndpointName, times?: number): void;
   /** While on, a newOrder whose payload has `replaces` gets 409 alreadyReplaced (not forwarded). */
   alreadyReplaced(on: boolean): void;
+  /**
+   * A hostile CA (certctl's input tests): every http-01 challenge token in an
+   * authorization or challenge object forwarded from now on is replaced by
+   * `fn(token)` ("../x", "a/b", "", a very long one…); null stops it. Not
+   * cleared by clearFaults().
+   */
+  rewriteTokens(fn: ((token: string) => string) | null): void;
   /** Remove every injected fault (rate limits, 5xx, alreadyReplaced). */
   clearFaults(): void;
   /** Zero counts, forwarded, issued, requests, orders and ariRequests (faults and windows stay). */
@@ -269,6 +276,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
   let windowSource: RenewalWindowSource | null = null;
   let ariRetryAfter = 21600;
   let alreadyReplacedOn = false;
+  let tokenRewrite: ((token: string) => string) | null = null;
   const faults = new Map<EndpointName, Fault[]>();
 
   const classify = (method: string, p: string): EndpointName => {
@@ -350,6 +358,9 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     },
     alreadyReplaced(on) {
       alreadyReplacedOn = on;
+    },
+    rewriteTokens(fn) {
+      tokenRewrite = fn;
     },
     clearFaults() {
       faults.clear();
@@ -481,6 +492,15 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
               if (ari) doc.renewalInfo = renewalInfoUrl;
               if (profiles) doc.meta = { ...((doc.meta as Record<string, unknown>) ?? {}), profiles: { ...profiles } };
               data = Buffer.from(JSON.stringify(doc, null, 2));
+            } catch {
+              /* pass it on unchanged */
+            }
+          }
+          if (tokenRewrite && (endpoint === 'authz' || endpoint === 'challenge') && ct.includes('json')) {
+            try {
+              const doc = JSON.parse(data.toString('utf8')) as { challenges?: { type?: string; token?: string }[]; type?: string; token?: string };
+              for (const c of [...(doc.challenges ?? []), doc]) if (c.type === 'http-01' && typeof c.token === 'string') c.token = tokenRewrite(c.token);
+              data = Buffer.from(JSON.stringify(doc));
             } catch {
               /* pass it on unchanged */
             }

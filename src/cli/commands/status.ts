@@ -49,11 +49,13 @@ async function printNginx(ctx: Context, name: string): Promise<number> {
   const path = await import('node:path');
   const { nginxSnippet, snippetFiles } = await import('../../core/snippets.js');
   const { InputError, ExitCode } = await import('../../core/errors.js');
+  const { assertLineageName, quote } = await import('../../core/names.js');
+  assertLineageName(name);
   const ledger = await ctx.ledger();
   const l = ledger.lineage(name);
   if (!l) {
     const known = ledger.lineages().map((x) => x.name);
-    throw new InputError(`No lineage named "${name}".`, known.length ? `Known lineages: ${known.join(', ')}.` : 'Issue a certificate first: certctl issue -d NAME …');
+    throw new InputError(`No lineage named ${quote(name)}.`, known.length ? `Known lineages: ${known.join(', ')}.` : 'Issue a certificate first: certctl issue -d NAME …');
   }
   const liveDir = path.join(ctx.paths.live, l.name);
   const snippet = nginxSnippet({ lineage: l.name, names: l.names, keyType: l.key_type, liveDir });

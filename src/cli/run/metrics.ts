@@ -99,9 +99,10 @@ export async function runMetrics(ctx: Context, o: { textfile?: string }): Promis
   const cfg = await loadConfig(ctx.opts.config);
   let file: string | null = null;
   if (o.textfile !== undefined) {
-    const dir = path.resolve(o.textfile);
+    const { plain } = await import('../validate.js');
+    const dir = path.resolve(plain(o.textfile, '--textfile')!);
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-      throw new InputError(`--textfile ${o.textfile}: no such directory.`, "Give node_exporter's --collector.textfile.directory (create it first).");
+      throw new InputError(`--textfile ${dir}: no such directory.`, "Give node_exporter's --collector.textfile.directory (create it first).");
     }
     file = path.join(dir, 'certctl.prom');
   }

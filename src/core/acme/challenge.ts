@@ -31,7 +31,16 @@ const TOKEN = /^[A-Za-z0-9_-]{22,256}$/;
  */
 export function checkToken(token: unknown): string {
   if (typeof token !== 'string' || !TOKEN.test(token)) {
-    const what = typeof token !== 'string' ? `not a string (${typeof token})` : token === '' ? 'empty' : token.length > 256 ? `${token.length} characters long` : token.length < 22 ? `only ${token.length} characters long` : 'not base64url (it contains characters such as "/", "." or "%")';
+    const what =
+      typeof token !== 'string'
+        ? `not a string (${typeof token})`
+        : token === ''
+          ? 'empty'
+          : /[^A-Za-z0-9_-]/.test(token)
+            ? 'not base64url (it contains characters such as "/", "." or "%")'
+            : token.length > 256
+              ? `${token.length} characters long`
+              : `only ${token.length} characters long`;
     throw new CertctlError(
       `The CA sent an HTTP-01 challenge token that is ${what}; refusing to use it as a file name, and nothing was answered.`,
       ExitCode.CA_ERROR,
