@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode } from '../core/errors.js';
 import { makeContext, type Context } from './context.js';
+import { installPipeGuards, write, Output, type GlobalOptions } from './output.js';
 
 const require = createRequire(import.meta.url);
 const pkg = require('../../package.json') as { version: string };
@@ -38,25 +39,35 @@ export function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Pr
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     OPTION_SOURCES.set(cmd.opts(), cmd);
-    const ctx = await makeContext(cmd);
+    let ctx: Context | undefined;
     let code: number = ExitCode.OK;
     try {
+      const g = cmd.optsWithGlobals() as GlobalOptions;
+      // Paths with a NUL or a line break would reach the file system (or a message) as garbage.
+      const { plain } = await import('./validate.js');
+      plain(g.stateDir, '--state-dir');
+      plain(g.ledger, '--ledger');
+      plain(g.config, '--config');
+      if (g.stateDir !== undefined && g.stateDir.trim() === '') throw new (await import('../core/errors.js')).InputError('--state-dir is empty.', 'Give --state-dir a directory, or leave it out.');
+      ctx = await makeContext(cmd);
       code = (await fn(ctx, ...(args.slice(0, -1) as A))) ?? ExitCode.OK;
     } catch (caught) {
       const { CertctlError, faultError } = await import('../core/errors.js');
+      const out = ctx?.out ?? new Output(cmd.optsWithGlobals() as GlobalOptions);
       // Disk full, read-only, a damaged ledger, a write lock held too long: a fault to fix, not a bug.
-      const err = caught instanceof CertctlError ? caught : (faultError(caught, ctx.paths.ledger.includes('://') ? undefined : ctx.paths.ledger) ?? caught);
+      const ledgerFile = ctx && !ctx.paths.ledger.includes('://') ? ctx.paths.ledger : undefined;
+      const err = caught instanceof CertctlError ? caught : (faultError(caught, ledgerFile) ?? caught);
       if (err instanceof CertctlError) {
-        ctx.out.error(err);
+        out.error(err);
         code = err.exitCode;
       } else {
         const e = err as Error;
-        ctx.out.error(Object.assign(new CertctlError(`internal error: ${e?.message ?? String(err)}`, ExitCode.INTERNAL, 'This is a bug in certctl; run with --verbose and report it.'), {}));
-        if (ctx.opts.verbose && e?.stack) process.stderr.write(e.stack + '\n');
+        out.error(Object.assign(new CertctlError(`internal error: ${e?.message ?? String(err)}`, ExitCode.INTERNAL, 'This is a bug in certctl; run with --verbose and report it.'), {}));
+        if (out.opts.verbose && e?.stack) write(process.stderr, e.stack + '\n');
         code = ExitCode.INTERNAL;
       }
     } finally {
-      ctx.close();
+      ctx?.close();
     }
     process.exitCode = code;
   };
@@ -83,10 +94,11 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  installPipeGuards();
   // `certctl --version` alone: answered before commander and the ten command modules load
   // (a third of certctl's start-up; BENCHMARKS.md "cold start"). Same output as commander's.
   if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) {
-    process.stdout.write(pkg.version + '\n');
+    write(process.stdout, pkg.version + '\n');
     return;
   }
   const program = buildProgram();

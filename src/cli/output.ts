@@ -5,6 +5,52 @@
  * check what they parse; docs/json.md describes each one.
  */
 import type { CertctlError } from '../core/errors.js';
+import { redact } from '../core/redact.js';
+
+/**
+ * The one way certctl writes to its output streams: every line redacted
+ * (no challenge token, key authorization, EAB HMAC or private key is ever
+ * shown, whatever the CA put in a problem detail), and nothing written once
+ * the reader went away (`certctl status | head -1`: EPIPE ends the output,
+ * quietly, not the run — see installPipeGuards).
+ */
+export function write(stream: NodeJS.WriteStream, text: string): void {
+  if (closed.has(stream)) return;
+  try {
+    stream.write(redact(text));
+  } catch (err) {
+    if (!isPipeError(err)) throw err;
+    closed.add(stream);
+  }
+}
+
+const closed = new Set<NodeJS.WriteStream>();
+
+function isPipeError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END';
+}
+
+/**
+ * A reader that closes its end early (`| head -1`, a pager quit) makes the next
+ * write fail with EPIPE, emitted as an 'error' event: without a listener Node
+ * dies with a stack trace. certctl stops writing to that stream and lets the
+ * command finish (an order half-done because a pager was closed would be worse
+ * than output nobody reads); the exit code is the command's own (0 for status).
+ */
+export function installPipeGuards(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if ((stream as { __certctlGuard?: boolean }).__certctlGuard) continue;
+    (stream as { __certctlGuard?: boolean }).__certctlGuard = true;
+    stream.on('error', (err) => {
+      if (isPipeError(err)) {
+        closed.add(stream);
+        return;
+      }
+      throw err;
+    });
+  }
+}
 
 export interface GlobalOptions {
   stateDir?: string;
@@ -57,44 +103,45 @@ export class Output {
 
   /** A normal line: suppressed by --quiet and --json. */
   info(line: string): void {
-    if (!this.opts.quiet && !this.opts.json) process.stdout.write(line + '\n');
+    if (!this.opts.quiet && !this.opts.json) write(process.stdout, line + '\n');
   }
 
   /** Something the user must see even with --quiet (not with --json: it goes in the document). */
   attention(line: string): void {
-    if (!this.opts.json) process.stdout.write(line + '\n');
+    if (!this.opts.json) write(process.stdout, line + '\n');
   }
 
   /** Only with --verbose; goes to stderr so it never mixes with JSON on stdout. */
   verbose(line: string): void {
-    if (this.opts.verbose) process.stderr.write(this.palette.dim(line) + '\n');
+    if (this.opts.verbose) write(process.stderr, this.palette.dim(line) + '\n');
   }
 
   /** Progress on a TTY only ("3/40 renewed"), rewritten in place; never in a pipe or with --json/--quiet. */
   progress(line: string): void {
     if (this.opts.json || this.opts.quiet || !process.stderr.isTTY) return;
-    process.stderr.write('\r\x1b[K' + line);
+    write(process.stderr, '\r\x1b[K' + line);
   }
 
   progressDone(): void {
     if (this.opts.json || this.opts.quiet || !process.stderr.isTTY) return;
-    process.stderr.write('\r\x1b[K');
+    write(process.stderr, '\r\x1b[K');
   }
 
   /** The one JSON document of this command. */
   document(schema: string, body: Record<string, unknown>): void {
-    process.stdout.write(JSON.stringify({ schema, ...body }, null, 2) + '\n');
+    write(process.stdout, JSON.stringify({ schema, ...body }, null, 2) + '\n');
   }
 
   error(err: CertctlError): void {
     if (this.opts.json) {
-      process.stdout.write(
+      write(
+        process.stdout,
         JSON.stringify({ schema: 'certctl.error/1', error: { kind: err.name, message: err.message, hint: err.hint ?? null, exitCode: err.exitCode, ...extra(err) } }, null, 2) + '\n',
       );
       return;
     }
-    process.stderr.write(this.palette.bad('error: ') + err.message + '\n');
-    if (err.hint) process.stderr.write(this.palette.dim('  ' + err.hint) + '\n');
+    write(process.stderr, this.palette.bad('error: ') + err.message + '\n');
+    if (err.hint) write(process.stderr, this.palette.dim('  ' + err.hint) + '\n');
   }
 }
 

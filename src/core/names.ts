@@ -4,8 +4,24 @@
  * all see the same spelling.
  */
 import { domainToASCII } from 'node:url';
+import { createHash } from 'node:crypto';
 import { registrableDomain } from './suffixes.js';
 import { InputError } from './errors.js';
+
+/**
+ * A value typed by a user (or read from a file), fit to be echoed in one
+ * error line: control characters (NUL, escape sequences, newlines) escaped,
+ * and at most `max` characters shown. Always returned in double quotes.
+ */
+export function quote(raw: string, max = 80): string {
+  const s = String(raw);
+  const cut = s.length > max ? s.slice(0, max) : s;
+  const body = JSON.stringify(cut).slice(1, -1).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return `"${body}${s.length > max ? `…" (${s.length} characters)` : '"'}`;
+}
+
+/** NUL, other C0/C1 control characters and DEL: never part of a name, a path or a URL certctl accepts. */
+export const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 export interface NormalizeOptions {
   /** The CA issues for IP addresses (RFC 8738). */
@@ -38,15 +54,20 @@ export function isIP(s: string): 0 | 4 | 6 {
 
 /** Normalise one name: lower case, IDN → punycode, trailing dot removed. Throws InputError. */
 export function normalizeName(raw: string, opts: NormalizeOptions = {}): string {
+  if (typeof raw !== 'string') throw new InputError('A name is not a string.', 'Pass each name with -d, e.g. -d example.com.');
+  if (CONTROL.test(raw)) {
+    throw new InputError(`${quote(raw)} is not a domain name: it contains a control character (such as NUL or a line break).`, 'Give bare host names such as www.example.com.');
+  }
   const input = raw.trim();
   if (input === '') throw new InputError('An empty name was given.', 'Pass each name with -d, e.g. -d example.com.');
+  if (input.length > 1024) throw new InputError(`${quote(raw)} is longer than 253 characters.`);
   if (/[\s/\\:@?#]/.test(input) && !isIP(input)) {
-    throw new InputError(`"${raw}" is not a domain name: it contains a space, slash, colon, "@", "?" or "#".`, 'Give bare host names such as www.example.com, without a scheme, port or path.');
+    throw new InputError(`${quote(raw)} is not a domain name: it contains a space, slash, colon, "@", "?" or "#".`, 'Give bare host names such as www.example.com, without a scheme, port or path.');
   }
   const ipKind = isIP(input);
   if (ipKind) {
     if (!opts.allowIp) {
-      throw new InputError(`"${raw}" is an IP address and this CA is not known to issue for IP addresses.`, 'Use a DNS name, or choose a CA that supports IP identifiers.');
+      throw new InputError(`${quote(raw)} is an IP address and this CA is not known to issue for IP addresses.`, 'Use a DNS name, or choose a CA that supports IP identifiers.');
     }
     return ipKind === 6 ? input.toLowerCase() : input;
   }
@@ -57,28 +78,28 @@ export function normalizeName(raw: string, opts: NormalizeOptions = {}): string 
     name = name.slice(2);
   }
   if (name.includes('*')) {
-    throw new InputError(`"${raw}": a wildcard may only be the whole leftmost label ("*.example.com").`);
+    throw new InputError(`${quote(raw)}: a wildcard may only be the whole leftmost label ("*.example.com").`);
   }
   if (wildcard && !opts.allowWildcard) {
-    throw new InputError(`"${raw}" is a wildcard, and wildcards cannot be validated with HTTP-01.`, 'Issue the wildcard with a DNS-01 capable setup, or list the host names you need.');
+    throw new InputError(`${quote(raw)} is a wildcard, and wildcards cannot be validated with HTTP-01.`, 'Issue the wildcard with a DNS-01 capable setup, or list the host names you need.');
   }
   const ascii = domainToASCII(name.toLowerCase());
-  if (!ascii) throw new InputError(`"${raw}" is not a valid domain name (IDNA conversion failed).`);
-  if (ascii.length > 253 - (wildcard ? 2 : 0)) throw new InputError(`"${raw}" is longer than 253 characters.`);
+  if (!ascii) throw new InputError(`${quote(raw)} is not a valid domain name (IDNA conversion failed).`);
+  if (ascii.length > 253 - (wildcard ? 2 : 0)) throw new InputError(`${quote(raw)} is longer than 253 characters.`);
   const labels = ascii.split('.');
   if (labels.length < 2) {
-    throw new InputError(`"${raw}" has a single label; a public CA only issues for fully qualified names.`, 'Give the full name, e.g. host.example.com.');
+    throw new InputError(`${quote(raw)} has a single label; a public CA only issues for fully qualified names.`, 'Give the full name, e.g. host.example.com.');
   }
   for (const label of labels) {
     if (!LABEL.test(label)) {
-      throw new InputError(`"${raw}" has an invalid label "${label}": labels are 1-63 letters, digits or hyphens, not starting or ending with a hyphen.`);
+      throw new InputError(`${quote(raw)} has an invalid label ${quote(label)}: labels are 1-63 letters, digits or hyphens, not starting or ending with a hyphen.`);
     }
   }
   if (/^\d+$/.test(labels[labels.length - 1]!)) {
-    throw new InputError(`"${raw}" ends in a numeric label, which is not a valid top-level domain.`);
+    throw new InputError(`${quote(raw)} ends in a numeric label, which is not a valid top-level domain.`);
   }
   if (registeredDomain(ascii) === null) {
-    throw new InputError(`"${raw}" is a public suffix, not a domain anyone can own.`, 'Give a name under it, e.g. example.' + ascii + '.');
+    throw new InputError(`${quote(raw)} is a public suffix, not a domain anyone can own.`, 'Give a name under it, e.g. example.' + ascii + '.');
   }
   return (wildcard ? '*.' : '') + ascii;
 }
@@ -89,7 +110,7 @@ export function normalizeNames(raw: string[], opts: NormalizeOptions = {}): stri
   const out: string[] = [];
   for (const r of raw) {
     const n = normalizeName(r, opts);
-    if (out.includes(n)) throw new InputError(`"${r}" is given twice (as ${n}).`, 'List each name once.');
+    if (out.includes(n)) throw new InputError(`${quote(r)} is given twice (as ${n}).`, 'List each name once.');
     out.push(n);
   }
   if (opts.maxNames !== undefined && out.length > opts.maxNames) {
@@ -145,21 +166,39 @@ export function registeredDomains(names: readonly string[]): string[] {
   return [...out].sort();
 }
 
-const LINEAGE = /^[a-z0-9][a-z0-9._-]{0,199}$/;
+/** Longest lineage name (a path component under live/ and archive/). */
+export const LINEAGE_MAX = 200;
+const LINEAGE = new RegExp(`^[a-z0-9][a-z0-9._-]{0,${LINEAGE_MAX - 1}}$`);
+/** Longest lineage name derived from a domain name: room is left for freeLineageName's "-0001". */
+export const DERIVED_LINEAGE_MAX = LINEAGE_MAX - 10;
 
 /**
  * Check a lineage name before it becomes a path component: it can never
  * contain a slash, start with a dot, or be "." / "..".
  */
 export function assertLineageName(name: string): string {
-  if (!LINEAGE.test(name) || name.includes('..')) {
-    throw new InputError(`"${name}" cannot be used as a certificate name: use letters, digits, ".", "-" and "_", starting with a letter or digit.`);
+  if (typeof name !== 'string' || !LINEAGE.test(name) || name.includes('..')) {
+    const why = typeof name !== 'string' || name === '' ? 'it is empty' : name.length > LINEAGE_MAX ? `it is longer than ${LINEAGE_MAX} characters` : null;
+    throw new InputError(
+      `${quote(String(name ?? ''))} cannot be used as a certificate name${why ? ` (${why})` : ''}: use at most ${LINEAGE_MAX} lower-case letters, digits, ".", "-" and "_", starting with a letter or digit, with no "..".`,
+      'Choose another --cert-name (or certificate "name" in the config file), or leave it out to name the lineage after the first domain.',
+    );
   }
   return name;
 }
 
-/** The default lineage name for a request: its first name, without a wildcard label. */
+/**
+ * The default lineage name for a request: its first name, without a wildcard
+ * label (":" of an IPv6 address becomes "_"). A name longer than
+ * DERIVED_LINEAGE_MAX (domain names may have 253 characters) is shortened
+ * deterministically: its first characters, "-", and 10 hex digits of its
+ * SHA-256 — the same name always gives the same lineage, two different names
+ * practically never the same one, and the result is a safe path component.
+ */
 export function defaultLineageName(names: readonly string[]): string {
-  const first = names[0]!.replace(/^\*\./, '');
-  return assertLineageName(first.replace(/:/g, '_'));
+  const first = names[0]!.replace(/^\*\./, '').replace(/:/g, '_');
+  if (first.length <= DERIVED_LINEAGE_MAX) return assertLineageName(first);
+  const digest = createHash('sha256').update(first).digest('hex').slice(0, 10);
+  const head = first.slice(0, DERIVED_LINEAGE_MAX - digest.length - 1).replace(/[._-]+$/, '');
+  return assertLineageName(`${head}-${digest}`);
 }

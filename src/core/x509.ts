@@ -36,8 +36,9 @@ export function certFacts(pem: string): CertFacts {
   const keyType = kt === 'rsa' ? `rsa:${details.modulusLength}` : kt === 'ec' ? `ecdsa:${String(details.namedCurve)}` : kt;
   return {
     serial: x.serialNumber.toLowerCase().replace(/^0+(?=.)/, ''),
-    issuer: x.issuer.replace(/\n/g, ', '),
-    subject: x.subject.replace(/\n/g, ', '),
+    // A certificate with an empty subject (first name over 64 characters: no CN) has subject undefined.
+    issuer: (x.issuer ?? '').replace(/\n/g, ', '),
+    subject: (x.subject ?? '').replace(/\n/g, ', '),
     names,
     notBefore: Date.parse(x.validFrom),
     notAfter: Date.parse(x.validTo),

@@ -172,6 +172,13 @@ export interface AcmeTestProxy {
    * when the request is being held.
    */
   hold(endpoint: EndpointName): { arrived: Promise<void>; release(): void };
+  /**
+   * A hostile CA (certctl's input tests): every http-01 challenge token in an
+   * authorization or challenge object forwarded from now on is replaced by
+   * `fn(token)` ("../x", "a/b", "", a very long one…); null stops it. Not
+   * cleared by clearFaults().
+   */
+  rewriteTokens(fn: ((token: string) => string) | null): void;
   /** Remove every injected fault (rate limits, 5xx, lost answers, alreadyReplaced). */
   clearFaults(): void;
   /** Zero counts, forwarded, issued, requests, orders and ariRequests (faults and windows stay). */
@@ -303,6 +310,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
   let windowSource: RenewalWindowSource | null = null;
   let ariRetryAfter = 21600;
   let alreadyReplacedOn = false;
+  let tokenRewrite: ((token: string) => string) | null = null;
   const faults = new Map<EndpointName, Fault[]>();
   const holds = new Map<EndpointName, { arrive: () => void; released: Promise<void> }>();
 
@@ -398,6 +406,9 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
       const released = new Promise<void>((r) => (release = r));
       holds.set(endpoint, { arrive, released });
       return { arrived, release };
+    },
+    rewriteTokens(fn) {
+      tokenRewrite = fn;
     },
     clearFaults() {
       faults.clear();
@@ -550,6 +561,15 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
               if (ari) doc.renewalInfo = renewalInfoUrl;
               if (profiles) doc.meta = { ...((doc.meta as Record<string, unknown>) ?? {}), profiles: { ...profiles } };
               data = Buffer.from(JSON.stringify(doc, null, 2));
+            } catch {
+              /* pass it on unchanged */
+            }
+          }
+          if (tokenRewrite && (endpoint === 'authz' || endpoint === 'challenge') && ct.includes('json')) {
+            try {
+              const doc = JSON.parse(data.toString('utf8')) as { challenges?: { type?: string; token?: string }[]; type?: string; token?: string };
+              for (const c of [...(doc.challenges ?? []), doc]) if (c.type === 'http-01' && typeof c.token === 'string') c.token = tokenRewrite(c.token);
+              data = Buffer.from(JSON.stringify(doc));
             } catch {
               /* pass it on unchanged */
             }

@@ -22,6 +22,8 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 let dir: string;
 let state: string;
+/** The webroot: beside the state directory, not containing it (a webroot containing the state directory is refused). */
+let www: string;
 let serial = 100;
 
 beforeAll(() => {
@@ -32,6 +34,8 @@ beforeAll(() => {
 beforeEach(() => {
   dir = tempDir('certctl-ops-');
   state = path.join(dir, 'state');
+  www = path.join(dir, 'www');
+  fs.mkdirSync(www);
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -74,7 +78,7 @@ function onTty(args: string[], more: Record<string, string> = {}): { code: numbe
 describe('config file errors', () => {
   it('name the file, line and field; exit 2; nothing else happens', async () => {
     const f = writeConfig('defaults:\n  email: ops@example.com\ncertificates:\n  - domains: [a.example.com]\n    webroot: /srv\n  - domains: b.example.com\n');
-    for (const cmd of [['apply'], ['renew', '--no-random-sleep'], ['issue', '-d', 'x.example.com', '--webroot', dir], ['metrics'], ['daemon']]) {
+    for (const cmd of [['apply'], ['renew', '--no-random-sleep'], ['issue', '-d', 'x.example.com', '--webroot', www], ['metrics'], ['daemon']]) {
       const r = await cli(['--config', f, ...cmd]);
       expect(r.code, cmd.join(' ')).toBe(2);
       expect(r.stderr).toContain(`${f}:6: certificates[1].domains: expected a list of names`);
@@ -98,14 +102,14 @@ describe('config file errors', () => {
 
   it('defaults apply to issue when the flag is not given (a held set answers exit 3 without any CA)', async () => {
     seed([{ name: 'a.example.com', names: ['a.example.com'] }]);
-    const f = writeConfig(`defaults:\n  webroot: ${JSON.stringify(dir)}\n`);
+    const f = writeConfig(`defaults:\n  webroot: ${JSON.stringify(www)}\n`);
     // Without --webroot and without a config: refused. With the config's webroot: the held check answers.
     expect((await cli(['issue', '-d', 'a.example.com'])).code).toBe(2);
     const r = await cli(['--json', '--config', f, 'issue', '-d', 'a.example.com']);
     expect(r.code).toBe(3);
     expect(JSON.parse(r.stdout)).toMatchObject({ schema: 'certctl.issue/1', result: 'held', lineage: 'a.example.com' });
     // A config key type is used when --key-type is not given: sm2 is refused by Let's Encrypt before anything else.
-    const g = writeConfig(`defaults:\n  webroot: ${JSON.stringify(dir)}\n  keyType: sm2\n`, 'sm2.yaml');
+    const g = writeConfig(`defaults:\n  webroot: ${JSON.stringify(www)}\n  keyType: sm2\n`, 'sm2.yaml');
     const s = await cli(['--config', g, 'issue', '-d', 'a.example.com']);
     expect(s.code).toBe(2);
     expect(s.stderr).toMatch(/does not issue sm2/);
@@ -115,13 +119,13 @@ describe('config file errors', () => {
 
   it('policy overrides from the config change the plan: a tighter per-domain limit blocks apply (exit 4)', async () => {
     seed([{ name: 'a.example.com', names: ['a.example.com'], ageDays: 1 }]);
-    const f = writeConfig(`policies:\n  letsencrypt:\n    certificates-per-domain: { capacity: 1, period: 7d }\ncertificates:\n  - domains: [b.example.com]\n    webroot: ${JSON.stringify(dir)}\n`);
+    const f = writeConfig(`policies:\n  letsencrypt:\n    certificates-per-domain: { capacity: 1, period: 7d }\ncertificates:\n  - domains: [b.example.com]\n    webroot: ${JSON.stringify(www)}\n`);
     const r = await cli(['--json', '--config', f, 'apply', '--dry-run']);
     expect(r.code).toBe(4);
     const doc = JSON.parse(r.stdout);
     expect(doc.certificates[0]).toMatchObject({ name: 'b.example.com', action: 'blocked', verdict: 'blocked', exitCode: 4 });
     expect(doc.certificates[0].allowedAt).toMatch(/^2026-03-0\dT/);
-    const free = writeConfig(`certificates:\n  - domains: [b.example.com]\n    webroot: ${JSON.stringify(dir)}\n`, 'free.yaml');
+    const free = writeConfig(`certificates:\n  - domains: [b.example.com]\n    webroot: ${JSON.stringify(www)}\n`, 'free.yaml');
     expect((await cli(['--config', free, 'apply', '--dry-run'])).code).toBe(0);
   });
 });
@@ -133,7 +137,7 @@ describe('apply', () => {
       { name: 'old.example.com', names: ['old.example.com'] },
     ]);
     const f = writeConfig(
-      `defaults:\n  webroot: ${JSON.stringify(dir)}\ncertificates:\n  - domains: [www.a.example.com, a.example.com]\n  - name: api\n    domains: [api.example.com]\n`,
+      `defaults:\n  webroot: ${JSON.stringify(www)}\ncertificates:\n  - domains: [www.a.example.com, a.example.com]\n  - name: api\n    domains: [api.example.com]\n`,
     );
     const t = await cli(['--config', f, 'apply', '--dry-run']);
     expect(t.code).toBe(0);
@@ -155,7 +159,7 @@ describe('apply', () => {
   });
 
   it('a declared certificate with no challenge is reported with its line (exit 2), the others still planned', async () => {
-    const f = writeConfig(`certificates:\n  - domains: [a.example.com]\n  - domains: [b.example.com]\n    webroot: ${JSON.stringify(dir)}\n`);
+    const f = writeConfig(`certificates:\n  - domains: [a.example.com]\n  - domains: [b.example.com]\n    webroot: ${JSON.stringify(www)}\n`);
     const r = await cli(['--json', '--config', f, 'apply', '--dry-run']);
     expect(r.code).toBe(2);
     const doc = JSON.parse(r.stdout);
@@ -168,7 +172,7 @@ describe('apply', () => {
 describe('--json on every command carries its schema', () => {
   it('status, renew, plan, limits, metrics, cron, apply, issue, error', async () => {
     seed([{ name: 'a.example.com', names: ['a.example.com'] }]);
-    const f = writeConfig(`certificates:\n  - domains: [a.example.com]\n    webroot: ${JSON.stringify(dir)}\n`);
+    const f = writeConfig(`certificates:\n  - domains: [a.example.com]\n    webroot: ${JSON.stringify(www)}\n`);
     const cases: [string[], string, number][] = [
       [['status'], 'certctl.status/1', 0],
       [['renew', '--days', '10', '--no-random-sleep'], 'certctl.renew/1', 0],
@@ -177,7 +181,7 @@ describe('--json on every command carries its schema', () => {
       [['metrics'], 'certctl.metrics/1', 0],
       [['cron', 'print'], 'certctl.cron/1', 0],
       [['--config', f, 'apply'], 'certctl.apply/1', 0],
-      [['issue', '-d', 'a.example.com', '--webroot', dir], 'certctl.issue/1', 3],
+      [['issue', '-d', 'a.example.com', '--webroot', www], 'certctl.issue/1', 3],
       [['issue', '-d', 'bad name'], 'certctl.error/1', 2],
     ];
     for (const [args, schema, code] of cases) {
@@ -207,7 +211,7 @@ describe('--quiet', () => {
 
   it('still shows what needs attention (a blocked plan)', async () => {
     seed([{ name: 'a.example.com', names: ['a.example.com'], ageDays: 1 }]);
-    const f = writeConfig(`policies:\n  letsencrypt:\n    certificates-per-domain: { capacity: 1, period: 7d }\ncertificates:\n  - domains: [b.example.com]\n    webroot: ${JSON.stringify(dir)}\n`);
+    const f = writeConfig(`policies:\n  letsencrypt:\n    certificates-per-domain: { capacity: 1, period: 7d }\ncertificates:\n  - domains: [b.example.com]\n    webroot: ${JSON.stringify(www)}\n`);
     const r = await cli(['--quiet', '--config', f, 'apply', '--dry-run']);
     expect(r.code).toBe(4);
     expect(r.stdout).toMatch(/^blocked\s+b\.example\.com/m);

@@ -10,25 +10,31 @@ import Database from 'better-sqlite3';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
 
 let pebble: Pebble;
+/** certctl's ACME test proxy in front of Pebble: "nothing sent" is counted here, at the server, every endpoint. */
+let proxy: AcmeTestProxy;
 beforeAll(async () => {
   pebble = await startPebble();
+  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
 });
 afterAll(async () => {
+  await proxy?.stop();
   await pebble?.stop();
 });
 
 function args(state: string, webroot = pebble.webroot): string[] {
-  return ['--state-dir', state, 'issue', '--server', pebble.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort)];
+  return ['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort)];
 }
 
+/** Rows certctl wrote: accounts included (an account registered is something sent and something written). */
 function counts(state: string): Record<string, number> {
   const file = path.join(state, 'ledger.sqlite');
-  if (!fs.existsSync(file)) return { lineages: 0, orders: 0, certificates: 0 };
+  if (!fs.existsSync(file)) return { accounts: 0, lineages: 0, orders: 0, certificates: 0 };
   const db = new Database(file, { readonly: true });
   const n = (t: string) => (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
-  const out = { lineages: n('lineages'), orders: n('orders'), certificates: n('certificates') };
+  const out = { accounts: n('accounts'), lineages: n('lineages'), orders: n('orders'), certificates: n('certificates') };
   expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
   db.close();
   return out;
@@ -47,15 +53,22 @@ describe('names are validated before anything is sent', () => {
     [['-d', `${'a'.repeat(64)}.example.test`], /invalid label/],
     [['-d', 'x.example.test', '--cert-name', '../../etc'], /cannot be used as a certificate name/],
     [['-d', 'x.example.test', '--key-type', 'dsa'], /Unknown key type/],
+    [['-d', 'e.example.test', '--cert-name', ''], /cannot be used as a certificate name/],
   ];
   for (const [extra, message] of cases) {
     it(`refuses ${extra.join(' ')}`, async () => {
       const state = tempDir();
+      proxy.resetObservations();
       const r = await runCli([...args(state), ...extra]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stderr.split('\n')[0]).toMatch(/^error: /);
-      expect(counts(state)).toEqual({ lineages: 0, orders: 0, certificates: 0 });
+      // Nothing sent: not even the directory or a nonce, at any endpoint (accounts included).
+      expect(proxy.total(), JSON.stringify(proxy.counts)).toBe(0);
+      // Nothing written: no ledger, no account, no lineage, no webroot directories.
+      expect(fs.readdirSync(state)).toEqual([]);
+      expect(fs.readdirSync(pebble.webroot)).toEqual([]);
+      expect(counts(state)).toEqual({ accounts: 0, lineages: 0, orders: 0, certificates: 0 });
     });
   }
 
@@ -70,10 +83,10 @@ describe('names are validated before anything is sent', () => {
 describe('environment problems', () => {
   it('a webroot that does not exist: exit 2, nothing written', async () => {
     const state = tempDir();
-    const r = await runCli([...args(state, path.join(state, 'no-such-dir')), '-d', 'nowebroot.example.test']);
+    const r = await runCli([...args(state, path.join(tempDir(), 'no-such-dir')), '-d', 'nowebroot.example.test']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/webroot .* does not exist/);
-    expect(counts(state)).toEqual({ lineages: 0, orders: 0, certificates: 0 });
+    expect(counts(state)).toEqual({ accounts: 0, lineages: 0, orders: 0, certificates: 0 });
   });
 
   it('a webroot that cannot be written: exit 2, nothing written', async () => {
@@ -84,7 +97,7 @@ describe('environment problems', () => {
     const r = await runCli([...args(state, webroot), '-d', 'ro.example.test']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Cannot write into/);
-    expect(counts(state)).toEqual({ lineages: 0, orders: 0, certificates: 0 });
+    expect(counts(state)).toEqual({ accounts: 0, lineages: 0, orders: 0, certificates: 0 });
   });
 
   it('an unreachable ACME server: exit 8 with the real network error, no lineage left', async () => {
@@ -94,7 +107,7 @@ describe('environment problems', () => {
     expect(r.code).toBe(8);
     expect(r.stderr).toMatch(/Cannot reach the ACME server at https:\/\/127\.0\.0\.1:\d+\/dir: ECONNREFUSED/);
     expect(r.stderr).not.toMatch(/TypeError|Cannot read properties/);
-    expect(counts(state)).toEqual({ lineages: 0, orders: 0, certificates: 0 });
+    expect(counts(state)).toEqual({ accounts: 0, lineages: 0, orders: 0, certificates: 0 });
   });
 
   it('an untrusted TLS certificate is reported as such (verification is never turned off)', async () => {
@@ -102,7 +115,7 @@ describe('environment problems', () => {
     const r = await runCli(['--state-dir', state, 'issue', '--server', pebble.directoryUrl, '--webroot', pebble.webroot, '-d', 'tls.example.test', '--no-precheck']);
     expect(r.code).toBe(8);
     expect(r.stderr).toMatch(/--ca-bundle/);
-    expect(counts(state)).toEqual({ lineages: 0, orders: 0, certificates: 0 });
+    expect(counts(state)).toEqual({ accounts: 0, lineages: 0, orders: 0, certificates: 0 });
   });
 });
 
@@ -115,7 +128,7 @@ describe('a CA that rejects every nonce', () => {
       expect(r.code).toBe(8);
       expect(r.stderr).toMatch(/badNonce|anti-replay nonce/);
       expect(r.stderr).not.toMatch(/internal error/);
-      expect(counts(state)).toEqual({ lineages: 0, orders: 0, certificates: 0 });
+      expect(counts(state)).toEqual({ accounts: 0, lineages: 0, orders: 0, certificates: 0 });
     } finally {
       await bad.stop();
     }

@@ -140,9 +140,43 @@ certificates:
   });
 
   it('relative paths are relative to the config file', async () => {
-    const c = await parseConfig('defaults:\n  webroot: www\n  caBundle: ../ca.pem\n', '/etc/certctl/config.yaml');
-    expect(c.defaults.webroot).toBe('/etc/certctl/www');
-    expect(c.defaults.caBundle).toBe('/etc/ca.pem');
+    // caBundle must exist when the file is read (its problem then carries file:line).
+    const top = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-cfg-'));
+    fs.mkdirSync(path.join(top, 'certctl'));
+    fs.writeFileSync(path.join(top, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const c = await parseConfig('defaults:\n  webroot: www\n  caBundle: ../ca.pem\n', path.join(top, 'certctl', 'config.yaml'));
+    expect(c.defaults.webroot).toBe(path.join(top, 'certctl', 'www'));
+    expect(c.defaults.caBundle).toBe(path.join(top, 'ca.pem'));
+  });
+
+  it('a missing caBundle or EAB key file: file:line and the field', async () => {
+    const e = await errorOf('defaults:\n  email: ops@example.com\n  caBundle: /nonexistent/ca.pem\n  eabHmacKeyFile: /nonexistent/hmac\n', '/etc/certctl/config.yaml');
+    expect(e.message).toMatch(/^\/etc\/certctl\/config\.yaml:3: defaults\.caBundle: the CA bundle \/nonexistent\/ca\.pem does not exist$/m);
+    expect(e.message).toMatch(/^\/etc\/certctl\/config\.yaml:4: defaults\.eabHmacKeyFile: the EAB HMAC key file \/nonexistent\/hmac does not exist$/m);
+    expect(e.hint).toMatch(/Fix the config file/);
+  });
+
+  it('NUL and other control characters in any string field: refused with the field, escaped', async () => {
+    const e = await errorOf('defaults:\n  webroot: "/var/www\\0x"\n  email: "a\\e[2J@example.com"\n', 'c.yaml');
+    expect(e.message).toMatch(/c\.yaml:2: defaults\.webroot: contains a control character.*\\u0000/);
+    expect(e.message).toMatch(/c\.yaml:3: defaults\.email: contains a control character/);
+    expect(e.message).not.toMatch(/[\u0000\u001b]/);
+  });
+
+  it('a YAML alias bomb: an InputError with file:line, not the parser\'s "Excessive alias count"', async () => {
+    const lines = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++) {
+      const p = String.fromCharCode(96 + i);
+      lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${p}`).join(', ')}]`);
+    }
+    const e = await errorOf(lines.join('\n'), 'bomb.yaml');
+    expect(e).toBeInstanceOf(InputError);
+    expect(e.message).toMatch(/^bomb\.yaml:2: YAML aliases \(\*name\) expand to too much/);
+  });
+
+  it('EAB fields and forceWebroot are accepted in defaults', async () => {
+    const c = await parseConfig('defaults:\n  eabKid: kid-1\n  eabHmacKey: zWNDZM6eQGHWpSRTPal5eIUYFTu7EajV\n  forceWebroot: true\n', 'c.yaml');
+    expect(c.defaults).toMatchObject({ eabKid: 'kid-1', eabHmacKey: 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajV', forceWebroot: true });
   });
 
   it('an empty file is an empty config; a list at the top is not', async () => {

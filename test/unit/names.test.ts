@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { isIP as nodeIsIP } from 'node:net';
-import { isIP, normalizeName, normalizeNames, registeredDomain, setKey, assertLineageName } from '../../src/core/names.js';
+import { isIP, normalizeName, normalizeNames, registeredDomain, setKey, assertLineageName, defaultLineageName, quote, DERIVED_LINEAGE_MAX } from '../../src/core/names.js';
 import { InputError } from '../../src/core/errors.js';
 
 describe('isIP (without node:net)', () => {
@@ -37,5 +37,44 @@ describe('names', () => {
   it('lineage names never escape the state directory', () => {
     for (const bad of ['..', '../x', 'a/b', '.hidden', 'a..b', '']) expect(() => assertLineageName(bad), bad).toThrow(InputError);
     expect(assertLineageName('www.example.com')).toBe('www.example.com');
+  });
+  it('control characters are refused and never echoed raw', () => {
+    for (const bad of ['a\u0000.example.com', 'a\u001b[31m.example.com', 'a\nb.example.com', 'a\u007f.example.com']) {
+      let msg = '';
+      try {
+        normalizeName(bad);
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      expect(msg, JSON.stringify(bad)).toMatch(/control character/);
+      expect(msg).not.toMatch(/[\u0000-\u001f\u007f]/);
+    }
+  });
+  it('quote() escapes and caps what it echoes', () => {
+    expect(quote('a\u0000b')).toBe('"a\\u0000b"');
+    expect(quote('x'.repeat(500))).toMatch(/^"x{80}…" \(500 characters\)$/);
+  });
+  it('a long first name gives a shortened, deterministic, distinct, safe lineage name', () => {
+    const mk = (c: string) => `${c.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(48)}.example.test`;
+    const n1 = mk('a');
+    const n2 = mk('z');
+    expect(n1.length).toBe(253);
+    const l1 = defaultLineageName([n1]);
+    expect(l1.length).toBeLessThanOrEqual(DERIVED_LINEAGE_MAX);
+    expect(assertLineageName(l1)).toBe(l1);
+    expect(defaultLineageName([n1])).toBe(l1);
+    expect(defaultLineageName([n2])).not.toBe(l1);
+    expect(l1).toMatch(/-[0-9a-f]{10}$/);
+    // Room is left for the -0001 suffix of a taken name.
+    expect(assertLineageName(`${l1}-0001`)).toBe(`${l1}-0001`);
+    // Names up to DERIVED_LINEAGE_MAX keep their own spelling; wildcards lose their label.
+    expect(defaultLineageName(['*.www.example.com'])).toBe('www.example.com');
+    const short = `${'a'.repeat(63)}.${'b'.repeat(63)}.example.test`;
+    expect(defaultLineageName([short])).toBe(short);
+  });
+  it('lineage name rules: empty, too long, uppercase, traversal', () => {
+    expect(() => assertLineageName('')).toThrow(/it is empty/);
+    expect(() => assertLineageName('a'.repeat(201))).toThrow(/longer than 200/);
+    for (const bad of ['A', '-a', '_a', 'a b', 'a;b', '$(id)', 'a\u0000b']) expect(() => assertLineageName(bad), bad).toThrow(InputError);
   });
 });

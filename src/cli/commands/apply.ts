@@ -18,9 +18,9 @@ export function register(program: Command): void {
     .command('apply')
     .description("issue every certificate the config file declares that the ledger does not hold (planned first; held ones are left alone)")
     .option('--dry-run', 'only plan: show what would be issued, held or blocked; nothing is sent')
-    .addOption(new Option('--concurrency <n>', 'certificates worked on at the same time (default: the config\'s defaults.concurrency, else 1)').argParser(Number))
+    .addOption(new Option('--concurrency <n>', 'certificates worked on at the same time (default: the config\'s defaults.concurrency, else 1)'))
     .option('--no-precheck', 'skip the readiness checks before ordering (recorded)')
-    .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120).argParser(Number))
+    .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120))
     .addHelpText(
       'after',
       `

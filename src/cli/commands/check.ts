@@ -16,6 +16,7 @@ function collect(value: string, previous: string[] = []): string[] {
 export interface CheckOptions {
   domain: string[];
   webroot?: string;
+  forceWebroot?: boolean;
   standalone?: string | true;
   resolver?: string;
   httpPort?: string;
@@ -32,6 +33,7 @@ export function register(program: Command): void {
     .description('readiness checks before ordering: DNS, HTTP-01 reachability, CAA, recent failed validations (nothing is sent to the CA)')
     .requiredOption('-d, --domain <name>', 'a name to check; repeat for more', collect)
     .option('-w, --webroot <dir>', 'document root served for these names; a probe file goes under .well-known/acme-challenge/ and is removed afterwards')
+    .option('--force-webroot', 'accept a webroot that looks like a system directory (/, /etc, /usr, $HOME, the state directory…)')
     .option('--standalone [addr:port]', 'serve the probe from a temporary server, as `issue --standalone` will (default 0.0.0.0:80)')
     .option('--resolver <host:port>', 'DNS server to ask (default: the system resolver)')
     .option('--http-port <port>', 'port the CA fetches http:// from (default 80; for test setups)')
@@ -97,6 +99,22 @@ async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
     standalone = parseListen(o.standalone);
   }
   const caaIdentities = o.caaIdentity?.length ? o.caaIdentity.map((d) => d.trim().toLowerCase()) : ca.caaIdentities;
+  // Checked before the ledger is opened or a probe file is written.
+  const v = await import('../validate.js');
+  for (const d of caaIdentities) {
+    v.plain(d, '--caa-identity');
+    if (!/^[a-z0-9.-]{1,253}$/.test(d)) throw new InputError(`--caa-identity ${JSON.stringify(d.slice(0, 80))} is not a domain name.`, 'Give the CA\'s CAA issuer domain, e.g. letsencrypt.org.');
+  }
+  if (o.resolver !== undefined) {
+    const { parseResolver } = await import('../../core/precheck/dns.js');
+    parseResolver(v.plain(o.resolver, '--resolver')!);
+  }
+  if (o.webroot !== undefined) {
+    const path = await import('node:path');
+    if (v.plain(o.webroot, '--webroot')!.trim() === '') throw new InputError('--webroot is empty.', 'Give --webroot the directory your web server serves for these names.');
+    const { assertDocumentRoot } = await import('../../core/acme/challenge.js');
+    assertDocumentRoot(path.resolve(o.webroot), ctx.paths.root, Boolean(o.forceWebroot));
+  }
 
   const { runPrechecks } = await import('../../core/precheck/index.js');
   const { recordPrechecks } = await import('../../core/ledger/prechecks.js');

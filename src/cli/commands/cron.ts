@@ -5,6 +5,7 @@
  * /etc/cron.d/certctl (root only; --file for another path).
  */
 import type { Command } from 'commander';
+import { write } from '../output.js';
 import { action } from '../main.js';
 import type { Context } from '../context.js';
 
@@ -33,7 +34,7 @@ export function register(program: Command): void {
         const command = await renewCommand(ctx);
         const line = cronLine(t, command, opts.system ? 'root' : undefined);
         if (ctx.out.json) ctx.out.document('certctl.cron/1', { expression: cronExpression(t), minute: t.minute, hours: t.hours, command, line, file: null, kept: false });
-        else process.stdout.write(line + '\n'); // the line itself is the output, even with --quiet
+        else write(process.stdout, line + '\n'); // the line itself is the output, even with --quiet
       }),
     );
   cron

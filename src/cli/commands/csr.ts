@@ -59,7 +59,8 @@ Keys are PKCS#8 PEM, mode 0600. SM2 CSRs are signed SM3withSM2 with signer ID
         const spec = parseKeyType(opts.keyType);
         const names = normalizeNames(opts.domain ?? [], { allowIp: true, allowWildcard: true });
         if (!opts.out) throw new InputError('No output directory given.', 'Pass --out DIR; the key and CSR files are written there.');
-        const outDir = path.resolve(opts.out);
+        const { plain } = await import('../validate.js');
+        const outDir = path.resolve(plain(opts.out, '--out')!);
         if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) {
           throw new InputError(`--out ${opts.out} exists and is not a directory.`);
         }

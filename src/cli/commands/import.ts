@@ -18,7 +18,8 @@ export function register(program: Command): void {
     .argument('[dir]', "certbot's config directory", '/etc/letsencrypt')
     .option('--ca-bundle <file>', 'PEM file of extra CA certificates to trust for the lineages’ ACME server when certctl renews them (private CAs: Pebble, step-ca)')
     .option('-w, --webroot <dir>', 'renew every imported lineage with this webroot (also adopts lineages whose certbot authenticator was nginx/apache/manual)')
-    .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120).argParser(Number))
+    .option('--force-webroot', 'accept a --webroot that looks like a system directory (/, /etc, /usr, $HOME, the state directory…)')
+    .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120))
     .addHelpText(
       'after',
       `
@@ -28,14 +29,18 @@ so both do not renew the same certificate. Running the import again adds only
 what is new.`,
     )
     .action(
-      action(async (ctx, dir: string, opts: { caBundle?: string; webroot?: string; lockWait: number }) => {
+      action(async (ctx, dir: string, opts: { caBundle?: string; webroot?: string; forceWebroot?: boolean; lockWait: number }) => {
         const fs = await import('node:fs');
         const { InputError, ExitCode } = await import('../../core/errors.js');
+        const v = await import('../validate.js');
+        v.plain(dir, 'the certbot directory');
+        opts.lockWait = v.seconds(opts.lockWait, '--lock-wait')!;
+        opts.caBundle = v.caBundleFile(opts.caBundle);
+        await checkWebroot(ctx.paths.root, opts.webroot, opts.forceWebroot);
         const { importCertbot } = await import('../../core/import/index.js');
         const { acquireRunLock } = await import('../../core/store/lock.js');
         const src = path.resolve(dir);
         if (!fs.existsSync(path.join(src, 'renewal'))) throw new InputError(`${src} is not a certbot config directory (no renewal/ in it).`, 'Give the directory certbot uses as --config-dir (default /etc/letsencrypt).');
-        if (opts.caBundle && !fs.existsSync(opts.caBundle)) throw new InputError(`--ca-bundle ${opts.caBundle} does not exist.`);
         if (path.resolve(ctx.paths.root).startsWith(src + path.sep) || path.resolve(ctx.paths.root) === src) {
           throw new InputError(`certctl's state directory ${ctx.paths.root} is inside ${src}: certctl would write into certbot's directory.`, 'Use another --state-dir.');
         }
@@ -150,9 +155,19 @@ Running it again changes nothing.`,
     .option('--server <url>', 'the ACME directory that issued it (default: recognised from the issuer, e.g. Let’s Encrypt)')
     .option('--ca <id>', 'the CA that issued it, by name')
     .option('--ca-bundle <file>', 'PEM file of extra CA certificates to trust for that ACME server when renewing')
+    .option('--force-webroot', 'accept a --webroot that looks like a system directory (/, /etc, /usr, $HOME, the state directory…)')
     .action(
-      action(async (ctx, files: string[], opts: { certName?: string; key?: string; webroot?: string; standalone?: string | true; server?: string; ca?: string; caBundle?: string }) => {
+      action(async (ctx, files: string[], opts: { certName?: string; key?: string; webroot?: string; forceWebroot?: boolean; standalone?: string | true; server?: string; ca?: string; caBundle?: string }) => {
         const { InputError, ExitCode } = await import('../../core/errors.js');
+        const v = await import('../validate.js');
+        const { assertLineageName } = await import('../../core/names.js');
+        for (const f of files) v.plain(f, 'a PEM file name');
+        v.plain(opts.key, '--key');
+        v.url(opts.server, '--server');
+        if (opts.certName !== undefined) assertLineageName(opts.certName);
+        opts.caBundle = v.caBundleFile(opts.caBundle);
+        if (opts.standalone !== undefined && opts.standalone !== true) (await import('../../core/acme/challenge.js')).parseListen(opts.standalone);
+        await checkWebroot(ctx.paths.root, opts.webroot, opts.forceWebroot);
         const { importPem } = await import('../../core/import/index.js');
         const { resolveCa } = await import('../../core/ca/registry.js');
         let ca;
@@ -181,4 +196,14 @@ Running it again changes nothing.`,
         return ExitCode.OK;
       }),
     );
+}
+
+/** A --webroot for adopted lineages: exists, a directory, not a system directory (unless --force-webroot). Nothing is written to it here. */
+async function checkWebroot(stateDir: string, webroot: string | undefined, force?: boolean): Promise<void> {
+  if (webroot === undefined) return;
+  const { plain } = await import('../validate.js');
+  const { assertDocumentRoot, assertWebrootWritable } = await import('../../core/acme/challenge.js');
+  const dir = path.resolve(plain(webroot, '--webroot')!);
+  assertDocumentRoot(dir, stateDir, force);
+  assertWebrootWritable(dir);
 }

@@ -10,7 +10,8 @@ export function register(program: Command): void {
     .command('issue')
     .description('get a certificate for a set of names (HTTP-01), planned and checked before anything is sent')
     .requiredOption('-d, --domain <name>', 'a name for the certificate; repeat for more (the first names the lineage)', collect)
-    .option('-w, --webroot <dir>', 'document root served for these names; the challenge file goes under .well-known/acme-challenge/')
+    .option('-w, --webroot <dir>', 'document root served for these names; the challenge file goes under .well-known/acme-challenge/ (directories certctl creates there are removed afterwards)')
+    .option('--force-webroot', 'accept a webroot that looks like a system directory (/, /etc, /usr, /var/lib, $HOME, the state directory…), which is refused otherwise')
     .option('--standalone [addr:port]', 'serve the challenge from certctl itself (default 0.0.0.0:80)')
     .option('--server <url>', 'ACME directory URL (default: the CA given by --ca)')
     .option('--ca <id>', 'CA by name: letsencrypt, letsencrypt-staging, sm2acme, pebble (default letsencrypt)')
@@ -18,7 +19,8 @@ export function register(program: Command): void {
     .option('--ca-bundle <file>', 'PEM file of extra CA certificates to trust for the ACME server (private CAs: Pebble, step-ca)')
     .option('-m, --email <address>', 'contact e-mail for the ACME account')
     .option('--eab-kid <kid>', 'External Account Binding key id (ZeroSSL, Google Trust Services, …)')
-    .option('--eab-hmac-key <key>', 'External Account Binding HMAC key (base64url)')
+    .option('--eab-hmac-key-file <file>', 'External Account Binding HMAC key (base64url), read from the first line of FILE (preferred; or $CERTCTL_EAB_HMAC_KEY, or the config file)')
+    .option('--eab-hmac-key <key>', 'the EAB HMAC key itself: visible to other users in the process list while certctl runs; prefer --eab-hmac-key-file or $CERTCTL_EAB_HMAC_KEY')
     .option('--key-type <type>', 'rsa[:2048|3072|4096], ecdsa[:p256|p384], dual (RSA + ECDSA), sm2 (SM2 ACME bundle: ECDSA + SM2 sign + SM2 enc)', 'ecdsa')
     .option('--cert-name <name>', 'lineage name (default: the first name)')
     .option('--profile <name>', 'ACME profile to request (if the CA lists it)')
@@ -27,8 +29,8 @@ export function register(program: Command): void {
     .option('--force', 'order even if the planner predicts a rate-limit refusal (recorded, and warned against)')
     .option('--no-precheck', 'skip the readiness checks (DNS, HTTP-01, CAA) before ordering (recorded)')
     .option('--resolver <host:port>', 'DNS server for the readiness checks (default: the system resolver)')
-    .option('--http-port <port>', 'port the readiness check fetches HTTP-01 on (default 80)', (v) => Number(v))
-    .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120).argParser(Number))
+    .option('--http-port <port>', 'port the readiness check fetches HTTP-01 on (default 80)')
+    .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120))
     .action(
       action(async (ctx, opts: IssueOptions) => {
         const { runIssue } = await import('../run/issue.js');
@@ -48,6 +50,8 @@ export interface IssueOptions {
   email?: string;
   eabKid?: string;
   eabHmacKey?: string;
+  eabHmacKeyFile?: string;
+  forceWebroot?: boolean;
   keyType: string;
   certName?: string;
   profile?: string;
@@ -56,6 +60,7 @@ export interface IssueOptions {
   force?: boolean;
   precheck: boolean;
   resolver?: string;
+  /** A string from the command line, a number from the config file: run/issue.ts checks and converts both. */
   httpPort?: number;
   lockWait: number;
 }

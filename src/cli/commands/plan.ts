@@ -40,7 +40,7 @@ export function register(program: Command): void {
     .option('--staging', "the CA's staging environment")
     .option('--force-renewal', 'plan an order even though a valid certificate for this exact set is held')
     .addOption(new Option('--ct-sync <mode>', 'auto: first sync Certificate Transparency (crt.sh) for domains whose last sync is older than --ct-max-age').choices(['auto', 'never']).default('never'))
-    .addOption(new Option('--ct-max-age <hours>', 'with --ct-sync auto: sync when the last CT sync is older than this').default(24).argParser(Number))
+    .addOption(new Option('--ct-max-age <hours>', 'with --ct-sync auto: sync when the last CT sync is older than this').default(24))
     .option('--ct-url <url>', 'crt.sh base URL (default https://crt.sh)')
     .addHelpText('after', '\nExit codes: 0 allowed (also the last free slot: warned), 3 duplicate (already held), 4 blocked.\nJSON: --json prints certctl.plan/1 (docs/json.md).')
     .action(action(async (ctx, opts: PlanOptions) => runPlan(ctx, opts)));
@@ -70,6 +70,23 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
   const config = await loadConfig(ctx.opts.config);
   opts = applyDefaults(opts, config, 'plan', (k) => (opts as Record<string, unknown>)[k] !== undefined);
   const overrides = config.policies;
+  // Every value checked before the ledger is opened (a bad one must not even create ledger.sqlite).
+  const { url, seconds } = await import('../validate.js');
+  url(opts.server, '--server');
+  url(opts.ctUrl, '--ct-url');
+  opts.ctMaxAge = seconds(opts.ctMaxAge, '--ct-max-age', 24 * 365 * 10);
+  if (opts.domain !== undefined && opts.domain.length === 0) {
+    const { InputError } = await import('../../core/errors.js');
+    throw new InputError('-d was given an empty name.', 'Pass each name with -d, e.g. -d example.com; leave -d out to plan every due renewal.');
+  }
+  let request: { names: string[]; ca: CaProfile; directoryUrl: string; keyType: string } | undefined;
+  if (opts.domain && opts.domain.length > 0) {
+    const { ca, directoryUrl } = resolveCa({ ca: opts.ca, server: opts.server, staging: opts.staging });
+    // No maxNames here: the planner reports names-per-certificate as a limit with its reason.
+    const names = normalizeNames(opts.domain, { allowIp: ca.ipIdentifiers, allowWildcard: true });
+    const keyType = parseKeyType(opts.keyType ?? (ca.keyTypes.length === 1 ? ca.keyTypes[0]! : 'ecdsa')).text;
+    request = { names, ca, directoryUrl, keyType };
+  } else if (opts.keyType !== undefined) parseKeyType(opts.keyType);
   const ledger = await ctx.ledger();
   const now = ctx.now();
 
@@ -95,11 +112,8 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
     return { lineage: extra.lineage ?? null, names, ca, directoryUrl, policy: policyFor(ca.policyId, overrides), keyType: spec.text, parts: spec.parts.length, decision };
   };
 
-  if (opts.domain && opts.domain.length > 0) {
-    const { ca, directoryUrl } = resolveCa({ ca: opts.ca, server: opts.server, staging: opts.staging });
-    // No maxNames here: the planner reports names-per-certificate as a limit with its reason.
-    const names = normalizeNames(opts.domain, { allowIp: ca.ipIdentifiers, allowWildcard: true });
-    const keyType = opts.keyType ?? (ca.keyTypes.length === 1 ? ca.keyTypes[0]! : 'ecdsa');
+  if (request) {
+    const { names, ca, directoryUrl, keyType } = request;
     const ctSync = await ctForPlan(ledger, registeredDomains(names), ctx.now, opts, (l) => ctx.out.verbose(l));
     const item = planOne(names, ca, directoryUrl, keyType, { forceRenewal: opts.forceRenewal });
     const code = item.decision.verdict === 'blocked' ? ExitCode.BLOCKED : item.decision.verdict === 'duplicate' ? ExitCode.NOTHING_TO_DO : ExitCode.OK;

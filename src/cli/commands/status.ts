@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { write } from '../output.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { action } from '../main.js';
 import type { Context } from '../context.js';
@@ -61,11 +62,13 @@ async function printNginx(ctx: Context, name: string): Promise<number> {
   const path = await import('node:path');
   const { nginxSnippet, snippetFiles } = await import('../../core/snippets.js');
   const { InputError, ExitCode } = await import('../../core/errors.js');
+  const { assertLineageName, quote } = await import('../../core/names.js');
+  assertLineageName(name);
   const ledger = await ctx.ledger();
   const l = ledger.lineage(name);
   if (!l) {
     const known = ledger.lineages().map((x) => x.name);
-    throw new InputError(`No lineage named "${name}".`, known.length ? `Known lineages: ${known.join(', ')}.` : 'Issue a certificate first: certctl issue -d NAME …');
+    throw new InputError(`No lineage named ${quote(name)}.`, known.length ? `Known lineages: ${known.join(', ')}.` : 'Issue a certificate first: certctl issue -d NAME …');
   }
   const liveDir = path.join(ctx.paths.live, l.name);
   const snippet = nginxSnippet({ lineage: l.name, names: l.names, keyType: l.key_type, liveDir });
@@ -74,7 +77,7 @@ async function printNginx(ctx: Context, name: string): Promise<number> {
     ctx.out.document('certctl.snippet/1', { lineage: l.name, server: 'nginx', keyType: l.key_type, liveDir, missing, snippet });
     return ExitCode.OK;
   }
-  process.stdout.write(snippet);
-  if (missing.length) process.stderr.write(`warning: not in ${liveDir} yet: ${missing.join(', ')} (no certificate issued for this lineage yet?)\n`);
+  write(process.stdout, snippet);
+  if (missing.length) write(process.stderr, `warning: not in ${liveDir} yet: ${missing.join(', ')} (no certificate issued for this lineage yet?)\n`);
   return ExitCode.OK;
 }

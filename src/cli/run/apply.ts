@@ -93,6 +93,7 @@ export function issueOptionsFor(c: DeclaredCertificate, cfg: Config, o: ApplyOpt
   return {
     domain: c.domains,
     webroot: c.webroot ?? (c.standalone ? undefined : d.webroot),
+    forceWebroot: c.forceWebroot ?? d.forceWebroot,
     standalone: c.standalone,
     ca: ownCa ? c.ca : d.ca,
     server: ownCa ? c.server : d.server,
@@ -113,8 +114,9 @@ export async function runApply(ctx: Context, o: ApplyOptions): Promise<number> {
   if (!cfg.file) {
     throw new InputError(`No config file: ${defaultConfigPath()} does not exist.`, 'Write one (README "Config file") or point at it with --config FILE.');
   }
-  const concurrency = o.concurrency ?? cfg.defaults.concurrency ?? 1;
-  if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64)) throw new InputError('--concurrency must be a whole number from 1 to 64.');
+  const v = await import('../validate.js');
+  const concurrency = v.wholeNumber(o.concurrency ?? cfg.defaults.concurrency ?? 1, '--concurrency', 1, 64)!;
+  o = { ...o, lockWait: v.seconds(o.lockWait, '--lock-wait')! };
   const ledger = await ctx.ledger();
   const total = cfg.certificates.length;
   let done = 0;

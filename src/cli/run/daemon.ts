@@ -6,6 +6,7 @@
  * order is journalled, but a run cut short would leave work for the next).
  */
 import type { Context } from '../context.js';
+import { write } from '../output.js';
 import type { DaemonOptions } from '../commands/daemon.js';
 import type { RenewCliOptions } from '../commands/renew.js';
 import { Output } from '../output.js';
@@ -40,7 +41,7 @@ export async function runDaemon(ctx: Context, o: DaemonOptions): Promise<number>
   const ledger = await ctx.ledger();
 
   const log = (event: string, text: string, fields: Record<string, unknown>, attention = false) => {
-    if (ctx.out.json) process.stdout.write(JSON.stringify({ schema: 'certctl.daemon/1', event, at: new Date(ctx.now()).toISOString(), ...fields }) + '\n');
+    if (ctx.out.json) write(process.stdout, JSON.stringify({ schema: 'certctl.daemon/1', event, at: new Date(ctx.now()).toISOString(), ...fields }) + '\n');
     else if (attention) ctx.out.attention(`${new Date(ctx.now()).toISOString()} ${text}`);
     else ctx.out.info(`${new Date(ctx.now()).toISOString()} ${text}`);
   };

@@ -9,7 +9,9 @@ import { resolveCa } from '../../core/ca/registry.js';
 import { normalizeNames, setKey, assertLineageName, defaultLineageName } from '../../core/names.js';
 import { parseKeyType } from '../../core/keys/index.js';
 import { InputError, ExitCode } from '../../core/errors.js';
-import { parseListen, assertWebrootWritable } from '../../core/acme/challenge.js';
+import { parseListen, assertWebrootWritable, assertDocumentRoot } from '../../core/acme/challenge.js';
+import { parseResolver } from '../../core/precheck/dns.js';
+import * as v from '../validate.js';
 import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
 import { acquireRunLock } from '../../core/store/lock.js';
 import { isDue, soonestExpiring } from '../../core/renew/due.js';
@@ -18,9 +20,14 @@ import { withConfigDefaults, loadConfig } from '../../core/config/index.js';
 import { optionGiven } from '../main.js';
 
 export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
+  // Everything below up to ctx.ledger() only reads: a bad value anywhere stops here, before the
+  // ledger is opened, a file or directory is written, or a request is sent (exit 2).
   // Config file defaults (README "Config file"); a flag given on the command line wins.
-  const keyTypeGiven = (optionGiven(o, 'keyType') ?? true) || (await loadConfig(ctx.opts.config)).defaults.keyType !== undefined;
+  const config = await loadConfig(ctx.opts.config);
+  const keyTypeGiven = (optionGiven(o, 'keyType') ?? true) || config.defaults.keyType !== undefined;
+  const webrootGiven = optionGiven(o, 'webroot') ?? o.webroot !== undefined;
   o = await withConfigDefaults(ctx.opts.config, o, 'issue', (k) => optionGiven(o, k));
+  v.url(o.server, '--server');
   const { ca, directoryUrl } = resolveCa({ ca: o.ca, server: o.server, staging: o.staging });
   const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: false, maxNames: ca.maxNames });
   // A CA that issues one key type only (the SM2 ACME Service: its sm2 bundle) needs no --key-type.
@@ -28,16 +35,33 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
   if (!ca.keyTypes.includes(spec.text.split(':')[0]!)) {
     throw new InputError(`${ca.name} does not issue ${spec.text} certificates.`, `Use one of: ${ca.keyTypes.join(', ')}.`);
   }
+  // --cert-name '' is a bad name, not "no name" (it used to slip through as the lineage "").
+  if (o.certName !== undefined) assertLineageName(o.certName);
+  if (o.webroot !== undefined && o.webroot.trim() === '') throw new InputError('--webroot is empty.', 'Give --webroot the directory your web server serves for these names.');
   if (Boolean(o.webroot) === Boolean(o.standalone)) {
     throw new InputError(o.webroot ? 'Give either --webroot or --standalone, not both.' : 'Say how to answer the HTTP-01 challenge.', 'Use --webroot DIR (your web server serves DIR) or --standalone [ADDR:PORT].');
   }
-  if ((o.eabKid === undefined) !== (o.eabHmacKey === undefined)) {
-    throw new InputError('External Account Binding needs both --eab-kid and --eab-hmac-key.');
+  v.email(o.email, optionGiven(o, 'email') === false && config.file ? `${config.file}: defaults.email` : '--email');
+  v.profile(o.profile);
+  if (o.resolver !== undefined) parseResolver(v.plain(o.resolver, '--resolver')!);
+  o.httpPort = v.wholeNumber(o.httpPort, '--http-port', 1, 65535);
+  o.lockWait = v.seconds(o.lockWait, '--lock-wait')!;
+  // The CA bundle named by the config file was checked (with its file:line) when the file was read.
+  if (optionGiven(o, 'caBundle') !== false || !config.file) v.caBundleFile(o.caBundle);
+  const eabKid = v.nonEmpty(o.eabKid ?? config.defaults.eabKid, '--eab-kid', 'the key id the CA gave you');
+  const eabHmacKey = v.readEabHmac(o, process.env, { eabHmacKey: config.defaults.eabHmacKey, eabHmacKeyFile: config.defaults.eabHmacKeyFile, where: config.file ? `${config.file}: defaults.eabHmacKey${config.defaults.eabHmacKeyFile ? 'File' : ''}` : undefined });
+  if ((eabKid === undefined) !== (eabHmacKey === undefined)) {
+    throw new InputError(
+      eabKid === undefined ? 'An EAB HMAC key was given without its key id (--eab-kid).' : 'External Account Binding needs the HMAC key as well as --eab-kid.',
+      `Give both: --eab-kid KID and the HMAC key, preferably with --eab-hmac-key-file FILE or $${v.EAB_ENV} (not --eab-hmac-key: other users see the command line).`,
+    );
   }
-  const webroot = o.webroot ? path.resolve(o.webroot) : null;
-  if (webroot) assertWebrootWritable(webroot);
+  const webroot = o.webroot ? path.resolve(v.plain(o.webroot, '--webroot')!) : null;
+  if (webroot) {
+    assertDocumentRoot(webroot, ctx.paths.root, Boolean(o.forceWebroot), webrootGiven ? '--webroot' : `${config.file ?? 'the config file'}: defaults.webroot`);
+    assertWebrootWritable(webroot);
+  }
   const listen = o.standalone ? parseListen(o.standalone) : null;
-  if (o.certName) assertLineageName(o.certName);
 
   const ledger = await ctx.ledger();
   const lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now);
@@ -98,7 +122,7 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
           lineage,
           ca,
           email: o.email,
-          eab: o.eabKid ? { kid: o.eabKid, hmacKey: o.eabHmacKey! } : undefined,
+          eab: eabKid !== undefined ? { kid: eabKid, hmacKey: eabHmacKey! } : undefined,
           caBundle: o.caBundle ? path.resolve(o.caBundle) : undefined,
           forced: Boolean(o.force || o.forceRenewal),
           precheckSkipped: !o.precheck,
@@ -147,10 +171,10 @@ function pickLineage(ledger: Ledger, key: string, directoryUrl: string, certName
 
 /** `name`, or `name-0001`, `name-0002`… if taken by a different set (as certbot does). */
 function freeLineageName(ledger: Ledger, name: string): string {
-  if (!ledger.lineage(name)) return name;
+  if (!ledger.lineage(name)) return assertLineageName(name);
   for (let i = 1; i < 10_000; i++) {
     const n = `${name}-${String(i).padStart(4, '0')}`;
-    if (!ledger.lineage(n)) return n;
+    if (!ledger.lineage(n)) return assertLineageName(n);
   }
   throw new InputError(`Too many lineages named ${name}-NNNN.`);
 }

@@ -5,6 +5,7 @@
  * file does not end in .prom, so node_exporter never reads half a file).
  */
 import fs from 'node:fs';
+import { write } from '../output.js';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { InputError } from '../../core/errors.js';
@@ -98,9 +99,10 @@ export async function runMetrics(ctx: Context, o: { textfile?: string }): Promis
   const cfg = await loadConfig(ctx.opts.config);
   let file: string | null = null;
   if (o.textfile !== undefined) {
-    const dir = path.resolve(o.textfile);
+    const { plain } = await import('../validate.js');
+    const dir = path.resolve(plain(o.textfile, '--textfile')!);
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-      throw new InputError(`--textfile ${o.textfile}: no such directory.`, "Give node_exporter's --collector.textfile.directory (create it first).");
+      throw new InputError(`--textfile ${dir}: no such directory.`, "Give node_exporter's --collector.textfile.directory (create it first).");
     }
     file = path.join(dir, 'certctl.prom');
   }
@@ -120,7 +122,7 @@ export async function runMetrics(ctx: Context, o: { textfile?: string }): Promis
   } else if (file) {
     ctx.out.info(`Wrote ${file} (${families.reduce((n, f) => n + f.samples.length, 0)} samples).`);
   } else {
-    process.stdout.write(text); // the metrics are the output, even with --quiet
+    write(process.stdout, text); // the metrics are the output, even with --quiet
   }
   return 0;
 }

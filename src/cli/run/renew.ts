@@ -2,6 +2,9 @@
 import type { Context } from '../context.js';
 import type { RenewCliOptions } from '../commands/renew.js';
 import { InputError } from '../../core/errors.js';
+import { assertLineageName, quote } from '../../core/names.js';
+import { parseResolver } from '../../core/precheck/dns.js';
+import * as v from '../validate.js';
 import { acquireRunLock } from '../../core/store/lock.js';
 import { runRenew, type LineageOutcome } from '../../core/renew/runner.js';
 import { utc, humanRelative } from '../../core/clock.js';
@@ -23,8 +26,23 @@ export function randomDelaySeconds(o: Pick<RenewCliOptions, 'randomSleep' | 'ran
 export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise<number> {
   // Config file defaults (README "Config file"); a flag given on the command line wins.
   o = await withConfigDefaults(ctx.opts.config, o, 'renew', (k) => optionGiven(o, k));
-  if (!(o.concurrency >= 1 && o.concurrency <= 64 && Number.isInteger(o.concurrency))) throw new InputError('--concurrency must be a whole number from 1 to 64.');
-  if (o.days !== undefined && !(o.days > 0)) throw new InputError('--days must be a positive number of days.');
+  // Every value is checked before the ledger is opened or anything is sent (exit 2).
+  o.concurrency = v.wholeNumber(o.concurrency, '--concurrency', 1, 64)!;
+  if (o.days !== undefined) {
+    const d = Number(o.days);
+    if (!(d > 0) || !Number.isFinite(d)) throw new InputError(`--days ${quote(String(o.days))} must be a positive number of days.`);
+    o.days = d;
+  }
+  o.lockWait = v.seconds(o.lockWait, '--lock-wait')!;
+  o.httpPort = v.wholeNumber(o.httpPort, '--http-port', 1, 65535);
+  if (o.resolver !== undefined) parseResolver(v.plain(o.resolver, '--resolver')!);
+  o.ctMaxAge = v.seconds(o.ctMaxAge, '--ct-max-age', 24 * 365 * 10)!;
+  v.url(o.ctUrl, '--ct-url');
+  for (const n of o.certName ?? []) assertLineageName(n);
+  for (const [k, flag] of [['preHook', '--pre-hook'], ['postHook', '--post-hook'], ['deployHook', '--deploy-hook']] as const) {
+    const h = o[k];
+    if (h !== undefined && (h.trim() === '' || /[\u0000-\u0008\u000b-\u001f\u007f]/.test(h))) throw new InputError(`${flag} is empty or contains a control character (such as NUL).`, `Give ${flag} a shell command, e.g. ${flag} 'systemctl reload nginx'.`);
+  }
   if (o.randomSleepMax !== undefined && !(Number.isInteger(o.randomSleepMax) && o.randomSleepMax >= 0 && o.randomSleepMax <= RANDOM_SLEEP_LIMIT_S)) {
     throw new InputError(`--random-sleep-max must be a whole number of seconds from 0 to ${RANDOM_SLEEP_LIMIT_S} (0: no random delay).`);
   }

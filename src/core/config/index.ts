@@ -29,10 +29,16 @@ export interface ConfigDefaults {
   email?: string;
   keyType?: string;
   webroot?: string;
+  /** Accept a webroot that looks like a system directory (issue --force-webroot). */
+  forceWebroot?: boolean;
   caBundle?: string;
   resolver?: string;
   httpPort?: number;
   hooks?: HookSet;
+  /** External Account Binding: key id, and the HMAC key (prefer a file, mode 0600, to the key in clear here). */
+  eabKid?: string;
+  eabHmacKey?: string;
+  eabHmacKeyFile?: string;
   /** Renew when fewer than this many days are left (renew --days). */
   renewDays?: number;
   /** Lineages worked on at the same time (renew, apply). */
@@ -45,6 +51,7 @@ export interface DeclaredCertificate {
   name?: string;
   domains: string[];
   webroot?: string;
+  forceWebroot?: boolean;
   /** `true` (0.0.0.0:80) or "addr:port". */
   standalone?: string | true;
   keyType?: string;
@@ -112,13 +119,67 @@ async function readConfig(file: string | undefined, defaultPath: string): Promis
     else if (fs.existsSync(json)) target = json;
     else return EMPTY_CONFIG;
   }
-  let text: string;
-  try {
-    text = fs.readFileSync(target, 'utf8');
-  } catch (err) {
-    throw new InputError(`Cannot read the config file ${target}: ${(err as Error).message}`, 'Check its permissions.');
-  }
+  const text = readConfigText(target, file ?? target);
   return parseConfig(text, file ?? target);
+}
+
+/** Largest config file certctl reads: a config of even a thousand certificates is far smaller. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * The file's text: at most MAX_CONFIG_BYTES read (a 10 MB file, /dev/zero or
+ * a FIFO is refused without being read whole), and it must be UTF-8 text
+ * without NUL bytes — a binary file gets one short sentence with its line,
+ * never an echo of its bytes.
+ */
+function readConfigText(target: string, shown: string): string {
+  let fd: number;
+  try {
+    fd = fs.openSync(target, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    throw new InputError(`Cannot read the config file ${shown}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, 'Check its path and permissions.');
+  }
+  let buf: Buffer;
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new InputError(`The config file ${shown} is not a regular file.`, 'Give --config a YAML or JSON file.');
+    if (st.size > MAX_CONFIG_BYTES) throw new InputError(`The config file ${shown} is ${st.size} bytes; certctl reads config files of at most ${MAX_CONFIG_BYTES} bytes.`, 'Is this the right file? A config file is a short YAML or JSON text.');
+    buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const r = fs.readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) break;
+      n += r;
+      if (n > MAX_CONFIG_BYTES) throw new InputError(`The config file ${shown} is larger than ${MAX_CONFIG_BYTES} bytes.`, 'Is this the right file? A config file is a short YAML or JSON text.');
+    }
+    buf = buf.subarray(0, n);
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`Cannot read the config file ${shown}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, 'Check its permissions.');
+  } finally {
+    fs.closeSync(fd);
+  }
+  const lineAt = (i: number) => buf.subarray(0, i).toString('latin1').split('\n').length;
+  const nul = buf.indexOf(0);
+  if (nul >= 0) throw new InputError(`${shown}:${lineAt(nul)}: not a text file (it contains a NUL byte); a config file is YAML or JSON text.`, 'Is this the right file? Nothing was sent.');
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(buf).replace(/^\ufeff/, '');
+  } catch {
+    const bad = firstNonUtf8(buf);
+    throw new InputError(`${shown}:${lineAt(bad)}: not UTF-8 text; a config file is YAML or JSON text.`, 'Save it as UTF-8 (or check that this is the right file). Nothing was sent.');
+  }
+}
+
+/** Offset of the first byte that does not start or continue a well-formed UTF-8 sequence (for the line number only). */
+function firstNonUtf8(b: Buffer): number {
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    const n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    if (n < 0) return i;
+    for (let k = 1; k <= n; k++) if (i + k >= b.length || (b[i + k]! & 0xc0) !== 0x80) return i;
+    i += n + 1;
+  }
+  return 0;
 }
 
 /** Parse and validate config text; `file` names it in messages (and anchors relative paths). */
@@ -144,20 +205,75 @@ class Problems {
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const describe = (v: unknown): string => (v === null ? 'nothing' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`);
+const describe = (v: unknown): string => {
+  if (v === null) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  const j = JSON.stringify(v) ?? String(v);
+  return `${typeof v} ${j.length > 80 ? `${j.slice(0, 80)}…" (${String(v).length} characters)` : j}`;
+};
+
+/** C0/C1 control characters (NUL, escape sequences); hooks may hold tabs and line breaks. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROL_IN_HOOK = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 
 function knownKeys(pr: Problems, o: Obj, at: FieldPath, keys: readonly string[]): void {
   for (const k of Object.keys(o)) if (!keys.includes(k)) pr.add([...at, k], `unknown field; expected one of: ${keys.join(', ')}`);
 }
 
-function str(pr: Problems, o: Obj, k: string, at: FieldPath): string | undefined {
+function str(pr: Problems, o: Obj, k: string, at: FieldPath, control = CONTROL): string | undefined {
   const v = o[k];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string' || v.trim() === '') {
     pr.add([...at, k], `expected a non-empty string, got ${describe(v)}`);
     return undefined;
   }
+  if (control.test(v)) {
+    pr.add([...at, k], `contains a control character (such as NUL or an escape sequence): ${describe(v)}`);
+    return undefined;
+  }
   return v;
+}
+
+/** An e-mail address for the ACME account contact. */
+function emailField(pr: Problems, o: Obj, k: string, at: FieldPath): string | undefined {
+  const s = str(pr, o, k, at);
+  if (s === undefined) return undefined;
+  if (!/^[^\s@,;:<>()[\]"\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/.test(s) || s.length > 254) {
+    pr.add([...at, k], `expected one e-mail address such as ops@example.com, got ${describe(s)}`);
+    return undefined;
+  }
+  return s;
+}
+
+/** A file that must exist now (caBundle, eabHmacKeyFile): checked here so the message carries file:line. */
+function filePath(pr: Problems, o: Obj, k: string, at: FieldPath, base: string, what: string): string | undefined {
+  const p = dirPath(pr, o, k, at, base);
+  if (p === undefined) return undefined;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch (err) {
+    pr.add([...at, k], `${what} ${p} ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(err as NodeJS.ErrnoException).code})`}`);
+    return undefined;
+  }
+  if (!st.isFile()) {
+    pr.add([...at, k], `${what} ${p} is not a file`);
+    return undefined;
+  }
+  if (k === 'caBundle') {
+    let ok = false;
+    try {
+      ok = st.size <= 4 * 1024 * 1024 && fs.readFileSync(p, 'latin1').includes('-----BEGIN CERTIFICATE-----');
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      pr.add([...at, k], `${what} ${p} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`);
+      return undefined;
+    }
+  }
+  return p;
 }
 
 function int(pr: Problems, o: Obj, k: string, at: FieldPath, min: number, max: number): number | undefined {
@@ -218,7 +334,7 @@ function hooks(pr: Problems, o: Obj, at: FieldPath): HookSet | undefined {
   knownKeys(pr, v, here, ['preHook', 'postHook', 'deployHook']);
   const h: HookSet = {};
   for (const k of ['preHook', 'postHook', 'deployHook'] as const) {
-    const s = str(pr, v, k, here);
+    const s = str(pr, v, k, here, CONTROL_IN_HOOK);
     if (s !== undefined) h[k] = s;
   }
   return h;
@@ -237,8 +353,8 @@ function server(pr: Problems, o: Obj, at: FieldPath): string | undefined {
   return s;
 }
 
-const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency'] as const;
-const CERT_KEYS = ['name', 'domains', 'webroot', 'standalone', 'keyType', 'ca', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays'] as const;
+const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile'] as const;
+const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'keyType', 'ca', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays'] as const;
 
 function unset<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
@@ -267,10 +383,14 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
         unset({
           ca: str(pr, d, 'ca', at),
           server: server(pr, d, at),
-          email: str(pr, d, 'email', at),
+          email: emailField(pr, d, 'email', at),
           keyType: await keyType(pr, d, at),
           webroot: dirPath(pr, d, 'webroot', at, base),
-          caBundle: dirPath(pr, d, 'caBundle', at, base),
+          forceWebroot: bool(pr, d, 'forceWebroot', at),
+          caBundle: filePath(pr, d, 'caBundle', at, base, 'the CA bundle'),
+          eabKid: str(pr, d, 'eabKid', at),
+          eabHmacKey: str(pr, d, 'eabHmacKey', at),
+          eabHmacKeyFile: filePath(pr, d, 'eabHmacKeyFile', at, base, 'the EAB HMAC key file'),
           resolver: str(pr, d, 'resolver', at),
           httpPort: int(pr, d, 'httpPort', at, 1, 65535),
           hooks: hooks(pr, d, at),
@@ -370,8 +490,9 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
     ca: str(pr, v, 'ca', at),
     server: server(pr, v, at),
     staging: bool(pr, v, 'staging', at),
-    email: str(pr, v, 'email', at),
-    caBundle: dirPath(pr, v, 'caBundle', at, base),
+    email: emailField(pr, v, 'email', at),
+    caBundle: filePath(pr, v, 'caBundle', at, base, 'the CA bundle'),
+    forceWebroot: bool(pr, v, 'forceWebroot', at),
     hooks: hooks(pr, v, at),
     renewDays: num(pr, v, 'renewDays', at),
     line,
@@ -492,7 +613,7 @@ function policyOverride(pr: Problems, v: unknown, at: FieldPath): PolicyOverride
 export type DefaultsTarget = 'issue' | 'renew' | 'plan';
 
 const TAKES: Record<DefaultsTarget, readonly string[]> = {
-  issue: ['ca', 'server', 'email', 'keyType', 'webroot', 'caBundle', 'resolver', 'httpPort'],
+  issue: ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'caBundle', 'resolver', 'httpPort'],
   plan: ['ca', 'server', 'keyType'],
   renew: ['resolver', 'httpPort', 'preHook', 'postHook', 'deployHook', 'days', 'concurrency'],
 };
@@ -511,6 +632,7 @@ export function applyDefaults<T extends object>(options: T, config: Config, targ
     email: d.email,
     keyType: d.keyType,
     webroot: d.webroot,
+    forceWebroot: d.forceWebroot,
     caBundle: d.caBundle,
     resolver: d.resolver,
     httpPort: d.httpPort,

@@ -6,6 +6,15 @@
  */
 import { InputError } from '../errors.js';
 
+/** At most this much of a problem's text is echoed, control characters escaped: a damaged or binary file must not fill a terminal with garbage. */
+export function echo(text: string, max = 160): string {
+  const cut = text.length > max ? text.slice(0, max) + '…' : text;
+  return cut.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\ufffd]/g, (c) => (c === '\ufffd' ? '?' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)).replace(/[\t\n]/g, ' ');
+}
+
+/** Most aliases one config file may use, and the most nodes their expansion may produce (a "billion laughs" file stops here). */
+export const MAX_ALIASES = 100;
+
 export type FieldPath = (string | number)[];
 
 export interface ConfigSource {
@@ -39,9 +48,32 @@ export async function parseConfigText(text: string, file: string): Promise<Confi
     const e = doc.errors[0]!;
     const line = e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line;
     const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    throw new InputError(`${file}:${line}: not valid YAML or JSON: ${what}`, 'Fix the syntax; nothing was sent.');
+    throw new InputError(`${file}:${line}: not valid YAML or JSON: ${echo(what)}`, 'Fix the syntax; nothing was sent.');
   }
-  const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  // Aliases (*name) are expanded by toJS; a file of nested aliases ("billion laughs") would expand
+  // to gigabytes. Count them first and say where, instead of the parser's bare "Excessive alias count".
+  let aliases = 0;
+  let firstAlias: number | undefined;
+  YAML.visit(doc, {
+    Alias(_key, node) {
+      aliases++;
+      if (firstAlias === undefined && node.range) firstAlias = lineCounter.linePos(node.range[0]).line;
+    },
+  });
+  let value: unknown;
+  try {
+    if (aliases > MAX_ALIASES) throw new Error('Excessive alias count');
+    value = doc.toJS({ maxAliasCount: MAX_ALIASES }) as unknown;
+  } catch (err) {
+    const msg = (err as Error).message ?? '';
+    if (/alias/i.test(msg)) {
+      throw new InputError(
+        `${file}:${firstAlias ?? 1}: YAML aliases (*name) expand to too much (${aliases} alias${aliases === 1 ? '' : 'es'}; a file of nested aliases can expand to gigabytes), so certctl refuses the file.`,
+        'Write the values out instead of nesting aliases; nothing was sent.',
+      );
+    }
+    throw new InputError(`${file}:${firstAlias ?? 1}: cannot read the config: ${echo(msg)}`, 'Fix the file; nothing was sent.');
+  }
   const lineAt = (n: YNode | null | undefined): number | undefined => (n?.range ? lineCounter.linePos(n.range[0]).line : undefined);
 
   const lineOf = (path: FieldPath): number => {
