@@ -288,20 +288,22 @@ async function storeVersion(
   };
 }
 
-/** Steps (c) and (d): live/ at `version` (unless the lineage is already past it), the version set, the orders stored, their pending keys gone. */
+/** Steps (c) and (d): live/ at `version` (unless the lineage is already past it), the orders' pending keys removed, then the version set and the orders stored. */
 function switchLive(deps: StoreDeps, store: LineageStore, name: string, version: number, files: Pick<VersionFile, 'base' | 'ext'>[], orderIds: number[]): void {
   const { ledger, paths, now } = deps;
   const current = ledger.lineage(name)?.current_version ?? 0;
   if (version > current) store.activate(name, version, files);
+  // The pending keys go before the journal says 'stored' (each is in archive/ now, checked or just
+  // written): a crash between the two is finished from 'storing', so no key is ever left behind.
+  for (const id of orderIds) {
+    const kp = ledger.order(id)?.key_path;
+    // Only certctl's own pending/ files.
+    if (kp && path.dirname(path.resolve(kp)) === path.resolve(paths.pending)) fs.rmSync(kp, { force: true });
+  }
   ledger.tx(() => {
     if (version > current) ledger.setLineageVersion(name, version, now());
     for (const id of orderIds) ledger.updateOrder(id, { step: 'stored', state: 'done' }, now(), `archive version ${version}`);
   });
-  for (const id of orderIds) {
-    const kp = ledger.order(id)?.key_path;
-    // Only certctl's own pending/ files (the key is in archive/ now).
-    if (kp && path.dirname(path.resolve(kp)) === path.resolve(paths.pending)) fs.rmSync(kp, { force: true });
-  }
 }
 
 /**

@@ -90,7 +90,6 @@ export class LineageStore {
       writeFileAtomic(file, f.data, f.secret ? 0o600 : 0o644);
       written.push(file);
     }
-    fsyncDir(dir);
     return written;
   }
 
