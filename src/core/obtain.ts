@@ -20,7 +20,8 @@ import { OrderDriver, type PartResult } from './acme/order.js';
 import { WebrootResponder, StandaloneResponder, assertWebrootWritable, parseListen, type ChallengeResponder } from './acme/challenge.js';
 import { parseKeyType } from './keys/index.js';
 import { registeredDomains, setKey } from './names.js';
-import { splitPemChain } from './x509.js';
+import { splitPemChain, certFacts } from './x509.js';
+import { writeFileAtomic } from './store/atomic.js';
 import { InputError, CertctlError, ExitCode } from './errors.js';
 import type { CallContext } from './acme/transport.js';
 import type { Gate } from './gate.js';
@@ -329,6 +330,29 @@ export async function finishInterruptedStore(deps: StoreDeps, name: string): Pro
   const serialOf = new Map(certs.map((c) => [c.role ?? 'main', c.serial]));
   const problems = await store.checkVersion(name, version, layout, pairs.map((p) => ({ ...p, serial: serialOf.get(p.role) })));
   if (problems.length) {
+    // Downloading again needs each order's key where the driver looks for it (pending/): it is
+    // removed only after live/ is switched, so put the archived copy back if that happened already.
+    for (const o of storing) {
+      if (o.key_path && fs.existsSync(o.key_path)) continue;
+      const pair = pairs.find((p) => p.role === o.role)!;
+      const archived = store.archiveFile(name, version, pair.key);
+      const cert = certs.find((c) => c.order_id === o.id)!;
+      let ok = false;
+      try {
+        const certPem = splitPemChain(fs.readFileSync(store.archiveFile(name, version, pair.cert), 'utf8'))[0] ?? '';
+        ok = certFacts(certPem).serial === cert.serial && (await keyMatchesCert(fs.readFileSync(archived, 'utf8'), certPem));
+      } catch {
+        /* cannot prove the archived key is this certificate's */
+      }
+      if (!ok || !o.key_path) {
+        throw new CertctlError(
+          `The private key of ${name}'s certificate ${cert.serial} is lost: archive version ${version} is damaged (${problems.join('; ')}) and pending/ no longer holds the key.`,
+          ExitCode.CONFIG,
+          `Restore ${store.archiveDir(name)} from a backup and run certctl again: without its key this certificate cannot be used, and certctl will not order another one while this one is unfinished.`,
+        );
+      }
+      writeFileAtomic(o.key_path, fs.readFileSync(archived, 'utf8'), 0o600);
+    }
     log(`Archive version ${version} of ${name} is incomplete (${problems.join('; ')}); fetching the certificate again to store it.`);
     return null;
   }

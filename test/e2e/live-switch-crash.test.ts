@@ -19,6 +19,11 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { startChallTestSrv } from '../../src/testkit/challtestsrv.js';
+import { startWebroot } from '../../src/testkit/webroot.js';
+import { startSm2AcmeServer } from '../../src/testkit/sm2-acme-server.js';
+import { keyMatchesCert } from '../../src/core/store/lineage.js';
+import { splitPemChain } from '../../src/core/x509.js';
 import { BIN, runCli, tempDir, q } from '../helpers/cli.js';
 
 const STRACE = '/usr/bin/strace';
@@ -204,6 +209,48 @@ describe('SIGKILL at every syscall of storing a new lineage (issue), then issue 
   });
 });
 
+describe('killed in the live/ switch, then the archive version damaged', () => {
+  async function crashedMidSwitch(name: string): Promise<{ state: string; key: Buffer }> {
+    const state = tempDir();
+    proxy.resetObservations();
+    // Killed at the second symlink (after the 'storing' transaction).
+    const crashed = await underStrace(issueArgs(state, name), 'symlink:signal=KILL:when=2');
+    expect(crashed.signal ?? crashed.code).toSatisfy((x: unknown) => x === 'SIGKILL' || x === 137);
+    expect(q<{ step: string }>(state, "SELECT step FROM orders WHERE state = 'open'").map((o) => o.step)).toEqual(['storing']);
+    return { state, key: fs.readFileSync(path.join(state, 'pending', 'order-1-main.key')) };
+  }
+  // [files of version 1 lost, pending key lost too (as after a kill between its removal and 'stored')]
+  for (const [gone, pendingGone] of [[['fullchain1.pem'], false], [['privkey1.pem'], false], [['fullchain1.pem'], true]] as const) {
+    it(`${gone.join(', ')}${pendingGone ? ' and the pending key' : ''} lost: downloaded again (nothing new issued), stored as version 2 with the order's own key`, { timeout: 120_000 }, async () => {
+      const name = `damaged-${gone[0]!.replace('.pem', '')}${pendingGone ? '-nopending' : ''}.example.test`;
+      const { state, key } = await crashedMidSwitch(name);
+      for (const f of gone) fs.unlinkSync(path.join(state, 'archive', name, f));
+      if (pendingGone) fs.unlinkSync(path.join(state, 'pending', 'order-1-main.key'));
+      const again = await runCli(issueArgs(state, name, ['--json']));
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      expect(JSON.parse(again.stdout).result).toBe('recovered');
+      expect(assertConsistent(state, name, ['main'])).toBe(2);
+      expect(fs.readFileSync(path.join(state, 'live', name, 'privkey.pem')).equals(key)).toBe(true);
+      await statusShows(state, name, 2);
+      expect(proxy.issued).toBe(1);
+      expect(accepted('newOrder', 201)).toBe(1);
+      expect(q(state, 'SELECT id FROM certificates')).toHaveLength(1);
+    });
+  }
+
+  it('the key lost everywhere: one sentence saying so and what to do, exit 2, nothing sent, nothing ordered', { timeout: 120_000 }, async () => {
+    const name = 'keylost.example.test';
+    const { state } = await crashedMidSwitch(name);
+    fs.unlinkSync(path.join(state, 'archive', name, 'privkey1.pem'));
+    fs.unlinkSync(path.join(state, 'pending', 'order-1-main.key'));
+    proxy.resetObservations();
+    const r = await runCli(renewArgs(state));
+    expect(r.code).toBe(2);
+    expect(r.stdout + r.stderr).toMatch(/The private key of keylost\.example\.test's certificate [0-9a-f]+ is lost/);
+    expect(proxy.total()).toBe(0);
+  });
+});
+
 describe('SIGKILL at every syscall of storing a renewal (renew), then renew and issue', () => {
   it('each kill point: one new certificate, live/ never mixes versions after the next run, version 1 kept', { timeout: 300_000 }, async () => {
     const template = tempDir();
@@ -247,6 +294,26 @@ describe('SIGKILL at every syscall of storing a renewal (renew), then renew and 
   });
 });
 
+describe('a renewal killed mid-switch, then issue (not renew) for the held set', () => {
+  it('issue finishes the switch instead of saying "already held" beside a half-switched live/', { timeout: 120_000 }, async () => {
+    const state = tempDir();
+    const name = 'renewal-issue.example.test';
+    expect((await runCli(issueArgs(state, name))).code).toBe(0);
+    proxy.resetObservations();
+    const crashed = await underStrace(renewArgs(state, ['--force-renewal']), 'symlink:signal=KILL:when=3');
+    expect(crashed.signal ?? crashed.code).toSatisfy((x: unknown) => x === 'SIGKILL' || x === 137);
+    // Half switched: cert.pem and chain.pem at version 2, the key still at version 1.
+    expect(fs.readlinkSync(path.join(state, 'live', name, 'cert.pem'))).toMatch(/cert2\.pem$/);
+    expect(fs.readlinkSync(path.join(state, 'live', name, 'privkey.pem'))).toMatch(/privkey1\.pem$/);
+    const r = await runCli(issueArgs(state, name, ['--json']));
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).result).toBe('recovered');
+    expect(assertConsistent(state, name, ['main'])).toBe(2);
+    await statusShows(state, name, 2);
+    expect(proxy.issued).toBe(1);
+  });
+});
+
 describe('dual (RSA + ECDSA): SIGKILL at each symlink of the live/ switch', () => {
   it('both parts end at one version with their own keys, two certificates at the CA', { timeout: 300_000 }, async () => {
     const ref = tempDir();
@@ -271,6 +338,55 @@ describe('dual (RSA + ECDSA): SIGKILL at each symlink of the live/ switch', () =
       await statusShows(state, name, version);
       expect(proxy.issued, pt.what).toBe(2);
       expect(accepted('newOrder', 201), pt.what).toBe(2);
+    }
+  });
+});
+
+describe('SM2 bundle (CA-made encryption key): SIGKILL in the live/ switch and in the archive writes', () => {
+  it('three parts end at one version, every key matching its certificate, three certificates at the CA', { timeout: 300_000 }, async () => {
+    const dns = await startChallTestSrv();
+    const web = await startWebroot();
+    const srv = await startSm2AcmeServer({ resolver: dns.resolver, httpPort: web.port, envelopedKey: true });
+    try {
+      const args = (state: string) => ['--state-dir', state, 'issue', '--ca', 'sm2acme', '--server', srv.directoryUrl, '--ca-bundle', srv.tlsCert, '--webroot', web.dir, '--resolver', dns.resolver, '--http-port', String(web.port), '-d', 'sm2.example.test'];
+      const ref = tempDir();
+      const r = await underStrace(args(ref));
+      expect(r.code).toBe(0);
+      const all = killPoints(r.calls, ref, 'sm2.example.test');
+      const symlinks = all.filter((p) => p.sys === 'symlink');
+      const archive = all.filter((p) => p.sys === 'rename' && p.what.includes(' archive/'));
+      // main 4 + sign 3 + enc 2 + double_certs 1
+      expect([symlinks.length, archive.length]).toEqual([10, 10]);
+      // The last archive file missing (downloaded again, envelope included), the first link, one in the SM2 part, the last.
+      const points = [archive[9]!, symlinks[0]!, symlinks.find((p) => p.what.includes('enc'))!, symlinks[9]!];
+      for (const pt of points) {
+        const state = tempDir();
+        const before = { finalize: srv.stats.finalize, orders: srv.stats.orders };
+        const crashed = await underStrace(args(state), `${pt.sys}:signal=KILL:when=${pt.when}`);
+        expect(crashed.signal ?? crashed.code, pt.what).toSatisfy((x: unknown) => x === 'SIGKILL' || x === 137);
+        const renew = await runCli(renewArgs(state, ['--json']));
+        expect(renew.code, `${pt.what}: ${renew.stdout}`).toBe(0);
+        expect(JSON.parse(renew.stdout).lineages[0].action, pt.what).toBe('recovered');
+        expect(srv.stats.finalize - before.finalize, pt.what).toBe(3);
+        expect(srv.stats.orders - before.orders, pt.what).toBe(3);
+        const live = path.join(state, 'live', 'sm2.example.test');
+        const versions = new Set(fs.readdirSync(live).map((f) => /(\d+)\.(pem|key)$/.exec(fs.readlinkSync(path.join(live, f)))![1]));
+        expect([...versions], pt.what).toHaveLength(1);
+        const version = Number([...versions][0]);
+        for (const [cert, key] of [['cert.pem', 'privkey.pem'], ['sign.pem', 'sign.key'], ['enc.pem', 'enc.key']] as const) {
+          const leaf = splitPemChain(fs.readFileSync(path.join(live, cert), 'utf8'))[0]!;
+          expect(await keyMatchesCert(fs.readFileSync(path.join(live, key), 'utf8'), leaf), `${pt.what}: ${key}`).toBe(true);
+        }
+        expect(fs.existsSync(path.join(live, 'double_certs.pem'))).toBe(true);
+        expect(q<{ current_version: number }>(state, 'SELECT current_version FROM lineages')[0]!.current_version).toBe(version);
+        expect(q<{ n: number }>(state, `SELECT count(*) AS n FROM certificates WHERE version = ${version}`)[0]!.n).toBe(3);
+        expect(q(state, "SELECT id FROM orders WHERE state = 'open'")).toHaveLength(0);
+        await statusShows(state, 'sm2.example.test', version);
+      }
+    } finally {
+      await srv.stop();
+      await web.stop();
+      await dns.stop();
     }
   });
 });
