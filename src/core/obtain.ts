@@ -346,9 +346,11 @@ export async function finishInterruptedStore(deps: StoreDeps, name: string): Pro
       }
       if (!ok || !o.key_path) {
         throw new CertctlError(
-          `The private key of ${name}'s certificate ${cert.serial} is lost: archive version ${version} is damaged (${problems.join('; ')}) and pending/ no longer holds the key.`,
+          `The private key of ${name}'s certificate ${cert.serial} is not on this host: archive version ${version} is damaged or missing (${problems.join('; ')}) and pending/ does not hold the key.`,
           ExitCode.CONFIG,
-          `Restore ${store.archiveDir(name)} from a backup and run certctl again: without its key this certificate cannot be used, and certctl will not order another one while this one is unfinished.`,
+          ledger.backend === 'postgres'
+            ? `This ledger is shared: run certctl on the host that ordered it (its state directory holds the key), or restore ${store.archiveDir(name)} from a backup here.`
+            : `Restore ${store.archiveDir(name)} from a backup and run certctl again: without its key this certificate cannot be used, and certctl will not order another one while this one is unfinished.`,
         );
       }
       writeFileAtomic(o.key_path, fs.readFileSync(archived, 'utf8'), 0o600);

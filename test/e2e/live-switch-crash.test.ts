@@ -246,7 +246,7 @@ describe('killed in the live/ switch, then the archive version damaged', () => {
     proxy.resetObservations();
     const r = await runCli(renewArgs(state));
     expect(r.code).toBe(2);
-    expect(r.stdout + r.stderr).toMatch(/The private key of keylost\.example\.test's certificate [0-9a-f]+ is lost/);
+    expect(r.stdout + r.stderr).toMatch(/The private key of keylost\.example\.test's certificate [0-9a-f]+ is not on this host/);
     expect(proxy.total()).toBe(0);
   });
 });
