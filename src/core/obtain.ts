@@ -96,7 +96,7 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
   // 1. No planted symlink or foreign/writable directory where this lineage's files go (nothing sent yet).
   store.assertWritable(l.name);
   // A crash during the live/ switch is finished from the journal, without the CA (storeVersion).
-  const switched = await finishInterruptedStore({ ledger, paths, now, log }, l.name);
+  const switched = (await finishInterruptedStore({ ledger, paths, now, log }, l.name)) ?? (await rebindCurrentVersion({ ledger, paths, now, log }, l.name));
   if (switched) return switched;
 
   // 2. An order of this lineage left in flight (crash, kill, time-out) is resumed, not repeated.
@@ -365,6 +365,47 @@ export async function finishInterruptedStore(deps: StoreDeps, name: string): Pro
     version,
     resumed: true,
     certificates: certs.map((c) => ({ role: c.role ?? 'main', serial: c.serial, notAfter: c.not_after, names: c.names })),
+    files: [...layout.map((f) => store.archiveFile(name, version, f)), ...store.liveFiles(name)],
+  };
+}
+
+/**
+ * Repair what certctl before the 'storing' step left after a kill in the live/
+ * switch: the lineage at version N (live/ at N, archive files of N complete)
+ * while its certificate rows still say an older version — `status` saw no
+ * certificate and `renew` ordered a second one. When every part's certificate
+ * in archive version N is one the ledger records for this lineage (same
+ * serial) and each key matches, the rows are bound to N again; no request to
+ * the CA. Returns null when there is nothing to repair or it cannot be proven.
+ */
+export async function rebindCurrentVersion(deps: StoreDeps, name: string): Promise<ObtainResult | null> {
+  const { ledger, paths, log, now } = deps;
+  const l = ledger.lineage(name);
+  if (!l || l.current_version === 0 || ledger.currentCertificates(name).length || ledger.openOrders(name).length) return null;
+  const version = l.current_version;
+  const store = new LineageStore(paths);
+  const roles = parseKeyType(l.key_type).parts.map((p) => p.role);
+  const { layout, pairs } = versionLayout(roles);
+  if ((await store.checkVersion(name, version, layout, pairs)).length) return null;
+  const rows = ledger.certificatesForLineage(name);
+  const found: { role: string; row: (typeof rows)[number] }[] = [];
+  for (const p of pairs) {
+    const serial = certFacts(splitPemChain(fs.readFileSync(store.archiveFile(name, version, p.cert), 'utf8'))[0] ?? '').serial;
+    const row = rows.find((r) => r.serial === serial && (r.role ?? 'main') === p.role);
+    if (!row) return null;
+    found.push({ role: p.role, row });
+  }
+  log(`The ledger had ${name}'s certificate at another version than its files (archive version ${version}); recorded it at ${version} (no request to the CA).`);
+  store.activate(name, version, layout); // live/ at N whole, whatever the old kill left
+  ledger.tx(() => {
+    for (const f of found) ledger.setCertificateVersion(f.row.id, name, version, f.row.order_id);
+    ledger.setLineageVersion(name, version, now());
+  });
+  return {
+    lineage: name,
+    version,
+    resumed: true,
+    certificates: found.map((f) => ({ role: f.role, serial: f.row.serial, notAfter: f.row.not_after, names: f.row.names })),
     files: [...layout.map((f) => store.archiveFile(name, version, f)), ...store.liveFiles(name)],
   };
 }

@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import Database from 'better-sqlite3';
 import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
 import { startChallTestSrv } from '../../src/testkit/challtestsrv.js';
@@ -291,6 +292,38 @@ describe('SIGKILL at every syscall of storing a renewal (renew), then renew and 
       expect(fs.readFileSync(path.join(state, 'archive', name, 'privkey1.pem')).equals(v1), pt.what).toBe(true);
       expect(q(state, 'SELECT id FROM certificates')).toHaveLength(2);
     }
+  });
+});
+
+describe('a state dir left by the certctl before the storing step (lineage at version 2, its certificate row at 1)', () => {
+  it('renew records the certificate at version 2 from the files, orders nothing; status shows it', { timeout: 120_000 }, async () => {
+    const state = tempDir();
+    const name = 'legacy.example.test';
+    expect((await runCli(issueArgs(state, name))).code).toBe(0);
+    // What the old code left: version 2 written from the same download and live/ switched to it, the row still at 1.
+    const archive = path.join(state, 'archive', name);
+    for (const f of ['cert', 'chain', 'fullchain', 'privkey']) {
+      fs.copyFileSync(path.join(archive, `${f}1.pem`), path.join(archive, `${f}2.pem`));
+      fs.rmSync(path.join(state, 'live', name, `${f}.pem`));
+      fs.symlinkSync(`../../archive/${name}/${f}2.pem`, path.join(state, 'live', name, `${f}.pem`));
+    }
+    fs.chmodSync(path.join(archive, 'privkey2.pem'), 0o600);
+    const db = new Database(path.join(state, 'ledger.sqlite'));
+    db.prepare('UPDATE lineages SET current_version = 2').run();
+    db.close();
+    const before = await runCli(['--state-dir', state, 'status', '--json']);
+    expect(JSON.parse(before.stdout).lineages[0].notAfter).toBeNull();
+
+    proxy.resetObservations();
+    const r = await runCli(renewArgs(state, ['--json']));
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).lineages[0].action).toBe('recovered');
+    expect(proxy.total()).toBe(0);
+    expect(assertConsistent(state, name, ['main'])).toBe(2);
+    await statusShows(state, name, 2);
+    const again = await runCli(renewArgs(state, ['--json']));
+    expect(JSON.parse(again.stdout).lineages[0].action).toBe('kept');
+    expect(proxy.issued).toBe(0);
   });
 });
 
