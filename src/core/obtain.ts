@@ -14,14 +14,15 @@ import crypto from 'node:crypto';
 import type { Ledger, LineageRow, OrderRow } from './ledger/ledger.js';
 import type { StatePaths } from './paths.js';
 import type { CaProfile } from './ca/registry.js';
-import { LineageStore, type VersionFile } from './store/lineage.js';
+import { LineageStore, keyMatchesCert, type VersionFile } from './store/lineage.js';
 import { openSession, type Session } from './acme/session.js';
 import { OrderDriver, type PartResult } from './acme/order.js';
 import { WebrootResponder, StandaloneResponder, assertWebrootWritable, parseListen, type ChallengeResponder } from './acme/challenge.js';
 import { parseKeyType } from './keys/index.js';
 import { registeredDomains, setKey } from './names.js';
-import { splitPemChain } from './x509.js';
-import { InputError } from './errors.js';
+import { splitPemChain, certFacts } from './x509.js';
+import { writeFileAtomic } from './store/atomic.js';
+import { InputError, CertctlError, ExitCode } from './errors.js';
 import type { CallContext } from './acme/transport.js';
 import type { Gate } from './gate.js';
 import { Mutex } from './concurrency.js';
@@ -92,6 +93,11 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
   const l = req.lineage;
   const spec = parseKeyType(l.key_type);
   const store = new LineageStore(paths);
+  // 1. No planted symlink or foreign/writable directory where this lineage's files go (nothing sent yet).
+  store.assertWritable(l.name);
+  // A crash during the live/ switch is finished from the journal, without the CA (storeVersion).
+  const switched = (await finishInterruptedStore({ ledger, paths, now, log }, l.name)) ?? (await rebindCurrentVersion({ ledger, paths, now, log }, l.name));
+  if (switched) return switched;
 
   // 2. An order of this lineage left in flight (crash, kill, time-out) is resumed, not repeated.
   const open = ledger.openOrders(l.name).filter((o) => o.directory_url === l.directory_url);
@@ -179,56 +185,228 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
     // The bundle step, for parts that need each other (SM2: open an enveloped key, double_certs.pem).
     const { parts, files: bundleFiles } = await sm2BundleStep(downloaded);
 
-    // 5. Archive first, then live/, then the ledger says done.
-    const version = Math.max(store.latestArchivedVersion(l.name), l.current_version) + 1;
-    const files = [...parts.flatMap((p) => filesForPart(p.role, p.keyPem, p.chainPem)), ...bundleFiles];
-    const written = store.writeVersion(l.name, version, files);
-    const regs = registeredDomains(l.names);
-    ledger.tx(() => {
-      for (const p of parts) {
-        ledger.insertCertificate({
-          lineage: l.name,
-          version,
-          order_id: p.orderId,
-          bundle_id: rows[0]!.bundle_id,
-          role: p.role,
-          source: 'certctl',
-          ca_id: req.ca.id,
-          directory_url: l.directory_url,
-          issuer: p.facts.issuer,
-          serial: p.facts.serial,
-          names: p.facts.names.length ? p.facts.names : l.names,
-          set_key: setKey(p.facts.names.length ? p.facts.names : l.names),
-          key_type: p.facts.keyType,
-          not_before: p.facts.notBefore,
-          not_after: p.facts.notAfter,
-          issued_at: p.issuedAt,
-          replaces: req.replaces ?? null,
-          ari_cert_id: null,
-          seen_in_ct: 0,
-          fingerprint: p.facts.fingerprint,
-          registered_domains: regs,
-          now: now(),
-        });
-      }
-    });
-    store.activate(l.name, version, files);
-    ledger.tx(() => {
-      ledger.setLineageVersion(l.name, version, now());
-      for (const p of parts) ledger.updateOrder(p.orderId, { step: 'stored', state: 'done' }, now(), `archive version ${version}`);
-    });
-    for (const r of rows) {
-      const kp = ledger.order(r.id)?.key_path;
-      if (kp) fs.rmSync(kp, { force: true });
-    }
-    return {
-      lineage: l.name,
-      version,
-      resumed,
-      certificates: parts.map((p) => ({ role: p.role, serial: p.facts.serial, notAfter: p.facts.notAfter, names: p.facts.names })),
-      files: [...written, ...store.liveFiles(l.name)],
-    };
+    // 5. Store (storeVersion): archive files, then ONE ledger transaction that records the certificate
+    // rows with their version and journals 'storing', then live/, then 'stored'.
+    return await storeVersion({ ledger, paths, now, log }, { lineage: l.name, ca: req.ca, replaces: req.replaces ?? null, rows, parts, bundleFiles, resumed });
   } finally {
     await responder.close();
   }
+}
+
+// ------------------------------------------------------------------ storing
+//
+// The file switch and the ledger's version are one recoverable step:
+//   a. every file of version N into archive/<name>/ (atomic, keys 0600, fsynced);
+//   b. one transaction: the certificate rows bound to (lineage, N) and each
+//      order's journal step 'storing' ("storing archive version N");
+//   c. live/<name>/*.pem re-pointed at version N, one atomic rename each;
+//   d. one transaction: the lineage's current version = N, orders 'stored'.
+// A crash before (b) leaves the order at 'downloaded': the next run downloads
+// the certificate again (POST-as-GET: nothing new is issued) and stores it as
+// the next version (the half-written one is left alone: a version number is
+// never reused, so no key is ever overwritten). A crash after (b) is finished by
+// finishInterruptedStore from the journal alone: archive files checked (all
+// there, key matches certificate, the serial the ledger records), (c) and (d)
+// repeated — no request to the CA.
+
+interface StoreDeps {
+  ledger: Ledger;
+  paths: StatePaths;
+  now: () => number;
+  log: (line: string) => void;
+}
+
+/** The files of one version holding these parts (roles), and each part's certificate + key file. */
+export function versionLayout(roles: string[]): { layout: Pick<VersionFile, 'base' | 'ext'>[]; pairs: { role: string; cert: Pick<VersionFile, 'base' | 'ext'>; key: Pick<VersionFile, 'base' | 'ext'> }[] } {
+  const layout: Pick<VersionFile, 'base' | 'ext'>[] = [];
+  const pairs: { role: string; cert: Pick<VersionFile, 'base' | 'ext'>; key: Pick<VersionFile, 'base' | 'ext'> }[] = [];
+  for (const role of roles) {
+    const fs_ = filesForPart(role, '', '');
+    layout.push(...fs_.map((f) => ({ base: f.base, ext: f.ext })));
+    pairs.push({ role, cert: fs_.find((f) => !f.secret)!, key: fs_.find((f) => f.secret)! });
+  }
+  if (roles.includes('sm2-sign') && roles.includes('sm2-enc')) layout.push({ base: 'double_certs', ext: '.pem' });
+  return { layout, pairs };
+}
+
+async function storeVersion(
+  deps: StoreDeps,
+  a: { lineage: string; ca: CaProfile; replaces: string | null; rows: OrderRow[]; parts: PartResult[]; bundleFiles: VersionFile[]; resumed: boolean },
+): Promise<ObtainResult> {
+  const { ledger, paths, now } = deps;
+  const store = new LineageStore(paths);
+  const l = ledger.lineage(a.lineage)!;
+  for (const p of a.parts) {
+    const leaf = splitPemChain(p.chainPem)[0] ?? '';
+    if (!(await keyMatchesCert(p.keyPem, leaf))) {
+      throw new CertctlError(`The CA's certificate (serial ${p.facts.serial}) is for another key than the one certctl sent in its CSR; nothing was stored.`, ExitCode.CA_ERROR, 'Report this to the CA with the order URL (certctl status --orders).');
+    }
+  }
+  // The next number never used on disk or in the ledger: a half-written or damaged version is left
+  // alone (its key may be the only copy of something), never overwritten.
+  const version = Math.max(store.latestArchivedVersion(l.name), l.current_version, ...ledger.certificatesForLineage(l.name).map((c) => c.version ?? 0)) + 1;
+  const files = [...a.parts.flatMap((p) => filesForPart(p.role, p.keyPem, p.chainPem)), ...a.bundleFiles];
+  const written = store.writeVersion(l.name, version, files);
+  const regs = registeredDomains(l.names);
+  ledger.tx(() => {
+    for (const p of a.parts) {
+      const names = p.facts.names.length ? p.facts.names : l.names;
+      const { id } = ledger.insertCertificate({
+        lineage: l.name,
+        version,
+        order_id: p.orderId,
+        bundle_id: a.rows[0]!.bundle_id,
+        role: p.role,
+        source: 'certctl',
+        ca_id: a.ca.id,
+        directory_url: l.directory_url,
+        issuer: p.facts.issuer,
+        serial: p.facts.serial,
+        names,
+        set_key: setKey(names),
+        key_type: p.facts.keyType,
+        not_before: p.facts.notBefore,
+        not_after: p.facts.notAfter,
+        issued_at: p.issuedAt,
+        replaces: a.replaces,
+        ari_cert_id: null,
+        seen_in_ct: 0,
+        fingerprint: p.facts.fingerprint,
+        registered_domains: regs,
+        now: now(),
+      });
+      // The row may exist already (seen in CT first; a damaged version stored again): it is this version's.
+      ledger.setCertificateVersion(id, l.name, version, p.orderId);
+    }
+    for (const p of a.parts) ledger.updateOrder(p.orderId, { step: 'storing' }, now(), `storing archive version ${version}`);
+  });
+  switchLive(deps, store, l.name, version, files, a.parts.map((p) => p.orderId));
+  return {
+    lineage: l.name,
+    version,
+    resumed: a.resumed,
+    certificates: a.parts.map((p) => ({ role: p.role, serial: p.facts.serial, notAfter: p.facts.notAfter, names: p.facts.names })),
+    files: [...written, ...store.liveFiles(l.name)],
+  };
+}
+
+/** Steps (c) and (d): live/ at `version` (unless the lineage is already past it), the orders' pending keys removed, then the version set and the orders stored. */
+function switchLive(deps: StoreDeps, store: LineageStore, name: string, version: number, files: Pick<VersionFile, 'base' | 'ext'>[], orderIds: number[]): void {
+  const { ledger, paths, now } = deps;
+  const current = ledger.lineage(name)?.current_version ?? 0;
+  if (version > current) store.activate(name, version, files);
+  // The pending keys go before the journal says 'stored' (each is in archive/ now, checked or just
+  // written): a crash between the two is finished from 'storing', so no key is ever left behind.
+  for (const id of orderIds) {
+    const kp = ledger.order(id)?.key_path;
+    // Only certctl's own pending/ files.
+    if (kp && path.dirname(path.resolve(kp)) === path.resolve(paths.pending)) fs.rmSync(kp, { force: true });
+  }
+  ledger.tx(() => {
+    if (version > current) ledger.setLineageVersion(name, version, now());
+    for (const id of orderIds) ledger.updateOrder(id, { step: 'stored', state: 'done' }, now(), `archive version ${version}`);
+  });
+}
+
+/**
+ * Finish a live/ switch a crash interrupted after step (b): the journal says
+ * 'storing' and the ledger holds the version's certificate rows. Returns
+ * null when there is none, or when the archive files are not all there and
+ * right (then the orders are resumed at the CA as 'downloaded' ones are, and
+ * storeVersion stores them as the next version, re-binding their rows).
+ */
+export async function finishInterruptedStore(deps: StoreDeps, name: string): Promise<ObtainResult | null> {
+  const { ledger, paths, log } = deps;
+  const storing = ledger.openOrders(name).filter((o) => o.step === 'storing');
+  if (!storing.length) return null;
+  const certs = ledger.certificatesOfOrders(storing.map((o) => o.id)).filter((c) => c.lineage === name && c.version !== null);
+  const versions = [...new Set(certs.map((c) => c.version!))];
+  if (versions.length !== 1 || certs.length !== storing.length) {
+    log(`The journal of ${name} says a version was being stored, but its certificate rows do not name one version; fetching the certificates again.`);
+    return null;
+  }
+  const version = versions[0]!;
+  const store = new LineageStore(paths);
+  const { layout, pairs } = versionLayout(certs.map((c) => c.role ?? 'main'));
+  const serialOf = new Map(certs.map((c) => [c.role ?? 'main', c.serial]));
+  const problems = await store.checkVersion(name, version, layout, pairs.map((p) => ({ ...p, serial: serialOf.get(p.role) })));
+  if (problems.length) {
+    // Downloading again needs each order's key where the driver looks for it (pending/): it is
+    // removed only after live/ is switched, so put the archived copy back if that happened already.
+    for (const o of storing) {
+      if (o.key_path && fs.existsSync(o.key_path)) continue;
+      const pair = pairs.find((p) => p.role === o.role)!;
+      const archived = store.archiveFile(name, version, pair.key);
+      const cert = certs.find((c) => c.order_id === o.id)!;
+      let ok = false;
+      try {
+        const certPem = splitPemChain(fs.readFileSync(store.archiveFile(name, version, pair.cert), 'utf8'))[0] ?? '';
+        ok = certFacts(certPem).serial === cert.serial && (await keyMatchesCert(fs.readFileSync(archived, 'utf8'), certPem));
+      } catch {
+        /* cannot prove the archived key is this certificate's */
+      }
+      if (!ok || !o.key_path) {
+        throw new CertctlError(
+          `The private key of ${name}'s certificate ${cert.serial} is not on this host: archive version ${version} is damaged or missing (${problems.join('; ')}) and pending/ does not hold the key.`,
+          ExitCode.CONFIG,
+          ledger.backend === 'postgres'
+            ? `This ledger is shared: run certctl on the host that ordered it (its state directory holds the key), or restore ${store.archiveDir(name)} from a backup here.`
+            : `Restore ${store.archiveDir(name)} from a backup and run certctl again: without its key this certificate cannot be used, and certctl will not order another one while this one is unfinished.`,
+        );
+      }
+      writeFileAtomic(o.key_path, fs.readFileSync(archived, 'utf8'), 0o600);
+    }
+    log(`Archive version ${version} of ${name} is incomplete (${problems.join('; ')}); fetching the certificate again to store it.`);
+    return null;
+  }
+  log(`Finishing the interrupted switch of ${name} to archive version ${version} (no request to the CA).`);
+  switchLive(deps, store, name, version, layout, storing.map((o) => o.id));
+  return {
+    lineage: name,
+    version,
+    resumed: true,
+    certificates: certs.map((c) => ({ role: c.role ?? 'main', serial: c.serial, notAfter: c.not_after, names: c.names })),
+    files: [...layout.map((f) => store.archiveFile(name, version, f)), ...store.liveFiles(name)],
+  };
+}
+
+/**
+ * Repair what certctl before the 'storing' step left after a kill in the live/
+ * switch: the lineage at version N (live/ at N, archive files of N complete)
+ * while its certificate rows still say an older version — `status` saw no
+ * certificate and `renew` ordered a second one. When every part's certificate
+ * in archive version N is one the ledger records for this lineage (same
+ * serial) and each key matches, the rows are bound to N again; no request to
+ * the CA. Returns null when there is nothing to repair or it cannot be proven.
+ */
+export async function rebindCurrentVersion(deps: StoreDeps, name: string): Promise<ObtainResult | null> {
+  const { ledger, paths, log, now } = deps;
+  const l = ledger.lineage(name);
+  if (!l || l.current_version === 0 || ledger.currentCertificates(name).length || ledger.openOrders(name).length) return null;
+  const version = l.current_version;
+  const store = new LineageStore(paths);
+  const roles = parseKeyType(l.key_type).parts.map((p) => p.role);
+  const { layout, pairs } = versionLayout(roles);
+  if ((await store.checkVersion(name, version, layout, pairs)).length) return null;
+  const rows = ledger.certificatesForLineage(name);
+  const found: { role: string; row: (typeof rows)[number] }[] = [];
+  for (const p of pairs) {
+    const serial = certFacts(splitPemChain(fs.readFileSync(store.archiveFile(name, version, p.cert), 'utf8'))[0] ?? '').serial;
+    const row = rows.find((r) => r.serial === serial && (r.role ?? 'main') === p.role);
+    if (!row) return null;
+    found.push({ role: p.role, row });
+  }
+  log(`The ledger had ${name}'s certificate at another version than its files (archive version ${version}); recorded it at ${version} (no request to the CA).`);
+  store.activate(name, version, layout); // live/ at N whole, whatever the old kill left
+  ledger.tx(() => {
+    for (const f of found) ledger.setCertificateVersion(f.row.id, name, version, f.row.order_id);
+    ledger.setLineageVersion(name, version, now());
+  });
+  return {
+    lineage: name,
+    version,
+    resumed: true,
+    certificates: found.map((f) => ({ role: f.role, serial: f.row.serial, notAfter: f.row.not_after, names: f.row.names })),
+    files: [...layout.map((f) => store.archiveFile(name, version, f)), ...store.liveFiles(name)],
+  };
 }

@@ -71,7 +71,8 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
     const existing = pickLineage(ledger, key, directoryUrl, o.certName);
 
     // Keep until expiring: the exact set already held and not due → nothing to order.
-    if (existing && existing.set_key === key && !o.forceRenewal) {
+    // (Unless a crash interrupted its live/ switch: obtain finishes that from the journal first.)
+    if (existing && existing.set_key === key && !o.forceRenewal && !ledger.openOrders(existing.name).some((x) => x.step === 'storing')) {
       const certs = ledger.currentCertificates(existing.name);
       const soonest = soonestExpiring(certs);
       if (soonest && soonest.not_after > now) {

@@ -801,6 +801,17 @@ export class Ledger {
     ).map(certFromRaw);
   }
 
+  /** The certificate rows recorded for these orders (the parts of one version being stored). */
+  certificatesOfOrders(orderIds: number[]): CertificateRow[] {
+    if (!orderIds.length) return [];
+    return (this.db.prepare(`SELECT * FROM certificates WHERE order_id IN (${orderIds.map(() => '?').join(', ')}) ORDER BY id`).all(...orderIds) as Raw[]).map(certFromRaw);
+  }
+
+  /** Bind a certificate row to a lineage version (the row may predate it: seen in CT first, or a version being stored again). */
+  setCertificateVersion(id: number, lineage: string, version: number, orderId: number | null): void {
+    this.db.prepare('UPDATE certificates SET lineage = ?, version = ?, order_id = COALESCE(?, order_id) WHERE id = ?').run(lineage, version, orderId, id);
+  }
+
   certificatesBySet(setKey: string): CertificateRow[] {
     return (this.db.prepare('SELECT * FROM certificates WHERE set_key = ? ORDER BY issued_at').all(setKey) as Raw[]).map(certFromRaw);
   }

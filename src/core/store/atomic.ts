@@ -3,16 +3,132 @@
  * its final mode from the start (a key is never world-readable, not even for
  * a moment), fsynced, then renamed over the target, and the directory fsynced.
  * A crash leaves either the old file or the new one, never half of one.
+ *
+ * No writes through planted symlinks: below a state directory registered
+ * with guardStateDir() (every LineageStore registers its own), each directory
+ * component from the state directory down is lstat-checked — a symbolic link,
+ * a non-directory, a directory of another owner or one writable by group or
+ * others is refused — and missing ones are created one at a time (never a
+ * recursive mkdir, which follows links). The temporary file is opened with
+ * O_EXCL | O_NOFOLLOW, and rename() replaces a link at the target itself
+ * rather than writing through it. The state directory itself (it may be a
+ * symlink the administrator chose) must be owned by the running user and not
+ * writable by group or others, so nobody else can plant links between the
+ * checks and the writes.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { InputError } from '../errors.js';
+
+const NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
+
+/** State directories whose subtree is written only through checked directories. */
+const guarded = new Set<string>();
+
+/** Check every write below `root` (see the module comment). Idempotent. */
+export function guardStateDir(root: string): void {
+  guarded.add(path.resolve(root));
+}
+
+function guardOf(p: string): string | undefined {
+  const abs = path.resolve(p);
+  for (const r of guarded) if (abs === r || abs.startsWith(r + path.sep)) return r;
+  return undefined;
+}
+
+const myUid = (): number | undefined => (typeof process.getuid === 'function' ? process.getuid() : undefined);
+
+/** Refuse a directory another user owns or group/others may write: they could plant links in it. */
+function assertOwnDir(dir: string, st: fs.Stats, what: string): void {
+  const uid = myUid();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new InputError(
+      `${what} ${dir} belongs to uid ${st.uid}, not to the user running certctl (uid ${uid}): certctl refuses to write there.`,
+      `Run certctl as its owner, or give it a state directory of its own (--state-dir); to take it over: chown -R ${uid} ${dir}.`,
+    );
+  }
+  if ((st.mode & 0o022) !== 0) {
+    throw new InputError(
+      `${what} ${dir} is writable by group or others (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}): another user could plant symbolic links in it, so certctl refuses to write there.`,
+      `Run: chmod go-w ${dir}`,
+    );
+  }
+}
+
+/** The state directory: a directory (possibly reached through a link its administrator chose), ours, not group/world-writable. */
+export function assertStateDirSafe(root: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // created by the first write, 0700
+    throw err;
+  }
+  if (!st.isDirectory()) throw new InputError(`The state directory ${root} is not a directory.`, 'Give a directory with --state-dir (or CERTCTL_HOME).');
+  assertOwnDir(root, st, 'The state directory');
+}
+
+/**
+ * Check (and with `create`, make) every directory from `root` down to `dir`:
+ * each must be a real directory of ours, never a symbolic link. Throws an
+ * InputError naming the first bad component.
+ */
+export function checkDirChain(root: string, dir: string, create: boolean, mode = 0o700): void {
+  const r = path.resolve(root);
+  const d = path.resolve(dir);
+  if (create && !fs.existsSync(r)) fs.mkdirSync(r, { recursive: true, mode: 0o700 });
+  assertStateDirSafe(r);
+  const rel = path.relative(r, d);
+  if (rel === '') return;
+  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new InputError(`${d} is outside the state directory ${r}.`);
+  let cur = r;
+  for (const part of rel.split(path.sep)) {
+    cur = path.join(cur, part);
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(cur);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (!st) {
+      if (!create) return; // nothing below a missing directory can be a planted link
+      try {
+        fs.mkdirSync(cur, { mode });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      st = fs.lstatSync(cur);
+    }
+    if (st.isSymbolicLink()) {
+      let to = '?';
+      try {
+        to = fs.readlinkSync(cur);
+      } catch {
+        /* gone meanwhile */
+      }
+      throw new InputError(
+        `${cur} is a symbolic link (to ${to}): certctl writes only into real directories below its state directory, so it wrote nothing there.`,
+        `Remove the link (rm ${cur}) and run certctl again, or point --state-dir at the real directory.`,
+      );
+    }
+    if (!st.isDirectory()) throw new InputError(`${cur} is not a directory: certctl needs a directory there and wrote nothing.`, `Move ${cur} away and run certctl again.`);
+    assertOwnDir(cur, st, 'The directory');
+  }
+}
+
+/** mkdir -p, checked component by component below a guarded state directory. */
+export function ensureDir(dir: string, mode = 0o700): void {
+  const root = guardOf(dir);
+  if (root) checkDirChain(root, dir, true, mode);
+  else fs.mkdirSync(dir, { recursive: true, mode });
+}
 
 export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): void {
   const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensureDir(dir, 0o700);
   const tmp = path.join(dir, `.${path.basename(file)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | NOFOLLOW, mode);
   try {
     fs.writeFileSync(fd, data);
     fs.fchmodSync(fd, mode); // umask may have narrowed or widened nothing; make it exact
@@ -23,6 +139,7 @@ export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o64
     throw err;
   }
   fs.closeSync(fd);
+  // rename() replaces whatever is at `file` (a planted link included) and never writes through it.
   fs.renameSync(tmp, file);
   fsyncDir(dir);
 }
@@ -30,7 +147,7 @@ export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o64
 /** Point `link` at `target` atomically (a new symlink renamed over the old one). */
 export function symlinkAtomic(target: string, link: string): void {
   const dir = path.dirname(link);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  ensureDir(dir, 0o755);
   const tmp = path.join(dir, `.${path.basename(link)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
   fs.symlinkSync(target, tmp);
   fs.renameSync(tmp, link);
@@ -39,7 +156,7 @@ export function symlinkAtomic(target: string, link: string): void {
 export function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(dir, 'r');
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
     fs.fsyncSync(fd);
   } catch {
     /* some filesystems refuse directory fsync; the rename is still atomic */

@@ -9,8 +9,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic, symlinkAtomic, fsyncDir } from './atomic.js';
+import crypto from 'node:crypto';
+import { writeFileAtomic, symlinkAtomic, fsyncDir, ensureDir, guardStateDir, checkDirChain } from './atomic.js';
 import { assertLineageName } from '../names.js';
+import { InputError } from '../errors.js';
+import { splitPemChain, certFacts } from '../x509.js';
 import type { StatePaths } from '../paths.js';
 
 /** One file of a version: base name without the version number, and its content. */
@@ -26,7 +29,32 @@ export interface VersionFile {
 const VERSIONED = /^(.+?)(\d+)(\.[a-z]+)$/;
 
 export class LineageStore {
-  constructor(private readonly paths: StatePaths) {}
+  constructor(private readonly paths: StatePaths) {
+    // Every write below the state directory goes through checked directories (atomic.ts).
+    guardStateDir(paths.root);
+  }
+
+  /**
+   * Before anything is sent for lineage `name`: the directories certctl will
+   * write into (state dir, accounts/, pending/, archive/<name>/, live/<name>/)
+   * are real directories of ours wherever they exist — no planted symbolic
+   * link, nothing group/world-writable — and live/<name>/ holds no directory
+   * where a link goes. Throws an InputError (exit 2) naming the path.
+   */
+  assertWritable(name: string): void {
+    const root = this.paths.root;
+    for (const dir of [this.paths.accounts, this.paths.pending, this.archiveDir(name), this.liveDir(name)]) checkDirChain(root, dir, false);
+    let entries: string[] = [];
+    try {
+      entries = fs.readdirSync(this.liveDir(name));
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(this.liveDir(name), e);
+      if (fs.lstatSync(p).isDirectory()) throw new InputError(`${p} is a directory where certctl keeps a symbolic link: it wrote nothing.`, `Move ${p} away and run certctl again.`);
+    }
+  }
 
   liveDir(name: string): string {
     return path.join(this.paths.live, assertLineageName(name));
@@ -55,7 +83,7 @@ export class LineageStore {
   /** Write every file of a version into archive/ (keys 0600). Returns the paths written. */
   writeVersion(name: string, version: number, files: VersionFile[]): string[] {
     const dir = this.archiveDir(name);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    ensureDir(dir, 0o700);
     const written: string[] = [];
     for (const f of files) {
       const file = path.join(dir, `${f.base}${version}${f.ext ?? '.pem'}`);
@@ -65,10 +93,50 @@ export class LineageStore {
     return written;
   }
 
+  /** The archive path of one file of a version. */
+  archiveFile(name: string, version: number, f: Pick<VersionFile, 'base' | 'ext'>): string {
+    return path.join(this.archiveDir(name), `${f.base}${version}${f.ext ?? '.pem'}`);
+  }
+
+  /**
+   * What is wrong with archive version `version` (empty: complete): each file
+   * of `layout` a regular file (not a link), each certificate + key pair of
+   * `pairs` belonging together, and each certificate the one with `serial`.
+   */
+  async checkVersion(name: string, version: number, layout: Pick<VersionFile, 'base' | 'ext'>[], pairs: { cert: Pick<VersionFile, 'base' | 'ext'>; key: Pick<VersionFile, 'base' | 'ext'>; serial?: string }[]): Promise<string[]> {
+    const problems: string[] = [];
+    for (const f of layout) {
+      const file = this.archiveFile(name, version, f);
+      try {
+        const st = fs.lstatSync(file);
+        if (!st.isFile()) problems.push(`${file} is not a regular file`);
+        else if (st.size === 0 && !/chain/.test(f.base)) problems.push(`${file} is empty`);
+      } catch {
+        problems.push(`${file} is missing`);
+      }
+    }
+    if (problems.length) return problems;
+    for (const p of pairs) {
+      const certFile = this.archiveFile(name, version, p.cert);
+      const keyFile = this.archiveFile(name, version, p.key);
+      const certPem = splitPemChain(fs.readFileSync(certFile, 'utf8'))[0] ?? '';
+      try {
+        if (p.serial !== undefined && certFacts(certPem).serial !== p.serial) {
+          problems.push(`${certFile} is not the certificate the ledger records (serial ${p.serial})`);
+          continue;
+        }
+        if (!(await keyMatchesCert(fs.readFileSync(keyFile, 'utf8'), certPem))) problems.push(`${keyFile} does not belong to ${certFile}`);
+      } catch (err) {
+        problems.push(`${certFile} or ${keyFile} cannot be read: ${(err as Error).message}`);
+      }
+    }
+    return problems;
+  }
+
   /** Swap live/<name>/<base><ext> to point at archive version `version`, one atomic rename per file. */
   activate(name: string, version: number, files: Pick<VersionFile, 'base' | 'ext'>[]): string[] {
     const live = this.liveDir(name);
-    fs.mkdirSync(live, { recursive: true, mode: 0o755 });
+    ensureDir(live, 0o755);
     const out: string[] = [];
     for (const f of files) {
       const ext = f.ext ?? '.pem';
@@ -92,5 +160,25 @@ export class LineageStore {
     } catch {
       return [];
     }
+  }
+}
+
+/** Whether a private key (PEM) belongs to a certificate (PEM leaf): RSA/ECDSA through node:crypto, SM2 through certctl's SM2 code. */
+export async function keyMatchesCert(keyPem: string, certPem: string): Promise<boolean> {
+  const { sm2PublicKeyOfCert } = await import('../ca/sm2acme.js');
+  const sm2 = await sm2PublicKeyOfCert(certPem);
+  if (sm2) {
+    const { readSm2PrivateKey } = await import('../keys/sm2.js');
+    try {
+      return readSm2PrivateKey(keyPem).publicKeyHex === sm2;
+    } catch {
+      return false;
+    }
+  }
+  try {
+    const spki = (k: crypto.KeyObject) => k.export({ type: 'spki', format: 'der' });
+    return spki(crypto.createPublicKey(keyPem)).equals(spki(new crypto.X509Certificate(certPem).publicKey));
+  } catch {
+    return false;
   }
 }
