@@ -7,6 +7,7 @@ import type { Context } from '../cli/context.js';
 import type { Ledger, LineageRow } from './ledger/ledger.js';
 import type { CaProfile } from './ca/registry.js';
 import type { PolicyOverride } from './limits/policies.js';
+import type { StatePaths } from './paths.js';
 import { BlockedError, PrecheckError } from './errors.js';
 import { parseKeyType } from './keys/index.js';
 import { parseListen } from './acme/challenge.js';
@@ -23,6 +24,8 @@ export interface GateOptions {
   renewal?: boolean;
   /** Policy overrides (config file `policies`); default: those of the config file in effect (--config). */
   overrides?: Record<string, PolicyOverride>;
+  /** The state directory whose live/ and archive/ this ledger describes (default: the run's; a dry run's throw-away one). */
+  paths?: StatePaths;
 }
 
 /**
@@ -85,7 +88,7 @@ export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfi
   async function checkAll(planFn: (speak: boolean) => Promise<void>): Promise<void> {
     const now = ctx.now();
     // Certificates in the state directory the ledger does not know (a lost or replaced ledger) are not ordered again.
-    (await import('./import/state.js')).assertStateKnown(ledger, ctx.paths, l);
+    (await import('./import/state.js')).assertStateKnown(ledger, o.paths ?? ctx.paths, l);
     await planFn(true);
     if (!o.precheck) {
       ctx.out.info('Readiness checks skipped (--no-precheck); recorded on the order.');

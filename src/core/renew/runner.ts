@@ -347,7 +347,7 @@ async function dryRun(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfile
       const tl = tmpLedger.lineage(l.name)!;
       const r = await obtain(
         { lineage: tl, ca: staging, precheckSkipped: !o.precheck },
-        { ledger: tmpLedger, paths: statePaths(tmp), now: ctx.now, log: (x) => ctx.out.verbose(x), gate: gateFor(ctx, tmpLedger, tl, staging, { precheck: o.precheck, resolver: o.resolver, httpPort: o.httpPort }) },
+        { ledger: tmpLedger, paths: statePaths(tmp), now: ctx.now, log: (x) => ctx.out.verbose(x), gate: gateFor(ctx, tmpLedger, tl, staging, { precheck: o.precheck, resolver: o.resolver, httpPort: o.httpPort, paths: statePaths(tmp) }) },
       );
       return { ...base, action: 'dry-run', reason: `a test certificate was issued by ${staging.name} (serial ${r.certificates[0]!.serial}); live files untouched`, nextAt: null, exitCode: ExitCode.OK };
     } finally {
