@@ -184,7 +184,9 @@ export class OrderDriver {
     const issuedAt = this.o.now();
     this.journal(row.id, { status: 'valid', step: 'downloading', certificate_url: order.certificate }, 'certificate issued');
 
-    Object.assign(sent, { step: 'certificate', status: 'valid' });
+    // The download changes nothing at the CA: a failure after the transport's retries is not a lost
+    // answer to reconcile (reading the order again would only repeat the same download), so it ends
+    // this run with the order journalled at 'downloading' for the next run.
     let chainPem: string;
     try {
       chainPem = (await session.call('certificate', () => session.client.getCertificate(order as never), where)) as unknown as string;
@@ -196,7 +198,6 @@ export class OrderDriver {
     }
     const facts = certFacts(chainPem);
     const envelopedKey = await fetchEnvelopedKey(session, row.role, order, where);
-    sent.step = '';
     if (!isSm2Role(row.role)) assertKeyMatches(keyPem, chainPem, row.id);
     this.journal(row.id, { step: 'downloaded' }, `serial ${facts.serial}`);
     crashPoint('download');
@@ -373,7 +374,7 @@ export const MAX_RECONCILE = 3;
 
 /** The state-changing request in flight, and the order status it was sent in. */
 interface Sent {
-  step: '' | 'finalize' | 'certificate';
+  step: '' | 'finalize';
   status: string;
 }
 
