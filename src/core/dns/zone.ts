@@ -91,6 +91,8 @@ export async function followCnames(fqdn: string, resolver: DnsServer, timeoutMs?
   const cnames: string[] = [];
   for (let i = 0; i <= MAX_CNAMES; i++) {
     const m = await query(resolver, name, RRType.CNAME, { recursionDesired: true, timeoutMs });
+    // REFUSED: the resolver serves no zone above the name (an authoritative-only server); findZone says so clearly.
+    if (m.rcode === Rcode.REFUSED) return { target: name, cnames };
     if (m.rcode !== Rcode.NOERROR && m.rcode !== Rcode.NXDOMAIN) throw answerError(resolver, `CNAME ${name}`, m);
     const c = m.answers.find((rr) => rr.type === RRType.CNAME && normalizeName(rr.name) === name);
     if (!c) return { target: name, cnames };
