@@ -70,6 +70,8 @@ export interface BindOptions {
   zones: BindZone[];
   /** Key files (tsig-keygen output) to include. */
   keyFiles: string[];
+  /** Directory to create the server's files in (default: a new temporary one). */
+  dir?: string;
 }
 
 export interface BindServer {
@@ -81,7 +83,8 @@ export interface BindServer {
 
 export async function startBind(opts: BindOptions): Promise<BindServer> {
   requireBind();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-bind-'));
+  const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-bind-'));
+  fs.mkdirSync(dir, { recursive: true });
   const conf: string[] = [];
   for (const k of opts.keyFiles) conf.push(`include "${k}";`);
   conf.push(`options {
@@ -191,13 +194,60 @@ export interface DnsWorld {
   stop(): Promise<void>;
 }
 
+const WORLD_PREFIX = 'certctl-dnsworld-';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A test run killed before its afterAll (SIGKILL, a crashed worker) leaves
+ * named processes and lo addresses behind. Each world records its owner pid,
+ * addresses and server directories in owner.json; a world whose owner is
+ * dead is taken down here before a new one starts.
+ */
+async function reapStaleWorlds(): Promise<void> {
+  for (const entry of fs.readdirSync(os.tmpdir())) {
+    if (!entry.startsWith(WORLD_PREFIX)) continue;
+    const dir = path.join(os.tmpdir(), entry);
+    let owner: { pid: number; addresses: string[]; servers: string[] };
+    try {
+      owner = JSON.parse(fs.readFileSync(path.join(dir, 'owner.json'), 'utf8'));
+    } catch {
+      continue; // being created right now, or not ours
+    }
+    if (alive(owner.pid)) continue;
+    for (const sdir of owner.servers) {
+      try {
+        const pid = Number(fs.readFileSync(path.join(sdir, 'named.pid'), 'utf8').trim());
+        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (cmd.includes(path.join(sdir, 'named.conf'))) process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    for (const ip of owner.addresses) {
+      await execFileP('ip', ['addr', 'del', `${ip}/32`, 'dev', 'lo']).catch(() => undefined);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function startDnsWorld(): Promise<DnsWorld> {
   requireBind();
+  await reapStaleWorlds();
   const net = `127.53.${1 + Math.floor(Math.random() * 254)}`;
   const ns1 = `${net}.1`;
   const ns2 = `${net}.2`;
   const ns3 = `${net}.3`;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-dnsworld-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), WORLD_PREFIX));
+  const serverDirs = [path.join(dir, 'ns1'), path.join(dir, 'ns2')];
+  fs.writeFileSync(path.join(dir, 'owner.json'), JSON.stringify({ pid: process.pid, addresses: [ns1, ns2], servers: serverDirs }));
   const removers: (() => Promise<void>)[] = [];
   const servers: BindServer[] = [];
   const stop = async () => {
@@ -218,6 +268,7 @@ export async function startDnsWorld(): Promise<DnsWorld> {
     const lagRecords = ['@ IN NS ns1.example.test.', '@ IN NS ns2.example.test.'];
     servers.push(
       await startBind({
+        dir: serverDirs[0],
         address: ns1,
         ipv6Loopback: true,
         keyFiles: Object.values(keyFiles),
@@ -245,7 +296,7 @@ export async function startDnsWorld(): Promise<DnsWorld> {
         ],
       }),
     );
-    servers.push(await startBind({ address: ns2, keyFiles: [keyFiles.admin], zones: [{ name: 'lag.test', updateKeys: ['admin'], records: lagRecords }] }));
+    servers.push(await startBind({ dir: serverDirs[1], address: ns2, keyFiles: [keyFiles.admin], zones: [{ name: 'lag.test', updateKeys: ['admin'], records: lagRecords }] }));
     return {
       dir,
       ns1,

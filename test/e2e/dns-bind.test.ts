@@ -324,6 +324,14 @@ printf 'server %s 53\\nzone example.test\\nupdate delete _acme-challenge.%s. IN 
     expect(e.message).toBe(`The DNS auth hook for x.example.test: ${bad} exited with status 3; it said: first line\nupdate failed: zone example.test is frozen.`);
     const e2 = await rejection(new HookProvider({ authHook: [path.join(tmp, 'nope.sh')] }).present(rec, { allDomains: [], remaining: 0 }));
     expect(e2.message).toMatch(/could not be started \(ENOENT\)/);
+    // A hook that hangs is killed at its time-out, with the processes it started.
+    const pidFile = path.join(tmp, 'grandchild.pid');
+    const hang = writeScript('hang.sh', `sleep 300 &\necho $! > ${pidFile}\nwait`);
+    const e3 = await rejection(new HookProvider({ authHook: [hang], timeoutMs: 500 }).present(rec, { allDomains: [], remaining: 0 }));
+    expect(e3.message).toBe(`The DNS auth hook for x.example.test: ${hang} did not finish within 0.5 s and was killed with the processes it started (it wrote nothing on stderr).`);
+    const grandchild = fs.readFileSync(pidFile, 'utf8').trim();
+    const stat = fs.existsSync(`/proc/${grandchild}/stat`) ? fs.readFileSync(`/proc/${grandchild}/stat`, 'utf8') : '';
+    expect(stat === '' || / Z /.test(stat)).toBe(true);
     // And through the solver: nothing is waited for, the journalled record is cleaned up.
     const cleaned: string[] = [];
     const provider: DnsProvider = { kind: 'hook', present: (r, c) => new HookProvider({ authHook: [bad] }).present(r, c), cleanup: async (r) => void cleaned.push(r.domain) };

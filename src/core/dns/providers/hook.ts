@@ -92,10 +92,15 @@ function run(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number, what: st
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    const child = spawn(argv[0]!, argv.slice(1), { env, shell: false, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so a time-out kills what the hook started too (nsupdate, curl), not only the script.
+    const child = spawn(argv[0]!, argv.slice(1), { env, shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
     }, timeoutMs);
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout = (stdout + d).slice(-64_000);
@@ -115,7 +120,7 @@ function run(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number, what: st
     child.on('close', (status, signal) => {
       clearTimeout(timer);
       if (status === 0) return resolve({ stdout });
-      const why = timedOut ? `did not finish within ${Math.round(timeoutMs / 1000)} s and was killed` : signal ? `was killed by ${signal}` : `exited with status ${status}`;
+      const why = timedOut ? `did not finish within ${timeoutMs / 1000} s and was killed with the processes it started` : signal ? `was killed by ${signal}` : `exited with status ${status}`;
       const err = tail(stderr);
       reject(new DnsError('provider', `The ${what} ${argv[0]} ${why}${err ? `; it said: ${err}` : ' (it wrote nothing on stderr)'}.`, { hint: 'Run the hook by hand with the same CERTBOT_* environment to see what fails.' }));
     });
