@@ -158,7 +158,7 @@ describe('many random SM2 keys (leading-zero encodings)', () => {
       expect(verifySm2Csr(csr)).toBe(true);
       expect(opensslVerifies(csr)).toBe(true);
     }
-  });
+  }, 240_000); // pure-JS SM2 signing, a few hundred signatures: slow on a loaded machine (not a timed assertion)
 
   it('a private key with leading zero bytes is written as 32 bytes and works everywhere', async () => {
     const d = '0000' + randomBytes(30).toString('hex');

@@ -175,7 +175,9 @@ describe('the PostgreSQL ledger', () => {
       const pid = db.prepare('SELECT pg_backend_pid() AS pid').get() as { pid: number };
       const other = Ledger.open(url);
       try {
-        other.db.prepare('SELECT pg_terminate_backend(?)').get(pid.pid);
+        // With a time-out, pg_terminate_backend waits until the backend has exited (it only signals it
+        // otherwise): the next statement then surely meets a dead connection, not a dying one.
+        other.db.prepare('SELECT pg_terminate_backend(?, 10000)').get(pid.pid);
       } finally {
         other.close();
       }
