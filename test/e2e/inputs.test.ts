@@ -17,7 +17,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
-import { runCli, tempDir, BIN } from '../helpers/cli.js';
+import { runCli, tempDir, BIN, q } from '../helpers/cli.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
 import { startChallTestSrv, type ChallTestSrv } from '../../src/testkit/challtestsrv.js';
 import { startWebroot, type Webroot } from '../../src/testkit/webroot.js';
@@ -435,6 +435,11 @@ describe('secrets and tokens are never shown', () => {
       const all = r.stdout + r.stderr;
       for (const t of tokens) expect(all).not.toContain(t);
       expect(all).toMatch(/acme-challenge\/\[redacted\]|\[redacted\]/);
+      // Nor in the ledger: the CA's detail (which quotes the token) is stored redacted in every table.
+      const tables = q<{ name: string }>(dir, "SELECT name FROM sqlite_master WHERE type = 'table'").map((t) => t.name);
+      const stored = JSON.stringify(tables.map((t) => q(dir, `SELECT * FROM "${t}"`)));
+      expect(stored).toMatch(/\[redacted\]/);
+      for (const t of tokens) expect(stored).not.toContain(t);
       // certctl created .well-known/acme-challenge/ in that webroot: gone again.
       expect(fs.readdirSync(unserved)).toEqual([]);
       if (json) expect(() => JSON.parse(r.stdout)).not.toThrow();

@@ -17,6 +17,7 @@ import { MIGRATIONS } from './migrations.js';
 import { CertctlError, ExitCode, StateError, faultError } from '../errors.js';
 import { isPostgresUrl, redactUrl, type LedgerDb } from './db.js';
 import { PostgresDb } from './postgres.js';
+import { redact } from '../redact.js';
 
 export type DB = LedgerDb;
 
@@ -692,6 +693,9 @@ export class Ledger {
     now: number,
     detail?: string,
   ): void {
+    // A CA's words (problem details, error messages) can quote challenge tokens: never stored in clear.
+    if (patch.error_json) patch = { ...patch, error_json: redact(patch.error_json) };
+    if (detail) detail = redact(detail);
     const keys = Object.keys(patch).filter((k) => (patch as Raw)[k] !== undefined);
     this.tx(() => {
       if (keys.length) {
@@ -743,7 +747,7 @@ export class Ledger {
         `INSERT INTO authorizations (order_id, account_id, directory_url, identifier, authz_url, status, challenge_type, error_type, error_detail, at)
          VALUES (@order_id, @account_id, @directory_url, @identifier, @authz_url, @status, @challenge_type, @error_type, @error_detail, @at)`,
       )
-      .run(a);
+      .run({ ...a, error_detail: a.error_detail === null ? null : redact(a.error_detail) });
   }
 
   authorizations(orderId: number): AuthorizationRow[] {
@@ -828,7 +832,7 @@ export class Ledger {
         `INSERT INTO problems (at, ca_id, directory_url, account_id, order_id, lineage, endpoint, http_status, type, detail, retry_after, limit_name, scope)
          VALUES (@at, @ca_id, @directory_url, @account_id, @order_id, @lineage, @endpoint, @http_status, @type, @detail, @retry_after, @limit_name, @scope) RETURNING id`,
       )
-      .get(p) as { id: number };
+      .get({ ...p, detail: p.detail === null ? null : redact(p.detail) }) as { id: number };
     return id;
   }
 
