@@ -13,8 +13,8 @@ if (!fs.existsSync('/usr/bin/pebble') || !fs.existsSync('/usr/bin/pebble-challte
   console.error('The demo needs Pebble, the ACME test server from Debian:\n\n  sudo apt-get install -y pebble\n\nthen run `npm run demo` again.');
   process.exit(2);
 }
-const { startPebble } = await import(path.join(root, 'dist', 'testkit', 'pebble.js'));
-const { startAcmeTestProxy } = await import(path.join(root, 'dist', 'testkit', 'acme-proxy.js')).catch(() => ({}));
+const { startPebble } = await import(path.join(root, 'dist-testkit', 'testkit', 'pebble.js'));
+const { startAcmeTestProxy } = await import(path.join(root, 'dist-testkit', 'testkit', 'acme-proxy.js'));
 
 const pebble = await startPebble();
 const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-demo-'));

@@ -1,5 +1,5 @@
 /**
- * certctl's ACME test server (src/testkit/acme-proxy.ts) in front of a real
+ * certctl's ACME test server (testkit/acme-proxy.ts) in front of a real
  * Pebble, proven with the built certctl CLI: issuance passes through
  * unchanged, the directory gains renewalInfo (and profiles on request),
  * renewal-info answers the configured windows, and injected 429 / 5xx /
@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { runCli, tempDir } from '../helpers/cli.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 
 let pebble: Pebble;

@@ -1,5 +1,5 @@
 /**
- * Renewal under faults, through certctl's ACME test server (src/testkit/
+ * Renewal under faults, through certctl's ACME test server (testkit/
  * acme-proxy.ts: a proxy in front of Pebble that adds ARI, 429s and
  * counting at the server):
  *  - SIGKILL at every step, then renew: exactly one certificate issued;
@@ -10,8 +10,8 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { X509Certificate, createHash, createPrivateKey, createPublicKey } from 'node:crypto';
-import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy, type EndpointName } from '../../src/testkit/acme-proxy.js';
+import { startPebble, type Pebble } from '../../testkit/pebble.js';
+import { startAcmeTestProxy, type AcmeTestProxy, type EndpointName } from '../../testkit/acme-proxy.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 

@@ -2,7 +2,7 @@
  * `certctl renew` end to end on Pebble, with the clock moved forward through
  * the test-only CERTCTL_TEST_NOW hook (Pebble issues 5-year certificates:
  * due after 2/3 of that). Every request goes through certctl's ACME test
- * proxy (src/testkit/acme-proxy.ts), so "nothing sent" and "one certificate"
+ * proxy (testkit/acme-proxy.ts), so "nothing sent" and "one certificate"
  * are counted at the server, not in the ledger. `proxy` offers no ARI, as
  * Pebble itself; `ariProxy` adds it where a test needs the CA to choose.
  */
@@ -10,7 +10,7 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 

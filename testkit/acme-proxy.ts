@@ -27,7 +27,7 @@ import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { freePort } from './ports.js';
-import { ariCertId } from '../core/acme/ari.js';
+import { ariCertId } from '../src/core/acme/ari.js';
 
 export type EndpointName =
   | 'directory'
