@@ -13,6 +13,7 @@ import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
+import { killedAt } from '../helpers/crash.js';
 
 const YEAR = 365 * 86_400_000;
 const HOUR = 3_600_000;
@@ -113,10 +114,12 @@ describe('certctl renew', () => {
 
   it('ten renews started at once after a crashed issue: exactly one certificate at the CA, no ledger error', async () => {
     const state = tempDir();
-    // The issue run dies (SIGKILL) right after new-order: the lineage has an open order and no certificate.
-    const crashed = await runCli(issueArgs(state, 'ten.example.test'), { CERTCTL_TEST_CRASH_AFTER: 'new-order' });
+    // The issue run is SIGKILLed right after new-order (the order journalled, its authorization never
+    // fetched): the lineage has an open order and no certificate.
+    const crashed = await killedAt(proxy, 'authz', 'before', issueArgs(state, 'ten.example.test'));
+    expect(crashed.fired, crashed.stderr).toBe(true);
     expect(crashed.signal).toBe('SIGKILL');
-    expect(q(state, "SELECT id FROM orders WHERE state = 'open'")).toHaveLength(1);
+    expect(q(state, "SELECT step FROM orders WHERE state = 'open'")).toEqual([{ step: 'created' }]);
     expect(accepted(proxy, 'newOrder')).toBe(1);
     proxy.resetObservations();
     const runs = await Promise.all(Array.from({ length: 10 }, () => runCli(renewArgs(state, ['--json']))));
