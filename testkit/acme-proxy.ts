@@ -572,7 +572,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     }
   };
 
-  const forward = (req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest, body: Buffer, endpoint: EndpointName, lost?: LostAnswerMode, afterAnswer?: Interrupt): Promise<void> =>
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest, body: Buffer, endpoint: EndpointName, lost?: LostAnswerMode, afterAnswer?: Interrupt, settle?: () => void): Promise<void> =>
     new Promise((resolve) => {
       const headers: http.OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && k !== 'accept-encoding' && v !== undefined) headers[k] = v;
@@ -626,6 +626,8 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
             if (!interrupts.has(endpoint)) interrupts.set(endpoint, afterAnswer);
           } else if (afterAnswer) {
             entry.interrupted = { when: 'after', upstreamStatus: status };
+            entry.status = 0;
+            settle?.(); // observations are complete before the test's callback runs (it may read them right after)
             void Promise.resolve()
               .then(afterAnswer.fn)
               .catch(() => undefined)
@@ -665,6 +667,11 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
       order = { at: entry.at, payload: jwsPayload(body), status: 0 };
       proxy.orders.push(order);
     }
+    const settleOrder = () => {
+      if (!order) return;
+      order.status = entry.status;
+      order.caStatus = entry.lost ? entry.lost.upstreamStatus : entry.interrupted ? entry.interrupted.upstreamStatus : entry.synthetic ? undefined : entry.status;
+    };
     // Every certID asked for is recorded, also when the answer is an injected error.
     if (endpoint === 'renewalInfo') proxy.ariRequests.push(certIdOfPath(p));
     const held = method === 'POST' ? holds.get(endpoint) : undefined;
@@ -677,12 +684,12 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     if (intr?.when === 'before') {
       interrupts.delete(endpoint);
       entry.interrupted = { when: 'before' };
+      if (order) order.status = 0;
       try {
         await intr.fn();
       } finally {
         drop(res, entry);
       }
-      if (order) order.status = 0;
       return;
     }
     const fault = takeFault(endpoint);
@@ -717,12 +724,9 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     } else {
       const after = intr?.when === 'after' ? intr : undefined;
       if (after) interrupts.delete(endpoint);
-      await forward(req, res, entry, body, endpoint, fault?.kind === 'lose' ? fault.mode : undefined, after);
+      await forward(req, res, entry, body, endpoint, fault?.kind === 'lose' ? fault.mode : undefined, after, settleOrder);
     }
-    if (order) {
-      order.status = entry.status;
-      order.caStatus = entry.lost ? entry.lost.upstreamStatus : entry.interrupted ? entry.interrupted.upstreamStatus : entry.synthetic ? undefined : entry.status;
-    }
+    settleOrder();
   };
 
   const server = https.createServer({ cert: tlsCert, key: tlsKey }, (req, res) => {
