@@ -192,6 +192,10 @@ export function tmpDir(prefix) {
  * Let's Encrypt does not reject good nonces at random either.
  */
 export async function startBenchPebble(opts = {}) {
+  if (!fs.existsSync(path.join(ROOT, 'dist-testkit/testkit/pebble.js'))) {
+    console.error('dist-testkit/ is missing: run `npm run build:testkit` first (the npm run bench:* scripts do)');
+    process.exit(2);
+  }
   const { startPebble } = await import(path.join(ROOT, 'dist-testkit/testkit/pebble.js'));
   return startPebble({ nonceReject: 0, ...opts });
 }
