@@ -93,7 +93,7 @@ node bench/issue-one.mjs --runs ${RUNS}
 \`\`\`
 
 which starts Pebble with pebble-challtestsrv as DNS and a webroot server on its
-HTTP-01 port (src/testkit/pebble.ts), then runs:
+HTTP-01 port (testkit/pebble.ts), then runs:
 
 \`\`\`
 certctl --state-dir D --config D/no-config.json issue --server https://127.0.0.1:PORT/dir --ca-bundle PEBBLE_API_CERT \\

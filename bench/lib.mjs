@@ -184,7 +184,7 @@ export function tmpDir(prefix) {
 // ------------------------------------------------------------------- Pebble
 
 /**
- * Pebble + challtestsrv + a webroot server (src/testkit/pebble.ts), with no
+ * Pebble + challtestsrv + a webroot server (testkit/pebble.ts), with no
  * validation sleeps (PEBBLE_VA_NOSLEEP=1) and no random badNonce rejections
  * (PEBBLE_WFE_NONCEREJECT=0): certbot 2.1 retries a badNonce only once, and
  * two in a row (Pebble's default 5 % makes that happen every few hundred
@@ -192,7 +192,11 @@ export function tmpDir(prefix) {
  * Let's Encrypt does not reject good nonces at random either.
  */
 export async function startBenchPebble(opts = {}) {
-  const { startPebble } = await import(path.join(ROOT, 'dist/testkit/pebble.js'));
+  if (!fs.existsSync(path.join(ROOT, 'dist-testkit/testkit/pebble.js'))) {
+    console.error('dist-testkit/ is missing: run `npm run build:testkit` first (the npm run bench:* scripts do)');
+    process.exit(2);
+  }
+  const { startPebble } = await import(path.join(ROOT, 'dist-testkit/testkit/pebble.js'));
   return startPebble({ nonceReject: 0, ...opts });
 }
 

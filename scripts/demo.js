@@ -13,8 +13,13 @@ if (!fs.existsSync('/usr/bin/pebble') || !fs.existsSync('/usr/bin/pebble-challte
   console.error('The demo needs Pebble, the ACME test server from Debian:\n\n  sudo apt-get install -y pebble\n\nthen run `npm run demo` again.');
   process.exit(2);
 }
-const { startPebble } = await import(path.join(root, 'dist', 'testkit', 'pebble.js'));
-const { startAcmeTestProxy } = await import(path.join(root, 'dist', 'testkit', 'acme-proxy.js')).catch(() => ({}));
+// The test servers are not part of certctl's package: `npm run demo` builds them into dist-testkit/.
+if (!fs.existsSync(path.join(root, 'dist-testkit', 'testkit', 'pebble.js')) || !fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) {
+  console.error('The demo runs the built CLI (dist/) and the built test servers (dist-testkit/): start it with `npm run demo`, which builds both.');
+  process.exit(2);
+}
+const { startPebble } = await import(path.join(root, 'dist-testkit', 'testkit', 'pebble.js'));
+const { startAcmeTestProxy } = await import(path.join(root, 'dist-testkit', 'testkit', 'acme-proxy.js'));
 
 const pebble = await startPebble();
 const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-demo-'));

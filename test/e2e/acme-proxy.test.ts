@@ -1,9 +1,10 @@
 /**
- * certctl's ACME test server (src/testkit/acme-proxy.ts) in front of a real
+ * certctl's ACME test server (testkit/acme-proxy.ts) in front of a real
  * Pebble, proven with the built certctl CLI: issuance passes through
  * unchanged, the directory gains renewalInfo (and profiles on request),
  * renewal-info answers the configured windows, and injected 429 / 5xx /
- * alreadyReplaced refusals look like Let's Encrypt's and are never forwarded.
+ * alreadyReplaced refusals look like Let's Encrypt's and are never forwarded;
+ * `interrupt` calls the test back before forwarding or after the CA accepted.
  */
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import https from 'node:https';
@@ -12,8 +13,9 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
-import { runCli, tempDir } from '../helpers/cli.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { runCli, startCli, tempDir, q, type RunningCli } from '../helpers/cli.js';
+import { killedAt } from '../helpers/crash.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 
 let pebble: Pebble;
@@ -404,5 +406,46 @@ describe('ACME test proxy: loseAnswer (the CA acts, its answer is lost)', () => 
       [201, 201],
     ]);
     expect(proxy.issued).toBe(1);
+  });
+});
+
+describe('ACME test proxy: interrupt (crash injection from the test side)', () => {
+  it("'before' calls back before forwarding: the CA never sees the request; the client is killed there", async () => {
+    const state = tempDir();
+    const r = await killedAt(proxy, 'newOrder', 'before', issueArgs(state, 'interrupt-before.example.test'));
+    expect(r.fired, r.stderr).toBe(true);
+    expect(r.signal).toBe('SIGKILL');
+    expect(proxy.counts.newOrder).toBe(1);
+    expect(proxy.forwarded.newOrder).toBe(0);
+    expect(proxy.orders.map((o) => [o.status, o.caStatus])).toEqual([[0, undefined]]);
+    expect(proxy.requests.find((x) => x.endpoint === 'newOrder')!.interrupted).toEqual({ when: 'before' });
+    // certctl journalled the order before sending newOrder, and got no further.
+    expect(q(state, 'SELECT state, step FROM orders')).toEqual([{ state: 'open', step: 'creating' }]);
+  });
+
+  it("'after' fires only once the CA accepted: a refused request is answered as usual and the interrupt stays armed", async () => {
+    let run: RunningCli | undefined;
+    let calls = 0;
+    proxy.interrupt('newOrder', 'after', async () => {
+      calls++;
+      run!.child.kill('SIGKILL');
+      await run!.exited;
+    });
+    // A JWS Pebble cannot parse: refused (4xx), so the CA did nothing — the answer is delivered, nobody is killed.
+    const newOrderUrl = (JSON.parse((await request('GET', proxy.directoryUrl)).body) as { newOrder: string }).newOrder;
+    const refused = await request('POST', newOrderUrl, { protected: 'e30', payload: '', signature: 'AA' });
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    expect(refused.status).toBeLessThan(500);
+    expect(calls).toBe(0);
+
+    const state = tempDir();
+    run = startCli(issueArgs(state, 'interrupt-after.example.test'));
+    const r = await run.result;
+    expect(calls).toBe(1);
+    expect(r.signal, r.stderr).toBe('SIGKILL');
+    // The CA created the order (201); certctl never got the answer, so its journal has no order URL.
+    expect(proxy.orders.at(-1)).toMatchObject({ status: 0, caStatus: 201 });
+    expect(proxy.requests.filter((x) => x.endpoint === 'newOrder').at(-1)!.interrupted).toEqual({ when: 'after', upstreamStatus: 201 });
+    expect(q(state, 'SELECT step, order_url FROM orders')).toEqual([{ step: 'creating', order_url: null }]);
   });
 });

@@ -30,8 +30,8 @@ import { TsigKey } from '../../src/core/dns/tsig.js';
 import { sendUpdate } from '../../src/core/dns/update.js';
 import { RRType } from '../../src/core/dns/wire.js';
 import { discoverChallengeZone } from '../../src/core/dns/zone.js';
-import { digTxt, startDnsWorld, type DnsWorld } from '../../src/testkit/bind.js';
-import { freePort } from '../../src/testkit/ports.js';
+import { digTxt, startDnsWorld, type DnsWorld } from '../../testkit/bind.js';
+import { freePort } from '../../testkit/ports.js';
 
 const execFileP = promisify(execFile);
 

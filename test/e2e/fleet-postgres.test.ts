@@ -1,8 +1,8 @@
 /**
  * Many hosts, one ledger (issue 8), end to end: two certctl processes with
  * their own --state-dir ("two hosts") share one PostgreSQL ledger (Debian's
- * server on loopback, src/testkit/postgres.ts) in front of Pebble, counted at
- * the server by src/testkit/acme-proxy.ts.
+ * server on loopback, testkit/postgres.ts) in front of Pebble, counted at
+ * the server by testkit/acme-proxy.ts.
  *  - Both `issue` the same exact set at the same moment: one orders, the other
  *    waits for the run lock, then finds the set already held (exit 3).
  *  - Both `renew` at the same moment with the certificate due: one renewal.
@@ -14,9 +14,9 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
-import { startPostgres, type PostgresServer } from '../../src/testkit/postgres.js';
+import { startPebble, type Pebble } from '../../testkit/pebble.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import { startPostgres, type PostgresServer } from '../../testkit/postgres.js';
 import { Ledger } from '../../src/core/ledger/ledger.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 import pg from 'pg';

@@ -18,10 +18,10 @@ import { spawn } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { runCli, tempDir, BIN, q } from '../helpers/cli.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
-import { startChallTestSrv, type ChallTestSrv } from '../../src/testkit/challtestsrv.js';
-import { startWebroot, type Webroot } from '../../src/testkit/webroot.js';
-import { startSm2AcmeServer, type Sm2AcmeServer } from '../../src/testkit/sm2-acme-server.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import { startChallTestSrv, type ChallTestSrv } from '../../testkit/challtestsrv.js';
+import { startWebroot, type Webroot } from '../../testkit/webroot.js';
+import { startSm2AcmeServer, type Sm2AcmeServer } from '../../testkit/sm2-acme-server.js';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 
 let pebble: Pebble;
 /** certctl's ACME test proxy in front of Pebble: "nothing sent" is counted here, at the server, every endpoint. */

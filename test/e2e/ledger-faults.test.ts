@@ -13,8 +13,8 @@ import crypto from 'node:crypto';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import Database from 'better-sqlite3';
-import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { startPebble, type Pebble } from '../../testkit/pebble.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { BIN, runCli, tempDir, q } from '../helpers/cli.js';
 
 const requireHere = createRequire(import.meta.url);

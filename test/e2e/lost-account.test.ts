@@ -14,8 +14,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
+import { killedAt } from '../helpers/crash.js';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
@@ -51,9 +52,11 @@ describe('the CA lost the account', () => {
     const state = tempDir();
     const first = await runCli(issueArgs(state, 'before.example.test'));
     expect(first.code, first.stderr).toBe(0);
-    // An order left in flight under the old account (killed right after newOrder).
-    const killed = await runCli(issueArgs(state, 'inflight.example.test'), { CERTCTL_TEST_CRASH_AFTER: 'new-order' });
-    expect(killed.code).not.toBe(0);
+    // An order left in flight under the old account (SIGKILLed right after newOrder, at its authorization fetch).
+    const killed = await killedAt(proxy, 'authz', 'before', issueArgs(state, 'inflight.example.test'));
+    expect(killed.fired, killed.stderr).toBe(true);
+    expect(killed.signal).toBe('SIGKILL');
+    expect(q(state, "SELECT step FROM orders WHERE state = 'open'")).toEqual([{ step: 'created' }]);
     const before = q<{ id: number; account_url: string }>(state, 'SELECT id, account_url FROM accounts');
     expect(before).toHaveLength(1);
     const directoryUrl = proxy.directoryUrl;

@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy, type EndpointName, type LostAnswerMode } from '../../src/testkit/acme-proxy.js';
+import { startAcmeTestProxy, type AcmeTestProxy, type EndpointName, type LostAnswerMode } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 
 const LANES = 3;

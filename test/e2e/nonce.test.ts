@@ -5,8 +5,8 @@
  * and ask newNonce about once.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { startPebble, type Pebble } from '../../testkit/pebble.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 
 let pebble: Pebble;

@@ -1,8 +1,8 @@
 /**
- * Renewal under faults, through certctl's ACME test server (src/testkit/
+ * Renewal under faults, through certctl's ACME test server (testkit/
  * acme-proxy.ts: a proxy in front of Pebble that adds ARI, 429s and
  * counting at the server):
- *  - SIGKILL at every step, then renew: exactly one certificate issued;
+ *  - SIGKILL at every step (by the test, at the proxy), then renew: exactly one certificate issued;
  *  - ARI windows honoured, `replaces` sent, alreadyReplaced handled;
  *  - after a 429 the next run sends nothing at all until Retry-After.
  */
@@ -10,10 +10,11 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { X509Certificate, createHash, createPrivateKey, createPublicKey } from 'node:crypto';
-import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy, type EndpointName } from '../../src/testkit/acme-proxy.js';
+import { startPebble, type Pebble } from '../../testkit/pebble.js';
+import { startAcmeTestProxy, type AcmeTestProxy, type EndpointName, type InterruptWhen } from '../../testkit/acme-proxy.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
+import { killedAt } from '../helpers/crash.js';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
@@ -42,33 +43,46 @@ function certPem(state: string, name: string): string {
   return fs.readFileSync(path.join(state, 'live', name, 'cert.pem'), 'utf8');
 }
 
-/** Requests the CA accepted, by endpoint (a badNonce 400 that acme-client re-sends is a request, not an operation). */
+/**
+ * Requests the CA accepted, by endpoint (a badNonce 400 that acme-client re-sends is a request, not an
+ * operation). A request whose answer a crash kept from certctl counts when the CA accepted it.
+ */
 function accepted(endpoint: EndpointName): number {
-  return proxy.requests.filter((x) => x.endpoint === endpoint && x.status >= 200 && x.status < 300).length;
+  const ok = (s: number | undefined) => s !== undefined && s >= 200 && s < 300;
+  return proxy.requests.filter((x) => x.endpoint === endpoint && (ok(x.status) || ok(x.interrupted?.upstreamStatus))).length;
 }
 function acceptedCounts(): Record<'newOrder' | 'challenge' | 'finalize' | 'certificate', number> {
   return { newOrder: accepted('newOrder'), challenge: accepted('challenge'), finalize: accepted('finalize'), certificate: accepted('certificate') };
 }
 
 describe('SIGKILL at each step, then renew: exactly one certificate', () => {
-  // For each crash point: the journal step the crash leaves, what the crashed run got the CA to
-  // accept, and what the recovery run sends. One name per order, so one challenge.
-  const cases: { point: string; step: string; crash: ReturnType<typeof acceptedCounts>; recovery: ReturnType<typeof acceptedCounts> }[] = [
-    // Order created, nothing else: the recovery answers the challenge, finalizes and downloads.
-    { point: 'new-order', step: 'created', crash: { newOrder: 1, challenge: 0, finalize: 0, certificate: 0 }, recovery: { newOrder: 0, challenge: 1, finalize: 1, certificate: 1 } },
-    // Challenge answered: the recovery does not answer it again (the CA already validates), finalizes, downloads.
-    { point: 'challenge', step: 'authorizing', crash: { newOrder: 1, challenge: 1, finalize: 0, certificate: 0 }, recovery: { newOrder: 0, challenge: 0, finalize: 1, certificate: 1 } },
-    // Finalized (the certificate is issued): the recovery only downloads it, never finalizes again.
-    { point: 'finalize', step: 'finalizing', crash: { newOrder: 1, challenge: 1, finalize: 1, certificate: 0 }, recovery: { newOrder: 0, challenge: 0, finalize: 0, certificate: 1 } },
-    // Downloaded but not stored: the recovery downloads it again (the files were never written), no finalize.
-    { point: 'download', step: 'downloaded', crash: { newOrder: 1, challenge: 1, finalize: 1, certificate: 1 }, recovery: { newOrder: 0, challenge: 0, finalize: 0, certificate: 1 } },
+  // certctl is SIGKILLed by the test at an exact request (test/helpers/crash.ts): 'before' a request is
+  // forwarded (certctl journalled everything up to it; the CA never sees it) or 'after' the CA acted on it
+  // (its answer never reaches certctl). For each: the journal step the crash leaves, what the crashed
+  // run got the CA to accept, and what the recovery run sends. One name per order, so one challenge.
+  type Counts = ReturnType<typeof acceptedCounts>;
+  const cases: { what: string; at: EndpointName; when: InterruptWhen; step: string; crash: Counts; recovery: Counts }[] = [
+    // Killed before newOrder reached the CA: nothing exists there; the recovery orders (the one order).
+    { what: 'before newOrder', at: 'newOrder', when: 'before', step: 'creating', crash: { newOrder: 0, challenge: 0, finalize: 0, certificate: 0 }, recovery: { newOrder: 1, challenge: 1, finalize: 1, certificate: 1 } },
+    // Order created and journalled (killed at the next request, the authorization fetch): the recovery
+    // resumes that order — no new one — answers the challenge, finalizes and downloads.
+    { what: 'after new-order', at: 'authz', when: 'before', step: 'created', crash: { newOrder: 1, challenge: 0, finalize: 0, certificate: 0 }, recovery: { newOrder: 0, challenge: 1, finalize: 1, certificate: 1 } },
+    // Challenge answered by the CA: the recovery does not answer it again (the CA already validates), finalizes, downloads.
+    { what: 'after challenge', at: 'challenge', when: 'after', step: 'authorizing', crash: { newOrder: 1, challenge: 1, finalize: 0, certificate: 0 }, recovery: { newOrder: 0, challenge: 0, finalize: 1, certificate: 1 } },
+    // Key and CSR journalled, finalize never sent: the recovery finalizes (the only finalize) with that key.
+    { what: 'before finalize', at: 'finalize', when: 'before', step: 'finalizing', crash: { newOrder: 1, challenge: 1, finalize: 0, certificate: 0 }, recovery: { newOrder: 0, challenge: 0, finalize: 1, certificate: 1 } },
+    // Finalized (the certificate is issued), the answer never seen: the recovery only downloads it, never finalizes again.
+    { what: 'after finalize', at: 'finalize', when: 'after', step: 'finalizing', crash: { newOrder: 1, challenge: 1, finalize: 1, certificate: 0 }, recovery: { newOrder: 0, challenge: 0, finalize: 0, certificate: 1 } },
+    // Served by the CA but never received (so never stored): the recovery downloads it again, no finalize.
+    { what: 'after download', at: 'certificate', when: 'after', step: 'downloading', crash: { newOrder: 1, challenge: 1, finalize: 1, certificate: 1 }, recovery: { newOrder: 0, challenge: 0, finalize: 0, certificate: 1 } },
   ];
   for (const c of cases) {
-    it(`killed after ${c.point}: journal at '${c.step}', the recovery sends only what is left`, async () => {
+    it(`killed ${c.what}: journal at '${c.step}', the recovery sends only what is left`, async () => {
       const state = tempDir();
-      const name = `kill-${c.point}.example.test`;
-      const crashed = await runCli(issueArgs(state, name), { CERTCTL_TEST_CRASH_AFTER: c.point });
-      // Died of the injected SIGKILL, not of some other failure.
+      const name = `kill-${c.what.toLowerCase().replace(/\W+/g, '-')}.example.test`;
+      const crashed = await killedAt(proxy, c.at, c.when, issueArgs(state, name));
+      // Died of the injected SIGKILL at that request, not of some other failure.
+      expect(crashed.fired, crashed.stderr).toBe(true);
       expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
       expect(fs.existsSync(path.join(state, 'live', name, 'cert.pem'))).toBe(false);
       const open = q<{ step: string }>(state, "SELECT step FROM orders WHERE state = 'open'");

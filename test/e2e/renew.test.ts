@@ -2,7 +2,7 @@
  * `certctl renew` end to end on Pebble, with the clock moved forward through
  * the test-only CERTCTL_TEST_NOW hook (Pebble issues 5-year certificates:
  * due after 2/3 of that). Every request goes through certctl's ACME test
- * proxy (src/testkit/acme-proxy.ts), so "nothing sent" and "one certificate"
+ * proxy (testkit/acme-proxy.ts), so "nothing sent" and "one certificate"
  * are counted at the server, not in the ledger. `proxy` offers no ARI, as
  * Pebble itself; `ariProxy` adds it where a test needs the CA to choose.
  */
@@ -10,9 +10,10 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
+import { killedAt } from '../helpers/crash.js';
 
 const YEAR = 365 * 86_400_000;
 const HOUR = 3_600_000;
@@ -113,10 +114,12 @@ describe('certctl renew', () => {
 
   it('ten renews started at once after a crashed issue: exactly one certificate at the CA, no ledger error', async () => {
     const state = tempDir();
-    // The issue run dies (SIGKILL) right after new-order: the lineage has an open order and no certificate.
-    const crashed = await runCli(issueArgs(state, 'ten.example.test'), { CERTCTL_TEST_CRASH_AFTER: 'new-order' });
+    // The issue run is SIGKILLed right after new-order (the order journalled, its authorization never
+    // fetched): the lineage has an open order and no certificate.
+    const crashed = await killedAt(proxy, 'authz', 'before', issueArgs(state, 'ten.example.test'));
+    expect(crashed.fired, crashed.stderr).toBe(true);
     expect(crashed.signal).toBe('SIGKILL');
-    expect(q(state, "SELECT id FROM orders WHERE state = 'open'")).toHaveLength(1);
+    expect(q(state, "SELECT step FROM orders WHERE state = 'open'")).toEqual([{ step: 'created' }]);
     expect(accepted(proxy, 'newOrder')).toBe(1);
     proxy.resetObservations();
     const runs = await Promise.all(Array.from({ length: 10 }, () => runCli(renewArgs(state, ['--json']))));

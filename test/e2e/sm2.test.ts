@@ -1,6 +1,6 @@
 /**
  * The SM2 bundle end to end: the built CLI (`--ca sm2acme --key-type sm2`)
- * against certctl's SM2 ACME test server (src/testkit/sm2-acme-server.ts),
+ * against certctl's SM2 ACME test server (testkit/sm2-acme-server.ts),
  * with real http-01 validation through pebble-challtestsrv DNS and a web
  * server serving the webroot. Two variants: the CA certifies the client's
  * encryption CSR, or it makes the encryption key and sends an
@@ -19,9 +19,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
-import { startChallTestSrv, type ChallTestSrv } from '../../src/testkit/challtestsrv.js';
-import { startWebroot, type Webroot } from '../../src/testkit/webroot.js';
-import { startSm2AcmeServer, type Sm2AcmeServer } from '../../src/testkit/sm2-acme-server.js';
+import { startChallTestSrv, type ChallTestSrv } from '../../testkit/challtestsrv.js';
+import { startWebroot, type Webroot } from '../../testkit/webroot.js';
+import { startSm2AcmeServer, type Sm2AcmeServer } from '../../testkit/sm2-acme-server.js';
 import forge from 'node-forge';
 import { splitPemChain } from '../../src/core/x509.js';
 import { openEnvelopedKey, makeEnvelopedKey, EnvelopedKeyError, SM4_ECB_OID } from '../../src/core/keys/envelope.js';

@@ -2,7 +2,7 @@
  * The ledger test suites run against both backends: `describe.each(BACKENDS)`
  * and `openTestLedger(backend)`. SQLite gets a file in a temp dir; PostgreSQL
  * gets a fresh database (CREATE DATABASE) on one server per test file,
- * started on first use by src/testkit/postgres.ts (which fails loudly, never
+ * started on first use by testkit/postgres.ts (which fails loudly, never
  * skips, when PostgreSQL is not installed). Call `stopTestPostgres` in the
  * file's afterAll.
  */
@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Ledger } from '../../src/core/ledger/ledger.js';
-import { startPostgres, type PostgresServer } from '../../src/testkit/postgres.js';
+import { startPostgres, type PostgresServer } from '../../testkit/postgres.js';
 
 export const BACKENDS = ['sqlite', 'postgres'] as const;
 export type Backend = (typeof BACKENDS)[number];

@@ -1,2 +1,2 @@
-// Moved to src/testkit/ so the demo (npm run demo) can use it from dist/.
-export * from '../../src/testkit/pebble.js';
+// The test servers live in the top-level testkit/ (not shipped; the demo and benches run its own build, dist-testkit/).
+export * from '../../testkit/pebble.js';

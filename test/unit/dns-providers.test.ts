@@ -13,7 +13,7 @@ import { dns01Value } from '../../src/core/dns/solver.js';
 import { TsigKey, signResponse, verifyRequest } from '../../src/core/dns/tsig.js';
 import { sendUpdate } from '../../src/core/dns/update.js';
 import { decodeMessage, encodeMessage, message } from '../../src/core/dns/wire.js';
-import { freePort } from '../../src/testkit/ports.js';
+import { freePort } from '../../testkit/ports.js';
 
 const closers: (() => void)[] = [];
 afterEach(() => {

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { query } from '../../src/core/dns/query.js';
 import { parseServer } from '../../src/core/dns/transport.js';
 import { RRType, decodeMessage, encodeMessage, message } from '../../src/core/dns/wire.js';
-import { freePort } from '../../src/testkit/ports.js';
+import { freePort } from '../../testkit/ports.js';
 
 const closers: (() => void)[] = [];
 afterEach(() => {

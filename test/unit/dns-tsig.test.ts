@@ -15,8 +15,8 @@ import { loadTsigKey } from '../../src/core/dns/keyfile.js';
 import { TsigKey, signMessage, signResponse, verifyRequest, verifyResponse } from '../../src/core/dns/tsig.js';
 import { Opcode, Rcode, RRType, decodeMessage, encodeMessage, message } from '../../src/core/dns/wire.js';
 import { buildUpdate } from '../../src/core/dns/update.js';
-import { freePort } from '../../src/testkit/ports.js';
-import { makeTsigKeyFile } from '../../src/testkit/bind.js';
+import { freePort } from '../../testkit/ports.js';
+import { makeTsigKeyFile } from '../../testkit/bind.js';
 
 let dir: string;
 beforeAll(() => {

@@ -9,9 +9,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { startChallTestSrv, type ChallTestSrv } from '../../src/testkit/challtestsrv.js';
-import { startWebroot, type Webroot } from '../../src/testkit/webroot.js';
-import { startSm2AcmeServer, type Sm2AcmeServer } from '../../src/testkit/sm2-acme-server.js';
+import { startChallTestSrv, type ChallTestSrv } from '../../testkit/challtestsrv.js';
+import { startWebroot, type Webroot } from '../../testkit/webroot.js';
+import { startSm2AcmeServer, type Sm2AcmeServer } from '../../testkit/sm2-acme-server.js';
 import { generateKey, createCsr } from '../../src/core/keys/index.js';
 import { fromPem } from '../../src/core/keys/der.js';
 

@@ -62,15 +62,6 @@ interface AcmeAuthz {
   challenges: { type: string; url: string; token: string; status: string; error?: { type: string; detail: string } }[];
 }
 
-/**
- * TEST-ONLY crash injection (docs/testing.md): CERTCTL_TEST_CRASH_AFTER=<point>
- * kills this process with SIGKILL right after that point, to prove recovery.
- * Points: new-order, challenge, finalize, download.
- */
-function crashPoint(point: string): void {
-  if (process.env.CERTCTL_TEST_CRASH_AFTER === point) process.kill(process.pid, 'SIGKILL');
-}
-
 export interface DriverOptions {
   session: Session;
   ledger: Ledger;
@@ -105,7 +96,6 @@ export class OrderDriver {
         if (row.profile) payload.profile = row.profile;
         order = (await session.call('newOrder', () => session.client.createOrder(payload as never), where)) as unknown as AcmeOrder;
         this.journal(row.id, { order_url: order.url, finalize_url: order.finalize, status: order.status, step: 'created' }, `order ${order.url}`);
-        crashPoint('new-order');
       } else {
         order = await this.resumeOrder(row);
         this.journal(row.id, { status: order.status }, `resumed at step ${row.step}; CA says ${order.status}`);
@@ -173,7 +163,6 @@ export class OrderDriver {
       const answered = (await session.call('finalize', () => session.client.finalizeOrder(order as never, csr), where)) as unknown as AcmeOrder;
       sent.step = '';
       if (answered?.status) this.journal(row.id, { status: answered.status }, `finalize answered ${answered.status}`);
-      crashPoint('finalize');
       order = await this.pollOrder(row, ['valid']);
     } else {
       // processing or valid: the CSR went out before (this run or an earlier one); its key must still be there.
@@ -200,7 +189,6 @@ export class OrderDriver {
     const envelopedKey = await fetchEnvelopedKey(session, row.role, order, where);
     if (!isSm2Role(row.role)) assertKeyMatches(keyPem, chainPem, row.id);
     this.journal(row.id, { step: 'downloaded' }, `serial ${facts.serial}`);
-    crashPoint('download');
     return { orderId: row.id, role: row.role, keyPem, chainPem, facts, issuedAt: this.issuedAtOf(row.id, issuedAt), ...(envelopedKey ? { envelopedKey } : {}) };
   }
 
@@ -321,7 +309,6 @@ export class OrderDriver {
               if (now.status === 'pending' && (!nowCh || nowCh.status === 'pending')) throw err;
               this.o.log(`The CA's answer to the challenge for ${a.identifier.value} was lost (${(err as Error).message}); the authorization is ${now.status}: continuing.`);
             }
-            crashPoint('challenge');
           }
           const done = await this.poll(a.url, row.id, ['valid', 'invalid', 'deactivated', 'expired', 'revoked']);
           const data = done as unknown as AcmeAuthz;

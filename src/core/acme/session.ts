@@ -17,13 +17,12 @@ import { classifyProblem } from '../limits/problems.js';
 import { scopes } from '../planner/plan.js';
 import { registeredDomain } from '../names.js';
 import { configureTransport, withCallContext, takeNonce, safeUrl, requestTimeoutMs, RETRY_SCHEDULE_MS, type CallContext } from './transport.js';
+import { acmeAxios, internalsOf, loadAcme, type AcmeModule, type AcmeClient } from './adapter.js';
 
 /** RFC 8555 §6.7: the CA does not know the account of the request's `kid`. */
 export const ACCOUNT_DOES_NOT_EXIST = 'urn:ietf:params:acme:error:accountDoesNotExist';
 
-// acme-client is CommonJS with its own types; loaded lazily (it pulls axios and X.509 parsers).
-type AcmeModule = typeof import('acme-client');
-export type AcmeClient = InstanceType<AcmeModule['Client']>;
+export type { AcmeClient };
 
 export interface SessionOptions {
   ledger: Ledger;
@@ -121,8 +120,8 @@ function caAnswerError(endpoint: string, err: { message?: string }, last: CallCo
 }
 
 export async function openSession(opts: SessionOptions): Promise<Session> {
-  const acme = (await import('acme-client')).default as unknown as AcmeModule;
-  configureTransport(acme.axios as never, { caBundle: opts.caBundle, verbose: opts.verbose, userAgent: 'certctl (+acme-client)' });
+  const acme = await loadAcme();
+  configureTransport(acmeAxios(acme), { caBundle: opts.caBundle, verbose: opts.verbose, userAgent: 'certctl (+acme-client)' });
   acme.setLogger(() => {}); // its debug lines may include URLs with tokens; our transport logs safely
 
   const { ledger, paths, directoryUrl } = opts;
@@ -213,22 +212,22 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     backoffAttempts: 1,
   });
 
+  // acme-client's private parts certctl uses, all in adapter.ts (checked there, and by its contract test).
+  const api = internalsOf(client);
   // Use pooled Replay-Nonce values before asking newNonce (see transport.ts).
-  const http = (client as unknown as { api: { http: { getNonce(): Promise<string> } } }).api.http;
-  const askNonce = http.getNonce.bind(http);
-  http.getNonce = async () => takeNonce(directoryUrl) ?? askNonce();
+  api.useNoncesFrom(() => takeNonce(directoryUrl));
 
   // newAccount at the API level: 201 a new account, 200 the CA already has one for this key (RFC 8555
   // §7.3.1) — as when an earlier answer was lost after the CA created it. (acme-client's createAccount
   // follows a 200 with an account update that some CAs refuse as empty: "Use POST-as-GET…".)
   const register = () =>
-    (client as unknown as { api: { createAccount(d: object): Promise<unknown> } }).api.createAccount({
+    api.newAccount({
       termsOfServiceAgreed: true,
       ...(opts.email ? { contact: [`mailto:${opts.email}`] } : {}),
     });
 
   accountId = row?.id;
-  const directory = (await call('directory', () => (client as unknown as { api: { http: { getDirectory(): Promise<Record<string, unknown>> } } }).api.http.getDirectory())) as Record<string, unknown>;
+  const directory = (await call('directory', () => api.directory())) as Record<string, unknown>;
   const meta = (directory.meta ?? {}) as { externalAccountRequired?: boolean };
   if (!row?.account_url) {
     if (meta.externalAccountRequired && !opts.eab) {
@@ -249,8 +248,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     });
   accountId = save(client.getAccountUrl());
   row = ledger.accountById(accountId);
-  const api = (client as unknown as { api: { accountUrl: string | null; apiRequest(url: string, payload: null, ok: number[]): Promise<{ data: Record<string, unknown>; headers: Record<string, string | undefined> }> } }).api;
-  const postAsGet: Session['postAsGet'] = (endpoint, url, where) => call(endpoint, () => api.apiRequest(url, null, [200]), where);
+  const postAsGet: Session['postAsGet'] = (endpoint, url, where) => call(endpoint, () => api.postAsGet(url), where);
   const session: Session = { client, acme, accountId, accountUrl: client.getAccountUrl(), directoryUrl, directory, call, postAsGet };
 
   // The CA lost the account: register again with the same key, in the SAME ledger row, so the

@@ -4,7 +4,8 @@
  * acme-client's own axios interceptor retries 429 and 5xx by sleeping for
  * Retry-After (up to 5 times) — a week-long sleep inside cron — and with its
  * retries turned off it hides network errors behind a TypeError. We replace
- * both interceptors:
+ * both interceptors (through adapter.ts, the one file that touches
+ * acme-client's internals):
  *  - 429 is never retried: the response goes back to acme-client (which
  *    throws) and its problem document, status and Retry-After are captured
  *    for the ledger;
@@ -24,6 +25,7 @@ import fs from 'node:fs';
 import type { AcmeProblem } from '../errors.js';
 import { InputError } from '../errors.js';
 import { parseRetryAfter } from '../clock.js';
+import { acmeAxios, loadAcme, replaceInterceptors, disableBuiltInRetries, type AcmeAxios, type AxiosConfig as Cfg, type AxiosResponse as Resp, type AxiosFailure as Err } from './adapter.js';
 
 export { parseRetryAfter };
 
@@ -67,34 +69,6 @@ export function withCallContext<T>(ctx: CallContext, fn: () => Promise<T>): Prom
 
 export function currentContext(): CallContext | undefined {
   return als.getStore();
-}
-
-interface AxiosLike {
-  defaults: { httpsAgent?: unknown; timeout?: number; acmeSettings?: Record<string, unknown>; headers: { common: Record<string, string> } };
-  interceptors: {
-    request: { clear(): void; use(ok: (c: Cfg) => Cfg): void };
-    response: { clear(): void; use(ok: (r: Resp) => unknown, bad: (e: Err) => unknown): void };
-  };
-  request(cfg: Cfg): Promise<Resp>;
-}
-interface Cfg {
-  url?: string;
-  method?: string;
-  __certctlAttempt?: number;
-  __certctlStart?: number;
-  [k: string]: unknown;
-}
-interface Resp {
-  status: number;
-  headers: Record<string, string | undefined>;
-  data: unknown;
-  config: Cfg;
-}
-interface Err {
-  code?: string;
-  message: string;
-  config?: Cfg;
-  response?: Resp;
 }
 
 let configured = false;
@@ -159,7 +133,7 @@ export function safeUrl(url: string): string {
  * `caBundle` (a PEM file) is trusted in addition to the system roots, so a
  * private ACME CA works without turning TLS verification off.
  */
-export function configureTransport(axios: AxiosLike, opts: { caBundle?: string; verbose?: (line: string) => void; userAgent?: string } = {}): void {
+export function configureTransport(axios: AcmeAxios, opts: { caBundle?: string; verbose?: (line: string) => void; userAgent?: string } = {}): void {
   if (opts.caBundle) {
     let pem: string;
     try {
@@ -176,18 +150,10 @@ export function configureTransport(axios: AxiosLike, opts: { caBundle?: string; 
   }
   axios.defaults.timeout = requestTimeoutMs();
   if (opts.userAgent) axios.defaults.headers.common['User-Agent'] = opts.userAgent;
-  if (axios.defaults.acmeSettings) axios.defaults.acmeSettings.retryMaxAttempts = 0;
+  disableBuiltInRetries(axios);
   if (configured) return;
   configured = true;
   const verbose = opts.verbose;
-
-  axios.interceptors.request.clear();
-  axios.interceptors.response.clear();
-
-  axios.interceptors.request.use((cfg) => {
-    cfg.__certctlStart = Date.now();
-    return cfg;
-  });
 
   const retry = async (cfg: Cfg, waitMs: number): Promise<Resp> => {
     cfg.__certctlAttempt = (cfg.__certctlAttempt ?? 0) + 1;
@@ -195,8 +161,12 @@ export function configureTransport(axios: AxiosLike, opts: { caBundle?: string; 
     return axios.request(cfg);
   };
 
-  axios.interceptors.response.use(
-    async (resp: Resp) => {
+  const onRequest = (cfg: Cfg): Cfg => {
+    cfg.__certctlStart = Date.now();
+    return cfg;
+  };
+  replaceInterceptors(axios, onRequest, {
+    ok: async (resp: Resp) => {
       const cfg = resp.config;
       const method = (cfg.method ?? 'get').toUpperCase();
       const url = cfg.url ?? '';
@@ -227,7 +197,7 @@ export function configureTransport(axios: AxiosLike, opts: { caBundle?: string; 
       }
       return resp;
     },
-    async (err: Err) => {
+    bad: async (err: Err) => {
       const cfg = err.config;
       const attempt = cfg?.__certctlAttempt ?? 0;
       if (cfg && err.code && TRANSIENT_CODES.has(err.code) && attempt < RETRY_SCHEDULE_MS.length) {
@@ -239,13 +209,13 @@ export function configureTransport(axios: AxiosLike, opts: { caBundle?: string; 
       if (ctx) ctx.lastResponse = undefined;
       throw err;
     },
-  );
+  });
 }
 
 /** An unauthenticated GET through the same transport (directory, ARI renewalInfo). */
 export async function acmeGet(url: string, opts: { caBundle?: string; verbose?: (line: string) => void } = {}): Promise<{ status: number; headers: Record<string, string | undefined>; data: unknown }> {
-  const acme = (await import('acme-client')).default as unknown as { axios: AxiosLike & { get(url: string, cfg?: object): Promise<Resp> } };
-  configureTransport(acme.axios, opts);
-  const r = await acme.axios.get(url, { validateStatus: () => true });
+  const axios = acmeAxios(await loadAcme());
+  configureTransport(axios, opts);
+  const r = await axios.get(url, { validateStatus: () => true });
   return { status: r.status, headers: r.headers, data: r.data };
 }

@@ -3,7 +3,7 @@
  * differently for the SM2 three-certificate bundle lives here, so adapting to
  * the service's real API once it is published (seed 004) touches this module.
  * The dialect is described in docs/sm2.md; the project's test server
- * (src/testkit/sm2-acme-server.ts) implements it.
+ * (testkit/sm2-acme-server.ts) implements it.
  *
  * What certctl assumes (RFC 8555 plus one order field):
  *  - The bundle is three ordinary orders for the same names (obtain.ts):

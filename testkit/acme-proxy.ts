@@ -3,7 +3,9 @@
  * Pebble 2.4 lacks — ARI (RFC 9773 `renewalInfo` and suggested windows),
  * ACME profiles in the directory, and Let's Encrypt-style refusals (429
  * rateLimited with Retry-After, 5xx, 409 alreadyReplaced), answers lost
- * after the CA acted (connection cut, never answered, 500: `loseAnswer`) — and that counts
+ * after the CA acted (connection cut, never answered, 500: `loseAnswer`), a client killed
+ * at an exact step (`interrupt`: the test's callback runs at that request, before it is
+ * forwarded or once the CA answered it — certctl itself has no crash hook) — and that counts
  * what reaches the CA, so tests can prove "nothing was sent" or "exactly one
  * certificate was issued". It is a TEST SERVER, never a CA of its own.
  *
@@ -27,7 +29,7 @@ import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { freePort } from './ports.js';
-import { ariCertId } from '../core/acme/ari.js';
+import { ariCertId } from '../src/core/acme/ari.js';
 
 export type EndpointName =
   | 'directory'
@@ -74,7 +76,20 @@ export interface ProxiedRequest {
   synthetic: boolean;
   /** Set when a loseAnswer fault took the CA's answer: how it was lost, and what the CA had answered. */
   lost?: { mode: LostAnswerMode; upstreamStatus: number };
+  /** Set when an `interrupt` fired at this request: when, and (for 'after') what the CA had answered. */
+  interrupted?: { when: InterruptWhen; upstreamStatus?: number };
 }
+
+/**
+ * Where an `interrupt` calls back:
+ *  - 'before': the request has arrived and is NOT forwarded (everything the client did before
+ *    sending it — its journal entries — is done; the CA never sees it);
+ *  - 'after': the request was forwarded, the CA acted and answered 2xx, and that answer is NOT
+ *    delivered (the CA performed the step; the client never learns it). A non-2xx answer (e.g.
+ *    Pebble's random badNonce, which the client re-sends) is delivered and the interrupt stays
+ *    armed for the next request to the endpoint.
+ */
+export type InterruptWhen = 'before' | 'after';
 
 /**
  * How a `loseAnswer` fault loses the CA's answer after the CA acted:
@@ -91,7 +106,7 @@ export interface SeenOrder {
   payload: Record<string, unknown>;
   /** Status answered to the client (201 created, 409 alreadyReplaced, 429, …; 0 while in flight or when the answer was lost). */
   status: number;
-  /** Status the CA answered (201: it created the order), also when the answer was then lost; undefined when not forwarded. */
+  /** Status the CA answered (201: it created the order), also when the answer was then lost or interrupted; undefined when not forwarded. */
   caStatus?: number;
 }
 
@@ -173,13 +188,22 @@ export interface AcmeTestProxy {
    */
   hold(endpoint: EndpointName): { arrived: Promise<void>; release(): void };
   /**
+   * Crash injection for recovery tests: at the next POST to `endpoint`, `when` says where
+   * (InterruptWhen), call `fn` and wait for it — the test SIGKILLs the client there and waits
+   * for it to end — then drop the connection. "Killed after step X" is `interrupt(X, 'after')`
+   * (or `interrupt(<the request after X>, 'before')` when the client must have journalled X's
+   * answer), by construction, not by timing. `cancel()` removes it if it has not fired.
+   * Cleared by clearFaults().
+   */
+  interrupt(endpoint: EndpointName, when: InterruptWhen, fn: () => void | Promise<void>): { cancel(): void };
+  /**
    * A hostile CA (certctl's input tests): every http-01 challenge token in an
    * authorization or challenge object forwarded from now on is replaced by
    * `fn(token)` ("../x", "a/b", "", a very long one…); null stops it. Not
    * cleared by clearFaults().
    */
   rewriteTokens(fn: ((token: string) => string) | null): void;
-  /** Remove every injected fault (rate limits, 5xx, lost answers, alreadyReplaced). */
+  /** Remove every injected fault (rate limits, 5xx, lost answers, interrupts, alreadyReplaced). */
   clearFaults(): void;
   /** Zero counts, forwarded, issued, requests, orders and ariRequests (faults and windows stay). */
   resetObservations(): void;
@@ -313,6 +337,11 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
   let tokenRewrite: ((token: string) => string) | null = null;
   const faults = new Map<EndpointName, Fault[]>();
   const holds = new Map<EndpointName, { arrive: () => void; released: Promise<void> }>();
+  interface Interrupt {
+    when: InterruptWhen;
+    fn: () => void | Promise<void>;
+  }
+  const interrupts = new Map<EndpointName, Interrupt>();
 
   const classify = (method: string, p: string): EndpointName => {
     const e = exact.get(p);
@@ -407,11 +436,21 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
       holds.set(endpoint, { arrive, released });
       return { arrived, release };
     },
+    interrupt(endpoint, when, fn) {
+      const it: Interrupt = { when, fn };
+      interrupts.set(endpoint, it);
+      return {
+        cancel() {
+          if (interrupts.get(endpoint) === it) interrupts.delete(endpoint);
+        },
+      };
+    },
     rewriteTokens(fn) {
       tokenRewrite = fn;
     },
     clearFaults() {
       faults.clear();
+      interrupts.clear();
       alreadyReplacedOn = false;
     },
     resetObservations() {
@@ -452,6 +491,13 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     } else {
       await sendProblem(res, entry, 500, { type: 'urn:ietf:params:acme:error:serverInternal', detail: 'Internal server error (the CA acted; its answer was lost by the ACME test proxy)' });
     }
+  };
+
+  /** Drop a request whose client the test has just killed (nothing is answered). */
+  const drop = (res: http.ServerResponse, entry: ProxiedRequest) => {
+    entry.status = 0;
+    res.socket?.destroy();
+    res.destroy();
   };
 
   const send = (res: http.ServerResponse, entry: ProxiedRequest, status: number, headers: http.OutgoingHttpHeaders, body: Buffer | string) => {
@@ -526,7 +572,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     }
   };
 
-  const forward = (req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest, body: Buffer, endpoint: EndpointName, lost?: LostAnswerMode): Promise<void> =>
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest, body: Buffer, endpoint: EndpointName, lost?: LostAnswerMode, afterAnswer?: Interrupt, settle?: () => void): Promise<void> =>
     new Promise((resolve) => {
       const headers: http.OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && k !== 'accept-encoding' && v !== undefined) headers[k] = v;
@@ -538,7 +584,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
         const out: http.OutgoingHttpHeaders = {};
         for (const [k, v] of Object.entries(ures.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
         const ct = String(ures.headers['content-type'] ?? '');
-        const buffer = endpoint === 'directory' || ct.includes('json') || endpoint === 'certificate' || lost !== undefined;
+        const buffer = endpoint === 'directory' || ct.includes('json') || endpoint === 'certificate' || lost !== undefined || afterAnswer !== undefined;
         if (!buffer) {
           entry.status = status;
           res.writeHead(status, out);
@@ -575,6 +621,22 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
             }
           }
           inspect(endpoint, status, ures.headers, data);
+          if (afterAnswer && !(status >= 200 && status < 300)) {
+            // The CA did not act (a rejected nonce the client re-sends, a refusal): stay armed for the next one.
+            if (!interrupts.has(endpoint)) interrupts.set(endpoint, afterAnswer);
+          } else if (afterAnswer) {
+            entry.interrupted = { when: 'after', upstreamStatus: status };
+            entry.status = 0;
+            settle?.(); // observations are complete before the test's callback runs (it may read them right after)
+            void Promise.resolve()
+              .then(afterAnswer.fn)
+              .catch(() => undefined)
+              .finally(() => {
+                drop(res, entry);
+                resolve();
+              });
+            return;
+          }
           if (lost) {
             void lose(res, entry, lost, status).then(() => resolve());
             return;
@@ -605,6 +667,11 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
       order = { at: entry.at, payload: jwsPayload(body), status: 0 };
       proxy.orders.push(order);
     }
+    const settleOrder = () => {
+      if (!order) return;
+      order.status = entry.status;
+      order.caStatus = entry.lost ? entry.lost.upstreamStatus : entry.interrupted ? entry.interrupted.upstreamStatus : entry.synthetic ? undefined : entry.status;
+    };
     // Every certID asked for is recorded, also when the answer is an injected error.
     if (endpoint === 'renewalInfo') proxy.ariRequests.push(certIdOfPath(p));
     const held = method === 'POST' ? holds.get(endpoint) : undefined;
@@ -612,6 +679,18 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
       holds.delete(endpoint);
       held.arrive();
       await held.released;
+    }
+    const intr = method === 'POST' ? interrupts.get(endpoint) : undefined;
+    if (intr?.when === 'before') {
+      interrupts.delete(endpoint);
+      entry.interrupted = { when: 'before' };
+      if (order) order.status = 0;
+      try {
+        await intr.fn();
+      } finally {
+        drop(res, entry);
+      }
+      return;
     }
     const fault = takeFault(endpoint);
     if (fault?.kind === 'rateLimit') {
@@ -643,12 +722,11 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     } else if (endpoint === 'renewalInfo') {
       await serveRenewalInfo(res, entry, p);
     } else {
-      await forward(req, res, entry, body, endpoint, fault?.kind === 'lose' ? fault.mode : undefined);
+      const after = intr?.when === 'after' ? intr : undefined;
+      if (after) interrupts.delete(endpoint);
+      await forward(req, res, entry, body, endpoint, fault?.kind === 'lose' ? fault.mode : undefined, after, settleOrder);
     }
-    if (order) {
-      order.status = entry.status;
-      order.caStatus = entry.lost ? entry.lost.upstreamStatus : entry.synthetic ? undefined : entry.status;
-    }
+    settleOrder();
   };
 
   const server = https.createServer({ cert: tlsCert, key: tlsKey }, (req, res) => {

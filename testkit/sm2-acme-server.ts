@@ -47,10 +47,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { freePort } from './ports.js';
-import { children, fromDer, firstElementBytes, oidOf, prim, bitBytes, toDer, toPem, type Asn1 } from '../core/keys/der.js';
-import { verifySm2Csr, readSm2PrivateKey, SM2_OID, SM2_DEFAULT_ID } from '../core/keys/sm2.js';
-import { makeEnvelopedKey } from '../core/keys/envelope.js';
-import { ENVELOPED_KEY_FIELD, ENVELOPED_KEY_PEM_LABEL } from '../core/ca/sm2acme.js';
+import { children, fromDer, firstElementBytes, oidOf, prim, bitBytes, toDer, toPem, type Asn1 } from '../src/core/keys/der.js';
+import { verifySm2Csr, readSm2PrivateKey, SM2_OID, SM2_DEFAULT_ID } from '../src/core/keys/sm2.js';
+import { makeEnvelopedKey } from '../src/core/keys/envelope.js';
+import { ENVELOPED_KEY_FIELD, ENVELOPED_KEY_PEM_LABEL } from '../src/core/ca/sm2acme.js';
 
 const run = promisify(execFile);
 const T = forge.asn1.Type;

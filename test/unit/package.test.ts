@@ -1,0 +1,51 @@
+/**
+ * What `npm pack` would ship: certctl's CLI and docs, never a test server
+ * (testkit/) nor a test hook. Runs `npm pack --dry-run --json` on the built
+ * tree (`npm run build` first; --ignore-scripts so packing does not rebuild
+ * dist/ under the other test files) and reads every file it lists.
+ */
+import { describe, it, expect, beforeAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Names only the test servers define (testkit/*.ts exports): none may be in a shipped file. */
+const TEST_SERVER_EXPORTS = ['startAcmeTestProxy', 'startPebble', 'startChallTestSrv', 'startPostgres', 'startSm2AcmeServer', 'startWebroot'];
+/** Environment variables that were (or would be) test hooks inside the product. */
+const TEST_HOOKS = ['CERTCTL_TEST_CRASH'];
+
+let files: string[] = [];
+beforeAll(() => {
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does).');
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const doc = JSON.parse(out) as { files: { path: string }[] }[];
+  files = doc[0]!.files.map((f) => f.path);
+});
+
+describe('npm pack', () => {
+  it('ships the CLI: bin/, the built main, the README', () => {
+    expect(files).toContain('bin/certctl.js');
+    expect(files).toContain('dist/cli/main.js');
+    expect(files).toContain('README.md');
+    // Every module bin/ loads is there: the package works without the source tree.
+    expect(files.filter((f) => f.startsWith('dist/core/')).length).toBeGreaterThan(20);
+  });
+
+  it('lists no test server: nothing under testkit/, dist-testkit/ or test/', () => {
+    const offending = files.filter((f) => /(^|\/)(testkit|dist-testkit|test)\//.test(f) || /acme-proxy|sm2-acme-server|pebble\.js|challtestsrv/.test(f));
+    expect(offending, `test code in the package: ${offending.join(', ')}`).toEqual([]);
+  });
+
+  it('no shipped file defines a test server or reads a test crash hook', () => {
+    const found: string[] = [];
+    for (const f of files) {
+      if (!/\.(js|mjs|cjs|json|md)$/.test(f)) continue;
+      const text = fs.readFileSync(path.join(ROOT, f), 'utf8');
+      for (const s of [...TEST_SERVER_EXPORTS, ...TEST_HOOKS]) if (text.includes(s)) found.push(`${f}: ${s}`);
+    }
+    expect(found).toEqual([]);
+  });
+});
