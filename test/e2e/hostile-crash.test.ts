@@ -5,10 +5,13 @@
  */
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { Ledger } from '../../src/core/ledger/ledger.js';
+import { testPostgres, stopTestPostgres } from '../helpers/ledgers.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 
 let pebble: Pebble;
@@ -20,6 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.stop();
   await pebble?.stop();
+  await stopTestPostgres();
 });
 beforeEach(() => {
   proxy.clearFaults();
@@ -73,5 +77,26 @@ describe('dual (RSA + ECDSA): one part refused, the other left open', () => {
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout).lineages[0].action).toBe('kept');
     expect(createdOrders()).toBe(0);
+  });
+});
+
+describe('two hosts on one PostgreSQL ledger, their clocks apart', () => {
+  it("a host whose clock runs 11 minutes ahead does not take a live run's lock as stale (heartbeats use the database's clock): exit 9, nothing sent", async () => {
+    const url = await (await testPostgres()).createDatabase('hostile_skew');
+    const l = Ledger.open(url);
+    try {
+      // Host A is running right now: its lock row, heartbeat just written (as A writes it).
+      expect(l.tryLock('run', { pid: 4242, host: 'host-a.invalid' }, Date.now(), 10 * 60_000, () => true)).toEqual({ ok: true });
+    } finally {
+      l.close();
+    }
+    expect(os.hostname()).not.toBe('host-a.invalid');
+    // Host B (this host), its clock 11 minutes fast.
+    const state = tempDir();
+    const skewed = { CERTCTL_LEDGER: url, CERTCTL_TEST_NOW: new Date(Date.now() + 11 * 60_000).toISOString() };
+    const r = await runCli(issueArgs(state, 'skew.example.test', ['--lock-wait', '1']), skewed);
+    expect(r.code, r.stderr).toBe(9);
+    expect(r.stderr).toMatch(/pid 4242 on host-a\.invalid/);
+    expect(proxy.total()).toBe(0);
   });
 });
