@@ -104,25 +104,32 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
   // 2. An order of this lineage left in flight (crash, kill, time-out) is resumed, not repeated.
   const open = ledger.openOrders(l.name).filter((o) => o.directory_url === l.directory_url);
   const resumed = open.length > 0;
+  // A part of a multi-part lineage (dual, SM2) whose order ended (refused, failed) while another
+  // part's order stayed open: it is ordered again beside the resumed ones, through the gate — else
+  // the version would be stored without it and never get it (a 'dual' lineage with one certificate).
+  const missing = resumed ? spec.parts.filter((p) => !open.some((o) => (o.role ?? 'main') === p.role)) : [];
   // 1 + 3. A webroot is checked first (a broken one must not cost an order); in standalone
   // mode the readiness checks serve their probe on the port before certctl's responder takes it.
-  if (l.challenge === 'standalone' && !resumed) await deps.gate?.check();
+  const ordering = !resumed || missing.length > 0;
+  if (l.challenge === 'standalone' && ordering) await deps.gate?.check();
   const responder = await makeResponder(l);
   try {
-    if (l.challenge !== 'standalone' && !resumed) await deps.gate?.check();
+    if (l.challenge !== 'standalone' && ordering) await deps.gate?.check();
 
-    let rows: OrderRow[];
+    let rows: OrderRow[] = [];
     if (resumed) {
       log(`Resuming ${open.length} interrupted order(s) of ${l.name} instead of ordering again.`);
       rows = open;
-    } else {
+      if (missing.length) log(`Ordering the ${missing.map((p) => p.role).join(', ')} part of ${l.name} again: its order ended without a certificate.`);
+    }
+    if (ordering) {
       // Plan again and journal the orders in one critical section: requests running side by side in
       // this process (apply/renew --concurrency) then see each other's orders in flight and cannot all
       // take the same last slot. (Across processes the run lock serialises whole runs.)
-      rows = await journalling.run(async () => {
+      const fresh = await journalling.run(async () => {
         await deps.gate?.recheck();
-        const bundle = spec.parts.length > 1 ? crypto.randomUUID() : null;
-        return spec.parts.map((p) => {
+        const bundle = resumed ? (open[0]!.bundle_id ?? null) : spec.parts.length > 1 ? crypto.randomUUID() : null;
+        return (resumed ? missing : spec.parts).map((p) => {
           const id = ledger.createOrder({
             lineage: l.name,
             bundle_id: bundle,
@@ -142,7 +149,9 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
           return ledger.order(id)!;
         });
       });
+      rows = [...rows, ...fresh];
     }
+    const freshIds = new Set(rows.filter((r) => !open.includes(r)).map((r) => r.id));
 
     let session: Session;
     try {
@@ -166,11 +175,11 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
       }
     } catch (err) {
       // Nothing of these new orders reached the CA: they are not history, take them out of the journal.
-      if (!resumed) for (const r of rows) ledger.discardUnsentOrder(r.id);
+      for (const r of rows) if (freshIds.has(r.id)) ledger.discardUnsentOrder(r.id);
       throw err;
     }
-    if (!resumed) {
-      for (const r of rows) if (r.account_id === null) ledger.updateOrder(r.id, { account_id: session.accountId }, now(), 'account registered');
+    if (freshIds.size) {
+      for (const r of rows) if (freshIds.has(r.id) && r.account_id === null) ledger.updateOrder(r.id, { account_id: session.accountId }, now(), 'account registered');
       rows = rows.map((r) => ledger.order(r.id)!);
     }
 

@@ -972,6 +972,7 @@ export class Ledger {
    */
   tryLock(name: string, me: { pid: number; host: string }, now: number, staleMs: number, alive: (pid: number) => boolean): { ok: true } | { ok: false; holder: { pid: number; host: string; acquired_at: number } } {
     return this.tx(() => {
+      now = this.lockClock(now);
       const cur = this.db.prepare('SELECT pid, host, acquired_at, heartbeat FROM locks WHERE name = ?').get(name) as
         | { pid: number; host: string; acquired_at: number; heartbeat: number }
         | undefined;
@@ -987,7 +988,18 @@ export class Ledger {
   }
 
   heartbeatLock(name: string, me: { pid: number; host: string }, now: number): void {
-    this.db.prepare('UPDATE locks SET heartbeat = ? WHERE name = ? AND pid = ? AND host = ?').run(now, name, me.pid, me.host);
+    this.db.prepare('UPDATE locks SET heartbeat = ? WHERE name = ? AND pid = ? AND host = ?').run(this.lockClock(now), name, me.pid, me.host);
+  }
+
+  /**
+   * The clock of lock heartbeats. On a shared (PostgreSQL) ledger it is the
+   * database server's: each host writing and judging heartbeats by its own
+   * clock let a host whose clock ran LOCK_STALE_MS ahead take the lock of a
+   * live run on another host (two runs, two certificates for one set).
+   */
+  private lockClock(now: number): number {
+    if (this.backend !== 'postgres') return now;
+    return Number(this.db.prepare('SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS t').pluck().get());
   }
 
   unlock(name: string, me: { pid: number; host: string }): void {

@@ -136,6 +136,8 @@ export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o64
   } catch (err) {
     fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
+    // A write on a descriptor names no file: say which one (a full disk is reported with its path, not as the ledger's).
+    if (err && typeof err === 'object' && !('path' in err)) Object.assign(err, { path: file });
     throw err;
   }
   fs.closeSync(fd);
