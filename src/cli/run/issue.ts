@@ -3,7 +3,7 @@
  * validation happens before the ledger is written or anything is sent.
  */
 import path from 'node:path';
-import type { Context } from '../context.js';
+import { runEnv, type Context } from '../context.js';
 import type { IssueOptions } from '../commands/issue.js';
 import { resolveCa } from '../../core/ca/registry.js';
 import { normalizeNames, setKey, assertLineageName, defaultLineageName } from '../../core/names.js';
@@ -134,7 +134,7 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
           now: ctx.now,
           log: (l) => ctx.out.info(l),
           verbose: ctx.opts.verbose ? (l) => ctx.out.verbose(l) : undefined,
-          gate: gateFor(ctx, ledger, lineage, ca, { force: o.force, forceRenewal: o.forceRenewal, precheck: o.precheck, resolver: o.resolver, httpPort: o.httpPort }),
+          gate: gateFor(runEnv(ctx), ledger, lineage, ca, { force: o.force, forceRenewal: o.forceRenewal, precheck: o.precheck, resolver: o.resolver, httpPort: o.httpPort }),
         },
       );
     } catch (err) {

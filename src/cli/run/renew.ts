@@ -1,5 +1,5 @@
 /** `certctl renew`: lock, walk (deciding first), the random delay only if something is due, report. */
-import type { Context } from '../context.js';
+import { runEnv, type Context } from '../context.js';
 import type { RenewCliOptions } from '../commands/renew.js';
 import { InputError } from '../../core/errors.js';
 import { assertLineageName, quote } from '../../core/names.js';
@@ -61,7 +61,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
     const { managedDomains } = await import('../../core/ledger/snapshot.js');
     const ctSync = o.ctSync === 'auto' ? await ctForPlan(ledger, managedDomains(ledger), ctx.now, { ctSync: o.ctSync, ctMaxAge: o.ctMaxAge, ctUrl: o.ctUrl }, (l) => ctx.out.verbose(l)) : [];
     const walk = () =>
-      runRenew(ctx, ledger, {
+      runRenew(runEnv(ctx), ledger, {
         days: o.days,
         forceRenewal: o.forceRenewal,
         dryRun: o.dryRun,

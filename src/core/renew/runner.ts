@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Context } from '../../cli/context.js';
+import type { RunEnv } from '../env.js';
 import type { Ledger, LineageRow, OrderRow, RenewalScanEntry, ScannedCertificate, ScannedLineage } from '../ledger/ledger.js';
 import { findCa, caForLineage, type CaProfile } from '../ca/registry.js';
 import { statePaths } from '../paths.js';
@@ -100,8 +100,8 @@ function endpointCache(ledger: Ledger): EndpointOf {
   };
 }
 
-export async function runRenew(ctx: Context, ledger: Ledger, o: RenewOptions): Promise<RenewReport> {
-  const store = new LineageStore(ctx.paths);
+export async function runRenew(env: RunEnv, ledger: Ledger, o: RenewOptions): Promise<RenewReport> {
+  const store = new LineageStore(env.paths);
   // Lineages with their current certificates and ARI rows are read a page at a time (one query
   // per page), the open orders in one query: nothing per lineage, so a ledger of 100,000
   // lineages is walked in about a second and memory does not grow with the ledger. A
@@ -172,7 +172,7 @@ export async function runRenew(ctx: Context, ledger: Ledger, o: RenewOptions): P
       const e = nextEntry();
       if (!e) return;
       const i = taken++;
-      const outcome = await renewOne(ctx, ledger, store, e.lineage, e.current, openByLineage.get(e.lineage.name) ?? [], endpointOf, o, beforeAttempt, mayAttempt);
+      const outcome = await renewOne(env, ledger, store, e.lineage, e.current, openByLineage.get(e.lineage.name) ?? [], endpointOf, o, beforeAttempt, mayAttempt);
       if (!outcome) return;
       outcomes[i] = outcome;
       o.onProgress?.(++done, total);
@@ -195,7 +195,7 @@ const lazyGet =
   };
 
 async function renewOne(
-  ctx: Context,
+  env: RunEnv,
   ledger: Ledger,
   store: LineageStore,
   l: ScannedLineage,
@@ -206,11 +206,11 @@ async function renewOne(
   beforeAttempt: (l: ScannedLineage) => Promise<boolean>,
   mayAttempt: () => boolean = () => true,
 ): Promise<LineageOutcome | null> {
-  const now = ctx.now();
+  const now = env.now();
   const base = { lineage: l.name, names: l.names, hooks: [] as HookResult[] };
   const soonest = soonestExpiring(certs);
   const days = o.days ?? l.settings.renewDays;
-  const get = lazyGet(l.settings.caBundle, ctx.opts.verbose ? (x) => ctx.out.verbose(x) : undefined);
+  const get = lazyGet(l.settings.caBundle, env.verbose ? (x) => env.sink.verbose(x) : undefined);
 
   let due = false;
   let reason = '';
@@ -250,7 +250,7 @@ async function renewOne(
   }
   const ariInfo = ari ? { windowStart: ari.windowStart, windowEnd: ari.windowEnd, chosenAt: ari.at } : null;
 
-  if (o.dryRun) return dryRun(ctx, ledger, ledger.lineage(l.name)!, caForLineage(l), o, base, reason);
+  if (o.dryRun) return dryRun(env, ledger, ledger.lineage(l.name)!, caForLineage(l), o, base, reason);
 
   if (!due) {
     const nextAt = ari?.at ?? (soonest ? dueAt(soonest, days) : null);
@@ -272,11 +272,11 @@ async function renewOne(
       { lineage: full, ca, replaces: rep, forced: o.forceRenewal, precheckSkipped: !o.precheck },
       {
         ledger,
-        paths: ctx.paths,
-        now: ctx.now,
-        log: (x) => ctx.out.verbose(x),
-        verbose: ctx.opts.verbose ? (x) => ctx.out.verbose(x) : undefined,
-        gate: gateFor(ctx, ledger, full, ca, { precheck: o.precheck, renewal: true, replaces: rep, ariWindowOpen: ari?.windowOpen, resolver: o.resolver, httpPort: o.httpPort }),
+        paths: env.paths,
+        now: env.now,
+        log: (x) => env.sink.verbose(x),
+        verbose: env.verbose ? (x) => env.sink.verbose(x) : undefined,
+        gate: gateFor(env, ledger, full, ca, { precheck: o.precheck, renewal: true, replaces: rep, ariWindowOpen: ari?.windowOpen, resolver: o.resolver, httpPort: o.httpPort }),
       },
     );
   try {
@@ -286,7 +286,7 @@ async function renewOne(
     } catch (err) {
       // RFC 9773: an already-replaced certificate → order again without `replaces`.
       if (replaces && err instanceof AcmeError && /alreadyReplaced|:conflict$/.test(err.problem.type)) {
-        ctx.out.verbose(`${l.name}: the CA says this certificate was already replaced; ordering without "replaces"`);
+        env.sink.verbose(`${l.name}: the CA says this certificate was already replaced; ordering without "replaces"`);
         result = await attempt(null);
       } else throw err;
     }
@@ -331,23 +331,23 @@ async function computeAriId(store: LineageStore, l: ScannedLineage, cert: Scanne
  * in a throw-away state directory, so neither live/ nor the ledger's
  * lineages change. Without a staging CA: plan and readiness checks only.
  */
-async function dryRun(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfile, o: RenewOptions, base: Pick<LineageOutcome, 'lineage' | 'names' | 'hooks'>, reason: string): Promise<LineageOutcome> {
+async function dryRun(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfile, o: RenewOptions, base: Pick<LineageOutcome, 'lineage' | 'names' | 'hooks'>, reason: string): Promise<LineageOutcome> {
   const stagingUrl = !ca.stagingId ? null : ca.stagingId === ca.id ? l.directory_url : (findCa(ca.stagingId)?.directoryUrl ?? null);
   const staging = stagingUrl ? { ...(findCa(ca.stagingId!) ?? ca), directoryUrl: stagingUrl } : null;
   const [{ obtain }, { gateFor }, { Ledger: LedgerClass }] = await Promise.all([import('../obtain.js'), import('../gate.js'), import('../ledger/ledger.js')]);
   try {
     if (!staging) {
-      await gateFor(ctx, ledger, l, ca, { precheck: o.precheck, renewal: true, resolver: o.resolver, httpPort: o.httpPort }).check();
+      await gateFor(env, ledger, l, ca, { precheck: o.precheck, renewal: true, resolver: o.resolver, httpPort: o.httpPort }).check();
       return { ...base, action: 'dry-run', reason: `${ca.name} has no staging CA known to certctl: planned and checked readiness only (${reason})`, nextAt: null, exitCode: ExitCode.OK };
     }
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-dry-run-'));
     const tmpLedger = LedgerClass.open(path.join(tmp, 'ledger.sqlite'));
     try {
-      tmpLedger.saveLineage({ ...l, directory_url: staging.directoryUrl, ca_id: staging.id, now: ctx.now() });
+      tmpLedger.saveLineage({ ...l, directory_url: staging.directoryUrl, ca_id: staging.id, now: env.now() });
       const tl = tmpLedger.lineage(l.name)!;
       const r = await obtain(
         { lineage: tl, ca: staging, precheckSkipped: !o.precheck },
-        { ledger: tmpLedger, paths: statePaths(tmp), now: ctx.now, log: (x) => ctx.out.verbose(x), gate: gateFor(ctx, tmpLedger, tl, staging, { precheck: o.precheck, resolver: o.resolver, httpPort: o.httpPort, paths: statePaths(tmp) }) },
+        { ledger: tmpLedger, paths: statePaths(tmp), now: env.now, log: (x) => env.sink.verbose(x), gate: gateFor(env, tmpLedger, tl, staging, { precheck: o.precheck, resolver: o.resolver, httpPort: o.httpPort, paths: statePaths(tmp) }) },
       );
       return { ...base, action: 'dry-run', reason: `a test certificate was issued by ${staging.name} (serial ${r.certificates[0]!.serial}); live files untouched`, nextAt: null, exitCode: ExitCode.OK };
     } finally {
