@@ -43,7 +43,7 @@ export interface Gate {
 export function gateFor(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfile, o: GateOptions): Gate {
   const plan = async (speak: boolean) => {
     const now = env.now();
-    const { planFromLedger } = await import('./planner/index.js');
+    const { planFromLedger } = await import('./plan.js');
     const overrides = o.overrides ?? (await (await import('./config/index.js')).loadConfig(env.configFile)).policies;
     const account = ledger.account(l.directory_url);
     const decision = planFromLedger(

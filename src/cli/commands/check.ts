@@ -4,7 +4,7 @@
  * CA; the results are stored in the ledger (shown by `plan`).
  */
 import type { Command } from 'commander';
-import { action } from '../main.js';
+import { action } from '../action.js';
 import { ExitCode, InputError } from '../../core/errors.js';
 import type { Context } from '../context.js';
 import type { PrecheckResult } from '../../core/precheck/types.js';

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { write } from '../output.js';
-import { action } from '../main.js';
+import { action } from '../action.js';
 import type { Context } from '../context.js';
 
 const DEFAULT_FILE = '/etc/cron.d/certctl';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { action } from '../main.js';
+import { action } from '../action.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').filter(Boolean)];

@@ -8,7 +8,7 @@
  */
 import { Option, type Command } from 'commander';
 import path from 'node:path';
-import { action } from '../main.js';
+import { action } from '../action.js';
 
 export function register(program: Command): void {
   const imp = program.command('import').description("bring certificates certctl did not issue into the ledger (and certbot's lineages into certctl's)");

@@ -5,7 +5,7 @@
  * full each is and when each used slot frees. Nothing is sent.
  */
 import type { Command } from 'commander';
-import { action } from '../main.js';
+import { action } from '../action.js';
 import { utc, local, humanRelative } from '../../core/clock.js';
 
 export function register(program: Command): void {
@@ -18,7 +18,7 @@ export function register(program: Command): void {
       action(async (ctx, domain: string | undefined, opts: { ca?: string }) => {
         const { normalizeName, registeredDomain } = await import('../../core/names.js');
         const { InputError } = await import('../../core/errors.js');
-        const { limitsOverview } = await import('../../core/planner/index.js');
+        const { limitsOverview } = await import('../../core/plan.js');
         let registered: string | undefined;
         if (domain) {
           const n = normalizeName(domain, { allowIp: true, allowWildcard: true });

@@ -5,7 +5,7 @@
  * Exit: 0 allowed (or last slot, warned), 3 duplicate, 4 blocked.
  */
 import { Option, type Command } from 'commander';
-import { action } from '../main.js';
+import { action } from '../action.js';
 // clock.js is tiny (no dependencies): imported statically so printing stays synchronous.
 import { utc, local, humanRelative, humanDuration } from '../../core/clock.js';
 import type { Context } from '../context.js';
@@ -64,7 +64,7 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
   const { ctForPlan } = await import('../../core/ct/index.js');
   const { managedDomains } = await import('../../core/ledger/snapshot.js');
   const { parseKeyType } = await import('../../core/keys/index.js');
-  const { planFromLedger } = await import('../../core/planner/index.js');
+  const { planFromLedger } = await import('../../core/plan.js');
   const { policyFor } = await import('../../core/limits/policies.js');
   const { loadConfig, applyDefaults } = await import('../../core/config/index.js');
   const config = await loadConfig(ctx.opts.config);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { write } from '../output.js';
 import { existsSync, readdirSync } from 'node:fs';
-import { action } from '../main.js';
+import { action } from '../action.js';
 import type { Context } from '../context.js';
 
 export function register(program: Command): void {

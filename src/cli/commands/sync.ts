@@ -6,7 +6,7 @@
  * at least one (what did arrive is kept, and `plan` says "incomplete").
  */
 import { Option, type Command } from 'commander';
-import { action } from '../main.js';
+import { action } from '../action.js';
 
 export interface SyncCtOptions {
   ctUrl: string;

@@ -8,14 +8,20 @@
  */
 import path from 'node:path';
 import type { Context } from '../context.js';
-import type { ApplyOptions } from '../commands/apply.js';
-import type { IssueOptions } from '../commands/issue.js';
+import type { IssueOptions } from './issue.js';
 import { Output } from '../output.js';
 import { CertctlError, ExitCode, InputError } from '../../core/errors.js';
 import { defaultConfigPath, loadConfig, type Config, type DeclaredCertificate } from '../../core/config/index.js';
 import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
 import { utc, humanRelative } from '../../core/clock.js';
 import { soonestExpiring } from '../../core/renew/due.js';
+
+export interface ApplyOptions {
+  dryRun?: boolean;
+  concurrency?: number;
+  precheck: boolean;
+  lockWait: number;
+}
 
 export type ApplyAction = 'held' | 'issued' | 'recovered' | 'would-issue' | 'blocked' | 'failed';
 
@@ -185,7 +191,7 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
   const { resolveCa } = await import('../../core/ca/registry.js');
   const { normalizeNames, setKey, defaultLineageName } = await import('../../core/names.js');
   const { parseKeyType } = await import('../../core/keys/index.js');
-  const { planFromLedger } = await import('../../core/planner/index.js');
+  const { planFromLedger } = await import('../../core/plan.js');
   const where = `${cfg.file}:${c.line}: certificates[${index}]`;
   const base: ApplyItem = { name: c.name ?? c.domains[0] ?? `certificates[${index}]`, names: c.domains, line: c.line, ca: null, directoryUrl: null, keyType: null, action: 'failed', verdict: null, allowedAt: null, reason: '', exitCode: ExitCode.OK };
   const io = issueOptionsFor(c, cfg, o);

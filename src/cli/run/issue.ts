@@ -4,7 +4,6 @@
  */
 import path from 'node:path';
 import { runEnv, type Context } from '../context.js';
-import type { IssueOptions } from '../commands/issue.js';
 import { resolveCa } from '../../core/ca/registry.js';
 import { normalizeNames, setKey, assertLineageName, defaultLineageName } from '../../core/names.js';
 import { parseKeyType } from '../../core/keys/index.js';
@@ -17,7 +16,33 @@ import { acquireRunLock } from '../../core/store/lock.js';
 import { isDue, soonestExpiring } from '../../core/renew/due.js';
 import { utc, humanRelative } from '../../core/clock.js';
 import { withConfigDefaults, loadConfig } from '../../core/config/index.js';
-import { optionGiven } from '../main.js';
+import { optionGiven } from '../action.js';
+
+export interface IssueOptions {
+  domain: string[];
+  webroot?: string;
+  standalone?: string | true;
+  server?: string;
+  ca?: string;
+  staging?: boolean;
+  caBundle?: string;
+  email?: string;
+  eabKid?: string;
+  eabHmacKey?: string;
+  eabHmacKeyFile?: string;
+  forceWebroot?: boolean;
+  keyType: string;
+  certName?: string;
+  profile?: string;
+  reuseKey?: boolean;
+  forceRenewal?: boolean;
+  force?: boolean;
+  precheck: boolean;
+  resolver?: string;
+  /** A string from the command line, a number from the config file: run/issue.ts checks and converts both. */
+  httpPort?: number;
+  lockWait: number;
+}
 
 export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
   // Everything below up to ctx.ledger() only reads: a bad value anywhere stops here, before the

@@ -3,14 +3,14 @@
  * policy, decide. `issue` and `renew` call `planFromLedger` before sending
  * anything; `certctl limits` calls `limitsOverview`.
  */
-import type { Ledger } from '../ledger/ledger.js';
-import { accountList, activeProblemFacts, domainFactsAllCas, managedDomains, openOrderTimes, orderFacts, readSnapshot } from '../ledger/snapshot.js';
-import { lookbackMs, policyFor, type LimitName, type Policy, type PolicyOverride, type Rule } from '../limits/policies.js';
-import { headroom, type Headroom } from '../limits/headroom.js';
-import { caForDirectory, findCa } from '../ca/registry.js';
-import { planRequest, scopes, type Decision, type IssuedFact, type OrderFact, type PlanRequest, type ProblemFact } from './plan.js';
+import type { Ledger } from './ledger/ledger.js';
+import { accountList, activeProblemFacts, domainFactsAllCas, managedDomains, openOrderTimes, orderFacts, readSnapshot } from './ledger/snapshot.js';
+import { lookbackMs, policyFor, type LimitName, type Policy, type PolicyOverride, type Rule } from './limits/policies.js';
+import { headroom, type Headroom } from './limits/headroom.js';
+import { caForDirectory, findCa } from './ca/registry.js';
+import { planRequest, scopes, type Decision, type IssuedFact, type OrderFact, type PlanRequest, type ProblemFact } from './planner/plan.js';
 
-export { planRequest, type Decision, type PlanRequest } from './plan.js';
+export { planRequest, type Decision, type PlanRequest } from './planner/plan.js';
 
 /** Decide one request from the ledger (snapshot + policy lookup + planRequest). `overrides`: policy overrides from the config file. */
 export function planFromLedger(ledger: Ledger, req: PlanRequest, now: number, overrides?: Record<string, PolicyOverride>): Decision {
