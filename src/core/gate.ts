@@ -9,7 +9,6 @@ import type { CaProfile } from './ca/registry.js';
 import type { PolicyOverride } from './limits/policies.js';
 import type { StatePaths } from './paths.js';
 import { BlockedError, PrecheckError } from './errors.js';
-import { parseKeyType } from './keys/index.js';
 import { parseListen } from './acme/challenge.js';
 import { utc, local, humanRelative } from './clock.js';
 
@@ -43,24 +42,20 @@ export interface Gate {
 export function gateFor(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfile, o: GateOptions): Gate {
   const plan = async (speak: boolean) => {
     const now = env.now();
-    const { planFromLedger } = await import('./plan.js');
+    const { planFromLedger, planRequestFor } = await import('./plan.js');
     const overrides = o.overrides ?? (await (await import('./config/index.js')).loadConfig(env.configFile)).policies;
-    const account = ledger.account(l.directory_url);
     const decision = planFromLedger(
       ledger,
-      {
+      planRequestFor(ledger, {
         names: l.names,
-        caId: ca.id,
+        ca,
         directoryUrl: l.directory_url,
-        policyId: ca.policyId,
-        accountId: account?.id ?? null,
-        newAccount: !account?.account_url,
-        parts: parseKeyType(l.key_type).parts.length,
+        keyType: l.key_type,
         replaces: o.replaces ?? null,
         ariWindowOpen: o.ariWindowOpen,
         forceRenewal: o.forceRenewal || o.renewal,
         renewalOf: o.renewal ? l.name : undefined,
-      },
+      }),
       now,
       overrides,
     );

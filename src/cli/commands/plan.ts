@@ -64,7 +64,7 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
   const { ctForPlan } = await import('../../core/ct/index.js');
   const { managedDomains } = await import('../../core/ledger/snapshot.js');
   const { parseKeyType } = await import('../../core/keys/index.js');
-  const { planFromLedger } = await import('../../core/plan.js');
+  const { planFromLedger, planRequestFor } = await import('../../core/plan.js');
   const { policyFor } = await import('../../core/limits/policies.js');
   const { loadConfig, applyDefaults } = await import('../../core/config/index.js');
   const config = await loadConfig(ctx.opts.config);
@@ -92,23 +92,7 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
 
   const planOne = (names: string[], ca: CaProfile, directoryUrl: string, keyType: string, extra: { renewalOf?: string; forceRenewal?: boolean; lineage?: string }): PlanItem => {
     const spec = parseKeyType(keyType);
-    const account = ledger.account(directoryUrl);
-    const decision = planFromLedger(
-      ledger,
-      {
-        names,
-        caId: ca.id,
-        directoryUrl,
-        policyId: ca.policyId,
-        accountId: account?.id ?? null,
-        newAccount: !account,
-        parts: spec.parts.length,
-        forceRenewal: extra.forceRenewal,
-        renewalOf: extra.renewalOf,
-      },
-      now,
-      overrides,
-    );
+    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType, forceRenewal: extra.forceRenewal, renewalOf: extra.renewalOf }), now, overrides);
     return { lineage: extra.lineage ?? null, names, ca, directoryUrl, policy: policyFor(ca.policyId, overrides), keyType: spec.text, parts: spec.parts.length, decision };
   };
 

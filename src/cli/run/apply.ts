@@ -191,7 +191,7 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
   const { resolveCa } = await import('../../core/ca/registry.js');
   const { normalizeNames, setKey, defaultLineageName } = await import('../../core/names.js');
   const { parseKeyType } = await import('../../core/keys/index.js');
-  const { planFromLedger } = await import('../../core/plan.js');
+  const { planFromLedger, planRequestFor } = await import('../../core/plan.js');
   const where = `${cfg.file}:${c.line}: certificates[${index}]`;
   const base: ApplyItem = { name: c.name ?? c.domains[0] ?? `certificates[${index}]`, names: c.domains, line: c.line, ca: null, directoryUrl: null, keyType: null, action: 'failed', verdict: null, allowedAt: null, reason: '', exitCode: ExitCode.OK };
   const io = issueOptionsFor(c, cfg, o);
@@ -222,13 +222,7 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
     }
 
     // 3. Plan, with the config's policy overrides.
-    const account = ledger.account(directoryUrl);
-    const decision = planFromLedger(
-      ledger,
-      { names, caId: ca.id, directoryUrl, policyId: ca.policyId, accountId: account?.id ?? null, newAccount: !account?.account_url, parts: spec.parts.length, renewalOf: holder?.name },
-      now,
-      cfg.policies,
-    );
+    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType: spec.text, renewalOf: holder?.name }), now, cfg.policies);
     item = { ...item, verdict: decision.verdict, allowedAt: decision.allowedAt };
     if (decision.verdict === 'blocked') {
       const why = decision.limits.filter((x) => x.after < 0 || x.evidence).map((x) => x.reason).join('; ') || decision.notes.join(' ');
