@@ -123,7 +123,7 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
   }
 
   // A whole renewal run: every lineage that is due now.
-  const { isDue, dueAt, soonestExpiring } = await import('../../core/renew/due.js');
+  const { ariDecides, renewalDue, soonestExpiring } = await import('../../core/renew/due.js');
   const { ariDecision } = await import('../../core/renew/ari.js');
   const items: PlanItem[] = [];
   const notDue: { lineage: string; names: string[]; dueAt: number }[] = [];
@@ -131,11 +131,11 @@ async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
   for (const l of ledger.lineages()) {
     const certs = ledger.currentCertificates(l.name);
     const soonest = soonestExpiring(certs);
-    // Same rule as renew, from what the ledger knows (no request): open orders, the ARI moment chosen earlier, else the lifetime rule.
-    const ari = soonest && l.settings.renewDays === undefined ? ariDecision(ledger.renewalInfo(soonest.id), now) : null;
-    const open = ledger.openOrders(l.name).length > 0;
-    if (soonest && !open && !(ari ? ari.due : isDue(soonest, now, l.settings.renewDays))) {
-      notDue.push({ lineage: l.name, names: l.names, dueAt: ari?.at ?? dueAt(soonest, l.settings.renewDays) });
+    // renew's rule, from what the ledger knows (no request): the ARI moment chosen earlier stands for the CA's answer.
+    const facts = { openOrders: ledger.openOrders(l.name).length, soonest, renewDays: l.settings.renewDays };
+    const due = renewalDue({ ...facts, ari: soonest && ariDecides(facts) ? ariDecision(ledger.renewalInfo(soonest.id), now) : null }, now);
+    if (!due.due) {
+      notDue.push({ lineage: l.name, names: l.names, dueAt: due.nextAt! });
       continue;
     }
     const ca = caForLineage(l);

@@ -15,6 +15,7 @@ import { defaultConfigPath, loadConfig, type Config, type DeclaredCertificate } 
 import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
 import { utc, humanRelative } from '../../core/clock.js';
 import { soonestExpiring } from '../../core/renew/due.js';
+import { mapLimit } from '../../core/concurrency.js';
 
 export interface ApplyOptions {
   dryRun?: boolean;
@@ -69,20 +70,6 @@ class CaptureOutput extends Output {
   override error(err: CertctlError): void {
     this.info(err.message);
   }
-}
-
-/** Run `fn` over `items` with at most `limit` at a time, results in input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
 }
 
 /** Most serious first, as renew ranks them; "nothing to do" (3) never counts as a failure here. */
