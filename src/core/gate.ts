@@ -9,7 +9,6 @@ import type { CaProfile } from './ca/registry.js';
 import type { PolicyOverride } from './limits/policies.js';
 import type { StatePaths } from './paths.js';
 import { BlockedError, PrecheckError } from './errors.js';
-import { parseListen } from './acme/challenge.js';
 import { utc, local, humanRelative } from './clock.js';
 
 export interface GateOptions {
@@ -90,12 +89,11 @@ export function gateFor(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfil
       return;
     }
     if (l.challenge !== 'webroot' && l.challenge !== 'standalone') return;
-    const { runPrechecks } = await import('./precheck/index.js');
+    // The readiness check belongs to the lineage's challenge solver (its own probe, plus DNS, CAA, failures).
+    const { solverFor } = await import('./challenge/http01.js');
     const { recordPrechecks } = await import('./ledger/prechecks.js');
-    const report = await runPrechecks({
+    const report = await solverFor(l).precheck({
       names: l.names,
-      webroot: l.webroot ?? undefined,
-      standalone: l.challenge === 'standalone' ? parseListen(l.standalone_addr ?? undefined) : undefined,
       resolver: o.resolver ?? (l.settings.resolver as string | undefined),
       httpPort: o.httpPort ?? l.settings.httpPort,
       caaIdentities: ca.caaIdentities,

@@ -95,7 +95,7 @@ async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
   }
   let standalone: { host: string; port: number } | undefined;
   if (o.standalone !== undefined) {
-    const { parseListen } = await import('../../core/acme/challenge.js');
+    const { parseListen } = await import('../../core/http01.js');
     standalone = parseListen(o.standalone);
   }
   const caaIdentities = o.caaIdentity?.length ? o.caaIdentity.map((d) => d.trim().toLowerCase()) : ca.caaIdentities;
@@ -112,7 +112,7 @@ async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
   if (o.webroot !== undefined) {
     const path = await import('node:path');
     if (v.plain(o.webroot, '--webroot')!.trim() === '') throw new InputError('--webroot is empty.', 'Give --webroot the directory your web server serves for these names.');
-    const { assertDocumentRoot } = await import('../../core/acme/challenge.js');
+    const { assertDocumentRoot } = await import('../../core/http01.js');
     assertDocumentRoot(path.resolve(o.webroot), ctx.paths.root, Boolean(o.forceWebroot));
   }
 

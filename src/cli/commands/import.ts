@@ -104,7 +104,7 @@ Running it again changes nothing.`,
         const { importState } = await import('../../core/import/state.js');
         const { resolveCa } = await import('../../core/ca/registry.js');
         const { acquireRunLock } = await import('../../core/store/lock.js');
-        const { parseListen } = await import('../../core/acme/challenge.js');
+        const { parseListen } = await import('../../core/http01.js');
         if (opts.webroot && opts.standalone) throw new InputError('Give either --webroot or --standalone, not both.');
         if (opts.webroot && !fs.existsSync(opts.webroot)) throw new InputError(`--webroot ${opts.webroot} does not exist.`);
         if (opts.caBundle && !fs.existsSync(opts.caBundle)) throw new InputError(`--ca-bundle ${opts.caBundle} does not exist.`);
@@ -166,7 +166,7 @@ Running it again changes nothing.`,
         v.url(opts.server, '--server');
         if (opts.certName !== undefined) assertLineageName(opts.certName);
         opts.caBundle = v.caBundleFile(opts.caBundle);
-        if (opts.standalone !== undefined && opts.standalone !== true) (await import('../../core/acme/challenge.js')).parseListen(opts.standalone);
+        if (opts.standalone !== undefined && opts.standalone !== true) (await import('../../core/http01.js')).parseListen(opts.standalone);
         await checkWebroot(ctx.paths.root, opts.webroot, opts.forceWebroot);
         const { importPem } = await import('../../core/import/index.js');
         const { resolveCa } = await import('../../core/ca/registry.js');
@@ -202,7 +202,7 @@ Running it again changes nothing.`,
 async function checkWebroot(stateDir: string, webroot: string | undefined, force?: boolean): Promise<void> {
   if (webroot === undefined) return;
   const { plain } = await import('../validate.js');
-  const { assertDocumentRoot, assertWebrootWritable } = await import('../../core/acme/challenge.js');
+  const { assertDocumentRoot, assertWebrootWritable } = await import('../../core/http01.js');
   const dir = path.resolve(plain(webroot, '--webroot')!);
   assertDocumentRoot(dir, stateDir, force);
   assertWebrootWritable(dir);

@@ -8,7 +8,7 @@ import { resolveCa } from '../../core/ca/registry.js';
 import { normalizeNames, setKey, assertLineageName, defaultLineageName } from '../../core/names.js';
 import { parseKeyType } from '../../core/keys/index.js';
 import { InputError, ExitCode } from '../../core/errors.js';
-import { parseListen, assertWebrootWritable, assertDocumentRoot } from '../../core/acme/challenge.js';
+import { parseListen, assertWebrootWritable, assertDocumentRoot } from '../../core/http01.js';
 import { parseResolver } from '../../core/precheck/dns.js';
 import * as v from '../validate.js';
 import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
