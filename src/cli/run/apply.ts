@@ -2,14 +2,15 @@
  * `certctl apply`: for each certificate the config file declares — plan it
  * (the same planner and policy overrides as issue), leave it alone when a
  * lineage already holds the exact set, stop at a predicted refusal, and
- * otherwise issue it through `runIssue` (which plans again under the run lock
- * and runs the readiness checks). Lineages the file does not declare are
+ * otherwise issue it through issue's checks (issueRequestFrom) and core's
+ * issueLineage (which plans again under the run lock and runs the readiness
+ * checks). Lineages the file does not declare are
  * reported and left alone: apply never deletes or revokes.
  */
 import path from 'node:path';
-import type { Context } from '../context.js';
+import { runEnv, type Context } from '../context.js';
+import { acquireRunLock } from '../../core/store/lock.js';
 import type { IssueOptions } from './issue.js';
-import { Output } from '../output.js';
 import { CertctlError, ExitCode, InputError } from '../../core/errors.js';
 import { defaultConfigPath, loadConfig, type Config, type DeclaredCertificate } from '../../core/config/index.js';
 import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
@@ -42,34 +43,6 @@ export interface ApplyItem {
   exitCode: number;
   serial?: string;
   notAfter?: number;
-}
-
-/** An Output that keeps what runIssue says instead of printing it (apply prints one report). */
-class CaptureOutput extends Output {
-  readonly lines: string[] = [];
-  doc: Record<string, unknown> | null = null;
-  constructor(
-    private readonly parent: Output,
-    private readonly label: string,
-  ) {
-    // json: runIssue then hands over its certctl.issue/1 document (lineage, serials) instead of sentences.
-    super({ ...parent.opts, json: true, quiet: false });
-  }
-  override info(line: string): void {
-    this.lines.push(line);
-    this.parent.verbose(`[${this.label}] ${line}`);
-  }
-  override attention(line: string): void {
-    this.info(line);
-  }
-  override progress(): void {}
-  override progressDone(): void {}
-  override document(_schema: string, body: Record<string, unknown>): void {
-    this.doc = body;
-  }
-  override error(err: CertctlError): void {
-    this.info(err.message);
-  }
 }
 
 /** Most serious first, as renew ranks them; "nothing to do" (3) never counts as a failure here. */
@@ -219,26 +192,26 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
       return { ...item, action: 'would-issue', reason: `not held; plan says ${decision.verdict}${decision.verdict === 'last-slot' ? ' (spends the last free slot of a limit)' : ''}` };
     }
 
-    // 4. Issue. runIssue plans again under the lock and checks readiness first.
-    const { runIssue } = await import('./issue.js');
-    const out = new CaptureOutput(ctx.out, item.name);
-    const code = await runIssue({ ...ctx, out }, io);
-    const doc = out.doc ?? {};
-    const lineage = (doc.lineage as string | undefined) ?? item.name;
-    const l = ledger.lineage(lineage);
+    // 4. Issue: issue's own checks, then core's issueLineage under the run lock (it plans again and checks readiness first).
+    const { issueRequestFrom } = await import('./issue.js');
+    const { issueLineage } = await import('../../core/issue.js');
+    const { request, lockWait } = await issueRequestFrom(ctx, io);
+    // What issuing says goes to --verbose, labelled; apply prints one report.
+    const label = item.name;
+    const say = (line: string) => ctx.out.verbose(`[${label}] ${line}`);
+    const env = { ...runEnv(ctx), sink: { info: say, attention: say, verbose: say } };
+    const lock = await acquireRunLock(ledger, lockWait * 1000, ctx.now);
+    let r;
+    try {
+      r = await issueLineage(env, ledger, request);
+    } finally {
+      lock.release();
+    }
+    const l = ledger.lineage(r.lineage);
     if (l) syncSettings(ledger, l, c, ctx.now());
-    if (code === ExitCode.NOTHING_TO_DO) return { ...item, name: lineage, action: 'held', reason: out.lines[0] ?? 'already held' };
-    const cert = (doc.certificates as { serial: string; notAfter: string }[] | undefined)?.[0];
-    const notAfter = cert ? Date.parse(cert.notAfter) : undefined;
-    return {
-      ...item,
-      name: lineage,
-      action: doc.result === 'recovered' ? 'recovered' : 'issued',
-      reason: cert ? `serial ${cert.serial}, valid until ${utc(notAfter!)}` : out.lines.join(' '),
-      exitCode: code,
-      serial: cert?.serial,
-      notAfter,
-    };
+    if (r.result === 'held') return { ...item, name: r.lineage, action: 'held', reason: 'already held' };
+    const cert = r.certificates[0]!;
+    return { ...item, name: r.lineage, action: r.result, reason: `serial ${cert.serial}, valid until ${utc(cert.notAfter)}`, exitCode: ExitCode.OK, serial: cert.serial, notAfter: cert.notAfter };
   } catch (err) {
     if (!(err instanceof CertctlError)) throw err;
     const msg = err instanceof InputError && !err.message.startsWith(String(cfg.file)) ? `${where}: ${err.message}` : err.message;
