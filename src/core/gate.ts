@@ -94,7 +94,7 @@ export function gateFor(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfil
     const { recordPrechecks } = await import('./ledger/prechecks.js');
     const report = await solverFor(l).precheck({
       names: l.names,
-      resolver: o.resolver ?? (l.settings.resolver as string | undefined),
+      resolver: o.resolver ?? l.settings.resolver,
       httpPort: o.httpPort ?? l.settings.httpPort,
       caaIdentities: ca.caaIdentities,
       caName: ca.name,

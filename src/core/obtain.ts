@@ -122,7 +122,7 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
             set_key: l.set_key,
             key_type: l.key_type,
             replaces: req.replaces ?? null,
-            profile: (l.settings.profile as string | undefined) ?? null,
+            profile: l.settings.profile ?? null,
             forced: req.forced,
             precheck_skipped: req.precheckSkipped,
             now: now(),
@@ -139,7 +139,7 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
         paths,
         ca: req.ca,
         directoryUrl: l.directory_url,
-        email: req.email ?? (l.settings.email as string | undefined),
+        email: req.email ?? l.settings.email,
         eab: req.eab,
         caBundle: req.caBundle ?? l.settings.caBundle,
         verbose: deps.verbose,
@@ -147,7 +147,7 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
         now,
         onResponse: deps.onResponse,
       });
-      const profile = l.settings.profile as string | undefined;
+      const profile = l.settings.profile;
       const offered = (session.directory.meta as { profiles?: Record<string, string> } | undefined)?.profiles;
       if (profile && !resumed && offered && !(profile in offered)) {
         throw new InputError(`${req.ca.name} does not offer the profile "${profile}".`, `It offers: ${Object.keys(offered).join(', ') || 'none'}. Choose one with --profile, or leave it out and let the CA choose.`);

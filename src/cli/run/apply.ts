@@ -13,7 +13,7 @@ import { acquireRunLock } from '../../core/store/lock.js';
 import type { IssueOptions } from './issue.js';
 import { CertctlError, ExitCode, InputError } from '../../core/errors.js';
 import { defaultConfigPath, loadConfig, type Config, type DeclaredCertificate } from '../../core/config/index.js';
-import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
+import type { Ledger, LineageRow, LineageSettings } from '../../core/ledger/ledger.js';
 import { utc, humanRelative } from '../../core/clock.js';
 import { soonestExpiring } from '../../core/renew/due.js';
 import { mapLimit } from '../../core/concurrency.js';
@@ -221,12 +221,13 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
 
 /** Keep the declared renewDays and hooks in the lineage's settings, so they follow it. */
 function syncSettings(ledger: Ledger, l: LineageRow, c: DeclaredCertificate, now: number): void {
-  const want: Record<string, unknown> = { renewDays: c.renewDays, preHook: c.hooks?.preHook, postHook: c.hooks?.postHook, deployHook: c.hooks?.deployHook };
-  const settings = { ...l.settings };
+  const want: Pick<LineageSettings, 'renewDays' | 'preHook' | 'postHook' | 'deployHook'> = { renewDays: c.renewDays, preHook: c.hooks?.preHook, postHook: c.hooks?.postHook, deployHook: c.hooks?.deployHook };
+  const settings: LineageSettings = { ...l.settings };
   let changed = false;
-  for (const [k, v] of Object.entries(want)) {
+  for (const k of ['renewDays', 'preHook', 'postHook', 'deployHook'] as const) {
+    const v = want[k];
     if (v !== undefined && settings[k] !== v) {
-      settings[k] = v;
+      Object.assign(settings, { [k]: v });
       changed = true;
     }
   }

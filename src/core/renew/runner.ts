@@ -140,9 +140,9 @@ export async function runRenew(env: RunEnv, ledger: Ledger, o: RenewOptions): Pr
   const preRuns = new Map<string, Promise<boolean>>();
   const postHooks = new Set<string>();
   const beforeAttempt = async (l: ScannedLineage): Promise<boolean> => {
-    const post = o.postHook ?? (l.settings.postHook as string | undefined);
+    const post = o.postHook ?? l.settings.postHook;
     if (post) postHooks.add(post);
-    const pre = o.preHook ?? (l.settings.preHook as string | undefined);
+    const pre = o.preHook ?? l.settings.preHook;
     if (!pre) return true;
     if (!preRuns.has(pre)) {
       preRuns.set(
@@ -283,7 +283,7 @@ async function renewOne(
       notAfter: c.notAfter,
       ari: ariInfo,
     };
-    const deployHook = o.deployHook ?? (l.settings.deployHook as string | undefined);
+    const deployHook = o.deployHook ?? l.settings.deployHook;
     if (deployHook) {
       const r = await runHook('deploy-hook', deployHook, { RENEWED_LINEAGE: store.liveDir(l.name), RENEWED_DOMAINS: l.names.join(' ') });
       outcome.hooks.push(r);
