@@ -26,10 +26,10 @@ import { InputError, CertctlError, ExitCode } from './errors.js';
 import type { CallContext } from './acme/transport.js';
 import type { Gate } from './gate.js';
 import { Mutex } from './concurrency.js';
+import { isSm2Role, sm2PartFiles, sm2BundleStep } from './ca/sm2acme.js';
 
 /** One critical section per process for "plan, then journal the orders" (see obtain). */
 const journalling = new Mutex();
-import { isSm2Role, sm2PartFiles, sm2BundleStep } from './ca/sm2acme.js';
 
 export interface ObtainRequest {
   lineage: LineageRow;
@@ -49,7 +49,6 @@ export interface ObtainDeps {
   log: (line: string) => void;
   verbose?: (line: string) => void;
   onResponse?: CallContext['onResponse'];
-  /** Runs after local checks and before any request to the CA; throws to stop (planner, prechecks). */
   /** Planner + readiness checks before anything reaches the CA, and the planner again inside the journalling critical section. */
   gate?: Gate;
 }

@@ -301,7 +301,7 @@ async function computeAriId(store: LineageStore, l: ScannedLineage, cert: Scanne
   try {
     const suffix = !cert.role || cert.role === 'main' ? '' : `-${cert.role}`;
     const pem = fs.readFileSync(path.join(store.archiveDir(l.name), `cert${suffix}${cert.version}.pem`), 'utf8');
-    const { ariCertId } = (await import('../acme/ari.js' as string)) as { ariCertId(pem: string): string };
+    const { ariCertId } = await import('../acme/ari.js');
     return ariCertId(pem);
   } catch {
     return null;
