@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { Ledger } = await import(path.join(ROOT, 'dist/core/ledger/ledger.js'));
-const { planFromLedger } = await import(path.join(ROOT, 'dist/core/planner/index.js'));
+const { planFromLedger } = await import(path.join(ROOT, 'dist/core/plan.js'));
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);

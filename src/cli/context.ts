@@ -7,6 +7,7 @@ import { Output, type GlobalOptions } from './output.js';
 import { resolveLedger, resolveStateDir, statePaths, type StatePaths } from '../core/paths.js';
 import { now } from '../core/clock.js';
 import type { Ledger } from '../core/ledger/ledger.js';
+import type { RunEnv } from '../core/env.js';
 
 export interface Context {
   opts: GlobalOptions;
@@ -41,4 +42,9 @@ export async function makeContext(cmd: Command): Promise<Context> {
       ledger = undefined;
     },
   };
+}
+
+/** What the core needs of this command's context: plain values and the output as its sink (the core never prints). */
+export function runEnv(ctx: Pick<Context, 'paths' | 'now' | 'out' | 'opts'>): RunEnv {
+  return { paths: ctx.paths, now: ctx.now, sink: ctx.out, verbose: Boolean(ctx.opts.verbose), configFile: ctx.opts.config };
 }

@@ -3,14 +3,12 @@
  * limits, duplicates) and the readiness checks (DNS, HTTP-01, CAA). Shared by
  * `issue` and `renew`, so both refuse the same things for the same reasons.
  */
-import type { Context } from '../cli/context.js';
+import type { RunEnv } from './env.js';
 import type { Ledger, LineageRow } from './ledger/ledger.js';
 import type { CaProfile } from './ca/registry.js';
 import type { PolicyOverride } from './limits/policies.js';
 import type { StatePaths } from './paths.js';
 import { BlockedError, PrecheckError } from './errors.js';
-import { parseKeyType } from './keys/index.js';
-import { parseListen } from './acme/challenge.js';
 import { utc, local, humanRelative } from './clock.js';
 
 export interface GateOptions {
@@ -40,34 +38,30 @@ export interface Gate {
   recheck(): Promise<void>;
 }
 
-export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfile, o: GateOptions): Gate {
+export function gateFor(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfile, o: GateOptions): Gate {
   const plan = async (speak: boolean) => {
-    const now = ctx.now();
-    const { planFromLedger } = await import('./planner/index.js');
-    const overrides = o.overrides ?? (await (await import('./config/index.js')).loadConfig(ctx.opts.config)).policies;
-    const account = ledger.account(l.directory_url);
+    const now = env.now();
+    const { planFromLedger, planRequestFor } = await import('./plan.js');
+    const overrides = o.overrides ?? (await (await import('./config/index.js')).loadConfig(env.configFile)).policies;
     const decision = planFromLedger(
       ledger,
-      {
+      planRequestFor(ledger, {
         names: l.names,
-        caId: ca.id,
+        ca,
         directoryUrl: l.directory_url,
-        policyId: ca.policyId,
-        accountId: account?.id ?? null,
-        newAccount: !account?.account_url,
-        parts: parseKeyType(l.key_type).parts.length,
+        keyType: l.key_type,
         replaces: o.replaces ?? null,
         ariWindowOpen: o.ariWindowOpen,
         forceRenewal: o.forceRenewal || o.renewal,
         renewalOf: o.renewal ? l.name : undefined,
-      },
+      }),
       now,
       overrides,
     );
     const liveHeld = decision.held.filter((h) => h.notAfter > now);
     if (speak && o.forceRenewal && !o.renewal && liveHeld.length > 0) {
       const dup = decision.limits.find((x) => x.name === 'duplicate-certificates');
-      ctx.out.attention(
+      env.sink.attention(
         `warning: --force-renewal orders a certificate for exactly the names already held (valid until ${utc(Math.min(...liveHeld.map((h) => h.notAfter)))})` +
           (dup ? `; it spends ${dup.spend} of the CA's ${dup.capacity} duplicate slots (${Math.max(0, dup.after)} left after it).` : '.'),
       );
@@ -78,30 +72,29 @@ export function gateFor(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfi
       const when = decision.allowedAt === null ? 'It will not be allowed as asked (change the request).' : `Next allowed ${utc(decision.allowedAt)} (${local(decision.allowedAt)}, ${humanRelative(decision.allowedAt, now)}).`;
       const msg = `The CA would refuse this request: ${why}. ${when}`;
       if (!o.force) throw new BlockedError(msg, 'Nothing was sent. See the whole picture with: certctl plan -d … ; --force sends anyway (and will most likely be refused).');
-      if (speak) ctx.out.attention(`warning: ${msg} Sending anyway because of --force.`);
+      if (speak) env.sink.attention(`warning: ${msg} Sending anyway because of --force.`);
     } else if (speak && decision.verdict === 'last-slot') {
-      ctx.out.attention(`warning: this request spends the last free slot of a rate limit (see certctl plan).`);
+      env.sink.attention(`warning: this request spends the last free slot of a rate limit (see certctl plan).`);
     }
   };
   return { check: () => checkAll(plan), recheck: () => plan(false) };
 
   async function checkAll(planFn: (speak: boolean) => Promise<void>): Promise<void> {
-    const now = ctx.now();
+    const now = env.now();
     // Certificates in the state directory the ledger does not know (a lost or replaced ledger) are not ordered again.
-    (await import('./import/state.js')).assertStateKnown(ledger, o.paths ?? ctx.paths, l);
+    (await import('./import/state.js')).assertStateKnown(ledger, o.paths ?? env.paths, l);
     await planFn(true);
     if (!o.precheck) {
-      ctx.out.info('Readiness checks skipped (--no-precheck); recorded on the order.');
+      env.sink.info('Readiness checks skipped (--no-precheck); recorded on the order.');
       return;
     }
     if (l.challenge !== 'webroot' && l.challenge !== 'standalone') return;
-    const { runPrechecks } = await import('./precheck/index.js');
+    // The readiness check belongs to the lineage's challenge solver (its own probe, plus DNS, CAA, failures).
+    const { solverFor } = await import('./challenge/http01.js');
     const { recordPrechecks } = await import('./ledger/prechecks.js');
-    const report = await runPrechecks({
+    const report = await solverFor(l).precheck({
       names: l.names,
-      webroot: l.webroot ?? undefined,
-      standalone: l.challenge === 'standalone' ? parseListen(l.standalone_addr ?? undefined) : undefined,
-      resolver: o.resolver ?? (l.settings.resolver as string | undefined),
+      resolver: o.resolver ?? l.settings.resolver,
       httpPort: o.httpPort ?? l.settings.httpPort,
       caaIdentities: ca.caaIdentities,
       caName: ca.name,

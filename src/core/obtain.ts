@@ -17,7 +17,7 @@ import type { CaProfile } from './ca/registry.js';
 import { LineageStore, keyMatchesCert, type VersionFile } from './store/lineage.js';
 import { openSession, type Session } from './acme/session.js';
 import { OrderDriver, type PartResult } from './acme/order.js';
-import { WebrootResponder, StandaloneResponder, assertWebrootWritable, parseListen, type ChallengeResponder } from './acme/challenge.js';
+import { solverFor } from './challenge/http01.js';
 import { parseKeyType } from './keys/index.js';
 import { registeredDomains, setKey } from './names.js';
 import { splitPemChain, certFacts } from './x509.js';
@@ -79,17 +79,6 @@ export function filesForPart(role: string, keyPem: string, chainPem: string): Ve
   ];
 }
 
-export async function makeResponder(l: LineageRow): Promise<ChallengeResponder> {
-  if (l.challenge === 'webroot') {
-    assertWebrootWritable(l.webroot!);
-    return new WebrootResponder(l.webroot!);
-  }
-  const { host, port } = parseListen(l.standalone_addr ?? undefined);
-  const r = new StandaloneResponder(host, port);
-  await r.start();
-  return r;
-}
-
 export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<ObtainResult> {
   const { ledger, paths, now, log } = deps;
   const l = req.lineage;
@@ -109,10 +98,11 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
   // the version would be stored without it and never get it (a 'dual' lineage with one certificate).
   const missing = resumed ? spec.parts.filter((p) => !open.some((o) => (o.role ?? 'main') === p.role)) : [];
   // 1 + 3. A webroot is checked first (a broken one must not cost an order); in standalone
-  // mode the readiness checks serve their probe on the port before certctl's responder takes it.
+  // mode the readiness checks serve their probe on the port before certctl's solver takes it.
   const ordering = !resumed || missing.length > 0;
   if (l.challenge === 'standalone' && ordering) await deps.gate?.check();
-  const responder = await makeResponder(l);
+  const solver = solverFor(l);
+  await solver.prepare();
   try {
     if (l.challenge !== 'standalone' && ordering) await deps.gate?.check();
 
@@ -141,7 +131,7 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
             set_key: l.set_key,
             key_type: l.key_type,
             replaces: req.replaces ?? null,
-            profile: (l.settings.profile as string | undefined) ?? null,
+            profile: l.settings.profile ?? null,
             forced: req.forced,
             precheck_skipped: req.precheckSkipped,
             now: now(),
@@ -160,7 +150,7 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
         paths,
         ca: req.ca,
         directoryUrl: l.directory_url,
-        email: req.email ?? (l.settings.email as string | undefined),
+        email: req.email ?? l.settings.email,
         eab: req.eab,
         caBundle: req.caBundle ?? l.settings.caBundle,
         verbose: deps.verbose,
@@ -168,7 +158,7 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
         now,
         onResponse: deps.onResponse,
       });
-      const profile = l.settings.profile as string | undefined;
+      const profile = l.settings.profile;
       const offered = (session.directory.meta as { profiles?: Record<string, string> } | undefined)?.profiles;
       if (profile && !resumed && offered && !(profile in offered)) {
         throw new InputError(`${req.ca.name} does not offer the profile "${profile}".`, `It offers: ${Object.keys(offered).join(', ') || 'none'}. Choose one with --profile, or leave it out and let the CA choose.`);
@@ -190,7 +180,7 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
       const file = path.join(store.archiveDir(l.name), `${keyFile.base}${l.current_version}${keyFile.ext ?? '.pem'}`);
       return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
     };
-    const driver = new OrderDriver({ session, ledger, paths, responder, now, log, reuseKey: currentKey });
+    const driver = new OrderDriver({ session, ledger, paths, solver, now, log, reuseKey: currentKey });
     log(`Ordering ${spec.parts.length > 1 ? `${spec.parts.length} certificates` : 'a certificate'} for ${l.names.join(', ')} from ${req.ca.name}…`);
     const downloaded: PartResult[] = await Promise.all(rows.map((r) => driver.drive(r)));
     // The bundle step, for parts that need each other (SM2: open an enveloped key, double_certs.pem).
@@ -200,7 +190,7 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
     // rows with their version and journals 'storing', then live/, then 'stored'.
     return await storeVersion({ ledger, paths, now, log }, { lineage: l.name, ca: req.ca, replaces: req.replaces ?? null, rows, parts, bundleFiles, resumed });
   } finally {
-    await responder.close();
+    await solver.close();
   }
 }
 

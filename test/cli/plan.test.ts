@@ -107,6 +107,24 @@ describe('certctl plan -d', () => {
     expect(run(['plan', '-d', 'example.com', '--staging']).code).toBe(0); // another CA holds nothing
   });
 
+  it('an account whose registration never finished (no URL) is not an account: plan counts the new registration, as issue does', () => {
+    // A run was killed between writing the account row and the CA's answer: the row has no URL, so the
+    // next issue registers a new account and spends registrations-per-ip. Nine more accounts made in
+    // the last minute fill Let's Encrypt's ten: the registration would be refused.
+    withLedger((l) => {
+      l.saveAccount({ directory_url: LE_DIR, ca_id: 'letsencrypt', account_url: null, key_path: path.join(dir, 'accounts/le.key'), key_type: 'ecdsa:p256', email: null, eab_kid: null, now: NOW - 60_000 });
+      for (let i = 0; i < 9; i++) {
+        l.saveAccount({ directory_url: `https://ca${i}.test/directory`, ca_id: 'custom', account_url: `https://ca${i}.test/acct/1`, key_path: path.join(dir, `accounts/${i}.key`), key_type: 'ecdsa:p256', email: null, eab_kid: null, now: NOW - 60_000 });
+      }
+    });
+    const r = run(['--json', 'plan', '-d', 'example.com']);
+    const doc = JSON.parse(r.stdout);
+    const reg = doc.plans[0].limits.find((x: { name: string }) => x.name === 'registrations-per-ip');
+    expect(reg, r.stdout).toBeDefined();
+    expect(doc.verdict).toBe('blocked');
+    expect(r.code).toBe(4);
+  });
+
   it('bad input is exit 2, with nothing planned', () => {
     const r = run(['plan', '-d', 'co.uk']);
     expect(r.code).toBe(2);

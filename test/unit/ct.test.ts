@@ -12,7 +12,7 @@ import { ctStatus, ctSyncRow } from '../../src/core/ledger/ct.js';
 import { syncCtDomain, autoSyncCt, needsCtSync } from '../../src/core/ct/index.js';
 import { queryCrtSh, crtShUrl, type CrtShOptions } from '../../src/core/ct/crtsh.js';
 import { collapseRows, issuerKey, ledgerIssuer, splitDn, parseCtTime, caIdForIssuer, normalizeSerial } from '../../src/core/ct/parse.js';
-import { planFromLedger } from '../../src/core/planner/index.js';
+import { planFromLedger } from '../../src/core/plan.js';
 import { domainFacts, setFacts } from '../../src/core/ledger/snapshot.js';
 import { registeredDomains, setKey } from '../../src/core/names.js';
 import { startCtServer, fixture, manyRows, type CtServer } from './ct-server.js';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Ledger } from '../../src/core/ledger/ledger.js';
 import { BACKENDS, openTestLedger, stopTestPostgres } from '../helpers/ledgers.js';
-import { planFromLedger, limitsOverview } from '../../src/core/planner/index.js';
+import { planFromLedger, limitsOverview } from '../../src/core/plan.js';
 import type { PlanRequest } from '../../src/core/planner/plan.js';
 import { registeredDomains, setKey } from '../../src/core/names.js';
 import { TIME } from '../../src/core/limits/policies.js';

@@ -4,14 +4,8 @@
  * is held (renewing is `certctl renew`'s job).
  */
 import { Option, type Command } from 'commander';
-import { action } from '../main.js';
-
-export interface ApplyOptions {
-  dryRun?: boolean;
-  concurrency?: number;
-  precheck: boolean;
-  lockWait: number;
-}
+import { action } from '../action.js';
+import type { ApplyOptions } from '../run/apply.js';
 
 export function register(program: Command): void {
   program

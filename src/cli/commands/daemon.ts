@@ -5,12 +5,8 @@
  * SIGTERM/SIGINT: the current renew run finishes, then exit 0.
  */
 import type { Command } from 'commander';
-import { action } from '../main.js';
-
-export interface DaemonOptions {
-  schedule?: string;
-  precheck: boolean;
-}
+import { action } from '../action.js';
+import type { DaemonOptions } from '../run/daemon.js';
 
 export function register(program: Command): void {
   program

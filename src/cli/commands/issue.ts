@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
-import { action } from '../main.js';
+import { action } from '../action.js';
+import type { IssueOptions } from '../run/issue.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').filter(Boolean)];
@@ -39,28 +40,3 @@ export function register(program: Command): void {
     );
 }
 
-export interface IssueOptions {
-  domain: string[];
-  webroot?: string;
-  standalone?: string | true;
-  server?: string;
-  ca?: string;
-  staging?: boolean;
-  caBundle?: string;
-  email?: string;
-  eabKid?: string;
-  eabHmacKey?: string;
-  eabHmacKeyFile?: string;
-  forceWebroot?: boolean;
-  keyType: string;
-  certName?: string;
-  profile?: string;
-  reuseKey?: boolean;
-  forceRenewal?: boolean;
-  force?: boolean;
-  precheck: boolean;
-  resolver?: string;
-  /** A string from the command line, a number from the config file: run/issue.ts checks and converts both. */
-  httpPort?: number;
-  lockWait: number;
-}

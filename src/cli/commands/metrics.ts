@@ -4,7 +4,7 @@
  * for node_exporter's textfile collector or any scraper. Nothing is sent.
  */
 import type { Command } from 'commander';
-import { action } from '../main.js';
+import { action } from '../action.js';
 
 export function register(program: Command): void {
   program

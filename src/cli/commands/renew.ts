@@ -1,18 +1,6 @@
 import { Option, type Command } from 'commander';
-import { action } from '../main.js';
-import type { RenewOptions } from '../../core/renew/runner.js';
-
-/** The runner's options as commander parses them, plus what only the command uses. */
-export interface RenewCliOptions extends Omit<RenewOptions, 'only' | 'onProgress'> {
-  certName?: string[];
-  randomSleep: boolean;
-  /** Upper bound of the random delay off a terminal, seconds (default 480). */
-  randomSleepMax?: number;
-  lockWait: number;
-  ctSync: 'auto' | 'never';
-  ctMaxAge: number;
-  ctUrl?: string;
-}
+import { action } from '../action.js';
+import type { RenewCliOptions } from '../run/renew.js';
 
 export function register(program: Command): void {
   program

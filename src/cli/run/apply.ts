@@ -2,20 +2,28 @@
  * `certctl apply`: for each certificate the config file declares — plan it
  * (the same planner and policy overrides as issue), leave it alone when a
  * lineage already holds the exact set, stop at a predicted refusal, and
- * otherwise issue it through `runIssue` (which plans again under the run lock
- * and runs the readiness checks). Lineages the file does not declare are
+ * otherwise issue it through issue's checks (issueRequestFrom) and core's
+ * issueLineage (which plans again under the run lock and runs the readiness
+ * checks). Lineages the file does not declare are
  * reported and left alone: apply never deletes or revokes.
  */
 import path from 'node:path';
-import type { Context } from '../context.js';
-import type { ApplyOptions } from '../commands/apply.js';
-import type { IssueOptions } from '../commands/issue.js';
-import { Output } from '../output.js';
+import { runEnv, type Context } from '../context.js';
+import { acquireRunLock } from '../../core/store/lock.js';
+import type { IssueOptions } from './issue.js';
 import { CertctlError, ExitCode, InputError } from '../../core/errors.js';
 import { defaultConfigPath, loadConfig, type Config, type DeclaredCertificate } from '../../core/config/index.js';
-import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
+import type { Ledger, LineageRow, LineageSettings } from '../../core/ledger/ledger.js';
 import { utc, humanRelative } from '../../core/clock.js';
 import { soonestExpiring } from '../../core/renew/due.js';
+import { mapLimit } from '../../core/concurrency.js';
+
+export interface ApplyOptions {
+  dryRun?: boolean;
+  concurrency?: number;
+  precheck: boolean;
+  lockWait: number;
+}
 
 export type ApplyAction = 'held' | 'issued' | 'recovered' | 'would-issue' | 'blocked' | 'failed';
 
@@ -35,48 +43,6 @@ export interface ApplyItem {
   exitCode: number;
   serial?: string;
   notAfter?: number;
-}
-
-/** An Output that keeps what runIssue says instead of printing it (apply prints one report). */
-class CaptureOutput extends Output {
-  readonly lines: string[] = [];
-  doc: Record<string, unknown> | null = null;
-  constructor(
-    private readonly parent: Output,
-    private readonly label: string,
-  ) {
-    // json: runIssue then hands over its certctl.issue/1 document (lineage, serials) instead of sentences.
-    super({ ...parent.opts, json: true, quiet: false });
-  }
-  override info(line: string): void {
-    this.lines.push(line);
-    this.parent.verbose(`[${this.label}] ${line}`);
-  }
-  override attention(line: string): void {
-    this.info(line);
-  }
-  override progress(): void {}
-  override progressDone(): void {}
-  override document(_schema: string, body: Record<string, unknown>): void {
-    this.doc = body;
-  }
-  override error(err: CertctlError): void {
-    this.info(err.message);
-  }
-}
-
-/** Run `fn` over `items` with at most `limit` at a time, results in input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
 }
 
 /** Most serious first, as renew ranks them; "nothing to do" (3) never counts as a failure here. */
@@ -185,7 +151,7 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
   const { resolveCa } = await import('../../core/ca/registry.js');
   const { normalizeNames, setKey, defaultLineageName } = await import('../../core/names.js');
   const { parseKeyType } = await import('../../core/keys/index.js');
-  const { planFromLedger } = await import('../../core/planner/index.js');
+  const { planFromLedger, planRequestFor } = await import('../../core/plan.js');
   const where = `${cfg.file}:${c.line}: certificates[${index}]`;
   const base: ApplyItem = { name: c.name ?? c.domains[0] ?? `certificates[${index}]`, names: c.domains, line: c.line, ca: null, directoryUrl: null, keyType: null, action: 'failed', verdict: null, allowedAt: null, reason: '', exitCode: ExitCode.OK };
   const io = issueOptionsFor(c, cfg, o);
@@ -216,13 +182,7 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
     }
 
     // 3. Plan, with the config's policy overrides.
-    const account = ledger.account(directoryUrl);
-    const decision = planFromLedger(
-      ledger,
-      { names, caId: ca.id, directoryUrl, policyId: ca.policyId, accountId: account?.id ?? null, newAccount: !account?.account_url, parts: spec.parts.length, renewalOf: holder?.name },
-      now,
-      cfg.policies,
-    );
+    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType: spec.text, renewalOf: holder?.name }), now, cfg.policies);
     item = { ...item, verdict: decision.verdict, allowedAt: decision.allowedAt };
     if (decision.verdict === 'blocked') {
       const why = decision.limits.filter((x) => x.after < 0 || x.evidence).map((x) => x.reason).join('; ') || decision.notes.join(' ');
@@ -232,26 +192,26 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
       return { ...item, action: 'would-issue', reason: `not held; plan says ${decision.verdict}${decision.verdict === 'last-slot' ? ' (spends the last free slot of a limit)' : ''}` };
     }
 
-    // 4. Issue. runIssue plans again under the lock and checks readiness first.
-    const { runIssue } = await import('./issue.js');
-    const out = new CaptureOutput(ctx.out, item.name);
-    const code = await runIssue({ ...ctx, out }, io);
-    const doc = out.doc ?? {};
-    const lineage = (doc.lineage as string | undefined) ?? item.name;
-    const l = ledger.lineage(lineage);
+    // 4. Issue: issue's own checks, then core's issueLineage under the run lock (it plans again and checks readiness first).
+    const { issueRequestFrom } = await import('./issue.js');
+    const { issueLineage } = await import('../../core/issue.js');
+    const { request, lockWait } = await issueRequestFrom(ctx, io);
+    // What issuing says goes to --verbose, labelled; apply prints one report.
+    const label = item.name;
+    const say = (line: string) => ctx.out.verbose(`[${label}] ${line}`);
+    const env = { ...runEnv(ctx), sink: { info: say, attention: say, verbose: say } };
+    const lock = await acquireRunLock(ledger, lockWait * 1000, ctx.now);
+    let r;
+    try {
+      r = await issueLineage(env, ledger, request);
+    } finally {
+      lock.release();
+    }
+    const l = ledger.lineage(r.lineage);
     if (l) syncSettings(ledger, l, c, ctx.now());
-    if (code === ExitCode.NOTHING_TO_DO) return { ...item, name: lineage, action: 'held', reason: out.lines[0] ?? 'already held' };
-    const cert = (doc.certificates as { serial: string; notAfter: string }[] | undefined)?.[0];
-    const notAfter = cert ? Date.parse(cert.notAfter) : undefined;
-    return {
-      ...item,
-      name: lineage,
-      action: doc.result === 'recovered' ? 'recovered' : 'issued',
-      reason: cert ? `serial ${cert.serial}, valid until ${utc(notAfter!)}` : out.lines.join(' '),
-      exitCode: code,
-      serial: cert?.serial,
-      notAfter,
-    };
+    if (r.result === 'held') return { ...item, name: r.lineage, action: 'held', reason: 'already held' };
+    const cert = r.certificates[0]!;
+    return { ...item, name: r.lineage, action: r.result, reason: `serial ${cert.serial}, valid until ${utc(cert.notAfter)}`, exitCode: ExitCode.OK, serial: cert.serial, notAfter: cert.notAfter };
   } catch (err) {
     if (!(err instanceof CertctlError)) throw err;
     const msg = err instanceof InputError && !err.message.startsWith(String(cfg.file)) ? `${where}: ${err.message}` : err.message;
@@ -261,12 +221,13 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
 
 /** Keep the declared renewDays and hooks in the lineage's settings, so they follow it. */
 function syncSettings(ledger: Ledger, l: LineageRow, c: DeclaredCertificate, now: number): void {
-  const want: Record<string, unknown> = { renewDays: c.renewDays, preHook: c.hooks?.preHook, postHook: c.hooks?.postHook, deployHook: c.hooks?.deployHook };
-  const settings = { ...l.settings };
+  const want: Pick<LineageSettings, 'renewDays' | 'preHook' | 'postHook' | 'deployHook'> = { renewDays: c.renewDays, preHook: c.hooks?.preHook, postHook: c.hooks?.postHook, deployHook: c.hooks?.deployHook };
+  const settings: LineageSettings = { ...l.settings };
   let changed = false;
-  for (const [k, v] of Object.entries(want)) {
+  for (const k of ['renewDays', 'preHook', 'postHook', 'deployHook'] as const) {
+    const v = want[k];
     if (v !== undefined && settings[k] !== v) {
-      settings[k] = v;
+      Object.assign(settings, { [k]: v });
       changed = true;
     }
   }

@@ -7,12 +7,16 @@
  */
 import type { Context } from '../context.js';
 import { write } from '../output.js';
-import type { DaemonOptions } from '../commands/daemon.js';
-import type { RenewCliOptions } from '../commands/renew.js';
+import type { RenewCliOptions } from './renew.js';
 import { Output } from '../output.js';
 import { CertctlError, ExitCode } from '../../core/errors.js';
 import { utc } from '../../core/clock.js';
 import type { Wake } from '../../core/schedule/wake.js';
+
+export interface DaemonOptions {
+  schedule?: string;
+  precheck: boolean;
+}
 
 /** Sleep in slices no longer than this, then look again (clock changes, a ledger written by a manual run). */
 const MAX_SLEEP_MS = 15 * 60_000;

@@ -1,25 +1,57 @@
 /**
- * `certctl issue`: parse → validate → lineage → obtain → render. Every
- * validation happens before the ledger is written or anything is sent.
+ * `certctl issue`: parse → validate (issueRequestFrom) → lock → core's
+ * issueLineage (lineage, gate, obtain) → render. Every validation happens
+ * before the ledger is written or anything is sent.
  */
 import path from 'node:path';
-import type { Context } from '../context.js';
-import type { IssueOptions } from '../commands/issue.js';
+import { runEnv, type Context } from '../context.js';
 import { resolveCa } from '../../core/ca/registry.js';
-import { normalizeNames, setKey, assertLineageName, defaultLineageName } from '../../core/names.js';
+import { normalizeNames, assertLineageName } from '../../core/names.js';
 import { parseKeyType } from '../../core/keys/index.js';
 import { InputError, ExitCode } from '../../core/errors.js';
-import { parseListen, assertWebrootWritable, assertDocumentRoot } from '../../core/acme/challenge.js';
+import { parseListen, assertWebrootWritable, assertDocumentRoot } from '../../core/http01.js';
 import { parseResolver } from '../../core/precheck/dns.js';
 import * as v from '../validate.js';
-import type { Ledger, LineageRow } from '../../core/ledger/ledger.js';
+import { issueLineage, type IssueOutcome, type IssueRequest } from '../../core/issue.js';
 import { acquireRunLock } from '../../core/store/lock.js';
-import { isDue, soonestExpiring } from '../../core/renew/due.js';
 import { utc, humanRelative } from '../../core/clock.js';
 import { withConfigDefaults, loadConfig } from '../../core/config/index.js';
-import { optionGiven } from '../main.js';
+import { optionGiven } from '../action.js';
 
-export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
+export interface IssueOptions {
+  domain: string[];
+  webroot?: string;
+  standalone?: string | true;
+  server?: string;
+  ca?: string;
+  staging?: boolean;
+  caBundle?: string;
+  email?: string;
+  eabKid?: string;
+  eabHmacKey?: string;
+  eabHmacKeyFile?: string;
+  forceWebroot?: boolean;
+  keyType: string;
+  certName?: string;
+  profile?: string;
+  reuseKey?: boolean;
+  forceRenewal?: boolean;
+  force?: boolean;
+  precheck: boolean;
+  resolver?: string;
+  /** A string from the command line, a number from the config file: run/issue.ts checks and converts both. */
+  httpPort?: number;
+  lockWait: number;
+}
+
+/**
+ * The command's options, checked and resolved into core's IssueRequest
+ * (config file defaults applied, names under the CA's rules, webroot and
+ * EAB checked). Only reads: a bad value anywhere stops here (exit 2), before
+ * the ledger is opened, a file is written or a request is sent. `apply`
+ * uses it for each declared certificate.
+ */
+export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{ request: IssueRequest; lockWait: number }> {
   // Everything below up to ctx.ledger() only reads: a bad value anywhere stops here, before the
   // ledger is opened, a file or directory is written, or a request is sent (exit 2).
   // Config file defaults (README "Config file"); a flag given on the command line wins.
@@ -63,129 +95,59 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
   }
   const listen = o.standalone ? parseListen(o.standalone) : null;
 
-  const ledger = await ctx.ledger();
-  const lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now);
-  try {
-    const now = ctx.now();
-    const key = setKey(names);
-    const existing = pickLineage(ledger, key, directoryUrl, o.certName);
-
-    // Keep until expiring: the exact set already held and not due → nothing to order.
-    // (Unless a crash interrupted its live/ switch: obtain finishes that from the journal first.)
-    if (existing && existing.set_key === key && !o.forceRenewal && !ledger.openOrders(existing.name).some((x) => x.step === 'storing')) {
-      const certs = ledger.currentCertificates(existing.name);
-      const soonest = soonestExpiring(certs);
-      if (soonest && soonest.not_after > now) {
-        if (!isDue(soonest, now, existing.settings.renewDays)) {
-          const doc = { result: 'held', lineage: existing.name, names: existing.names, notAfter: new Date(soonest.not_after).toISOString(), serial: soonest.serial };
-          if (ctx.out.json) ctx.out.document('certctl.issue/1', doc);
-          else {
-            ctx.out.attention(`Already held: ${existing.name} covers exactly ${names.join(', ')} and is valid until ${utc(soonest.not_after)} (${humanRelative(soonest.not_after, now)}).`);
-            ctx.out.info(`Nothing ordered: another certificate for the same names would spend one of the CA's duplicate slots. Renewal happens on its own when due (certctl renew); to order anyway: --force-renewal.`);
-          }
-          return ExitCode.NOTHING_TO_DO;
-        }
-      }
-    }
-
-    const lineageName = existing?.name ?? freeLineageName(ledger, o.certName ?? defaultLineageName(names));
-    const settings = {
-      ...(existing?.settings ?? {}),
-      ...(o.reuseKey !== undefined ? { reuseKey: o.reuseKey } : {}),
-      ...(o.profile ? { profile: o.profile } : {}),
-      ...(o.caBundle ? { caBundle: path.resolve(o.caBundle) } : {}),
-      ...(o.email ? { email: o.email } : {}),
-      ...(o.httpPort ? { httpPort: o.httpPort } : {}),
-      ...(o.resolver ? { resolver: o.resolver } : {}),
-    };
-    const isNew = !existing;
-    ledger.saveLineage({
-      name: lineageName,
+  return {
+    request: {
       names,
-      set_key: key,
-      ca_id: ca.id,
-      directory_url: directoryUrl,
-      key_type: spec.text,
-      challenge: webroot ? 'webroot' : 'standalone',
+      ca,
+      directoryUrl,
+      keyType: spec.text,
+      certName: o.certName,
       webroot,
-      standalone_addr: listen ? `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}` : null,
-      settings,
-      now,
-    });
-    const lineage = ledger.lineage(lineageName)!;
+      standalone: listen,
+      email: o.email,
+      eab: eabKid !== undefined ? { kid: eabKid, hmacKey: eabHmacKey! } : undefined,
+      caBundle: o.caBundle ? path.resolve(o.caBundle) : undefined,
+      reuseKey: o.reuseKey,
+      profile: o.profile,
+      resolver: o.resolver,
+      httpPort: o.httpPort,
+      force: o.force,
+      forceRenewal: o.forceRenewal,
+      precheck: o.precheck,
+    },
+    lockWait: o.lockWait,
+  };
+}
 
-    const { obtain } = await import('../../core/obtain.js');
-    const { gateFor } = await import('../../core/gate.js');
-    let result;
-    try {
-      result = await obtain(
-        {
-          lineage,
-          ca,
-          email: o.email,
-          eab: eabKid !== undefined ? { kid: eabKid, hmacKey: eabHmacKey! } : undefined,
-          caBundle: o.caBundle ? path.resolve(o.caBundle) : undefined,
-          forced: Boolean(o.force || o.forceRenewal),
-          precheckSkipped: !o.precheck,
-        },
-        {
-          ledger,
-          paths: ctx.paths,
-          now: ctx.now,
-          log: (l) => ctx.out.info(l),
-          verbose: ctx.opts.verbose ? (l) => ctx.out.verbose(l) : undefined,
-          gate: gateFor(ctx, ledger, lineage, ca, { force: o.force, forceRenewal: o.forceRenewal, precheck: o.precheck, resolver: o.resolver, httpPort: o.httpPort }),
-        },
-      );
-    } catch (err) {
-      dropIfEmpty(ledger, lineageName, isNew);
-      throw err;
-    }
-
-    const doc = { result: result.resumed ? 'recovered' : 'issued', lineage: result.lineage, version: result.version, certificates: result.certificates.map((c) => ({ ...c, notAfter: new Date(c.notAfter).toISOString() })), files: result.files };
-    if (ctx.out.json) ctx.out.document('certctl.issue/1', doc);
-    else {
-      const p = ctx.out.palette;
-      for (const c of result.certificates) {
-        ctx.out.attention(`${p.ok(result.resumed ? 'Recovered' : 'Issued')} ${result.lineage}${c.role === 'main' ? '' : ` (${c.role})`}: serial ${c.serial}, valid until ${utc(c.notAfter)}.`);
-      }
-      const live = result.files.filter((f) => f.startsWith(path.join(ctx.paths.live, result.lineage) + path.sep)).map((f) => path.basename(f));
-      ctx.out.info(`Files: ${path.join(ctx.paths.live, result.lineage)}/{${live.join(',')}}`);
-    }
-    return ExitCode.OK;
+export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
+  const { request, lockWait } = await issueRequestFrom(ctx, o);
+  const ledger = await ctx.ledger();
+  const lock = await acquireRunLock(ledger, lockWait * 1000, ctx.now);
+  let r: IssueOutcome;
+  try {
+    r = await issueLineage(runEnv(ctx), ledger, request);
   } finally {
     lock.release();
   }
-}
-
-/** The lineage this request belongs to: by --cert-name, else the one holding the same exact set at this CA. */
-function pickLineage(ledger: Ledger, key: string, directoryUrl: string, certName?: string): LineageRow | undefined {
-  if (certName) {
-    const l = ledger.lineage(certName);
-    if (l && l.directory_url !== directoryUrl) {
-      throw new InputError(`The lineage ${certName} belongs to another CA (${l.directory_url}).`, 'Choose another --cert-name.');
+  const now = ctx.now();
+  if (r.result === 'held') {
+    const doc = { result: 'held', lineage: r.lineage, names: r.names, notAfter: new Date(r.notAfter).toISOString(), serial: r.serial };
+    if (ctx.out.json) ctx.out.document('certctl.issue/1', doc);
+    else {
+      ctx.out.attention(`Already held: ${r.lineage} covers exactly ${request.names.join(', ')} and is valid until ${utc(r.notAfter)} (${humanRelative(r.notAfter, now)}).`);
+      ctx.out.info(`Nothing ordered: another certificate for the same names would spend one of the CA's duplicate slots. Renewal happens on its own when due (certctl renew); to order anyway: --force-renewal.`);
     }
-    return l;
+    return ExitCode.NOTHING_TO_DO;
   }
-  return ledger.lineagesBySet(key, directoryUrl)[0];
-}
-
-/** `name`, or `name-0001`, `name-0002`… if taken by a different set (as certbot does). */
-function freeLineageName(ledger: Ledger, name: string): string {
-  if (!ledger.lineage(name)) return assertLineageName(name);
-  for (let i = 1; i < 10_000; i++) {
-    const n = `${name}-${String(i).padStart(4, '0')}`;
-    if (!ledger.lineage(n)) return assertLineageName(n);
+  const doc = { result: r.result, lineage: r.lineage, version: r.version, certificates: r.certificates.map((c) => ({ ...c, notAfter: new Date(c.notAfter).toISOString() })), files: r.files };
+  if (ctx.out.json) ctx.out.document('certctl.issue/1', doc);
+  else {
+    const p = ctx.out.palette;
+    for (const c of r.certificates) {
+      ctx.out.attention(`${p.ok(r.result === 'recovered' ? 'Recovered' : 'Issued')} ${r.lineage}${c.role === 'main' ? '' : ` (${c.role})`}: serial ${c.serial}, valid until ${utc(c.notAfter)}.`);
+    }
+    const live = r.files.filter((f) => f.startsWith(path.join(ctx.paths.live, r.lineage) + path.sep)).map((f) => path.basename(f));
+    ctx.out.info(`Files: ${path.join(ctx.paths.live, r.lineage)}/{${live.join(',')}}`);
   }
-  throw new InputError(`Too many lineages named ${name}-NNNN.`);
+  return ExitCode.OK;
 }
-
-/** A lineage created by this run that never got a certificate and has no order to resume is removed again. */
-function dropIfEmpty(ledger: Ledger, name: string, isNew: boolean): void {
-  if (!isNew) return;
-  const l = ledger.lineage(name);
-  if (l && l.current_version === 0 && ledger.openOrders(name).length === 0 && ledger.certificatesForLineage(name).length === 0) {
-    ledger.deleteLineage(name);
-  }
-}
-

@@ -59,7 +59,7 @@ export function renderProm(families: Family[]): string {
 
 /** Every metric certctl exports, read from the ledger at `now`. */
 export async function collectMetrics(ledger: Ledger, now: number, overrides?: Record<string, PolicyOverride>): Promise<Family[]> {
-  const { limitsOverview } = await import('../../core/planner/index.js');
+  const { limitsOverview } = await import('../../core/plan.js');
   const { scheduleFacts, lastRenewRun } = await import('../../core/schedule/facts.js');
   const fam = (name: string, help: string): Family => ({ name, help, type: 'gauge', samples: [] });
   const expiry = fam('certctl_certificate_expiry_timestamp_seconds', 'When the current certificate of the lineage expires (the soonest of a dual/SM2 bundle), Unix time.');

@@ -1,15 +1,26 @@
 /** `certctl renew`: lock, walk (deciding first), the random delay only if something is due, report. */
-import type { Context } from '../context.js';
-import type { RenewCliOptions } from '../commands/renew.js';
+import { runEnv, type Context } from '../context.js';
 import { InputError } from '../../core/errors.js';
 import { assertLineageName, quote } from '../../core/names.js';
 import { parseResolver } from '../../core/precheck/dns.js';
 import * as v from '../validate.js';
 import { acquireRunLock } from '../../core/store/lock.js';
-import { runRenew, type LineageOutcome } from '../../core/renew/runner.js';
+import { runRenew, type LineageOutcome, type RenewOptions } from '../../core/renew/runner.js';
 import { utc, humanRelative } from '../../core/clock.js';
 import { withConfigDefaults } from '../../core/config/index.js';
-import { optionGiven } from '../main.js';
+import { optionGiven } from '../action.js';
+
+/** The runner's options as commander parses them, plus what only the command uses. */
+export interface RenewCliOptions extends Omit<RenewOptions, 'only' | 'onProgress'> {
+  certName?: string[];
+  randomSleep: boolean;
+  /** Upper bound of the random delay off a terminal, seconds (default 480). */
+  randomSleepMax?: number;
+  lockWait: number;
+  ctSync: 'auto' | 'never';
+  ctMaxAge: number;
+  ctUrl?: string;
+}
 
 /** Default upper bound of the random delay before a non-interactive run, as certbot uses. */
 export const RANDOM_SLEEP_MAX_S = 480;
@@ -61,7 +72,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
     const { managedDomains } = await import('../../core/ledger/snapshot.js');
     const ctSync = o.ctSync === 'auto' ? await ctForPlan(ledger, managedDomains(ledger), ctx.now, { ctSync: o.ctSync, ctMaxAge: o.ctMaxAge, ctUrl: o.ctUrl }, (l) => ctx.out.verbose(l)) : [];
     const walk = () =>
-      runRenew(ctx, ledger, {
+      runRenew(runEnv(ctx), ledger, {
         days: o.days,
         forceRenewal: o.forceRenewal,
         dryRun: o.dryRun,

@@ -15,7 +15,7 @@ import { X509Certificate, createPublicKey } from 'node:crypto';
 import type { Ledger, OrderRow } from '../ledger/ledger.js';
 import type { StatePaths } from '../paths.js';
 import type { Session } from './session.js';
-import type { ChallengeResponder } from './challenge.js';
+import type { Challenge, ChallengeSolver } from '../challenge/solver.js';
 import { CertctlError, ExitCode, ValidationError } from '../errors.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { generateKey, createCsr, parseKeyType, type KeyAlgo } from '../keys/index.js';
@@ -66,7 +66,8 @@ export interface DriverOptions {
   session: Session;
   ledger: Ledger;
   paths: StatePaths;
-  responder: ChallengeResponder;
+  /** Proves control of each name: the CA's challenge of the solver's type is the one answered. */
+  solver: ChallengeSolver;
   now: () => number;
   log: (line: string) => void;
   /** Use this private key (PEM) for the CSR instead of a new one (--reuse-key). */
@@ -253,7 +254,8 @@ export class OrderDriver {
   }
 
   private async authorize(row: OrderRow, order: AcmeOrder): Promise<void> {
-    const { session, responder, ledger } = this.o;
+    const { session, solver, ledger } = this.o;
+    const type = solver.type;
     const where = { orderId: row.id, lineage: row.lineage ?? undefined };
     const authzs = (await session.call('authorizations', () => session.client.getAuthorizations(order as never), where)) as unknown as AcmeAuthz[];
     this.journal(row.id, { step: 'authorizing' }, `${authzs.length} authorizations`);
@@ -265,7 +267,7 @@ export class OrderDriver {
         identifier: a.identifier.value,
         authz_url: a.url,
         status,
-        challenge_type: 'http-01',
+        challenge_type: type,
         error_type: err?.type ?? null,
         error_detail: err?.detail ?? null,
         at: this.o.now(),
@@ -283,15 +285,18 @@ export class OrderDriver {
           failures.push(`${a.identifier.value}: authorization is ${a.status}`);
           return;
         }
-        const ch = a.challenges.find((c) => c.type === 'http-01');
+        const ch = a.challenges.find((c) => c.type === type);
         if (!ch) {
           record(a, 'unsupported');
-          failures.push(`${a.identifier.value}: the CA offers no http-01 challenge (${a.challenges.map((c) => c.type).join(', ')})`);
+          failures.push(`${a.identifier.value}: the CA offers no ${type} challenge (${a.challenges.map((c) => c.type).join(', ')})`);
           return;
         }
         const keyAuth = await session.client.getChallengeKeyAuthorization(ch as never);
-        await responder.present(ch.token, keyAuth);
+        const challenge: Challenge = { identifier: a.identifier.value, wildcard: Boolean(a.wildcard), token: ch.token, keyAuthorization: keyAuth };
         try {
+          await solver.present(challenge);
+          // The solver's own readiness (DNS-01: every authoritative nameserver) before the CA is told to look.
+          await solver.waitReady(challenge);
           if (ch.status === 'pending') {
             try {
               await session.call('challenge', () => session.client.completeChallenge(ch as never), where);
@@ -305,18 +310,18 @@ export class OrderDriver {
               } catch {
                 throw err;
               }
-              const nowCh = now.challenges?.find((c) => c.type === 'http-01');
+              const nowCh = now.challenges?.find((c) => c.type === type);
               if (now.status === 'pending' && (!nowCh || nowCh.status === 'pending')) throw err;
               this.o.log(`The CA's answer to the challenge for ${a.identifier.value} was lost (${(err as Error).message}); the authorization is ${now.status}: continuing.`);
             }
           }
           const done = await this.poll(a.url, row.id, ['valid', 'invalid', 'deactivated', 'expired', 'revoked']);
           const data = done as unknown as AcmeAuthz;
-          const err = data.challenges?.find((c) => c.type === 'http-01')?.error;
+          const err = data.challenges?.find((c) => c.type === type)?.error;
           record(a, data.status, err);
           if (data.status !== 'valid') failures.push(`${a.identifier.value}: ${err ? `${err.detail} (${err.type})` : data.status}`);
         } finally {
-          await responder.cleanup(ch.token);
+          await solver.cleanup(challenge);
         }
       }),
     );

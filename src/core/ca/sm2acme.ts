@@ -32,7 +32,6 @@
  * obtain.ts imports this module for every key type.
  */
 import type { VersionFile } from '../store/lineage.js';
-import type { Session } from '../acme/session.js';
 import { splitPemChain } from '../x509.js';
 import { CertctlError, ExitCode } from '../errors.js';
 
@@ -75,7 +74,12 @@ interface OrderWhere {
  * order names an enveloped key, fetch it (POST-as-GET) and return the DER.
  * Nothing for other parts or CAs that certify the client's CSR key.
  */
-export async function fetchEnvelopedKey(session: Pick<Session, 'postAsGet'>, role: string, order: object, where: OrderWhere): Promise<Buffer | undefined> {
+/** What fetchEnvelopedKey needs of an ACME session (acme/session.ts Session has it): one POST-as-GET. */
+export interface PostAsGetter {
+  postAsGet(endpoint: string, url: string, where?: OrderWhere): Promise<{ data: Record<string, unknown>; headers: Record<string, string | undefined> }>;
+}
+
+export async function fetchEnvelopedKey(session: PostAsGetter, role: string, order: object, where: OrderWhere): Promise<Buffer | undefined> {
   if (role !== 'sm2-enc') return undefined;
   const url = (order as Record<string, unknown>)[ENVELOPED_KEY_FIELD];
   if (typeof url !== 'string' || url === '') return undefined;
@@ -106,25 +110,9 @@ export interface BundlePart {
   envelopedKey?: Buffer;
 }
 
-/**
- * The SM2 public key (04||X||Y hex) of a certificate, or null if its key is
- * not on the SM2 curve. Node cannot name SM2 keys in X.509 (its
- * asymmetricKeyType is undefined), so the SPKI is read with asn1.
- */
+/** keys/sm2.ts sm2PublicKeyOfCert, loaded when first needed (sm-crypto and node-forge only for SM2 work). */
 export async function sm2PublicKeyOfCert(certPem: string): Promise<string | null> {
-  const { fromPem, fromDer, children, oidOf, bitBytes } = await import('../keys/der.js');
-  const { SM2_OID } = await import('../keys/sm2.js');
-  try {
-    const [tbs] = children(fromDer(fromPem(certPem).der), 'Certificate');
-    const f = children(tbs, 'TBSCertificate');
-    const off = f[0]!.tagClass === 0x80 ? 1 : 0; // [0] version present
-    const [alg, key] = children(f[5 + off], 'SubjectPublicKeyInfo');
-    const [kind, curve] = children(alg, 'AlgorithmIdentifier');
-    if (oidOf(kind, 'algorithm') !== SM2_OID.ecPublicKey || oidOf(curve, 'curve') !== SM2_OID.curve) return null;
-    return bitBytes(key, 'subjectPublicKey').toString('hex');
-  } catch {
-    return null;
-  }
+  return (await import('../keys/sm2.js')).sm2PublicKeyOfCert(certPem);
 }
 
 /**

@@ -213,9 +213,9 @@ function importOne(ledger: Ledger, store: LineageStore, cl: CertbotLineage, o: C
   }
 
   const existing = ledger.lineage(lineageName);
-  const importedFrom = { tool: 'certbot', confFile: fs.realpathSync(cl.confFile), account: p.account ?? null };
+  const importedFrom = { tool: 'certbot' as const, confFile: fs.realpathSync(cl.confFile), account: p.account ?? null };
   if (existing) {
-    const from = existing.settings.importedFrom as { confFile?: string; version?: number } | undefined;
+    const from = existing.settings.importedFrom;
     const same = from?.confFile === importedFrom.confFile;
     countVersions(same ? (from?.version ?? null) : null);
     if (same) {

@@ -14,7 +14,7 @@ import { createPrivateKey, createPublicKey, sign as nodeSign, type KeyObject } f
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 import { InputError } from '../errors.js';
-import type { KeyAlgo } from './index.js';
+import type { CsrSigner, KeyAlgo } from './types.js';
 import { bitString, bool, fromDer, nul, octets, oid, seq, set, smallInt, tagged, toDer, toPem, utf8, type Asn1 } from './der.js';
 
 /** RFC 5280 KeyUsage bit numbers. */
@@ -45,15 +45,7 @@ export const OID = {
   ecdsaWithSHA384: '1.2.840.10045.4.3.3',
 } as const;
 
-/** What a key contributes to a CSR: its public key and a way to sign. */
-export interface CsrSigner {
-  /** SubjectPublicKeyInfo, DER. */
-  spki: Buffer;
-  /** The signatureAlgorithm AlgorithmIdentifier. */
-  algorithm: Asn1;
-  /** Sign the DER CertificationRequestInfo; returns the signature value bytes. */
-  sign(tbs: Buffer): Buffer;
-}
+export type { CsrSigner } from './types.js';
 
 /** Upper bound of X.520 commonName (RFC 5280 ub-common-name). */
 const CN_MAX = 64;

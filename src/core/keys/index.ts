@@ -11,8 +11,8 @@ import { InputError } from '../errors.js';
 
 const genKeyPair = promisify(generateKeyPair);
 
-/** A concrete key algorithm for one certificate. */
-export type KeyAlgo = { kind: 'rsa'; bits: 2048 | 3072 | 4096 } | { kind: 'ecdsa'; curve: 'P-256' | 'P-384' } | { kind: 'sm2' };
+export type { KeyAlgo } from './types.js';
+import type { KeyAlgo } from './types.js';
 
 /**
  * What the user asked for with --key-type. `dual` is two certificates (RSA +

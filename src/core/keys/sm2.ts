@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import smCrypto from 'sm-crypto';
 import { InputError } from '../errors.js';
-import type { CsrSigner } from './csr.js';
+import type { CsrSigner } from './types.js';
 import { bitBytes, bitString, children, firstElementBytes, fromDer, fromPem, octets, oid, oidOf, prim, seq, smallInt, tagged, toDer, toPem, type Asn1 } from './der.js';
 import forge from 'node-forge';
 
@@ -184,3 +184,21 @@ export function verifySm2Csr(csrPem: string, userId = SM2_DEFAULT_ID): boolean {
   }
 }
 
+/**
+ * The SM2 public key (04||X||Y hex) of a certificate, or null if its key is
+ * not on the SM2 curve. Node cannot name SM2 keys in X.509 (its
+ * asymmetricKeyType is undefined), so the SPKI is read with asn1.
+ */
+export async function sm2PublicKeyOfCert(certPem: string): Promise<string | null> {
+  try {
+    const [tbs] = children(fromDer(fromPem(certPem).der), 'Certificate');
+    const f = children(tbs, 'TBSCertificate');
+    const off = f[0]!.tagClass === 0x80 ? 1 : 0; // [0] version present
+    const [alg, key] = children(f[5 + off], 'SubjectPublicKeyInfo');
+    const [kind, curve] = children(alg, 'AlgorithmIdentifier');
+    if (oidOf(kind, 'algorithm') !== SM2_OID.ecPublicKey || oidOf(curve, 'curve') !== SM2_OID.curve) return null;
+    return bitBytes(key, 'subjectPublicKey').toString('hex');
+  } catch {
+    return null;
+  }
+}

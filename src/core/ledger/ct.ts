@@ -13,8 +13,27 @@
  * (registered_domain, issued_at), bounded by the CT certificates' own dates.
  */
 import type { Ledger } from './ledger.js';
-import { issuerKey } from '../ct/parse.js';
-import type { CtCertificate } from '../ct/parse.js';
+import { issuerKey } from '../dn.js';
+
+/** One certificate read from CT (ct/parse.ts collapseRows), as the ledger records it. */
+export interface CtCertificate {
+  /** Issuer as the ledger writes it (Node's X509Certificate style: "C=US, O=…, CN=…"). */
+  issuer: string;
+  /** Order-insensitive attribute set, for matching against certificates read from files. */
+  issuerKey: string;
+  serial: string;
+  names: string[];
+  setKey: string;
+  registeredDomains: string[];
+  notBefore: number;
+  notAfter: number;
+  issuedAt: number;
+  /** The spend moment came from a CT entry timestamp (else notBefore + 1 h). */
+  fromEntryTimestamp: boolean;
+  /** crt.sh ids of the rows folded into this certificate. */
+  crtshIds: number[];
+  issuerCaId: number | null;
+}
 
 const DAY = 86_400_000;
 

@@ -242,7 +242,12 @@ export interface LineageSettings {
   postHook?: string;
   deployHook?: string;
   httpPort?: number;
-  [key: string]: unknown;
+  /** DNS server for the readiness checks (host:port). */
+  resolver?: string;
+  /** Where an imported lineage came from (certctl import certbot/pem/state). */
+  importedFrom?: { tool: 'certbot' | 'pem' | 'state'; confFile?: string; account?: string | null; version?: number; server?: string; file?: string; at?: string };
+  /** certbot's per-name webroots, kept when they differ (certctl uses one). */
+  webrootMap?: Record<string, string>;
 }
 
 export interface LineageRow {

@@ -1,6 +1,6 @@
 /**
  * HTTP-01 readiness: put a random probe where the challenge file will go
- * (the webroot, or a temporary standalone server), then fetch it the way the
+ * (the webroot, or the standalone server of ../http01.ts), then fetch it the way the
  * CA's validator will, through the name's real DNS answer, and compare.
  *
  * Redirects are followed as Let's Encrypt's validator (Boulder) follows them:
@@ -22,6 +22,9 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { normalizeName } from '../names.js';
+import { CHALLENGE_PATH, isToken } from '../http01.js';
+
+export { CHALLENGE_PATH };
 import { lookupAddresses, type AddressLookup, type DnsClient } from './dns.js';
 import { printable, type PrecheckResult } from './types.js';
 
@@ -32,8 +35,6 @@ export const MAX_BODY_BYTES = 64 * 1024;
 /** How much of an unexpected body to show as evidence. */
 const SNIPPET_BYTES = 512;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-const TOKEN_RE = /^[A-Za-z0-9_-]{16,128}$/;
-export const CHALLENGE_PATH = '/.well-known/acme-challenge/';
 
 /** A probe: the file name (token) and the exact body the server must return. */
 export interface Probe {
@@ -48,7 +49,7 @@ export function newProbe(): Probe {
 }
 
 function assertToken(token: string): void {
-  if (!TOKEN_RE.test(token)) throw new Error(`refusing to use "${token}" as a probe file name`);
+  if (!isToken(token)) throw new Error('refusing a probe token that is not base64url');
 }
 
 /** Thrown by placement when the probe cannot be put in place (webroot missing, not writable, port in use). */
@@ -117,68 +118,6 @@ export async function placeProbe(webroot: string, probe: Probe): Promise<PlacedP
       await removeDirs();
     },
   };
-}
-
-/**
- * A temporary HTTP server answering only the probes registered with it; for
- * `--standalone`, where certctl itself will answer the challenge.
- */
-export class StandaloneResponder {
-  private constructor(
-    private readonly server: http.Server,
-    private readonly probes: Map<string, string>,
-    /** "host:port" it listens on. */
-    readonly address: string,
-  ) {}
-
-  static async start(host: string, port: number): Promise<StandaloneResponder> {
-    const probes = new Map<string, string>();
-    const server = http.createServer((req, res) => {
-      const url = req.url ?? '';
-      const token = url.startsWith(CHALLENGE_PATH) ? url.slice(CHALLENGE_PATH.length) : '';
-      const body = probes.get(token);
-      if (req.method === 'GET' && body !== undefined) {
-        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
-        res.end(body);
-      } else {
-        res.writeHead(404, { 'content-type': 'text/plain' });
-        res.end('not found\n');
-      }
-    });
-    server.requestTimeout = 10_000;
-    server.headersTimeout = 5_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        const where = `${host}:${port}`;
-        reject(
-          err.code === 'EADDRINUSE'
-            ? new ProbeSetupError(`cannot listen on ${where}: something else (a web server?) already uses it`, 'Stop that server while issuing, or use --webroot with the document root it serves.', err.code)
-            : err.code === 'EACCES'
-              ? new ProbeSetupError(`no permission to listen on ${where}`, 'Ports below 1024 need root or CAP_NET_BIND_SERVICE; or use --webroot.', err.code)
-              : new ProbeSetupError(`cannot listen on ${where}: ${err.message}`, 'Check the --standalone address.', err.code),
-        );
-      });
-      server.listen(port, host, () => resolve());
-    });
-    return new StandaloneResponder(server, probes, `${host}:${port}`);
-  }
-
-  add(probe: Probe): void {
-    assertToken(probe.token);
-    this.probes.set(probe.token, probe.content);
-  }
-
-  remove(token: string): void {
-    this.probes.delete(token);
-  }
-
-  async close(): Promise<void> {
-    this.probes.clear();
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
-  }
 }
 
 export interface FetchOptions {

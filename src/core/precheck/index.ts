@@ -15,7 +15,8 @@ import type { Ledger } from '../ledger/ledger.js';
 import { checkCaa } from './caa.js';
 import { DnsClient, DEFAULT_DNS_TIMEOUT_MS, dnsResult, lookupAddresses, type AddressLookup } from './dns.js';
 import { checkFailures, DEFAULT_FAILURE_LIMIT } from './failures.js';
-import { checkHttp01, newProbe, placeProbe, ProbeSetupError, StandaloneResponder, type PlacedProbe, type Probe } from './http01.js';
+import { checkHttp01, newProbe, placeProbe, ProbeSetupError, type PlacedProbe, type Probe } from './http01.js';
+import { Http01Server, ListenError } from '../http01.js';
 import { CHECK_ORDER, type PrecheckReport, type PrecheckResult, type SkippedCheck } from './types.js';
 import { mapLimit } from '../concurrency.js';
 
@@ -99,7 +100,7 @@ export async function runPrechecks(opts: PrecheckOptions): Promise<PrecheckRun> 
   const probes = new Map<string, Probe>();
   const setupErrors = new Map<string, ProbeSetupError>();
   const placed: PlacedProbe[] = [];
-  let responder: StandaloneResponder | undefined;
+  let responder: Http01Server | undefined;
 
   const httpNames = opts.names.filter((n) => {
     if (n.startsWith('*.')) {
@@ -116,10 +117,11 @@ export async function runPrechecks(opts: PrecheckOptions): Promise<PrecheckRun> 
   try {
     if (opts.standalone && httpNames.length) {
       try {
-        responder = await StandaloneResponder.start(opts.standalone.host, opts.standalone.port);
+        responder = await Http01Server.listen(opts.standalone.host, opts.standalone.port);
       } catch (err) {
-        if (!(err instanceof ProbeSetupError)) throw err;
-        for (const n of httpNames) setupErrors.set(n, err);
+        if (!(err instanceof ListenError)) throw err;
+        const e = new ProbeSetupError(err.detail, err.advice, err.code);
+        for (const n of httpNames) setupErrors.set(n, e);
       }
     }
     // Place every probe before any fetch: names sharing a webroot then never race over creating/removing its directories.
@@ -128,7 +130,7 @@ export async function runPrechecks(opts: PrecheckOptions): Promise<PrecheckRun> 
       const probe = newProbe();
       probes.set(n, probe);
       if (responder) {
-        responder.add(probe);
+        responder.set(probe.token, probe.content);
       } else if (opts.webroot) {
         try {
           placed.push(await placeProbe(opts.webroot, probe));

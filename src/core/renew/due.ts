@@ -26,3 +26,60 @@ export function isDue(cert: { not_before: number; not_after: number }, now: numb
 export function soonestExpiring<T extends { not_after: number }>(certs: readonly T[]): T | undefined {
   return certs.reduce<T | undefined>((a, c) => (!a || c.not_after < a.not_after ? c : a), undefined);
 }
+
+/** What the ledger (and, for renew, the CA's ARI answer) says about one lineage. */
+export interface DueFacts {
+  /** Interrupted orders of the lineage (finished first, whatever else is true). */
+  openOrders: number;
+  /** Its certificate that expires first (soonestExpiring); undefined: none yet. */
+  soonest: { not_before: number; not_after: number } | undefined;
+  /** --force-renewal. */
+  forceRenewal?: boolean;
+  /** Renew when fewer than this many days are left (--days, or the lineage's renewDays): replaces ARI and the lifetime rule. */
+  renewDays?: number;
+  /** The CA's ARI window as decided from the ledger's row (renew/ari.ts ariDecision); used only when `ariDecides`. */
+  ari?: { due: boolean; at: number | null; reason: string } | null;
+}
+
+export interface DueVerdict {
+  due: boolean;
+  /** resume: open orders; first: no certificate yet; forced; days: renewDays; ari: the CA's window; lifetime: the third-of-lifetime rule. */
+  rule: 'resume' | 'first' | 'forced' | 'days' | 'ari' | 'lifetime';
+  reason: string;
+  /** The moment the rule makes it due, past or future (the ARI moment, the renewDays or lifetime date); null for resume/first/forced. */
+  dueAt: number | null;
+  /** When it becomes due if it is not due yet; null when due now. */
+  nextAt: number | null;
+}
+
+/** Whether the CA's ARI window decides for this lineage (so renew asks or reads ARI only then): a certificate, nothing to resume, not forced, no renewDays. */
+export function ariDecides(f: Omit<DueFacts, 'ari'>): boolean {
+  return f.openOrders === 0 && f.soonest !== undefined && !f.forceRenewal && f.renewDays === undefined;
+}
+
+/**
+ * Is this lineage due for renewal — the one rule, used by `renew`, `plan`
+ * and the scheduler: open orders are finished first, a lineage without a
+ * certificate gets one, --force-renewal is due, renewDays replaces ARI and
+ * the lifetime rule, the CA's ARI moment decides when known, else a third
+ * of the lifetime left. Pure.
+ */
+export function renewalDue(f: DueFacts, now: number): DueVerdict {
+  if (f.openOrders > 0) return { due: true, rule: 'resume', reason: `${f.openOrders} interrupted order(s) to finish`, dueAt: null, nextAt: null };
+  const cert = f.soonest;
+  if (!cert) return { due: true, rule: 'first', reason: 'no certificate yet', dueAt: null, nextAt: null };
+  if (f.forceRenewal) return { due: true, rule: 'forced', reason: '--force-renewal', dueAt: null, nextAt: null };
+  const days = f.renewDays;
+  if (days !== undefined) {
+    const at = dueAt(cert, days);
+    const due = isDue(cert, now, days);
+    return { due, rule: 'days', reason: due ? `fewer than ${days} days left` : `more than ${days} days left`, dueAt: at, nextAt: due ? null : at };
+  }
+  if (f.ari) {
+    const at = f.ari.at ?? dueAt(cert);
+    return { due: f.ari.due, rule: 'ari', reason: f.ari.reason, dueAt: at, nextAt: f.ari.due ? null : at };
+  }
+  const at = dueAt(cert);
+  const due = now >= at;
+  return { due, rule: 'lifetime', reason: due ? 'less than a third of its lifetime left' : `not due before ${new Date(at).toISOString()}`, dueAt: at, nextAt: due ? null : at };
+}

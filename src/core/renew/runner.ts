@@ -9,12 +9,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Context } from '../../cli/context.js';
+import type { RunEnv } from '../env.js';
 import type { Ledger, LineageRow, OrderRow, RenewalScanEntry, ScannedCertificate, ScannedLineage } from '../ledger/ledger.js';
 import { findCa, caForLineage, type CaProfile } from '../ca/registry.js';
 import { statePaths } from '../paths.js';
 import { LineageStore } from '../store/lineage.js';
-import { isDue, dueAt, soonestExpiring } from './due.js';
+import { ariDecides, renewalDue, soonestExpiring } from './due.js';
 import { refreshAri, renewalInfoUrl, ariDecision, DIRECTORY_CACHE_MS, type AriDecision, type Getter } from './ari.js';
 import { runHook, type HookResult } from './hooks.js';
 import { AcmeError, CertctlError, ExitCode } from '../errors.js';
@@ -100,8 +100,8 @@ function endpointCache(ledger: Ledger): EndpointOf {
   };
 }
 
-export async function runRenew(ctx: Context, ledger: Ledger, o: RenewOptions): Promise<RenewReport> {
-  const store = new LineageStore(ctx.paths);
+export async function runRenew(env: RunEnv, ledger: Ledger, o: RenewOptions): Promise<RenewReport> {
+  const store = new LineageStore(env.paths);
   // Lineages with their current certificates and ARI rows are read a page at a time (one query
   // per page), the open orders in one query: nothing per lineage, so a ledger of 100,000
   // lineages is walked in about a second and memory does not grow with the ledger. A
@@ -140,9 +140,9 @@ export async function runRenew(ctx: Context, ledger: Ledger, o: RenewOptions): P
   const preRuns = new Map<string, Promise<boolean>>();
   const postHooks = new Set<string>();
   const beforeAttempt = async (l: ScannedLineage): Promise<boolean> => {
-    const post = o.postHook ?? (l.settings.postHook as string | undefined);
+    const post = o.postHook ?? l.settings.postHook;
     if (post) postHooks.add(post);
-    const pre = o.preHook ?? (l.settings.preHook as string | undefined);
+    const pre = o.preHook ?? l.settings.preHook;
     if (!pre) return true;
     if (!preRuns.has(pre)) {
       preRuns.set(
@@ -172,7 +172,7 @@ export async function runRenew(ctx: Context, ledger: Ledger, o: RenewOptions): P
       const e = nextEntry();
       if (!e) return;
       const i = taken++;
-      const outcome = await renewOne(ctx, ledger, store, e.lineage, e.current, openByLineage.get(e.lineage.name) ?? [], endpointOf, o, beforeAttempt, mayAttempt);
+      const outcome = await renewOne(env, ledger, store, e.lineage, e.current, openByLineage.get(e.lineage.name) ?? [], endpointOf, o, beforeAttempt, mayAttempt);
       if (!outcome) return;
       outcomes[i] = outcome;
       o.onProgress?.(++done, total);
@@ -195,7 +195,7 @@ const lazyGet =
   };
 
 async function renewOne(
-  ctx: Context,
+  env: RunEnv,
   ledger: Ledger,
   store: LineageStore,
   l: ScannedLineage,
@@ -206,29 +206,16 @@ async function renewOne(
   beforeAttempt: (l: ScannedLineage) => Promise<boolean>,
   mayAttempt: () => boolean = () => true,
 ): Promise<LineageOutcome | null> {
-  const now = ctx.now();
+  const now = env.now();
   const base = { lineage: l.name, names: l.names, hooks: [] as HookResult[] };
   const soonest = soonestExpiring(certs);
   const days = o.days ?? l.settings.renewDays;
-  const get = lazyGet(l.settings.caBundle, ctx.opts.verbose ? (x) => ctx.out.verbose(x) : undefined);
+  const get = lazyGet(l.settings.caBundle, env.verbose ? (x) => env.sink.verbose(x) : undefined);
 
-  let due = false;
-  let reason = '';
   let ari: AriDecision | null = null;
   let replaces: string | null = null;
-  if (open.length) {
-    due = true;
-    reason = `${open.length} interrupted order(s) to finish`;
-  } else if (!soonest) {
-    due = true;
-    reason = 'no certificate yet';
-  } else if (o.forceRenewal) {
-    due = true;
-    reason = '--force-renewal';
-  } else if (days !== undefined) {
-    due = isDue(soonest, now, days);
-    reason = due ? `fewer than ${days} days left` : `more than ${days} days left`;
-  } else {
+  const facts = { openOrders: open.length, soonest, forceRenewal: o.forceRenewal, renewDays: days };
+  if (soonest && ariDecides(facts)) {
     const endpoint = await endpointOf(l.directory_url, now, get);
     if (endpoint) {
       const id = soonest.ari_cert_id ?? (await computeAriId(store, l, soonest));
@@ -240,20 +227,15 @@ async function renewOne(
         ari = row && row.ari_cert_id === id && row.next_check !== null && row.next_check > now ? ariDecision(row, now) : await refreshAri(ledger, ledger.certificate(soonest.id)!, id, endpoint, now, get);
       }
     }
-    if (ari) {
-      due = ari.due;
-      reason = ari.reason;
-    } else {
-      due = isDue(soonest, now);
-      reason = due ? 'less than a third of its lifetime left' : `not due before ${new Date(dueAt(soonest)).toISOString()}`;
-    }
   }
+  const verdict = renewalDue({ ...facts, ari }, now);
+  const { due, reason } = verdict;
   const ariInfo = ari ? { windowStart: ari.windowStart, windowEnd: ari.windowEnd, chosenAt: ari.at } : null;
 
-  if (o.dryRun) return dryRun(ctx, ledger, ledger.lineage(l.name)!, caForLineage(l), o, base, reason);
+  if (o.dryRun) return dryRun(env, ledger, ledger.lineage(l.name)!, caForLineage(l), o, base, reason);
 
   if (!due) {
-    const nextAt = ari?.at ?? (soonest ? dueAt(soonest, days) : null);
+    const nextAt = verdict.nextAt;
     // A literal, not a spread of `base`: on 100,000 lineages the spread objects took twice the memory.
     return { lineage: l.name, names: l.names, hooks: [], action: 'kept', reason, nextAt, exitCode: ExitCode.OK, serial: soonest?.serial, notAfter: soonest?.not_after, ari: ariInfo };
   }
@@ -272,11 +254,11 @@ async function renewOne(
       { lineage: full, ca, replaces: rep, forced: o.forceRenewal, precheckSkipped: !o.precheck },
       {
         ledger,
-        paths: ctx.paths,
-        now: ctx.now,
-        log: (x) => ctx.out.verbose(x),
-        verbose: ctx.opts.verbose ? (x) => ctx.out.verbose(x) : undefined,
-        gate: gateFor(ctx, ledger, full, ca, { precheck: o.precheck, renewal: true, replaces: rep, ariWindowOpen: ari?.windowOpen, resolver: o.resolver, httpPort: o.httpPort }),
+        paths: env.paths,
+        now: env.now,
+        log: (x) => env.sink.verbose(x),
+        verbose: env.verbose ? (x) => env.sink.verbose(x) : undefined,
+        gate: gateFor(env, ledger, full, ca, { precheck: o.precheck, renewal: true, replaces: rep, ariWindowOpen: ari?.windowOpen, resolver: o.resolver, httpPort: o.httpPort }),
       },
     );
   try {
@@ -286,7 +268,7 @@ async function renewOne(
     } catch (err) {
       // RFC 9773: an already-replaced certificate → order again without `replaces`.
       if (replaces && err instanceof AcmeError && /alreadyReplaced|:conflict$/.test(err.problem.type)) {
-        ctx.out.verbose(`${l.name}: the CA says this certificate was already replaced; ordering without "replaces"`);
+        env.sink.verbose(`${l.name}: the CA says this certificate was already replaced; ordering without "replaces"`);
         result = await attempt(null);
       } else throw err;
     }
@@ -301,7 +283,7 @@ async function renewOne(
       notAfter: c.notAfter,
       ari: ariInfo,
     };
-    const deployHook = o.deployHook ?? (l.settings.deployHook as string | undefined);
+    const deployHook = o.deployHook ?? l.settings.deployHook;
     if (deployHook) {
       const r = await runHook('deploy-hook', deployHook, { RENEWED_LINEAGE: store.liveDir(l.name), RENEWED_DOMAINS: l.names.join(' ') });
       outcome.hooks.push(r);
@@ -331,23 +313,23 @@ async function computeAriId(store: LineageStore, l: ScannedLineage, cert: Scanne
  * in a throw-away state directory, so neither live/ nor the ledger's
  * lineages change. Without a staging CA: plan and readiness checks only.
  */
-async function dryRun(ctx: Context, ledger: Ledger, l: LineageRow, ca: CaProfile, o: RenewOptions, base: Pick<LineageOutcome, 'lineage' | 'names' | 'hooks'>, reason: string): Promise<LineageOutcome> {
+async function dryRun(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfile, o: RenewOptions, base: Pick<LineageOutcome, 'lineage' | 'names' | 'hooks'>, reason: string): Promise<LineageOutcome> {
   const stagingUrl = !ca.stagingId ? null : ca.stagingId === ca.id ? l.directory_url : (findCa(ca.stagingId)?.directoryUrl ?? null);
   const staging = stagingUrl ? { ...(findCa(ca.stagingId!) ?? ca), directoryUrl: stagingUrl } : null;
   const [{ obtain }, { gateFor }, { Ledger: LedgerClass }] = await Promise.all([import('../obtain.js'), import('../gate.js'), import('../ledger/ledger.js')]);
   try {
     if (!staging) {
-      await gateFor(ctx, ledger, l, ca, { precheck: o.precheck, renewal: true, resolver: o.resolver, httpPort: o.httpPort }).check();
+      await gateFor(env, ledger, l, ca, { precheck: o.precheck, renewal: true, resolver: o.resolver, httpPort: o.httpPort }).check();
       return { ...base, action: 'dry-run', reason: `${ca.name} has no staging CA known to certctl: planned and checked readiness only (${reason})`, nextAt: null, exitCode: ExitCode.OK };
     }
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-dry-run-'));
     const tmpLedger = LedgerClass.open(path.join(tmp, 'ledger.sqlite'));
     try {
-      tmpLedger.saveLineage({ ...l, directory_url: staging.directoryUrl, ca_id: staging.id, now: ctx.now() });
+      tmpLedger.saveLineage({ ...l, directory_url: staging.directoryUrl, ca_id: staging.id, now: env.now() });
       const tl = tmpLedger.lineage(l.name)!;
       const r = await obtain(
         { lineage: tl, ca: staging, precheckSkipped: !o.precheck },
-        { ledger: tmpLedger, paths: statePaths(tmp), now: ctx.now, log: (x) => ctx.out.verbose(x), gate: gateFor(ctx, tmpLedger, tl, staging, { precheck: o.precheck, resolver: o.resolver, httpPort: o.httpPort, paths: statePaths(tmp) }) },
+        { ledger: tmpLedger, paths: statePaths(tmp), now: env.now, log: (x) => env.sink.verbose(x), gate: gateFor(env, tmpLedger, tl, staging, { precheck: o.precheck, resolver: o.resolver, httpPort: o.httpPort, paths: statePaths(tmp) }) },
       );
       return { ...base, action: 'dry-run', reason: `a test certificate was issued by ${staging.name} (serial ${r.certificates[0]!.serial}); live files untouched`, nextAt: null, exitCode: ExitCode.OK };
     } finally {

@@ -4,7 +4,8 @@
  * Retry-After in force) and the last renew run. Reads only.
  */
 import type { Ledger } from '../ledger/ledger.js';
-import { dueAt, soonestExpiring } from '../renew/due.js';
+import { ariDecides, renewalDue, soonestExpiring } from '../renew/due.js';
+import { ariDecision } from '../renew/ari.js';
 import { lineageAction, type LedgerFacts, type ScheduledAction } from './wake.js';
 
 export interface LastRun {
@@ -25,16 +26,19 @@ export function scheduleFacts(ledger: Ledger, now: number): LedgerFacts {
   for (const l of ledger.lineages()) {
     const certs = ledger.currentCertificates(l.name);
     const soonest = soonestExpiring(certs);
-    const ari = soonest ? ledger.renewalInfo(soonest.id) : undefined;
+    const openOrders = ledger.openOrders(l.name).length;
+    // renew's rule (renew/due.ts), from what the ledger knows: when it is due, and whether by the CA's ARI moment.
+    const facts = { openOrders, soonest, renewDays: l.settings.renewDays };
+    const due = renewalDue({ ...facts, ari: soonest && ariDecides(facts) ? ariDecision(ledger.renewalInfo(soonest.id), now) : null }, now);
     const retry = active.filter((p) => p.lineage === l.name || (p.lineage === null && p.directory_url === l.directory_url)).reduce<number | null>((m, p) => Math.max(m ?? 0, p.retry_after!), null);
     actions.push(
       lineageAction(
         {
           name: l.name,
-          openOrders: ledger.openOrders(l.name).length,
+          openOrders,
           hasCertificate: Boolean(soonest),
-          ariChosenAt: ari?.chosen_at ?? null,
-          dueAt: soonest ? dueAt(soonest, l.settings.renewDays) : null,
+          ariChosenAt: due.rule === 'ari' ? due.dueAt : null,
+          dueAt: due.rule === 'ari' ? null : due.dueAt,
           retryAfter: retry,
         },
         now,

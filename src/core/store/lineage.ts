@@ -165,10 +165,9 @@ export class LineageStore {
 
 /** Whether a private key (PEM) belongs to a certificate (PEM leaf): RSA/ECDSA through node:crypto, SM2 through certctl's SM2 code. */
 export async function keyMatchesCert(keyPem: string, certPem: string): Promise<boolean> {
-  const { sm2PublicKeyOfCert } = await import('../ca/sm2acme.js');
+  const { sm2PublicKeyOfCert, readSm2PrivateKey } = await import('../keys/sm2.js');
   const sm2 = await sm2PublicKeyOfCert(certPem);
   if (sm2) {
-    const { readSm2PrivateKey } = await import('../keys/sm2.js');
     try {
       return readSm2PrivateKey(keyPem).publicKeyHex === sm2;
     } catch {

@@ -1,6 +1,7 @@
 /**
- * HTTP-01 responders: put the key authorization where the CA will fetch it,
- * and take it away afterwards.
+ * HTTP-01 building blocks shared by the challenge solvers (challenge/http01.ts)
+ * and the readiness check (precheck/http01.ts): the one token rule, the one
+ * standalone server, the webroot checks and --standalone's address.
  *
  * Tokens come from the CA; they are checked to be base64url before they
  * become part of a path, so a hostile or broken server cannot make certctl
@@ -10,19 +11,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
 import os from 'node:os';
-import { InputError, CertctlError, ExitCode } from '../errors.js';
-import { writeFileAtomic } from '../store/atomic.js';
-import { registerSecret } from '../redact.js';
+import { InputError, CertctlError, ExitCode } from './errors.js';
+import { registerSecret } from './redact.js';
 
-export interface ChallengeResponder {
-  readonly kind: 'webroot' | 'standalone';
-  present(token: string, keyAuthorization: string): Promise<void>;
-  cleanup(token: string): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** RFC 8555 §8.3: a token is base64url, at least 128 bits of entropy (22 characters); no CA sends more than a few dozen. */
+/** RFC 8555 §8.3: a token is base64url, at least 128 bits of entropy (22 characters); no CA sends more than a few dozen. The readiness probe's own tokens (43 characters) follow it too. */
 const TOKEN = /^[A-Za-z0-9_-]{22,256}$/;
+
+/** Whether `token` may be a file name under .well-known/acme-challenge/ and a URL path. */
+export function isToken(token: unknown): token is string {
+  return typeof token === 'string' && TOKEN.test(token);
+}
 
 /**
  * A token from the CA, checked before it is used as a file name or URL path:
@@ -52,6 +50,7 @@ export function checkToken(token: unknown): string {
 }
 
 export const CHALLENGE_DIR = path.join('.well-known', 'acme-challenge');
+export const CHALLENGE_PATH = '/.well-known/acme-challenge/';
 
 /**
  * Directories that are never a web server's document root: a webroot there
@@ -142,108 +141,80 @@ function safeStat(p: string): fs.Stats | undefined {
 }
 
 /**
- * Writes <webroot>/.well-known/acme-challenge/<token>. The directories it
- * had to create are removed again when the last token is cleaned up (and on
- * close, whatever happened) — only those, and only if empty — so a webroot
- * given by mistake is left as it was found.
+ * Why a standalone server could not listen: one sentence and one piece of
+ * advice, the same for the readiness check (a failed check, exit 6) and for
+ * issuing with --no-precheck (exit 2).
  */
-export class WebrootResponder implements ChallengeResponder {
-  readonly kind = 'webroot' as const;
-  private readonly created: string[] = [];
-  private readonly present_ = new Set<string>();
-  constructor(private readonly webroot: string) {}
-
-  private file(token: string): string {
-    return path.join(this.webroot, CHALLENGE_DIR, checkToken(token));
-  }
-
-  async present(token: string, keyAuthorization: string): Promise<void> {
-    const file = this.file(token);
-    for (const d of [path.join(this.webroot, '.well-known'), path.join(this.webroot, CHALLENGE_DIR)]) {
-      try {
-        fs.mkdirSync(d, { mode: 0o755 });
-        this.created.push(d);
-        fs.chmodSync(d, 0o755);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-    }
-    this.present_.add(token);
-    writeFileAtomic(file, keyAuthorization, 0o644);
-  }
-
-  async cleanup(token: string): Promise<void> {
-    fs.rmSync(this.file(token), { force: true });
-    this.present_.delete(token);
-    if (this.present_.size === 0) this.removeCreated();
-  }
-
-  async close(): Promise<void> {
-    for (const t of [...this.present_]) fs.rmSync(this.file(t), { force: true });
-    this.present_.clear();
-    this.removeCreated();
-  }
-
-  private removeCreated(): void {
-    while (this.created.length) {
-      const d = this.created.pop()!;
-      try {
-        fs.rmdirSync(d);
-      } catch {
-        /* not empty (someone else's file) or gone: leave it */
-      }
-    }
+export class ListenError extends InputError {
+  constructor(
+    /** Lower-case, for a readiness check's summary. */
+    readonly detail: string,
+    readonly advice: string,
+    readonly code?: string,
+  ) {
+    super(`${detail[0]!.toUpperCase()}${detail.slice(1)}.`, advice);
   }
 }
 
-/** Serves /.well-known/acme-challenge/<token> itself on host:port. */
-export class StandaloneResponder implements ChallengeResponder {
-  readonly kind = 'standalone' as const;
-  private readonly tokens = new Map<string, string>();
-  private server?: http.Server;
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): ListenError {
+  const where = `${host}:${port}`;
+  if (err.code === 'EADDRINUSE') return new ListenError(`cannot listen on ${where} for HTTP-01: something else (a web server?) already uses it`, 'Stop that server while issuing, or use --webroot with the document root it serves.', err.code);
+  if (err.code === 'EACCES') return new ListenError(`no permission to listen on ${where} for HTTP-01`, 'Ports below 1024 need root or CAP_NET_BIND_SERVICE; choose another port with --standalone ADDR:PORT, or use --webroot.', err.code);
+  return new ListenError(`cannot listen on ${where} for HTTP-01: ${err.code ?? err.message}`, 'Check the --standalone address.', err.code);
+}
 
-  constructor(
-    private readonly host: string,
-    private readonly port: number,
+/**
+ * The one standalone HTTP-01 server: answers GET /.well-known/acme-challenge/<token>
+ * for the tokens set on it, 404 for anything else; bounded request and header
+ * time-outs; close() drops open connections. Used by the standalone solver
+ * (the CA's validator fetches from it) and by the readiness check (which
+ * fetches its probe from it before any order exists).
+ */
+export class Http01Server {
+  private constructor(
+    private readonly server: http.Server,
+    private readonly tokens: Map<string, string>,
+    /** "host:port" it listens on. */
+    readonly address: string,
   ) {}
 
-  async start(): Promise<void> {
+  static async listen(host: string, port: number): Promise<Http01Server> {
+    const tokens = new Map<string, string>();
     const server = http.createServer((req, res) => {
-      const m = /^\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]+)$/.exec(req.url ?? '');
-      const body = m ? this.tokens.get(m[1]!) : undefined;
+      const url = req.url ?? '';
+      const token = url.startsWith(CHALLENGE_PATH) ? url.slice(CHALLENGE_PATH.length) : '';
+      const body = req.method === 'GET' && isToken(token) ? tokens.get(token) : undefined;
       if (body === undefined) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(body) }).end(body);
     });
+    server.requestTimeout = 10_000;
+    server.headersTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(
-          new InputError(
-            `Cannot listen on ${this.host}:${this.port} for the HTTP-01 challenge: ${err.code ?? err.message}.`,
-            err.code === 'EADDRINUSE' ? 'Another web server holds that port: use --webroot with it instead, or stop it.' : 'Run as root for port 80, or choose another port with --standalone ADDR:PORT.',
-          ),
-        ),
-      );
-      server.listen(this.port, this.host, () => resolve());
+      server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
+      server.listen(port, host, () => resolve());
     });
-    this.server = server;
+    return new Http01Server(server, tokens, `${host}:${port}`);
   }
 
-  async present(token: string, keyAuthorization: string): Promise<void> {
-    this.tokens.set(checkToken(token), keyAuthorization);
+  /** Serve `body` for `token` (checked: base64url, 22-256 characters). */
+  set(token: string, body: string): void {
+    if (!isToken(token)) throw new Error('refusing an HTTP-01 token that is not base64url');
+    this.tokens.set(token, body);
   }
 
-  async cleanup(token: string): Promise<void> {
+  delete(token: string): void {
     this.tokens.delete(token);
   }
 
   async close(): Promise<void> {
-    const s = this.server;
-    if (!s) return;
-    this.server = undefined;
-    await new Promise<void>((resolve) => s.close(() => resolve()));
+    this.tokens.clear();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
   }
 }
 

@@ -1,16 +1,55 @@
 /**
- * The planner's front door for commands: read the ledger, pick the CA's
- * policy, decide. `issue` and `renew` call `planFromLedger` before sending
- * anything; `certctl limits` calls `limitsOverview`.
+ * The planner's front door: build the request from what is asked and the
+ * ledger (`planRequestFor`, the one place that says what a request is), read
+ * the ledger, pick the CA's policy, decide. The gate (`issue`, `renew`),
+ * `plan` and `apply` all go through `planRequestFor` + `planFromLedger`;
+ * `certctl limits` calls `limitsOverview`. planner/plan.ts stays pure.
  */
-import type { Ledger } from '../ledger/ledger.js';
-import { accountList, activeProblemFacts, domainFactsAllCas, managedDomains, openOrderTimes, orderFacts, readSnapshot } from '../ledger/snapshot.js';
-import { lookbackMs, policyFor, type LimitName, type Policy, type PolicyOverride, type Rule } from '../limits/policies.js';
-import { headroom, type Headroom } from '../limits/headroom.js';
-import { caForDirectory, findCa } from '../ca/registry.js';
-import { planRequest, scopes, type Decision, type IssuedFact, type OrderFact, type PlanRequest, type ProblemFact } from './plan.js';
+import type { Ledger } from './ledger/ledger.js';
+import { accountList, activeProblemFacts, domainFactsAllCas, managedDomains, openOrderTimes, orderFacts, readSnapshot } from './ledger/snapshot.js';
+import { lookbackMs, policyFor, type LimitName, type Policy, type PolicyOverride, type Rule } from './limits/policies.js';
+import { headroom, type Headroom } from './limits/headroom.js';
+import { caForDirectory, findCa, type CaProfile } from './ca/registry.js';
+import { parseKeyType } from './keys/index.js';
+import { planRequest, scopes, type Decision, type IssuedFact, type OrderFact, type PlanRequest, type ProblemFact } from './planner/plan.js';
 
-export { planRequest, type Decision, type PlanRequest } from './plan.js';
+export { planRequest, type Decision, type PlanRequest } from './planner/plan.js';
+
+/** What is asked, before the ledger says whether an account exists. */
+export interface PlanAsk {
+  names: string[];
+  ca: Pick<CaProfile, 'id' | 'policyId'>;
+  directoryUrl: string;
+  /** Key type spec (rsa, ecdsa:p384, dual, sm2…): the number of certificates the request produces. */
+  keyType: string;
+  replaces?: string | null;
+  ariWindowOpen?: boolean;
+  forceRenewal?: boolean;
+  renewalOf?: string;
+}
+
+/**
+ * The plan request for `ask`, as the CA will see it from this ledger. An
+ * account row without a URL never finished registering (a run killed before
+ * the CA answered): the order will register an account first, so it spends
+ * registrations-per-ip like a missing account does.
+ */
+export function planRequestFor(ledger: Pick<Ledger, 'account'>, ask: PlanAsk): PlanRequest {
+  const account = ledger.account(ask.directoryUrl);
+  return {
+    names: ask.names,
+    caId: ask.ca.id,
+    directoryUrl: ask.directoryUrl,
+    policyId: ask.ca.policyId,
+    accountId: account?.id ?? null,
+    newAccount: !account?.account_url,
+    parts: parseKeyType(ask.keyType).parts.length,
+    replaces: ask.replaces ?? null,
+    ariWindowOpen: ask.ariWindowOpen,
+    forceRenewal: ask.forceRenewal,
+    renewalOf: ask.renewalOf,
+  };
+}
 
 /** Decide one request from the ledger (snapshot + policy lookup + planRequest). `overrides`: policy overrides from the config file. */
 export function planFromLedger(ledger: Ledger, req: PlanRequest, now: number, overrides?: Record<string, PolicyOverride>): Decision {

@@ -1,0 +1,177 @@
+/** The body of `certctl check` (wiring: commands/check.ts). */
+import { ExitCode, InputError } from '../../core/errors.js';
+import type { Context } from '../context.js';
+import type { PrecheckResult } from '../../core/precheck/types.js';
+
+export interface CheckOptions {
+  domain: string[];
+  webroot?: string;
+  forceWebroot?: boolean;
+  standalone?: string | true;
+  resolver?: string;
+  httpPort?: string;
+  httpsPort?: string;
+  ca?: string;
+  server?: string;
+  caaIdentity?: string[];
+  timeout?: string;
+}
+
+
+function port(raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= 1 && n <= 65535)) throw new InputError(`${flag} "${raw}" is not a port number (1-65535).`);
+  return n;
+}
+
+export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
+  const { findCa, caForDirectory, unknownCa, CAS } = await import('../../core/ca/registry.js');
+  const { normalizeNames } = await import('../../core/names.js');
+
+  if (o.ca && o.server) throw new InputError('Give --ca or --server, not both.');
+  if (o.webroot && o.standalone) throw new InputError('Give --webroot or --standalone, not both.');
+  let ca;
+  if (o.server) {
+    let url: URL;
+    try {
+      url = new URL(o.server);
+    } catch {
+      throw new InputError(`--server "${o.server}" is not a URL.`, 'Give the ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory.');
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InputError(`--server "${o.server}" is not an http(s) URL.`);
+    ca = caForDirectory(o.server) ?? unknownCa(o.server);
+  } else {
+    const id = o.ca ?? 'letsencrypt';
+    ca = findCa(id);
+    if (!ca) throw new InputError(`Unknown CA "${id}".`, `Known CAs: ${CAS.map((c) => c.id).join(', ')}; or give --server URL.`);
+  }
+  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: false, maxNames: ca.maxNames });
+  const httpPort = port(o.httpPort, '--http-port');
+  const httpsPort = port(o.httpsPort, '--https-port');
+  let timeoutMs: number | undefined;
+  if (o.timeout !== undefined) {
+    const s = Number(o.timeout);
+    if (!(s > 0 && s <= 300)) throw new InputError(`--timeout "${o.timeout}" must be a number of seconds between 0 and 300.`);
+    timeoutMs = Math.round(s * 1000);
+  }
+  let standalone: { host: string; port: number } | undefined;
+  if (o.standalone !== undefined) {
+    const { parseListen } = await import('../../core/http01.js');
+    standalone = parseListen(o.standalone);
+  }
+  const caaIdentities = o.caaIdentity?.length ? o.caaIdentity.map((d) => d.trim().toLowerCase()) : ca.caaIdentities;
+  // Checked before the ledger is opened or a probe file is written.
+  const v = await import('../validate.js');
+  for (const d of caaIdentities) {
+    v.plain(d, '--caa-identity');
+    if (!/^[a-z0-9.-]{1,253}$/.test(d)) throw new InputError(`--caa-identity ${JSON.stringify(d.slice(0, 80))} is not a domain name.`, 'Give the CA\'s CAA issuer domain, e.g. letsencrypt.org.');
+  }
+  if (o.resolver !== undefined) {
+    const { parseResolver } = await import('../../core/precheck/dns.js');
+    parseResolver(v.plain(o.resolver, '--resolver')!);
+  }
+  if (o.webroot !== undefined) {
+    const path = await import('node:path');
+    if (v.plain(o.webroot, '--webroot')!.trim() === '') throw new InputError('--webroot is empty.', 'Give --webroot the directory your web server serves for these names.');
+    const { assertDocumentRoot } = await import('../../core/http01.js');
+    assertDocumentRoot(path.resolve(o.webroot), ctx.paths.root, Boolean(o.forceWebroot));
+  }
+
+  const { runPrechecks } = await import('../../core/precheck/index.js');
+  const { recordPrechecks } = await import('../../core/ledger/prechecks.js');
+  const ledger = await ctx.ledger();
+  const now = ctx.now();
+  const report = await runPrechecks({
+    names,
+    webroot: o.webroot,
+    standalone,
+    resolver: o.resolver,
+    httpPort,
+    httpsPort,
+    caaIdentities,
+    caName: ca.name,
+    timeoutMs,
+    ledger,
+    directoryUrl: ca.directoryUrl,
+    now,
+  });
+  recordPrechecks(ledger, report.results, now);
+  const code = report.ok ? ExitCode.OK : ExitCode.PRECHECK_FAILED;
+  const failed = report.results.filter((r) => !r.ok);
+
+  if (ctx.out.json) {
+    ctx.out.document('certctl.check/1', {
+      ok: report.ok,
+      exitCode: code,
+      checkedAt: new Date(now).toISOString(),
+      ca: { id: ca.id, name: ca.name, directoryUrl: ca.directoryUrl ?? null, caaIdentities },
+      resolver: o.resolver ?? 'system',
+      httpPort: httpPort ?? 80,
+      httpsPort: httpsPort ?? 443,
+      method: o.webroot ? 'webroot' : standalone ? 'standalone' : null,
+      names,
+      results: report.results.map((r) => ({ name: r.name, check: r.check, ok: r.ok, summary: r.summary, evidence: r.evidence, advice: r.advice ?? null })),
+      skipped: report.skipped,
+      warnings: report.warnings,
+    });
+    return code;
+  }
+
+  const p = ctx.out.palette;
+  for (const name of names) {
+    const mine = report.results.filter((r) => r.name === name);
+    const anyFailed = mine.some((r) => !r.ok);
+    const line = (s: string) => (anyFailed ? ctx.out.attention(s) : ctx.out.info(s));
+    line(p.bold(name));
+    for (const r of mine) {
+      if (r.ok) {
+        line(`  ${p.ok('passed')}  ${r.check.padEnd(8)}  ${r.summary}`);
+        if (r.advice) line(`          ${p.warn('note')}      ${r.advice}`);
+        continue;
+      }
+      line(`  ${p.bad('FAILED')}  ${r.check.padEnd(8)}  ${r.summary}`);
+      for (const ev of evidenceLines(r)) line(`          ${p.dim(ev)}`);
+      if (r.advice) line(`          ${p.bold('to do')}     ${r.advice}`);
+    }
+    for (const s of report.skipped.filter((x) => x.name === name)) line(`  ${p.dim('skipped')} ${s.check.padEnd(8)}  ${s.reason}`);
+  }
+  for (const w of report.warnings) ctx.out.attention(p.warn('warning: ') + w);
+  if (report.ok) {
+    ctx.out.info(p.ok(`Ready: all ${report.results.length} checks passed for ${names.length} name${names.length > 1 ? 's' : ''}.`));
+  } else {
+    ctx.out.attention(p.bad(`Not ready: ${failed.length} of ${report.results.length} checks failed. An order now would fail validation and count against the CA's limits.`));
+  }
+  return code;
+}
+
+/** The evidence of a failed check, as short "label  value" lines. */
+function evidenceLines(r: PrecheckResult): string[] {
+  const e = r.evidence as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const out: string[] = [];
+  switch (r.check) {
+    case 'dns':
+      out.push(`asked     ${e.resolver}`);
+      for (const t of ['A', 'AAAA']) if (e[t]) out.push(`${t.padEnd(9)} ${e[t].outcome === 'ok' ? e[t].records.join(', ') : `${e[t].outcome} (${e[t].code})`}`);
+      break;
+    case 'http01':
+      for (const h of (e.hops ?? []) as { url: string; address?: string; status?: number; location?: string; error?: string }[]) {
+        const got = h.error ? h.error : `${h.status}${h.location ? ` → ${h.location}` : ''}`;
+        out.push(`fetched   ${h.url}${h.address ? ` (${h.address})` : ''}: ${got}`);
+      }
+      if (e.received !== undefined) out.push(`got       ${JSON.stringify(e.received)}`);
+      if (e.expected !== undefined && e.failure === 'body-mismatch') out.push(`expected  ${JSON.stringify(e.expected)}`);
+      break;
+    case 'caa':
+      for (const a of (e.asked ?? []) as { name: string; outcome: string; records?: string[] }[]) {
+        out.push(`CAA       ${a.name}: ${a.records?.length ? a.records.join('; ') : a.outcome}`);
+      }
+      if (e.decidingRecord) out.push(`deciding  ${e.decidingRecord}`);
+      break;
+    case 'failures':
+      if (Array.isArray(e.failures)) out.push(`failed    ${e.failures.join(', ')}`);
+      if (e.lastError?.detail) out.push(`last      ${e.lastError.detail}`);
+      break;
+  }
+  return out;
+}

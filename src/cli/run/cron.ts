@@ -1,0 +1,42 @@
+/** The bodies of `certctl cron` (wiring: commands/cron.ts). */
+import { write } from '../output.js';
+import type { Context } from '../context.js';
+
+export const DEFAULT_FILE = '/etc/cron.d/certctl';
+
+/** The renew command cron runs, keeping a --state-dir / --config given here. */
+async function renewCommand(ctx: Context): Promise<string> {
+  const { certctlCommand } = await import('../../core/schedule/cron.js');
+  const path = await import('node:path');
+  const g: string[] = [];
+  if (ctx.opts.stateDir) g.push('--state-dir', path.resolve(ctx.opts.stateDir));
+  if (ctx.opts.config) g.push('--config', path.resolve(ctx.opts.config));
+  return certctlCommand([...g, 'renew', '--quiet']);
+}
+
+export async function runCronPrint(ctx: Context, opts: { system?: boolean }): Promise<number | void> {
+  const { randomTwiceDaily, cronLine, cronExpression } = await import('../../core/schedule/cron.js');
+  const t = randomTwiceDaily();
+  const command = await renewCommand(ctx);
+  const line = cronLine(t, command, opts.system ? 'root' : undefined);
+  if (ctx.out.json) ctx.out.document('certctl.cron/1', { expression: cronExpression(t), minute: t.minute, hours: t.hours, command, line, file: null, kept: false });
+  else write(process.stdout, line + '\n'); // the line itself is the output, even with --quiet
+}
+
+export async function runCronInstall(ctx: Context, opts: { file?: string }): Promise<number | void> {
+  const { InputError } = await import('../../core/errors.js');
+  const { installCronFile, cronExpression, cronLine } = await import('../../core/schedule/cron.js');
+  const path = await import('node:path');
+  if (!opts.file && process.getuid?.() !== 0) {
+    throw new InputError(`Only root can write ${DEFAULT_FILE}.`, 'Run it with sudo, or print a line for your own crontab: certctl cron print (then crontab -e).');
+  }
+  const file = path.resolve(opts.file ?? DEFAULT_FILE);
+  const command = await renewCommand(ctx);
+  const { time, kept } = installCronFile(file, command);
+  const line = cronLine(time, command, 'root');
+  if (ctx.out.json) {
+    ctx.out.document('certctl.cron/1', { expression: cronExpression(time), minute: time.minute, hours: time.hours, command, line, file, kept });
+    return;
+  }
+  ctx.out.info(`${kept ? 'Updated' : 'Wrote'} ${file}${kept ? ' (kept its time)' : ''}: ${line}`);
+}

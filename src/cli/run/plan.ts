@@ -1,0 +1,215 @@
+/** The body of `certctl plan` (wiring: commands/plan.ts). */
+import { utc, local, humanRelative, humanDuration } from '../../core/clock.js';
+import type { Context } from '../context.js';
+import type { Decision, LimitReport } from '../../core/planner/plan.js';
+import type { CaProfile } from '../../core/ca/registry.js';
+import type { Policy } from '../../core/limits/policies.js';
+
+export interface PlanOptions {
+  domain?: string[];
+  keyType?: string;
+  ca?: string;
+  server?: string;
+  staging?: boolean;
+  forceRenewal?: boolean;
+  ctSync?: string;
+  ctMaxAge?: number;
+  ctUrl?: string;
+}
+
+
+interface PlanItem {
+  lineage: string | null;
+  names: string[];
+  ca: CaProfile;
+  directoryUrl: string;
+  policy: Policy;
+  keyType: string;
+  parts: number;
+  decision: Decision;
+}
+
+export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
+  const { ExitCode } = await import('../../core/errors.js');
+  const { resolveCa, caForLineage } = await import('../../core/ca/registry.js');
+  const { normalizeNames, registeredDomains } = await import('../../core/names.js');
+  const { ctForPlan } = await import('../../core/ct/index.js');
+  const { managedDomains } = await import('../../core/ledger/snapshot.js');
+  const { parseKeyType } = await import('../../core/keys/index.js');
+  const { planFromLedger, planRequestFor } = await import('../../core/plan.js');
+  const { policyFor } = await import('../../core/limits/policies.js');
+  const { loadConfig, applyDefaults } = await import('../../core/config/index.js');
+  const config = await loadConfig(ctx.opts.config);
+  opts = applyDefaults(opts, config, 'plan', (k) => (opts as Record<string, unknown>)[k] !== undefined);
+  const overrides = config.policies;
+  // Every value checked before the ledger is opened (a bad one must not even create ledger.sqlite).
+  const { url, seconds } = await import('../validate.js');
+  url(opts.server, '--server');
+  url(opts.ctUrl, '--ct-url');
+  opts.ctMaxAge = seconds(opts.ctMaxAge, '--ct-max-age', 24 * 365 * 10);
+  if (opts.domain !== undefined && opts.domain.length === 0) {
+    const { InputError } = await import('../../core/errors.js');
+    throw new InputError('-d was given an empty name.', 'Pass each name with -d, e.g. -d example.com; leave -d out to plan every due renewal.');
+  }
+  let request: { names: string[]; ca: CaProfile; directoryUrl: string; keyType: string } | undefined;
+  if (opts.domain && opts.domain.length > 0) {
+    const { ca, directoryUrl } = resolveCa({ ca: opts.ca, server: opts.server, staging: opts.staging });
+    // No maxNames here: the planner reports names-per-certificate as a limit with its reason.
+    const names = normalizeNames(opts.domain, { allowIp: ca.ipIdentifiers, allowWildcard: true });
+    const keyType = parseKeyType(opts.keyType ?? (ca.keyTypes.length === 1 ? ca.keyTypes[0]! : 'ecdsa')).text;
+    request = { names, ca, directoryUrl, keyType };
+  } else if (opts.keyType !== undefined) parseKeyType(opts.keyType);
+  const ledger = await ctx.ledger();
+  const now = ctx.now();
+
+  const planOne = (names: string[], ca: CaProfile, directoryUrl: string, keyType: string, extra: { renewalOf?: string; forceRenewal?: boolean; lineage?: string }): PlanItem => {
+    const spec = parseKeyType(keyType);
+    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType, forceRenewal: extra.forceRenewal, renewalOf: extra.renewalOf }), now, overrides);
+    return { lineage: extra.lineage ?? null, names, ca, directoryUrl, policy: policyFor(ca.policyId, overrides), keyType: spec.text, parts: spec.parts.length, decision };
+  };
+
+  if (request) {
+    const { names, ca, directoryUrl, keyType } = request;
+    const ctSync = await ctForPlan(ledger, registeredDomains(names), ctx.now, opts, (l) => ctx.out.verbose(l));
+    const item = planOne(names, ca, directoryUrl, keyType, { forceRenewal: opts.forceRenewal });
+    const code = item.decision.verdict === 'blocked' ? ExitCode.BLOCKED : item.decision.verdict === 'duplicate' ? ExitCode.NOTHING_TO_DO : ExitCode.OK;
+    // The last readiness checks recorded for these names (certctl check, or an issue/renew run).
+    const { latestPrechecks } = await import('../../core/ledger/prechecks.js');
+    const prechecks = latestPrechecks(ledger, names);
+    if (ctx.out.json) {
+      ctx.out.document('certctl.plan/1', {
+        now: iso(now), mode: 'request', verdict: item.decision.verdict, exitCode: code, plans: [planJson(item)], notDue: [], ctSync,
+        prechecks: prechecks.map((p) => ({ name: p.name, check: p.check, ok: p.ok, summary: p.summary, advice: p.advice, at: iso(p.at) })),
+      });
+    } else printItem(ctx, item, now);
+    for (const s of ctSync) ctx.out.info(s.text);
+    if (!ctx.out.json) {
+      if (prechecks.length === 0) ctx.out.info('Readiness: not checked yet (certctl check -d … --webroot DIR).');
+      for (const p of prechecks) {
+        const line = `Readiness ${p.name} ${p.check}: ${p.ok ? 'passed' : 'FAILED'} ${now - p.at < 1000 ? 'just now' : `${humanDuration(now - p.at)} ago`} — ${p.summary}`;
+        if (p.ok) ctx.out.info(line);
+        else ctx.out.attention(`${line}${p.advice ? ` → ${p.advice}` : ''}`);
+      }
+    }
+    return code;
+  }
+
+  // A whole renewal run: every lineage that is due now.
+  const { ariDecides, renewalDue, soonestExpiring } = await import('../../core/renew/due.js');
+  const { ariDecision } = await import('../../core/renew/ari.js');
+  const items: PlanItem[] = [];
+  const notDue: { lineage: string; names: string[]; dueAt: number }[] = [];
+  const ctSync = await ctForPlan(ledger, managedDomains(ledger), ctx.now, opts, (l) => ctx.out.verbose(l));
+  for (const l of ledger.lineages()) {
+    const certs = ledger.currentCertificates(l.name);
+    const soonest = soonestExpiring(certs);
+    // renew's rule, from what the ledger knows (no request): the ARI moment chosen earlier stands for the CA's answer.
+    const facts = { openOrders: ledger.openOrders(l.name).length, soonest, renewDays: l.settings.renewDays };
+    const due = renewalDue({ ...facts, ari: soonest && ariDecides(facts) ? ariDecision(ledger.renewalInfo(soonest.id), now) : null }, now);
+    if (!due.due) {
+      notDue.push({ lineage: l.name, names: l.names, dueAt: due.nextAt! });
+      continue;
+    }
+    const ca = caForLineage(l);
+    items.push(planOne(l.names, ca, l.directory_url, l.key_type, { renewalOf: l.name, forceRenewal: true, lineage: l.name }));
+  }
+  const blocked = items.some((i) => i.decision.verdict === 'blocked');
+  const code = blocked ? ExitCode.BLOCKED : ExitCode.OK;
+  const verdict = blocked ? 'blocked' : items.some((i) => i.decision.verdict === 'last-slot') ? 'last-slot' : 'allowed';
+  if (ctx.out.json) {
+    ctx.out.document('certctl.plan/1', { now: iso(now), mode: 'renewals', verdict, exitCode: code, plans: items.map(planJson), notDue: notDue.map((n) => ({ ...n, dueAt: iso(n.dueAt) })), ctSync });
+    return code;
+  }
+  if (items.length === 0) {
+    ctx.out.info(notDue.length ? `Nothing is due for renewal (${notDue.length} certificate(s) held).` : 'No certificates in the ledger yet.');
+  }
+  for (const i of items) {
+    printItem(ctx, i, now);
+    ctx.out.info('');
+  }
+  for (const n of notDue.sort((a, b) => a.dueAt - b.dueAt)) ctx.out.info(`${n.lineage}: not due until ${utc(n.dueAt)} (${humanRelative(n.dueAt, now)})`);
+  if (items.length) {
+    const fits = items.filter((i) => i.decision.verdict !== 'blocked').length;
+    ctx.out.attention(`${fits} of ${items.length} due renewal(s) fit the CA's limits now${blocked ? '; the others are blocked (see above)' : ''}.`);
+  }
+  for (const s of ctSync) ctx.out.info(s.text);
+  return code;
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+function limitJson(l: LimitReport) {
+  return {
+    name: l.name,
+    scope: l.scope,
+    kind: l.kind,
+    used: l.used,
+    capacity: l.capacity,
+    spend: l.spend,
+    after: l.after,
+    nextFreeAt: iso(l.nextFreeAt),
+    allowedAt: iso(l.allowedAt),
+    exempt: Boolean(l.exempt),
+    reason: l.reason,
+    evidence: l.evidence ? { problemId: l.evidence.problemId, at: iso(l.evidence.at), retryAfter: iso(l.evidence.retryAfter), detail: l.evidence.detail } : null,
+  };
+}
+
+function planJson(i: PlanItem) {
+  return {
+    lineage: i.lineage,
+    names: i.names,
+    ca: { id: i.ca.id, name: i.ca.name, directoryUrl: i.directoryUrl },
+    policy: { id: i.policy.id, name: i.policy.name, source: i.policy.source, date: i.policy.date },
+    keyType: i.keyType,
+    parts: i.parts,
+    verdict: i.decision.verdict,
+    allowedAt: iso(i.decision.allowedAt),
+    renewal: i.decision.renewal,
+    held: i.decision.held.map((h) => ({ lineage: h.lineage, notAfter: iso(h.notAfter) })),
+    limits: i.decision.limits.map(limitJson),
+    notes: i.decision.notes,
+  };
+}
+
+function when(at: number | null, now: number, fmt: { utc: (n: number) => string; local: (n: number) => string; humanRelative: (a: number, b: number) => string }): string {
+  if (at === null) return 'never, as asked';
+  if (at <= now) return 'now';
+  return `${fmt.utc(at)} (${fmt.local(at)}, ${fmt.humanRelative(at, now)})`;
+}
+
+function printItem(ctx: Context, i: PlanItem, now: number): void {
+  const fmt = { utc, local, humanRelative };
+  const p = ctx.out.palette;
+  const d = i.decision;
+  ctx.out.info(`${p.bold('Plan')}${i.lineage ? ` (renewal of ${i.lineage})` : ''}: ${i.names.join(', ')}`);
+  ctx.out.info(`  CA ${i.ca.name} (${i.directoryUrl}); policy ${i.policy.id} of ${i.policy.date}; key ${i.keyType}${i.parts > 1 ? ` = ${i.parts} certificates` : ''}`);
+  const w = Math.max(...d.limits.map((l) => l.name.length), 10);
+  const sw = Math.min(40, Math.max(...d.limits.map((l) => l.scope.length), 5));
+  for (const l of d.limits) {
+    const scope = l.scope.length > sw ? l.scope.slice(0, sw - 1) + '…' : l.scope;
+    const head = `  ${l.name.padEnd(w)}  ${scope.padEnd(sw)}`;
+    if (l.exempt) {
+      ctx.out.info(`${head}  ${p.dim(`exempt: ${l.reason}`)}`);
+      continue;
+    }
+    const fits = l.allowedAt !== null && l.allowedAt <= now;
+    const nums = l.kind === 'max' ? `${l.used} of max ${l.capacity}` : `used ${l.used}/${l.capacity}, spend ${l.spend}, left ${l.after}`;
+    const state = fits ? (l.kind !== 'max' && l.spend > 0 && l.after === 0 ? p.warn('last slot') : p.ok('fits')) : p.bad(`blocked until ${when(l.allowedAt, now, fmt)}`);
+    ctx.out.info(`${head}  ${nums}; ${state}`);
+    if (l.nextFreeAt !== null && l.nextFreeAt > now && l.used > 0 && l.kind !== 'max') ctx.out.info(`  ${''.padEnd(w)}  ${''.padEnd(sw)}  ${p.dim(`next slot frees ${when(l.nextFreeAt, now, fmt)}`)}`);
+    if (!fits || ctx.opts.verbose) ctx.out.info(`  ${''.padEnd(w)}  ${''.padEnd(sw)}  ${p.dim(l.reason)}`);
+  }
+  const verdict =
+    d.verdict === 'allowed'
+      ? p.ok('ALLOWED: the CA should accept this request now.')
+      : d.verdict === 'last-slot'
+        ? p.warn('ALLOWED, LAST SLOT: this spends the last free slot of a limit (warning).')
+        : d.verdict === 'duplicate'
+          ? p.warn('DUPLICATE: a valid certificate for exactly these names is already held; nothing to order.')
+          : p.bad(`BLOCKED: the CA would refuse this request; earliest allowed ${when(d.allowedAt, now, fmt)}.`);
+  ctx.out.attention(`Verdict: ${verdict}`);
+  for (const n of d.notes) ctx.out.info(`  - ${n}`);
+}

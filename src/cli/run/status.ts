@@ -1,0 +1,73 @@
+/** The bodies of `certctl status` (wiring: commands/status.ts). */
+import { write } from '../output.js';
+import { existsSync, readdirSync } from 'node:fs';
+import type { Context } from '../context.js';
+
+/** `status --nginx NAME`: the snippet on stdout (JSON: certctl.snippet/1), warnings for live files not there yet. */
+async function printNginx(ctx: Context, name: string): Promise<number> {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { nginxSnippet, snippetFiles } = await import('../../core/snippets.js');
+  const { InputError, ExitCode } = await import('../../core/errors.js');
+  const { assertLineageName, quote } = await import('../../core/names.js');
+  assertLineageName(name);
+  const ledger = await ctx.ledger();
+  const l = ledger.lineage(name);
+  if (!l) {
+    const known = ledger.lineages().map((x) => x.name);
+    throw new InputError(`No lineage named ${quote(name)}.`, known.length ? `Known lineages: ${known.join(', ')}.` : 'Issue a certificate first: certctl issue -d NAME …');
+  }
+  const liveDir = path.join(ctx.paths.live, l.name);
+  const snippet = nginxSnippet({ lineage: l.name, names: l.names, keyType: l.key_type, liveDir });
+  const missing = snippetFiles(l.key_type).filter((f) => !fs.existsSync(path.join(liveDir, f)));
+  if (ctx.out.json) {
+    ctx.out.document('certctl.snippet/1', { lineage: l.name, server: 'nginx', keyType: l.key_type, liveDir, missing, snippet });
+    return ExitCode.OK;
+  }
+  write(process.stdout, snippet);
+  if (missing.length) write(process.stderr, `warning: not in ${liveDir} yet: ${missing.join(', ')} (no certificate issued for this lineage yet?)\n`);
+  return ExitCode.OK;
+}
+
+export async function runStatus(ctx: Context, opts: { nginx?: string }): Promise<number | void> {
+  if (opts.nginx !== undefined) return printNginx(ctx, opts.nginx);
+  // No ledger file yet: nothing to show, and no reason to create one (or load SQLite) to say so.
+  if (!ctx.paths.ledger.includes('://') && !existsSync(ctx.paths.ledger)) {
+    // …unless the state directory holds lineages: then the ledger was lost, and "no certificates" would be false.
+    const onDisk = existsSync(ctx.paths.archive) ? readdirSync(ctx.paths.archive).filter((n) => !n.startsWith('.')) : [];
+    if (onDisk.length) {
+      const { StateError } = await import('../../core/errors.js');
+      throw new StateError(
+        `There is no ledger at ${ctx.paths.ledger}, but ${ctx.paths.archive} holds ${onDisk.length} lineage(s) (${onDisk.slice(0, 5).join(', ')}${onDisk.length > 5 ? ', …' : ''}): the ledger was lost or moved.`,
+        'Restore it from a backup, or re-adopt the lineages with `certctl import state` (certctl refuses to order their names until then).',
+      );
+    }
+    if (ctx.out.json) ctx.out.document('certctl.status/1', { lineages: [] });
+    else ctx.out.info(`No certificates yet in ${ctx.paths.root}. Get one with: certctl issue -d example.com --webroot /var/www/html`);
+    return;
+  }
+  const { statusReport } = await import('../../core/status.js');
+  const ledger = await ctx.ledger();
+  const report = statusReport(ledger, ctx.paths, ctx.now());
+  const { unknownDiskLineages } = await import('../../core/import/state.js');
+  for (const u of unknownDiskLineages(ledger, ctx.paths)) {
+    ctx.out.attention(`warning: ${ctx.paths.archive}/${u.name} (${u.names.join(', ') || 'no readable certificate'}, ${u.versions} version(s)) is not in the ledger; certctl will not order these names until \`certctl import state\` re-adopts it.`);
+  }
+  if (ctx.out.json) {
+    ctx.out.document('certctl.status/1', { lineages: report });
+    return;
+  }
+  if (report.length === 0) {
+    ctx.out.info(`No certificates yet in ${ctx.paths.root}. Get one with: certctl issue -d example.com --webroot /var/www/html`);
+    return;
+  }
+  const p = ctx.out.palette;
+  for (const l of report) {
+    const days = l.daysLeft === null ? 'no certificate' : `${l.daysLeft} days left`;
+    const paint = l.daysLeft === null || l.daysLeft < 7 ? p.bad : l.due ? p.warn : p.ok;
+    ctx.out.info(`${p.bold(l.name)}  ${l.names.join(', ')}`);
+    ctx.out.info(`  expires ${l.notAfter ?? '-'} (${paint(days)})  key ${l.keyType}  CA ${l.caId}`);
+    if (l.next) ctx.out.info(`  next: ${l.next.kind === 'resume' ? 'finish an interrupted order' : l.next.kind === 'retry-after' ? 'retry after the CA’s Retry-After' : 'renew'} at ${l.next.at}`);
+    for (const f of l.files) ctx.out.info(`  ${f}`);
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The one challenge interface (design.md "One challenge interface"; compare
+ * lego's challenge.Provider and CertMagic's solvers). Every way of proving
+ * control of a name implements it: HTTP-01 webroot and standalone today
+ * (challenge/http01.ts); DNS-01 providers (src/core/dns/solver.ts), the
+ * fleet's shared responder and TLS-ALPN-01 plug in here.
+ *
+ * The order driver (acme/order.ts) picks the CA's challenge of the solver's
+ * `type`, and for each authorization: present → waitReady → tell the CA →
+ * poll → cleanup. The gate runs `precheck` before any order exists.
+ */
+import type { PrecheckRun } from '../precheck/index.js';
+
+export type ChallengeType = 'http-01' | 'dns-01' | 'tls-alpn-01';
+
+/** One challenge of one authorization, as the solver needs it. */
+export interface Challenge {
+  /** The identifier's value (for a wildcard: the base name, as the CA lists it). */
+  identifier: string;
+  wildcard: boolean;
+  /** The CA's token (checked by the solver before it becomes a path or a record). */
+  token: string;
+  /** token + "." + the account key's thumbprint. */
+  keyAuthorization: string;
+}
+
+/** What the readiness check needs besides the solver's own settings. */
+export interface SolverPrecheckInput {
+  names: string[];
+  resolver?: string;
+  httpPort?: number;
+  caaIdentities: string[];
+  caName?: string;
+  directoryUrl?: string;
+  ledger?: import('../ledger/ledger.js').Ledger;
+  now: number;
+}
+
+export interface ChallengeSolver {
+  readonly type: ChallengeType;
+  /** The readiness check before any order (DNS, CAA, failed validations and this solver's own probe). */
+  precheck(input: SolverPrecheckInput): Promise<PrecheckRun>;
+  /** Take what presenting needs (a listening port, a writable webroot) before any order is created; throws what stops it. */
+  prepare(): Promise<void>;
+  present(ch: Challenge): Promise<void>;
+  /** The solver's own readiness before the CA is told to look (DNS-01: every authoritative nameserver has the record). */
+  waitReady(ch: Challenge): Promise<void>;
+  /** Remove what present put in place; idempotent. */
+  cleanup(ch: Challenge): Promise<void>;
+  /** Release everything (port, created directories), whatever happened; idempotent. */
+  close(): Promise<void>;
+}
