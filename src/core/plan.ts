@@ -54,8 +54,21 @@ export function planRequestFor(ledger: Pick<Ledger, 'account'>, ask: PlanAsk): P
 /** Decide one request from the ledger (snapshot + policy lookup + planRequest). `overrides`: policy overrides from the config file. */
 export function planFromLedger(ledger: Ledger, req: PlanRequest, now: number, overrides?: Record<string, PolicyOverride>): Decision {
   const policy = policyFor(req.policyId, overrides);
-  return planRequest(readSnapshot(ledger, policy, req, now), policy, req, now);
+  // A clock set back (a VM restored from a snapshot, a wrong NTP step, another host's clock on a
+  // shared ledger) must not hide what was spent: the windows would drop every event "in the
+  // future" and allow what the CA will refuse. Plan from the later of the clock and the ledger's
+  // newest record, and say so.
+  const latest = ledger.latestRecordedAt();
+  const at = Math.max(now, latest);
+  const decision = planRequest(readSnapshot(ledger, policy, req, at), policy, req, at);
+  if (latest > now + CLOCK_BEHIND_NOTE_MS) {
+    decision.notes.unshift(`This machine's clock is ${Math.round((latest - now) / 60_000)} min behind the newest record in the ledger (${new Date(latest).toISOString()}): limits are counted from the ledger's time, so nothing spent is forgotten. Check the clock (NTP).`);
+  }
+  return decision;
 }
+
+/** Below this, a clock behind the ledger is ordinary skew between runs and not worth a note. */
+const CLOCK_BEHIND_NOTE_MS = 60_000;
 
 export interface OverviewEntry extends Headroom {
   caId: string;

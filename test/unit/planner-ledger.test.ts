@@ -108,6 +108,18 @@ describe.each(BACKENDS)('planner on the %s ledger', (backend) => {
       expect(ov.entries.find((e) => e.name === 'duplicate-certificates')!).toMatchObject({ used: 5, nextFreeAt: T + WEEK / 5 });
     });
 
+    it('a clock set back does not forget them: planned 2 min before the newest record, still blocked, and the note says why', () => {
+      for (let i = 0; i < 5; i++) issue(names, T + i * 10 * MINUTE);
+      // The newest record is at T+40 min; this machine's clock says T+38 min (a restored VM, an NTP step back).
+      const d = planFromLedger(ledger, req(names), T + 38 * MINUTE);
+      expect(d.verdict).toBe('blocked');
+      expect(d.limits.find((x) => x.name === 'duplicate-certificates')!).toMatchObject({ used: 5, capacity: 5 });
+      expect(d.allowedAt).toBe(T + WEEK / 5);
+      expect(d.notes[0]).toMatch(/clock is 2 min behind the newest record in the ledger/);
+      // Ordinary skew (under a minute) is not worth a note.
+      expect(planFromLedger(ledger, req(names), T + 40 * MINUTE - 30_000).notes.join('\n')).not.toMatch(/clock is/);
+    });
+
     it('a recorded 429 (old text) holds the set shut until its Retry-After even when the count has room', () => {
       issue(names, T);
       ledger.recordProblem({

@@ -850,6 +850,21 @@ export class Ledger {
     return this.db.prepare('SELECT * FROM problems WHERE retry_after IS NOT NULL AND retry_after > ? ORDER BY retry_after').all(now) as ProblemRow[];
   }
 
+  /**
+   * The latest moment the ledger has recorded anything (an order, a certificate, an authorization
+   * result, a problem), by the clock of the run that recorded it. Each is the newest row by id, so
+   * this is four index look-ups, not a scan, on any size of ledger.
+   */
+  latestRecordedAt(): number {
+    const one = (sql: string) => (this.db.prepare(sql).get() as { t: number | null } | undefined)?.t ?? 0;
+    return Math.max(
+      one('SELECT created_at AS t FROM orders WHERE id = (SELECT MAX(id) FROM orders)'),
+      one('SELECT created_at AS t FROM certificates WHERE id = (SELECT MAX(id) FROM certificates)'),
+      one('SELECT at AS t FROM authorizations WHERE id = (SELECT MAX(id) FROM authorizations)'),
+      one('SELECT at AS t FROM problems WHERE id = (SELECT MAX(id) FROM problems)'),
+    );
+  }
+
   // --------------------------------------------------------- renew, batched
 
   lineageCount(): number {
