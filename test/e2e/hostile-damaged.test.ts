@@ -1,0 +1,168 @@
+/**
+ * Hostile tester: damaged files and a ledger edited by hand, through the built
+ * CLI against Pebble behind certctl's ACME test proxy (which counts what the
+ * CA did). Each case failed before its fix: an "internal error" exit 1, an
+ * order stuck open for ever behind a false message, or a certificate ordered
+ * (and a key overwritten) on every run.
+ */
+import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
+import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
+import { runCli, tempDir, q } from '../helpers/cli.js';
+
+let pebble: Pebble;
+let proxy: AcmeTestProxy;
+beforeAll(async () => {
+  pebble = await startPebble();
+  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await pebble?.stop();
+});
+beforeEach(() => {
+  proxy.clearFaults();
+  proxy.resetObservations();
+});
+
+function issueArgs(state: string, name: string, extra: string[] = []): string[] {
+  return ['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name, ...extra];
+}
+function renewArgs(state: string, extra: string[] = []): string[] {
+  return ['--state-dir', state, 'renew', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), ...extra];
+}
+/** Orders the CA created (201), counted at the server. */
+const ordersCreated = () => proxy.orders.filter((o) => o.caStatus === 201).length;
+function edit(state: string, sql: string): void {
+  const db = new Database(path.join(state, 'ledger.sqlite'));
+  try {
+    db.exec(sql);
+  } finally {
+    db.close();
+  }
+}
+async function issued(name: string): Promise<string> {
+  const state = tempDir();
+  const r = await runCli(issueArgs(state, name));
+  expect(r.code, r.stderr).toBe(0);
+  proxy.resetObservations();
+  return state;
+}
+
+describe('a damaged ACME account key', () => {
+  for (const [what, damage] of [
+    ['cut short', (k: string) => fs.writeFileSync(k, fs.readFileSync(k).subarray(0, 100))],
+    ['empty', (k: string) => fs.writeFileSync(k, '')],
+    ['garbage', (k: string) => fs.writeFileSync(k, 'hello\n')],
+  ] as const) {
+    it(`${what}: exit 10 naming the key, never replaced by a new one, no account or order at the CA`, async () => {
+      const state = await issued(`acct-${what.replace(/ /g, '')}.example.test`);
+      const dir = path.join(state, 'accounts');
+      const key = path.join(dir, fs.readdirSync(dir)[0]!, 'account.key');
+      damage(key);
+      const before = fs.readFileSync(key);
+      const r = await runCli(issueArgs(state, `other-${what.replace(/ /g, '')}.example.test`));
+      expect(r.code, r.stderr).toBe(10);
+      expect(r.stderr).not.toMatch(/internal error|This is a bug/);
+      expect(r.stderr).toContain(`The ACME account key ${key}`);
+      expect(r.stderr).toContain('is damaged');
+      expect(fs.readFileSync(key).equals(before)).toBe(true);
+      expect(proxy.counts.newAccount).toBe(0);
+      expect(ordersCreated()).toBe(0);
+    });
+  }
+
+  it('a missing key: the hint names no command that does not exist', async () => {
+    const state = await issued('acct-missing.example.test');
+    const dir = path.join(state, 'accounts');
+    fs.rmSync(path.join(dir, fs.readdirSync(dir)[0]!, 'account.key'));
+    const r = await runCli(issueArgs(state, 'other-missing.example.test'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('is missing');
+    expect(r.stderr).not.toContain('account forget');
+    expect(proxy.counts.newAccount).toBe(0);
+  });
+});
+
+describe('a damaged order key in pending/ after the CA issued', () => {
+  it('cut short: the order is closed saying so (not "the CA sent a certificate for another key" on every run), the next run gets the certificate', async () => {
+    const state = tempDir();
+    const name = 'pending-cut.example.test';
+    const crashed = await runCli(issueArgs(state, name), { CERTCTL_TEST_CRASH_AFTER: 'finalize' });
+    expect(crashed.signal).toBe('SIGKILL');
+    expect(proxy.issued).toBe(1);
+    const key = path.join(state, 'pending', 'order-1-main.key');
+    fs.writeFileSync(key, fs.readFileSync(key).subarray(0, 60));
+    const damaged = fs.readFileSync(key);
+
+    proxy.resetObservations();
+    const first = await runCli(renewArgs(state));
+    expect(first.code).toBe(8);
+    expect(first.stdout + first.stderr).toContain(`The private key of order 1 (${key}) is damaged`);
+    expect(first.stdout + first.stderr).not.toContain('another key');
+    expect(q(state, 'SELECT state FROM orders WHERE id = 1')).toEqual([{ state: 'failed' }]);
+    expect(proxy.issued).toBe(0);
+    // The damaged file is left as it was (it is evidence, and certctl never deletes a key file it cannot read).
+    expect(fs.readFileSync(key).equals(damaged)).toBe(true);
+
+    proxy.resetObservations();
+    const second = await runCli(renewArgs(state));
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(proxy.issued).toBe(1);
+    expect(ordersCreated()).toBe(1);
+    expect(fs.existsSync(path.join(state, 'live', name, 'privkey.pem'))).toBe(true);
+
+    proxy.resetObservations();
+    expect((await runCli(renewArgs(state))).code).toBe(0);
+    expect(proxy.issued).toBe(0);
+    expect(ordersCreated()).toBe(0);
+  });
+});
+
+describe('a ledger edited by hand', () => {
+  for (const [what, sql, column] of [
+    ["current_version 'abc'", "UPDATE lineages SET current_version = 'abc'", 'current_version'],
+    ['current_version -5', 'UPDATE lineages SET current_version = -5', 'current_version'],
+    ['current_version 1.5', 'UPDATE lineages SET current_version = 1.5', 'current_version'],
+    ['settings_json garbage', "UPDATE lineages SET settings_json = '{garbage'", 'settings_json'],
+    ['settings_json a list', "UPDATE lineages SET settings_json = '[1,2]'", 'settings_json'],
+    ['names_json garbage', "UPDATE lineages SET names_json = 'garbage'", 'names_json'],
+    ['a certificate row with names_json {}', "UPDATE certificates SET names_json = '{}'", 'names_json'],
+  ] as const) {
+    it(`${what}: status, renew and issue exit 10 naming the row, no certificate, no file written`, async () => {
+      const name = `edit-${column.replace(/_/g, "-")}-${Math.random().toString(36).slice(2, 8)}.example.test`;
+      const state = await issued(name);
+      edit(state, sql);
+      const archive = () => fs.readdirSync(path.join(state, 'archive', name)).sort();
+      const files = archive();
+      for (const args of [['--state-dir', state, 'status'], renewArgs(state), issueArgs(state, name)]) {
+        const r = await runCli(args);
+        expect(r.code, `${args[2]}: ${r.stdout}${r.stderr}`).toBe(10);
+        expect(r.stdout + r.stderr).not.toMatch(/internal error|This is a bug/);
+        expect(r.stdout + r.stderr).toContain(`has a damaged ${column}`);
+      }
+      expect(proxy.issued).toBe(0);
+      expect(ordersCreated()).toBe(0);
+      expect(archive()).toEqual(files); // never certNaN.pem / privkeyNaN.pem
+    });
+  }
+
+  it('current_version pointing at a version not on disk: renew re-binds the version live/ points at, no certificate ordered', async () => {
+    const name = 'edit-version7.example.test';
+    const state = await issued(name);
+    const serial = q<{ serial: string }>(state, 'SELECT serial FROM certificates')[0]!.serial;
+    edit(state, 'UPDATE lineages SET current_version = 7');
+    const r = await runCli(renewArgs(state, ['--json']));
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(proxy.issued).toBe(0);
+    expect(ordersCreated()).toBe(0);
+    expect(q(state, 'SELECT current_version FROM lineages')).toEqual([{ current_version: 1 }]);
+    const st = JSON.parse((await runCli(['--state-dir', state, 'status', '--json'])).stdout);
+    expect(st.lineages[0].serials).toEqual([serial]);
+    expect((await runCli(issueArgs(state, name))).code).toBe(3);
+    expect(proxy.issued).toBe(0);
+  });
+});
