@@ -374,17 +374,52 @@ export interface RenewalScanEntry {
 
 type Raw = Record<string, unknown>;
 
+/**
+ * A row's JSON column and version number, checked: a ledger edited by hand (or damaged) must end
+ * in one sentence and exit 10, not "internal error" — and never in a version number such as NaN
+ * (archive/<name>/privkeyNaN.pem, overwritten by every later run: a key lost per certificate).
+ */
+function damagedRow(row: string, column: string, what: string): StateError {
+  return new StateError(
+    `The ledger's ${row} has a damaged ${column} (${what}): certctl will not guess what it meant.`,
+    'Restore the ledger from backup, or correct that row (sqlite3 / psql).',
+  );
+}
+export function ledgerNames(text: unknown, row: string): string[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(String(text));
+  } catch {
+    throw damagedRow(row, 'names_json', 'not JSON');
+  }
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw damagedRow(row, 'names_json', 'not a list of names');
+  return v as string[];
+}
+export function ledgerSettings(text: unknown, row: string): Record<string, unknown> {
+  if (text === '{}') return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(String(text));
+  } catch {
+    throw damagedRow(row, 'settings_json', 'not JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw damagedRow(row, 'settings_json', 'not an object');
+  return v as Record<string, unknown>;
+}
 function lineageFromRaw(r: Raw): LineageRow {
   const { names_json, settings_json, ...rest } = r;
-  return { ...(rest as object), names: JSON.parse(names_json as string), settings: JSON.parse(settings_json as string) } as LineageRow;
+  const row = `lineage ${JSON.stringify(String(r.name))}`;
+  const v = r.current_version;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw damagedRow(row, 'current_version', `${JSON.stringify(v)}, not a version number`);
+  return { ...(rest as object), names: ledgerNames(names_json, row), settings: ledgerSettings(settings_json, row) } as LineageRow;
 }
 function orderFromRaw(r: Raw): OrderRow {
   const { names_json, ...rest } = r;
-  return { ...(rest as object), names: JSON.parse(names_json as string) } as OrderRow;
+  return { ...(rest as object), names: ledgerNames(names_json, `order ${String(r.id)}`) } as OrderRow;
 }
 function certFromRaw(r: Raw): CertificateRow {
   const { names_json, ...rest } = r;
-  return { ...(rest as object), names: JSON.parse(names_json as string) } as CertificateRow;
+  return { ...(rest as object), names: ledgerNames(names_json, `certificate ${String(r.id)}`) } as CertificateRow;
 }
 
 export class Ledger {
@@ -896,10 +931,10 @@ export class Ledger {
         cur = {
           lineage: {
             name: r[0] as string,
-            names: JSON.parse(r[1] as string),
+            names: ledgerNames(r[1], `lineage ${JSON.stringify(String(r[0]))}`),
             ca_id: intern(r[2] as string),
             directory_url: intern(r[3] as string),
-            settings: settings === '{}' ? {} : JSON.parse(settings),
+            settings: ledgerSettings(settings, `lineage ${JSON.stringify(String(r[0]))}`),
           },
           current: [],
         };

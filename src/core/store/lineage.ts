@@ -12,7 +12,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { writeFileAtomic, symlinkAtomic, fsyncDir, ensureDir, guardStateDir, checkDirChain } from './atomic.js';
 import { assertLineageName } from '../names.js';
-import { InputError } from '../errors.js';
+import { InputError, StateError } from '../errors.js';
 import { splitPemChain, certFacts } from '../x509.js';
 import type { StatePaths } from '../paths.js';
 
@@ -27,6 +27,14 @@ export interface VersionFile {
 }
 
 const VERSIONED = /^(.+?)(\d+)(\.[a-z]+)$/;
+
+function isLink(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
 
 export class LineageStore {
   constructor(private readonly paths: StatePaths) {
@@ -82,8 +90,15 @@ export class LineageStore {
 
   /** Write every file of a version into archive/ (keys 0600). Returns the paths written. */
   writeVersion(name: string, version: number, files: VersionFile[]): string[] {
+    // Version numbers are never reused, so an archived key is never overwritten: refuse a number
+    // that is not one (NaN from a damaged ledger) or whose files already exist.
+    if (!Number.isSafeInteger(version) || version < 1) throw new StateError(`Refusing to write archive version ${String(version)} of ${name}: not a version number.`);
     const dir = this.archiveDir(name);
     ensureDir(dir, 0o700);
+    for (const f of files) {
+      const file = path.join(dir, `${f.base}${version}${f.ext ?? '.pem'}`);
+      if (fs.existsSync(file) || isLink(file)) throw new StateError(`${file} already exists: certctl never writes over an archived version (its key may be the only copy).`, 'Move it away if it is not certctl\'s, then run certctl again.');
+    }
     const written: string[] = [];
     for (const f of files) {
       const file = path.join(dir, `${f.base}${version}${f.ext ?? '.pem'}`);
@@ -147,6 +162,21 @@ export class LineageStore {
     }
     fsyncDir(live);
     return out;
+  }
+
+  /** The archive version live/<name>/<file> links to (certctl's own relative link), or null. */
+  liveVersion(name: string, f: Pick<VersionFile, 'base' | 'ext'>): number | null {
+    const ext = f.ext ?? '.pem';
+    let target: string;
+    try {
+      target = fs.readlinkSync(path.join(this.liveDir(name), `${f.base}${ext}`));
+    } catch {
+      return null;
+    }
+    const prefix = path.join('..', '..', 'archive', name, f.base);
+    if (!target.startsWith(prefix) || !target.endsWith(ext)) return null;
+    const n = target.slice(prefix.length, target.length - ext.length);
+    return /^[1-9]\d{0,8}$/.test(n) ? Number(n) : null;
   }
 
   /** The live file paths of a lineage (the symlinks), for status output. */
