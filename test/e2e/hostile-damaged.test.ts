@@ -9,6 +9,7 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { execFileSync } from 'node:child_process';
 import { startPebble, type Pebble } from '../../src/testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../src/testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
@@ -164,5 +165,37 @@ describe('a ledger edited by hand', () => {
     expect(st.lineages[0].serials).toEqual([serial]);
     expect((await runCli(issueArgs(state, name))).code).toBe(3);
     expect(proxy.issued).toBe(0);
+  });
+});
+
+describe('files that are not files: /dev/zero, a FIFO', () => {
+  // Before: import pem read /dev/zero until the memory ran out, and waited for ever on a FIFO; a
+  // caBundle of /dev/zero in a lineage's settings aborted renew (std::bad_alloc, exit 134).
+  it('import pem /dev/zero, a FIFO, --key /dev/zero: exit 2 naming what the path is', async () => {
+    const state = tempDir();
+    const fifo = path.join(tempDir(), 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const cases: [string[], string][] = [
+      [['import', 'pem', '/dev/zero'], '/dev/zero is a device, not a regular file'],
+      [['import', 'pem', fifo], `${fifo} is a named pipe, not a regular file`],
+      [['import', 'pem', pebble.caBundle, '--cert-name', 'x', '--key', fifo, '--webroot', pebble.webroot, '--server', proxy.directoryUrl], ''],
+    ];
+    for (const [args, says] of cases) {
+      const r = await runCli(['--state-dir', state, ...args], {}, 30_000);
+      expect(r.signal, args.join(' ')).toBeNull();
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(says);
+    }
+  });
+
+  it("a lineage whose caBundle (ledger settings) is /dev/zero: renew exit 2 naming it, nothing sent", async () => {
+    const name = 'cabundle-zero.example.test';
+    const state = await issued(name);
+    edit(state, `UPDATE lineages SET settings_json = json_set(settings_json, '$.caBundle', '/dev/zero')`);
+    const r = await runCli(renewArgs(state, ['--force-renewal']), {}, 30_000);
+    expect(r.signal).toBeNull();
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stdout + r.stderr).toContain('/dev/zero is a device, not a regular file');
+    expect(proxy.total()).toBe(0);
   });
 });

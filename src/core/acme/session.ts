@@ -5,6 +5,7 @@
  * problem document, recorded in the ledger before it is thrown.
  */
 import fs from 'node:fs';
+import { readInputFile } from '../store/read.js';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Ledger } from '../ledger/ledger.js';
@@ -189,7 +190,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   let row = ledger.account(directoryUrl);
   let accountKey: string;
   if (fs.existsSync(keyPath)) {
-    accountKey = fs.readFileSync(keyPath, 'utf8');
+    accountKey = readInputFile(keyPath, 'The ACME account key');
     // A damaged key (cut short, overwritten) would otherwise surface as an OpenSSL decoder error
     // from inside acme-client ("internal error"); it is never replaced by a new key (a new key is a
     // new account, and the CA's per-account history would start again).
