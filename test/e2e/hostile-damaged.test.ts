@@ -199,3 +199,23 @@ describe('files that are not files: /dev/zero, a FIFO', () => {
     expect(proxy.total()).toBe(0);
   });
 });
+
+describe('a --ledger URL certctl does not speak', () => {
+  // Before: "postgress://…" (a typo) or "mysql://…" was a relative SQLite path — a new, empty ledger
+  // created in the working directory ("postgress:/u@h/db"), which knew none of the fleet's
+  // certificates, so issue ordered a set the shared ledger holds.
+  for (const url of ['postgress://certctl:pw@127.0.0.1/fleet', 'mysql://127.0.0.1/x', 'sqlite:///tmp/x.sqlite']) {
+    it(`${url.split(':')[0]}://: exit 2 naming the scheme, nothing sent, no ledger made`, async () => {
+      const state = tempDir();
+      for (const env of [{ CERTCTL_LEDGER: url }, {}]) {
+        const args = 'CERTCTL_LEDGER' in env ? issueArgs(state, 'typo.example.test') : ['--ledger', url, ...issueArgs(state, 'typo.example.test')];
+        const r = await runCli(args, env);
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toContain(`a "${url.split(':')[0]}://" URL is not a ledger certctl can use`);
+        expect(r.stderr).not.toContain(':pw@');
+      }
+      expect(proxy.total()).toBe(0);
+      expect(fs.readdirSync(state)).toEqual([]);
+    });
+  }
+});
