@@ -219,3 +219,24 @@ describe('a --ledger URL certctl does not speak', () => {
     });
   }
 });
+
+describe('the ledger\'s side files planted as symbolic links', () => {
+  // Before: "internal error: unable to open database file … This is a bug" (exit 1).
+  for (const side of ['-wal', '-shm']) {
+    it(`ledger.sqlite${side} → a file outside: exit 2 naming the link, nothing written there, nothing sent`, async () => {
+      const state = await issued(`side${side}.example.test`);
+      const outside = path.join(tempDir('certctl-outside-'), 'victim');
+      fs.writeFileSync(outside, 'victim\n');
+      fs.rmSync(path.join(state, `ledger.sqlite${side}`), { force: true });
+      fs.symlinkSync(outside, path.join(state, `ledger.sqlite${side}`));
+      for (const args of [['--state-dir', state, 'status'], issueArgs(state, `other${side}.example.test`), renewArgs(state)]) {
+        const r = await runCli(args);
+        expect(r.code, r.stdout + r.stderr).toBe(2);
+        expect(r.stderr).toContain(`${path.join(state, `ledger.sqlite${side}`)} is a symbolic link (to ${outside})`);
+        expect(r.stderr).not.toMatch(/internal error/);
+      }
+      expect(fs.readFileSync(outside, 'utf8')).toBe('victim\n');
+      expect(proxy.total()).toBe(0);
+    });
+  }
+});

@@ -14,7 +14,7 @@ import path from 'node:path';
 import os from 'node:os';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
-import { CertctlError, ExitCode, StateError, faultError } from '../errors.js';
+import { CertctlError, ExitCode, StateError, InputError, faultError } from '../errors.js';
 import { isPostgresUrl, redactUrl, type LedgerDb } from './db.js';
 import { PostgresDb } from './postgres.js';
 
@@ -477,6 +477,28 @@ export class Ledger {
     const found = inspectSqliteFile(file);
     if (found === 'missing') createSqlite(file, timeout);
     const writable = canWrite(file) && canWrite(path.dirname(file));
+    // SQLite refuses a -wal/-shm/-journal that is a symbolic link ("unable to open database file",
+    // which was an internal error); say which file it is, as for any other planted link.
+    for (const side of ['-wal', '-shm', '-journal']) {
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(file + side);
+      } catch {
+        continue;
+      }
+      if (st.isSymbolicLink()) {
+        let to = '?';
+        try {
+          to = fs.readlinkSync(file + side);
+        } catch {
+          /* gone meanwhile */
+        }
+        throw new InputError(
+          `${file + side} is a symbolic link (to ${to}): certctl never lets SQLite write its ledger through a link, so it wrote nothing.`,
+          `Remove the link (rm ${file + side}) and run certctl again.`,
+        );
+      }
+    }
     let db: Database.Database;
     let copy: string | undefined;
     try {
