@@ -240,3 +240,41 @@ describe('the ledger\'s side files planted as symbolic links', () => {
     });
   }
 });
+
+describe('status tells the truth about live/', () => {
+  // Before: with live/<name>/privkey.pem deleted, replaced or pointing elsewhere, status listed the
+  // lineage as healthy (the missing file simply left out of `files`) — nothing said a web server
+  // would fail at its next reload.
+  const cases: [string, (live: string, name: string) => void, RegExp][] = [
+    ['privkey.pem deleted', (live) => fs.rmSync(path.join(live, 'privkey.pem')), /live\/[^ ]+\/privkey\.pem is missing \(to restore it: ln -s \.\.\/\.\.\/archive\/[^/]+\/privkey1\.pem /],
+    ['cert.pem pointing outside', (live) => {
+      const outside = path.join(tempDir('certctl-outside-'), 'x.pem');
+      fs.writeFileSync(outside, 'x');
+      fs.rmSync(path.join(live, 'cert.pem'));
+      fs.symlinkSync(outside, path.join(live, 'cert.pem'));
+    }, /cert\.pem points at \/.*x\.pem, not at \.\.\/\.\.\/archive\/[^/]+\/cert1\.pem/],
+    ['fullchain.pem a regular file', (live) => {
+      const data = fs.readFileSync(path.join(live, 'fullchain.pem'));
+      fs.rmSync(path.join(live, 'fullchain.pem'));
+      fs.writeFileSync(path.join(live, 'fullchain.pem'), data);
+    }, /fullchain\.pem is not certctl's link to \.\.\/\.\.\/archive\/[^/]+\/fullchain1\.pem/],
+    ['the archive directory deleted', (_live, name) => fs.rmSync(path.join(path.dirname(path.dirname(_live)), 'archive', name), { recursive: true }), /archive\/[^ ]+ is missing: archive version 1 is not on disk/],
+  ];
+  for (const [what, damage, says] of cases) {
+    it(`${what}: status --json lists it in liveProblems and the text output warns`, async () => {
+      const name = `live-${what.split(' ')[0]!.replace(/\./g, '-')}-${Math.random().toString(36).slice(2, 6)}.example.test`;
+      const state = await issued(name);
+      const healthy = JSON.parse((await runCli(['--state-dir', state, 'status', '--json'])).stdout);
+      expect(healthy.lineages[0].liveProblems).toEqual([]);
+      damage(path.join(state, 'live', name), name);
+      const j = await runCli(['--state-dir', state, 'status', '--json']);
+      expect(j.code).toBe(0);
+      const problems: string[] = JSON.parse(j.stdout).lineages[0].liveProblems;
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(says);
+      const t = await runCli(['--state-dir', state, 'status']);
+      expect(t.stdout + t.stderr).toContain(`warning: ${name}: ${problems[0]}.`);
+      expect(proxy.total()).toBe(0);
+    });
+  }
+});

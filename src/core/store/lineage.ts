@@ -179,6 +179,49 @@ export class LineageStore {
     return /^[1-9]\d{0,8}$/.test(n) ? Number(n) : null;
   }
 
+  /**
+   * What is wrong with live/<name>/ for archive version `version` (empty: every file of that
+   * version has its live/ link, pointing at it): a link deleted, replaced by a regular file,
+   * pointing elsewhere or at a missing file — what a web server would fail on at its next reload,
+   * while the ledger still says the certificate is held.
+   */
+  liveProblems(name: string, version: number): string[] {
+    if (version <= 0) return [];
+    const archive = this.archiveDir(name);
+    const live = this.liveDir(name);
+    // Neither directory on this host: a lineage another host keeps (a shared PostgreSQL ledger).
+    if (!fs.existsSync(archive) && !fs.existsSync(live)) return [];
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(archive);
+    } catch {
+      return [`${archive} is missing: archive version ${version} is not on disk`];
+    }
+    const problems: string[] = [];
+    const files = entries.map((e) => VERSIONED.exec(e)).filter((m): m is RegExpExecArray => m !== null && Number(m[2]) === version);
+    if (!files.length) return [`archive version ${version} of ${name} is not on disk (${archive})`];
+    for (const m of files) {
+      const link = path.join(live, `${m[1]}${m[3]}`);
+      const want = path.join('..', '..', 'archive', name, m[0]);
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(link);
+      } catch {
+        problems.push(`${link} is missing (to restore it: ln -s ${want} ${link})`);
+        continue;
+      }
+      const fix = ` (to restore it: ln -sfn ${want} ${link})`;
+      if (!st.isSymbolicLink()) {
+        problems.push(`${link} is not certctl's link to ${want}${fix}`);
+        continue;
+      }
+      const to = fs.readlinkSync(link);
+      if (to !== want) problems.push(`${link} points at ${to}, not at ${want}${fix}`);
+      else if (!fs.existsSync(link)) problems.push(`${link} points at ${want}, which is missing`);
+    }
+    return problems;
+  }
+
   /** The live file paths of a lineage (the symlinks), for status output. */
   liveFiles(name: string): string[] {
     try {
