@@ -97,7 +97,8 @@ export class LineageStore {
     ensureDir(dir, 0o700);
     for (const f of files) {
       const file = path.join(dir, `${f.base}${version}${f.ext ?? '.pem'}`);
-      if (fs.existsSync(file) || isLink(file)) throw new StateError(`${file} already exists: certctl never writes over an archived version (its key may be the only copy).`, 'Move it away if it is not certctl\'s, then run certctl again.');
+      // (A planted symbolic link there is no version: the rename below replaces it, never writes through it.)
+      if (fs.existsSync(file) && !isLink(file)) throw new StateError(`${file} already exists: certctl never writes over an archived version (its key may be the only copy).`, 'Move it away if it is not certctl\'s, then run certctl again.');
     }
     const written: string[] = [];
     for (const f of files) {
