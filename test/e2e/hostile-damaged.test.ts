@@ -278,3 +278,29 @@ describe('status tells the truth about live/', () => {
     });
   }
 });
+
+describe('import certbot with files that are not files', () => {
+  // Before: a FIFO as cert1.pem hung the import for ever; after readInputFile, the skipped lineage
+  // still ended in exit 1 ("internal error … a bug") saying "Nothing new: everything was imported before".
+  it('a FIFO certificate and a renewal conf linked to /dev/zero: skipped, named, exit 2, nothing claimed', async () => {
+    const le = tempDir('certctl-le-');
+    const name = 'fifo.example.com';
+    for (const d of ['renewal', `live/${name}`, `archive/${name}`]) fs.mkdirSync(path.join(le, d), { recursive: true });
+    execFileSync('mkfifo', [path.join(le, 'archive', name, 'cert1.pem')]);
+    for (const f of ['chain', 'fullchain', 'privkey']) fs.symlinkSync('/dev/zero', path.join(le, 'archive', name, `${f}1.pem`));
+    for (const f of ['cert', 'chain', 'fullchain', 'privkey']) fs.symlinkSync(`../../archive/${name}/${f}1.pem`, path.join(le, 'live', name, `${f}.pem`));
+    const live = (f: string) => path.join(le, 'live', name, `${f}.pem`);
+    fs.writeFileSync(
+      path.join(le, 'renewal', `${name}.conf`),
+      `version = 2.0.0\narchive_dir = ${path.join(le, 'archive', name)}\ncert = ${live('cert')}\nprivkey = ${live('privkey')}\nchain = ${live('chain')}\nfullchain = ${live('fullchain')}\n[renewalparams]\nauthenticator = webroot\nserver = https://acme-v02.api.letsencrypt.org/directory\n`,
+    );
+    fs.symlinkSync('/dev/zero', path.join(le, 'renewal', 'zero.example.com.conf'));
+    const state = tempDir();
+    const r = await runCli(['--state-dir', state, 'import', 'certbot', le], {}, 30_000);
+    expect(r.signal).toBeNull();
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stdout).toContain(`${path.join(le, 'archive', name, 'cert1.pem')} is a named pipe, not a regular file`);
+    expect(r.stdout + r.stderr).toContain('zero.example.com.conf is a device, not a regular file');
+    expect(r.stdout + r.stderr).not.toContain('everything was imported before');
+  });
+});
