@@ -383,20 +383,30 @@ export async function finishInterruptedStore(deps: StoreDeps, name: string): Pro
 export async function rebindCurrentVersion(deps: StoreDeps, name: string): Promise<ObtainResult | null> {
   const { ledger, paths, log, now } = deps;
   const l = ledger.lineage(name);
-  if (!l || l.current_version === 0 || ledger.currentCertificates(name).length || ledger.openOrders(name).length) return null;
-  const version = l.current_version;
+  if (!l || ledger.currentCertificates(name).length || ledger.openOrders(name).length) return null;
   const store = new LineageStore(paths);
   const roles = parseKeyType(l.key_type).parts.map((p) => p.role);
   const { layout, pairs } = versionLayout(roles);
-  if ((await store.checkVersion(name, version, layout, pairs)).length) return null;
   const rows = ledger.certificatesForLineage(name);
-  const found: { role: string; row: (typeof rows)[number] }[] = [];
-  for (const p of pairs) {
-    const serial = certFacts(splitPemChain(fs.readFileSync(store.archiveFile(name, version, p.cert), 'utf8'))[0] ?? '').serial;
-    const row = rows.find((r) => r.serial === serial && (r.role ?? 'main') === p.role);
-    if (!row) return null;
-    found.push({ role: p.role, row });
-  }
+  if (!rows.length) return null;
+  // The lineage's version, else the one live/ points at (a version number edited or damaged in the
+  // ledger: its certificate is still on disk and in the ledger, and ordering another would waste one).
+  const proven = async (version: number) => {
+    if (version <= 0 || (await store.checkVersion(name, version, layout, pairs)).length) return null;
+    const found: { role: string; row: (typeof rows)[number] }[] = [];
+    for (const p of pairs) {
+      const serial = certFacts(splitPemChain(fs.readFileSync(store.archiveFile(name, version, p.cert), 'utf8'))[0] ?? '').serial;
+      const row = rows.find((r) => r.serial === serial && (r.role ?? 'main') === p.role);
+      if (!row) return null;
+      found.push({ role: p.role, row });
+    }
+    return found;
+  };
+  let version = l.current_version;
+  let found = await proven(version);
+  const live = store.liveVersion(name, pairs[0]!.cert);
+  if (!found && live !== null && live !== version) found = await proven((version = live));
+  if (!found) return null;
   log(`The ledger had ${name}'s certificate at another version than its files (archive version ${version}); recorded it at ${version} (no request to the CA).`);
   store.activate(name, version, layout); // live/ at N whole, whatever the old kill left
   ledger.tx(() => {

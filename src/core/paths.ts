@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { InputError } from './errors.js';
 
 export interface StatePaths {
   root: string;
@@ -34,7 +35,15 @@ export function resolveStateDir(flag?: string, env: NodeJS.ProcessEnv = process.
 export function resolveLedger(flag?: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const v = flag || env.CERTCTL_LEDGER;
   if (!v) return undefined;
-  return /^postgres(ql)?:\/\//i.test(v) ? v : path.resolve(v);
+  if (/^postgres(ql)?:\/\//i.test(v)) return v;
+  // Any other URL (a typo such as postgress://, or mysql://) would otherwise be a relative SQLite
+  // path ("mysql:/x" in the working directory): a new, empty ledger that knows no certificate of
+  // the fleet's, so every set it holds could be ordered again.
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(v);
+  if (scheme) {
+    throw new InputError(`--ledger / CERTCTL_LEDGER: a "${scheme[1]}://" URL is not a ledger certctl can use.`, 'Give a SQLite file path, or postgres://user@host/db for a shared ledger (docs/fleet.md).');
+  }
+  return path.resolve(v);
 }
 
 /** The state directory's layout. `ledger` is the SQLite file below it unless --ledger / CERTCTL_LEDGER names another (a file or a postgres:// URL). */

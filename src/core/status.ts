@@ -18,6 +18,8 @@ export interface LineageStatus {
   due: boolean;
   serials: string[];
   files: string[];
+  /** live/ files that do not serve the current version (missing, replaced, pointing elsewhere): a web server would fail on them. */
+  liveProblems: string[];
   openOrders: number;
   /** The next thing renew will do for this lineage, and when (ARI moment, due date, Retry-After, resume). */
   next: { kind: string; at: string } | null;
@@ -44,6 +46,7 @@ export function statusReport(ledger: Ledger, paths: StatePaths, now: number): Li
       due: soonest ? soonest.not_after - now < lifetime / 3 : true,
       serials: certs.map((c) => c.serial),
       files: store.liveFiles(l.name),
+      liveProblems: certs.length ? store.liveProblems(l.name, l.current_version) : [],
       openOrders: ledger.openOrders(l.name).length,
       next: next.has(l.name) ? { kind: next.get(l.name)!.kind, at: new Date(next.get(l.name)!.at).toISOString() } : null,
     };

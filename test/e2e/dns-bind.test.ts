@@ -1,5 +1,5 @@
 /**
- * The DNS-01 building blocks against a real BIND 9 (src/testkit/bind.ts):
+ * The DNS-01 building blocks against a real BIND 9 (testkit/bind.ts):
  * nameservers on port 53 of their own loopback addresses, found through NS
  * records as in real life; a second primary for lag.test that the test
  * updates late or never (the lagging nameserver); an address where nothing

@@ -53,6 +53,7 @@ export async function runStatus(ctx: Context, opts: { nginx?: string }): Promise
   for (const u of unknownDiskLineages(ledger, ctx.paths)) {
     ctx.out.attention(`warning: ${ctx.paths.archive}/${u.name} (${u.names.join(', ') || 'no readable certificate'}, ${u.versions} version(s)) is not in the ledger; certctl will not order these names until \`certctl import state\` re-adopts it.`);
   }
+  for (const l of report) for (const w of l.liveProblems) ctx.out.attention(`warning: ${l.name}: ${w}.`);
   if (ctx.out.json) {
     ctx.out.document('certctl.status/1', { lineages: report });
     return;

@@ -18,7 +18,7 @@ import type { Session } from './session.js';
 import type { Challenge, ChallengeSolver } from '../challenge/solver.js';
 import { CertctlError, ExitCode, ValidationError } from '../errors.js';
 import { writeFileAtomic } from '../store/atomic.js';
-import { generateKey, createCsr, parseKeyType, type KeyAlgo } from '../keys/index.js';
+import { generateKey, createCsr, parseKeyType, keyAlgoOfPem, type KeyAlgo } from '../keys/index.js';
 import { certFacts, splitPemChain, type CertFacts } from '../x509.js';
 import { parseRetryAfter } from './transport.js';
 import { fetchEnvelopedKey, isSm2Role } from '../ca/sm2acme.js';
@@ -236,12 +236,28 @@ export class OrderDriver {
 
   /** The order's private key + CSR: created once, journalled (key 0600 under pending/) before finalize. */
   private async keyFor(row: OrderRow, sentAlready: boolean): Promise<string> {
-    if (row.key_path && fs.existsSync(row.key_path) && row.csr_pem) return fs.readFileSync(row.key_path, 'utf8');
+    // A key file that is there but cannot be read as a private key (cut short, overwritten) is as
+    // good as gone: its certificate could never be stored (the key would not match), so an order
+    // kept open on it would fail the same way on every run. The damaged file is left where it is.
+    let damaged: string | null = null;
+    if (row.key_path && fs.existsSync(row.key_path) && row.csr_pem) {
+      const pem = fs.readFileSync(row.key_path, 'utf8');
+      try {
+        await keyAlgoOfPem(pem);
+        return pem;
+      } catch (err) {
+        damaged = (err as Error).message.replace(/\.$/, '');
+      }
+    }
     if (sentAlready) {
       // A new key now would not match the certificate the CA issued for the old CSR.
       throw new OrderClosedError(
-        `The private key of order ${row.id} (${row.key_path ?? 'never journalled'}) is gone, but the CA has already been sent its CSR: the certificate cannot be used.`,
-        'Nothing was stored. The order is closed; run the command again to order a certificate with a new key — and find out what removed files under pending/.',
+        damaged
+          ? `The private key of order ${row.id} (${row.key_path}) is damaged (${damaged}), but the CA has already been sent its CSR: the certificate cannot be used.`
+          : `The private key of order ${row.id} (${row.key_path ?? 'never journalled'}) is gone, but the CA has already been sent its CSR: the certificate cannot be used.`,
+        damaged
+          ? 'Nothing was stored. The order is closed; run the command again to order a certificate with a new key — and find out what changed files under pending/.'
+          : 'Nothing was stored. The order is closed; run the command again to order a certificate with a new key — and find out what removed files under pending/.',
       );
     }
     const algo = algoForRole(row.key_type, row.role);

@@ -5,12 +5,13 @@
  * problem document, recorded in the ledger before it is thrown.
  */
 import fs from 'node:fs';
+import { readInputFile } from '../store/read.js';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Ledger } from '../ledger/ledger.js';
 import type { StatePaths } from '../paths.js';
 import type { CaProfile } from '../ca/registry.js';
-import { AcmeError, NetworkError, CertctlError, ExitCode, InputError } from '../errors.js';
+import { AcmeError, NetworkError, CertctlError, ExitCode, InputError, StateError } from '../errors.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { Mutex } from '../concurrency.js';
 import { classifyProblem } from '../limits/problems.js';
@@ -188,7 +189,18 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   let row = ledger.account(directoryUrl);
   let accountKey: string;
   if (fs.existsSync(keyPath)) {
-    accountKey = fs.readFileSync(keyPath, 'utf8');
+    accountKey = readInputFile(keyPath, 'The ACME account key');
+    // A damaged key (cut short, overwritten) would otherwise surface as an OpenSSL decoder error
+    // from inside acme-client ("internal error"); it is never replaced by a new key (a new key is a
+    // new account, and the CA's per-account history would start again).
+    try {
+      crypto.createPrivateKey(accountKey);
+    } catch (err) {
+      throw new StateError(
+        `The ACME account key ${keyPath} (for ${directoryUrl}) is damaged: ${(err as Error).message}.`,
+        'Restore the key from backup; certctl will not replace an account key with a new one (that would be a new account). To register a new account instead, start over with a fresh --state-dir.',
+      );
+    }
   } else {
     if (row?.account_url) {
       throw new CertctlError(
@@ -196,7 +208,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
         ExitCode.CONFIG,
         ledger.backend === 'postgres'
           ? `A shared ledger has one ACME account per CA for the whole fleet: copy ${keyPath} (0600) from the host that registered it (its path below the state directory is the same on every host; see docs/fleet.md).`
-          : 'Restore the key from backup; certctl will not register a new account over a lost one silently. To start over, delete the account row with: certctl account forget (or a fresh --state-dir).',
+          : 'Restore the key from backup; certctl will not register a new account over a lost one silently. To register a new account instead, start over with a fresh --state-dir.',
       );
     }
     const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });

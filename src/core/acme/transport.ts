@@ -19,9 +19,9 @@
  * concurrent orders in one process each see their own.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { readInputFile } from '../store/read.js';
 import https from 'node:https';
 import tls from 'node:tls';
-import fs from 'node:fs';
 import type { AcmeProblem } from '../errors.js';
 import { InputError } from '../errors.js';
 import { parseRetryAfter } from '../clock.js';
@@ -137,7 +137,7 @@ export function configureTransport(axios: AcmeAxios, opts: { caBundle?: string; 
   if (opts.caBundle) {
     let pem: string;
     try {
-      pem = fs.readFileSync(opts.caBundle, 'utf8');
+      pem = readInputFile(opts.caBundle, 'The CA bundle');
     } catch (err) {
       throw new InputError(`Cannot read the CA bundle ${opts.caBundle}: ${(err as Error).message}`, 'Give --ca-bundle a readable PEM file with the CA certificate(s) that signed the ACME server’s TLS certificate.');
     }

@@ -10,6 +10,7 @@
  *   archive/<name>/{cert,chain,fullchain,privkey}<N>.pem   every version
  */
 import fs from 'node:fs';
+import { readInputFile } from '../store/read.js';
 import path from 'node:path';
 
 export interface RenewalConf {
@@ -124,7 +125,7 @@ export function readCertbotDir(dir: string): { lineages: CertbotLineage[]; probl
     const confFile = path.join(renewalDir, f);
     let conf: RenewalConf;
     try {
-      conf = parseRenewalConf(fs.readFileSync(confFile, 'utf8'));
+      conf = parseRenewalConf(readInputFile(confFile, 'The renewal configuration'));
     } catch (err) {
       problems.push(`${confFile}: ${(err as Error).message}`);
       continue;

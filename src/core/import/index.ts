@@ -10,6 +10,7 @@
  * from the same source is left as it is.
  */
 import fs from 'node:fs';
+import { readInputFile } from '../store/read.js';
 import path from 'node:path';
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import type { Ledger, LineageRow, LineageSettings } from '../ledger/ledger.js';
@@ -155,7 +156,7 @@ function importOne(ledger: Ledger, store: LineageStore, cl: CertbotLineage, o: C
 
   // Every archived version counts against the limits (lineage-less rows, except the current one if adopted).
   const read = (file: string) => {
-    const pem = fs.readFileSync(file, 'utf8');
+    const pem = readInputFile(file, 'The certificate file');
     const leaf = splitPemChain(pem)[0];
     if (!leaf) throw new Error(`${file} holds no certificate`);
     return { pem: leaf, facts: certFacts(leaf) };
@@ -233,12 +234,12 @@ function importOne(ledger: Ledger, store: LineageStore, cl: CertbotLineage, o: C
     return { ...base, lineage: null, action: 'certificates-only', names, certificatesAdded: added, reason: `certctl already has a lineage named ${lineageName} from elsewhere: certificates counted, lineage not adopted` };
   }
 
-  const keyPem = cur.privkey ? fs.readFileSync(cur.privkey, 'utf8') : null;
+  const keyPem = cur.privkey ? readInputFile(cur.privkey, 'The private key file') : null;
   if (!keyPem || !keyMatches(keyPem, curCert.pem)) {
     countVersions(null);
     return { ...base, lineage: null, action: 'certificates-only', names, certificatesAdded: added, reason: `privkey${cur.version}.pem is missing or does not match cert${cur.version}.pem: lineage not adopted` };
   }
-  const chainPem = cur.chain ? splitPemChain(fs.readFileSync(cur.chain, 'utf8')).join('') : cur.fullchain ? splitPemChain(fs.readFileSync(cur.fullchain, 'utf8')).slice(1).join('') : '';
+  const chainPem = cur.chain ? splitPemChain(readInputFile(cur.chain, 'The chain file')).join('') : cur.fullchain ? splitPemChain(readInputFile(cur.fullchain, 'The fullchain file')).slice(1).join('') : '';
   const keyType = parseKeyType(certbotKeyType(p, curCert.facts.keyType)).text;
   const settings: LineageSettings = {
     importedFrom: { ...importedFrom, version: cur.version, server },
@@ -283,7 +284,7 @@ export function importPem(ledger: Ledger, paths: StatePaths, files: string[], o:
   const leaves: { file: string; pem: string; facts: CertFacts }[] = [];
   const chain: string[] = [];
   for (const f of files) {
-    const certs = splitPemChain(fs.readFileSync(f, 'utf8'));
+    const certs = splitPemChain(readInputFile(f, 'The certificate file'));
     if (certs.length === 0) throw new Error(`${f} holds no PEM certificate`);
     for (const pem of certs) {
       if (new X509Certificate(pem).ca) chain.push(pem);
@@ -305,7 +306,7 @@ export function importPem(ledger: Ledger, paths: StatePaths, files: string[], o:
     if (!o.webroot === !o.standalone) throw new Error('--cert-name needs --webroot DIR or --standalone ADDR:PORT (how certctl will renew it)');
     if (!o.ca || !o.directoryUrl) throw new Error('--cert-name needs the CA to renew at (--server URL or --ca ID)');
     const leaf = leaves[0]!;
-    const keyPem = fs.readFileSync(o.key, 'utf8');
+    const keyPem = readInputFile(o.key, 'The private key file');
     if (!keyMatches(keyPem, leaf.pem)) throw new Error(`${o.key} is not the private key of the certificate in ${leaf.file}`);
     const existing = ledger.lineage(name);
     const names = orderedNames(leaf.facts, name);

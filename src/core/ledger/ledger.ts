@@ -14,7 +14,7 @@ import path from 'node:path';
 import os from 'node:os';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
-import { CertctlError, ExitCode, StateError, faultError } from '../errors.js';
+import { CertctlError, ExitCode, StateError, InputError, faultError } from '../errors.js';
 import { isPostgresUrl, redactUrl, type LedgerDb } from './db.js';
 import { PostgresDb } from './postgres.js';
 import { redact } from '../redact.js';
@@ -380,17 +380,52 @@ export interface RenewalScanEntry {
 
 type Raw = Record<string, unknown>;
 
+/**
+ * A row's JSON column and version number, checked: a ledger edited by hand (or damaged) must end
+ * in one sentence and exit 10, not "internal error" — and never in a version number such as NaN
+ * (archive/<name>/privkeyNaN.pem, overwritten by every later run: a key lost per certificate).
+ */
+function damagedRow(row: string, column: string, what: string): StateError {
+  return new StateError(
+    `The ledger's ${row} has a damaged ${column} (${what}): certctl will not guess what it meant.`,
+    'Restore the ledger from backup, or correct that row (sqlite3 / psql).',
+  );
+}
+export function ledgerNames(text: unknown, row: string): string[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(String(text));
+  } catch {
+    throw damagedRow(row, 'names_json', 'not JSON');
+  }
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw damagedRow(row, 'names_json', 'not a list of names');
+  return v as string[];
+}
+export function ledgerSettings(text: unknown, row: string): Record<string, unknown> {
+  if (text === '{}') return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(String(text));
+  } catch {
+    throw damagedRow(row, 'settings_json', 'not JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw damagedRow(row, 'settings_json', 'not an object');
+  return v as Record<string, unknown>;
+}
 function lineageFromRaw(r: Raw): LineageRow {
   const { names_json, settings_json, ...rest } = r;
-  return { ...(rest as object), names: JSON.parse(names_json as string), settings: JSON.parse(settings_json as string) } as LineageRow;
+  const row = `lineage ${JSON.stringify(String(r.name))}`;
+  const v = r.current_version;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw damagedRow(row, 'current_version', `${JSON.stringify(v)}, not a version number`);
+  return { ...(rest as object), names: ledgerNames(names_json, row), settings: ledgerSettings(settings_json, row) as LineageSettings } as LineageRow;
 }
 function orderFromRaw(r: Raw): OrderRow {
   const { names_json, ...rest } = r;
-  return { ...(rest as object), names: JSON.parse(names_json as string) } as OrderRow;
+  return { ...(rest as object), names: ledgerNames(names_json, `order ${String(r.id)}`) } as OrderRow;
 }
 function certFromRaw(r: Raw): CertificateRow {
   const { names_json, ...rest } = r;
-  return { ...(rest as object), names: JSON.parse(names_json as string) } as CertificateRow;
+  return { ...(rest as object), names: ledgerNames(names_json, `certificate ${String(r.id)}`) } as CertificateRow;
 }
 
 export class Ledger {
@@ -448,6 +483,28 @@ export class Ledger {
     const found = inspectSqliteFile(file);
     if (found === 'missing') createSqlite(file, timeout);
     const writable = canWrite(file) && canWrite(path.dirname(file));
+    // SQLite refuses a -wal/-shm/-journal that is a symbolic link ("unable to open database file",
+    // which was an internal error); say which file it is, as for any other planted link.
+    for (const side of ['-wal', '-shm', '-journal']) {
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(file + side);
+      } catch {
+        continue;
+      }
+      if (st.isSymbolicLink()) {
+        let to = '?';
+        try {
+          to = fs.readlinkSync(file + side);
+        } catch {
+          /* gone meanwhile */
+        }
+        throw new InputError(
+          `${file + side} is a symbolic link (to ${to}): certctl never lets SQLite write its ledger through a link, so it wrote nothing.`,
+          `Remove the link (rm ${file + side}) and run certctl again.`,
+        );
+      }
+    }
     let db: Database.Database;
     let copy: string | undefined;
     try {
@@ -920,10 +977,10 @@ export class Ledger {
         cur = {
           lineage: {
             name: r[0] as string,
-            names: JSON.parse(r[1] as string),
+            names: ledgerNames(r[1], `lineage ${JSON.stringify(String(r[0]))}`),
             ca_id: intern(r[2] as string),
             directory_url: intern(r[3] as string),
-            settings: settings === '{}' ? {} : JSON.parse(settings),
+            settings: ledgerSettings(settings, `lineage ${JSON.stringify(String(r[0]))}`),
           },
           current: [],
         };

@@ -142,7 +142,14 @@ export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o64
   }
   fs.closeSync(fd);
   // rename() replaces whatever is at `file` (a planted link included) and never writes through it.
-  fs.renameSync(tmp, file);
+  // A failed rename (EIO, ENOSPC on the directory, a directory in the way) must not leave the
+  // temporary copy behind — for a key, a second copy of it that no run would ever remove.
+  try {
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
   fsyncDir(dir);
 }
 
@@ -152,7 +159,12 @@ export function symlinkAtomic(target: string, link: string): void {
   ensureDir(dir, 0o755);
   const tmp = path.join(dir, `.${path.basename(link)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
   fs.symlinkSync(target, tmp);
-  fs.renameSync(tmp, link);
+  try {
+    fs.renameSync(tmp, link);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 export function fsyncDir(dir: string): void {

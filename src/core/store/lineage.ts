@@ -12,7 +12,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { writeFileAtomic, symlinkAtomic, fsyncDir, ensureDir, guardStateDir, checkDirChain } from './atomic.js';
 import { assertLineageName } from '../names.js';
-import { InputError } from '../errors.js';
+import { InputError, StateError } from '../errors.js';
 import { splitPemChain, certFacts } from '../x509.js';
 import type { StatePaths } from '../paths.js';
 
@@ -27,6 +27,14 @@ export interface VersionFile {
 }
 
 const VERSIONED = /^(.+?)(\d+)(\.[a-z]+)$/;
+
+function isLink(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
 
 export class LineageStore {
   constructor(private readonly paths: StatePaths) {
@@ -82,8 +90,16 @@ export class LineageStore {
 
   /** Write every file of a version into archive/ (keys 0600). Returns the paths written. */
   writeVersion(name: string, version: number, files: VersionFile[]): string[] {
+    // Version numbers are never reused, so an archived key is never overwritten: refuse a number
+    // that is not one (NaN from a damaged ledger) or whose files already exist.
+    if (!Number.isSafeInteger(version) || version < 1) throw new StateError(`Refusing to write archive version ${String(version)} of ${name}: not a version number.`);
     const dir = this.archiveDir(name);
     ensureDir(dir, 0o700);
+    for (const f of files) {
+      const file = path.join(dir, `${f.base}${version}${f.ext ?? '.pem'}`);
+      // (A planted symbolic link there is no version: the rename below replaces it, never writes through it.)
+      if (fs.existsSync(file) && !isLink(file)) throw new StateError(`${file} already exists: certctl never writes over an archived version (its key may be the only copy).`, 'Move it away if it is not certctl\'s, then run certctl again.');
+    }
     const written: string[] = [];
     for (const f of files) {
       const file = path.join(dir, `${f.base}${version}${f.ext ?? '.pem'}`);
@@ -147,6 +163,64 @@ export class LineageStore {
     }
     fsyncDir(live);
     return out;
+  }
+
+  /** The archive version live/<name>/<file> links to (certctl's own relative link), or null. */
+  liveVersion(name: string, f: Pick<VersionFile, 'base' | 'ext'>): number | null {
+    const ext = f.ext ?? '.pem';
+    let target: string;
+    try {
+      target = fs.readlinkSync(path.join(this.liveDir(name), `${f.base}${ext}`));
+    } catch {
+      return null;
+    }
+    const prefix = path.join('..', '..', 'archive', name, f.base);
+    if (!target.startsWith(prefix) || !target.endsWith(ext)) return null;
+    const n = target.slice(prefix.length, target.length - ext.length);
+    return /^[1-9]\d{0,8}$/.test(n) ? Number(n) : null;
+  }
+
+  /**
+   * What is wrong with live/<name>/ for archive version `version` (empty: every file of that
+   * version has its live/ link, pointing at it): a link deleted, replaced by a regular file,
+   * pointing elsewhere or at a missing file — what a web server would fail on at its next reload,
+   * while the ledger still says the certificate is held.
+   */
+  liveProblems(name: string, version: number): string[] {
+    if (version <= 0) return [];
+    const archive = this.archiveDir(name);
+    const live = this.liveDir(name);
+    // Neither directory on this host: a lineage another host keeps (a shared PostgreSQL ledger).
+    if (!fs.existsSync(archive) && !fs.existsSync(live)) return [];
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(archive);
+    } catch {
+      return [`${archive} is missing: archive version ${version} is not on disk`];
+    }
+    const problems: string[] = [];
+    const files = entries.map((e) => VERSIONED.exec(e)).filter((m): m is RegExpExecArray => m !== null && Number(m[2]) === version);
+    if (!files.length) return [`archive version ${version} of ${name} is not on disk (${archive})`];
+    for (const m of files) {
+      const link = path.join(live, `${m[1]}${m[3]}`);
+      const want = path.join('..', '..', 'archive', name, m[0]);
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(link);
+      } catch {
+        problems.push(`${link} is missing (to restore it: ln -s ${want} ${link})`);
+        continue;
+      }
+      const fix = ` (to restore it: ln -sfn ${want} ${link})`;
+      if (!st.isSymbolicLink()) {
+        problems.push(`${link} is not certctl's link to ${want}${fix}`);
+        continue;
+      }
+      const to = fs.readlinkSync(link);
+      if (to !== want) problems.push(`${link} points at ${to}, not at ${want}${fix}`);
+      else if (!fs.existsSync(link)) problems.push(`${link} points at ${want}, which is missing`);
+    }
+    return problems;
   }
 
   /** The live file paths of a lineage (the symlinks), for status output. */
