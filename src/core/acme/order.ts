@@ -95,7 +95,18 @@ export class OrderDriver {
         const payload: Record<string, unknown> = { identifiers: row.names.map((n) => ({ type: /^[\d.]+$|:/.test(n) ? 'ip' : 'dns', value: n })) };
         if (row.replaces) payload.replaces = row.replaces;
         if (row.profile) payload.profile = row.profile;
-        order = (await session.call('newOrder', () => session.client.createOrder(payload as never), where)) as unknown as AcmeOrder;
+        // A newOrder answered 5xx, or not at all, may still have created an order at the CA (the
+        // transport's retry, or the next run, then creates another): each such attempt is journalled
+        // as a possible order, so the planner counts it against new-orders and pending-orders instead
+        // of under-counting the account's headroom.
+        const newOrderUrl = String(session.directory.newOrder ?? '');
+        const uncertainBefore = session.uncertainPosts(newOrderUrl);
+        try {
+          order = (await session.call('newOrder', () => session.client.createOrder(payload as never), where)) as unknown as AcmeOrder;
+        } finally {
+          const n = session.uncertainPosts(newOrderUrl) - uncertainBefore;
+          if (n > 0) this.o.ledger.recordPossibleOrders(row.id, n, this.o.now());
+        }
         this.journal(row.id, { order_url: order.url, finalize_url: order.finalize, status: order.status, step: 'created' }, `order ${order.url}`);
       } else {
         order = await this.resumeOrder(row);

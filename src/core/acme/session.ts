@@ -53,6 +53,8 @@ export interface Session {
   call<T>(endpoint: string, fn: () => Promise<T>, where?: { orderId?: number; lineage?: string; scope?: string }): Promise<T>;
   /** Signed POST-as-GET of an ACME object (order, authorization), expecting 200. */
   postAsGet(endpoint: string, url: string, where?: { orderId?: number; lineage?: string }): Promise<{ data: Record<string, unknown>; headers: Record<string, string | undefined> }>;
+  /** How many POSTs to `url` this session sent whose outcome is unknown (5xx, no answer): the CA may have acted on each. */
+  uncertainPosts(url: string): number;
 }
 
 /** Where the account key for a directory lives: accounts/<hash of URL>/account.key */
@@ -126,7 +128,8 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   acme.setLogger(() => {}); // its debug lines may include URLs with tokens; our transport logs safely
 
   const { ledger, paths, directoryUrl } = opts;
-  const ctx: CallContext = { onResponse: opts.onResponse };
+  const uncertain = new Map<string, number>();
+  const ctx: CallContext = { onResponse: opts.onResponse, onUncertainPost: (url) => uncertain.set(url, (uncertain.get(url) ?? 0) + 1) };
   let accountId: number | undefined;
   const within = <T>(fn: () => Promise<T>) => withCallContext(ctx, fn);
 
@@ -261,7 +264,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   accountId = save(client.getAccountUrl());
   row = ledger.accountById(accountId);
   const postAsGet: Session['postAsGet'] = (endpoint, url, where) => call(endpoint, () => api.postAsGet(url), where);
-  const session: Session = { client, acme, accountId, accountUrl: client.getAccountUrl(), directoryUrl, directory, call, postAsGet };
+  const session: Session = { client, acme, accountId, accountUrl: client.getAccountUrl(), directoryUrl, directory, call, postAsGet, uncertainPosts: (url) => uncertain.get(url) ?? 0 };
 
   // The CA lost the account: register again with the same key, in the SAME ledger row, so the
   // account's history (orders, authorizations, problems) keeps counting against the rate limits.

@@ -59,6 +59,12 @@ export interface CallContext {
   lastResponse?: { method: string; url: string; status: number };
   /** Every ACME response in this call chain: method, url, status (for --verbose and tests). */
   onResponse?: (info: { method: string; url: string; status: number; ms: number }) => void;
+  /**
+   * A POST whose outcome cannot be known: the CA answered 5xx or the connection failed (cut, reset,
+   * time-out), so it may have acted. Called once per such attempt, retried or not (the order driver
+   * counts possibly-created orders with it).
+   */
+  onUncertainPost?: (url: string) => void;
 }
 
 const als = new AsyncLocalStorage<CallContext>();
@@ -178,6 +184,7 @@ export function configureTransport(axios: AcmeAxios, opts: { caBundle?: string; 
       verbose?.(`${method} ${safeUrl(url)} → ${resp.status} (${ms} ms)`);
       const ctx = als.getStore();
       ctx?.onResponse?.({ method, url, status: resp.status, ms });
+      if (method === 'POST' && resp.status >= 500) ctx?.onUncertainPost?.(url);
       const attempt = cfg.__certctlAttempt ?? 0;
       if (resp.status >= 500 && attempt < RETRY_SCHEDULE_MS.length) {
         const now = Date.now();
@@ -200,6 +207,8 @@ export function configureTransport(axios: AcmeAxios, opts: { caBundle?: string; 
     bad: async (err: Err) => {
       const cfg = err.config;
       const attempt = cfg?.__certctlAttempt ?? 0;
+      // No answer at all (cut, reset, time-out): the request may have reached the CA and been acted on.
+      if (cfg && !err.response && (cfg.method ?? '').toUpperCase() === 'POST') als.getStore()?.onUncertainPost?.(cfg.url ?? '');
       if (cfg && err.code && TRANSIENT_CODES.has(err.code) && attempt < RETRY_SCHEDULE_MS.length) {
         const wait = jitter(RETRY_SCHEDULE_MS[attempt]!);
         verbose?.(`  ${err.code} on ${safeUrl(cfg.url ?? '')}; retry ${attempt + 1}/${RETRY_SCHEDULE_MS.length} in ${wait} ms`);

@@ -266,7 +266,8 @@ export interface LineageRow {
   updated_at: number;
 }
 
-export type OrderState = 'open' | 'done' | 'failed';
+/** 'possible': a newOrder whose answer never came (5xx, cut): the CA may hold an order certctl cannot name. Counted by the planner, never resumed. */
+export type OrderState = 'open' | 'done' | 'failed' | 'possible';
 
 export interface OrderRow {
   id: number;
@@ -799,6 +800,26 @@ export class Ledger {
 
   orderEvents(orderId: number): { at: number; step: string; status: string | null; detail: string | null }[] {
     return this.db.prepare('SELECT at, step, status, detail FROM order_events WHERE order_id = ? ORDER BY id').all(orderId) as never;
+  }
+
+  /**
+   * `n` orders the CA may have created for the same request as order `fromId` without certctl
+   * learning their URLs (a newOrder answered 5xx or not at all). They count against the account's
+   * new-orders and pending-orders limits like any order; nothing resumes or finishes them.
+   */
+  recordPossibleOrders(fromId: number, n: number, now: number): void {
+    this.tx(() => {
+      for (let i = 0; i < n; i++) {
+        const { id } = this.db
+          .prepare(
+            `INSERT INTO orders (lineage, bundle_id, role, account_id, ca_id, directory_url, names_json, set_key, key_type, replaces, profile, forced, precheck_skipped, status, step, state, created_at, updated_at)
+             SELECT lineage, bundle_id, role, account_id, ca_id, directory_url, names_json, set_key, key_type, replaces, profile, forced, precheck_skipped, 'pending', 'possible', 'possible', @now, @now
+             FROM orders WHERE id = @fromId RETURNING id`,
+          )
+          .get({ fromId, now }) as { id: number };
+        this.db.prepare('INSERT INTO order_events (order_id, at, step, status, detail) VALUES (?, ?, ?, ?, ?)').run(id, now, 'possible', 'pending', `a newOrder of order ${fromId} got no answer (5xx or none): the CA may have created this order`);
+      }
+    });
   }
 
   // ---------------------------------------------------------- authorizations

@@ -109,7 +109,7 @@ export function openOrderTimes(ledger: Ledger, accountId: number, since: number,
   const rows = ledger.db
     .prepare(
       `SELECT created_at FROM orders
-       WHERE state = 'open' AND account_id = @acct AND created_at > @since AND created_at <= @now
+       WHERE state IN ('open', 'possible') AND account_id = @acct AND created_at > @since AND created_at <= @now
          AND status NOT IN ('valid', 'invalid')
        ORDER BY created_at`,
     )
