@@ -20,7 +20,8 @@ import { parseResolver } from '../core/precheck/dns.js';
 import { loadConfig } from '../core/config/index.js';
 import { planFromLedger, planRequestFor, type Decision } from '../core/plan.js';
 import { issueLineage, type IssueOutcome, type IssueRequest as CoreIssueRequest } from '../core/issue.js';
-import { acquireRunLock } from '../core/store/lock.js';
+import { acquireRunLock, type HeldLock } from '../core/store/lock.js';
+import { Mutex } from '../core/concurrency.js';
 import type { RenewReport } from '../core/renew/runner.js';
 import * as v from '../cli/validate.js';
 import { ledgerOf, openLedgerAt, type LedgerHandle } from './ledger.js';
@@ -115,6 +116,29 @@ interface Run {
   ledger: () => Ledger;
   close: () => void;
   file: () => string | undefined;
+}
+
+/**
+ * One issue/renew at a time per ledger in this process. The run lock alone
+ * lets holders in one process share it (apply's parallel issues of
+ * different sets); two library calls for the same set at once would both
+ * pass the "held" check and order twice, so they queue here, as two
+ * processes queue on the run lock.
+ */
+const queues = new Map<string, Mutex>();
+function exclusive<T>(run: Run, lockWaitMs: number | undefined, body: (ledger: Ledger) => Promise<T>): Promise<T> {
+  const key = run.env.paths.ledger;
+  let m = queues.get(key);
+  if (!m) queues.set(key, (m = new Mutex()));
+  return m.run(async () => {
+    const ledger = run.ledger();
+    const lock: HeldLock = await acquireRunLock(ledger, lockWaitMs ?? 600_000, run.env.now);
+    try {
+      return await body(ledger);
+    } finally {
+      lock.release();
+    }
+  });
 }
 
 /** The state paths, clock and sink of one call; the ledger is opened only when first needed (after validation). */
@@ -244,13 +268,7 @@ export async function issue(request: IssueRequest, opts: CallOptions = {}): Prom
   const run = runFor(opts);
   return call(run, async () => {
     const req = issueRequestOf(request, run.env.paths);
-    const ledger = run.ledger();
-    const lock = await acquireRunLock(ledger, opts.lockWaitMs ?? 600_000, run.env.now);
-    try {
-      return await issueLineage(run.env, ledger, req);
-    } finally {
-      lock.release();
-    }
+    return exclusive(run, opts.lockWaitMs, (ledger) => issueLineage(run.env, ledger, req));
   });
 }
 
@@ -271,8 +289,7 @@ export async function renew(request: RenewRequest = {}, opts: CallOptions = {}):
     if (request.resolver !== undefined) parseResolver(v.plain(request.resolver, 'request.resolver')!);
     for (const n of request.certNames ?? []) assertLineageName(n);
     const { runRenew } = await import('../core/renew/runner.js');
-    const ledger = run.ledger();
-    const lock = await acquireRunLock(ledger, opts.lockWaitMs ?? 600_000, run.env.now);
+    return exclusive(run, opts.lockWaitMs, async (ledger) => {
     const runId = ledger.startRun('renew', run.env.now());
     let report: RenewReport | undefined;
     try {
@@ -289,11 +306,8 @@ export async function renew(request: RenewRequest = {}, opts: CallOptions = {}):
       return report;
     } finally {
       const counts = Object.fromEntries(['renewed', 'recovered', 'kept', 'blocked', 'failed', 'dry-run'].map((a) => [a, report?.outcomes.filter((x) => x.action === a).length ?? 0]));
-      try {
-        ledger.finishRun(runId, report?.exitCode ?? 1, counts, run.env.now());
-      } finally {
-        lock.release();
-      }
+      ledger.finishRun(runId, report?.exitCode ?? 1, counts, run.env.now());
     }
+    });
   });
 }

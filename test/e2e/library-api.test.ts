@@ -95,6 +95,15 @@ describe("certctl as a library (import from 'certctl')", () => {
     await expect(plan(customer, { stateDir: state, ledger: handle })).rejects.toThrow(/closed/);
   });
 
+  it('two issue() calls for the same set at once in one process: one certificate, the other call finds it held', async () => {
+    const state = tempDir();
+    const req = { domains: ['twice.example.test'], server: proxy.directoryUrl, webroot: pebble.webroot, caBundle: pebble.caBundle, resolver: pebble.dns.resolver, httpPort: pebble.httpPort };
+    const results = await Promise.all([issue(req, { stateDir: state }), issue(req, { stateDir: state })]);
+    expect(results.map((r) => r.result).sort()).toEqual(['held', 'issued']);
+    expect(proxy.issued).toBe(1);
+    expect(accepted('newOrder')).toBe(1);
+  });
+
   it('a bad request is an InputError with exit code 2, before anything is written or sent', async () => {
     const state = tempDir();
     const base = { server: proxy.directoryUrl, webroot: pebble.webroot, caBundle: pebble.caBundle, resolver: pebble.dns.resolver, httpPort: pebble.httpPort };
