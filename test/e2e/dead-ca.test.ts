@@ -97,7 +97,9 @@ describe('a dead CA → exit 8, bounded retries, one sentence; nothing lost', ()
     expect(proxy.counts.newOrder).toBe(ATTEMPTS);
     expect(proxy.forwarded.newOrder).toBe(0);
     // The order is journalled and left open (the request may have reached a CA), never marked failed.
-    expect(q<{ state: string; step: string }>(state, 'SELECT state, step FROM orders')).toEqual([{ state: 'open', step: 'creating' }]);
+    expect(q<{ state: string; step: string }>(state, "SELECT state, step FROM orders WHERE state <> 'possible'")).toEqual([{ state: 'open', step: 'creating' }]);
+    // Each unanswered attempt may have created an order at a real CA: journalled as a possible order, counted by the planner.
+    expect(q<{ n: number }>(state, "SELECT COUNT(*) AS n FROM orders WHERE state = 'possible'")).toEqual([{ n: ATTEMPTS }]);
     proxy.clearFaults();
     proxy.resetObservations();
     const ok = await runCli(issueArgs(state, 'empty-500.example.test'), ENV);
