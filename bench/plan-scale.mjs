@@ -103,7 +103,8 @@ const p95 = runs[Math.floor(runs.length * 0.95)];
 
 // ------------------------------------------------------------ whole process
 const cli = [path.join(ROOT, 'bin/certctl.js'), '--state-dir', dir, '--json', 'plan', '-d', 'www.d1234.com', '-d', 'd1234.com', '-d', 'new.d1234.com', '--key-type', 'dual'];
-const env = { ...process.env, CERTCTL_TEST_NOW: String(NOW) };
+// certctl has no clock override: the test-side clock is preloaded (test/helpers/fake-clock.mjs).
+const env = { ...process.env, CERTCTL_TEST_NOW: String(NOW), NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${path.join(ROOT, 'test', 'helpers', 'fake-clock.mjs')}`.trim() };
 const wall = [];
 let rssMb = 0;
 let exitCode = null;

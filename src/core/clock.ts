@@ -1,18 +1,10 @@
 /**
  * The one source of "now". Decisions take `now` as a parameter; only the
- * command layer reads the clock, through this function.
- *
- * CERTCTL_TEST_NOW is a TEST-ONLY hook (documented as such in docs/testing.md):
- * an ISO-8601 time or epoch milliseconds that certctl uses instead of the
- * system clock, so end-to-end tests can stand on any day of a week-long window
- * or move forward to a renewal date. It changes nothing the CA sees.
+ * command layer reads the clock, through this function. (Tests move it from
+ * the outside: test/helpers/fake-clock.mjs, preloaded into the processes
+ * they start; certctl itself has no clock override.)
  */
 export function now(): number {
-  const fake = process.env.CERTCTL_TEST_NOW;
-  if (fake) {
-    const n = /^\d+$/.test(fake) ? Number(fake) : Date.parse(fake);
-    if (!Number.isNaN(n)) return n;
-  }
   return Date.now();
 }
 
