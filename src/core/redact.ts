@@ -30,16 +30,42 @@ export const REDACTED = '[redacted]';
 const PATTERNS: [RegExp, string][] = [
   // The path a CA fetches: /.well-known/acme-challenge/<token> (any token-ish text after it).
   [/(\.well-known\/acme-challenge\/)(?!\[redacted\])[^\s"'<>()[\]{},;\\]+/g, `$1${REDACTED}`],
-  // A key authorization: <token>.<base64url SHA-256 thumbprint (43 characters)>.
-  [/[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g, REDACTED],
   // A PEM private key block (RSA/EC/PKCS#8/encrypted), whole.
   [/-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g, `[private key ${REDACTED}]`],
 ];
+
+/** The thumbprint half of a key authorization: "." and 43 base64url characters (a SHA-256), nothing more. */
+const THUMBPRINT = /\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g;
+const B64URL = /[A-Za-z0-9_-]/;
+/** A key authorization's token half is at least this long (RFC 8555 tokens carry ≥ 128 bits: 22 characters; 16 to be safe). */
+const MIN_TOKEN = 16;
+
+/**
+ * Key authorizations (<token>.<thumbprint>) replaced. Found from the "." of
+ * the thumbprint back to the start of the token, not by a pattern that starts
+ * at every letter: a 50 MB `--json` document of 100,000 lineages took 1.5 s
+ * with /[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{43}/ and takes milliseconds so.
+ */
+function redactKeyAuthorizations(s: string): string {
+  if (!s.includes('.')) return s;
+  let out = '';
+  let last = 0;
+  THUMBPRINT.lastIndex = 0;
+  for (let m = THUMBPRINT.exec(s); m; m = THUMBPRINT.exec(s)) {
+    let start = m.index;
+    while (start > last && B64URL.test(s[start - 1]!)) start--;
+    if (m.index - start < MIN_TOKEN) continue;
+    out += s.slice(last, start) + REDACTED;
+    last = m.index + m[0].length;
+  }
+  return last === 0 ? s : out + s.slice(last);
+}
 
 /** `text` with every registered secret and every token-, key-authorization- or private-key-shaped part replaced. */
 export function redact(text: string): string {
   let s = text;
   for (const v of secrets) if (s.includes(v)) s = s.split(v).join(REDACTED);
+  s = redactKeyAuthorizations(s);
   for (const [re, by] of PATTERNS) s = s.replace(re, by);
   return s;
 }
