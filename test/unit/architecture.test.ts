@@ -17,7 +17,8 @@ const BIN = path.join(ROOT, 'node_modules', 'dependency-cruiser', 'bin', 'depend
 const CONFIG = path.join(ROOT, '.dependency-cruiser.cjs');
 
 function cruise(cwd: string): { status: number | null; output: string } {
-  const r = spawnSync(process.execPath, [BIN, 'src', '--config', CONFIG, '--output-type', 'err'], { cwd, encoding: 'utf8' });
+  // FORCE_COLOR=0: with CI set, dependency-cruiser's colour detection paints the report (the rule names then do not match).
+  const r = spawnSync(process.execPath, [BIN, 'src', '--config', CONFIG, '--output-type', 'err'], { cwd, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } });
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
