@@ -10,6 +10,7 @@ import path from 'node:path';
 import { InputError } from '../core/errors.js';
 import { CONTROL, quote } from '../core/names.js';
 import { registerSecret } from '../core/redact.js';
+import { MAX_CA_BUNDLE_BYTES } from '../core/store/read.js';
 
 /** A whole number in [min, max] (ports, concurrency, retries). */
 export function wholeNumber(value: unknown, flag: string, min: number, max: number): number | undefined {
@@ -90,7 +91,7 @@ export function caBundleFile(file: string | undefined, where = '--ca-bundle', fi
     throw new InputError(`${where}: the CA bundle ${abs} ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(err as NodeJS.ErrnoException).code})`}.`, fix);
   }
   if (!st.isFile()) throw new InputError(`${where}: the CA bundle ${abs} is not a file.`, fix);
-  if (st.size > 4 * 1024 * 1024) throw new InputError(`${where}: the CA bundle ${abs} is ${st.size} bytes, too big for a PEM file of CA certificates.`, fix);
+  if (st.size > MAX_CA_BUNDLE_BYTES) throw new InputError(`${where}: the CA bundle ${abs} is ${st.size} bytes, too big for a PEM file of CA certificates.`, fix);
   let text: string;
   try {
     text = fs.readFileSync(abs, 'latin1');

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { InputError } from '../errors.js';
 import { LIMIT_NAMES, applyOverrides, policyFor, type PolicyOverride } from '../limits/policies.js';
 import { parseConfigText, formatPath, type ConfigSource, type FieldPath } from './source.js';
+import { MAX_CA_BUNDLE_BYTES } from '../store/read.js';
 
 export interface HookSet {
   preHook?: string;
@@ -264,7 +265,7 @@ function filePath(pr: Problems, o: Obj, k: string, at: FieldPath, base: string, 
   if (k === 'caBundle') {
     let ok = false;
     try {
-      ok = st.size <= 4 * 1024 * 1024 && fs.readFileSync(p, 'latin1').includes('-----BEGIN CERTIFICATE-----');
+      ok = st.size <= MAX_CA_BUNDLE_BYTES && fs.readFileSync(p, 'latin1').includes('-----BEGIN CERTIFICATE-----');
     } catch {
       ok = false;
     }

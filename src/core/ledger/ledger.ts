@@ -402,7 +402,7 @@ export function ledgerNames(text: unknown, row: string): string[] {
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw damagedRow(row, 'names_json', 'not a list of names');
   return v as string[];
 }
-export function ledgerSettings(text: unknown, row: string): Record<string, unknown> {
+export function ledgerSettings(text: unknown, row: string): LineageSettings {
   if (text === '{}') return {};
   let v: unknown;
   try {
@@ -411,14 +411,14 @@ export function ledgerSettings(text: unknown, row: string): Record<string, unkno
     throw damagedRow(row, 'settings_json', 'not JSON');
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw damagedRow(row, 'settings_json', 'not an object');
-  return v as Record<string, unknown>;
+  return v as LineageSettings;
 }
 function lineageFromRaw(r: Raw): LineageRow {
   const { names_json, settings_json, ...rest } = r;
   const row = `lineage ${JSON.stringify(String(r.name))}`;
   const v = r.current_version;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw damagedRow(row, 'current_version', `${JSON.stringify(v)}, not a version number`);
-  return { ...(rest as object), names: ledgerNames(names_json, row), settings: ledgerSettings(settings_json, row) as LineageSettings } as LineageRow;
+  return { ...(rest as object), names: ledgerNames(names_json, row), settings: ledgerSettings(settings_json, row) } as LineageRow;
 }
 function orderFromRaw(r: Raw): OrderRow {
   const { names_json, ...rest } = r;

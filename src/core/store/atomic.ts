@@ -127,7 +127,7 @@ export function ensureDir(dir: string, mode = 0o700): void {
 export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): void {
   const dir = path.dirname(file);
   ensureDir(dir, 0o700);
-  const tmp = path.join(dir, `.${path.basename(file)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tempBeside(file);
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | NOFOLLOW, mode);
   try {
     fs.writeFileSync(fd, data);
@@ -141,30 +141,36 @@ export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o64
     throw err;
   }
   fs.closeSync(fd);
-  // rename() replaces whatever is at `file` (a planted link included) and never writes through it.
-  // A failed rename (EIO, ENOSPC on the directory, a directory in the way) must not leave the
-  // temporary copy behind — for a key, a second copy of it that no run would ever remove.
+  renameInto(tmp, file);
+  fsyncDir(dir);
+}
+
+/** A temporary name in `file`'s directory (same file system, so the rename is atomic), hidden and unique. */
+function tempBeside(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * rename(tmp, target): replaces whatever is at `target` (a planted link included) and never writes
+ * through it. A failed rename (EIO, ENOSPC on the directory, a directory in the way) must not leave
+ * the temporary copy behind — for a key, a second copy of it that no run would ever remove.
+ */
+function renameInto(tmp: string, target: string): void {
   try {
-    fs.renameSync(tmp, file);
+    fs.renameSync(tmp, target);
   } catch (err) {
     fs.rmSync(tmp, { force: true });
     throw err;
   }
-  fsyncDir(dir);
 }
 
 /** Point `link` at `target` atomically (a new symlink renamed over the old one). */
 export function symlinkAtomic(target: string, link: string): void {
   const dir = path.dirname(link);
   ensureDir(dir, 0o755);
-  const tmp = path.join(dir, `.${path.basename(link)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tempBeside(link);
   fs.symlinkSync(target, tmp);
-  try {
-    fs.renameSync(tmp, link);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
+  renameInto(tmp, link);
 }
 
 export function fsyncDir(dir: string): void {

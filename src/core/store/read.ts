@@ -10,6 +10,8 @@ import { InputError } from '../errors.js';
 
 /** PEM files (certificates, chains, keys, bundles) are kilobytes; a few MB is far more than any. */
 export const MAX_INPUT_BYTES = 8 * 1024 * 1024;
+/** A CA bundle (a few CA certificates) checked before anything is sent: at most this, from the command line or the config file. */
+export const MAX_CA_BUNDLE_BYTES = 4 * 1024 * 1024;
 
 export function readInputFile(file: string, what = 'The file', maxBytes = MAX_INPUT_BYTES): string {
   // O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one.
