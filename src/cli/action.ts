@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { ExitCode } from '../core/errors.js';
+import { CONTROL } from '../core/text.js';
 import { makeContext, type Context } from './context.js';
 import { write, Output, type GlobalOptions } from './output.js';
 
@@ -29,11 +30,14 @@ export function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Pr
     let code: number = ExitCode.OK;
     try {
       const g = cmd.optsWithGlobals() as GlobalOptions;
-      // Paths with a NUL or a line break would reach the file system (or a message) as garbage.
-      const { plain } = await import('./validate.js');
-      plain(g.stateDir, '--state-dir');
-      plain(g.ledger, '--ledger');
-      plain(g.config, '--config');
+      // Paths with a NUL or a line break would reach the file system (or a message) as garbage
+      // (validate.js, loaded only then: it pulls in the name rules, which `status` does not need).
+      if ([g.stateDir, g.ledger, g.config].some((x) => x !== undefined && CONTROL.test(x))) {
+        const { plain } = await import('./validate.js');
+        plain(g.stateDir, '--state-dir');
+        plain(g.ledger, '--ledger');
+        plain(g.config, '--config');
+      }
       if (g.stateDir !== undefined && g.stateDir.trim() === '') throw new (await import('../core/errors.js')).InputError('--state-dir is empty.', 'Give --state-dir a directory, or leave it out.');
       ctx = await makeContext(cmd);
       code = (await fn(ctx, ...(args.slice(0, -1) as A))) ?? ExitCode.OK;

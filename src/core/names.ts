@@ -7,21 +7,10 @@ import { domainToASCII } from 'node:url';
 import { createHash } from 'node:crypto';
 import { registrableDomain } from './suffixes.js';
 import { InputError } from './errors.js';
+import { quote, CONTROL } from './text.js';
 
-/**
- * A value typed by a user (or read from a file), fit to be echoed in one
- * error line: control characters (NUL, escape sequences, newlines) escaped,
- * and at most `max` characters shown. Always returned in double quotes.
- */
-export function quote(raw: string, max = 80): string {
-  const s = String(raw);
-  const cut = s.length > max ? s.slice(0, max) : s;
-  const body = JSON.stringify(cut).slice(1, -1).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return `"${body}${s.length > max ? `…" (${s.length} characters)` : '"'}`;
-}
-
-/** NUL, other C0/C1 control characters and DEL: never part of a name, a path or a URL certctl accepts. */
-export const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** Kept here too: most callers take them with the name rules. */
+export { quote, CONTROL };
 
 export interface NormalizeOptions {
   /** The CA issues for IP addresses (RFC 8738). */

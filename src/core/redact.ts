@@ -34,29 +34,40 @@ const PATTERNS: [RegExp, string][] = [
   [/-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g, `[private key ${REDACTED}]`],
 ];
 
+/** base64url characters (a token's and a thumbprint's alphabet), by char code. */
+const B64URL = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-') B64URL[c.charCodeAt(0)] = 1;
+const isB64url = (s: string, i: number): boolean => {
+  const c = s.charCodeAt(i);
+  return c < 128 && B64URL[c] === 1;
+};
 /** The thumbprint half of a key authorization: "." and 43 base64url characters (a SHA-256), nothing more. */
-const THUMBPRINT = /\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g;
-const B64URL = /[A-Za-z0-9_-]/;
+const THUMBPRINT_LEN = 43;
 /** A key authorization's token half is at least this long (RFC 8555 tokens carry ≥ 128 bits: 22 characters; 16 to be safe). */
 const MIN_TOKEN = 16;
 
 /**
- * Key authorizations (<token>.<thumbprint>) replaced. Found from the "." of
- * the thumbprint back to the start of the token, not by a pattern that starts
- * at every letter: a 50 MB `--json` document of 100,000 lineages took 1.5 s
- * with /[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{43}/ and takes milliseconds so.
+ * Key authorizations (<token>.<thumbprint>) replaced. Found from each "." (by
+ * indexOf) forward over the thumbprint and back to the start of the token, not
+ * by a pattern that starts at every letter: a 50 MB `--json` document of
+ * 100,000 lineages took 1.5 s with /[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{43}/,
+ * 0.14 s with a pattern starting at the ".", and about half that so.
  */
 function redactKeyAuthorizations(s: string): string {
-  if (!s.includes('.')) return s;
   let out = '';
   let last = 0;
-  THUMBPRINT.lastIndex = 0;
-  for (let m = THUMBPRINT.exec(s); m; m = THUMBPRINT.exec(s)) {
-    let start = m.index;
-    while (start > last && B64URL.test(s[start - 1]!)) start--;
-    if (m.index - start < MIN_TOKEN) continue;
+  for (let dot = s.indexOf('.'); dot !== -1; dot = s.indexOf('.', dot + 1)) {
+    const end = dot + 1 + THUMBPRINT_LEN;
+    if (end > s.length) break;
+    let j = dot + 1;
+    while (j < end && isB64url(s, j)) j++;
+    if (j < end || (end < s.length && isB64url(s, end))) continue;
+    let start = dot;
+    while (start > last && isB64url(s, start - 1)) start--;
+    if (dot - start < MIN_TOKEN) continue;
     out += s.slice(last, start) + REDACTED;
-    last = m.index + m[0].length;
+    last = end;
+    dot = end - 1;
   }
   return last === 0 ? s : out + s.slice(last);
 }

@@ -4,6 +4,7 @@ import type { StatePaths } from './paths.js';
 import { LineageStore } from './store/lineage.js';
 import { scheduleFacts } from './schedule/facts.js';
 import { soonestExpiring } from './renew/due.js';
+import { isoTime } from './clock.js';
 
 export interface LineageStatus {
   name: string;
@@ -41,14 +42,14 @@ export function statusReport(ledger: Ledger, paths: StatePaths, now: number): Li
       caId: l.ca_id,
       directoryUrl: l.directory_url,
       version: l.current_version,
-      notAfter: soonest ? new Date(soonest.not_after).toISOString() : null,
+      notAfter: soonest ? isoTime(soonest.not_after) : null,
       daysLeft: soonest ? Math.floor((soonest.not_after - now) / DAY) : null,
       due: soonest ? soonest.not_after - now < lifetime / 3 : true,
       serials: certs.map((c) => c.serial),
       files: store.liveFiles(l.name),
       liveProblems: certs.length ? store.liveProblems(l.name, l.current_version) : [],
       openOrders: ledger.openOrders(l.name).length,
-      next: next.has(l.name) ? { kind: next.get(l.name)!.kind, at: new Date(next.get(l.name)!.at).toISOString() } : null,
+      next: next.has(l.name) ? { kind: next.get(l.name)!.kind, at: isoTime(next.get(l.name)!.at) } : null,
     };
   });
   return out.sort((a, b) => (a.notAfter ?? '').localeCompare(b.notAfter ?? ''));

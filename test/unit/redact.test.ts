@@ -34,4 +34,15 @@ describe('redact', () => {
     expect(out.length).toBe(withOne.length - keyAuth.length + REDACTED.length);
     expect(out).not.toContain(token);
   });
+
+  it('finds exactly what the plain pattern finds, on random text of tokens, thumbprints, dots and separators', () => {
+    const reference = (x: string) => x.replace(/(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g, REDACTED);
+    let seed = 7;
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const pieces = [token, thumb, `.${thumb}`, keyAuth, '.', '..', ' ', '"', 'ab', '-_', thumb.slice(3), `${token}.`, 'é'];
+    for (let i = 0; i < 5000; i++) {
+      const x = Array.from({ length: 1 + rand(8) }, () => pieces[rand(pieces.length)]).join('');
+      expect(redact(x)).toBe(reference(x));
+    }
+  });
 });

@@ -1,5 +1,5 @@
 /** The body of `certctl plan` (wiring: commands/plan.ts). */
-import { utc, local, humanRelative, humanDuration } from '../../core/clock.js';
+import { utc, local, humanRelative, humanDuration, isoTime } from '../../core/clock.js';
 import type { Context } from '../context.js';
 import type { Decision, LimitReport } from '../../core/planner/plan.js';
 import type { CaProfile } from '../../core/ca/registry.js';
@@ -137,7 +137,7 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
 }
 
 function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
+  return ms === null ? null : isoTime(ms);
 }
 
 function limitJson(l: LimitReport) {

@@ -6,7 +6,7 @@ import { parseResolver } from '../../core/precheck/dns.js';
 import * as v from '../validate.js';
 import { acquireRunLock } from '../../core/store/lock.js';
 import { runRenew, type LineageOutcome, type RenewOptions } from '../../core/renew/runner.js';
-import { utc, humanRelative } from '../../core/clock.js';
+import { utc, humanRelative, isoTime } from '../../core/clock.js';
 import { withConfigDefaults } from '../../core/config/index.js';
 import { optionGiven } from '../action.js';
 
@@ -135,7 +135,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
 }
 
 function iso(ms: number | null | undefined): string | null {
-  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+  return ms === null || ms === undefined ? null : isoTime(ms);
 }
 
 function line(ctx: Context, x: LineageOutcome, now: number): void {

@@ -386,23 +386,26 @@ type Raw = Record<string, unknown>;
  * in one sentence and exit 10, not "internal error" — and never in a version number such as NaN
  * (archive/<name>/privkeyNaN.pem, overwritten by every later run: a key lost per certificate).
  */
-function damagedRow(row: string, column: string, what: string): StateError {
+type RowLabel = string | (() => string);
+function damagedRow(row: RowLabel, column: string, what: string): StateError {
   return new StateError(
-    `The ledger's ${row} has a damaged ${column} (${what}): certctl will not guess what it meant.`,
+    `The ledger's ${typeof row === 'function' ? row() : row} has a damaged ${column} (${what}): certctl will not guess what it meant.`,
     'Restore the ledger from backup, or correct that row (sqlite3 / psql).',
   );
 }
-export function ledgerNames(text: unknown, row: string): string[] {
+/** `row` names the row in the error; a function builds that name only when the row is damaged (the renew scan checks 100,000 rows). */
+export function ledgerNames(text: unknown, row: RowLabel): string[] {
   let v: unknown;
   try {
     v = JSON.parse(String(text));
   } catch {
     throw damagedRow(row, 'names_json', 'not JSON');
   }
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw damagedRow(row, 'names_json', 'not a list of names');
+  if (!Array.isArray(v)) throw damagedRow(row, 'names_json', 'not a list of names');
+  for (const x of v) if (typeof x !== 'string') throw damagedRow(row, 'names_json', 'not a list of names');
   return v as string[];
 }
-export function ledgerSettings(text: unknown, row: string): LineageSettings {
+export function ledgerSettings(text: unknown, row: RowLabel): LineageSettings {
   if (text === '{}') return {};
   let v: unknown;
   try {
@@ -995,13 +998,14 @@ export class Ledger {
       if (!cur || cur.lineage.name !== r[0]) {
         if (cur && cur.current.length > 1) cur.current.sort(byId);
         const settings = r[4] as string;
+        const label = () => `lineage ${JSON.stringify(String(r[0]))}`;
         cur = {
           lineage: {
             name: r[0] as string,
-            names: ledgerNames(r[1], `lineage ${JSON.stringify(String(r[0]))}`),
+            names: ledgerNames(r[1], label),
             ca_id: intern(r[2] as string),
             directory_url: intern(r[3] as string),
-            settings: ledgerSettings(settings, `lineage ${JSON.stringify(String(r[0]))}`),
+            settings: ledgerSettings(settings, label),
           },
           current: [],
         };

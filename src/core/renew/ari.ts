@@ -5,7 +5,7 @@
  * honoured and clamped; after an error the CA is asked again in about 6 h.
  */
 import type { Ledger, CertificateRow, RenewalInfoRow } from '../ledger/ledger.js';
-import { parseRetryAfter } from '../clock.js';
+import { isoTime, parseRetryAfter } from '../clock.js';
 
 /** Retry-After of a renewalInfo answer is clamped into this range (RFC 9773 §4.3). */
 export const ARI_RETRY_MIN_MS = 60_000;
@@ -55,7 +55,7 @@ export function ariDecision(row: RenewalInfoRow | undefined, now: number): AriDe
     windowEnd: row.window_end,
     windowOpen: now >= row.window_start,
     explanationUrl: row.explanation_url,
-    reason: due ? `inside the CA's suggested renewal window (ARI), chosen moment ${new Date(row.chosen_at).toISOString()} has passed` : `the CA suggests renewing between ${new Date(row.window_start).toISOString()} and ${new Date(row.window_end).toISOString()}; certctl chose ${new Date(row.chosen_at).toISOString()}`,
+    reason: due ? `inside the CA's suggested renewal window (ARI), chosen moment ${isoTime(row.chosen_at)} has passed` : `the CA suggests renewing between ${isoTime(row.window_start)} and ${isoTime(row.window_end)}; certctl chose ${isoTime(row.chosen_at)}`,
   };
 }
 

@@ -4,6 +4,7 @@
  * as certbot 4.x, lego --dynamic and CertMagic do. A user's `renewDays`
  * (renew when fewer than N days are left) replaces the ratio. Pure.
  */
+import { isoTime } from '../clock.js';
 
 const DAY = 86_400_000;
 /** Lifetimes this short (LE shortlived: 160 h) renew at half, so one failed run still leaves time. */
@@ -81,5 +82,5 @@ export function renewalDue(f: DueFacts, now: number): DueVerdict {
   }
   const at = dueAt(cert);
   const due = now >= at;
-  return { due, rule: 'lifetime', reason: due ? 'less than a third of its lifetime left' : `not due before ${new Date(at).toISOString()}`, dueAt: at, nextAt: due ? null : at };
+  return { due, rule: 'lifetime', reason: due ? 'less than a third of its lifetime left' : `not due before ${isoTime(at)}`, dueAt: at, nextAt: due ? null : at };
 }
