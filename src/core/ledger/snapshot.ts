@@ -147,10 +147,12 @@ export function heldFacts(ledger: Ledger, key: string, ca: { caId: string; direc
   const cert = ledger.db.prepare(
     'SELECT not_before AS notBefore, not_after AS notAfter, key_type AS keyType FROM certificates WHERE lineage = @lineage AND version = @version ORDER BY not_after LIMIT 1',
   );
+  // A lineage whose current certificate was revoked holds nothing: it is to be replaced (renew/due.ts).
+  const revoked = ledger.db.prepare('SELECT count(*) FROM certificates WHERE lineage = @lineage AND version = @version AND revoked_at IS NOT NULL').pluck();
   const out: HeldFact[] = [];
   for (const l of lineages) {
     const c = cert.get({ lineage: l.name, version: l.current_version }) as Omit<HeldFact, 'lineage'> | undefined;
-    if (c) out.push({ lineage: l.name, ...c });
+    if (c && Number(revoked.get({ lineage: l.name, version: l.current_version })) === 0) out.push({ lineage: l.name, ...c });
   }
   return out;
 }
@@ -268,4 +270,19 @@ export function managedDomains(ledger: Ledger): string[] {
 /** Accounts in the ledger (id, CA, directory). */
 export function accountList(ledger: Ledger): { id: number; caId: string; directoryUrl: string; createdAt: number }[] {
   return ledger.db.prepare('SELECT id, ca_id AS caId, directory_url AS directoryUrl, created_at AS createdAt FROM accounts ORDER BY id').all() as never;
+}
+
+/**
+ * Revoked certificates (certctl revoke) for this exact set or sharing one of these registered
+ * domains, not yet expired: `plan` says they still count — revocation returns no capacity.
+ */
+export function revokedFacts(ledger: Ledger, key: string, domains: readonly string[], now: number): { serial: string; revokedAt: number; setKey: string }[] {
+  return ledger.db
+    .prepare(
+      `SELECT serial, revoked_at AS revokedAt, set_key AS setKey FROM certificates
+       WHERE revoked_at IS NOT NULL AND not_after > @now
+         AND (set_key = @key OR id IN (SELECT cert_id FROM certificate_domains WHERE registered_domain IN (SELECT value FROM json_each(@domains))))
+       ORDER BY revoked_at`,
+    )
+    .all({ key, now, domains: JSON.stringify(domains) }) as { serial: string; revokedAt: number; setKey: string }[];
 }
