@@ -277,12 +277,15 @@ export function accountList(ledger: Ledger): { id: number; caId: string; directo
  * domains, not yet expired: `plan` says they still count — revocation returns no capacity.
  */
 export function revokedFacts(ledger: Ledger, key: string, domains: readonly string[], now: number): { serial: string; revokedAt: number; setKey: string }[] {
-  return ledger.db
-    .prepare(
-      `SELECT serial, revoked_at AS revokedAt, set_key AS setKey FROM certificates
-       WHERE revoked_at IS NOT NULL AND not_after > @now
-         AND (set_key = @key OR id IN (SELECT cert_id FROM certificate_domains WHERE registered_domain IN (SELECT value FROM json_each(@domains))))
-       ORDER BY revoked_at`,
-    )
-    .all({ key, now, domains: JSON.stringify(domains) }) as { serial: string; revokedAt: number; setKey: string }[];
+  type Row = { serial: string; revokedAt: number; setKey: string };
+  // Through the set_key index and certificate_domains' primary key: never a scan of all certificates.
+  const bySet = ledger.db.prepare('SELECT serial, revoked_at AS revokedAt, set_key AS setKey FROM certificates WHERE set_key = @key AND revoked_at IS NOT NULL AND not_after > @now');
+  const byDomain = ledger.db.prepare(
+    `SELECT c.serial, c.revoked_at AS revokedAt, c.set_key AS setKey FROM certificate_domains cd JOIN certificates c ON c.id = cd.cert_id
+     WHERE cd.registered_domain = @domain AND c.revoked_at IS NOT NULL AND c.not_after > @now`,
+  );
+  const out = new Map<string, Row>();
+  for (const r of bySet.all({ key, now }) as Row[]) out.set(r.serial, r);
+  for (const domain of domains) for (const r of byDomain.all({ domain, now }) as Row[]) out.set(r.serial, r);
+  return [...out.values()].sort((a, b) => a.revokedAt - b.revokedAt);
 }
