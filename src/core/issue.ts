@@ -13,7 +13,7 @@ import type { CaProfile } from './ca/registry.js';
 import type { ObtainResult } from './obtain.js';
 import { InputError } from './errors.js';
 import { setKey, assertLineageName, defaultLineageName } from './names.js';
-import { isDue, soonestExpiring } from './renew/due.js';
+import { isDue, revokedAt, soonestExpiring } from './renew/due.js';
 
 export interface IssueRequest {
   /** Normalised names (normalizeNames), checked against the CA's rules. */
@@ -79,13 +79,17 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
   const now = env.now();
   const { names, ca, directoryUrl } = req;
   const key = setKey(names);
+  // A `certctl delete` killed half-way is finished first (its name is free again).
+  (await import('./retire.js')).finishDeletions(env, ledger);
   const existing = pickLineage(ledger, key, directoryUrl, req.certName);
 
   // Keep until expiring: the exact set already held and not due → nothing to order.
   // (Unless a crash interrupted its live/ switch: obtain finishes that from the journal first.)
   if (existing && existing.set_key === key && !req.forceRenewal && !ledger.openOrders(existing.name).some((x) => x.step === 'storing')) {
-    const soonest = soonestExpiring(ledger.currentCertificates(existing.name));
-    if (soonest && soonest.not_after > now && !isDue(soonest, now, existing.settings.renewDays)) {
+    const current = ledger.currentCertificates(existing.name);
+    const soonest = soonestExpiring(current);
+    // A revoked certificate is not held: it is replaced (renew/due.ts renewalDue, rule "revoked").
+    if (soonest && !revokedAt(current) && soonest.not_after > now && !isDue(soonest, now, existing.settings.renewDays)) {
       return { result: 'held', lineage: existing.name, names: existing.names, notAfter: soonest.not_after, serial: soonest.serial };
     }
   }

@@ -6,7 +6,8 @@
  * `certctl limits` calls `limitsOverview`. planner/plan.ts stays pure.
  */
 import type { Ledger } from './ledger/ledger.js';
-import { accountList, activeProblemFacts, domainFactsAllCas, managedDomains, openOrderTimes, orderFacts, readSnapshot } from './ledger/snapshot.js';
+import { accountList, activeProblemFacts, domainFactsAllCas, managedDomains, openOrderTimes, orderFacts, readSnapshot, revokedFacts } from './ledger/snapshot.js';
+import { registeredDomains, setKey } from './names.js';
 import { lookbackMs, policyFor, type LimitName, type Policy, type PolicyOverride, type Rule } from './limits/policies.js';
 import { headroom, type Headroom } from './limits/headroom.js';
 import { caForDirectory, findCa, type CaProfile } from './ca/registry.js';
@@ -61,6 +62,14 @@ export function planFromLedger(ledger: Ledger, req: PlanRequest, now: number, ov
   const latest = ledger.latestRecordedAt();
   const at = Math.max(now, latest);
   const decision = planRequest(readSnapshot(ledger, policy, req, at), policy, req, at);
+  // Revocation gives nothing back: a revoked certificate keeps counting where it counted (exact set, per domain).
+  const revoked = revokedFacts(ledger, setKey(req.names), registeredDomains(req.names), at);
+  if (revoked.length) {
+    const sameSet = revoked.filter((r) => r.setKey === setKey(req.names)).length;
+    decision.notes.push(
+      `${revoked.length} certificate(s) for these names ${revoked.length === 1 ? 'was' : 'were'} revoked (${sameSet} of exactly this set; last ${new Date(revoked[revoked.length - 1]!.revokedAt).toISOString()}): revocation returns no rate-limit capacity — they still count in the limits above.`,
+    );
+  }
   if (latest > now + CLOCK_BEHIND_NOTE_MS) {
     decision.notes.unshift(`This machine's clock is ${Math.round((latest - now) / 60_000)} min behind the newest record in the ledger (${new Date(latest).toISOString()}): limits are counted from the ledger's time, so nothing spent is forgotten. Check the clock (NTP).`);
   }

@@ -1,6 +1,6 @@
 /**
  * The contract between certctl and the installed acme-client: every private
- * part src/core/acme/adapter.ts relies on (its doc comment, A.1–B.8) exists
+ * part src/core/acme/adapter.ts relies on (its doc comment, A.1–B.9) exists
  * and behaves as assumed. Run it after every acme-client upgrade; a failure
  * names the assumption that broke.
  *
@@ -63,7 +63,7 @@ beforeAll(async () => {
         posts.push({ path: p, nonce: prot.nonce, kid: prot.kid, jwk: prot.jwk, payload: body.payload });
       }
       if (p === '/dir' || p === '/dir-nonce-less') {
-        return json(200, { newNonce: `${base}/nonce`, newAccount: `${base}/acct`, newOrder: `${base}/order`, meta: { termsOfService: `${base}/tos` } });
+        return json(200, { newNonce: `${base}/nonce`, newAccount: `${base}/acct`, newOrder: `${base}/order`, revokeCert: `${base}/revoke`, meta: { termsOfService: `${base}/tos` } });
       }
       if (p === '/dir-503' || p === '/always-503') return json(503, { type: 'urn:ietf:params:acme:error:serverInternal', detail: 'down', status: 503 }, { 'retry-after': '0' });
       if (p === '/nonce') {
@@ -73,6 +73,7 @@ beforeAll(async () => {
       if (p === '/acct') return json(201, { status: 'valid' }, { location: `${base}/acct/1` });
       if (p === '/order') return json(201, { status: 'pending', identifiers: [{ type: 'dns', value: 'a.example.test' }], authorizations: [], finalize: `${base}/finalize/1` }, { location: `${base}/order/1` });
       if (p === '/obj') return json(200, { status: 'pending' });
+      if (p === '/revoke') return json(200, {});
       if (p === '/gone') return json(404, { type: 'urn:ietf:params:acme:error:malformed', detail: 'no such object', status: 404 });
       res.writeHead(404);
       res.end();
@@ -208,6 +209,19 @@ describe(`acme-client ${VERSION}: what certctl's adapter relies on`, () => {
     await api.newAccount({ termsOfServiceAgreed: true, onlyReturnExisting: false });
     expect(posts[0]!.jwk, A('B.8', 'after accountUrl = null, newAccount goes out with the JWK')).toBeTruthy();
     expect(api.accountUrl).toBe(`${base}/acct/1`);
+  });
+
+  it("B.9: revokeCert signed with the client's own key as a JWK, no kid (revocation by the certificate's key)", async () => {
+    const client = newClient(acme);
+    const api = internalsOf(client);
+    expect(api.accountUrl, A('B.9', 'a Client built with a key alone has no account URL')).toBeNull();
+    posts.length = 0;
+    await api.revokeWithJwk({ certificate: 'AAAA', reason: 4 });
+    const sent = posts.filter((x) => x.path === '/revoke');
+    expect(sent, A('B.9', "apiResourceRequest('revokeCert') POSTs to the directory's revokeCert")).toHaveLength(1);
+    expect(sent[0]!.kid, A('B.9', 'includeJwsKid: false sends no kid')).toBeUndefined();
+    expect(sent[0]!.jwk, A('B.9', 'includeJwsKid: false sends the JWK of the client key')).toBeTruthy();
+    expect(JSON.parse(Buffer.from(sent[0]!.payload, 'base64url').toString('utf8')), A('B.9', 'the payload is sent as given')).toEqual({ certificate: 'AAAA', reason: 4 });
   });
 
   it('a Client without the private parts is refused loudly, naming what is missing', () => {

@@ -30,3 +30,17 @@ describe('renewalDue', () => {
     expect(ariDecides({ openOrders: 0, soonest: cert, renewDays: 30 })).toBe(false);
   });
 });
+
+describe('renewalDue: a revoked current certificate', () => {
+  const DAY = 86_400_000;
+  const cert = { not_before: 0, not_after: 90 * DAY };
+  it('is due at once, whatever its dates, and ARI does not decide it', async () => {
+    const { renewalDue, ariDecides, revokedAt } = await import('../../src/core/renew/due.js');
+    const facts = { openOrders: 0, soonest: cert, revokedAt: revokedAt([{ revoked_at: null }, { revoked_at: 5 * DAY }]) };
+    expect(ariDecides(facts)).toBe(false);
+    expect(renewalDue({ ...facts, ari: null }, 6 * DAY)).toMatchObject({ due: true, rule: 'revoked', dueAt: 5 * DAY, nextAt: null });
+    expect(renewalDue({ openOrders: 0, soonest: cert, revokedAt: revokedAt([{ revoked_at: null }]) }, 6 * DAY)).toMatchObject({ due: false, rule: 'lifetime' });
+    // Open orders are still finished first.
+    expect(renewalDue({ ...facts, openOrders: 1 }, 6 * DAY).rule).toBe('resume');
+  });
+});

@@ -42,7 +42,7 @@ function perLineage() {
   return ledger.lineages().map((l) => ({
     lineage: { name: l.name, names: l.names, ca_id: l.ca_id, directory_url: l.directory_url, settings: l.settings },
     current: ledger.currentCertificates(l.name).map((c) => ({
-      id: c.id, version: c.version, role: c.role, serial: c.serial, not_before: c.not_before, not_after: c.not_after, ari_cert_id: c.ari_cert_id,
+      id: c.id, version: c.version, role: c.role, serial: c.serial, not_before: c.not_before, not_after: c.not_after, ari_cert_id: c.ari_cert_id, revoked_at: c.revoked_at ?? null,
       renewal_info: ledger.renewalInfo(c.id),
     })),
   }));

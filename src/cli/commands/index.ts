@@ -22,6 +22,8 @@ export const COMMANDS: Record<string, Loader> = {
   metrics: () => import('./metrics.js'),
   sync: () => import('./sync.js'),
   import: () => import('./import.js'),
+  revoke: () => import('./revoke.js'),
+  delete: () => import('./delete.js'),
 };
 
 /** Aliases commander knows (status|certificates): the module that defines them. */

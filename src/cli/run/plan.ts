@@ -95,16 +95,17 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
   }
 
   // A whole renewal run: every lineage that is due now.
-  const { ariDecides, renewalDue, soonestExpiring } = await import('../../core/renew/due.js');
+  const { ariDecides, renewalDue, revokedAt, soonestExpiring } = await import('../../core/renew/due.js');
   const { ariDecision } = await import('../../core/renew/ari.js');
   const items: PlanItem[] = [];
   const notDue: { lineage: string; names: string[]; dueAt: number }[] = [];
   const ctSync = await ctForPlan(ledger, managedDomains(ledger), ctx.now, opts, (l) => ctx.out.verbose(l));
   for (const l of ledger.lineages()) {
+    if (l.settings.deleting) continue; // being deleted (certctl delete, interrupted): never renewed
     const certs = ledger.currentCertificates(l.name);
     const soonest = soonestExpiring(certs);
     // renew's rule, from what the ledger knows (no request): the ARI moment chosen earlier stands for the CA's answer.
-    const facts = { openOrders: ledger.openOrders(l.name).length, soonest, renewDays: l.settings.renewDays };
+    const facts = { openOrders: ledger.openOrders(l.name).length, soonest, revokedAt: revokedAt(certs), renewDays: l.settings.renewDays };
     const due = renewalDue({ ...facts, ari: soonest && ariDecides(facts) ? ariDecision(ledger.renewalInfo(soonest.id), now) : null }, now);
     if (!due.due) {
       notDue.push({ lineage: l.name, names: l.names, dueAt: due.nextAt! });

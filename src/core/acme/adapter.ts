@@ -39,6 +39,11 @@
  *   8. `api.accountUrl` is read and written: null makes the next newAccount
  *      go out with the JWK (registering again after the CA lost the
  *      account); a URL adopts an account another session registered.
+ *   9. `api.apiResourceRequest('revokeCert', payload, [200], { includeJwsKid:
+ *      false })` signs revokeCert with the client's key as a JWK instead of
+ *      an account's kid: RFC 8555 §7.6 revocation signed by the
+ *      certificate's own key (Client.revokeCertificate always sends a kid,
+ *      and a Client built with the certificate key has no account).
  *
  * test/unit/acme-client-contract.test.ts checks each of these against the
  * installed acme-client and fails naming the assumption that broke: run it
@@ -141,6 +146,8 @@ export interface ClientInternals {
   postAsGet(url: string): Promise<{ data: Record<string, unknown>; headers: Record<string, string | undefined> }>;
   /** B.8: the account URL the client signs with (kid); null → the next newAccount sends the JWK. */
   accountUrl: string | null;
+  /** B.9: revokeCert signed with the client's own key as a JWK (no account): the certificate key's revocation. */
+  revokeWithJwk(payload: { certificate: string; reason?: number }): Promise<unknown>;
 }
 
 interface PrivateApi {
@@ -148,6 +155,7 @@ interface PrivateApi {
   http: { getNonce(): Promise<string>; getDirectory(): Promise<Record<string, unknown>> };
   createAccount(payload: object): Promise<unknown>;
   apiRequest(url: string, payload: null, ok: number[]): Promise<{ data: Record<string, unknown>; headers: Record<string, string | undefined> }>;
+  apiResourceRequest(resource: string, payload: object, ok: number[], o: { includeJwsKid: boolean }): Promise<unknown>;
 }
 
 function apiOf(client: AcmeClient): PrivateApi {
@@ -157,6 +165,7 @@ function apiOf(client: AcmeClient): PrivateApi {
   need(isFn(api!.http!.getDirectory), 'client.api.http.getDirectory() is missing');
   need(isFn(api!.createAccount), 'client.api.createAccount() is missing');
   need(isFn(api!.apiRequest), 'client.api.apiRequest() is missing');
+  need(isFn(api!.apiResourceRequest), 'client.api.apiResourceRequest() is missing');
   need('accountUrl' in api!, 'client.api.accountUrl is missing');
   return api as PrivateApi;
 }
@@ -173,6 +182,7 @@ export function internalsOf(client: AcmeClient): ClientInternals {
     directory: () => apiOf(client).http.getDirectory(),
     newAccount: (payload) => apiOf(client).createAccount(payload),
     postAsGet: (url) => apiOf(client).apiRequest(url, null, [200]),
+    revokeWithJwk: (payload) => apiOf(client).apiResourceRequest('revokeCert', payload, [200], { includeJwsKid: false }),
     get accountUrl() {
       return apiOf(client).accountUrl;
     },

@@ -122,20 +122,32 @@ function caAnswerError(endpoint: string, err: { message?: string }, last: CallCo
   return undefined;
 }
 
-export async function openSession(opts: SessionOptions): Promise<Session> {
+type Where = { orderId?: number; lineage?: string; scope?: string };
+type Call = <T>(endpoint: string, fn: () => Promise<T>, where?: Where) => Promise<T>;
+
+/**
+ * What every session shares: acme-client loaded and its transport configured, and `call`, which
+ * records each problem the CA answers (with the account, when `state.accountId` is known) and
+ * throws it as an AcmeError; `state.reRegister`, once set, registers again when the CA lost the account.
+ */
+async function prepareCalls(opts: SessionOptions): Promise<{
+  acme: AcmeModule;
+  call: Call;
+  state: { accountId?: number; reRegister?: (detail: string) => Promise<void> };
+  uncertainPosts: (url: string) => number;
+}> {
   const acme = await loadAcme();
   configureTransport(acmeAxios(acme), { caBundle: opts.caBundle, verbose: opts.verbose, userAgent: 'certctl (+acme-client)' });
   acme.setLogger(() => {}); // its debug lines may include URLs with tokens; our transport logs safely
 
-  const { ledger, paths, directoryUrl } = opts;
+  const { ledger, directoryUrl } = opts;
   const uncertain = new Map<string, number>();
   const ctx: CallContext = { onResponse: opts.onResponse, onUncertainPost: (url) => uncertain.set(url, (uncertain.get(url) ?? 0) + 1) };
-  let accountId: number | undefined;
+  const state: { accountId?: number; reRegister?: (detail: string) => Promise<void> } = {};
   const within = <T>(fn: () => Promise<T>) => withCallContext(ctx, fn);
 
-  /** Set once the account is known: registers again after the CA said it lost the account (below). */
-  let reRegister: ((detail: string) => Promise<void>) | undefined;
-  const call = async <T>(endpoint: string, fn: () => Promise<T>, where: { orderId?: number; lineage?: string; scope?: string } = {}, retried = false): Promise<T> => {
+  const call = async <T>(endpoint: string, fn: () => Promise<T>, where: Where = {}, retried = false): Promise<T> => {
+    const { accountId, reRegister } = state;
     ctx.lastProblem = undefined;
     ctx.lastResponse = undefined;
     try {
@@ -183,6 +195,30 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       throw err;
     }
   };
+  return { acme, call, state, uncertainPosts: (url) => uncertain.get(url) ?? 0 };
+}
+
+/** A session signed by a certificate's own key (RFC 8555 §7.6): no account, for revokeCert only. */
+export interface KeySession {
+  directory: Record<string, unknown>;
+  call: Call;
+  uncertainPosts(url: string): number;
+  /** revokeCert signed with the key as a JWK; `certificate` is the DER, base64url. */
+  revoke(payload: { certificate: string; reason?: number }): Promise<unknown>;
+}
+
+export async function openKeySession(opts: SessionOptions, keyPem: string): Promise<KeySession> {
+  const { acme, call, uncertainPosts } = await prepareCalls(opts);
+  const client = new acme.Client({ directoryUrl: opts.directoryUrl, accountKey: keyPem, backoffAttempts: 1 });
+  const api = internalsOf(client);
+  api.useNoncesFrom(() => takeNonce(opts.directoryUrl));
+  const directory = (await call('directory', () => api.directory())) as Record<string, unknown>;
+  return { directory, call, uncertainPosts, revoke: (payload) => api.revokeWithJwk(payload) };
+}
+
+export async function openSession(opts: SessionOptions): Promise<Session> {
+  const { acme, call, state, uncertainPosts } = await prepareCalls(opts);
+  const { ledger, paths, directoryUrl } = opts;
 
   // One account per CA directory: sessions opened side by side in this process (apply/renew
   // --concurrency) wait for each other here, so two never register two accounts (and two keys).
@@ -241,7 +277,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       ...(opts.email ? { contact: [`mailto:${opts.email}`] } : {}),
     });
 
-  accountId = row?.id;
+  state.accountId = row?.id;
   const directory = (await call('directory', () => api.directory())) as Record<string, unknown>;
   const meta = (directory.meta ?? {}) as { externalAccountRequired?: boolean };
   if (!row?.account_url) {
@@ -261,15 +297,15 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       eab_kid: opts.eab?.kid ?? null,
       now: opts.now(),
     });
-  accountId = save(client.getAccountUrl());
+  const accountId = (state.accountId = save(client.getAccountUrl()));
   row = ledger.accountById(accountId);
   const postAsGet: Session['postAsGet'] = (endpoint, url, where) => call(endpoint, () => api.postAsGet(url), where);
-  const session: Session = { client, acme, accountId, accountUrl: client.getAccountUrl(), directoryUrl, directory, call, postAsGet, uncertainPosts: (url) => uncertain.get(url) ?? 0 };
+  const session: Session = { client, acme, accountId, accountUrl: client.getAccountUrl(), directoryUrl, directory, call, postAsGet, uncertainPosts };
 
   // The CA lost the account: register again with the same key, in the SAME ledger row, so the
   // account's history (orders, authorizations, problems) keeps counting against the rate limits.
   // One session does this at most once (call() retries a refused request only once).
-  reRegister = async (detail: string) => {
+  state.reRegister = async (detail: string) => {
     const old = session.accountUrl;
     if (meta.externalAccountRequired && !opts.eab) {
       throw new CertctlError(

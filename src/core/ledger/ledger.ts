@@ -41,6 +41,7 @@ const REQUIRED_TABLES: readonly string[][] = [
   ['accounts', 'lineages', 'orders', 'order_events', 'authorizations', 'certificates', 'certificate_domains', 'problems', 'renewal_info', 'prechecks', 'ct_sync', 'runs'],
   ['locks'],
   ['directories'],
+  [], // 4: columns only (certificates.revoked_*)
 ];
 
 // SQLite-only statements (the file's own catalogue), named so the PostgreSQL statement check (ledger-backends.test.ts) knows them apart.
@@ -248,6 +249,8 @@ export interface LineageSettings {
   importedFrom?: { tool: 'certbot' | 'pem' | 'state'; confFile?: string; account?: string | null; version?: number; server?: string; file?: string; at?: string };
   /** certbot's per-name webroots, kept when they differ (certctl uses one). */
   webrootMap?: Record<string, string>;
+  /** Set by `certctl delete` before it moves the files away (ms): a lineage so marked is gone for renew, and the next run finishes the deletion. */
+  deleting?: number;
 }
 
 export interface LineageRow {
@@ -320,6 +323,10 @@ export interface CertificateRow {
   seen_in_ct: number;
   fingerprint: string | null;
   created_at: number;
+  /** Set by `certctl revoke` (migration 4): when, the reason's name, who signed the request. */
+  revoked_at?: number | null;
+  revoked_reason?: string | null;
+  revoked_by?: string | null;
 }
 
 export interface ProblemRow {
@@ -366,7 +373,7 @@ export interface RenewalInfoRow {
 }
 
 /** A current certificate as `renew` needs it (Ledger.renewalScan), with its ARI state. */
-export type ScannedCertificate = Pick<CertificateRow, 'id' | 'version' | 'role' | 'serial' | 'not_before' | 'not_after' | 'ari_cert_id'> & {
+export type ScannedCertificate = Pick<CertificateRow, 'id' | 'version' | 'role' | 'serial' | 'not_before' | 'not_after' | 'ari_cert_id' | 'revoked_at'> & {
   renewal_info: RenewalInfoRow | undefined;
 };
 
@@ -701,6 +708,35 @@ export class Ledger {
     this.db.prepare('DELETE FROM lineages WHERE name = ?').run(name);
   }
 
+  /** Replace a lineage's settings (e.g. the `deleting` mark of certctl delete). */
+  setLineageSettings(name: string, settings: LineageSettings, now: number): void {
+    this.db.prepare('UPDATE lineages SET settings_json = ?, updated_at = ? WHERE name = ?').run(JSON.stringify(settings), now, name);
+  }
+
+  /** Lineages a `certctl delete` marked and did not finish (killed half-way): the next run finishes them. */
+  lineagesBeingDeleted(): string[] {
+    return this.db.prepare(`SELECT name FROM lineages WHERE settings_json LIKE '%"deleting":%' ORDER BY name`).pluck().all() as string[];
+  }
+
+  /**
+   * The ledger half of `certctl delete`, one transaction: the lineage row goes; its certificates stay
+   * (they still count against the CA's limits; their orders keep the lineage's name) but are no longer
+   * bound to it, so a later lineage of the same name starts at version 1 without adopting them; an
+   * order left open is closed (nothing will resume it). Returns how many certificates it had.
+   */
+  retireLineage(name: string, now: number): number {
+    return this.tx(() => {
+      const open = this.db.prepare("SELECT id FROM orders WHERE lineage = ? AND state = 'open'").pluck().all(name) as number[];
+      for (const id of open) {
+        this.db.prepare("UPDATE orders SET state = 'failed', updated_at = ? WHERE id = ?").run(now, id);
+        this.db.prepare('INSERT INTO order_events (order_id, at, step, status, detail) VALUES (?, ?, ?, ?, ?)').run(id, now, 'failed', null, 'lineage deleted (certctl delete)');
+      }
+      const n = this.db.prepare('UPDATE certificates SET lineage = NULL, version = NULL WHERE lineage = ?').run(name).changes;
+      this.db.prepare('DELETE FROM lineages WHERE name = ?').run(name);
+      return n;
+    });
+  }
+
   // ------------------------------------------------------------------ orders
 
   /** Journal a new order before new-order is sent. Returns its id. */
@@ -902,6 +938,16 @@ export class Ledger {
     this.db.prepare('UPDATE certificates SET lineage = ?, version = ?, order_id = COALESCE(?, order_id) WHERE id = ?').run(lineage, version, orderId, id);
   }
 
+  /** The certificates with this serial (lower-case hex as x509.ts writes it); one, unless two issuers reused a serial. */
+  certificatesBySerial(serial: string): CertificateRow[] {
+    return (this.db.prepare('SELECT * FROM certificates WHERE serial = ? ORDER BY id').all(serial) as Raw[]).map(certFromRaw);
+  }
+
+  /** Record a revocation (certctl revoke): the row stays, so the certificate still counts for the limits. */
+  markRevoked(id: number, r: { at: number; reason: string | null; by: string }): void {
+    this.db.prepare('UPDATE certificates SET revoked_at = ?, revoked_reason = ?, revoked_by = ? WHERE id = ?').run(r.at, r.reason, r.by, id);
+  }
+
   certificatesBySet(setKey: string): CertificateRow[] {
     return (this.db.prepare('SELECT * FROM certificates WHERE set_key = ? ORDER BY issued_at').all(setKey) as Raw[]).map(certFromRaw);
   }
@@ -968,7 +1014,7 @@ export class Ledger {
         `SELECT l.name, l.names_json, l.ca_id, l.directory_url, l.settings_json,
                 c.id, c.version, c.role, c.serial, c.not_before, c.not_after, c.ari_cert_id,
                 CASE WHEN r.ari_cert_id IS c.ari_cert_id THEN NULL ELSE r.ari_cert_id END, r.cert_id IS NOT NULL,
-                r.window_start, r.window_end, r.chosen_at, r.next_check, r.explanation_url, r.fetched_at
+                r.window_start, r.window_end, r.chosen_at, r.next_check, r.explanation_url, r.fetched_at, c.revoked_at
          FROM (SELECT name, names_json, ca_id, directory_url, settings_json, current_version FROM lineages
                ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY name ${page.limit !== undefined ? 'LIMIT @limit' : ''}) l
          LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version
@@ -1022,6 +1068,7 @@ export class Ledger {
         not_before: r[9] as number,
         not_after: r[10] as number,
         ari_cert_id: ariCertId,
+        revoked_at: r[20] as number | null,
         // The row's ari_cert_id comes back only when it differs from the certificate's (one string fewer per row).
         renewal_info: !r[13]
           ? undefined

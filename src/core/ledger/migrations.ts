@@ -208,4 +208,12 @@ export const MIGRATIONS: readonly string[] = [
     fetched_at INTEGER NOT NULL
   );
   `,
+  // 4: revocation (certctl revoke): when, why (RFC 5280 reason name) and by whom ("account <url>",
+  // "certificate key", or "the CA (already revoked)"). The row stays: a revoked certificate still
+  // counts against the CA's limits, and a lineage whose current certificate is revoked is due.
+  `
+  ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;
+  ALTER TABLE certificates ADD COLUMN revoked_reason TEXT;
+  ALTER TABLE certificates ADD COLUMN revoked_by TEXT;
+  `,
 ];

@@ -147,10 +147,12 @@ export function heldFacts(ledger: Ledger, key: string, ca: { caId: string; direc
   const cert = ledger.db.prepare(
     'SELECT not_before AS notBefore, not_after AS notAfter, key_type AS keyType FROM certificates WHERE lineage = @lineage AND version = @version ORDER BY not_after LIMIT 1',
   );
+  // A lineage whose current certificate was revoked holds nothing: it is to be replaced (renew/due.ts).
+  const revoked = ledger.db.prepare('SELECT count(*) FROM certificates WHERE lineage = @lineage AND version = @version AND revoked_at IS NOT NULL').pluck();
   const out: HeldFact[] = [];
   for (const l of lineages) {
     const c = cert.get({ lineage: l.name, version: l.current_version }) as Omit<HeldFact, 'lineage'> | undefined;
-    if (c) out.push({ lineage: l.name, ...c });
+    if (c && Number(revoked.get({ lineage: l.name, version: l.current_version })) === 0) out.push({ lineage: l.name, ...c });
   }
   return out;
 }
@@ -268,4 +270,22 @@ export function managedDomains(ledger: Ledger): string[] {
 /** Accounts in the ledger (id, CA, directory). */
 export function accountList(ledger: Ledger): { id: number; caId: string; directoryUrl: string; createdAt: number }[] {
   return ledger.db.prepare('SELECT id, ca_id AS caId, directory_url AS directoryUrl, created_at AS createdAt FROM accounts ORDER BY id').all() as never;
+}
+
+/**
+ * Revoked certificates (certctl revoke) for this exact set or sharing one of these registered
+ * domains, not yet expired: `plan` says they still count — revocation returns no capacity.
+ */
+export function revokedFacts(ledger: Ledger, key: string, domains: readonly string[], now: number): { serial: string; revokedAt: number; setKey: string }[] {
+  type Row = { serial: string; revokedAt: number; setKey: string };
+  // Through the set_key index and certificate_domains' primary key: never a scan of all certificates.
+  const bySet = ledger.db.prepare('SELECT serial, revoked_at AS revokedAt, set_key AS setKey FROM certificates WHERE set_key = @key AND revoked_at IS NOT NULL AND not_after > @now');
+  const byDomain = ledger.db.prepare(
+    `SELECT c.serial, c.revoked_at AS revokedAt, c.set_key AS setKey FROM certificate_domains cd JOIN certificates c ON c.id = cd.cert_id
+     WHERE cd.registered_domain = @domain AND c.revoked_at IS NOT NULL AND c.not_after > @now`,
+  );
+  const out = new Map<string, Row>();
+  for (const r of bySet.all({ key, now }) as Row[]) out.set(r.serial, r);
+  for (const domain of domains) for (const r of byDomain.all({ domain, now }) as Row[]) out.set(r.serial, r);
+  return [...out.values()].sort((a, b) => a.revokedAt - b.revokedAt);
 }

@@ -34,6 +34,8 @@ export interface DueFacts {
   openOrders: number;
   /** Its certificate that expires first (soonestExpiring); undefined: none yet. */
   soonest: { not_before: number; not_after: number } | undefined;
+  /** When a current certificate was revoked (certctl revoke; the earliest if several): due at once. */
+  revokedAt?: number | null;
   /** --force-renewal. */
   forceRenewal?: boolean;
   /** Renew when fewer than this many days are left (--days, or the lineage's renewDays): replaces ARI and the lifetime rule. */
@@ -44,10 +46,10 @@ export interface DueFacts {
 
 export interface DueVerdict {
   due: boolean;
-  /** resume: open orders; first: no certificate yet; forced; days: renewDays; ari: the CA's window; lifetime: the third-of-lifetime rule. */
-  rule: 'resume' | 'first' | 'forced' | 'days' | 'ari' | 'lifetime';
+  /** resume: open orders; first: no certificate yet; revoked: a current certificate was revoked; forced; days: renewDays; ari: the CA's window; lifetime: the third-of-lifetime rule. */
+  rule: 'resume' | 'first' | 'revoked' | 'forced' | 'days' | 'ari' | 'lifetime';
   reason: string;
-  /** The moment the rule makes it due, past or future (the ARI moment, the renewDays or lifetime date); null for resume/first/forced. */
+  /** The moment the rule makes it due, past or future (the ARI moment, the renewDays or lifetime date; the revocation); null for resume/first/forced. */
   dueAt: number | null;
   /** When it becomes due if it is not due yet; null when due now. */
   nextAt: number | null;
@@ -55,7 +57,7 @@ export interface DueVerdict {
 
 /** Whether the CA's ARI window decides for this lineage (so renew asks or reads ARI only then): a certificate, nothing to resume, not forced, no renewDays. */
 export function ariDecides(f: Omit<DueFacts, 'ari'>): boolean {
-  return f.openOrders === 0 && f.soonest !== undefined && !f.forceRenewal && f.renewDays === undefined;
+  return f.openOrders === 0 && f.soonest !== undefined && !f.revokedAt && !f.forceRenewal && f.renewDays === undefined;
 }
 
 /**
@@ -69,6 +71,8 @@ export function renewalDue(f: DueFacts, now: number): DueVerdict {
   if (f.openOrders > 0) return { due: true, rule: 'resume', reason: `${f.openOrders} interrupted order(s) to finish`, dueAt: null, nextAt: null };
   const cert = f.soonest;
   if (!cert) return { due: true, rule: 'first', reason: 'no certificate yet', dueAt: null, nextAt: null };
+  // A revoked certificate is refused by clients that check (OCSP, CRLs): replace it now, whatever its dates.
+  if (f.revokedAt) return { due: true, rule: 'revoked', reason: `its certificate was revoked on ${new Date(f.revokedAt).toISOString()}`, dueAt: f.revokedAt, nextAt: null };
   if (f.forceRenewal) return { due: true, rule: 'forced', reason: '--force-renewal', dueAt: null, nextAt: null };
   const days = f.renewDays;
   if (days !== undefined) {
@@ -83,4 +87,11 @@ export function renewalDue(f: DueFacts, now: number): DueVerdict {
   const at = dueAt(cert);
   const due = now >= at;
   return { due, rule: 'lifetime', reason: due ? 'less than a third of its lifetime left' : `not due before ${isoTime(at)}`, dueAt: at, nextAt: due ? null : at };
+}
+
+/** The earliest revocation among a lineage's current certificates (DueFacts.revokedAt), null when none is revoked. */
+export function revokedAt(certs: readonly { revoked_at?: number | null }[]): number | null {
+  let at: number | null = null;
+  for (const c of certs) if (c.revoked_at && (at === null || c.revoked_at < at)) at = c.revoked_at;
+  return at;
 }

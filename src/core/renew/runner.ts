@@ -14,7 +14,7 @@ import type { Ledger, LineageRow, OrderRow, RenewalScanEntry, ScannedCertificate
 import { findCa, caForLineage, type CaProfile } from '../ca/registry.js';
 import { statePaths } from '../paths.js';
 import { LineageStore } from '../store/lineage.js';
-import { ariDecides, renewalDue, soonestExpiring } from './due.js';
+import { ariDecides, renewalDue, revokedAt, soonestExpiring } from './due.js';
 import { refreshAri, renewalInfoUrl, ariDecision, DIRECTORY_CACHE_MS, type AriDecision, type Getter } from './ari.js';
 import { runHook, type HookResult } from './hooks.js';
 import { AcmeError, CertctlError, ExitCode } from '../errors.js';
@@ -101,6 +101,8 @@ function endpointCache(ledger: Ledger): EndpointOf {
 }
 
 export async function runRenew(env: RunEnv, ledger: Ledger, o: RenewOptions): Promise<RenewReport> {
+  // A `certctl delete` killed half-way is finished first: its lineage is gone, never renewed.
+  (await import('../retire.js')).finishDeletions(env, ledger);
   const store = new LineageStore(env.paths);
   // Lineages with their current certificates and ARI rows are read a page at a time (one query
   // per page), the open orders in one query: nothing per lineage, so a ledger of 100,000
@@ -214,7 +216,7 @@ async function renewOne(
 
   let ari: AriDecision | null = null;
   let replaces: string | null = null;
-  const facts = { openOrders: open.length, soonest, forceRenewal: o.forceRenewal, renewDays: days };
+  const facts = { openOrders: open.length, soonest, revokedAt: revokedAt(certs), forceRenewal: o.forceRenewal, renewDays: days };
   if (soonest && ariDecides(facts)) {
     const endpoint = await endpointOf(l.directory_url, now, get);
     if (endpoint) {

@@ -4,7 +4,7 @@
  * Retry-After in force) and the last renew run. Reads only.
  */
 import type { Ledger } from '../ledger/ledger.js';
-import { ariDecides, renewalDue, soonestExpiring } from '../renew/due.js';
+import { ariDecides, renewalDue, revokedAt, soonestExpiring } from '../renew/due.js';
 import { ariDecision } from '../renew/ari.js';
 import { lineageAction, type LedgerFacts, type ScheduledAction } from './wake.js';
 
@@ -28,7 +28,7 @@ export function scheduleFacts(ledger: Ledger, now: number): LedgerFacts {
     const soonest = soonestExpiring(certs);
     const openOrders = ledger.openOrders(l.name).length;
     // renew's rule (renew/due.ts), from what the ledger knows: when it is due, and whether by the CA's ARI moment.
-    const facts = { openOrders, soonest, renewDays: l.settings.renewDays };
+    const facts = { openOrders, soonest, revokedAt: revokedAt(certs), renewDays: l.settings.renewDays };
     const due = renewalDue({ ...facts, ari: soonest && ariDecides(facts) ? ariDecision(ledger.renewalInfo(soonest.id), now) : null }, now);
     const retry = active.filter((p) => p.lineage === l.name || (p.lineage === null && p.directory_url === l.directory_url)).reduce<number | null>((m, p) => Math.max(m ?? 0, p.retry_after!), null);
     actions.push(
