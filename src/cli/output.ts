@@ -6,6 +6,7 @@
  */
 import type { CertctlError } from '../core/errors.js';
 import { redact } from '../core/redact.js';
+import { utc } from '../core/clock.js';
 
 /**
  * The one way certctl writes to its output streams: every line redacted
@@ -148,4 +149,9 @@ export class Output {
 function extra(err: CertctlError): Record<string, unknown> {
   const p = (err as unknown as { problem?: unknown }).problem;
   return p ? { problem: p } : {};
+}
+
+/** The line a run prints once when it finds the run lock held (acquireRunLock's onWait): it does not wait silently. */
+export function lockWaitNotice(ctx: { out: Output }): (holder: { pid: number; host: string; acquired_at: number }) => void {
+  return (h) => ctx.out.info(`waiting for another certctl run to finish (pid ${h.pid} on ${h.host}, holding the lock since ${utc(h.acquired_at)})`);
 }

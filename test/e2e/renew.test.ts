@@ -229,3 +229,25 @@ describe('pre and post hooks', () => {
     expect(q(state, 'SELECT id FROM certificates')).toHaveLength(4);
   });
 });
+
+describe('two runs at once', () => {
+  it('two runs of renew --force-renewal for one lineage at once: one certificate at the CA; the second says it waited and for whom, and does not renew twice', async () => {
+    const state = tempDir();
+    const name = 'twice.example.test';
+    expect((await runCli(issueArgs(state, name))).code).toBe(0);
+    proxy.resetObservations();
+    const args = renewArgs(state, ['--force-renewal', '--cert-name', name]);
+    const [a, b] = await Promise.all([runCli(args), runCli(args)]);
+    expect([a.code, b.code], a.stderr + b.stderr).toEqual([0, 0]);
+    expect(proxy.issued).toBe(1);
+    expect(q(state, 'SELECT id FROM certificates')).toHaveLength(2);
+    const [first, second] = /waiting for another certctl run/.test(a.stdout) ? [b, a] : [a, b];
+    expect(first.stdout).toMatch(new RegExp(`renewed\\s+${name.replace(/\./g, '\\.')}`));
+    expect(second.stdout).toMatch(new RegExp(`waiting for another certctl run to finish \\(pid \\d+ on [^,]+, holding the lock since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC\\)`));
+    expect(second.stdout).toMatch(/kept\s+twice\.example\.test: renewed \d+ s ago by another run while this one waited; not renewed twice \(--force-renewal included\)/);
+    // A later forced run (not waiting on anyone) renews as asked.
+    const later = await runCli(args);
+    expect(later.code).toBe(0);
+    expect(proxy.issued).toBe(2);
+  });
+});

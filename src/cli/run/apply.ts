@@ -17,6 +17,7 @@ import type { Ledger, LineageRow, LineageSettings } from '../../core/ledger/ledg
 import { utc, humanRelative } from '../../core/clock.js';
 import { soonestExpiring } from '../../core/renew/due.js';
 import { mapLimit } from '../../core/concurrency.js';
+import { lockWaitNotice } from '../output.js';
 
 export interface ApplyOptions {
   dryRun?: boolean;
@@ -200,7 +201,7 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
     const label = item.name;
     const say = (line: string) => ctx.out.verbose(`[${label}] ${line}`);
     const env = { ...runEnv(ctx), sink: { info: say, attention: say, verbose: say } };
-    const lock = await acquireRunLock(ledger, lockWait * 1000, ctx.now);
+    const lock = await acquireRunLock(ledger, lockWait * 1000, ctx.now, lockWaitNotice(ctx));
     let r;
     try {
       r = await issueLineage(env, ledger, request);

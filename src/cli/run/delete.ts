@@ -7,6 +7,7 @@ import { ExitCode, InputError } from '../../core/errors.js';
 import * as v from '../validate.js';
 import { acquireRunLock } from '../../core/store/lock.js';
 import { deleteLineage } from '../../core/retire.js';
+import { lockWaitNotice } from '../output.js';
 
 export interface DeleteCliOptions {
   certName: string;
@@ -34,7 +35,7 @@ export async function runDelete(ctx: Context, o: DeleteCliOptions): Promise<numb
     const ok = await confirm(`Delete the lineage ${o.certName} (${l.names.join(', ')}): ${path.join(ctx.paths.live, o.certName)} and ${path.join(ctx.paths.archive, o.certName)}, keys included? [y/N] `);
     if (!ok) throw new InputError(`Not confirmed: the lineage ${o.certName} was not deleted.`);
   }
-  const lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now);
+  const lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now, lockWaitNotice(ctx));
   let r;
   try {
     r = deleteLineage(runEnv(ctx), ledger, o.certName);

@@ -1,6 +1,7 @@
 /** The bodies of `certctl import` (wiring: commands/import.ts). */
 import path from 'node:path';
 import type { Context } from '../context.js';
+import { lockWaitNotice } from '../output.js';
 
 /** A --webroot for adopted lineages: exists, a directory, not a system directory (unless --force-webroot). Nothing is written to it here. */
 async function checkWebroot(stateDir: string, webroot: string | undefined, force?: boolean): Promise<void> {
@@ -28,7 +29,7 @@ export async function runImportCertbot(ctx: Context, dir: string, opts: { caBund
     throw new InputError(`certctl's state directory ${ctx.paths.root} is inside ${src}: certctl would write into certbot's directory.`, 'Use another --state-dir.');
   }
   const ledger = await ctx.ledger();
-  const lock = await acquireRunLock(ledger, opts.lockWait * 1000, ctx.now);
+  const lock = await acquireRunLock(ledger, opts.lockWait * 1000, ctx.now, lockWaitNotice(ctx));
   try {
     let r;
     try {
@@ -82,7 +83,7 @@ export async function runImportState(ctx: Context, opts: { server?: string; ca?:
     throw new InputError(`${ctx.paths.archive} does not exist: there are no lineages in ${ctx.paths.root} to import.`, 'Give the state directory that holds them: --state-dir DIR.');
   }
   const ledger = await ctx.ledger();
-  const lock = await acquireRunLock(ledger, opts.lockWait * 1000, ctx.now);
+  const lock = await acquireRunLock(ledger, opts.lockWait * 1000, ctx.now, lockWaitNotice(ctx));
   try {
     const r = importState(ledger, ctx.paths, { ca, directoryUrl, webroot: opts.webroot ? path.resolve(opts.webroot) : undefined, standalone, caBundle: opts.caBundle }, ctx.now());
     const added = r.reduce((n, l) => n + l.certificatesAdded, 0);

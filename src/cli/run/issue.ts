@@ -17,6 +17,7 @@ import { acquireRunLock } from '../../core/store/lock.js';
 import { utc, humanRelative } from '../../core/clock.js';
 import { withConfigDefaults, loadConfig } from '../../core/config/index.js';
 import { optionGiven } from '../action.js';
+import { lockWaitNotice } from '../output.js';
 
 export interface IssueOptions {
   domain: string[];
@@ -122,7 +123,7 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
 export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
   const { request, lockWait } = await issueRequestFrom(ctx, o);
   const ledger = await ctx.ledger();
-  const lock = await acquireRunLock(ledger, lockWait * 1000, ctx.now);
+  const lock = await acquireRunLock(ledger, lockWait * 1000, ctx.now, lockWaitNotice(ctx));
   let r: IssueOutcome;
   try {
     r = await issueLineage(runEnv(ctx), ledger, request);

@@ -5,6 +5,7 @@ import { assertLineageName, quote } from '../../core/names.js';
 import { parseResolver } from '../../core/precheck/dns.js';
 import * as v from '../validate.js';
 import { acquireRunLock } from '../../core/store/lock.js';
+import { lockWaitNotice } from '../output.js';
 import { runRenew, type LineageOutcome, type RenewOptions } from '../../core/renew/runner.js';
 import { utc, humanRelative, isoTime } from '../../core/clock.js';
 import { withConfigDefaults } from '../../core/config/index.js';
@@ -63,8 +64,10 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
   // walk runs again after it. A run with nothing due returns at once.
   let delay = randomDelaySeconds(o, Boolean(process.stdout.isTTY));
   let waited = 0;
+  const runStartedAt = ctx.now();
   const ledger = await ctx.ledger();
-  let lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now);
+  const onWait = lockWaitNotice(ctx);
+  let lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now, onWait);
   const runId = ledger.startRun('renew', ctx.now());
   try {
     // Other hosts' issuance counts against the same global limits: bring CT up to date first if asked.
@@ -85,6 +88,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
         resolver: o.resolver,
         httpPort: o.httpPort,
         haltAtFirstDue: delay > 0,
+        runStartedAt,
         onProgress: (done, total) => {
           if (total > 1) ctx.out.progress(`${done}/${total} lineages checked`);
         },
@@ -97,7 +101,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
       await new Promise((r) => setTimeout(r, delay * 1000));
       waited = delay;
       delay = 0;
-      lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now);
+      lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now, onWait);
       report = await walk();
     }
     ctx.out.progressDone();

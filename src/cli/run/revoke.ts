@@ -9,6 +9,7 @@ import { acquireRunLock } from '../../core/store/lock.js';
 import { utc } from '../../core/clock.js';
 import { REVOCATION_REASONS, revokeCertificates, type RevocationReason, type RevokeOutcome } from '../../core/revoke.js';
 import type { DeleteOutcome } from '../../core/retire.js';
+import { lockWaitNotice } from '../output.js';
 
 export interface RevokeCliOptions {
   certName?: string;
@@ -36,7 +37,7 @@ export async function runRevoke(ctx: Context, o: RevokeCliOptions): Promise<numb
   const target = o.server || o.ca ? resolveCa({ ca: o.ca, server: o.server }) : undefined;
 
   const ledger = await ctx.ledger();
-  const lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now);
+  const lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now, lockWaitNotice(ctx));
   let r: RevokeOutcome;
   let deleted: DeleteOutcome | undefined;
   try {

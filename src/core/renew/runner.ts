@@ -18,6 +18,7 @@ import { ariDecides, renewalDue, revokedAt, soonestExpiring } from './due.js';
 import { refreshAri, renewalInfoUrl, ariDecision, DIRECTORY_CACHE_MS, type AriDecision, type Getter } from './ari.js';
 import { runHook, type HookResult } from './hooks.js';
 import { AcmeError, CertctlError, ExitCode } from '../errors.js';
+import { humanDuration } from '../clock.js';
 // obtain, the gate and the ACME transport (acme-client, axios, X.509 parsing) are
 // imported only when a lineage is due or asks the CA: a run with nothing due never loads them.
 
@@ -45,6 +46,13 @@ export interface RenewOptions {
    * released, then walks again (a lineage renewed meanwhile by another run is then not due).
    */
   haltAtFirstDue?: boolean;
+  /**
+   * When this run began (before it waited for the run lock or its random delay). A lineage whose
+   * current certificate the ledger recorded since then was renewed by another run meanwhile: it is
+   * not renewed again, --force-renewal included (two cron jobs, or a person and a timer, would
+   * otherwise spend two duplicate-certificate slots on one need).
+   */
+  runStartedAt?: number;
 }
 
 export type Action = 'kept' | 'renewed' | 'recovered' | 'blocked' | 'failed' | 'dry-run';
@@ -233,6 +241,15 @@ async function renewOne(
   const verdict = renewalDue({ ...facts, ari }, now);
   const { due, reason } = verdict;
   const ariInfo = ari ? { windowStart: ari.windowStart, windowEnd: ari.windowEnd, chosenAt: ari.at } : null;
+
+  if (verdict.rule === 'forced' && soonest && o.runStartedAt !== undefined) {
+    // Only forced renewals can meet a certificate another run just stored: anything else re-read is no longer due.
+    const recordedAt = ledger.certificate(soonest.id)?.created_at;
+    if (recordedAt !== undefined && recordedAt >= o.runStartedAt) {
+      const ago = humanDuration(Math.max(1000, now - recordedAt));
+      return { lineage: l.name, names: l.names, hooks: [], action: 'kept', reason: `renewed ${ago} ago by another run while this one waited; not renewed twice (--force-renewal included)`, nextAt: null, exitCode: ExitCode.OK, serial: soonest.serial, notAfter: soonest.not_after, ari: ariInfo };
+    }
+  }
 
   if (o.dryRun) return dryRun(env, ledger, ledger.lineage(l.name)!, caForLineage(l), o, base, reason);
 

@@ -34,7 +34,11 @@ export interface HeldLock {
 const holds = new Map<Ledger, { count: number; timer: NodeJS.Timeout }>();
 
 /** Take the ledger's run lock, waiting up to `waitMs` for another run to finish. */
-export async function acquireRunLock(ledger: Ledger, waitMs: number, now: () => number = Date.now): Promise<HeldLock> {
+/**
+ * Take the run lock, waiting up to `waitMs` for another run to finish. `onWait` is told once, when
+ * the lock is first found held, who holds it (so a run does not wait silently).
+ */
+export async function acquireRunLock(ledger: Ledger, waitMs: number, now: () => number = Date.now, onWait?: (holder: { pid: number; host: string; acquired_at: number }) => void): Promise<HeldLock> {
   const me = { pid: process.pid, host: os.hostname() };
   const held = holds.get(ledger);
   if (held) {
@@ -54,6 +58,10 @@ export async function acquireRunLock(ledger: Ledger, waitMs: number, now: () => 
       r = 'busy';
     }
     if (r !== 'busy' && r.ok) break;
+    if (onWait && r !== 'busy' && !r.ok) {
+      onWait(r.holder);
+      onWait = undefined;
+    }
     if (Date.now() >= deadline) {
       if (r === 'busy') {
         throw new LockedError(
