@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
+import { killedAt } from '../helpers/crash.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { TlsAlpnServer } from '../../src/core/tlsalpn.js';
 
@@ -79,6 +80,49 @@ describe('certctl issue --standalone-tls against Pebble', () => {
     expect(proxy.counts.newOrder).toBeGreaterThanOrEqual(1);
     expect(q(state, "SELECT count(*) AS n FROM authorizations WHERE status != 'valid'")).toEqual([{ n: 0 }]);
     expect(q(state, "SELECT DISTINCT challenge_type FROM authorizations")).toEqual([{ challenge_type: 'tls-alpn-01' }]);
+  });
+
+  it('killed with its responder up, before the challenge was answered: the next issue resumes the same order and answers it', async () => {
+    const state = tempDir();
+    const args = issueArgs(state, `127.0.0.1:${pebble.tlsPort}`, '-d', 'crash.example.test');
+    const k = await killedAt(proxy, 'challenge', 'before', args);
+    expect(k.fired).toBe(true);
+    expect(k.signal).toBe('SIGKILL');
+    // The dead process's port is free again for the next run (the kernel closed it).
+    const r = await runCli(args);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Resuming 1 interrupted order/);
+    expect(proxy.orders.filter((o) => o.caStatus === 201)).toHaveLength(1);
+    expect(q(state, "SELECT status, challenge_type FROM authorizations")).toEqual([{ status: 'valid', challenge_type: 'tls-alpn-01' }]);
+    expect(fs.existsSync(path.join(state, 'live', 'crash.example.test', 'cert.pem'))).toBe(true);
+  });
+
+  it('config file: a certificate with standaloneTls is applied through TLS-ALPN-01 even where defaults name a webroot; both in one certificate is refused with file:line', async () => {
+    const dir = tempDir();
+    const state = path.join(dir, 'state');
+    const config = path.join(dir, 'config.yaml');
+    const head = `defaults:
+  server: ${proxy.directoryUrl}
+  caBundle: ${pebble.caBundle}
+  webroot: ${pebble.webroot}
+  resolver: ${JSON.stringify(pebble.dns.resolver)}
+certificates:
+`;
+    fs.writeFileSync(config, head + `  - domains: [apply.example.test]\n    standaloneTls: "127.0.0.1:${pebble.tlsPort}"\n    tlsPort: ${pebble.tlsPort}\n`);
+    const r = await runCli(['--state-dir', state, '--config', config, '--json', 'apply'], { XDG_CONFIG_HOME: '/nonexistent' });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).certificates.map((c: { action: string }) => c.action)).toEqual(['issued']);
+    expect(q(state, "SELECT challenge, standalone_addr, webroot FROM lineages")).toEqual([{ challenge: 'standalone-tls', standalone_addr: `127.0.0.1:${pebble.tlsPort}`, webroot: null }]);
+    expect(q(state, "SELECT status, challenge_type FROM authorizations")).toEqual([{ status: 'valid', challenge_type: 'tls-alpn-01' }]);
+
+    const bad = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(bad, head + `  - domains: [both.example.test]\n    webroot: ${pebble.webroot}\n    standaloneTls: true\n  - domains: [port.example.test]\n    tlsPort: 443\n`);
+    const b = await runCli(['--state-dir', path.join(dir, 'state2'), '--config', bad, 'apply'], { XDG_CONFIG_HOME: '/nonexistent' });
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/bad\.yaml:\d+: certificates\[0\]\.standaloneTls: give one of webroot, standalone and standaloneTls, not webroot as well/);
+    expect(b.stderr).toMatch(/bad\.yaml:\d+: certificates\[1\]\.tlsPort: tlsPort is the port the CA connects to for TLS-ALPN-01: it goes with standaloneTls/);
+    expect(fs.existsSync(path.join(dir, 'state2', 'ledger.sqlite'))).toBe(false);
   });
 
   it('check --standalone-tls: the same probe on its own, nothing sent to the CA, JSON says the method and port', async () => {
