@@ -125,6 +125,16 @@ certificates:
     expect(fs.existsSync(path.join(dir, 'state2', 'ledger.sqlite'))).toBe(false);
   });
 
+  it('dual key type: two orders for the same name share the one responder (one certificate per name at a time), both valid', async () => {
+    const state = tempDir();
+    const r = await runCli(issueArgs(state, `127.0.0.1:${pebble.tlsPort}`, '-d', 'dual.example.test', '-d', 'www.dual.example.test', '--key-type', 'dual'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const live = path.join(state, 'live', 'dual.example.test');
+    for (const c of ['cert.pem', 'cert-ecdsa.pem']) expect(openssl(['x509', '-in', path.join(live, c), '-noout', '-ext', 'subjectAltName'])).toMatch(/DNS:dual\.example\.test, DNS:www\.dual\.example\.test/);
+    expect(q(state, "SELECT count(*) AS n FROM authorizations WHERE status != 'valid' OR challenge_type != 'tls-alpn-01'")).toEqual([{ n: 0 }]);
+  });
+
   it('check --standalone-tls: the same probe on its own, nothing sent to the CA, JSON says the method and port', async () => {
     const state = tempDir();
     const r = await runCli(['--state-dir', state, '--json', 'check', '-d', 'probe.example.test', '--ca', 'pebble', '--resolver', pebble.dns.resolver, '--standalone-tls', `127.0.0.1:${pebble.tlsPort}`, '--tls-port', String(pebble.tlsPort)]);
