@@ -14,7 +14,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
-import { runCli, tempDir, q } from '../helpers/cli.js';
+import { runCli, startCli, tempDir, q } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 import { killedAt } from '../helpers/crash.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
@@ -158,25 +158,50 @@ certificates:
     expect(q(state, 'SELECT count(*) AS n FROM orders')).toEqual([{ n: 0 }]);
   });
 
-  it('another server holds the port with its own acme-tls/1 certificate: the challenge is NOT answered, no failed authorization (exit 6)', async () => {
-    // A second ACME client answering on the CA's port (for another key authorization), certctl on another port.
-    const foreign = await TlsAlpnServer.listen('127.0.0.1', pebble.tlsPort);
+  it('another server holds the port with its own acme-tls/1 certificate: refused before the order; and when it takes the port after the check, the challenge is NOT answered (exit 6, no failed authorization)', async () => {
+    // A second ACME client answering on the CA's port (for another key authorization); certctl listens elsewhere.
+    const foreignKa = `${'f'.repeat(43)}.${'g'.repeat(43)}`;
+    let foreign: TlsAlpnServer | undefined = await TlsAlpnServer.listen('127.0.0.1', pebble.tlsPort);
+    const state = tempDir();
+    const elsewhere = await freePort();
+    const sockets = new Set<net.Socket>();
+    // A port forward from the CA's port to certctl's address (as a NAT would do it).
+    const forward = net.createServer((c) => {
+      const up = net.connect(elsewhere, '127.0.0.1');
+      for (const s of [c, up]) {
+        sockets.add(s);
+        s.on('error', () => undefined);
+      }
+      c.pipe(up).pipe(c);
+    });
     try {
-      await foreign.set('busy.example.test', `${'f'.repeat(43)}.${'g'.repeat(43)}`);
-      const state = tempDir();
-      const elsewhere = await freePort();
-      // With the readiness check: refused before the order, saying what answered.
+      await foreign.set('busy.example.test', foreignKa);
       const pre = await runCli(issueArgs(state, `127.0.0.1:${elsewhere}`, '-d', 'busy.example.test'));
       expect(pre.code).toBe(6);
       expect(pre.stderr).toMatch(/busy\.example\.test tlsalpn01: .*acmeIdentifier certificate for another key authorization/);
       expect(proxy.total()).toBe(0);
 
-      // --no-precheck: the order is created, and the solver's own readiness (waitReady) still stops
-      // the challenge POST: the CA is never told to look, so it never fails an authorization.
-      const r = await runCli(issueArgs(state, `127.0.0.1:${elsewhere}`, '-d', 'busy.example.test', '--no-precheck'));
+      // Now the forward is right during the readiness check, and the foreign server takes the CA's
+      // port back while the order is being created (held at newOrder, so by construction, not timing):
+      // the solver's own check (waitReady) sees it and the challenge POST is never sent.
+      await foreign.close();
+      foreign = undefined;
+      await new Promise<void>((r) => forward.listen(pebble.tlsPort, '127.0.0.1', () => r()));
+      const held = proxy.hold('newOrder');
+      const run = startCli(issueArgs(state, `127.0.0.1:${elsewhere}`, '-d', 'busy.example.test'));
+      await held.arrived;
+      await new Promise<void>((r) => {
+        forward.close(() => r());
+        for (const s of sockets) s.destroy();
+      });
+      foreign = await TlsAlpnServer.listen('127.0.0.1', pebble.tlsPort);
+      await foreign.set('busy.example.test', foreignKa);
+      held.release();
+      const r = await run.result;
       expect(r.code).toBe(6);
       expect(r.stderr).toMatch(/Not answering the TLS-ALPN-01 challenge for busy\.example\.test: the CA would not see certctl's certificate — 127\.0\.0\.1:\d+ answered acme-tls\/1 for busy\.example\.test with an acmeIdentifier certificate for another key authorization/);
       expect(r.stderr).toMatch(/no failed validation was spent/);
+      expect(q(state, "SELECT check_name, ok FROM prechecks WHERE check_name = 'tlsalpn01' ORDER BY id")).toEqual([{ check_name: 'tlsalpn01', ok: 0 }, { check_name: 'tlsalpn01', ok: 1 }]);
       // One order created at the CA (a badNonce resend of the same request counts as a request, not an order).
       expect(proxy.orders.filter((o) => o.caStatus === 201)).toHaveLength(1);
       expect(proxy.forwarded.authz).toBeGreaterThanOrEqual(1);
@@ -187,8 +212,18 @@ certificates:
       await new Promise<void>((resolve, reject) => {
         const s = net.createServer().once('error', reject).listen(elsewhere, '127.0.0.1', () => s.close(() => resolve()));
       });
+
+      // --no-precheck turns the solver's check off too (the way out without hairpin NAT): the
+      // challenge is answered and the CA, seeing the foreign certificate, fails the authorization.
+      proxy.resetObservations();
+      const n = await runCli(issueArgs(state, `127.0.0.1:${elsewhere}`, '-d', 'busy.example.test', '--no-precheck'));
+      expect(n.code).toBe(7);
+      expect(proxy.forwarded.challenge).toBeGreaterThanOrEqual(1);
+      expect(q(state, "SELECT status, challenge_type FROM authorizations WHERE status = 'invalid'")).toEqual([{ status: 'invalid', challenge_type: 'tls-alpn-01' }]);
     } finally {
-      await foreign.close();
+      if (forward.listening) forward.close();
+      for (const s of sockets) s.destroy();
+      await foreign?.close();
     }
   });
 

@@ -30,7 +30,7 @@ export function register(program: Command): void {
     .option('--reuse-key', 'keep the private key across renewals')
     .option('--force-renewal', 'order even if a valid certificate for this exact set is held (spends a duplicate slot)')
     .option('--force', 'order even if the planner predicts a rate-limit refusal (recorded, and warned against)')
-    .option('--no-precheck', 'skip the readiness checks (DNS, HTTP-01, CAA) before ordering (recorded)')
+    .option('--no-precheck', 'skip the readiness checks (DNS, HTTP-01 or TLS-ALPN-01, CAA) before ordering, and TLS-ALPN-01\'s own check before answering (recorded)')
     .option('--resolver <host:port>', 'DNS server for the readiness checks (default: the system resolver)')
     .option('--http-port <port>', 'port the readiness check fetches HTTP-01 on (default 80)')
     .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120))

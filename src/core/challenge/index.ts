@@ -10,11 +10,12 @@ import { parseListen } from '../http01.js';
 import { Http01StandaloneSolver, Http01WebrootSolver } from './http01.js';
 import { TlsAlpn01Solver } from './tlsalpn01.js';
 
-export function solverFor(l: Pick<LineageRow, 'challenge' | 'webroot' | 'standalone_addr' | 'names' | 'settings'>): ChallengeSolver {
+/** `readiness: false` (--no-precheck): the solver's own probe before answering is skipped too (recorded on the order). */
+export function solverFor(l: Pick<LineageRow, 'challenge' | 'webroot' | 'standalone_addr' | 'names' | 'settings'>, o: { readiness?: boolean } = {}): ChallengeSolver {
   if (l.challenge === 'webroot') return new Http01WebrootSolver(l.webroot!);
   if (l.challenge === 'standalone-tls') {
     const { host, port } = parseListen(l.standalone_addr ?? undefined, 'tls');
-    return new TlsAlpn01Solver({ host, port, names: l.names, tlsPort: l.settings.tlsPort, resolver: l.settings.resolver });
+    return new TlsAlpn01Solver({ host, port, names: l.names, tlsPort: l.settings.tlsPort, resolver: l.settings.resolver, readiness: o.readiness });
   }
   const { host, port } = parseListen(l.standalone_addr ?? undefined);
   return new Http01StandaloneSolver(host, port);

@@ -31,6 +31,11 @@ export interface TlsAlpnSolverOptions {
   tlsPort?: number;
   /** DNS server for the readiness checks (host:port); default the system's. */
   resolver?: string;
+  /**
+   * false (--no-precheck): waitReady does not connect first — the way out for a host that
+   * cannot reach its own public address (no hairpin NAT); a wrong port then costs a failed validation.
+   */
+  readiness?: boolean;
 }
 
 export class TlsAlpn01Solver implements ChallengeSolver {
@@ -64,6 +69,7 @@ export class TlsAlpn01Solver implements ChallengeSolver {
    * certificate stops here (PrecheckError, exit 6) before the CA is told to look.
    */
   async waitReady(ch: Challenge): Promise<void> {
+    if (this.o.readiness === false) return;
     const name = ch.identifier.toLowerCase();
     const { DnsClient, lookupAddresses } = await import('../precheck/dns.js');
     const { checkTlsAlpnName } = await import('../precheck/tlsalpn01.js');
