@@ -25,6 +25,8 @@ export interface Pebble {
   tlsCert: string;
   tlsKey: string;
   httpPort: number;
+  /** Port Pebble's validator connects to for TLS-ALPN-01. */
+  tlsPort: number;
   mgmtPort: number;
   webroot: string;
   dns: ChallTestSrv;
@@ -155,6 +157,7 @@ async function startPebbleOnce(opts: PebbleOptions): Promise<Pebble> {
     tlsCert: cert,
     tlsKey: key,
     httpPort,
+    tlsPort,
     mgmtPort,
     webroot,
     dns,

@@ -16,7 +16,7 @@ export const ExitCode = {
   BLOCKED: 4,
   /** The CA refused with a rate-limit problem (HTTP 429); recorded in the ledger. */
   RATE_LIMITED: 5,
-  /** A readiness check (DNS, HTTP-01, CAA) failed before ordering; no order was created. */
+  /** A readiness check (DNS, HTTP-01, TLS-ALPN-01, CAA) failed before ordering (no order was created), or a solver's check before its challenge was answered (not answered). */
   PRECHECK_FAILED: 6,
   /** The CA could not validate a challenge (authorization invalid). */
   VALIDATION_FAILED: 7,

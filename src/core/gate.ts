@@ -88,9 +88,9 @@ export function gateFor(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfil
       env.sink.info('Readiness checks skipped (--no-precheck); recorded on the order.');
       return;
     }
-    if (l.challenge !== 'webroot' && l.challenge !== 'standalone') return;
+    if (l.challenge !== 'webroot' && l.challenge !== 'standalone' && l.challenge !== 'standalone-tls') return;
     // The readiness check belongs to the lineage's challenge solver (its own probe, plus DNS, CAA, failures).
-    const { solverFor } = await import('./challenge/http01.js');
+    const { solverFor } = await import('./challenge/index.js');
     const { recordPrechecks } = await import('./ledger/prechecks.js');
     const report = await solverFor(l).precheck({
       names: l.names,

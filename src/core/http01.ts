@@ -218,13 +218,14 @@ export class Http01Server {
   }
 }
 
-/** Parse --standalone's value: "PORT", "ADDR:PORT" or "[v6]:PORT"; default 0.0.0.0:80. */
-export function parseListen(value: string | true | undefined): { host: string; port: number } {
-  if (value === undefined || value === true || value === '') return { host: '0.0.0.0', port: 80 };
+/** Parse --standalone's value (or --standalone-tls's, `kind` 'tls'): "PORT", "ADDR:PORT" or "[v6]:PORT"; default 0.0.0.0:80 (0.0.0.0:443). */
+export function parseListen(value: string | true | undefined, kind: 'http' | 'tls' = 'http'): { host: string; port: number } {
+  const [flag, def] = kind === 'tls' ? ['--standalone-tls', 443] : ['--standalone', 80];
+  if (value === undefined || value === true || value === '') return { host: '0.0.0.0', port: def };
   const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:]+))?:?(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
   if (!m || !(port > 0 && port < 65536)) {
-    throw new InputError(`"${value}" is not a listen address.`, 'Use --standalone PORT or --standalone ADDR:PORT, e.g. --standalone 0.0.0.0:80.');
+    throw new InputError(`"${value}" is not a listen address.`, `Use ${flag} PORT or ${flag} ADDR:PORT, e.g. ${flag} 0.0.0.0:${def}.`);
   }
   return { host: m[1] ?? m[2] ?? '0.0.0.0', port };
 }

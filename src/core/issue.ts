@@ -24,9 +24,12 @@ export interface IssueRequest {
   keyType: string;
   /** The lineage's name (--cert-name); default: the lineage holding the set at this CA, else a free name from the first name. */
   certName?: string;
-  /** Webroot (absolute) or standalone listen address: exactly one. */
+  /** Webroot (absolute), standalone listen address (HTTP-01) or standaloneTls listen address (TLS-ALPN-01): exactly one. */
   webroot: string | null;
   standalone: { host: string; port: number } | null;
+  standaloneTls?: { host: string; port: number } | null;
+  /** Port the CA connects to for TLS-ALPN-01 (default 443), remembered for renew. */
+  tlsPort?: number;
   email?: string;
   eab?: { kid: string; hmacKey: string };
   /** Extra CA certificates to trust (absolute path). */
@@ -102,10 +105,11 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     ...(req.caBundle ? { caBundle: path.resolve(req.caBundle) } : {}),
     ...(req.email ? { email: req.email } : {}),
     ...(req.httpPort ? { httpPort: req.httpPort } : {}),
+    ...(req.tlsPort ? { tlsPort: req.tlsPort } : {}),
     ...(req.resolver ? { resolver: req.resolver } : {}),
   };
   const isNew = !existing;
-  const listen = req.standalone;
+  const listen = req.standaloneTls ?? req.standalone;
   ledger.saveLineage({
     name: lineageName,
     names,
@@ -113,7 +117,7 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     ca_id: ca.id,
     directory_url: directoryUrl,
     key_type: req.keyType,
-    challenge: req.webroot ? 'webroot' : 'standalone',
+    challenge: req.webroot ? 'webroot' : req.standaloneTls ? 'standalone-tls' : 'standalone',
     webroot: req.webroot,
     standalone_addr: listen ? `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}` : null,
     settings,

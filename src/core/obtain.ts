@@ -17,7 +17,7 @@ import type { CaProfile } from './ca/registry.js';
 import { LineageStore, keyMatchesCert, type VersionFile } from './store/lineage.js';
 import { openSession, type Session } from './acme/session.js';
 import { OrderDriver, type PartResult } from './acme/order.js';
-import { solverFor } from './challenge/http01.js';
+import { solverFor } from './challenge/index.js';
 import { parseKeyType } from './keys/index.js';
 import { registeredDomains, setKey } from './names.js';
 import { splitPemChain, certFacts } from './x509.js';
@@ -100,11 +100,12 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
   // 1 + 3. A webroot is checked first (a broken one must not cost an order); in standalone
   // mode the readiness checks serve their probe on the port before certctl's solver takes it.
   const ordering = !resumed || missing.length > 0;
-  if (l.challenge === 'standalone' && ordering) await deps.gate?.check();
-  const solver = solverFor(l);
+  const listens = l.challenge === 'standalone' || l.challenge === 'standalone-tls';
+  if (listens && ordering) await deps.gate?.check();
+  const solver = solverFor(l, { readiness: !req.precheckSkipped });
   await solver.prepare();
   try {
-    if (l.challenge !== 'standalone' && ordering) await deps.gate?.check();
+    if (!listens && ordering) await deps.gate?.check();
 
     let rows: OrderRow[] = [];
     if (resumed) {

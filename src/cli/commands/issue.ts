@@ -9,11 +9,13 @@ function collect(value: string, previous: string[] = []): string[] {
 export function register(program: Command): void {
   program
     .command('issue')
-    .description('get a certificate for a set of names (HTTP-01), planned and checked before anything is sent')
+    .description('get a certificate for a set of names (HTTP-01 or TLS-ALPN-01), planned and checked before anything is sent')
     .requiredOption('-d, --domain <name>', 'a name for the certificate; repeat for more (the first names the lineage)', collect)
     .option('-w, --webroot <dir>', 'document root served for these names; the challenge file goes under .well-known/acme-challenge/ (directories certctl creates there are removed afterwards)')
     .option('--force-webroot', 'accept a webroot that looks like a system directory (/, /etc, /usr, /var/lib, $HOME, the state directory…), which is refused otherwise')
     .option('--standalone [addr:port]', 'serve the challenge from certctl itself (default 0.0.0.0:80)')
+    .option('--standalone-tls [addr:port]', 'TLS-ALPN-01 instead of HTTP-01, for hosts whose port 80 is closed: certctl answers ALPN acme-tls/1 itself on ADDR:PORT (default 0.0.0.0:443)')
+    .option('--tls-port <port>', 'port the CA connects to for TLS-ALPN-01, where the readiness probe looks (default 443; for port forwards and test setups)')
     .option('--server <url>', 'ACME directory URL (default: the CA given by --ca)')
     .option('--ca <id>', 'CA by name: letsencrypt, letsencrypt-staging, sm2acme, pebble (default letsencrypt)')
     .option('--staging', "use the CA's staging environment")
@@ -28,10 +30,19 @@ export function register(program: Command): void {
     .option('--reuse-key', 'keep the private key across renewals')
     .option('--force-renewal', 'order even if a valid certificate for this exact set is held (spends a duplicate slot)')
     .option('--force', 'order even if the planner predicts a rate-limit refusal (recorded, and warned against)')
-    .option('--no-precheck', 'skip the readiness checks (DNS, HTTP-01, CAA) before ordering (recorded)')
+    .option('--no-precheck', 'skip the readiness checks (DNS, HTTP-01 or TLS-ALPN-01, CAA) before ordering, and TLS-ALPN-01\'s own check before answering (recorded)')
     .option('--resolver <host:port>', 'DNS server for the readiness checks (default: the system resolver)')
     .option('--http-port <port>', 'port the readiness check fetches HTTP-01 on (default 80)')
     .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  certctl issue -d example.com -d www.example.com --webroot /var/www/html
+  certctl issue -d mail.example.com --standalone-tls          # port 80 closed: TLS-ALPN-01 on 0.0.0.0:443
+  certctl issue -d app.example.com --standalone-tls 127.0.0.1:8443 --tls-port 443   # 443 forwarded to 8443
+The challenge and its settings are remembered: \`certctl renew\` answers the same way.`,
+    )
     .action(
       action(async (ctx, opts: IssueOptions) => {
         const { runIssue } = await import('../run/issue.js');

@@ -59,9 +59,11 @@ export function issueOptionsFor(c: DeclaredCertificate, cfg: Config, o: ApplyOpt
   const ownCa = c.ca !== undefined || c.server !== undefined;
   return {
     domain: c.domains,
-    webroot: c.webroot ?? (c.standalone ? undefined : d.webroot),
+    webroot: c.webroot ?? (c.standalone || c.standaloneTls ? undefined : d.webroot),
     forceWebroot: c.forceWebroot ?? d.forceWebroot,
     standalone: c.standalone,
+    standaloneTls: c.standaloneTls,
+    tlsPort: c.tlsPort,
     ca: ownCa ? c.ca : d.ca,
     server: ownCa ? c.server : d.server,
     staging: c.staging,
@@ -165,7 +167,7 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
     const spec = parseKeyType(io.keyType);
     const key = setKey(names);
     item = { ...base, name: c.name ?? defaultLineageName(names), names, ca: ca.id, directoryUrl, keyType: spec.text };
-    if (!io.webroot && !io.standalone) throw new InputError(`${where}: no challenge: give webroot or standalone (here or in defaults).`);
+    if (!io.webroot && !io.standalone && !io.standaloneTls) throw new InputError(`${where}: no challenge: give webroot, standalone or standaloneTls (webroot also in defaults).`);
 
     // 2. Held? The declared lineage, or any lineage holding the exact set at this CA, with a certificate not yet expired.
     const now = ctx.now();

@@ -8,6 +8,8 @@ export interface CheckOptions {
   webroot?: string;
   forceWebroot?: boolean;
   standalone?: string | true;
+  standaloneTls?: string | true;
+  tlsPort?: string;
   resolver?: string;
   httpPort?: string;
   httpsPort?: string;
@@ -26,11 +28,14 @@ function port(raw: string | undefined, flag: string): number | undefined {
 }
 
 export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
+  const v0 = await import('../validate.js');
   const { findCa, caForDirectory, unknownCa, CAS } = await import('../../core/ca/registry.js');
   const { normalizeNames } = await import('../../core/names.js');
 
   if (o.ca && o.server) throw new InputError('Give --ca or --server, not both.');
-  if (o.webroot && o.standalone) throw new InputError('Give --webroot or --standalone, not both.');
+  const methods = [o.webroot !== undefined && '--webroot', o.standalone !== undefined && '--standalone', o.standaloneTls !== undefined && '--standalone-tls'].filter(Boolean);
+  if (methods.length > 1) throw new InputError(`Give one of ${methods.join(' and ')}, not both.`, 'Check the way `issue` will answer the challenge: --webroot DIR or --standalone (HTTP-01), or --standalone-tls (TLS-ALPN-01).');
+  if (o.tlsPort !== undefined && o.standaloneTls === undefined) throw new InputError('--tls-port is the port the CA connects to for TLS-ALPN-01; it goes with --standalone-tls.', 'Add --standalone-tls [ADDR:PORT], or leave --tls-port out.');
   let ca;
   if (o.server) {
     let url: URL;
@@ -49,6 +54,7 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
   const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: false, maxNames: ca.maxNames });
   const httpPort = port(o.httpPort, '--http-port');
   const httpsPort = port(o.httpsPort, '--https-port');
+  const tlsPort = port(o.tlsPort, '--tls-port');
   let timeoutMs: number | undefined;
   if (o.timeout !== undefined) {
     const s = Number(o.timeout);
@@ -59,6 +65,14 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
   if (o.standalone !== undefined) {
     const { parseListen } = await import('../../core/http01.js');
     standalone = parseListen(o.standalone);
+  }
+  let standaloneTls: { host: string; port: number } | undefined;
+  if (o.standaloneTls !== undefined) {
+    const { parseListen } = await import('../../core/http01.js');
+    const { isIP } = await import('../../core/names.js');
+    standaloneTls = parseListen(v0.plain(o.standaloneTls === true ? '' : o.standaloneTls, '--standalone-tls'), 'tls');
+    const ip = names.find((n) => isIP(n));
+    if (ip) throw new InputError(`certctl's TLS-ALPN-01 responder does not answer for IP addresses such as ${ip}.`, 'Check with --webroot or --standalone (HTTP-01) for IP addresses.');
   }
   const caaIdentities = o.caaIdentity?.length ? o.caaIdentity.map((d) => d.trim().toLowerCase()) : ca.caaIdentities;
   // Checked before the ledger is opened or a probe file is written.
@@ -82,20 +96,10 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
   const { recordPrechecks } = await import('../../core/ledger/prechecks.js');
   const ledger = await ctx.ledger();
   const now = ctx.now();
-  const report = await runPrechecks({
-    names,
-    webroot: o.webroot,
-    standalone,
-    resolver: o.resolver,
-    httpPort,
-    httpsPort,
-    caaIdentities,
-    caName: ca.name,
-    timeoutMs,
-    ledger,
-    directoryUrl: ca.directoryUrl,
-    now,
-  });
+  const common = { names, resolver: o.resolver, httpPort, httpsPort, caaIdentities, caName: ca.name, timeoutMs, ledger, directoryUrl: ca.directoryUrl, now };
+  const report = standaloneTls
+    ? await (await import('../../core/precheck/tlsalpn01.js')).runTlsAlpnPrechecks({ ...common, listen: standaloneTls, tlsPort })
+    : await runPrechecks({ ...common, webroot: o.webroot, standalone });
   recordPrechecks(ledger, report.results, now);
   const code = report.ok ? ExitCode.OK : ExitCode.PRECHECK_FAILED;
   const failed = report.results.filter((r) => !r.ok);
@@ -109,7 +113,8 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
       resolver: o.resolver ?? 'system',
       httpPort: httpPort ?? 80,
       httpsPort: httpsPort ?? 443,
-      method: o.webroot ? 'webroot' : standalone ? 'standalone' : null,
+      tlsPort: standaloneTls ? (tlsPort ?? 443) : null,
+      method: o.webroot ? 'webroot' : standalone ? 'standalone' : standaloneTls ? 'standalone-tls' : null,
       names,
       results: report.results.map((r) => ({ name: r.name, check: r.check, ok: r.ok, summary: r.summary, evidence: r.evidence, advice: r.advice ?? null })),
       skipped: report.skipped,
@@ -161,6 +166,13 @@ function evidenceLines(r: PrecheckResult): string[] {
       }
       if (e.received !== undefined) out.push(`got       ${JSON.stringify(e.received)}`);
       if (e.expected !== undefined && e.failure === 'body-mismatch') out.push(`expected  ${JSON.stringify(e.expected)}`);
+      break;
+    case 'tlsalpn01':
+      for (const t of (e.tried ?? []) as { address: string; detail: string; alpn?: string | null; sans?: string[] | null }[]) {
+        out.push(`connected ${t.address} port ${e.port}: ${t.detail}`);
+        if (t.sans?.length) out.push(`got       ALPN ${t.alpn ?? 'none'}, certificate for ${t.sans.join(', ')}`);
+      }
+      if (e.expectedDigest && e.failure === 'digest-mismatch') out.push(`expected  acmeIdentifier ${e.expectedDigest}`);
       break;
     case 'caa':
       for (const a of (e.asked ?? []) as { name: string; outcome: string; records?: string[] }[]) {

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { runEnv, type Context } from '../context.js';
 import { resolveCa } from '../../core/ca/registry.js';
-import { normalizeNames, assertLineageName } from '../../core/names.js';
+import { normalizeNames, assertLineageName, isIP } from '../../core/names.js';
 import { parseKeyType } from '../../core/keys/index.js';
 import { InputError, ExitCode } from '../../core/errors.js';
 import { parseListen, assertWebrootWritable, assertDocumentRoot } from '../../core/http01.js';
@@ -23,6 +23,10 @@ export interface IssueOptions {
   domain: string[];
   webroot?: string;
   standalone?: string | true;
+  /** TLS-ALPN-01 from certctl's own responder on ADDR:PORT (default 0.0.0.0:443). */
+  standaloneTls?: string | true;
+  /** Port the CA connects to for TLS-ALPN-01 (default 443); a string from the command line. */
+  tlsPort?: number;
   server?: string;
   ca?: string;
   staging?: boolean;
@@ -71,13 +75,23 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
   // --cert-name '' is a bad name, not "no name" (it used to slip through as the lineage "").
   if (o.certName !== undefined) assertLineageName(o.certName);
   if (o.webroot !== undefined && o.webroot.trim() === '') throw new InputError('--webroot is empty.', 'Give --webroot the directory your web server serves for these names.');
-  if (Boolean(o.webroot) === Boolean(o.standalone)) {
-    throw new InputError(o.webroot ? 'Give either --webroot or --standalone, not both.' : 'Say how to answer the HTTP-01 challenge.', 'Use --webroot DIR (your web server serves DIR) or --standalone [ADDR:PORT].');
+  const methods = [o.webroot && '--webroot', o.standalone && '--standalone', o.standaloneTls && '--standalone-tls'].filter(Boolean);
+  if (methods.length !== 1) {
+    throw new InputError(
+      methods.length ? `Give one of ${methods.join(' and ')}, not both.` : 'Say how to answer the challenge.',
+      'Use --webroot DIR (your web server serves DIR), --standalone [ADDR:PORT] (HTTP-01 on port 80) or --standalone-tls [ADDR:PORT] (TLS-ALPN-01 on port 443).',
+    );
   }
+  if (o.standaloneTls) {
+    const ip = names.find((n) => isIP(n));
+    if (ip) throw new InputError(`certctl's TLS-ALPN-01 responder does not answer for IP addresses such as ${ip}.`, 'Use --webroot or --standalone (HTTP-01) for a certificate with IP addresses.');
+  }
+  if (!o.standaloneTls && o.tlsPort !== undefined) throw new InputError('--tls-port is the port the CA connects to for TLS-ALPN-01; it goes with --standalone-tls.', 'Add --standalone-tls [ADDR:PORT], or leave --tls-port out.');
   v.email(o.email, optionGiven(o, 'email') === false && config.file ? `${config.file}: defaults.email` : '--email');
   v.profile(o.profile);
   if (o.resolver !== undefined) parseResolver(v.plain(o.resolver, '--resolver')!);
   o.httpPort = v.wholeNumber(o.httpPort, '--http-port', 1, 65535);
+  o.tlsPort = v.wholeNumber(o.tlsPort, '--tls-port', 1, 65535);
   o.lockWait = v.seconds(o.lockWait, '--lock-wait')!;
   // The CA bundle named by the config file was checked (with its file:line) when the file was read.
   if (optionGiven(o, 'caBundle') !== false || !config.file) v.caBundleFile(o.caBundle);
@@ -95,6 +109,7 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
     assertWebrootWritable(webroot);
   }
   const listen = o.standalone ? parseListen(o.standalone) : null;
+  const listenTls = o.standaloneTls ? parseListen(v.plain(o.standaloneTls === true ? '' : o.standaloneTls, '--standalone-tls'), 'tls') : null;
 
   return {
     request: {
@@ -105,6 +120,8 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
       certName: o.certName,
       webroot,
       standalone: listen,
+      standaloneTls: listenTls,
+      tlsPort: o.tlsPort,
       email: o.email,
       eab: eabKid !== undefined ? { kid: eabKid, hmacKey: eabHmacKey! } : undefined,
       caBundle: o.caBundle ? path.resolve(o.caBundle) : undefined,

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../store/atomic.js';
-import { CHALLENGE_DIR, checkToken, assertWebrootWritable, parseListen, Http01Server } from '../http01.js';
+import { CHALLENGE_DIR, checkToken, assertWebrootWritable, Http01Server } from '../http01.js';
 import type { Challenge, ChallengeSolver, SolverPrecheckInput } from './solver.js';
 import type { PrecheckRun } from '../precheck/index.js';
 
@@ -117,11 +117,4 @@ export class Http01StandaloneSolver implements ChallengeSolver {
     this.server = undefined;
     await s?.close();
   }
-}
-
-/** The solver a lineage's settings name: its webroot, or standalone on its address. */
-export function solverFor(l: { challenge: string; webroot: string | null; standalone_addr: string | null }): ChallengeSolver {
-  if (l.challenge === 'webroot') return new Http01WebrootSolver(l.webroot!);
-  const { host, port } = parseListen(l.standalone_addr ?? undefined);
-  return new Http01StandaloneSolver(host, port);
 }

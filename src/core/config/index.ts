@@ -55,6 +55,10 @@ export interface DeclaredCertificate {
   forceWebroot?: boolean;
   /** `true` (0.0.0.0:80) or "addr:port". */
   standalone?: string | true;
+  /** TLS-ALPN-01 from certctl's own responder: `true` (0.0.0.0:443) or "addr:port". */
+  standaloneTls?: string | true;
+  /** Port the CA connects to for TLS-ALPN-01 (default 443). */
+  tlsPort?: number;
   keyType?: string;
   ca?: string;
   server?: string;
@@ -355,7 +359,7 @@ function server(pr: Problems, o: Obj, at: FieldPath): string | undefined {
 }
 
 const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile'] as const;
-const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'keyType', 'ca', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays'] as const;
+const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'standaloneTls', 'tlsPort', 'keyType', 'ca', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays'] as const;
 
 function unset<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
@@ -482,11 +486,22 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
     else pr.add([...at, 'standalone'], `expected true or "address:port", got ${describe(v.standalone)}`);
   }
   if (webroot && standalone) pr.add([...at, 'standalone'], 'give either webroot or standalone, not both');
+  let standaloneTls: string | true | undefined;
+  if (v.standaloneTls !== undefined && v.standaloneTls !== null && v.standaloneTls !== false) {
+    if (v.standaloneTls === true) standaloneTls = true;
+    else if (typeof v.standaloneTls === 'string' && /^(\[[0-9a-fA-F:.]+\]|[^:\s]+)?:?\d{1,5}$|^[^:\s]+$/.test(v.standaloneTls)) standaloneTls = v.standaloneTls;
+    else pr.add([...at, 'standaloneTls'], `expected true or "address:port", got ${describe(v.standaloneTls)}`);
+  }
+  if (standaloneTls && (webroot || standalone)) pr.add([...at, 'standaloneTls'], `give one of webroot, standalone and standaloneTls, not ${webroot ? 'webroot' : 'standalone'} as well`);
+  const tlsPort = int(pr, v, 'tlsPort', at, 1, 65535);
+  if (tlsPort !== undefined && !standaloneTls) pr.add([...at, 'tlsPort'], 'tlsPort is the port the CA connects to for TLS-ALPN-01: it goes with standaloneTls');
   const c: DeclaredCertificate = unset({
     name,
     domains,
     webroot,
     standalone,
+    standaloneTls,
+    tlsPort,
     keyType: await keyType(pr, v, at),
     ca: str(pr, v, 'ca', at),
     server: server(pr, v, at),
@@ -650,7 +665,7 @@ export function applyDefaults<T extends object>(options: T, config: Config, targ
     // A --server given on the command line makes the config's --ca meaningless, and the other way round.
     if ((k === 'ca' && isGiven('server')) || (k === 'server' && isGiven('ca'))) continue;
     // The challenge: the default webroot only when neither --webroot nor --standalone was given.
-    if (k === 'webroot' && (isGiven('standalone') || o.standalone !== undefined)) continue;
+    if (k === 'webroot' && (isGiven('standalone') || o.standalone !== undefined || isGiven('standaloneTls') || o.standaloneTls !== undefined)) continue;
     o[k] = flat[k];
   }
   return o as T;

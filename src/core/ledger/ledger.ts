@@ -243,6 +243,8 @@ export interface LineageSettings {
   postHook?: string;
   deployHook?: string;
   httpPort?: number;
+  /** Port the CA connects to for TLS-ALPN-01 (--tls-port; default 443). */
+  tlsPort?: number;
   /** DNS server for the readiness checks (host:port). */
   resolver?: string;
   /** Where an imported lineage came from (certctl import certbot/pem/state). */
@@ -260,7 +262,8 @@ export interface LineageRow {
   ca_id: string;
   directory_url: string;
   key_type: string;
-  challenge: 'webroot' | 'standalone';
+  /** HTTP-01 from a webroot or certctl's own server (standalone_addr), or TLS-ALPN-01 from certctl's own server (standalone-tls, standalone_addr). */
+  challenge: 'webroot' | 'standalone' | 'standalone-tls';
   webroot: string | null;
   standalone_addr: string | null;
   settings: LineageSettings;
