@@ -35,6 +35,14 @@ export function plain(value: string | undefined, flag: string): string | undefin
   return value;
 }
 
+/** A hook's shell command: not empty, no control character but a tab or a line break inside a script (NUL, escapes). */
+export function hookCommand(value: string | undefined, flag: string): string | undefined {
+  if (value !== undefined && (value.trim() === '' || /[\u0000-\u0008\u000b-\u001f\u007f]/.test(value))) {
+    throw new InputError(`${flag} is empty or contains a control character (such as NUL).`, `Give ${flag} a shell command, e.g. ${flag} 'systemctl reload nginx'.`);
+  }
+  return value;
+}
+
 /** A non-empty value without control characters. */
 export function nonEmpty(value: string | undefined, flag: string, what: string): string | undefined {
   if (value === undefined) return undefined;

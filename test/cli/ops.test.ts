@@ -7,7 +7,7 @@
  * but never in a pipe. No CA is needed: lineages are written to the ledger
  * directly, with certificates that are not due.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -385,6 +385,23 @@ describe('cron print', () => {
     expect(doc).toMatchObject({ schema: 'certctl.cron/1', file, kept: false });
     expect(fs.statSync(file).mode & 0o777).toBe(0o644);
     expect(fs.readFileSync(file, 'utf8')).toContain(`${doc.expression} root `);
+  });
+
+  it('cron install --deploy-hook: the hook reaches renew as one word, a "%" in it survives cron', async () => {
+    const file = path.join(dir, 'cron.d', 'hooked');
+    const hook = "systemctl reload nginx; logger \"renewed at $(date +%s)\" 'it''s'";
+    const r = await cli(['cron', 'install', '--file', file, '--deploy-hook', hook]);
+    expect(r.code, r.stderr).toBe(0);
+    const line = fs.readFileSync(file, 'utf8').split('\n').find((l) => / root .*renew/.test(l))!;
+    // What cron hands /bin/sh: the text after the five time fields and the user, each "\%" as "%".
+    const command = line.split(' ').slice(6).join(' ').replace(/\\%/g, '%');
+    const words = execFileSync('/bin/sh', ['-c', `printf '%s\\0' ${command.slice(command.indexOf(' renew') + 1)}`]).toString().split('\0').slice(0, -1);
+    expect(words).toEqual(['renew', '--quiet', '--deploy-hook', hook]);
+    // An unescaped "%" would have cut the line for cron:
+    expect(line.split(' ').slice(6).join(' ')).not.toMatch(/[^\\]%/);
+    const empty = await cli(['cron', 'install', '--file', file, '--deploy-hook', ' ']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/--deploy-hook is empty/);
   });
 });
 

@@ -52,8 +52,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
   v.url(o.ctUrl, '--ct-url');
   for (const n of o.certName ?? []) assertLineageName(n);
   for (const [k, flag] of [['preHook', '--pre-hook'], ['postHook', '--post-hook'], ['deployHook', '--deploy-hook']] as const) {
-    const h = o[k];
-    if (h !== undefined && (h.trim() === '' || /[\u0000-\u0008\u000b-\u001f\u007f]/.test(h))) throw new InputError(`${flag} is empty or contains a control character (such as NUL).`, `Give ${flag} a shell command, e.g. ${flag} 'systemctl reload nginx'.`);
+    v.hookCommand(o[k], flag);
   }
   if (o.randomSleepMax !== undefined && !(Number.isInteger(o.randomSleepMax) && o.randomSleepMax >= 0 && o.randomSleepMax <= RANDOM_SLEEP_LIMIT_S)) {
     throw new InputError(`--random-sleep-max must be a whole number of seconds from 0 to ${RANDOM_SLEEP_LIMIT_S} (0: no random delay).`);

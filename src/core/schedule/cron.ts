@@ -54,9 +54,13 @@ export function certctlCommand(args: string[], bin: { node: string; script: stri
   return [...(viaPath ? [] : [bin.node]), script, ...args].map(shellWord).join(' ');
 }
 
-/** One crontab line; with `user`, the /etc/cron.d form (a user field after the five time fields). */
+/**
+ * One crontab line; with `user`, the /etc/cron.d form (a user field after the five time fields).
+ * cron turns every unescaped "%" of a command into a line break (even inside quotes), so a hook
+ * such as `date +%s` would be cut: each "%" is written as "\%", which cron gives the shell as "%".
+ */
 export function cronLine(t: TwiceDaily, command: string, user?: string): string {
-  return `${cronExpression(t)} ${user ? `${user} ` : ''}${command}`;
+  return `${cronExpression(t)} ${user ? `${user} ` : ''}${command.replace(/%/g, '\\%')}`;
 }
 
 /** The whole /etc/cron.d/certctl file. */
