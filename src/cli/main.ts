@@ -51,10 +51,28 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const program = buildProgram();
-  // Set before the commands are added: subcommands inherit it, so a usage error anywhere exits 2.
+  // With --json a usage error is a certctl.error/1 document on stdout like every other error, not
+  // commander's text on stderr: scripts parse one thing. (Help asked for is still help.)
+  const json = argv.slice(2).includes('--json');
+  let usageError = '';
+  if (json) {
+    program.configureOutput({
+      outputError: (text) => (usageError ||= text),
+      writeErr: (text) => {
+        if (!usageError) usageError = text;
+      },
+    });
+  }
+  // Set before the commands are added: subcommands inherit it (and the output above), so a usage error anywhere exits 2.
   program.exitOverride((err) => {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+      if (usageError) write(process.stderr, usageError); // help commander sent to stderr (no command given): not an error
       process.exit(ExitCode.OK);
+    }
+    if (json) {
+      const message = (usageError || err.message).trim().split('\n')[0]!.replace(/^error: /, '');
+      const doc = { schema: 'certctl.error/1', error: { kind: 'UsageError', message: `${message[0]?.toUpperCase() ?? ''}${message.slice(1)}.`.replace(/\.\.$/, '.'), hint: 'Run the command with --help for its usage.', exitCode: ExitCode.CONFIG } };
+      write(process.stdout, JSON.stringify(doc, null, 2) + '\n');
     }
     process.exit(ExitCode.CONFIG);
   });

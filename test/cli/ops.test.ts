@@ -349,6 +349,26 @@ describe('metrics', () => {
   });
 });
 
+describe('--json and usage errors', () => {
+  it('an unknown option, a missing required option or an unknown command: one certctl.error/1 document on stdout, nothing on stderr, exit 2', async () => {
+    for (const [args, message] of [
+      [['--json', 'issue', '--bogus', '-d', 'a.example.test'], "Unknown option '--bogus'."],
+      [['issue', '--json', '--webroot', '/tmp'], "Required option '-d, --domain <name>' not specified."],
+      [['--json', 'nosuchcommand'], "Unknown command 'nosuchcommand'."],
+    ] as const) {
+      const r = await cli([...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout)).toEqual({ schema: 'certctl.error/1', error: { kind: 'UsageError', message, hint: 'Run the command with --help for its usage.', exitCode: 2 } });
+    }
+    // Without --json: commander's text on stderr, as before.
+    const plain = await cli(['issue', '--bogus', '-d', 'a.example.test']);
+    expect(plain.code).toBe(2);
+    expect(plain.stdout).toBe('');
+    expect(plain.stderr).toMatch(/unknown option '--bogus'/);
+  });
+});
+
 describe('cron print', () => {
   it('five time fields (minute 0-59, two hours 12 apart), then certctl renew --quiet by absolute path', async () => {
     const seen = new Set<string>();
