@@ -155,3 +155,13 @@ function extra(err: CertctlError): Record<string, unknown> {
 export function lockWaitNotice(ctx: { out: Output }): (holder: { pid: number; host: string; acquired_at: number }) => void {
   return (h) => ctx.out.info(`waiting for another certctl run to finish (pid ${h.pid} on ${h.host}, holding the lock since ${utc(h.acquired_at)})`);
 }
+
+/**
+ * A serial number as OpenSSL prints it (`openssl x509 -serial`, `-text`): upper-case hex, an even
+ * number of digits. The ledger keeps certctl's own form (lower case, no leading zeros) as its key;
+ * people compare what certctl says with what OpenSSL and the CA's pages say.
+ */
+export function serialText(serial: string): string {
+  const hex = serial.toUpperCase();
+  return hex.length % 2 ? `0${hex}` : hex;
+}

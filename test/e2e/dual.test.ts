@@ -54,8 +54,8 @@ describe('dual (RSA + ECDSA) issuance against Pebble', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Ordering 2 certificates/);
-    expect(r.stdout).toMatch(/Issued dual\.example\.test: serial [0-9a-f]+/);
-    expect(r.stdout).toMatch(/Issued dual\.example\.test \(ecdsa\): serial [0-9a-f]+/);
+    expect(r.stdout).toMatch(/Issued dual\.example\.test: serial [0-9A-F]+,/);
+    expect(r.stdout).toMatch(/Issued dual\.example\.test \(ecdsa\): serial [0-9A-F]+,/);
 
     const live = path.join(state, 'live', LINEAGE);
     const archive = path.join(state, 'archive', LINEAGE);

@@ -125,7 +125,7 @@ describe('certctl import certbot', () => {
     const future = new Date(Date.now() + 4 * YEAR).toISOString();
     const ren = await runCli(['--state-dir', state, 'renew', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort)], { CERTCTL_TEST_NOW: future });
     expect(ren.stderr).toBe('');
-    expect(ren.stdout).toMatch(/renewed\s+imp\.example\.test: serial [0-9a-f]+/);
+    expect(ren.stdout).toMatch(/renewed\s+imp\.example\.test: serial [0-9A-F]+,/);
     expect(ren.code).toBe(0);
     expect(fs.readlinkSync(path.join(state, 'live', NAME, 'cert.pem'))).toBe(path.join('..', '..', 'archive', NAME, 'cert2.pem'));
     expect(fs.statSync(path.join(arch, 'privkey2.pem')).mode & 0o777).toBe(0o600);

@@ -74,7 +74,7 @@ describe('certctl renew', () => {
     const r = await runCli(renewArgs(state, ['--deploy-hook', hook]), { CERTCTL_TEST_NOW: future(4) });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/renewed\s+renew1\.example\.test: serial [0-9a-f]+/);
+    expect(r.stdout).toMatch(/renewed\s+renew1\.example\.test: serial [0-9A-F]+,/);
     expect(proxy.issued).toBe(1);
     const live = path.join(state, 'live', 'renew1.example.test');
     expect(fs.readlinkSync(path.join(live, 'fullchain.pem'))).toMatch(/fullchain2\.pem$/);

@@ -17,7 +17,7 @@ import type { Ledger, LineageRow, LineageSettings } from '../../core/ledger/ledg
 import { utc, humanRelative } from '../../core/clock.js';
 import { soonestExpiring } from '../../core/renew/due.js';
 import { mapLimit } from '../../core/concurrency.js';
-import { lockWaitNotice } from '../output.js';
+import { lockWaitNotice, serialText } from '../output.js';
 
 export interface ApplyOptions {
   dryRun?: boolean;
@@ -214,7 +214,7 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
     if (l) syncSettings(ledger, l, c, ctx.now());
     if (r.result === 'held') return { ...item, name: r.lineage, action: 'held', reason: 'already held' };
     const cert = r.certificates[0]!;
-    return { ...item, name: r.lineage, action: r.result, reason: `serial ${cert.serial}, valid until ${utc(cert.notAfter)}`, exitCode: ExitCode.OK, serial: cert.serial, notAfter: cert.notAfter };
+    return { ...item, name: r.lineage, action: r.result, reason: `serial ${serialText(cert.serial)}, valid until ${utc(cert.notAfter)}`, exitCode: ExitCode.OK, serial: cert.serial, notAfter: cert.notAfter };
   } catch (err) {
     if (!(err instanceof CertctlError)) throw err;
     const msg = err instanceof InputError && !err.message.startsWith(String(cfg.file)) ? `${where}: ${err.message}` : err.message;

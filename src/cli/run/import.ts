@@ -1,7 +1,7 @@
 /** The bodies of `certctl import` (wiring: commands/import.ts). */
 import path from 'node:path';
 import type { Context } from '../context.js';
-import { lockWaitNotice } from '../output.js';
+import { lockWaitNotice, serialText } from '../output.js';
 
 /** A --webroot for adopted lineages: exists, a directory, not a system directory (unless --force-webroot). Nothing is written to it here. */
 async function checkWebroot(stateDir: string, webroot: string | undefined, force?: boolean): Promise<void> {
@@ -138,7 +138,7 @@ export async function runImportPem(ctx: Context, files: string[], opts: { certNa
   }
   if (ctx.out.json) ctx.out.document('certctl.import/1', { source: 'pem', ...r });
   else {
-    for (const c of r.certificates) ctx.out.info(`${c.added ? 'added' : 'known'}  ${c.file}: serial ${c.serial}, ${c.names.join(', ')}`);
+    for (const c of r.certificates) ctx.out.info(`${c.added ? 'added' : 'known'}  ${c.file}: serial ${serialText(c.serial)}, ${c.names.join(', ')}`);
     if (r.lineage) ctx.out.attention(`Adopted as lineage ${r.lineage}: ${path.join(ctx.paths.live, r.lineage)}/`);
     ctx.out.attention(r.added ? `${r.added} certificate(s) added to the ledger${r.known ? `, ${r.known} already known` : ''}.` : 'Nothing new: every certificate was already in the ledger.');
   }

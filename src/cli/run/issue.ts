@@ -17,7 +17,7 @@ import { acquireRunLock } from '../../core/store/lock.js';
 import { utc, humanRelative } from '../../core/clock.js';
 import { withConfigDefaults, loadConfig } from '../../core/config/index.js';
 import { optionGiven } from '../action.js';
-import { lockWaitNotice } from '../output.js';
+import { lockWaitNotice, serialText } from '../output.js';
 
 export interface IssueOptions {
   domain: string[];
@@ -162,7 +162,7 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
   else {
     const p = ctx.out.palette;
     for (const c of r.certificates) {
-      ctx.out.attention(`${p.ok(r.result === 'recovered' ? 'Recovered' : 'Issued')} ${r.lineage}${c.role === 'main' ? '' : ` (${c.role})`}: serial ${c.serial}, valid until ${utc(c.notAfter)}.`);
+      ctx.out.attention(`${p.ok(r.result === 'recovered' ? 'Recovered' : 'Issued')} ${r.lineage}${c.role === 'main' ? '' : ` (${c.role})`}: serial ${serialText(c.serial)}, valid until ${utc(c.notAfter)}.`);
     }
     const live = r.files.filter((f) => f.startsWith(path.join(ctx.paths.live, r.lineage) + path.sep)).map((f) => path.basename(f));
     ctx.out.info(`Files: ${path.join(ctx.paths.live, r.lineage)}/{${live.join(',')}}`);

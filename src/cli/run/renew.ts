@@ -5,7 +5,7 @@ import { assertLineageName, quote } from '../../core/names.js';
 import { parseResolver } from '../../core/precheck/dns.js';
 import * as v from '../validate.js';
 import { acquireRunLock } from '../../core/store/lock.js';
-import { lockWaitNotice } from '../output.js';
+import { lockWaitNotice, serialText } from '../output.js';
 import { runRenew, type LineageOutcome, type RenewOptions } from '../../core/renew/runner.js';
 import { utc, humanRelative, isoTime } from '../../core/clock.js';
 import { withConfigDefaults } from '../../core/config/index.js';
@@ -149,7 +149,7 @@ function line(ctx: Context, x: LineageOutcome, now: number): void {
       break;
     case 'renewed':
     case 'recovered':
-      ctx.out.attention(`${p.ok(x.action)}  ${x.lineage}: serial ${x.serial}, valid until ${utc(x.notAfter!)} — ${x.reason}`);
+      ctx.out.attention(`${p.ok(x.action)}  ${x.lineage}: serial ${serialText(x.serial!)}, valid until ${utc(x.notAfter!)} — ${x.reason}`);
       break;
     case 'dry-run':
       ctx.out.attention(`${p.ok('dry-run')}  ${x.lineage}: ${x.reason}`);

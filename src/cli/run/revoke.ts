@@ -9,7 +9,7 @@ import { acquireRunLock } from '../../core/store/lock.js';
 import { utc } from '../../core/clock.js';
 import { REVOCATION_REASONS, revokeCertificates, type RevocationReason, type RevokeOutcome } from '../../core/revoke.js';
 import type { DeleteOutcome } from '../../core/retire.js';
-import { lockWaitNotice } from '../output.js';
+import { lockWaitNotice, serialText } from '../output.js';
 
 export interface RevokeCliOptions {
   certName?: string;
@@ -68,8 +68,8 @@ export async function runRevoke(ctx: Context, o: RevokeCliOptions): Promise<numb
     const how = c.by === 'account' ? "through certctl's account" : "signed with the certificate's own key";
     ctx.out.attention(
       c.result === 'revoked'
-        ? `Revoked ${c.serial} (${c.names.join(', ')}) ${how}, reason ${c.reason}, at ${utc(c.at)}.`
-        : `${c.serial} (${c.names.join(', ')}) is revoked: the CA says it already was; recorded.`,
+        ? `Revoked ${serialText(c.serial)} (${c.names.join(', ')}) ${how}, reason ${c.reason}, at ${utc(c.at)}.`
+        : `${serialText(c.serial)} (${c.names.join(', ')}) is revoked: the CA says it already was; recorded.`,
     );
   }
   if (deleted) ctx.out.attention(`Deleted the lineage ${deleted.lineage}: live/ and archive/ removed; the ledger keeps its ${deleted.certificatesKept} certificate(s) for the rate limits.`);
