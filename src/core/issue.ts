@@ -70,7 +70,7 @@ export function freeLineageName(ledger: Ledger, name: string): string {
 function dropIfEmpty(ledger: Ledger, name: string, isNew: boolean): void {
   if (!isNew) return;
   const l = ledger.lineage(name);
-  if (l && l.current_version === 0 && ledger.openOrders(name).length === 0 && ledger.certificatesForLineage(name).length === 0) {
+  if (l && l.current_version === 0 && ledger.openOrders(name).length === 0 && ledger.certificatesForLineage(name).length === 0 && ledger.challengeRecords(name).length === 0) {
     ledger.deleteLineage(name);
   }
 }
