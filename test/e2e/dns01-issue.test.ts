@@ -224,6 +224,48 @@ printf 'server ${w.ns1} 53\\nzone example.test\\nupdate ${op} _acme-challenge.%s
   });
 });
 
+describe('DNS-01 in check and apply', () => {
+  it('certctl check --dns runs the DNS-01 probe and CAA (issuewild for the wildcard); a wrong key fails it (exit 6)', async () => {
+    const state = tempDir();
+    const r = await runCli(['--state-dir', state, '--json', 'check', '--server', proxy.directoryUrl, '-d', 'example.test', '-d', '*.example.test', ...rfc2136()]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    const checks = (doc.results as { name: string; check: string; ok: boolean }[]).map((x) => `${x.name} ${x.check} ${x.ok}`);
+    expect(checks).toEqual(expect.arrayContaining(['example.test dns01 true', '*.example.test dns01 true', 'example.test caa true', '*.example.test caa true']));
+    expect(doc.method).toBe('dns-rfc2136');
+    const bad = path.join(tmp, 'wrong2.key');
+    fs.writeFileSync(bad, `key "certctl" {\n\talgorithm hmac-sha256;\n\tsecret "${crypto.randomBytes(32).toString('base64')}";\n};\n`, { mode: 0o600 });
+    const f = await runCli(['--state-dir', state, 'check', '--server', proxy.directoryUrl, '-d', 'example.test', ...rfc2136(bad)]);
+    expect(f.code, f.stdout + f.stderr).toBe(6);
+    expect(f.stdout + f.stderr).toMatch(/FAILED\s+dns01\s+The DNS server .* rejected the signature/);
+  });
+
+  it('apply: dns: in the defaults of a config file issues a wildcard certificate', async () => {
+    const state = tempDir();
+    const cfg = path.join(tmp, 'certctl.yaml');
+    fs.writeFileSync(
+      cfg,
+      `defaults:
+  server: ${proxy.directoryUrl}
+  caBundle: ${pebble.caBundle}
+  email: ops@example.test
+  resolver: "${w.ns1}:53"
+  dns:
+    method: rfc2136
+    server: "${w.ns1}:53"
+    tsigKey: ${w.keyFiles.certctl}
+    propagationTimeout: 30
+certificates:
+  - domains: [apply.example.test, "*.apply.example.test"]
+`,
+    );
+    const r = await runCli(['--state-dir', state, '--config', cfg, 'apply']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(sans(state, 'apply.example.test')).toEqual(['*.apply.example.test', 'apply.example.test']);
+    expect(JSON.parse(q<{ settings_json: string }>(state, 'SELECT settings_json FROM lineages')[0]!.settings_json).dns).toEqual({ method: 'rfc2136', server: `${w.ns1}:53`, tsigKeyFile: w.keyFiles.certctl, propagationTimeout: 30 });
+  });
+});
+
 describe('DNS-01 bad input: one sentence, the exit code, nothing sent to the CA, the ledger intact', () => {
   async function refused(args: string[], code: number, message: RegExp): Promise<void> {
     const state = tempDir();
