@@ -44,6 +44,8 @@ export interface PebbleOptions {
   env?: Record<string, string>;
   /** Do not serve the webroot on Pebble's HTTP-01 port (for --standalone tests). */
   noWeb?: boolean;
+  /** host:port of the DNS server Pebble resolves through (DNS-01: the BIND serving the zone); default pebble-challtestsrv. */
+  dnsServer?: string;
 }
 
 function makeTlsCert(dir: string): { cert: string; key: string } {
@@ -131,7 +133,7 @@ async function startPebbleOnce(opts: PebbleOptions): Promise<Pebble> {
   }
 
   let log = '';
-  const child: ChildProcess = spawn(PEBBLE_BIN, ['-config', configFile, '-dnsserver', dns.resolver], {
+  const child: ChildProcess = spawn(PEBBLE_BIN, ['-config', configFile, '-dnsserver', opts.dnsServer ?? dns.resolver], {
     cwd: dir,
     env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: String(opts.nonceReject ?? 5), ...(opts.env ?? {}) },
     stdio: ['ignore', 'pipe', 'pipe'],

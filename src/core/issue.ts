@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import type { RunEnv } from './env.js';
-import type { Ledger, LineageRow, LineageSettings } from './ledger/ledger.js';
+import type { DnsSettings, Ledger, LineageRow, LineageSettings } from './ledger/ledger.js';
 import type { CaProfile } from './ca/registry.js';
 import type { ObtainResult } from './obtain.js';
 import { InputError } from './errors.js';
@@ -24,12 +24,13 @@ export interface IssueRequest {
   keyType: string;
   /** The lineage's name (--cert-name); default: the lineage holding the set at this CA, else a free name from the first name. */
   certName?: string;
-  /** Webroot (absolute), standalone listen address (HTTP-01) or standaloneTls listen address (TLS-ALPN-01): exactly one. */
+  /** Webroot (absolute), standalone listen address (HTTP-01), standaloneTls listen address (TLS-ALPN-01) or DNS-01 settings: exactly one. */
   webroot: string | null;
   standalone: { host: string; port: number } | null;
   standaloneTls?: { host: string; port: number } | null;
   /** Port the CA connects to for TLS-ALPN-01 (default 443), remembered for renew. */
   tlsPort?: number;
+  dns?: DnsSettings;
   email?: string;
   eab?: { kid: string; hmacKey: string };
   /** Extra CA certificates to trust (absolute path). */
@@ -73,7 +74,7 @@ export function freeLineageName(ledger: Ledger, name: string): string {
 function dropIfEmpty(ledger: Ledger, name: string, isNew: boolean): void {
   if (!isNew) return;
   const l = ledger.lineage(name);
-  if (l && l.current_version === 0 && ledger.openOrders(name).length === 0 && ledger.certificatesForLineage(name).length === 0) {
+  if (l && l.current_version === 0 && ledger.openOrders(name).length === 0 && ledger.certificatesForLineage(name).length === 0 && ledger.challengeRecords(name).length === 0) {
     ledger.deleteLineage(name);
   }
 }
@@ -108,6 +109,9 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     ...(req.tlsPort ? { tlsPort: req.tlsPort } : {}),
     ...(req.resolver ? { resolver: req.resolver } : {}),
   };
+  // The method of this request replaces the last one's (never a mix of two).
+  delete settings.dns;
+  if (req.dns) settings.dns = req.dns;
   const isNew = !existing;
   const listen = req.standaloneTls ?? req.standalone;
   ledger.saveLineage({
@@ -117,7 +121,7 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     ca_id: ca.id,
     directory_url: directoryUrl,
     key_type: req.keyType,
-    challenge: req.webroot ? 'webroot' : req.standaloneTls ? 'standalone-tls' : 'standalone',
+    challenge: req.dns ? 'dns' : req.webroot ? 'webroot' : req.standaloneTls ? 'standalone-tls' : 'standalone',
     webroot: req.webroot,
     standalone_addr: listen ? `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}` : null,
     settings,

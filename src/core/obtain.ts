@@ -102,7 +102,7 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
   const ordering = !resumed || missing.length > 0;
   const listens = l.challenge === 'standalone' || l.challenge === 'standalone-tls';
   if (listens && ordering) await deps.gate?.check();
-  const solver = solverFor(l, { readiness: !req.precheckSkipped });
+  const solver = solverFor(l, { ledger, now, log, readiness: !req.precheckSkipped });
   await solver.prepare();
   try {
     if (!listens && ordering) await deps.gate?.check();

@@ -6,12 +6,11 @@
  * listens (dead.test's ns3). What the nameservers hold is always read back
  * with `dig`, not with the code under test.
  *
- * The acme-dns HTTP API is played by a small stand-in here (acmeDnsStandIn),
+ * The acme-dns HTTP API is played by a small stand-in (testkit/acmedns-standin.ts),
  * which writes into BIND with nsupdate as acme-dns writes into its own DNS.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -31,7 +30,7 @@ import { sendUpdate } from '../../src/core/dns/update.js';
 import { RRType } from '../../src/core/dns/wire.js';
 import { discoverChallengeZone } from '../../src/core/dns/zone.js';
 import { digTxt, startDnsWorld, type DnsWorld } from '../../testkit/bind.js';
-import { freePort } from '../../testkit/ports.js';
+import { startAcmeDnsStandIn } from '../../testkit/acmedns-standin.js';
 
 const execFileP = promisify(execFile);
 
@@ -55,7 +54,7 @@ afterAll(async () => {
 });
 
 const discovery = () => ({ resolver: ns1 });
-const both = async (name: string) => ({ v4: await digTxt(w.ns1, name), v6: await digTxt('::1', name) });
+const both = async (name: string) => ({ v4: await digTxt(w.ns1, name), v6: await digTxt(w.ns1v6, name) });
 
 async function rejection(p: Promise<unknown>): Promise<DnsError> {
   try {
@@ -128,12 +127,12 @@ describe('zone discovery', () => {
       target: '_acme-challenge.www.example.test',
       cnames: [],
       zone: 'example.test',
-      nameservers: [{ name: 'ns1.example.test', addresses: [w.ns1, '::1'] }],
+      nameservers: [{ name: 'ns1.example.test', addresses: [w.ns1, w.ns1v6] }],
     });
     const lag = await discoverChallengeZone('lag.test', discovery());
     expect(lag.zone).toBe('lag.test');
     expect(lag.nameservers).toEqual([
-      { name: 'ns1.example.test', addresses: [w.ns1, '::1'] },
+      { name: 'ns1.example.test', addresses: [w.ns1, w.ns1v6] },
       { name: 'ns2.example.test', addresses: [w.ns2] },
     ]);
   });
@@ -176,7 +175,7 @@ describe('propagation wait and the solver', () => {
     });
     expect(progress[0]).toEqual({ ready: 2, total: 3, lagging: [`ns2.example.test (${w.ns2})`] });
     expect(progress[progress.length - 1]).toEqual({ ready: 3, total: 3, lagging: [] });
-    for (const ns of [w.ns1, '::1', w.ns2]) expect(await digTxt(ns, '_acme-challenge.late.lag.test')).toEqual(values);
+    for (const ns of [w.ns1, w.ns1v6, w.ns2]) expect(await digTxt(ns, '_acme-challenge.late.lag.test')).toEqual(values);
     // Journalled before the first update: both records, no secret.
     expect(journal[0]!.map((r) => r.value).sort()).toEqual(values);
     expect(JSON.stringify(journal)).not.toMatch(/secret|hmac/i);
@@ -211,7 +210,7 @@ describe('propagation wait and the solver', () => {
     const z = await discoverChallengeZone('half.example.test', discovery());
     const e = await rejection(waitForPropagation([{ name: z.target, values: ['one', 'two'], nameservers: z.nameservers }], { timeoutMs: 800 }));
     expect(e.message).toContain(`ns1.example.test (${w.ns1}) lacks 1 of 2 values for _acme-challenge.half.example.test`);
-    expect(e.message).toContain('ns1.example.test (::1) lacks 1 of 2 values');
+    expect(e.message).toContain(`ns1.example.test (${w.ns1v6}) lacks 1 of 2 values`);
   });
 
   it('after a crash (SIGKILL right after presenting), the journalled records are cleaned up by the next run', async () => {
@@ -248,7 +247,7 @@ describe('DNS-01 precheck', () => {
     const report = await dns01Precheck(['pre.example.test', '*.pre.example.test', 'cname.example.test'], { provider: rfc2136, discovery: discovery() });
     expect(report.zones.map((z) => z.target)).toEqual(['_acme-challenge.pre.example.test', 'x1.auth.example.org']);
     expect(report.lines).toContain('_acme-challenge.pre.example.test: a probe TXT record was written (rfc2136), answered by all 2 nameserver addresses, and removed');
-    expect(report.lines[1]).toBe(`_acme-challenge.cname.example.test → x1.auth.example.org: zone auth.example.org, nameservers ns1.example.test (${w.ns1}, ::1)`);
+    expect(report.lines[1]).toBe(`_acme-challenge.cname.example.test → x1.auth.example.org: zone auth.example.org, nameservers ns1.example.test (${w.ns1}, ${w.ns1v6})`);
     expect(await both('_acme-challenge.pre.example.test')).toEqual({ v4: [], v6: [] });
     expect(await both('x1.auth.example.org')).toEqual({ v4: [], v6: [] });
   });
@@ -342,30 +341,7 @@ printf 'server %s 53\\nzone example.test\\nupdate delete _acme-challenge.%s. IN 
 
 describe('acme-dns provider, against a stand-in for the acme-dns HTTP API writing into BIND', () => {
   /** certctl's acme-dns stand-in: POST /update with X-Api-User/X-Api-Key; keeps the two newest values per subdomain, as acme-dns does. */
-  async function acmeDnsStandIn(accounts: Record<string, { user: string; key: string }>) {
-    const values = new Map<string, string[]>();
-    const port = await freePort();
-    let updates = 0;
-    const srv = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => (body += d));
-      req.on('end', async () => {
-        if (req.method !== 'POST' || req.url !== '/update') return res.writeHead(404).end();
-        const { subdomain, txt } = JSON.parse(body) as { subdomain: string; txt: string };
-        const acc = accounts[subdomain];
-        if (!acc || req.headers['x-api-user'] !== acc.user || req.headers['x-api-key'] !== acc.key) return res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"error": "forbidden"}');
-        if (typeof txt !== 'string' || txt.length !== 43) return res.writeHead(400).end('{"error": "bad_txt"}');
-        const list = [...(values.get(subdomain) ?? []), txt].slice(-2);
-        values.set(subdomain, list);
-        const name = `${subdomain}.auth.example.org.`;
-        await w.update(w.ns1, w.keyFiles.admin, 'auth.example.org', [`update delete ${name} TXT`, ...list.map((v) => `update add ${name} 60 IN TXT "${v}"`)]);
-        updates++;
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ txt }));
-      });
-    });
-    await new Promise<void>((r) => srv.listen(port, '127.0.0.1', () => r()));
-    return { url: `http://127.0.0.1:${port}`, updates: () => updates, close: () => new Promise<void>((r) => srv.close(() => r())) };
-  }
+  const acmeDnsStandIn = (accounts: Record<string, { user: string; key: string }>) => startAcmeDnsStandIn(w, accounts);
 
   it('sets both values of a wildcard + base name; wrong credentials are a clear error without the password', async () => {
     const api = await acmeDnsStandIn({ x1: { user: 'user-1', key: 'pa55word-x1' } });

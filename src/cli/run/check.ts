@@ -3,7 +3,9 @@ import { ExitCode, InputError } from '../../core/errors.js';
 import type { Context } from '../context.js';
 import type { PrecheckResult } from '../../core/precheck/types.js';
 
-export interface CheckOptions {
+import { dnsSettingsFrom, type DnsOptions } from '../dns-options.js';
+
+export interface CheckOptions extends DnsOptions {
   domain: string[];
   webroot?: string;
   forceWebroot?: boolean;
@@ -33,8 +35,8 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
   const { normalizeNames } = await import('../../core/names.js');
 
   if (o.ca && o.server) throw new InputError('Give --ca or --server, not both.');
-  const methods = [o.webroot !== undefined && '--webroot', o.standalone !== undefined && '--standalone', o.standaloneTls !== undefined && '--standalone-tls'].filter(Boolean);
-  if (methods.length > 1) throw new InputError(`Give one of ${methods.join(' and ')}, not both.`, 'Check the way `issue` will answer the challenge: --webroot DIR or --standalone (HTTP-01), or --standalone-tls (TLS-ALPN-01).');
+  const methods = [o.webroot !== undefined && '--webroot', o.standalone !== undefined && '--standalone', o.standaloneTls !== undefined && '--standalone-tls', o.dns !== undefined && '--dns'].filter(Boolean);
+  if (methods.length > 1) throw new InputError(`Give one of ${methods.join(' and ')}, not both.`, 'Check the way `issue` will answer the challenge: --webroot DIR or --standalone (HTTP-01), --standalone-tls (TLS-ALPN-01), or --dns METHOD (DNS-01).');
   if (o.tlsPort !== undefined && o.standaloneTls === undefined) throw new InputError('--tls-port is the port the CA connects to for TLS-ALPN-01; it goes with --standalone-tls.', 'Add --standalone-tls [ADDR:PORT], or leave --tls-port out.');
   let ca;
   if (o.server) {
@@ -51,7 +53,7 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
     ca = findCa(id);
     if (!ca) throw new InputError(`Unknown CA "${id}".`, `Known CAs: ${CAS.map((c) => c.id).join(', ')}; or give --server URL.`);
   }
-  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: false, maxNames: ca.maxNames });
+  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: o.dns !== undefined, maxNames: ca.maxNames });
   const httpPort = port(o.httpPort, '--http-port');
   const httpsPort = port(o.httpsPort, '--https-port');
   const tlsPort = port(o.tlsPort, '--tls-port');
@@ -92,14 +94,20 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
     assertDocumentRoot(path.resolve(o.webroot), ctx.paths.root, Boolean(o.forceWebroot));
   }
 
+  const dns = dnsSettingsFrom(o);
+
   const { runPrechecks } = await import('../../core/precheck/index.js');
   const { recordPrechecks } = await import('../../core/ledger/prechecks.js');
   const ledger = await ctx.ledger();
   const now = ctx.now();
   const common = { names, resolver: o.resolver, httpPort, httpsPort, caaIdentities, caName: ca.name, timeoutMs, ledger, directoryUrl: ca.directoryUrl, now };
+  const { Dns01ChallengeSolver } = await import('../../core/challenge/dns01.js');
+  // With --dns: the DNS-01 solver's own readiness check (the probe record), as issue's gate runs it.
   const report = standaloneTls
     ? await (await import('../../core/precheck/tlsalpn01.js')).runTlsAlpnPrechecks({ ...common, listen: standaloneTls, tlsPort })
-    : await runPrechecks({ ...common, webroot: o.webroot, standalone });
+    : dns
+      ? await new Dns01ChallengeSolver(dns, names, { ledger, lineage: '', now: ctx.now, log: (l) => ctx.out.verbose(l), resolver: o.resolver }).precheck(common)
+      : await runPrechecks({ ...common, webroot: o.webroot, standalone });
   recordPrechecks(ledger, report.results, now);
   const code = report.ok ? ExitCode.OK : ExitCode.PRECHECK_FAILED;
   const failed = report.results.filter((r) => !r.ok);
@@ -114,7 +122,7 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
       httpPort: httpPort ?? 80,
       httpsPort: httpsPort ?? 443,
       tlsPort: standaloneTls ? (tlsPort ?? 443) : null,
-      method: o.webroot ? 'webroot' : standalone ? 'standalone' : standaloneTls ? 'standalone-tls' : null,
+      method: o.webroot ? 'webroot' : standalone ? 'standalone' : standaloneTls ? 'standalone-tls' : dns ? `dns-${dns.method}` : null,
       names,
       results: report.results.map((r) => ({ name: r.name, check: r.check, ok: r.ok, summary: r.summary, evidence: r.evidence, advice: r.advice ?? null })),
       skipped: report.skipped,
@@ -179,6 +187,9 @@ function evidenceLines(r: PrecheckResult): string[] {
         out.push(`CAA       ${a.name}: ${a.records?.length ? a.records.join('; ') : a.outcome}`);
       }
       if (e.decidingRecord) out.push(`deciding  ${e.decidingRecord}`);
+      break;
+    case 'dns01':
+      if (e.rcode) out.push(`answer    ${e.rcode}${e.server ? ` from ${e.server}` : ''}`);
       break;
     case 'failures':
       if (Array.isArray(e.failures)) out.push(`failed    ${e.failures.join(', ')}`);

@@ -18,8 +18,9 @@ import { utc, humanRelative } from '../../core/clock.js';
 import { withConfigDefaults, loadConfig } from '../../core/config/index.js';
 import { optionGiven } from '../action.js';
 import { lockWaitNotice, serialText } from '../output.js';
+import { dnsSettingsFrom, type DnsOptions } from '../dns-options.js';
 
-export interface IssueOptions {
+export interface IssueOptions extends DnsOptions {
   domain: string[];
   webroot?: string;
   standalone?: string | true;
@@ -66,7 +67,7 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
   o = await withConfigDefaults(ctx.opts.config, o, 'issue', (k) => optionGiven(o, k));
   v.url(o.server, '--server');
   const { ca, directoryUrl } = resolveCa({ ca: o.ca, server: o.server, staging: o.staging });
-  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: false, maxNames: ca.maxNames });
+  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: o.dns !== undefined, maxNames: ca.maxNames });
   // A CA that issues one key type only (the SM2 ACME Service: its sm2 bundle) needs no --key-type.
   const spec = parseKeyType(!keyTypeGiven && ca.keyTypes.length === 1 ? ca.keyTypes[0] : o.keyType);
   if (!ca.keyTypes.includes(spec.text.split(':')[0]!)) {
@@ -75,11 +76,11 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
   // --cert-name '' is a bad name, not "no name" (it used to slip through as the lineage "").
   if (o.certName !== undefined) assertLineageName(o.certName);
   if (o.webroot !== undefined && o.webroot.trim() === '') throw new InputError('--webroot is empty.', 'Give --webroot the directory your web server serves for these names.');
-  const methods = [o.webroot && '--webroot', o.standalone && '--standalone', o.standaloneTls && '--standalone-tls'].filter(Boolean);
+  const methods = [o.webroot && '--webroot', o.standalone && '--standalone', o.standaloneTls && '--standalone-tls', o.dns !== undefined && '--dns'].filter(Boolean);
   if (methods.length !== 1) {
     throw new InputError(
       methods.length ? `Give one of ${methods.join(' and ')}, not both.` : 'Say how to answer the challenge.',
-      'Use --webroot DIR (your web server serves DIR), --standalone [ADDR:PORT] (HTTP-01 on port 80) or --standalone-tls [ADDR:PORT] (TLS-ALPN-01 on port 443).',
+      'Use --webroot DIR (your web server serves DIR), --standalone [ADDR:PORT] (HTTP-01 on port 80), --standalone-tls [ADDR:PORT] (TLS-ALPN-01 on port 443) or --dns METHOD (DNS-01; wildcards).',
     );
   }
   if (o.standaloneTls) {
@@ -87,6 +88,7 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
     if (ip) throw new InputError(`certctl's TLS-ALPN-01 responder does not answer for IP addresses such as ${ip}.`, 'Use --webroot or --standalone (HTTP-01) for a certificate with IP addresses.');
   }
   if (!o.standaloneTls && o.tlsPort !== undefined) throw new InputError('--tls-port is the port the CA connects to for TLS-ALPN-01; it goes with --standalone-tls.', 'Add --standalone-tls [ADDR:PORT], or leave --tls-port out.');
+  const dns = dnsSettingsFrom(o);
   v.email(o.email, optionGiven(o, 'email') === false && config.file ? `${config.file}: defaults.email` : '--email');
   v.profile(o.profile);
   if (o.resolver !== undefined) parseResolver(v.plain(o.resolver, '--resolver')!);
@@ -122,6 +124,7 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
       standalone: listen,
       standaloneTls: listenTls,
       tlsPort: o.tlsPort,
+      dns,
       email: o.email,
       eab: eabKid !== undefined ? { kid: eabKid, hmacKey: eabHmacKey! } : undefined,
       caBundle: o.caBundle ? path.resolve(o.caBundle) : undefined,

@@ -23,8 +23,28 @@ export interface HookSet {
   deployHook?: string;
 }
 
+/**
+ * `dns:` (in defaults or per certificate): DNS-01 as `issue --dns` takes it —
+ * method and the same options by their long names; files relative to the
+ * config file. Checked like the command line's (cli/dns-options.ts) when used.
+ */
+export interface ConfigDns {
+  method: string;
+  server?: string;
+  tsigKey?: string;
+  tsigKeyName?: string;
+  zone?: string;
+  propagationTimeout?: number;
+  hook?: string;
+  cleanupHook?: string;
+  acmeDnsCredentials?: string;
+  acmeDnsApi?: string;
+}
+
 /** Used when the command line does not say. */
 export interface ConfigDefaults {
+  /** DNS-01 for every certificate that names no webroot / standalone of its own. */
+  dns?: ConfigDns;
   ca?: string;
   server?: string;
   email?: string;
@@ -59,6 +79,8 @@ export interface DeclaredCertificate {
   standaloneTls?: string | true;
   /** Port the CA connects to for TLS-ALPN-01 (default 443). */
   tlsPort?: number;
+  /** DNS-01 (wildcards): instead of webroot / standalone. */
+  dns?: ConfigDns;
   keyType?: string;
   ca?: string;
   server?: string;
@@ -311,6 +333,37 @@ function bool(pr: Problems, o: Obj, k: string, at: FieldPath): boolean | undefin
   return v;
 }
 
+const DNS_KEYS = ['method', 'server', 'tsigKey', 'tsigKeyName', 'zone', 'propagationTimeout', 'hook', 'cleanupHook', 'acmeDnsCredentials', 'acmeDnsApi'] as const;
+
+function dnsField(pr: Problems, o: Obj, at: FieldPath, base: string): ConfigDns | undefined {
+  const v = o.dns;
+  if (v === undefined || v === null) return undefined;
+  const here = [...at, 'dns'];
+  if (!isObj(v)) {
+    pr.add(here, `expected a mapping with "method" (rfc2136, hook or acme-dns), got ${describe(v)}`);
+    return undefined;
+  }
+  knownKeys(pr, v, here, DNS_KEYS);
+  const method = str(pr, v, 'method', here);
+  if (method === undefined) {
+    pr.add([...here, 'method'], 'missing: rfc2136, hook or acme-dns');
+    return undefined;
+  }
+  if (!['rfc2136', 'hook', 'acme-dns'].includes(method)) pr.add([...here, 'method'], `expected rfc2136, hook or acme-dns, got ${describe(method)}`);
+  return unset({
+    method,
+    server: str(pr, v, 'server', here),
+    tsigKey: filePath(pr, v, 'tsigKey', here, base, 'the TSIG key file'),
+    tsigKeyName: str(pr, v, 'tsigKeyName', here),
+    zone: str(pr, v, 'zone', here),
+    propagationTimeout: int(pr, v, 'propagationTimeout', here, 1, 3600),
+    hook: str(pr, v, 'hook', here),
+    cleanupHook: str(pr, v, 'cleanupHook', here),
+    acmeDnsCredentials: filePath(pr, v, 'acmeDnsCredentials', here, base, 'the acme-dns credentials file'),
+    acmeDnsApi: str(pr, v, 'acmeDnsApi', here),
+  });
+}
+
 function dirPath(pr: Problems, o: Obj, k: string, at: FieldPath, base: string): string | undefined {
   const s = str(pr, o, k, at);
   return s === undefined ? undefined : path.resolve(base, s);
@@ -358,8 +411,8 @@ function server(pr: Problems, o: Obj, at: FieldPath): string | undefined {
   return s;
 }
 
-const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile'] as const;
-const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'standaloneTls', 'tlsPort', 'keyType', 'ca', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays'] as const;
+const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile'] as const;
+const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'standaloneTls', 'tlsPort', 'dns', 'keyType', 'ca', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays'] as const;
 
 function unset<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
@@ -392,6 +445,7 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
           keyType: await keyType(pr, d, at),
           webroot: dirPath(pr, d, 'webroot', at, base),
           forceWebroot: bool(pr, d, 'forceWebroot', at),
+          dns: dnsField(pr, d, at, base),
           caBundle: filePath(pr, d, 'caBundle', at, base, 'the CA bundle'),
           eabKid: str(pr, d, 'eabKid', at),
           eabHmacKey: str(pr, d, 'eabHmacKey', at),
@@ -463,8 +517,8 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
   } else {
     const { normalizeNames } = await import('../names.js');
     try {
-      // The CA's own rules (IP identifiers, max names) are checked again by issue.
-      domains = normalizeNames(d as string[], { allowIp: true, allowWildcard: false });
+      // The CA's own rules (IP identifiers, max names) and wildcards (DNS-01 only) are checked again by issue.
+      domains = normalizeNames(d as string[], { allowIp: true, allowWildcard: true });
     } catch (err) {
       pr.add([...at, 'domains'], (err as Error).message);
     }
@@ -495,6 +549,8 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
   if (standaloneTls && (webroot || standalone)) pr.add([...at, 'standaloneTls'], `give one of webroot, standalone and standaloneTls, not ${webroot ? 'webroot' : 'standalone'} as well`);
   const tlsPort = int(pr, v, 'tlsPort', at, 1, 65535);
   if (tlsPort !== undefined && !standaloneTls) pr.add([...at, 'tlsPort'], 'tlsPort is the port the CA connects to for TLS-ALPN-01: it goes with standaloneTls');
+  const dns = dnsField(pr, v, at, base);
+  if (dns && (webroot || standalone || standaloneTls)) pr.add([...at, 'dns'], `give either dns or ${webroot ? 'webroot' : standalone ? 'standalone' : 'standaloneTls'}, not both`);
   const c: DeclaredCertificate = unset({
     name,
     domains,
@@ -502,6 +558,7 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
     standalone,
     standaloneTls,
     tlsPort,
+    dns,
     keyType: await keyType(pr, v, at),
     ca: str(pr, v, 'ca', at),
     server: server(pr, v, at),
@@ -665,7 +722,7 @@ export function applyDefaults<T extends object>(options: T, config: Config, targ
     // A --server given on the command line makes the config's --ca meaningless, and the other way round.
     if ((k === 'ca' && isGiven('server')) || (k === 'server' && isGiven('ca'))) continue;
     // The challenge: the default webroot only when neither --webroot nor --standalone was given.
-    if (k === 'webroot' && (isGiven('standalone') || o.standalone !== undefined || isGiven('standaloneTls') || o.standaloneTls !== undefined)) continue;
+    if (k === 'webroot' && (isGiven('standalone') || o.standalone !== undefined || isGiven('standaloneTls') || o.standaloneTls !== undefined || o.dns !== undefined)) continue;
     o[k] = flat[k];
   }
   return o as T;

@@ -5,10 +5,10 @@
  * bad input (an unparsable resolver address) throws InputError.
  */
 
-/** The readiness checks, in the order they are reported (a name gets http01 or tlsalpn01, by its challenge). */
-export type CheckName = 'dns' | 'http01' | 'tlsalpn01' | 'caa' | 'failures';
+/** The readiness checks, in the order they are reported (a name gets http01 or tlsalpn01, by its challenge; dns01: the DNS-01 solver's probe, challenge/dns01.ts). */
+export type CheckName = 'dns' | 'http01' | 'tlsalpn01' | 'dns01' | 'caa' | 'failures';
 
-export const CHECK_ORDER: readonly CheckName[] = ['dns', 'http01', 'tlsalpn01', 'caa', 'failures'];
+export const CHECK_ORDER: readonly CheckName[] = ['dns', 'http01', 'tlsalpn01', 'dns01', 'caa', 'failures'];
 
 /** One check of one name. `evidence` is JSON-safe: what was asked, what came back, which record. */
 export interface PrecheckResult {
