@@ -241,6 +241,11 @@ export interface LineageSettings {
   preHook?: string;
   postHook?: string;
   deployHook?: string;
+  /**
+   * Executables run (no shell) before the command hook of the same kind, in this order: certbot's
+   * renewal-hooks/pre|deploy|post/ carried over by `certctl migrate certbot`.
+   */
+  hookFiles?: { pre?: string[]; deploy?: string[]; post?: string[] };
   httpPort?: number;
   /** DNS server for the readiness checks (host:port). */
   resolver?: string;
