@@ -22,6 +22,7 @@ export const COMMANDS: Record<string, Loader> = {
   metrics: () => import('./metrics.js'),
   sync: () => import('./sync.js'),
   import: () => import('./import.js'),
+  migrate: () => import('./migrate.js'),
 };
 
 /** Aliases commander knows (status|certificates): the module that defines them. */
