@@ -54,17 +54,16 @@ export interface LinkChange {
   original: string;
   /** certctl's live file it points at afterwards (absolute). */
   target: string;
-  /** The link's own times before (restored by --revert, so the tree is as it was). */
-  atimeMs: number;
-  mtimeMs: number;
+  /** The link's own modification time before, in nanoseconds (restored by --revert, so the tree is as it was). */
+  mtimeNs: string;
 }
 
 export interface LineageMigration {
   name: string;
   names: string[];
-  /** certbot's live/NAME directory and its modification time before. */
+  /** certbot's live/NAME directory and its modification time before (nanoseconds). */
   liveDir: string;
-  liveDirMtimeMs: number;
+  liveDirMtimeNs: string;
   links: LinkChange[];
   conf: { from: string; to: string };
 }
@@ -77,8 +76,8 @@ export interface MigrationRecord {
   state: 'migrating' | 'migrated' | 'reverting' | 'reverted';
   startedAt: string;
   updatedAt: string;
-  /** certbot's renewal/ directory's modification time before the first renewal file was moved. */
-  renewalDirMtimeMs: number;
+  /** certbot's renewal/ directory's modification time (nanoseconds) before the first renewal file was moved. */
+  renewalDirMtimeNs: string;
   lineages: LineageMigration[];
   hookFiles: HookFiles;
 }
@@ -173,6 +172,22 @@ function readlink(p: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** A path's own modification time (a link's, not its target's), in nanoseconds. */
+function mtimeNs(p: string): string {
+  return fs.lstatSync(p, { bigint: true }).mtimeNs.toString();
+}
+
+/**
+ * Set a path's own modification time to the nanosecond (a link's itself): Node's utimes takes
+ * seconds as a double and loses the last digits, so coreutils' touch (utimensat) does it, its
+ * arguments as an array (no shell); the access time is left as it is.
+ */
+function setMtimeNs(p: string, ns: string): void {
+  const n = BigInt(ns);
+  const frac = (n % 1_000_000_000n).toString().padStart(9, '0');
+  execFileSync('touch', ['-h', '-m', '-d', `@${n / 1_000_000_000n}.${frac}`, '--', p], { stdio: 'ignore' });
 }
 
 /** certbot's directory hooks, as certbot picks them: regular executable files in name order, no "~" backups. */
@@ -271,7 +286,7 @@ function checkFreshLinks(dir: string, cl: CertbotLineage, certctlLive: string): 
     const want = path.join(dir, 'archive', cl.name, `${base}${cl.current}.pem`);
     if (path.resolve(liveDir, original) !== want) return { reason: `${file} points at ${original}, not at certbot's archive/${cl.name}/${base}${cl.current}.pem` };
     if (!lstat(want)?.isFile()) return { reason: `${want} is not a regular file` };
-    links.push({ file, original, target: path.join(certctlLive, `${base}.pem`), atimeMs: st.atimeMs, mtimeMs: st.mtimeMs });
+    links.push({ file, original, target: path.join(certctlLive, `${base}.pem`), mtimeNs: mtimeNs(file) });
   }
   return { links };
 }
@@ -365,7 +380,7 @@ export function planMigration(paths: StatePaths, dir: string, o: MigrateOptions)
       continue;
     }
     const liveDir = path.join(dir, 'live', cl.name);
-    const m: LineageMigration = { name: cl.name, names: [], liveDir, liveDirMtimeMs: fs.statSync(liveDir).mtimeMs, links: checked.links, conf: { from: cl.confFile, to } };
+    const m: LineageMigration = { name: cl.name, names: [], liveDir, liveDirMtimeNs: mtimeNs(liveDir), links: checked.links, conf: { from: cl.confFile, to } };
     verdicts.push({ name: cl.name, status: 'migrate', reason: `renewed by certctl from now on (${auth}${o.webroot ? ', --webroot' : ''})` });
     changes.push({ kind: 'import', lineage: cl.name, path: certctlLive(cl.name), from: path.join(dir, 'archive', cl.name, `cert${cl.current}.pem`) });
     changes.push({ kind: 'set-aside', lineage: cl.name, path: m.conf.from, to: m.conf.to });
@@ -478,7 +493,7 @@ export async function applyMigration(ledger: Ledger, paths: StatePaths, plan: Mi
         state: 'migrating',
         startedAt: new Date(now()).toISOString(),
         updatedAt: '',
-        renewalDirMtimeMs: fs.statSync(path.join(plan.certbotDir, 'renewal')).mtimeMs,
+        renewalDirMtimeNs: mtimeNs(path.join(plan.certbotDir, 'renewal')),
         lineages: go,
         hookFiles: plan.hookFiles,
       };
@@ -575,11 +590,9 @@ export function applyRevert(paths: StatePaths, plan: RevertPlan, now: () => numb
       done.push({ kind: 'restore-link', lineage: m.name, path: l.file, from: l.target, to: l.original });
     }
     removeStrayTemps(m);
-    for (const l of m.links) {
-      if (readlink(l.file) === l.original) fs.lutimesSync(l.file, l.atimeMs / 1000, l.mtimeMs / 1000);
-    }
+    for (const l of m.links) if (readlink(l.file) === l.original) setMtimeNs(l.file, l.mtimeNs);
     fsyncDir(m.liveDir);
-    fs.utimesSync(m.liveDir, fs.statSync(m.liveDir).atimeMs / 1000, m.liveDirMtimeMs / 1000);
+    setMtimeNs(m.liveDir, m.liveDirMtimeNs);
     if (p.conf) {
       fs.renameSync(m.conf.to, m.conf.from);
       fsyncDir(path.dirname(m.conf.from));
@@ -588,8 +601,7 @@ export function applyRevert(paths: StatePaths, plan: RevertPlan, now: () => numb
     Object.assign(v, { status: 'reverted', reason: 'certbot’s links and renewal file are as they were' });
   }
   if (!conflicts) {
-    const renewal = path.join(rec.certbotDir, 'renewal');
-    fs.utimesSync(renewal, fs.statSync(renewal).atimeMs / 1000, rec.renewalDirMtimeMs / 1000);
+    setMtimeNs(path.join(rec.certbotDir, 'renewal'), rec.renewalDirMtimeNs);
   }
   rec.state = conflicts ? 'reverting' : 'reverted';
   writeRecord(paths, rec, now());
