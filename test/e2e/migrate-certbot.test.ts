@@ -286,6 +286,14 @@ describe('certctl migrate certbot', () => {
     expect(r2.code).toBe(2);
     expect(JSON.parse(r2.stdout).lineages.find((l: { name: string }) => l.name === B).reason).toBe(`${path.join(dir2, 'live', B)} is a symbolic link (to ${path.join(dir2, 'elsewhere')}): certctl left ${B} to certbot and changed nothing of it.`);
     expect(hashTree(dir2)).toBe(before2);
+    // A damaged record: nothing is guessed (migrate, revert and renew all stop), exit 10, nothing changed.
+    fs.writeFileSync(path.join(state2, 'certbot-migration.json'), '{"schema": "certctl.migration/1", "lineages": [', { mode: 0o600 });
+    for (const args of [['migrate', 'certbot', dir2, '--yes'], ['migrate', 'certbot', dir2, '--revert', '--yes'], ['renew', '--no-random-sleep']]) {
+      const d = await runCli(['--state-dir', state2, ...args]);
+      expect(d.code, args.join(' ')).toBe(10);
+      expect(d.stderr).toMatch(/The migration record .*certbot-migration\.json cannot be read .*: certctl changed nothing\./);
+    }
+    expect(hashTree(dir2)).toBe(before2);
   }, 120_000);
 });
 
