@@ -13,6 +13,9 @@ const require = createRequire(import.meta.url);
 const pkg = require('../../package.json') as { version: string };
 
 export const EXIT_CODES_HELP = `
+Coming from certbot? certctl migrate certbot --dry-run lists the switch (certbot's
+live/ paths keep working, certbot stops renewing them; --revert undoes it).
+
 Exit codes:
   0  success (or: plan says allowed)          5  refused by the CA: rate limited (429)
   1  internal error                           6  readiness check failed, nothing ordered

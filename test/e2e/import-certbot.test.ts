@@ -6,52 +6,20 @@
  * before and after: import and renew must not change a byte of it.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFile } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
+import { certbot as runCertbot, hashTree, requireCertbot } from '../helpers/certbot.js';
 
-const CERTBOT = '/usr/bin/certbot';
 const YEAR = 365 * 86_400_000;
 const NAME = 'imp.example.test';
 let pebble: Pebble;
 let cb: string; // certbot's --config-dir
-
-function certbot(args: string[]): Promise<{ code: number; out: string }> {
-  const base = path.dirname(cb);
-  return new Promise((resolve) => {
-    execFile(
-      CERTBOT,
-      [...args, '--server', pebble.directoryUrl, '--agree-tos', '-m', 'ops@example.test', '--non-interactive', '--config-dir', cb, '--work-dir', path.join(base, 'work'), '--logs-dir', path.join(base, 'logs')],
-      { env: { ...process.env, REQUESTS_CA_BUNDLE: pebble.caBundle }, timeout: 120_000 },
-      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
-    );
-  });
-}
-
-/** Every path under dir with its type, mode and content (or link target). */
-function hashTree(dir: string): string {
-  const h = crypto.createHash('sha256');
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d).sort()) {
-      const p = path.join(d, e);
-      const st = fs.lstatSync(p);
-      h.update(`${path.relative(dir, p)}|${st.mode.toString(8)}|${st.mtimeMs}|`);
-      if (st.isSymbolicLink()) h.update('->' + fs.readlinkSync(p));
-      else if (st.isDirectory()) walk(p);
-      else h.update(fs.readFileSync(p));
-      h.update('\n');
-    }
-  };
-  walk(dir);
-  return h.digest('hex');
-}
-
+const certbot = (args: string[]) => runCertbot(pebble, cb, args);
 
 beforeAll(async () => {
-  if (!fs.existsSync(CERTBOT)) throw new Error('certbot is not installed: apt-get install -y certbot');
+  requireCertbot();
   // certbot 2.1 gives up on two rejected nonces in a row, and here it only makes the lineages to import:
   // no nonce rejection for this Pebble (certctl's own badNonce handling is tested in issue.test.ts).
   pebble = await startPebble({ nonceReject: 0 });

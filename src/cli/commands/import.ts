@@ -25,7 +25,8 @@ export function register(program: Command): void {
 certbot's files are only read. Afterwards certctl renews the adopted lineages
 (certctl renew): disable certbot's timer (systemctl disable --now certbot.timer)
 so both do not renew the same certificate. Running the import again adds only
-what is new.`,
+what is new. To switch completely — certbot's live/ paths following certctl's
+certificate, certbot no longer renewing them, reversible: certctl migrate certbot.`,
     )
     .action(
       action(async (ctx, dir: string, opts: { caBundle?: string; webroot?: string; forceWebroot?: boolean; lockWait: number }) => (await import('../run/import.js')).runImportCertbot(ctx, dir, opts)),

@@ -51,7 +51,7 @@ export async function runImportCertbot(ctx: Context, dir: string, opts: { caBund
       if (r.lineages.length === 0) ctx.out.info(`No certbot lineages in ${src}/renewal.`);
       else if (adopted === 0 && added === 0 && !r.lineages.some((l) => l.action === 'skipped') && !r.problems.length) ctx.out.info('Nothing new: everything was imported before.');
       else if (adopted === 0 && added === 0) ctx.out.attention('Nothing imported: see the skipped lineages and problems above.');
-      else ctx.out.attention(`${adopted} lineage(s) adopted, ${added} certificate(s) added to the ledger.${adopted ? " certctl renews them from now on: disable certbot's renewal (systemctl disable --now certbot.timer)." : ''}`);
+      else ctx.out.attention(`${adopted} lineage(s) adopted, ${added} certificate(s) added to the ledger.${adopted ? ` certctl renews them into its own live/; certbot's live/ paths (what your web server reads) do not follow: run certctl migrate certbot ${src} --dry-run to switch them over and stop certbot renewing them.` : ''}`);
     }
     const failed = r.lineages.some((l) => l.action === 'skipped') || r.problems.length > 0;
     // Exit 2 (bad input), as import state: a certbot file certctl cannot read is not a bug in certctl (exit 1).

@@ -1,6 +1,6 @@
 /** `certctl renew`: lock, walk (deciding first), the random delay only if something is due, report. */
 import { runEnv, type Context } from '../context.js';
-import { InputError } from '../../core/errors.js';
+import { InputError, StateError } from '../../core/errors.js';
 import { assertLineageName, quote } from '../../core/names.js';
 import { parseResolver } from '../../core/precheck/dns.js';
 import * as v from '../validate.js';
@@ -61,6 +61,16 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
   // in the same second, but only when something is due: the walk decides first (from the ledger,
   // ARI as cached) and stops at the first due lineage; the lock is released for the wait, and the
   // walk runs again after it. A run with nothing due returns at once.
+  // A certbot migration cut short: certbot's links may point half at certctl's files; a renewal now
+  // would give them a certificate and a key of different versions. Finish or revert it first.
+  const { unfinishedMigration } = await import('../../core/import/migrate.js');
+  const cut = unfinishedMigration(ctx.paths);
+  if (cut) {
+    throw new StateError(
+      `A certbot migration of ${cut.certbotDir} is unfinished (${cut.state}): certctl renews nothing until it is finished or reverted.`,
+      `Run certctl migrate certbot ${cut.certbotDir} --yes to finish it, or add --revert to undo it.`,
+    );
+  }
   let delay = randomDelaySeconds(o, Boolean(process.stdout.isTTY));
   let waited = 0;
   const runStartedAt = ctx.now();

@@ -105,8 +105,17 @@ function adoptLineage(
     { base: 'fullchain', data: pem.cert + pem.chain },
     { base: 'privkey', data: pem.key, secret: true },
   ];
-  // Archive first; then the ledger; then live/; then the version (as obtain does).
-  store.writeVersion(row.name, 1, files);
+  // Archive first; then the ledger; then live/; then the version (as obtain does). An adoption a
+  // crash cut short left some of version 1's files: those with the same bytes are kept, the rest
+  // written (a file that differs is refused by writeVersion: it is not this adoption's).
+  const missing = files.filter((f) => {
+    try {
+      return fs.readFileSync(store.archiveFile(row.name, 1, f), 'utf8') !== f.data;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length) store.writeVersion(row.name, 1, missing);
   const added = ledger.tx(() => {
     ledger.saveLineage({ ...row, now });
     return insert(ledger, { ...current, lineage: row.name, version: 1 }, now);
@@ -130,6 +139,8 @@ export interface CertbotImportOptions {
   caBundle?: string;
   /** Use this webroot for every lineage (also lineages whose authenticator certctl cannot repeat, e.g. nginx). */
   webroot?: string;
+  /** Only the certbot lineages of these names (migrate: the ones whose certbot files it can switch). */
+  only?: ReadonlySet<string>;
 }
 
 export function importCertbot(ledger: Ledger, paths: StatePaths, dir: string, o: CertbotImportOptions, now: number): { lineages: ImportedLineage[]; problems: string[] } {
@@ -137,6 +148,7 @@ export function importCertbot(ledger: Ledger, paths: StatePaths, dir: string, o:
   const store = new LineageStore(paths);
   const out: ImportedLineage[] = [];
   for (const cl of lineages) {
+    if (o.only && !o.only.has(cl.name)) continue;
     try {
       out.push(importOne(ledger, store, cl, o, now));
     } catch (err) {
@@ -215,9 +227,10 @@ function importOne(ledger: Ledger, store: LineageStore, cl: CertbotLineage, o: C
 
   const existing = ledger.lineage(lineageName);
   const importedFrom = { tool: 'certbot' as const, confFile: fs.realpathSync(cl.confFile), account: p.account ?? null };
-  if (existing) {
-    const from = existing.settings.importedFrom;
-    const same = from?.confFile === importedFrom.confFile;
+  const from = existing?.settings.importedFrom;
+  const same = from?.confFile === importedFrom.confFile;
+  // An adoption killed before its version was set (current_version 0: live/ maybe not switched) is finished below.
+  if (existing && !(same && existing.current_version === 0)) {
     countVersions(same ? (from?.version ?? null) : null);
     if (same) {
       // Certificates certbot issued since the first import are counted; the lineage is certctl's now.

@@ -243,6 +243,11 @@ export interface LineageSettings {
   preHook?: string;
   postHook?: string;
   deployHook?: string;
+  /**
+   * Executables run (no shell) before the command hook of the same kind, in this order: certbot's
+   * renewal-hooks/pre|deploy|post/ carried over by `certctl migrate certbot`.
+   */
+  hookFiles?: { pre?: string[]; deploy?: string[]; post?: string[] };
   httpPort?: number;
   /** Port the CA connects to for TLS-ALPN-01 (--tls-port; default 443). */
   tlsPort?: number;

@@ -16,7 +16,7 @@ import { statePaths } from '../paths.js';
 import { LineageStore } from '../store/lineage.js';
 import { ariDecides, renewalDue, revokedAt, soonestExpiring } from './due.js';
 import { refreshAri, renewalInfoUrl, ariDecision, DIRECTORY_CACHE_MS, type AriDecision, type Getter } from './ari.js';
-import { runHook, type HookResult } from './hooks.js';
+import { hookKey, hookSpecs, runHookSpec, type HookResult, type HookSpec } from './hooks.js';
 import { AcmeError, CertctlError, ExitCode } from '../errors.js';
 import { humanDuration } from '../clock.js';
 // obtain, the gate and the ACME transport (acme-client, axios, X.509 parsing) are
@@ -147,23 +147,27 @@ export async function runRenew(env: RunEnv, ledger: Ledger, o: RenewOptions): Pr
   const hooks: HookResult[] = [];
   // Pre-hooks run once per distinct command, before the first lineage that needs it is attempted
   // (the command line's, or a lineage's own, e.g. imported from certbot); post-hooks once each at the end.
+  // Hook files (certbot's renewal-hooks/, carried over by migrate) before the command of the same kind, as certbot.
   const preRuns = new Map<string, Promise<boolean>>();
-  const postHooks = new Set<string>();
+  const postHooks = new Map<string, HookSpec>();
   const beforeAttempt = async (l: ScannedLineage): Promise<boolean> => {
-    const post = o.postHook ?? l.settings.postHook;
-    if (post) postHooks.add(post);
-    const pre = o.preHook ?? l.settings.preHook;
-    if (!pre) return true;
-    if (!preRuns.has(pre)) {
-      preRuns.set(
-        pre,
-        runHook('pre-hook', pre).then((r) => {
-          hooks.push(r);
-          return r.ok;
-        }),
-      );
+    const files = l.settings.hookFiles;
+    for (const h of hookSpecs(files?.post, o.postHook ?? l.settings.postHook)) if (!postHooks.has(hookKey(h))) postHooks.set(hookKey(h), h);
+    let ok = true;
+    for (const h of hookSpecs(files?.pre, o.preHook ?? l.settings.preHook)) {
+      const key = hookKey(h);
+      if (!preRuns.has(key)) {
+        preRuns.set(
+          key,
+          runHookSpec('pre-hook', h).then((r) => {
+            hooks.push(r);
+            return r.ok;
+          }),
+        );
+      }
+      if (!(await preRuns.get(key)!)) ok = false;
     }
-    return preRuns.get(pre)!;
+    return ok;
   };
 
   let done = 0;
@@ -190,7 +194,7 @@ export async function runRenew(env: RunEnv, ledger: Ledger, o: RenewOptions): Pr
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, total)) }, worker));
   if (halted) return { outcomes: [], hooks: [], exitCode: ExitCode.OK, halted: true };
-  for (const post of postHooks) hooks.push(await runHook('post-hook', post));
+  for (const post of postHooks.values()) hooks.push(await runHookSpec('post-hook', post));
   const hookFailed = hooks.some((h) => !h.ok) || outcomes.some((x) => x.hooks.some((h) => !h.ok));
   const code = worst(outcomes.map((x) => x.exitCode));
   return { outcomes, hooks, exitCode: code === ExitCode.OK && hookFailed ? ExitCode.INTERNAL : code };
@@ -302,10 +306,8 @@ async function renewOne(
       notAfter: c.notAfter,
       ari: ariInfo,
     };
-    const deployHook = o.deployHook ?? l.settings.deployHook;
-    if (deployHook) {
-      const r = await runHook('deploy-hook', deployHook, { RENEWED_LINEAGE: store.liveDir(l.name), RENEWED_DOMAINS: l.names.join(' ') });
-      outcome.hooks.push(r);
+    for (const h of hookSpecs(l.settings.hookFiles?.deploy, o.deployHook ?? l.settings.deployHook)) {
+      outcome.hooks.push(await runHookSpec('deploy-hook', h, { RENEWED_LINEAGE: store.liveDir(l.name), RENEWED_DOMAINS: l.names.join(' ') }));
     }
     return outcome;
   } catch (err) {
