@@ -84,7 +84,7 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
     } else printItem(ctx, item, now);
     for (const s of ctSync) ctx.out.info(s.text);
     if (!ctx.out.json) {
-      if (prechecks.length === 0) ctx.out.info('Readiness: not checked yet (certctl check -d … --webroot DIR).');
+      if (prechecks.length === 0) ctx.out.info(`Readiness: not checked yet (certctl check -d … ${names.some((n) => n.startsWith('*.')) ? '--dns METHOD …: a wildcard needs DNS-01' : '--webroot DIR'}).`);
       for (const p of prechecks) {
         const line = `Readiness ${p.name} ${p.check}: ${p.ok ? 'passed' : 'FAILED'} ${now - p.at < 1000 ? 'just now' : `${humanDuration(now - p.at)} ago`} — ${p.summary}`;
         if (p.ok) ctx.out.info(line);
