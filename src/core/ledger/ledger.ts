@@ -676,6 +676,25 @@ export class Ledger {
     return (rows as Raw[]).map(lineageFromRaw);
   }
 
+  /**
+   * Lineages at this CA holding at least one of `names` (issue's overlap check, lineage-change.ts).
+   * Portable SQL (SQLite and PostgreSQL): names and sets only are read and matched here; full rows only for matches.
+   */
+  lineagesWithAnyName(names: readonly string[], directoryUrl: string): LineageRow[] {
+    const wanted = new Set(names);
+    const hits = (this.db.prepare('SELECT name, names_json FROM lineages WHERE directory_url = ?').all(directoryUrl) as { name: string; names_json: string }[])
+      .filter((r) => {
+        try {
+          const list = JSON.parse(r.names_json) as unknown;
+          return Array.isArray(list) && list.some((n) => typeof n === 'string' && wanted.has(n));
+        } catch {
+          return false; // a damaged row is reported by status/plan, not here
+        }
+      })
+      .map((r) => r.name);
+    return hits.map((n) => this.lineage(n)).filter((l): l is LineageRow => Boolean(l));
+  }
+
   saveLineage(l: Omit<LineageRow, 'created_at' | 'updated_at' | 'current_version'> & { now: number }): void {
     this.db
       .prepare(
