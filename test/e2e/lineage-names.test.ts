@@ -124,7 +124,22 @@ describe('changing a lineage’s names', () => {
 
     const plan = await runCli(planArgs(state, [a, c]), ENV);
     expect(plan.stdout + plan.stderr).toMatch(new RegExp(`certctl issue refuses this as asked: These names overlap the lineage ${a}`));
+
+    // Hostile or incomplete asks: one sentence, exit 2, nothing sent or written.
+    for (const args of [planArgs(state, [c], '--cert-name', '../etc'), ['--state-dir', state, 'plan', '--cert-name', a], issueArgs(state, [c], '--cert-name', 'a/../../x'), issueArgs(state, [c], '--expand', '--new-lineage')]) {
+      const bad = await runCli(args, ENV);
+      expect(bad.code, args.join(' ')).toBe(2);
+      oneSentence(bad.stderr);
+    }
     expect(proxy.total()).toBe(0);
+    expect(lineages(state)).toEqual(before);
+    expect(fs.readdirSync(path.join(state, 'live')).sort()).toEqual([a]);
+
+    // --help says how, with an example.
+    const help = await runCli(['issue', '--help']);
+    expect(help.stdout).toMatch(/--new-lineage/);
+    expect(help.stdout).toMatch(/certctl issue --cert-name example\.com -d example\.com/);
+    expect((await runCli(['plan', '--help'])).stdout).toMatch(/certctl plan --cert-name example\.com -d/);
   });
 
   it('--new-lineage: a second lineage on purpose, the first one untouched', async () => {
