@@ -24,6 +24,7 @@ export const COMMANDS: Record<string, Loader> = {
   import: () => import('./import.js'),
   revoke: () => import('./revoke.js'),
   delete: () => import('./delete.js'),
+  account: () => import('./account.js'),
 };
 
 /** Aliases commander knows (status|certificates): the module that defines them. */
