@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { RunEnv } from './env.js';
 import type { Ledger, AccountRow } from './ledger/ledger.js';
 import type { CaProfile } from './ca/registry.js';
-import { InputError } from './errors.js';
+import { AcmeError, InputError } from './errors.js';
 
 export interface AccountTarget {
   ca: CaProfile;
@@ -121,7 +121,15 @@ export async function updateAccountEmail(env: RunEnv, ledger: Ledger, t: Account
 export async function deactivateAccount(env: RunEnv, ledger: Ledger, t: AccountTarget): Promise<AccountView> {
   const row = usableAccount(ledger, t, 'deactivate');
   const { s } = await session(env, ledger, t);
-  const data = (await s.call('account', () => s.client.updateAccount({ status: 'deactivated' }))) as unknown as Record<string, unknown>;
+  let data: Record<string, unknown>;
+  try {
+    data = (await s.call('account', () => s.client.updateAccount({ status: 'deactivated' }))) as unknown as Record<string, unknown>;
+  } catch (err) {
+    // A lost answer after the CA acted: the resent request is refused because the account is deactivated already — done.
+    const p = err instanceof AcmeError ? err.problem : undefined;
+    if (!(p && p.type === 'urn:ietf:params:acme:error:unauthorized' && /deactivated/i.test(p.detail ?? ''))) throw err;
+    data = { status: 'deactivated' };
+  }
   ledger.setAccountDeactivated(row.id, env.now());
   return accountView(ledger, ledger.accountById(row.id)!, caView(data ?? { status: 'deactivated' }));
 }

@@ -165,6 +165,23 @@ describe('certctl account', () => {
     await issue(state, 'acct-lost2.example.test');
   });
 
+  it('deactivate with its answer lost after the CA acted: the resent request is refused as deactivated, recorded as done', async () => {
+    const state = tempDir();
+    await issue(state, 'acct-deact-lost.example.test');
+    const url = q<{ account_url: string }>(state, 'SELECT account_url FROM accounts')[0]!.account_url;
+    proxy.clearFaults();
+    proxy.resetObservations();
+    proxy.loseAnswer('account', 'cut', 1);
+    const r = await runCli([...accountArgs(state, 'deactivate', '--yes'), '--json'], ENV);
+    proxy.clearFaults();
+    expect(proxy.requests.filter((x) => x.lost).length).toBe(1);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).account).toMatchObject({ accountUrl: url, status: 'deactivated' });
+    const refused = await runCli(issueArgs(state, 'acct-deact-lost2.example.test'), ENV);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/was deactivated/);
+  });
+
   for (const when of ['after', 'before'] as const) {
     it(`SIGKILL ${when} the keyChange POST, then any command: the account still works (${when === 'after' ? 'the new key' : 'the old key'})`, async () => {
       const state = tempDir();

@@ -29,6 +29,9 @@ Examples:
   certctl account rollover                 (a new account key; crash-safe)
   certctl account deactivate --yes         (the CA refuses the account from then on)
   certctl account forget --yes             (the next issue registers a new account)
+Exit codes: 0 done; 2 bad input, no account at that CA, deactivated, or not
+confirmed (nothing sent); 8 the CA refused or could not be reached (a key
+change left pending is settled by the next command). docs/lifecycle.md.
 JSON: --json prints certctl.account/1 (certctl.accounts/1 for list; docs/json.md).`,
     );
   const run = (sub: AccountCliOptions['action']) =>

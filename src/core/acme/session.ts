@@ -244,7 +244,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     } catch (err) {
       throw new StateError(
         `The ACME account key ${keyPath} (for ${directoryUrl}) is damaged: ${(err as Error).message}.`,
-        'Restore the key from backup; certctl will not replace an account key with a new one (that would be a new account). To register a new account instead, start over with a fresh --state-dir.',
+        `Restore the key from backup; certctl will not replace an account key with a new one (that would be a new account). To register a new account instead: certctl account forget --server ${directoryUrl} --yes.`,
       );
     }
   } else {
@@ -254,7 +254,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
         ExitCode.CONFIG,
         ledger.backend === 'postgres'
           ? `A shared ledger has one ACME account per CA for the whole fleet: copy ${keyPath} (0600) from the host that registered it (its path below the state directory is the same on every host; see docs/fleet.md).`
-          : 'Restore the key from backup; certctl will not register a new account over a lost one silently. To register a new account instead, start over with a fresh --state-dir.',
+          : `Restore the key from backup; certctl will not register a new account over a lost one silently. To register a new account instead: certctl account forget --server ${directoryUrl} --yes.`,
       );
     }
     const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
