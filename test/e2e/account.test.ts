@@ -82,6 +82,9 @@ describe('certctl account', () => {
     expect(s.account).toMatchObject({ accountUrl: u.account.accountUrl, ca: { status: 'valid', contact: ['mailto:new@example.test'] }, keyThumbprint: thumbprint(keyFile(state)) });
     expect(proxy.forwarded.account).toBeGreaterThanOrEqual(1);
 
+    const help = await runCli(['account', '--help']);
+    expect(help.stdout).toMatch(/certctl account update --email ops@example\.com/);
+    expect(help.stdout).toMatch(/certctl account rollover/);
     const list = await runCli(['--state-dir', state, '--json', 'account', 'list']);
     expect(list.code).toBe(0);
     expect(JSON.parse(list.stdout).accounts).toEqual([expect.objectContaining({ directoryUrl: proxy.directoryUrl, status: 'valid', email: 'new@example.test' })]);
