@@ -65,8 +65,12 @@ export interface PlanRequest {
 
 /** What `issue` orders. Exactly one of `webroot` and `standalone`. */
 export interface IssueRequest extends PlanRequest {
-  /** The lineage name (default: the lineage already holding this exact set at this CA, else a free name from the first domain). */
+  /** The lineage name (default: the lineage already holding this exact set at this CA, else a free name from the first domain). An existing lineage with another set gets these names. */
   certName?: string;
+  /** certbot's --expand: the lineage's new set must contain its old one. */
+  expand?: boolean;
+  /** A second lineage beside the lineages these names overlap (without it, or certName, an overlap is refused). */
+  newLineage?: boolean;
   /** The document root your web server serves for these names over HTTP (port 80). */
   webroot?: string;
   /** Serve the HTTP-01 challenge from this process: "PORT", "ADDR:PORT", "[v6]:PORT", or true for 0.0.0.0:80. */
@@ -240,6 +244,8 @@ function issueRequestOf(request: IssueRequest, paths: StatePaths): CoreIssueRequ
     directoryUrl,
     keyType: spec.text,
     certName: request.certName,
+    expand: request.expand,
+    newLineage: request.newLineage,
     webroot,
     standalone: request.standalone ? parseListen(request.standalone) : null,
     email: request.email,

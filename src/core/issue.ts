@@ -8,11 +8,12 @@
  */
 import path from 'node:path';
 import type { RunEnv } from './env.js';
-import type { DnsSettings, Ledger, LineageRow, LineageSettings } from './ledger/ledger.js';
+import type { DnsSettings, Ledger, LineageSettings } from './ledger/ledger.js';
 import type { CaProfile } from './ca/registry.js';
 import type { ObtainResult } from './obtain.js';
 import { InputError } from './errors.js';
-import { setKey, assertLineageName, defaultLineageName } from './names.js';
+import { setKey } from './names.js';
+import { chooseLineage, changeCost, changeLines, type ChangeCost } from './lineage-change.js';
 import { isDue, revokedAt, soonestExpiring } from './renew/due.js';
 
 export interface IssueRequest {
@@ -22,8 +23,12 @@ export interface IssueRequest {
   directoryUrl: string;
   /** Key type spec as parseKeyType writes it (KeySpec.text). */
   keyType: string;
-  /** The lineage's name (--cert-name); default: the lineage holding the set at this CA, else a free name from the first name. */
+  /** The lineage's name (--cert-name); default: the lineage holding the set at this CA, else a free name from the first name. An existing lineage with another set gets these names (a change, see lineage-change.ts). */
   certName?: string;
+  /** certbot's --expand: the lineage's new set must contain its old one. */
+  expand?: boolean;
+  /** A second lineage beside the ones these names overlap (else an overlap is refused). */
+  newLineage?: boolean;
   /** Webroot (absolute), standalone listen address (HTTP-01), standaloneTls listen address (TLS-ALPN-01) or DNS-01 settings: exactly one. */
   webroot: string | null;
   standalone: { host: string; port: number } | null;
@@ -45,30 +50,8 @@ export interface IssueRequest {
 }
 
 export type IssueOutcome =
-  | { result: 'held'; lineage: string; names: string[]; notAfter: number; serial: string }
-  | ({ result: 'issued' | 'recovered' } & ObtainResult);
-
-/** The lineage this request belongs to: by name, else the one holding the same exact set at this CA. */
-export function pickLineage(ledger: Ledger, key: string, directoryUrl: string, certName?: string): LineageRow | undefined {
-  if (certName) {
-    const l = ledger.lineage(certName);
-    if (l && l.directory_url !== directoryUrl) {
-      throw new InputError(`The lineage ${certName} belongs to another CA (${l.directory_url}).`, 'Choose another --cert-name.');
-    }
-    return l;
-  }
-  return ledger.lineagesBySet(key, directoryUrl)[0];
-}
-
-/** `name`, or `name-0001`, `name-0002`… if taken by a different set (as certbot does). */
-export function freeLineageName(ledger: Ledger, name: string): string {
-  if (!ledger.lineage(name)) return assertLineageName(name);
-  for (let i = 1; i < 10_000; i++) {
-    const n = `${name}-${String(i).padStart(4, '0')}`;
-    if (!ledger.lineage(n)) return assertLineageName(n);
-  }
-  throw new InputError(`Too many lineages named ${name}-NNNN.`);
-}
+  | { result: 'held'; lineage: string; names: string[]; notAfter: number; serial: string; change?: null }
+  | ({ result: 'issued' | 'recovered'; change?: ChangeCost | null } & ObtainResult);
 
 /** A lineage created by this run that never got a certificate and has no order to resume is removed again. */
 function dropIfEmpty(ledger: Ledger, name: string, isNew: boolean): void {
@@ -85,12 +68,18 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
   const key = setKey(names);
   // A `certctl delete` killed half-way is finished first (its name is free again).
   (await import('./retire.js')).finishDeletions(env, ledger);
-  const existing = pickLineage(ledger, key, directoryUrl, req.certName);
+  const choice = chooseLineage(ledger, { names, directoryUrl, certName: req.certName, expand: req.expand, newLineage: req.newLineage, forceRenewal: req.forceRenewal });
+  // Overlapping another lineage without --cert-name/--new-lineage: refused, nothing written or sent.
+  if (choice.kind === 'overlap') throw new InputError(choice.message, choice.hint);
+  const existing = choice.existing;
+  const change = choice.change;
 
   // Keep until expiring: the exact set already held and not due → nothing to order.
   // (Unless a crash interrupted its live/ switch: obtain finishes that from the journal first.)
+  // Held means a certificate for this exact set: a lineage whose names were changed by a run killed before
+  // its new certificate was stored still has the old set's certificate: not held, its open order is resumed.
   if (existing && existing.set_key === key && !req.forceRenewal && !ledger.openOrders(existing.name).some((x) => x.step === 'storing')) {
-    const current = ledger.currentCertificates(existing.name);
+    const current = ledger.currentCertificates(existing.name).filter((c) => c.set_key === key);
     const soonest = soonestExpiring(current);
     // A revoked certificate is not held: it is replaced (renew/due.ts renewalDue, rule "revoked").
     if (soonest && !revokedAt(current) && soonest.not_after > now && !isDue(soonest, now, existing.settings.renewDays)) {
@@ -98,7 +87,16 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     }
   }
 
-  const lineageName = existing?.name ?? freeLineageName(ledger, req.certName ?? defaultLineageName(names));
+  const lineageName = choice.name;
+  // A change of names: say what it spends before anything is sent (the gate then decides as for any request).
+  let cost: ChangeCost | null = null;
+  if (change) {
+    const [{ planFromLedger, planRequestFor }, { loadConfig }] = await Promise.all([import('./plan.js'), import('./config/index.js')]);
+    const overrides = (await loadConfig(env.configFile)).policies;
+    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType: req.keyType, forceRenewal: req.forceRenewal }), now, overrides);
+    cost = changeCost(change, decision);
+    for (const line of changeLines(cost)) env.sink.attention(line);
+  }
   const settings: LineageSettings = {
     ...(existing?.settings ?? {}),
     ...(req.reuseKey !== undefined ? { reuseKey: req.reuseKey } : {}),
@@ -153,7 +151,10 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     );
   } catch (err) {
     dropIfEmpty(ledger, lineageName, isNew);
+    // A change that got no certificate and has no order to resume keeps the lineage's old names
+    // (renew goes on renewing what is held, not a set the CA never issued).
+    if (existing && change && ledger.openOrders(lineageName).length === 0 && ledger.lineage(lineageName)?.current_version === existing.current_version) ledger.saveLineage({ ...existing, now: env.now() });
     throw err;
   }
-  return { result: result.resumed ? 'recovered' : 'issued', ...result };
+  return { result: result.resumed ? 'recovered' : 'issued', ...result, change: cost };
 }

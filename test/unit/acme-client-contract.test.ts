@@ -1,6 +1,6 @@
 /**
  * The contract between certctl and the installed acme-client: every private
- * part src/core/acme/adapter.ts relies on (its doc comment, A.1–B.9) exists
+ * part src/core/acme/adapter.ts relies on (its doc comment, A.1–B.10) exists
  * and behaves as assumed. Run it after every acme-client upgrade; a failure
  * names the assumption that broke.
  *
@@ -31,6 +31,8 @@ interface Jws {
   kid?: string;
   jwk?: unknown;
   payload: string;
+  protected: string;
+  signature: string;
 }
 
 let server: http.Server;
@@ -58,12 +60,12 @@ beforeAll(async () => {
         res.end(JSON.stringify(doc));
       };
       if (req.method === 'POST') {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { protected: string; payload: string };
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { protected: string; payload: string; signature: string };
         const prot = JSON.parse(Buffer.from(body.protected, 'base64url').toString('utf8')) as { nonce: string; kid?: string; jwk?: unknown };
-        posts.push({ path: p, nonce: prot.nonce, kid: prot.kid, jwk: prot.jwk, payload: body.payload });
+        posts.push({ path: p, nonce: prot.nonce, kid: prot.kid, jwk: prot.jwk, payload: body.payload, protected: body.protected, signature: body.signature });
       }
       if (p === '/dir' || p === '/dir-nonce-less') {
-        return json(200, { newNonce: `${base}/nonce`, newAccount: `${base}/acct`, newOrder: `${base}/order`, revokeCert: `${base}/revoke`, meta: { termsOfService: `${base}/tos` } });
+        return json(200, { newNonce: `${base}/nonce`, newAccount: `${base}/acct`, newOrder: `${base}/order`, revokeCert: `${base}/revoke`, keyChange: `${base}/keychange`, meta: { termsOfService: `${base}/tos` } });
       }
       if (p === '/dir-503' || p === '/always-503') return json(503, { type: 'urn:ietf:params:acme:error:serverInternal', detail: 'down', status: 503 }, { 'retry-after': '0' });
       if (p === '/nonce') {
@@ -74,6 +76,7 @@ beforeAll(async () => {
       if (p === '/order') return json(201, { status: 'pending', identifiers: [{ type: 'dns', value: 'a.example.test' }], authorizations: [], finalize: `${base}/finalize/1` }, { location: `${base}/order/1` });
       if (p === '/obj') return json(200, { status: 'pending' });
       if (p === '/revoke') return json(200, {});
+      if (p === '/keychange') return json(200, { status: 'valid' });
       if (p === '/gone') return json(404, { type: 'urn:ietf:params:acme:error:malformed', detail: 'no such object', status: 404 });
       res.writeHead(404);
       res.end();
@@ -222,6 +225,33 @@ describe(`acme-client ${VERSION}: what certctl's adapter relies on`, () => {
     expect(sent[0]!.kid, A('B.9', 'includeJwsKid: false sends no kid')).toBeUndefined();
     expect(sent[0]!.jwk, A('B.9', 'includeJwsKid: false sends the JWK of the client key')).toBeTruthy();
     expect(JSON.parse(Buffer.from(sent[0]!.payload, 'base64url').toString('utf8')), A('B.9', 'the payload is sent as given')).toEqual({ certificate: 'AAAA', reason: 4 });
+  });
+
+  it("B.10: the public updateAccountKey sends RFC 8555 §7.3.5's nested JWS, then client.api signs with the new key (same account URL); the nonce hook is installed again", async () => {
+    const client = newClient(acme);
+    const api = internalsOf(client);
+    api.accountUrl = `${base}/acct/1`;
+    const next = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey;
+    const newJwk = crypto.createPublicKey(next).export({ format: 'jwk' }) as Record<string, string>;
+    posts.length = 0;
+    await client.updateAccountKey(next);
+    const sent = posts.filter((x) => x.path === '/keychange');
+    expect(sent, A('B.10', 'updateAccountKey POSTs once to the directory keyChange')).toHaveLength(1);
+    expect(sent[0]!.kid, A('B.10', 'the outer JWS is signed by the old key, kid = the account URL')).toBe(`${base}/acct/1`);
+    const inner = JSON.parse(Buffer.from(sent[0]!.payload, 'base64url').toString('utf8')) as { protected: string; payload: string };
+    const innerProt = JSON.parse(Buffer.from(inner.protected, 'base64url').toString('utf8')) as { jwk: Record<string, string> };
+    expect(innerProt.jwk.x, A('B.10', 'the inner JWS carries the new key as its jwk')).toBe(newJwk.x);
+    expect(JSON.parse(Buffer.from(inner.payload, 'base64url').toString('utf8')).account, A('B.10', 'the inner payload names the account')).toBe(`${base}/acct/1`);
+
+    let hooked = 0;
+    internalsOf(client).useNoncesFrom(() => (hooked++, undefined));
+    posts.length = 0;
+    await internalsOf(client).postAsGet(`${base}/obj`);
+    expect(hooked, A('B.10', 'internalsOf reads the swapped client.api afresh: the nonce hook installed after the change is used')).toBe(1);
+    const jws = posts[0]!;
+    expect(jws.kid, A('B.10', 'after the change the client still signs as the same account')).toBe(`${base}/acct/1`);
+    const ok = crypto.verify('sha256', Buffer.from(`${jws.protected}.${jws.payload}`), { key: crypto.createPublicKey(next), dsaEncoding: 'ieee-p1363' }, Buffer.from(jws.signature, 'base64url'));
+    expect(ok, A('B.10', 'after the change requests are signed with the new key')).toBe(true);
   });
 
   it('a Client without the private parts is refused loudly, naming what is missing', () => {

@@ -25,6 +25,7 @@ export const COMMANDS: Record<string, Loader> = {
   revoke: () => import('./revoke.js'),
   delete: () => import('./delete.js'),
   migrate: () => import('./migrate.js'),
+  account: () => import('./account.js'),
 };
 
 /** Aliases commander knows (status|certificates): the module that defines them. */

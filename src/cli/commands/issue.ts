@@ -26,7 +26,9 @@ export function register(program: Command): void {
     .option('--eab-hmac-key-file <file>', 'External Account Binding HMAC key (base64url), read from the first line of FILE (preferred; or $CERTCTL_EAB_HMAC_KEY, or the config file)')
     .option('--eab-hmac-key <key>', 'the EAB HMAC key itself: visible to other users in the process list while certctl runs; prefer --eab-hmac-key-file or $CERTCTL_EAB_HMAC_KEY')
     .option('--key-type <type>', 'rsa[:2048|3072|4096], ecdsa[:p256|p384], dual (RSA + ECDSA), sm2 (SM2 ACME bundle: ECDSA + SM2 sign + SM2 enc)', 'ecdsa')
-    .option('--cert-name <name>', 'lineage name (default: the first name)')
+    .option('--cert-name <name>', "lineage name (default: the lineage holding exactly these names, else the first name); an existing lineage with other names gets exactly these (a new certificate for the CA: see certctl plan --cert-name)")
+    .option('--expand', "with the names of an existing lineage plus more: the lineage's new set must contain its old one (refused otherwise)")
+    .option('--new-lineage', 'a second lineage beside the one these names overlap (without it, or --cert-name, an overlap is refused)')
     .option('--profile <name>', 'ACME profile to request (if the CA lists it)')
     .option('--reuse-key', 'keep the private key across renewals')
     .option('--force-renewal', 'order even if a valid certificate for this exact set is held (spends a duplicate slot)')
@@ -51,7 +53,14 @@ The challenge and its settings are remembered: \`certctl renew\` answers the sam
 DNS-01 waits until every authoritative nameserver (IPv4 and IPv6) has every TXT value before the CA is told
 to look; if one lags past --dns-propagation-timeout, nothing is answered (no failed validation) and the
 records are removed. What is remembered for renew: the method, server, zone, key file path and key name,
-hook command lines, credentials file path — never a secret.`,
+hook command lines, credentials file path — never a secret.
+
+Changing a lineage's names (it gets version N+1; the CA counts a new exact set, no renewal exemption):
+  certctl plan  --cert-name example.com -d example.com -d www.example.com -d shop.example.com
+  certctl issue --cert-name example.com -d example.com -d www.example.com -d shop.example.com --webroot /var/www/html
+  certctl issue --expand -d example.com -d www.example.com -d shop.example.com --webroot /var/www/html
+Names that overlap an existing lineage without --cert-name or --new-lineage are refused (exit 2), nothing sent.
+JSON: --json prints certctl.issue/1 (docs/json.md).`,
     )
     .action(
       action(async (ctx, opts: IssueOptions) => {

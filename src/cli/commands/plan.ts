@@ -21,11 +21,14 @@ export function register(program: Command): void {
     .option('--ca <id>', 'CA by name: letsencrypt, letsencrypt-staging, sm2acme, pebble (default letsencrypt)')
     .option('--server <url>', 'ACME directory URL (a known one maps to its CA; others get the conservative policy)')
     .option('--staging', "the CA's staging environment")
+    .option('--cert-name <name>', "with -d: plan as `issue --cert-name NAME` would: an existing lineage with other names shows what changing them spends (a new exact set, each domain's slots, no renewal exemption)")
+    .option('--expand', 'with -d: as issue --expand (the new set must contain the lineage\'s names)')
+    .option('--new-lineage', 'with -d: as issue --new-lineage (a second lineage beside an overlapping one)')
     .option('--force-renewal', 'plan an order even though a valid certificate for this exact set is held')
     .addOption(new Option('--ct-sync <mode>', 'auto: first sync Certificate Transparency (crt.sh) for domains whose last sync is older than --ct-max-age').choices(['auto', 'never']).default('never'))
     .addOption(new Option('--ct-max-age <hours>', 'with --ct-sync auto: sync when the last CT sync is older than this').default(24))
     .option('--ct-url <url>', 'crt.sh base URL (default https://crt.sh)')
-    .addHelpText('after', '\nExit codes: 0 allowed (also the last free slot: warned), 3 duplicate (already held), 4 blocked.\nJSON: --json prints certctl.plan/1 (docs/json.md).')
+    .addHelpText('after', '\nExample (what adding shop.example.com to the lineage example.com spends):\n  certctl plan --cert-name example.com -d example.com -d www.example.com -d shop.example.com\n\nExit codes: 0 allowed (also the last free slot: warned), 2 bad input (e.g. --expand dropping a name), 3 duplicate (already held), 4 blocked.\nJSON: --json prints certctl.plan/1 (docs/json.md).')
     .action(
       action(async (ctx, opts: PlanOptions) => {
         const { runPlan } = await import('../run/plan.js');

@@ -39,6 +39,8 @@ export interface IssueOptions extends DnsOptions {
   forceWebroot?: boolean;
   keyType: string;
   certName?: string;
+  expand?: boolean;
+  newLineage?: boolean;
   profile?: string;
   reuseKey?: boolean;
   forceRenewal?: boolean;
@@ -120,6 +122,8 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
       directoryUrl,
       keyType: spec.text,
       certName: o.certName,
+      expand: o.expand,
+      newLineage: o.newLineage,
       webroot,
       standalone: listen,
       standaloneTls: listenTls,
@@ -152,7 +156,7 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
   }
   const now = ctx.now();
   if (r.result === 'held') {
-    const doc = { result: 'held', lineage: r.lineage, names: r.names, notAfter: new Date(r.notAfter).toISOString(), serial: r.serial };
+    const doc = { result: 'held', lineage: r.lineage, names: r.names, change: null, notAfter: new Date(r.notAfter).toISOString(), serial: r.serial };
     if (ctx.out.json) ctx.out.document('certctl.issue/1', doc);
     else {
       ctx.out.attention(`Already held: ${r.lineage} covers exactly ${request.names.join(', ')} and is valid until ${utc(r.notAfter)} (${humanRelative(r.notAfter, now)}).`);
@@ -160,7 +164,7 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
     }
     return ExitCode.NOTHING_TO_DO;
   }
-  const doc = { result: r.result, lineage: r.lineage, version: r.version, certificates: r.certificates.map((c) => ({ ...c, notAfter: new Date(c.notAfter).toISOString() })), files: r.files };
+  const doc = { result: r.result, lineage: r.lineage, version: r.version, change: r.change ?? null, certificates: r.certificates.map((c) => ({ ...c, notAfter: new Date(c.notAfter).toISOString() })), files: r.files };
   if (ctx.out.json) ctx.out.document('certctl.issue/1', doc);
   else {
     const p = ctx.out.palette;
@@ -169,6 +173,7 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
     }
     const live = r.files.filter((f) => f.startsWith(path.join(ctx.paths.live, r.lineage) + path.sep)).map((f) => path.basename(f));
     ctx.out.info(`Files: ${path.join(ctx.paths.live, r.lineage)}/{${live.join(',')}}`);
+    if (r.change) ctx.out.info(`Names of ${r.lineage} changed: ${r.change.from.join(', ')} → ${r.change.to.join(', ')} (version ${r.version}; certctl renew renews the new set).`);
   }
   return ExitCode.OK;
 }

@@ -4,6 +4,7 @@ import type { Context } from '../context.js';
 import type { Decision, LimitReport } from '../../core/planner/plan.js';
 import type { CaProfile } from '../../core/ca/registry.js';
 import type { Policy } from '../../core/limits/policies.js';
+import type { ChangeCost } from '../../core/lineage-change.js';
 
 export interface PlanOptions {
   domain?: string[];
@@ -12,6 +13,9 @@ export interface PlanOptions {
   server?: string;
   staging?: boolean;
   forceRenewal?: boolean;
+  certName?: string;
+  expand?: boolean;
+  newLineage?: boolean;
   ctSync?: string;
   ctMaxAge?: number;
   ctUrl?: string;
@@ -27,6 +31,9 @@ interface PlanItem {
   keyType: string;
   parts: number;
   decision: Decision;
+  /** plan --cert-name NAME on a lineage with other names: what changing them spends. */
+  change?: ChangeCost | null;
+  changeText?: string[];
 }
 
 export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
@@ -51,6 +58,11 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
     const { InputError } = await import('../../core/errors.js');
     throw new InputError('-d was given an empty name.', 'Pass each name with -d, e.g. -d example.com; leave -d out to plan every due renewal.');
   }
+  if (!opts.domain && (opts.certName !== undefined || opts.expand || opts.newLineage)) {
+    const { InputError } = await import('../../core/errors.js');
+    throw new InputError(`${opts.certName !== undefined ? '--cert-name' : opts.expand ? '--expand' : '--new-lineage'} plans a request for names: give them with -d.`, 'E.g. certctl plan --cert-name example.com -d example.com -d www.example.com.');
+  }
+  if (opts.certName !== undefined) (await import('../../core/names.js')).assertLineageName(opts.certName);
   let request: { names: string[]; ca: CaProfile; directoryUrl: string; keyType: string } | undefined;
   if (opts.domain && opts.domain.length > 0) {
     const { ca, directoryUrl } = resolveCa({ ca: opts.ca, server: opts.server, staging: opts.staging });
@@ -71,7 +83,17 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
   if (request) {
     const { names, ca, directoryUrl, keyType } = request;
     const ctSync = await ctForPlan(ledger, registeredDomains(names), ctx.now, opts, (l) => ctx.out.verbose(l));
+    // The lineage-aware view issue takes (lineage-change.ts): a change of a lineage's names, or an overlap issue refuses.
+    const { chooseLineage, changeCost, changeLines } = await import('../../core/lineage-change.js');
+    const choice = chooseLineage(ledger, { names, directoryUrl, certName: opts.certName, expand: opts.expand, newLineage: opts.newLineage, forceRenewal: opts.forceRenewal });
     const item = planOne(names, ca, directoryUrl, keyType, { forceRenewal: opts.forceRenewal });
+    if (choice.kind === 'overlap') {
+      item.decision.notes.push(`certctl issue refuses this as asked: ${choice.message.replace(/, nothing was sent\.?$/, '.')} ${choice.hint}`);
+    } else if (opts.certName !== undefined || opts.expand || opts.newLineage) {
+      item.lineage = choice.name;
+      item.change = choice.change ? changeCost(choice.change, item.decision) : null;
+      item.changeText = item.change ? changeLines(item.change) : [];
+    }
     const code = item.decision.verdict === 'blocked' ? ExitCode.BLOCKED : item.decision.verdict === 'duplicate' ? ExitCode.NOTHING_TO_DO : ExitCode.OK;
     // The last readiness checks recorded for these names (certctl check, or an issue/renew run).
     const { latestPrechecks } = await import('../../core/ledger/prechecks.js');
@@ -162,6 +184,7 @@ function planJson(i: PlanItem) {
   return {
     lineage: i.lineage,
     names: i.names,
+    change: i.change ?? null,
     ca: { id: i.ca.id, name: i.ca.name, directoryUrl: i.directoryUrl },
     policy: { id: i.policy.id, name: i.policy.name, source: i.policy.source, date: i.policy.date },
     keyType: i.keyType,
@@ -185,7 +208,9 @@ function printItem(ctx: Context, i: PlanItem, now: number): void {
   const fmt = { utc, local, humanRelative };
   const p = ctx.out.palette;
   const d = i.decision;
-  ctx.out.info(`${p.bold('Plan')}${i.lineage ? ` (renewal of ${i.lineage})` : ''}: ${i.names.join(', ')}`);
+  const of = i.change ? ` (change of ${i.lineage})` : i.lineage && i.change === undefined ? ` (renewal of ${i.lineage})` : i.lineage ? ` (lineage ${i.lineage})` : '';
+  ctx.out.info(`${p.bold('Plan')}${of}: ${i.names.join(', ')}`);
+  for (const line of i.changeText ?? []) ctx.out.info(`  ${line}`);
   ctx.out.info(`  CA ${i.ca.name} (${i.directoryUrl}); policy ${i.policy.id} of ${i.policy.date}; key ${i.keyType}${i.parts > 1 ? ` = ${i.parts} certificates` : ''}`);
   const w = Math.max(...d.limits.map((l) => l.name.length), 10);
   const sw = Math.min(40, Math.max(...d.limits.map((l) => l.scope.length), 5));

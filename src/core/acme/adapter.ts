@@ -44,6 +44,12 @@
  *      an account's kid: RFC 8555 §7.6 revocation signed by the
  *      certificate's own key (Client.revokeCertificate always sends a kid,
  *      and a Client built with the certificate key has no account).
+ *  10. the public `client.updateAccountKey(newKey)` (RFC 8555 §7.3.5, certctl
+ *      account rollover) sends the nested keyChange JWS and then REPLACES
+ *      `client.api` (and its http) with ones signed by the new key, same
+ *      account URL: everything above is read afresh by `internalsOf`, and the
+ *      nonce hook (4) must be installed again on the new api (session.ts
+ *      rolloverAccountKey does).
  *
  * test/unit/acme-client-contract.test.ts checks each of these against the
  * installed acme-client and fails naming the assumption that broke: run it

@@ -12,7 +12,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import type { StatePaths } from '../paths.js';
 import type { CaProfile } from '../ca/registry.js';
 import { AcmeError, NetworkError, CertctlError, ExitCode, InputError, StateError } from '../errors.js';
-import { writeFileAtomic } from '../store/atomic.js';
+import { writeFileAtomic, fsyncDir } from '../store/atomic.js';
 import { Mutex } from '../concurrency.js';
 import { classifyProblem } from '../limits/problems.js';
 import { scopes } from '../planner/plan.js';
@@ -55,6 +55,8 @@ export interface Session {
   postAsGet(endpoint: string, url: string, where?: { orderId?: number; lineage?: string }): Promise<{ data: Record<string, unknown>; headers: Record<string, string | undefined> }>;
   /** How many POSTs to `url` this session sent whose outcome is unknown (5xx, no answer): the CA may have acted on each. */
   uncertainPosts(url: string): number;
+  /** Settle a pending account key change now (see settleKeyChange); true when the new key is the account's. */
+  settle(): Promise<boolean>;
 }
 
 /** Where the account key for a directory lives: accounts/<hash of URL>/account.key */
@@ -226,6 +228,11 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   // Account key: one per CA directory, 0600, created once.
   const keyPath = accountKeyPath(paths, directoryUrl);
   let row = ledger.account(directoryUrl);
+  if (row?.deactivated_at) throw deactivatedError(row.account_url, directoryUrl, row.deactivated_at);
+  // A key change (certctl account rollover) interrupted between its two halves is settled first.
+  if (row?.account_url && ledger.accountKeys(row.id).some((k) => k.state === 'pending')) {
+    await settleKeyChange(opts, row.id, row.account_url, keyPath, call, acme);
+  }
   let accountKey: string;
   if (fs.existsSync(keyPath)) {
     accountKey = readInputFile(keyPath, 'The ACME account key');
@@ -237,7 +244,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     } catch (err) {
       throw new StateError(
         `The ACME account key ${keyPath} (for ${directoryUrl}) is damaged: ${(err as Error).message}.`,
-        'Restore the key from backup; certctl will not replace an account key with a new one (that would be a new account). To register a new account instead, start over with a fresh --state-dir.',
+        `Restore the key from backup; certctl will not replace an account key with a new one (that would be a new account). To register a new account instead: certctl account forget --server ${directoryUrl} --yes.`,
       );
     }
   } else {
@@ -247,7 +254,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
         ExitCode.CONFIG,
         ledger.backend === 'postgres'
           ? `A shared ledger has one ACME account per CA for the whole fleet: copy ${keyPath} (0600) from the host that registered it (its path below the state directory is the same on every host; see docs/fleet.md).`
-          : 'Restore the key from backup; certctl will not register a new account over a lost one silently. To register a new account instead, start over with a fresh --state-dir.',
+          : `Restore the key from backup; certctl will not register a new account over a lost one silently. To register a new account instead: certctl account forget --server ${directoryUrl} --yes.`,
       );
     }
     const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
@@ -300,7 +307,19 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   const accountId = (state.accountId = save(client.getAccountUrl()));
   row = ledger.accountById(accountId);
   const postAsGet: Session['postAsGet'] = (endpoint, url, where) => call(endpoint, () => api.postAsGet(url), where);
-  const session: Session = { client, acme, accountId, accountUrl: client.getAccountUrl(), directoryUrl, directory, call, postAsGet, uncertainPosts };
+  const session: Session = {
+    client, acme, accountId, accountUrl: client.getAccountUrl(), directoryUrl, directory, call, postAsGet, uncertainPosts,
+    // Never "registered again" on the way: a refusal of the new key means it is not the account's.
+    settle: async () => {
+      const again = state.reRegister;
+      state.reRegister = undefined;
+      try {
+        return await settleKeyChange(opts, accountId, client.getAccountUrl(), keyPath, call, acme);
+      } finally {
+        state.reRegister = again;
+      }
+    },
+  };
 
   // The CA lost the account: register again with the same key, in the SAME ledger row, so the
   // account's history (orders, authorizations, problems) keeps counting against the rate limits.
@@ -330,6 +349,113 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   };
   return session;
   });
+}
+
+/** RFC 8555 §7.3.6: certctl refuses to use an account it deactivated, and says how to get a new one. */
+export function deactivatedError(accountUrl: string | null, directoryUrl: string, at: number): CertctlError {
+  return new CertctlError(
+    `The ACME account ${accountUrl ?? ''} at ${directoryUrl} was deactivated on ${new Date(at).toISOString()} (certctl account deactivate): the CA refuses everything it signs, so nothing was sent.`,
+    ExitCode.CONFIG,
+    `Register a new account: certctl account forget --server ${directoryUrl} --yes (the ledger keeps the old account's history), then run the command again.`,
+  );
+}
+
+/** RFC 7638 JWK thumbprint of a private key's public half (what the ledger records of an account key). */
+export function keyThumbprint(pem: string): string {
+  const jwk = crypto.createPublicKey(pem).export({ format: 'jwk' }) as Record<string, string>;
+  const members = jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : jwk.kty === 'RSA' ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : jwk;
+  return crypto.createHash('sha256').update(JSON.stringify(members)).digest('base64url');
+}
+
+/** Where a new account key waits (0600) while its keyChange is unconfirmed. */
+export function pendingKeyPath(keyPath: string): string {
+  return `${keyPath}.next`;
+}
+
+/**
+ * Settle a key change whose outcome is not known (a lost keyChange answer, a process killed between
+ * the POST and the commit): POST-as-GET the account signed with the NEW key. 200: the CA has it —
+ * commit (the new key file replaces the old one by one atomic rename, then the ledger). A problem
+ * document: the CA never took it — abandon (the old key stays). No answer: left pending (throws).
+ * Returns whether the new key is now the account's.
+ */
+async function settleKeyChange(opts: SessionOptions, accountId: number, accountUrl: string, keyPath: string, call: Call, acme: AcmeModule): Promise<boolean> {
+  const { ledger, now } = opts;
+  const pending = ledger.accountKeys(accountId).filter((k) => k.state === 'pending');
+  let changed = false;
+  for (const k of pending) {
+    if (!fs.existsSync(k.key_path)) {
+      // Killed after the rename, before the ledger's commit: the file in place says which key won.
+      const inPlace = fs.existsSync(keyPath) ? keyThumbprint(readInputFile(keyPath, 'The ACME account key')) : null;
+      if (inPlace === k.thumbprint) {
+        ledger.commitAccountKey(accountId, k.id, keyPath, now());
+        changed = true;
+      } else ledger.setAccountKeyState(k.id, 'abandoned', now());
+      continue;
+    }
+    const pem = readInputFile(k.key_path, 'The pending ACME account key');
+    const client = new acme.Client({ directoryUrl: opts.directoryUrl, accountKey: pem, accountUrl, backoffAttempts: 1 });
+    const api = internalsOf(client);
+    api.useNoncesFrom(() => takeNonce(opts.directoryUrl));
+    let works: boolean;
+    try {
+      await call('account', () => api.postAsGet(accountUrl));
+      works = true;
+    } catch (err) {
+      if (!(err instanceof AcmeError)) throw err; // no answer: still unknown, stays pending for the next run
+      works = false;
+    }
+    if (works) {
+      commitKeyFile(k.key_path, keyPath);
+      ledger.commitAccountKey(accountId, k.id, keyPath, now());
+      opts.log?.(`Finished the account key change of ${accountUrl} (the CA has the new key ${k.thumbprint}).`);
+      changed = true;
+    } else {
+      fs.rmSync(k.key_path, { force: true });
+      ledger.setAccountKeyState(k.id, 'abandoned', now());
+      opts.log?.(`The account key change of ${accountUrl} did not reach the CA; the account keeps its key.`);
+    }
+  }
+  return changed;
+}
+
+/** The confirmed new key replaces the old one: one atomic rename in the same directory, made durable. */
+function commitKeyFile(pendingPath: string, keyPath: string): void {
+  fs.renameSync(pendingPath, keyPath);
+  fsyncDir(path.dirname(keyPath));
+}
+
+/**
+ * RFC 8555 §7.3.5 account key rollover, crash-safe: (1) the new key is written (0600) and journalled
+ * 'pending' in the ledger BEFORE (2) the keyChange POST; (3) once the CA confirmed it, the new key
+ * replaces the old file and the ledger marks it current (the old one retired). A lost answer to the
+ * POST, or a process killed anywhere in between, is settled by the next session (settleKeyChange).
+ */
+export async function rolloverAccountKey(session: Session, opts: SessionOptions): Promise<{ oldThumbprint: string; newThumbprint: string }> {
+  const { ledger, now } = opts;
+  const keyPath = accountKeyPath(opts.paths, session.directoryUrl);
+  const oldPem = readInputFile(keyPath, 'The ACME account key');
+  const oldThumbprint = keyThumbprint(oldPem);
+  if (!ledger.accountKeys(session.accountId).some((k) => k.state === 'current')) {
+    ledger.addAccountKey({ account_id: session.accountId, key_path: keyPath, thumbprint: oldThumbprint, state: 'current', now: now() });
+  }
+  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const next = pendingKeyPath(keyPath);
+  writeFileAtomic(next, privateKey, 0o600);
+  const newThumbprint = keyThumbprint(privateKey);
+  const pendingId = ledger.addAccountKey({ account_id: session.accountId, key_path: next, thumbprint: newThumbprint, state: 'pending', now: now() });
+  try {
+    await session.call('keyChange', () => session.client.updateAccountKey(privateKey));
+  } catch (err) {
+    // The CA may have acted before its answer was lost (a resent keyChange is then refused: the old key is no longer the account's).
+    if (!(await session.settle())) throw err;
+    return { oldThumbprint, newThumbprint };
+  }
+  commitKeyFile(next, keyPath);
+  ledger.commitAccountKey(session.accountId, pendingId, keyPath, now());
+  // acme-client swapped the Client's AcmeApi for the new key (adapter.ts B): pooled nonces again.
+  internalsOf(session.client).useNoncesFrom(() => takeNonce(session.directoryUrl));
+  return { oldThumbprint, newThumbprint };
 }
 
 const accountMutexes = new Map<string, Mutex>();

@@ -43,6 +43,7 @@ const REQUIRED_TABLES: readonly string[][] = [
   ['directories'],
   [], // 4: columns only (certificates.revoked_*)
   ['challenge_records'], // 5
+  ['account_keys'], // 6: account deactivation and key history (certctl account)
 ];
 
 // SQLite-only statements (the file's own catalogue), named so the PostgreSQL statement check (ledger-backends.test.ts) knows them apart.
@@ -229,6 +230,19 @@ export interface AccountRow {
   key_type: string;
   email: string | null;
   eab_kid: string | null;
+  created_at: number;
+  updated_at: number;
+  /** certctl account deactivate (migration 5): certctl refuses to use the account after it. */
+  deactivated_at?: number | null;
+}
+
+/** One account key in its history (migration 5): 'pending' until the CA confirmed a keyChange, then 'current'; 'retired', 'abandoned'. */
+export interface AccountKeyRow {
+  id: number;
+  account_id: number;
+  key_path: string;
+  thumbprint: string;
+  state: 'pending' | 'current' | 'retired' | 'abandoned';
   created_at: number;
   updated_at: number;
 }
@@ -692,6 +706,50 @@ export class Ledger {
     return row.id;
   }
 
+  /** Every account row, forgotten ones included (certctl account list). */
+  accounts(): AccountRow[] {
+    return this.db.prepare('SELECT * FROM accounts ORDER BY id').all() as AccountRow[];
+  }
+
+  setAccountEmail(id: number, email: string, now: number): void {
+    this.db.prepare('UPDATE accounts SET email = ?, updated_at = ? WHERE id = ?').run(email, now, id);
+  }
+
+  setAccountDeactivated(id: number, at: number): void {
+    this.db.prepare('UPDATE accounts SET deactivated_at = ?, updated_at = ? WHERE id = ?').run(at, at, id);
+  }
+
+  /**
+   * certctl account forget: the row stays (its orders keep counting where they counted) under a
+   * directory key no lookup uses, its key file renamed to `keyPath`; the next run registers anew.
+   */
+  forgetAccount(id: number, keyPath: string, now: number): void {
+    this.db.prepare(`UPDATE accounts SET directory_url = directory_url || '#forgotten-' || CAST(id AS TEXT), key_path = ?, updated_at = ? WHERE id = ?`).run(keyPath, now, id);
+  }
+
+  accountKeys(accountId: number): AccountKeyRow[] {
+    return this.db.prepare('SELECT * FROM account_keys WHERE account_id = ? ORDER BY id').all(accountId) as AccountKeyRow[];
+  }
+
+  addAccountKey(k: { account_id: number; key_path: string; thumbprint: string; state: AccountKeyRow['state']; now: number }): number {
+    const r = this.db
+      .prepare('INSERT INTO account_keys (account_id, key_path, thumbprint, state, created_at, updated_at) VALUES (@account_id, @key_path, @thumbprint, @state, @now, @now) RETURNING id')
+      .get(k) as { id: number };
+    return r.id;
+  }
+
+  /** The key change is confirmed: the pending key becomes current (its file now at `keyPath`), the current one retired; one transaction. */
+  commitAccountKey(accountId: number, pendingId: number, keyPath: string, now: number): void {
+    this.tx(() => {
+      this.db.prepare(`UPDATE account_keys SET state = 'retired', updated_at = ? WHERE account_id = ? AND state = 'current'`).run(now, accountId);
+      this.db.prepare(`UPDATE account_keys SET state = 'current', key_path = ?, updated_at = ? WHERE id = ?`).run(keyPath, now, pendingId);
+    });
+  }
+
+  setAccountKeyState(id: number, state: AccountKeyRow['state'], now: number): void {
+    this.db.prepare('UPDATE account_keys SET state = ?, updated_at = ? WHERE id = ?').run(state, now, id);
+  }
+
   // ---------------------------------------------------------------- lineages
 
   lineage(name: string): LineageRow | undefined {
@@ -709,6 +767,25 @@ export class Ledger {
       ? this.db.prepare('SELECT * FROM lineages WHERE set_key = ? AND directory_url = ?').all(setKey, directoryUrl)
       : this.db.prepare('SELECT * FROM lineages WHERE set_key = ?').all(setKey);
     return (rows as Raw[]).map(lineageFromRaw);
+  }
+
+  /**
+   * Lineages at this CA holding at least one of `names` (issue's overlap check, lineage-change.ts).
+   * Portable SQL (SQLite and PostgreSQL): names and sets only are read and matched here; full rows only for matches.
+   */
+  lineagesWithAnyName(names: readonly string[], directoryUrl: string): LineageRow[] {
+    const wanted = new Set(names);
+    const hits = (this.db.prepare('SELECT name, names_json FROM lineages WHERE directory_url = ?').all(directoryUrl) as { name: string; names_json: string }[])
+      .filter((r) => {
+        try {
+          const list = JSON.parse(r.names_json) as unknown;
+          return Array.isArray(list) && list.some((n) => typeof n === 'string' && wanted.has(n));
+        } catch {
+          return false; // a damaged row is reported by status/plan, not here
+        }
+      })
+      .map((r) => r.name);
+    return hits.map((n) => this.lineage(n)).filter((l): l is LineageRow => Boolean(l));
   }
 
   saveLineage(l: Omit<LineageRow, 'created_at' | 'updated_at' | 'current_version'> & { now: number }): void {

@@ -229,4 +229,21 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX challenge_records_lineage ON challenge_records(lineage);
   `,
+  // 6: the ACME account's life (certctl account): a deactivation (RFC 8555 §7.3.6) after which certctl
+  // refuses to use the account, and the account keys' history (§7.3.5 rollover): a new key is
+  // journalled 'pending' (its file written, 0600) BEFORE the keyChange POST and becomes 'current' only
+  // once the CA confirmed it; the old one is then 'retired'. Thumbprints (RFC 7638) only, never keys.
+  `
+  ALTER TABLE accounts ADD COLUMN deactivated_at INTEGER;
+  CREATE TABLE account_keys (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    key_path TEXT NOT NULL,
+    thumbprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX account_keys_account ON account_keys(account_id, state);
+  `,
 ];
