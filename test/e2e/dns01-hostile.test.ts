@@ -172,3 +172,27 @@ describe('DNS-01: a run killed after the CA was told to look, before it validate
     expect(q<{ status: string }>(state, 'SELECT status FROM authorizations').filter((a) => a.status === 'invalid')).toEqual([]);
   });
 });
+
+describe('DNS-01 names certctl can tell are impossible: one sentence, exit 2, nothing sent, nothing written', () => {
+  // 240 characters: a valid host name, but _acme-challenge.<it> is 256, past DNS's 253.
+  const long = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(35)}.example.test`;
+
+  it.each([
+    ['a name whose _acme-challenge record cannot exist (240 characters)', [long], /_acme-challenge\.aaa.* would be 256 characters, longer than DNS allows \(253\)/],
+    ['its wildcard', [`*.${long.slice(2)}`], /would be 254 characters, longer than DNS allows \(253\)/],
+    ['an IP address (DNS-01 cannot validate one)', ['127.0.0.1'], /127\.0\.0\.1 is an IP address: DNS-01 cannot validate IP addresses/],
+  ])('%s', async (_what, names, message) => {
+    const state = tempDir();
+    const before = proxy.total();
+    for (const extra of [[], ['--no-precheck']]) {
+      const r = await runCli(['--state-dir', state, 'issue', ...ca(), ...names.flatMap((n) => ['-d', n]), ...rfc2136(), ...extra]);
+      expect(r.stderr).toMatch(message);
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+    }
+    const c = await runCli(['--state-dir', state, 'check', '--server', proxy.directoryUrl, ...names.flatMap((n) => ['-d', n]), ...rfc2136()]);
+    expect(c.stderr).toMatch(message);
+    expect(c.code, c.stdout + c.stderr).toBe(2);
+    expect(proxy.total()).toBe(before);
+    expect(fs.existsSync(path.join(state, 'ledger.sqlite'))).toBe(false);
+  });
+});
