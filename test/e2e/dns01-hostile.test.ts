@@ -13,7 +13,7 @@ import dgram from 'node:dgram';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { runCli, startCli, tempDir, q } from '../helpers/cli.js';
 import { killedAt } from '../helpers/crash.js';
-import { digTxt, startDnsWorld, type DnsWorld } from '../../testkit/bind.js';
+import { digTxt, startDnsWorld, NSUPDATE_BIN, type DnsWorld } from '../../testkit/bind.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 
 /** A UDP relay in front of ns1 for Pebble's DNS questions; while held, questions wait for release(). */
@@ -195,4 +195,46 @@ describe('DNS-01 names certctl can tell are impossible: one sentence, exit 2, no
     expect(proxy.total()).toBe(before);
     expect(fs.existsSync(path.join(state, 'ledger.sqlite'))).toBe(false);
   });
+});
+
+describe('DNS-01 hooks that misbehave', () => {
+  it('a hook that leaves a child running (holding its stdout) is done when it exits, not 120 s later when the child is killed', async () => {
+    const state = tempDir();
+    const dir = tempDir('certctl-hook-');
+    const pids = path.join(dir, 'pids');
+    const script = (op: 'add' | 'delete') => {
+      const f = path.join(dir, `${op}.sh`);
+      fs.writeFileSync(
+        f,
+        `#!/bin/sh
+set -e
+printf 'server ${w.ns1} 53\\nzone example.test\\nupdate ${op} _acme-challenge.%s. 60 IN TXT "%s"\\nsend\\n' "$CERTBOT_DOMAIN" "$CERTBOT_VALIDATION" | ${NSUPDATE_BIN} -k '${w.keyFiles.admin}'
+echo "record ${op}ed"
+# A helper the hook starts and leaves behind, with the hook's stdout and stderr still open.
+sleep 600 &
+echo $! >> '${pids}'
+`,
+        { mode: 0o755 },
+      );
+      return f;
+    };
+    try {
+      const r = await runCli(['--state-dir', state, 'issue', ...ca(), '-d', 'bg.example.test', '--dns', 'hook', '--dns-hook', script('add'), '--dns-cleanup-hook', script('delete'), '--resolver', `${w.ns1}:53`], {}, 90_000);
+      expect(r.signal, 'certctl was still waiting for the hooks').toBe(null);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(fs.existsSync(path.join(state, 'live', 'bg.example.test', 'cert.pem'))).toBe(true);
+      expect(await digTxt(w.ns1, '_acme-challenge.bg.example.test')).toEqual([]);
+      expect(q(state, 'SELECT * FROM challenge_records')).toEqual([]);
+      // The helpers were the hook's business: still running (certctl only stopped waiting for them).
+      expect(fs.readFileSync(pids, 'utf8').trim().split('\n').length).toBe(4);
+    } finally {
+      for (const pid of fs.existsSync(pids) ? fs.readFileSync(pids, 'utf8').trim().split('\n') : []) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+  }, 100_000);
 });
