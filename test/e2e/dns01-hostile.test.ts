@@ -238,3 +238,37 @@ echo $! >> '${pids}'
     }
   }, 100_000);
 });
+
+describe('DNS-01 set-ups that cannot work', () => {
+  it('a CNAME loop on _acme-challenge: exit 6 naming the loop, before any order; with --no-precheck no challenge is answered', async () => {
+    const state = tempDir();
+    proxy.resetObservations();
+    const r = await runCli(['--state-dir', state, 'issue', ...ca(), '-d', 'loop.example.test', ...rfc2136()]);
+    expect(r.stderr).toMatch(/The CNAME chain from _acme-challenge\.loop\.example\.test loops \(_acme-challenge\.loop\.example\.test → _acme-challenge\.loop2\.example\.test → _acme-challenge\.loop\.example\.test\)/);
+    expect(r.code, r.stdout + r.stderr).toBe(6);
+    expect(proxy.total()).toBe(0);
+    const n = await runCli(['--state-dir', state, 'issue', ...ca(), '-d', 'loop.example.test', ...rfc2136(), '--no-precheck']);
+    expect(n.stderr).toMatch(/The CNAME chain from _acme-challenge\.loop\.example\.test loops/);
+    expect(n.code, n.stdout + n.stderr).toBe(6);
+    expect(proxy.counts.challenge ?? 0).toBe(0);
+    expect(q<{ status: string }>(state, 'SELECT status FROM authorizations').filter((a) => a.status === 'invalid')).toEqual([]);
+    expect(q(state, 'SELECT * FROM challenge_records')).toEqual([]);
+  });
+
+  it('renew of a DNS-01 lineage whose TSIG key file was deleted: one sentence naming the file, exit 2, nothing sent', async () => {
+    const state = tempDir();
+    const dir = tempDir('certctl-key-');
+    const key = path.join(dir, 'certctl.key');
+    fs.copyFileSync(w.keyFiles.certctl, key);
+    fs.chmodSync(key, 0o600);
+    const r = await runCli(['--state-dir', state, 'issue', ...ca(), '-d', 'nokey.example.test', '--dns', 'rfc2136', '--dns-server', `${w.ns1}:53`, '--tsig-key', key, '--resolver', `${w.ns1}:53`]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    fs.rmSync(key);
+    proxy.resetObservations();
+    const rn = await runCli(['--state-dir', state, 'renew', '--force-renewal', '--no-random-sleep', '--resolver', `${w.ns1}:53`]);
+    expect(rn.stdout + rn.stderr).toMatch(new RegExp(`The TSIG key file ${key.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} does not exist`));
+    expect(rn.code, rn.stdout + rn.stderr).toBe(2);
+    expect(proxy.total()).toBe(0);
+    expect(q<{ current_version: number }>(state, 'SELECT current_version FROM lineages')[0]!.current_version).toBe(1);
+  });
+});
