@@ -10,6 +10,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import dgram from 'node:dgram';
+import { execFileSync } from 'node:child_process';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { runCli, startCli, tempDir, q } from '../helpers/cli.js';
 import { killedAt } from '../helpers/crash.js';
@@ -270,5 +271,34 @@ describe('DNS-01 set-ups that cannot work', () => {
     expect(rn.code, rn.stdout + rn.stderr).toBe(2);
     expect(proxy.total()).toBe(0);
     expect(q<{ current_version: number }>(state, 'SELECT current_version FROM lineages')[0]!.current_version).toBe(1);
+  });
+});
+
+describe('DNS-01 key and credentials files that are not files', () => {
+  it.each([
+    ['/dev/zero', () => '/dev/zero', /is a device, not a regular file\./],
+    ['a named pipe nobody writes to', (dir: string) => {
+      const f = path.join(dir, 'fifo');
+      execFileSync('mkfifo', [f]);
+      return f;
+    }, /is a named pipe, not a regular file\./],
+    ['a 1 MB file', (dir: string) => {
+      const f = path.join(dir, 'big');
+      fs.writeFileSync(f, 'x'.repeat(1024 * 1024), { mode: 0o600 });
+      return f;
+    }, /is 1048576 bytes: too large/],
+  ])('%s as --tsig-key or --acme-dns-credentials: one sentence, exit 2, nothing sent or written (it hung or filled the memory)', async (_what, make, message) => {
+    const dir = tempDir('certctl-badfile-');
+    const file = make(dir);
+    const before = proxy.total();
+    for (const method of [['--dns', 'rfc2136', '--dns-server', `${w.ns1}:53`, '--tsig-key', file], ['--dns', 'acme-dns', '--acme-dns-credentials', file]]) {
+      const state = tempDir();
+      const r = await runCli(['--state-dir', state, 'issue', ...ca(), '-d', 'file.example.test', ...method, '--resolver', `${w.ns1}:53`], {}, 30_000);
+      expect(r.signal, 'certctl hung reading the file').toBe(null);
+      expect(r.stderr).toMatch(message);
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+      expect(fs.existsSync(path.join(state, 'ledger.sqlite'))).toBe(false);
+    }
+    expect(proxy.total()).toBe(before);
   });
 });

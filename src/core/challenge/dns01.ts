@@ -22,8 +22,7 @@ import { InputError } from '../errors.js';
 import type { DnsSettings, Ledger } from '../ledger/ledger.js';
 import { registerSecret } from '../redact.js';
 import { DnsError } from '../dns/errors.js';
-import fs from 'node:fs';
-import { loadTsigKey, parseKeyFile } from '../dns/keyfile.js';
+import { loadTsigKey, parseKeyFile, readSecretFile } from '../dns/keyfile.js';
 import { dns01Precheck } from '../dns/precheck.js';
 import { DEFAULT_PROPAGATION_TIMEOUT_MS, waitForPropagation, type PropagationProgress } from '../dns/propagation.js';
 import { AcmeDnsProvider, loadAcmeDnsCredentials } from '../dns/providers/acmedns.js';
@@ -44,7 +43,7 @@ export const DNS_METHODS = ['rfc2136', 'hook', 'acme-dns'] as const;
 export function tsigKeyFrom(file: string, keyName?: string): TsigKey {
   const key = loadTsigKey(file, keyName);
   try {
-    for (const k of parseKeyFile(fs.readFileSync(file, 'utf8'), file)) registerSecret(k.secret.toString('base64'));
+    for (const k of parseKeyFile(readSecretFile(file, 'The TSIG key file'), file)) registerSecret(k.secret.toString('base64'));
   } catch {
     /* loadTsigKey read it just now */
   }
