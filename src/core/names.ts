@@ -19,7 +19,16 @@ export interface NormalizeOptions {
   allowWildcard?: boolean;
   /** Most names one certificate may hold at this CA. */
   maxNames?: number;
+  /**
+   * The names will be validated with DNS-01: an IP address cannot be (RFC 8738 has no dns-01 for
+   * IPs), nor a name whose `_acme-challenge.` record name would pass DNS's 253 characters — the CA
+   * would take the order and certctl could never present the record.
+   */
+  dns01?: boolean;
 }
+
+/** `_acme-challenge.` — prefixed to the base name for DNS-01 (RFC 8555 §8.4). */
+const ACME_CHALLENGE_PREFIX = '_acme-challenge.';
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
@@ -55,6 +64,9 @@ export function normalizeName(raw: string, opts: NormalizeOptions = {}): string 
   }
   const ipKind = isIP(input);
   if (ipKind) {
+    if (opts.dns01) {
+      throw new InputError(`${input} is an IP address: DNS-01 cannot validate IP addresses.`, 'Issue IP addresses with --standalone (HTTP-01) or --standalone-tls (TLS-ALPN-01), in a certificate of their own.');
+    }
     if (!opts.allowIp) {
       throw new InputError(`${quote(raw)} is an IP address and this CA is not known to issue for IP addresses.`, 'Use a DNS name, or choose a CA that supports IP identifiers.');
     }
@@ -86,6 +98,12 @@ export function normalizeName(raw: string, opts: NormalizeOptions = {}): string 
   }
   if (/^\d+$/.test(labels[labels.length - 1]!)) {
     throw new InputError(`${quote(raw)} ends in a numeric label, which is not a valid top-level domain.`);
+  }
+  if (opts.dns01 && ACME_CHALLENGE_PREFIX.length + ascii.length > 253) {
+    throw new InputError(
+      `${quote(raw)}: its DNS-01 record ${ACME_CHALLENGE_PREFIX}${ascii.slice(0, 20)}… would be ${ACME_CHALLENGE_PREFIX.length + ascii.length} characters, longer than DNS allows (253).`,
+      `DNS-01 needs a name of at most ${253 - ACME_CHALLENGE_PREFIX.length} characters (without "*."); validate this one with --webroot or --standalone, or choose a shorter name.`,
+    );
   }
   if (registeredDomain(ascii) === null) {
     throw new InputError(`${quote(raw)} is a public suffix, not a domain anyone can own.`, 'Give a name under it, e.g. example.' + ascii + '.');

@@ -182,7 +182,7 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
   try {
     // 1. What is asked: CA, names under its rules, key type.
     const { ca, directoryUrl } = resolveCa({ ca: io.ca, server: io.server, staging: io.staging });
-    const names = normalizeNames(io.domain, { allowIp: ca.ipIdentifiers, allowWildcard: io.dns !== undefined, maxNames: ca.maxNames });
+    const names = normalizeNames(io.domain, { allowIp: ca.ipIdentifiers, allowWildcard: io.dns !== undefined, dns01: io.dns !== undefined, maxNames: ca.maxNames });
     io.keyType ||= ca.keyTypes.length === 1 ? ca.keyTypes[0]! : 'ecdsa';
     const spec = parseKeyType(io.keyType);
     const key = setKey(names);

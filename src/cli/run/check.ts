@@ -53,7 +53,7 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
     ca = findCa(id);
     if (!ca) throw new InputError(`Unknown CA "${id}".`, `Known CAs: ${CAS.map((c) => c.id).join(', ')}; or give --server URL.`);
   }
-  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: o.dns !== undefined, maxNames: ca.maxNames });
+  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: o.dns !== undefined, dns01: o.dns !== undefined, maxNames: ca.maxNames });
   const httpPort = port(o.httpPort, '--http-port');
   const httpsPort = port(o.httpsPort, '--https-port');
   const tlsPort = port(o.tlsPort, '--tls-port');

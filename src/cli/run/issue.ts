@@ -69,7 +69,7 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
   o = await withConfigDefaults(ctx.opts.config, o, 'issue', (k) => optionGiven(o, k));
   v.url(o.server, '--server');
   const { ca, directoryUrl } = resolveCa({ ca: o.ca, server: o.server, staging: o.staging });
-  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: o.dns !== undefined, maxNames: ca.maxNames });
+  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: o.dns !== undefined, dns01: o.dns !== undefined, maxNames: ca.maxNames });
   // A CA that issues one key type only (the SM2 ACME Service: its sm2 bundle) needs no --key-type.
   const spec = parseKeyType(!keyTypeGiven && ca.keyTypes.length === 1 ? ca.keyTypes[0] : o.keyType);
   if (!ca.keyTypes.includes(spec.text.split(':')[0]!)) {

@@ -5,8 +5,10 @@
  * it treats HTTP-01.
  *
  *   prepare    builds the provider from the lineage's settings (the key file
- *              is read here) and removes every record a previous run left
- *              journalled (a crash between present and cleanup);
+ *              is read here) and finds the records a previous run left
+ *              journalled (a crash between present and cleanup): present
+ *              takes over those the resumed order needs (the CA may still be
+ *              reading them), close removes the others;
  *   present    one TXT value per challenge, journalled in the ledger
  *              (challenge_records) BEFORE the provider is called — a wildcard
  *              and its base name are two values on one `_acme-challenge` name;
@@ -20,8 +22,7 @@ import { InputError } from '../errors.js';
 import type { DnsSettings, Ledger } from '../ledger/ledger.js';
 import { registerSecret } from '../redact.js';
 import { DnsError } from '../dns/errors.js';
-import fs from 'node:fs';
-import { loadTsigKey, parseKeyFile } from '../dns/keyfile.js';
+import { loadTsigKey, parseKeyFile, readSecretFile } from '../dns/keyfile.js';
 import { dns01Precheck } from '../dns/precheck.js';
 import { DEFAULT_PROPAGATION_TIMEOUT_MS, waitForPropagation, type PropagationProgress } from '../dns/propagation.js';
 import { AcmeDnsProvider, loadAcmeDnsCredentials } from '../dns/providers/acmedns.js';
@@ -42,7 +43,7 @@ export const DNS_METHODS = ['rfc2136', 'hook', 'acme-dns'] as const;
 export function tsigKeyFrom(file: string, keyName?: string): TsigKey {
   const key = loadTsigKey(file, keyName);
   try {
-    for (const k of parseKeyFile(fs.readFileSync(file, 'utf8'), file)) registerSecret(k.secret.toString('base64'));
+    for (const k of parseKeyFile(readSecretFile(file, 'The TSIG key file'), file)) registerSecret(k.secret.toString('base64'));
   } catch {
     /* loadTsigKey read it just now */
   }
@@ -90,6 +91,9 @@ interface Entry {
   record: DnsRecord;
 }
 
+/** A journalled record: `presented` once the provider had put it in place. */
+type Journalled = DnsRecord & { presented?: boolean };
+
 function domainOf(ch: Challenge): string {
   return `${ch.wildcard ? '*.' : ''}${ch.identifier}`.toLowerCase();
 }
@@ -100,6 +104,8 @@ export class Dns01ChallengeSolver implements ChallengeSolver {
   private provider?: DnsProvider;
   private readonly zones = new Map<string, ChallengeZone>();
   private readonly entries = new Map<string, Entry>();
+  /** Records an interrupted run left (prepare), until a challenge takes one over or close() removes it. */
+  private leftovers: { id: number; record: Journalled }[] = [];
   private allDomains: string[] = [];
   private remaining = 0;
   /** How many entries the last successful wait covered. */
@@ -150,16 +156,31 @@ export class Dns01ChallengeSolver implements ChallengeSolver {
     return { ...run, ok: all.every((r) => r.ok), results: all };
   }
 
-  /** The provider (the key file read now: a damaged one stops here) and the records a previous run left. */
+  /**
+   * The provider (the key file read now: a damaged one stops here) and the records a previous run left.
+   * They are NOT removed here: a run killed after it told the CA to look leaves an order whose
+   * validation may still be under way (the CA reads the record a moment after it answers the
+   * challenge POST), and removing the record now would fail that authorization. present() takes
+   * over each leftover the resumed order presents again (same value); close() removes the rest.
+   */
   async prepare(): Promise<void> {
     const provider = this.getProvider();
     const left = this.deps.ledger.challengeRecords(this.deps.lineage);
     if (!left.length) return;
     const mine = left.filter((r) => r.kind === provider.kind && r.record && typeof (r.record as DnsRecord).target === 'string');
     for (const r of left) if (!mine.includes(r)) this.deps.log(`warning: a journalled ${r.kind} challenge record of ${this.deps.lineage} (row ${r.id}) cannot be removed with the ${provider.kind} method; remove it by hand.`);
-    this.deps.log(`Removing ${mine.length} DNS-01 record(s) of ${this.deps.lineage} that an interrupted run left: ${mine.map((r) => (r.record as DnsRecord).target).join(', ')}.`);
-    const res = await Dns01Solver.cleanupRecords(provider, mine.map((r) => r.record as DnsRecord));
-    for (const r of mine) if (res.removed.includes(r.record as DnsRecord)) this.deps.ledger.removeChallengeRecord(r.id);
+    if (!mine.length) return;
+    this.deps.log(`Found ${mine.length} DNS-01 record(s) of ${this.deps.lineage} that an interrupted run left: ${mine.map((r) => (r.record as DnsRecord).target).join(', ')}; those its resumed order still needs stay until it is done, the others are removed at the end of this run.`);
+    this.leftovers = mine.map((r) => ({ id: r.id, record: r.record as Journalled }));
+  }
+
+  /** Remove the leftovers no challenge of this run took over (after a crash), journal rows with them. */
+  private async removeLeftovers(): Promise<void> {
+    const left = this.leftovers.splice(0);
+    if (!left.length) return;
+    this.deps.log(`Removing ${left.length} DNS-01 record(s) of ${this.deps.lineage} that an interrupted run left: ${left.map((r) => r.record.target).join(', ')}.`);
+    const res = await Dns01Solver.cleanupRecords(this.getProvider(), left.map((r) => r.record));
+    for (const r of left) if (res.removed.includes(r.record)) this.deps.ledger.removeChallengeRecord(r.id);
     for (const f of res.failed) this.deps.log(`warning: could not remove ${f.record.target} (${f.error.message}); the next run tries again.`);
   }
 
@@ -178,12 +199,26 @@ export class Dns01ChallengeSolver implements ChallengeSolver {
       this.zones.set(base, z);
     }
     const record: DnsRecord = { domain, fqdn: z.fqdn, target: z.target, zone: z.zone, value: dns01Value(ch.keyAuthorization) };
+    // The same value left by an interrupted run (its order resumed): take it over. When the provider had
+    // finished putting it in place, it is not presented again (a hook may refuse a duplicate); the
+    // readiness wait still checks that every nameserver has it.
+    const i = this.leftovers.findIndex((l) => l.record.target === record.target && l.record.value === record.value);
+    if (i >= 0) {
+      const [l] = this.leftovers.splice(i, 1);
+      this.entries.set(ch.token, { id: l!.id, record: l!.record });
+      this.remaining = Math.max(0, this.remaining - 1);
+      if (l!.record.presented) return;
+      await provider.present(l!.record, { allDomains: this.allDomains.length ? this.allDomains : this.names, remaining: this.remaining });
+      this.deps.ledger.updateChallengeRecord(l!.id, { ...l!.record, presented: true });
+      return;
+    }
     // Write-ahead: the row exists before the record can.
     const id = this.deps.ledger.addChallengeRecord(this.deps.lineage, provider.kind, record, this.deps.now());
     this.entries.set(ch.token, { id, record });
     this.remaining = Math.max(0, this.remaining - 1);
     await provider.present(record, { allDomains: this.allDomains.length ? this.allDomains : this.names, remaining: this.remaining });
-    if (record.authOutput !== undefined) this.deps.ledger.updateChallengeRecord(id, record);
+    // Present done (with the hook's output for its clean-up): a run that resumes this order takes it over as it is.
+    this.deps.ledger.updateChallengeRecord(id, { ...record, presented: true });
   }
 
   /** One wait covers every record presented so far (the driver presents all before it waits for any). */
@@ -220,6 +255,7 @@ export class Dns01ChallengeSolver implements ChallengeSolver {
   }
 
   async close(): Promise<void> {
+    await this.removeLeftovers();
     for (const [token, e] of [...this.entries]) {
       try {
         await this.getProvider().cleanup(e.record, { allDomains: this.allDomains, remaining: 0 });

@@ -15,7 +15,7 @@
  * be a secret written without its quotes). Comments (#, //, C-style) are
  * allowed as in named.conf. A file with several keys needs the key name.
  */
-import fs from 'node:fs';
+import { readInputFile } from '../store/read.js';
 import { InputError } from '../errors.js';
 import { TSIG_ALGORITHMS, TsigKey, isTsigAlgorithm } from './tsig.js';
 
@@ -180,12 +180,21 @@ export function parseKeyFile(src: string, file = 'key file'): ParsedKey[] {
   return keys;
 }
 
+/** A key or credentials file holds a few hundred bytes; a bound keeps /dev/zero or a huge file from filling the memory. */
+export const MAX_SECRET_FILE_BYTES = 64 * 1024;
+
+/** A key / credentials file's text: a regular file (links followed) of at most 64 KiB — a FIFO, device or directory is an InputError (a FIFO would block the run for ever). */
+export function readSecretFile(file: string, what: string): string {
+  return readInputFile(file, what, MAX_SECRET_FILE_BYTES);
+}
+
 /** Read a key file and return its key (by name when the file has several). */
 export function loadTsigKey(file: string, keyName?: string): TsigKey {
   let src: string;
   try {
-    src = fs.readFileSync(file, 'utf8');
+    src = readSecretFile(file, 'The TSIG key file');
   } catch (err) {
+    if (err instanceof InputError) throw new InputError(err.message, 'Give --tsig-key the file tsig-keygen wrote (readable by the user running certctl).');
     const code = (err as NodeJS.ErrnoException).code;
     throw new InputError(
       code === 'ENOENT' ? `The TSIG key file ${file} does not exist.` : `Cannot read the TSIG key file ${file} (${code ?? (err as Error).message}).`,

@@ -11,7 +11,10 @@
  * Each address (IPv4 and IPv6 separately) is asked directly, without
  * recursion, and only an authoritative answer (AA bit) counts — a server
  * that is not authoritative for the zone (a lame delegation) never "has it".
- * A server that has every value is not asked again. Polling starts fast and
+ * A server that has every value is not asked again until every other one
+ * has them too; then it is asked once more (a value removed by someone else
+ * in the meantime would fail the validation), and only when that last round
+ * finds everything everywhere does the wait succeed. Polling starts fast and
  * backs off (250 ms × 1.5 up to 4 s), never a fixed sleep. After the
  * timeout the error names every address that lags and what it last said.
  */
@@ -127,6 +130,19 @@ export async function waitForPropagation(targets: PropagationTarget[], opts: Pro
       if (results[i] === undefined) u.done = true;
       else u.last = results[i]!;
     });
+    // Every address has had every value — but those counted in an earlier round may have lost it since
+    // (someone else's clean-up, a zone reloaded from an old file): they are asked once more, and only
+    // when this last round finds every value on every address is the CA told to look.
+    const earlier = all.filter((u) => u.done && !pending.includes(u));
+    if (earlier.length && all.every((u) => u.done)) {
+      const again = await Promise.all(earlier.map((u) => check(u, Math.min(queryTimeout, Math.max(100, deadline - Date.now())))));
+      earlier.forEach((u, i) => {
+        if (again[i] !== undefined) {
+          u.done = false;
+          u.last = `${again[i]!} (it had every value earlier)`;
+        }
+      });
+    }
     const lagging = all.filter((u) => !u.done);
     opts.onProgress?.({ ready: all.length - lagging.length, total: all.length, lagging: lagging.map((u) => u.label) });
     if (lagging.length === 0) return;

@@ -18,7 +18,7 @@
  * name; it has no delete, so clean-up does nothing (the values are
  * replaced by the next update).
  */
-import fs from 'node:fs';
+import { readSecretFile } from '../keyfile.js';
 import { InputError } from '../../errors.js';
 import { DnsError } from '../errors.js';
 import type { DnsProvider, DnsRecord } from './types.js';
@@ -99,8 +99,9 @@ export function parseAcmeDnsCredentials(text: string, file = 'acme-dns credentia
 export function loadAcmeDnsCredentials(file: string): Map<string, AcmeDnsAccount> {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readSecretFile(file, 'The acme-dns credentials file');
   } catch (err) {
+    if (err instanceof InputError) throw new InputError(err.message, "Give --acme-dns-credentials the JSON file lego or certbot's acme-dns plugin keeps.");
     throw new InputError(`Cannot read the acme-dns credentials file ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`);
   }
   return parseAcmeDnsCredentials(text, file);

@@ -37,6 +37,9 @@ export interface HookOptions {
 
 const TAIL_BYTES = 2000;
 
+/** After a hook exits, how long its output pipes are still read (a helper it left running may hold them open). */
+const EXIT_GRACE_MS = 500;
+
 /**
  * Split a hook command line into argv like a shell would split words — with
  * '…', "…" and backslash quoting — but with no expansion of any kind ($,
@@ -117,13 +120,30 @@ function run(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number, what: st
         }),
       );
     });
-    child.on('close', (status, signal) => {
+    // Done when the hook exits. A helper it left running (`cmd &`) keeps its stdout/stderr open, and
+    // 'close' would wait for that helper (until the time-out killed it, 120 s per record): after the
+    // exit, what is still buffered is read for a moment, then the pipes are let go (the helper is
+    // the hook's business and is not killed).
+    let settled = false;
+    let grace: NodeJS.Timeout | undefined;
+    child.on('exit', (status, signal) => {
+      grace = setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish(status, signal);
+      }, EXIT_GRACE_MS);
+    });
+    child.on('close', (status, signal) => finish(status, signal));
+    function finish(status: number | null, signal: NodeJS.Signals | null): void {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
+      clearTimeout(grace);
       if (status === 0) return resolve({ stdout });
       const why = timedOut ? `did not finish within ${timeoutMs / 1000} s and was killed with the processes it started` : signal ? `was killed by ${signal}` : `exited with status ${status}`;
       const err = tail(stderr);
       reject(new DnsError('provider', `The ${what} ${argv[0]} ${why}${err ? `; it said: ${err}` : ' (it wrote nothing on stderr)'}.`, { hint: 'Run the hook by hand with the same CERTBOT_* environment to see what fails.' }));
-    });
+    }
   });
 }
 
