@@ -30,6 +30,8 @@ export interface Pebble {
   dns: ChallTestSrv;
   /** Paths the web server was asked for (to assert what the CA fetched). */
   webHits: string[];
+  /** What Pebble printed so far (its validation results: "authz … set VALID/INVALID"). */
+  log(): string;
   /** Pebble's current root CA certificate (management API). */
   rootPem(): Promise<string>;
   intermediatePem(): Promise<string>;
@@ -42,6 +44,11 @@ export interface PebbleOptions {
   env?: Record<string, string>;
   /** Do not serve the webroot on Pebble's HTTP-01 port (for --standalone tests). */
   noWeb?: boolean;
+  /**
+   * Resolver Pebble validates through (`-dnsserver HOST:PORT`), e.g. a BIND
+   * from bind.ts for DNS-01; default: this set's pebble-challtestsrv.
+   */
+  dnsServer?: string;
 }
 
 function makeTlsCert(dir: string): { cert: string; key: string } {
@@ -129,7 +136,7 @@ async function startPebbleOnce(opts: PebbleOptions): Promise<Pebble> {
   }
 
   let log = '';
-  const child: ChildProcess = spawn(PEBBLE_BIN, ['-config', configFile, '-dnsserver', dns.resolver], {
+  const child: ChildProcess = spawn(PEBBLE_BIN, ['-config', configFile, '-dnsserver', opts.dnsServer ?? dns.resolver], {
     cwd: dir,
     env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: String(opts.nonceReject ?? 5), ...(opts.env ?? {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -159,6 +166,7 @@ async function startPebbleOnce(opts: PebbleOptions): Promise<Pebble> {
     webroot,
     dns,
     webHits,
+    log: () => log,
     rootPem: () => get(`https://127.0.0.1:${mgmtPort}/roots/0`, caBundle),
     intermediatePem: () => get(`https://127.0.0.1:${mgmtPort}/intermediates/0`, caBundle),
     async stop() {
