@@ -97,8 +97,9 @@ const legoEnv = (extra) => ({
  * propagation timeout, 2 s polling interval (lego also sleeps one interval
  * before its first check), 60 s between the two authorizations (the provider
  * is sequential: one TXT at a time), TTL 120. 0 is accepted for the intervals
- * (lego logs `interval: 0s`); a 0 s timeout would end the wait before the
- * first look, so 1 s.
+ * (lego logs `interval: 0s`, `sequence: wait for 0s`); a 0 s timeout races
+ * lego's first look (seen here: some runs end "time limit exceeded" with the
+ * record in place), so 1 s, the smallest whole second that works every time.
  */
 const LEGO_TIGHT = { RFC2136_PROPAGATION_TIMEOUT: '1', RFC2136_POLLING_INTERVAL: '0', RFC2136_SEQUENCE_INTERVAL: '0', RFC2136_TTL: '0' };
 const legoArgs = (dir, extra = []) => [

@@ -44,10 +44,7 @@ export interface PebbleOptions {
   env?: Record<string, string>;
   /** Do not serve the webroot on Pebble's HTTP-01 port (for --standalone tests). */
   noWeb?: boolean;
-  /**
-   * Resolver Pebble validates through (`-dnsserver HOST:PORT`), e.g. a BIND
-   * from bind.ts for DNS-01; default: this set's pebble-challtestsrv.
-   */
+  /** host:port of the DNS server Pebble resolves through (DNS-01: the BIND serving the zone); default pebble-challtestsrv. */
   dnsServer?: string;
 }
 
