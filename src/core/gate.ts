@@ -88,13 +88,13 @@ export function gateFor(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfil
       env.sink.info('Readiness checks skipped (--no-precheck); recorded on the order.');
       return;
     }
-    if (l.challenge !== 'webroot' && l.challenge !== 'standalone') return;
     // The readiness check belongs to the lineage's challenge solver (its own probe, plus DNS, CAA, failures).
-    const { solverFor } = await import('./challenge/http01.js');
+    const { solverFor } = await import('./challenge/index.js');
     const { recordPrechecks } = await import('./ledger/prechecks.js');
-    const report = await solverFor(l).precheck({
+    const resolver = o.resolver ?? l.settings.resolver;
+    const report = await solverFor(l, { ledger, now: env.now, log: (line) => env.sink.info(line), resolver }).precheck({
       names: l.names,
-      resolver: o.resolver ?? l.settings.resolver,
+      resolver,
       httpPort: o.httpPort ?? l.settings.httpPort,
       caaIdentities: ca.caaIdentities,
       caName: ca.name,

@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import type { RunEnv } from './env.js';
-import type { Ledger, LineageRow, LineageSettings } from './ledger/ledger.js';
+import type { DnsSettings, Ledger, LineageRow, LineageSettings } from './ledger/ledger.js';
 import type { CaProfile } from './ca/registry.js';
 import type { ObtainResult } from './obtain.js';
 import { InputError } from './errors.js';
@@ -24,9 +24,10 @@ export interface IssueRequest {
   keyType: string;
   /** The lineage's name (--cert-name); default: the lineage holding the set at this CA, else a free name from the first name. */
   certName?: string;
-  /** Webroot (absolute) or standalone listen address: exactly one. */
+  /** Webroot (absolute), standalone listen address or DNS-01 settings: exactly one. */
   webroot: string | null;
   standalone: { host: string; port: number } | null;
+  dns?: DnsSettings;
   email?: string;
   eab?: { kid: string; hmacKey: string };
   /** Extra CA certificates to trust (absolute path). */
@@ -70,7 +71,7 @@ export function freeLineageName(ledger: Ledger, name: string): string {
 function dropIfEmpty(ledger: Ledger, name: string, isNew: boolean): void {
   if (!isNew) return;
   const l = ledger.lineage(name);
-  if (l && l.current_version === 0 && ledger.openOrders(name).length === 0 && ledger.certificatesForLineage(name).length === 0) {
+  if (l && l.current_version === 0 && ledger.openOrders(name).length === 0 && ledger.certificatesForLineage(name).length === 0 && ledger.challengeRecords(name).length === 0) {
     ledger.deleteLineage(name);
   }
 }
@@ -100,6 +101,9 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     ...(req.httpPort ? { httpPort: req.httpPort } : {}),
     ...(req.resolver ? { resolver: req.resolver } : {}),
   };
+  // The method of this request replaces the last one's (never a mix of two).
+  delete settings.dns;
+  if (req.dns) settings.dns = req.dns;
   const isNew = !existing;
   const listen = req.standalone;
   ledger.saveLineage({
@@ -109,7 +113,7 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     ca_id: ca.id,
     directory_url: directoryUrl,
     key_type: req.keyType,
-    challenge: req.webroot ? 'webroot' : 'standalone',
+    challenge: req.dns ? 'dns' : req.webroot ? 'webroot' : 'standalone',
     webroot: req.webroot,
     standalone_addr: listen ? `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}` : null,
     settings,

@@ -81,7 +81,7 @@ export function normalizeName(raw: string, opts: NormalizeOptions = {}): string 
     throw new InputError(`${quote(raw)}: a wildcard may only be the whole leftmost label ("*.example.com").`);
   }
   if (wildcard && !opts.allowWildcard) {
-    throw new InputError(`${quote(raw)} is a wildcard, and wildcards cannot be validated with HTTP-01.`, 'Issue the wildcard with a DNS-01 capable setup, or list the host names you need.');
+    throw new InputError(`${quote(raw)} is a wildcard, and wildcards cannot be validated with HTTP-01: use --dns.`, 'Issue it through DNS-01 with --dns rfc2136 (or hook, acme-dns) instead of --webroot/--standalone, or list the host names you need.');
   }
   const ascii = domainToASCII(name.toLowerCase());
   if (!ascii) throw new InputError(`${quote(raw)} is not a valid domain name (IDNA conversion failed).`);

@@ -17,7 +17,7 @@ import type { CaProfile } from './ca/registry.js';
 import { LineageStore, keyMatchesCert, type VersionFile } from './store/lineage.js';
 import { openSession, type Session } from './acme/session.js';
 import { OrderDriver, type PartResult } from './acme/order.js';
-import { solverFor } from './challenge/http01.js';
+import { solverFor } from './challenge/index.js';
 import { parseKeyType } from './keys/index.js';
 import { registeredDomains, setKey } from './names.js';
 import { splitPemChain, certFacts } from './x509.js';
@@ -101,7 +101,7 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
   // mode the readiness checks serve their probe on the port before certctl's solver takes it.
   const ordering = !resumed || missing.length > 0;
   if (l.challenge === 'standalone' && ordering) await deps.gate?.check();
-  const solver = solverFor(l);
+  const solver = solverFor(l, { ledger, now, log });
   await solver.prepare();
   try {
     if (l.challenge !== 'standalone' && ordering) await deps.gate?.check();

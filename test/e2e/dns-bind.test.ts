@@ -6,12 +6,11 @@
  * listens (dead.test's ns3). What the nameservers hold is always read back
  * with `dig`, not with the code under test.
  *
- * The acme-dns HTTP API is played by a small stand-in here (acmeDnsStandIn),
+ * The acme-dns HTTP API is played by a small stand-in (testkit/acmedns-standin.ts),
  * which writes into BIND with nsupdate as acme-dns writes into its own DNS.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -31,7 +30,7 @@ import { sendUpdate } from '../../src/core/dns/update.js';
 import { RRType } from '../../src/core/dns/wire.js';
 import { discoverChallengeZone } from '../../src/core/dns/zone.js';
 import { digTxt, startDnsWorld, type DnsWorld } from '../../testkit/bind.js';
-import { freePort } from '../../testkit/ports.js';
+import { startAcmeDnsStandIn } from '../../testkit/acmedns-standin.js';
 
 const execFileP = promisify(execFile);
 
@@ -342,30 +341,7 @@ printf 'server %s 53\\nzone example.test\\nupdate delete _acme-challenge.%s. IN 
 
 describe('acme-dns provider, against a stand-in for the acme-dns HTTP API writing into BIND', () => {
   /** certctl's acme-dns stand-in: POST /update with X-Api-User/X-Api-Key; keeps the two newest values per subdomain, as acme-dns does. */
-  async function acmeDnsStandIn(accounts: Record<string, { user: string; key: string }>) {
-    const values = new Map<string, string[]>();
-    const port = await freePort();
-    let updates = 0;
-    const srv = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => (body += d));
-      req.on('end', async () => {
-        if (req.method !== 'POST' || req.url !== '/update') return res.writeHead(404).end();
-        const { subdomain, txt } = JSON.parse(body) as { subdomain: string; txt: string };
-        const acc = accounts[subdomain];
-        if (!acc || req.headers['x-api-user'] !== acc.user || req.headers['x-api-key'] !== acc.key) return res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"error": "forbidden"}');
-        if (typeof txt !== 'string' || txt.length !== 43) return res.writeHead(400).end('{"error": "bad_txt"}');
-        const list = [...(values.get(subdomain) ?? []), txt].slice(-2);
-        values.set(subdomain, list);
-        const name = `${subdomain}.auth.example.org.`;
-        await w.update(w.ns1, w.keyFiles.admin, 'auth.example.org', [`update delete ${name} TXT`, ...list.map((v) => `update add ${name} 60 IN TXT "${v}"`)]);
-        updates++;
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ txt }));
-      });
-    });
-    await new Promise<void>((r) => srv.listen(port, '127.0.0.1', () => r()));
-    return { url: `http://127.0.0.1:${port}`, updates: () => updates, close: () => new Promise<void>((r) => srv.close(() => r())) };
-  }
+  const acmeDnsStandIn = (accounts: Record<string, { user: string; key: string }>) => startAcmeDnsStandIn(w, accounts);
 
   it('sets both values of a wildcard + base name; wrong credentials are a clear error without the password', async () => {
     const api = await acmeDnsStandIn({ x1: { user: 'user-1', key: 'pa55word-x1' } });

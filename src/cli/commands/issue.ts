@@ -1,15 +1,16 @@
 import { Option, type Command } from 'commander';
 import { action } from '../action.js';
 import type { IssueOptions } from '../run/issue.js';
+import { addDnsOptions } from '../dns-options.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').filter(Boolean)];
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('issue')
-    .description('get a certificate for a set of names (HTTP-01), planned and checked before anything is sent')
+    .description('get a certificate for a set of names (HTTP-01, or DNS-01 with --dns: wildcards), planned and checked before anything is sent')
     .requiredOption('-d, --domain <name>', 'a name for the certificate; repeat for more (the first names the lineage)', collect)
     .option('-w, --webroot <dir>', 'document root served for these names; the challenge file goes under .well-known/acme-challenge/ (directories certctl creates there are removed afterwards)')
     .option('--force-webroot', 'accept a webroot that looks like a system directory (/, /etc, /usr, /var/lib, $HOME, the state directory…), which is refused otherwise')
@@ -31,7 +32,22 @@ export function register(program: Command): void {
     .option('--no-precheck', 'skip the readiness checks (DNS, HTTP-01, CAA) before ordering (recorded)')
     .option('--resolver <host:port>', 'DNS server for the readiness checks (default: the system resolver)')
     .option('--http-port <port>', 'port the readiness check fetches HTTP-01 on (default 80)')
-    .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120))
+    .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120));
+  addDnsOptions(cmd)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  certctl issue -d example.com -d www.example.com --webroot /var/www/html
+  certctl issue -d example.com -d '*.example.com' --dns rfc2136 --dns-server ns1.example.com --tsig-key /etc/bind/certctl.key
+  certctl issue -d example.com -d '*.example.com' --dns hook --dns-hook /usr/local/bin/auth.sh --dns-cleanup-hook /usr/local/bin/cleanup.sh
+  certctl issue -d example.com -d '*.example.com' --dns acme-dns --acme-dns-credentials /etc/certctl/acme-dns.json
+
+DNS-01 waits until every authoritative nameserver (IPv4 and IPv6) has every TXT value before the CA is told
+to look; if one lags past --dns-propagation-timeout, nothing is answered (no failed validation) and the
+records are removed. What is remembered for renew: the method, server, zone, key file path and key name,
+hook command lines, credentials file path — never a secret.`,
+    )
     .action(
       action(async (ctx, opts: IssueOptions) => {
         const { runIssue } = await import('../run/issue.js');

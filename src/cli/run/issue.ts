@@ -17,8 +17,9 @@ import { acquireRunLock } from '../../core/store/lock.js';
 import { utc, humanRelative } from '../../core/clock.js';
 import { withConfigDefaults, loadConfig } from '../../core/config/index.js';
 import { optionGiven } from '../action.js';
+import { dnsSettingsFrom, type DnsOptions } from '../dns-options.js';
 
-export interface IssueOptions {
+export interface IssueOptions extends DnsOptions {
   domain: string[];
   webroot?: string;
   standalone?: string | true;
@@ -61,7 +62,7 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
   o = await withConfigDefaults(ctx.opts.config, o, 'issue', (k) => optionGiven(o, k));
   v.url(o.server, '--server');
   const { ca, directoryUrl } = resolveCa({ ca: o.ca, server: o.server, staging: o.staging });
-  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: false, maxNames: ca.maxNames });
+  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: o.dns !== undefined, maxNames: ca.maxNames });
   // A CA that issues one key type only (the SM2 ACME Service: its sm2 bundle) needs no --key-type.
   const spec = parseKeyType(!keyTypeGiven && ca.keyTypes.length === 1 ? ca.keyTypes[0] : o.keyType);
   if (!ca.keyTypes.includes(spec.text.split(':')[0]!)) {
@@ -70,9 +71,13 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
   // --cert-name '' is a bad name, not "no name" (it used to slip through as the lineage "").
   if (o.certName !== undefined) assertLineageName(o.certName);
   if (o.webroot !== undefined && o.webroot.trim() === '') throw new InputError('--webroot is empty.', 'Give --webroot the directory your web server serves for these names.');
-  if (Boolean(o.webroot) === Boolean(o.standalone)) {
-    throw new InputError(o.webroot ? 'Give either --webroot or --standalone, not both.' : 'Say how to answer the HTTP-01 challenge.', 'Use --webroot DIR (your web server serves DIR) or --standalone [ADDR:PORT].');
+  if (o.dns !== undefined && (o.webroot || o.standalone)) {
+    throw new InputError(`Give either --dns or ${o.webroot ? '--webroot' : '--standalone'}, not both.`, 'DNS-01 (--dns) proves control through TXT records; --webroot/--standalone through HTTP-01.');
   }
+  if (o.dns === undefined && Boolean(o.webroot) === Boolean(o.standalone)) {
+    throw new InputError(o.webroot ? 'Give either --webroot or --standalone, not both.' : 'Say how to answer the challenge.', 'Use --webroot DIR (your web server serves DIR), --standalone [ADDR:PORT], or --dns METHOD for DNS-01.');
+  }
+  const dns = dnsSettingsFrom(o);
   v.email(o.email, optionGiven(o, 'email') === false && config.file ? `${config.file}: defaults.email` : '--email');
   v.profile(o.profile);
   if (o.resolver !== undefined) parseResolver(v.plain(o.resolver, '--resolver')!);
@@ -104,6 +109,7 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
       certName: o.certName,
       webroot,
       standalone: listen,
+      dns,
       email: o.email,
       eab: eabKid !== undefined ? { kid: eabKid, hmacKey: eabHmacKey! } : undefined,
       caBundle: o.caBundle ? path.resolve(o.caBundle) : undefined,

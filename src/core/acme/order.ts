@@ -148,6 +148,8 @@ export class OrderDriver {
       const j = this.o.ledger.order(row.id);
       const issued = j !== undefined && (j.status === 'valid' || j.status === 'processing' || j.step === 'downloading' || j.step === 'downloaded');
       if (final && issued && !(e instanceof OrderClosedError)) final = false;
+      // The solver's readiness failed before any challenge was answered: nothing was spent, resume later.
+      if (e instanceof NotReadyError) final = false;
       if (final) {
         this.journal(row.id, { state: 'failed', step: 'failed', error_json: JSON.stringify({ kind: e.name, message: e.message, problem: (e as { problem?: unknown }).problem ?? null }) }, e.message);
       } else {
@@ -300,64 +302,99 @@ export class OrderDriver {
         at: this.o.now(),
       });
 
+    // Phases, for every solver: present all → every solver readiness check → only when ALL are ready,
+    // answer the challenges → poll → clean up all (always). A readiness check that fails answers
+    // nothing: no failed authorization is spent, and the order stays journalled for the next run.
+    // (A wildcard and its base name put two values on one DNS name at once: both are present before
+    // either is checked or answered.)
     const failures: string[] = [];
-    await Promise.all(
-      authzs.map(async (a) => {
-        if (a.status === 'valid') {
-          record(a, 'valid');
-          return;
-        }
-        if (a.status !== 'pending') {
-          record(a, a.status);
-          failures.push(`${a.identifier.value}: authorization is ${a.status}`);
-          return;
-        }
-        const ch = a.challenges.find((c) => c.type === type);
-        if (!ch) {
-          record(a, 'unsupported');
-          failures.push(`${a.identifier.value}: the CA offers no ${type} challenge (${a.challenges.map((c) => c.type).join(', ')})`);
-          return;
-        }
-        const keyAuth = await session.client.getChallengeKeyAuthorization(ch as never);
-        const challenge: Challenge = { identifier: a.identifier.value, wildcard: Boolean(a.wildcard), token: ch.token, keyAuthorization: keyAuth };
-        try {
-          await solver.present(challenge);
-          // The solver's own readiness (DNS-01: every authoritative nameserver) before the CA is told to look.
-          await solver.waitReady(challenge);
-          if (ch.status === 'pending') {
+    const todo: { a: AcmeAuthz; ch: AcmeAuthz['challenges'][number]; challenge: Challenge }[] = [];
+    for (const a of authzs) {
+      if (a.status === 'valid') {
+        record(a, 'valid');
+        continue;
+      }
+      if (a.status !== 'pending') {
+        record(a, a.status);
+        failures.push(`${a.identifier.value}: authorization is ${a.status}`);
+        continue;
+      }
+      const ch = a.challenges.find((c) => c.type === type);
+      if (!ch) {
+        record(a, 'unsupported');
+        failures.push(`${a.identifier.value}: the CA offers no ${type} challenge (${a.challenges.map((c) => c.type).join(', ')})`);
+        continue;
+      }
+      const keyAuth = await session.client.getChallengeKeyAuthorization(ch as never);
+      todo.push({ a, ch, challenge: { identifier: a.identifier.value, wildcard: Boolean(a.wildcard), token: ch.token, keyAuthorization: keyAuth } });
+    }
+    // An authorization that cannot be validated fails the order anyway: answer nothing else.
+    if (failures.length) throw this.validationFailed(failures);
+    const presented: Challenge[] = [];
+    try {
+      await solver.begin?.(todo.map((t) => t.challenge));
+      // One at a time: a hook-based solver counts the challenges that remain (CERTBOT_REMAINING_CHALLENGES).
+      for (const t of todo) {
+        presented.push(t.challenge);
+        await solver.present(t.challenge);
+      }
+      try {
+        // The solver's own readiness (DNS-01: every authoritative nameserver) before the CA is told to look.
+        for (const t of todo) await solver.waitReady(t.challenge);
+      } catch (err) {
+        throw new NotReadyError(err as Error);
+      }
+      await Promise.all(
+        todo.map(async ({ a, ch }) => {
+          if (ch.status !== 'pending') return;
+          try {
+            await session.call('challenge', () => session.client.completeChallenge(ch as never), where);
+          } catch (err) {
+            // The CA may have started validating before its answer was lost (or the replayed POST met a
+            // challenge already processing): the authorization says. Untouched → the error stands.
+            if (!mayHideProgress(err)) throw err;
+            let now: AcmeAuthz;
             try {
-              await session.call('challenge', () => session.client.completeChallenge(ch as never), where);
-            } catch (err) {
-              // The CA may have started validating before its answer was lost (or the replayed POST met a
-              // challenge already processing): the authorization says. Untouched → the error stands.
-              if (!mayHideProgress(err)) throw err;
-              let now: AcmeAuthz;
-              try {
-                now = (await session.postAsGet('authz', a.url, { orderId: row.id })).data as unknown as AcmeAuthz;
-              } catch {
-                throw err;
-              }
-              const nowCh = now.challenges?.find((c) => c.type === type);
-              if (now.status === 'pending' && (!nowCh || nowCh.status === 'pending')) throw err;
-              this.o.log(`The CA's answer to the challenge for ${a.identifier.value} was lost (${(err as Error).message}); the authorization is ${now.status}: continuing.`);
+              now = (await session.postAsGet('authz', a.url, { orderId: row.id })).data as unknown as AcmeAuthz;
+            } catch {
+              throw err;
             }
+            const nowCh = now.challenges?.find((c) => c.type === type);
+            if (now.status === 'pending' && (!nowCh || nowCh.status === 'pending')) throw err;
+            this.o.log(`The CA's answer to the challenge for ${a.identifier.value} was lost (${(err as Error).message}); the authorization is ${now.status}: continuing.`);
           }
+        }),
+      );
+      await Promise.all(
+        todo.map(async ({ a }) => {
           const done = await this.poll(a.url, row.id, ['valid', 'invalid', 'deactivated', 'expired', 'revoked']);
           const data = done as unknown as AcmeAuthz;
           const err = data.challenges?.find((c) => c.type === type)?.error;
           record(a, data.status, err);
           if (data.status !== 'valid') failures.push(`${a.identifier.value}: ${err ? `${err.detail} (${err.type})` : data.status}`);
-        } finally {
-          await solver.cleanup(challenge);
-        }
-      }),
-    );
-    if (failures.length) {
-      throw new ValidationError(
-        `The CA could not validate ${failures.length === 1 ? 'a name' : `${failures.length} names`}:\n  ${failures.join('\n  ')}`,
-        'Check that http://<name>/.well-known/acme-challenge/ is served from the webroot (certctl check -d NAME --webroot DIR), then try again.',
+        }),
       );
+    } finally {
+      // Every challenge presented (or half-presented) is removed, whatever happened; one failed
+      // clean-up does not stop the others (the solver journals what it could not remove).
+      const errors: string[] = [];
+      for (const c of presented) {
+        try {
+          await solver.cleanup(c);
+        } catch (err) {
+          errors.push(`${c.wildcard ? '*.' : ''}${c.identifier}: ${(err as Error).message}`);
+        }
+      }
+      if (errors.length) this.o.log(`Could not clean up ${errors.length} challenge(s) (the next run tries again): ${errors.join('; ')}`);
     }
+    if (failures.length) throw this.validationFailed(failures);
+  }
+
+  private validationFailed(failures: string[]): ValidationError {
+    return new ValidationError(
+      `The CA could not validate ${failures.length === 1 ? 'a name' : `${failures.length} names`}:\n  ${failures.join('\n  ')}`,
+      this.o.solver.checkHint ?? 'Check that http://<name>/.well-known/acme-challenge/ is served from the webroot (certctl check -d NAME --webroot DIR), then try again.',
+    );
   }
 
   private async pollOrder(row: OrderRow, want: string[]): Promise<AcmeOrder> {
@@ -395,6 +432,21 @@ export const MAX_RECONCILE = 3;
 interface Sent {
   step: '' | 'finalize';
   status: string;
+}
+
+/**
+ * A solver's readiness check failed before any challenge was answered: the
+ * order is left open (journalled, resumable) and the solver's own error
+ * (its message names what lagged) is what the user reads.
+ */
+export class NotReadyError extends CertctlError {
+  constructor(readonly reason: Error) {
+    super(
+      reason.message,
+      reason instanceof CertctlError ? reason.exitCode : ExitCode.PRECHECK_FAILED,
+      `${reason instanceof CertctlError && reason.hint ? `${reason.hint} ` : ''}No challenge was answered (no failed authorization was spent); the order stays open and the next run resumes it.`,
+    );
+  }
 }
 
 /** Closes an order whatever its journal says (the CA no longer has it, or its key is gone). */

@@ -120,7 +120,7 @@ export class Http01StandaloneSolver implements ChallengeSolver {
 }
 
 /** The solver a lineage's settings name: its webroot, or standalone on its address. */
-export function solverFor(l: { challenge: string; webroot: string | null; standalone_addr: string | null }): ChallengeSolver {
+export function solverFor(l: { challenge: string; webroot: string | null; standalone_addr: string | null }): Http01WebrootSolver | Http01StandaloneSolver {
   if (l.challenge === 'webroot') return new Http01WebrootSolver(l.webroot!);
   const { host, port } = parseListen(l.standalone_addr ?? undefined);
   return new Http01StandaloneSolver(host, port);

@@ -6,8 +6,12 @@
  * fleet's shared responder and TLS-ALPN-01 plug in here.
  *
  * The order driver (acme/order.ts) picks the CA's challenge of the solver's
- * `type`, and for each authorization: present → waitReady → tell the CA →
- * poll → cleanup. The gate runs `precheck` before any order exists.
+ * `type` and works in phases over all authorizations of an order: begin →
+ * present each → waitReady each → only if every one is ready, tell the CA
+ * about each → poll each → cleanup each (always). A waitReady that throws
+ * means no challenge is answered (no failed authorization is spent) and the
+ * order stays journalled for the next run. The gate runs `precheck` before
+ * any order exists.
  */
 import type { PrecheckRun } from '../precheck/index.js';
 
@@ -42,11 +46,16 @@ export interface ChallengeSolver {
   precheck(input: SolverPrecheckInput): Promise<PrecheckRun>;
   /** Take what presenting needs (a listening port, a writable webroot) before any order is created; throws what stops it. */
   prepare(): Promise<void>;
+  /** Optional: every challenge of the order, before the first present (a hook counts those that remain). */
+  begin?(all: Challenge[]): Promise<void>;
+  /** Put the challenge's response in place; called once per challenge, one at a time. Write-ahead journalled by solvers whose responses outlive the process. */
   present(ch: Challenge): Promise<void>;
-  /** The solver's own readiness before the CA is told to look (DNS-01: every authoritative nameserver has the record). */
+  /** The solver's own readiness before the CA is told to look (DNS-01: every authoritative nameserver has the record); throws what is not ready. */
   waitReady(ch: Challenge): Promise<void>;
   /** Remove what present put in place; idempotent. */
   cleanup(ch: Challenge): Promise<void>;
+  /** What to tell the user when the CA could not validate (which check to run). */
+  readonly checkHint?: string;
   /** Release everything (port, created directories), whatever happened; idempotent. */
   close(): Promise<void>;
 }

@@ -650,7 +650,7 @@ export function applyDefaults<T extends object>(options: T, config: Config, targ
     // A --server given on the command line makes the config's --ca meaningless, and the other way round.
     if ((k === 'ca' && isGiven('server')) || (k === 'server' && isGiven('ca'))) continue;
     // The challenge: the default webroot only when neither --webroot nor --standalone was given.
-    if (k === 'webroot' && (isGiven('standalone') || o.standalone !== undefined)) continue;
+    if (k === 'webroot' && (isGiven('standalone') || o.standalone !== undefined || o.dns !== undefined)) continue;
     o[k] = flat[k];
   }
   return o as T;

@@ -41,6 +41,7 @@ const REQUIRED_TABLES: readonly string[][] = [
   ['accounts', 'lineages', 'orders', 'order_events', 'authorizations', 'certificates', 'certificate_domains', 'problems', 'renewal_info', 'prechecks', 'ct_sync', 'runs'],
   ['locks'],
   ['directories'],
+  ['challenge_records'],
 ];
 
 // SQLite-only statements (the file's own catalogue), named so the PostgreSQL statement check (ledger-backends.test.ts) knows them apart.
@@ -244,10 +245,36 @@ export interface LineageSettings {
   httpPort?: number;
   /** DNS server for the readiness checks (host:port). */
   resolver?: string;
+  /** DNS-01 (challenge 'dns'): the provider and where it reaches — paths and names, never a secret. */
+  dns?: DnsSettings;
   /** Where an imported lineage came from (certctl import certbot/pem/state). */
   importedFrom?: { tool: 'certbot' | 'pem' | 'state'; confFile?: string; account?: string | null; version?: number; server?: string; file?: string; at?: string };
   /** certbot's per-name webroots, kept when they differ (certctl uses one). */
   webrootMap?: Record<string, string>;
+}
+
+/**
+ * How a DNS-01 lineage writes its TXT records, as given to `issue` (or the
+ * config file's `dns:`), so `renew` repeats it. Key material stays in the
+ * files named here; none of it is ever copied into the ledger.
+ */
+export interface DnsSettings {
+  method: 'rfc2136' | 'hook' | 'acme-dns';
+  /** rfc2136: the primary accepting updates, host:port. */
+  server?: string;
+  /** The zone, if given (else found from the SOA). */
+  zone?: string;
+  /** rfc2136: the BIND key file (absolute path) and, when it holds several, the key's name. */
+  tsigKeyFile?: string;
+  tsigKeyName?: string;
+  /** hook: the command lines (split without a shell). */
+  hook?: string;
+  cleanupHook?: string;
+  /** acme-dns: the credentials file (absolute path) and the API URL for accounts without server_url. */
+  acmeDnsCredentials?: string;
+  acmeDnsApi?: string;
+  /** Seconds to wait for every authoritative nameserver (default 120). */
+  propagationTimeout?: number;
 }
 
 export interface LineageRow {
@@ -257,7 +284,8 @@ export interface LineageRow {
   ca_id: string;
   directory_url: string;
   key_type: string;
-  challenge: 'webroot' | 'standalone';
+  /** How control is proven: HTTP-01 (webroot, standalone) or DNS-01 ('dns': provider in settings.dns). */
+  challenge: 'webroot' | 'standalone' | 'dns';
   webroot: string | null;
   standalone_addr: string | null;
   settings: LineageSettings;
@@ -696,6 +724,39 @@ export class Ledger {
 
   deleteLineage(name: string): void {
     this.db.prepare('DELETE FROM lineages WHERE name = ?').run(name);
+  }
+
+  // ------------------------------------------------------------------ challenge records
+
+  /** Journal a challenge response about to be created (before the provider is called); returns its id. */
+  addChallengeRecord(lineage: string, kind: string, record: unknown, now: number): number {
+    const { id } = this.db
+      .prepare('INSERT INTO challenge_records (lineage, kind, record_json, created_at) VALUES (?, ?, ?, ?) RETURNING id')
+      .get(lineage, kind, JSON.stringify(record), now) as { id: number };
+    return id;
+  }
+
+  /** Replace a journalled record's data (e.g. with the output a hook printed, for its clean-up). */
+  updateChallengeRecord(id: number, record: unknown): void {
+    this.db.prepare('UPDATE challenge_records SET record_json = ? WHERE id = ?').run(JSON.stringify(record), id);
+  }
+
+  removeChallengeRecord(id: number): void {
+    this.db.prepare('DELETE FROM challenge_records WHERE id = ?').run(id);
+  }
+
+  /** Records of a lineage still journalled (a crash, or a clean-up that failed). A damaged row is returned with record null. */
+  challengeRecords(lineage: string): { id: number; kind: string; record: unknown; created_at: number }[] {
+    const rows = this.db.prepare('SELECT id, kind, record_json, created_at FROM challenge_records WHERE lineage = ? ORDER BY id').all(lineage) as { id: number; kind: string; record_json: string; created_at: number }[];
+    return rows.map((r) => {
+      let record: unknown = null;
+      try {
+        record = JSON.parse(r.record_json);
+      } catch {
+        /* damaged: the caller reports it */
+      }
+      return { id: Number(r.id), kind: r.kind, record, created_at: Number(r.created_at) };
+    });
   }
 
   // ------------------------------------------------------------------ orders

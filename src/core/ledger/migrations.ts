@@ -208,4 +208,17 @@ export const MIGRATIONS: readonly string[] = [
     fetched_at INTEGER NOT NULL
   );
   `,
+  // 4: challenge responses that outlive the process (DNS-01 TXT records), journalled BEFORE the
+  //    provider is asked to create them and removed once cleaned up, so the next run of the lineage
+  //    removes what a crash left in DNS. record_json is the provider's plain record: never a secret.
+  `
+  CREATE TABLE challenge_records (
+    id INTEGER PRIMARY KEY,
+    lineage TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    record_json TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX challenge_records_lineage ON challenge_records(lineage);
+  `,
 ];

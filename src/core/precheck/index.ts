@@ -55,6 +55,8 @@ export interface PrecheckOptions {
   directoryUrl?: string;
   /** Now (ms), for the ledger window. */
   now: number;
+  /** The names are validated with DNS-01: their addresses and HTTP-01 do not matter (the DNS-01 solver adds its own probe). */
+  dns01?: boolean;
   /** Names checked at the same time. Default 4. */
   concurrency?: number;
 }
@@ -103,6 +105,10 @@ export async function runPrechecks(opts: PrecheckOptions): Promise<PrecheckRun> 
   let responder: Http01Server | undefined;
 
   const httpNames = opts.names.filter((n) => {
+    if (opts.dns01) {
+      skipped.push({ name: n, check: 'http01', reason: 'validated with DNS-01' });
+      return false;
+    }
     if (n.startsWith('*.')) {
       skipped.push({ name: n, check: 'http01', reason: 'a wildcard cannot be validated with HTTP-01' });
       return false;
@@ -148,6 +154,9 @@ export async function runPrechecks(opts: PrecheckOptions): Promise<PrecheckRun> 
       if (isIP(name)) {
         lookup = { addresses: [name] };
         skipped.push({ name, check: 'dns', reason: 'an IP address identifier needs no DNS' });
+      } else if (opts.dns01) {
+        lookup = { addresses: [] };
+        skipped.push({ name, check: 'dns', reason: 'validated with DNS-01: the CA looks up TXT _acme-challenge, not the address' });
       } else if (name.startsWith('*.')) {
         // A wildcard's own DNS does not matter to the CA (DNS-01 validates _acme-challenge.<base>).
         lookup = { addresses: [] };

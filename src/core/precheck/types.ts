@@ -5,10 +5,10 @@
  * bad input (an unparsable resolver address) throws InputError.
  */
 
-/** The four readiness checks, in the order they are reported. */
-export type CheckName = 'dns' | 'http01' | 'caa' | 'failures';
+/** The readiness checks (dns01: the DNS-01 solver's probe, challenge/dns01.ts), in the order they are reported. */
+export type CheckName = 'dns' | 'http01' | 'dns01' | 'caa' | 'failures';
 
-export const CHECK_ORDER: readonly CheckName[] = ['dns', 'http01', 'caa', 'failures'];
+export const CHECK_ORDER: readonly CheckName[] = ['dns', 'http01', 'dns01', 'caa', 'failures'];
 
 /** One check of one name. `evidence` is JSON-safe: what was asked, what came back, which record. */
 export interface PrecheckResult {
