@@ -134,6 +134,8 @@ function certctlArgs(dir) {
     'issue', '--server', pebble.directoryUrl, '--ca-bundle', pebble.caBundle, '--email', 'ops@example.test',
     ...NAMES.flatMap((n) => ['-d', n]), '--key-type', 'ecdsa:p256',
     '--dns', 'rfc2136', '--dns-server', `${NS}:53`, '--tsig-key', world.keyFiles.certctl,
+    // The recursive look-ups (zone, NS, CAA) through the nameserver, as lego's --dns.resolvers.
+    '--resolver', `${NS}:53`,
   ];
 }
 
@@ -345,7 +347,7 @@ which runs, each in a fresh directory D:
 
 \`\`\`
 certctl --state-dir D --config D/no-config.json issue --server PEBBLE/dir --ca-bundle PEBBLE_API_CERT --email ops@example.test \\
-  -d example.test -d '*.example.test' --key-type ecdsa:p256 --dns rfc2136 --dns-server NS:53 --tsig-key certctl.key
+  -d example.test -d '*.example.test' --key-type ecdsa:p256 --dns rfc2136 --dns-server NS:53 --tsig-key certctl.key --resolver NS:53
 LEGO_CA_CERTIFICATES=PEBBLE_API_CERT RFC2136_NAMESERVER=NS:53 RFC2136_TSIG_KEY=certctl. RFC2136_TSIG_ALGORITHM=hmac-sha256. \\
   RFC2136_TSIG_SECRET=… [tightest: ${Object.entries(LEGO_TIGHT).map(([k, v]) => `${k}=${v}`).join(' ')}] \\
   lego --server PEBBLE/dir --email ops@example.test --domains example.test --domains '*.example.test' --key-type ec256 \\
