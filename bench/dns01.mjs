@@ -45,7 +45,9 @@ const ONLY = new Set((L.arg('only', '') ?? '').split(',').filter(Boolean));
 const NAMES = ['example.test', '*.example.test'];
 const CHALLENGE = '_acme-challenge.example.test';
 const UNSHARE = '/usr/bin/unshare';
-L.requireBins(L.CERTBOT, L.LEGO, '/usr/bin/pebble', '/usr/sbin/named', UNSHARE, '/usr/bin/dig');
+const TIMEOUT = '/usr/bin/timeout';
+const RUN_LIMIT_S = 240;
+L.requireBins(L.CERTBOT, L.LEGO, '/usr/bin/pebble', '/usr/sbin/named', UNSHARE, TIMEOUT, '/usr/bin/dig');
 if (!fs.existsSync('/usr/lib/python3/dist-packages/certbot_dns_rfc2136')) {
   console.error('certbot\'s RFC 2136 plugin is missing: apt-get install -y python3-certbot-dns-rfc2136');
   process.exit(2);
@@ -77,7 +79,8 @@ fs.writeFileSync(hostsFile, `${fs.readFileSync('/etc/hosts', 'utf8').trimEnd()}\
 
 /** cmd args… in a private mount namespace with our /etc/hosts (no shell interpolation: "$0"/"$@"). */
 function wrapped(cmd, args) {
-  return [UNSHARE, ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hostsFile, cmd, ...args]];
+  // A run that hangs is killed after RUN_LIMIT_S and counts as failed, instead of stalling the bench.
+  return [TIMEOUT, ['--kill-after=5', String(RUN_LIMIT_S), UNSHARE, '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hostsFile, cmd, ...args]];
 }
 
 // ------------------------------------------------------------------ legs
