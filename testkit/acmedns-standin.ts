@@ -15,7 +15,8 @@ export interface AcmeDnsStandIn {
   close(): Promise<void>;
 }
 
-export async function startAcmeDnsStandIn(w: DnsWorld, accounts: Record<string, { user: string; key: string }>): Promise<AcmeDnsStandIn> {
+/** `zone`: where the subdomains live (acme-dns's own zone; default auth.example.org). */
+export async function startAcmeDnsStandIn(w: DnsWorld, accounts: Record<string, { user: string; key: string }>, zone = 'auth.example.org'): Promise<AcmeDnsStandIn> {
   const values = new Map<string, string[]>();
   const port = await freePort();
   let updates = 0;
@@ -36,8 +37,8 @@ export async function startAcmeDnsStandIn(w: DnsWorld, accounts: Record<string, 
       if (typeof txt !== 'string' || txt.length !== 43) return res.writeHead(400).end('{"error": "bad_txt"}');
       const list = [...(values.get(subdomain) ?? []), txt].slice(-2);
       values.set(subdomain, list);
-      const name = `${subdomain}.auth.example.org.`;
-      await w.update(w.ns1, w.keyFiles.admin, 'auth.example.org', [`update delete ${name} TXT`, ...list.map((v) => `update add ${name} 60 IN TXT "${v}"`)]);
+      const name = `${subdomain}.${zone}.`;
+      await w.update(w.ns1, w.keyFiles.admin, zone, [`update delete ${name} TXT`, ...list.map((v) => `update add ${name} 60 IN TXT "${v}"`)]);
       updates++;
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ txt }));
     });

@@ -6,13 +6,14 @@
 import type { Command } from 'commander';
 import { action } from '../action.js';
 import type { CheckOptions } from '../run/check.js';
+import { addDnsOptions } from '../dns-options.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').filter(Boolean)];
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('check')
     .description('readiness checks before ordering: DNS, HTTP-01 reachability, CAA, recent failed validations (nothing is sent to the CA)')
     .requiredOption('-d, --domain <name>', 'a name to check; repeat for more', collect)
@@ -25,7 +26,8 @@ export function register(program: Command): void {
     .option('--ca <id>', 'CA by name, for its CAA identity: letsencrypt, letsencrypt-staging, sm2acme, pebble (default letsencrypt)')
     .option('--server <url>', 'ACME directory URL instead of --ca')
     .option('--caa-identity <domain>', "the CA's CAA issuer domain, when the CA profile has none (repeatable)", collect)
-    .option('--timeout <seconds>', 'limit for each DNS question and HTTP request (default 5)')
+    .option('--timeout <seconds>', 'limit for each DNS question and HTTP request (default 5)');
+  addDnsOptions(cmd)
     .addHelpText(
       'after',
       `
@@ -34,7 +36,12 @@ Checks, per name:
   http01    a random probe file is fetched at http://NAME/.well-known/acme-challenge/… through the
             name's DNS answer, following redirects as the CA does (http/https, ports 80/443, ≤ 10)
   caa       CAA records (RFC 8659) from the name up to its registered domain allow the CA
+  dns01     (with --dns) _acme-challenge's zone and every authoritative nameserver found, a probe TXT
+            record written through the method, answered by every nameserver address, and removed
   failures  the ledger shows fewer failed validations in the last hour than the CA allows (5)
+With --dns, dns and http01 are skipped (the CA looks up TXT _acme-challenge) and wildcards are allowed;
+CAA uses issuewild for a wildcard.
+  certctl check -d example.com -d '*.example.com' --dns rfc2136 --dns-server ns1.example.com --tsig-key /etc/bind/certctl.key
 Exit code 0 when every check passes, 6 when one fails, 2 for bad input.`,
     )
     .action(

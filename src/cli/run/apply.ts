@@ -12,7 +12,8 @@ import { runEnv, type Context } from '../context.js';
 import { acquireRunLock } from '../../core/store/lock.js';
 import type { IssueOptions } from './issue.js';
 import { CertctlError, ExitCode, InputError } from '../../core/errors.js';
-import { defaultConfigPath, loadConfig, type Config, type DeclaredCertificate } from '../../core/config/index.js';
+import { defaultConfigPath, loadConfig, type Config, type ConfigDns, type DeclaredCertificate } from '../../core/config/index.js';
+import type { DnsOptions } from '../dns-options.js';
 import type { Ledger, LineageRow, LineageSettings } from '../../core/ledger/ledger.js';
 import { utc, humanRelative } from '../../core/clock.js';
 import { soonestExpiring } from '../../core/renew/due.js';
@@ -53,12 +54,31 @@ function worst(codes: number[]): number {
 }
 
 /** The issue options a declared certificate stands for: its own fields, then the config's defaults. */
+/** A config file's `dns:` as issue's --dns options. */
+function dnsOptionsOf(d: ConfigDns): DnsOptions {
+  return {
+    dns: d.method,
+    dnsServer: d.server,
+    tsigKey: d.tsigKey,
+    tsigKeyName: d.tsigKeyName,
+    dnsZone: d.zone,
+    dnsPropagationTimeout: d.propagationTimeout,
+    dnsHook: d.hook,
+    dnsCleanupHook: d.cleanupHook,
+    acmeDnsCredentials: d.acmeDnsCredentials,
+    acmeDnsApi: d.acmeDnsApi,
+  };
+}
+
 export function issueOptionsFor(c: DeclaredCertificate, cfg: Config, o: ApplyOptions): IssueOptions {
   const d = cfg.defaults;
   const ownCa = c.ca !== undefined || c.server !== undefined;
+  // The certificate's own challenge wins; else the defaults' dns, then their webroot.
+  const dns = c.dns ?? (c.webroot || c.standalone ? undefined : d.dns);
   return {
     domain: c.domains,
-    webroot: c.webroot ?? (c.standalone ? undefined : d.webroot),
+    ...(dns ? dnsOptionsOf(dns) : {}),
+    webroot: c.webroot ?? (c.standalone || dns ? undefined : d.webroot),
     forceWebroot: c.forceWebroot ?? d.forceWebroot,
     standalone: c.standalone,
     ca: ownCa ? c.ca : d.ca,
@@ -159,12 +179,12 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
   try {
     // 1. What is asked: CA, names under its rules, key type.
     const { ca, directoryUrl } = resolveCa({ ca: io.ca, server: io.server, staging: io.staging });
-    const names = normalizeNames(io.domain, { allowIp: ca.ipIdentifiers, allowWildcard: false, maxNames: ca.maxNames });
+    const names = normalizeNames(io.domain, { allowIp: ca.ipIdentifiers, allowWildcard: io.dns !== undefined, maxNames: ca.maxNames });
     io.keyType ||= ca.keyTypes.length === 1 ? ca.keyTypes[0]! : 'ecdsa';
     const spec = parseKeyType(io.keyType);
     const key = setKey(names);
     item = { ...base, name: c.name ?? defaultLineageName(names), names, ca: ca.id, directoryUrl, keyType: spec.text };
-    if (!io.webroot && !io.standalone) throw new InputError(`${where}: no challenge: give webroot or standalone (here or in defaults).`);
+    if (!io.webroot && !io.standalone && !io.dns) throw new InputError(`${where}: no challenge: give webroot, standalone or dns (here or in defaults).`);
 
     // 2. Held? The declared lineage, or any lineage holding the exact set at this CA, with a certificate not yet expired.
     const now = ctx.now();

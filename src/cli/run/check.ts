@@ -3,7 +3,9 @@ import { ExitCode, InputError } from '../../core/errors.js';
 import type { Context } from '../context.js';
 import type { PrecheckResult } from '../../core/precheck/types.js';
 
-export interface CheckOptions {
+import { dnsSettingsFrom, type DnsOptions } from '../dns-options.js';
+
+export interface CheckOptions extends DnsOptions {
   domain: string[];
   webroot?: string;
   forceWebroot?: boolean;
@@ -31,6 +33,7 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
 
   if (o.ca && o.server) throw new InputError('Give --ca or --server, not both.');
   if (o.webroot && o.standalone) throw new InputError('Give --webroot or --standalone, not both.');
+  if (o.dns !== undefined && (o.webroot || o.standalone)) throw new InputError(`Give --dns or ${o.webroot ? '--webroot' : '--standalone'}, not both.`);
   let ca;
   if (o.server) {
     let url: URL;
@@ -46,7 +49,7 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
     ca = findCa(id);
     if (!ca) throw new InputError(`Unknown CA "${id}".`, `Known CAs: ${CAS.map((c) => c.id).join(', ')}; or give --server URL.`);
   }
-  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: false, maxNames: ca.maxNames });
+  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: o.dns !== undefined, maxNames: ca.maxNames });
   const httpPort = port(o.httpPort, '--http-port');
   const httpsPort = port(o.httpsPort, '--https-port');
   let timeoutMs: number | undefined;
@@ -78,11 +81,16 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
     assertDocumentRoot(path.resolve(o.webroot), ctx.paths.root, Boolean(o.forceWebroot));
   }
 
+  const dns = dnsSettingsFrom(o);
+
   const { runPrechecks } = await import('../../core/precheck/index.js');
   const { recordPrechecks } = await import('../../core/ledger/prechecks.js');
   const ledger = await ctx.ledger();
   const now = ctx.now();
-  const report = await runPrechecks({
+  const { Dns01ChallengeSolver } = await import('../../core/challenge/dns01.js');
+  // With --dns: the DNS-01 solver's own readiness check (the probe record), as issue's gate runs it.
+  const run = dns ? (input: Parameters<typeof runPrechecks>[0]) => new Dns01ChallengeSolver(dns, names, { ledger, lineage: '', now: ctx.now, log: (l) => ctx.out.verbose(l), resolver: o.resolver }).precheck(input) : runPrechecks;
+  const report = await run({
     names,
     webroot: o.webroot,
     standalone,
@@ -109,7 +117,7 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
       resolver: o.resolver ?? 'system',
       httpPort: httpPort ?? 80,
       httpsPort: httpsPort ?? 443,
-      method: o.webroot ? 'webroot' : standalone ? 'standalone' : null,
+      method: o.webroot ? 'webroot' : standalone ? 'standalone' : dns ? `dns-${dns.method}` : null,
       names,
       results: report.results.map((r) => ({ name: r.name, check: r.check, ok: r.ok, summary: r.summary, evidence: r.evidence, advice: r.advice ?? null })),
       skipped: report.skipped,
@@ -167,6 +175,9 @@ function evidenceLines(r: PrecheckResult): string[] {
         out.push(`CAA       ${a.name}: ${a.records?.length ? a.records.join('; ') : a.outcome}`);
       }
       if (e.decidingRecord) out.push(`deciding  ${e.decidingRecord}`);
+      break;
+    case 'dns01':
+      if (e.rcode) out.push(`answer    ${e.rcode}${e.server ? ` from ${e.server}` : ''}`);
       break;
     case 'failures':
       if (Array.isArray(e.failures)) out.push(`failed    ${e.failures.join(', ')}`);

@@ -325,7 +325,9 @@ export class OrderDriver {
         failures.push(`${a.identifier.value}: the CA offers no ${type} challenge (${a.challenges.map((c) => c.type).join(', ')})`);
         continue;
       }
-      const keyAuth = await session.client.getChallengeKeyAuthorization(ch as never);
+      // The key authorization itself (token "." thumbprint) for every type: acme-client answers dns-01 with its
+      // digest already, and the DNS-01 solver makes the TXT value itself (one rule, dns/solver.ts dns01Value).
+      const keyAuth = await session.client.getChallengeKeyAuthorization({ ...ch, type: 'http-01' } as never);
       todo.push({ a, ch, challenge: { identifier: a.identifier.value, wildcard: Boolean(a.wildcard), token: ch.token, keyAuthorization: keyAuth } });
     }
     // An authorization that cannot be validated fails the order anyway: answer nothing else.

@@ -130,7 +130,8 @@ export class Dns01ChallengeSolver implements ChallengeSolver {
     const run = await runPrechecks({ ...input, dns01: true });
     const results: PrecheckResult[] = [];
     try {
-      const rep = await dns01Precheck(input.names, { provider: this.getProvider(), discovery: this.discovery });
+      // The probe waits as long as the challenge will (at most 60 s): a nameserver that lags past it would fail the order too.
+      const rep = await dns01Precheck(input.names, { provider: this.getProvider(), discovery: this.discovery, propagation: { timeoutMs: Math.min(60_000, this.timeoutMs) } });
       for (const n of input.names) {
         const z = rep.zones.find((x) => x.domain.replace(/^\*\./, '') === n.replace(/^\*\./, ''));
         results.push({

@@ -23,8 +23,28 @@ export interface HookSet {
   deployHook?: string;
 }
 
+/**
+ * `dns:` (in defaults or per certificate): DNS-01 as `issue --dns` takes it —
+ * method and the same options by their long names; files relative to the
+ * config file. Checked like the command line's (cli/dns-options.ts) when used.
+ */
+export interface ConfigDns {
+  method: string;
+  server?: string;
+  tsigKey?: string;
+  tsigKeyName?: string;
+  zone?: string;
+  propagationTimeout?: number;
+  hook?: string;
+  cleanupHook?: string;
+  acmeDnsCredentials?: string;
+  acmeDnsApi?: string;
+}
+
 /** Used when the command line does not say. */
 export interface ConfigDefaults {
+  /** DNS-01 for every certificate that names no webroot / standalone of its own. */
+  dns?: ConfigDns;
   ca?: string;
   server?: string;
   email?: string;
@@ -55,6 +75,8 @@ export interface DeclaredCertificate {
   forceWebroot?: boolean;
   /** `true` (0.0.0.0:80) or "addr:port". */
   standalone?: string | true;
+  /** DNS-01 (wildcards): instead of webroot / standalone. */
+  dns?: ConfigDns;
   keyType?: string;
   ca?: string;
   server?: string;
@@ -307,6 +329,37 @@ function bool(pr: Problems, o: Obj, k: string, at: FieldPath): boolean | undefin
   return v;
 }
 
+const DNS_KEYS = ['method', 'server', 'tsigKey', 'tsigKeyName', 'zone', 'propagationTimeout', 'hook', 'cleanupHook', 'acmeDnsCredentials', 'acmeDnsApi'] as const;
+
+function dnsField(pr: Problems, o: Obj, at: FieldPath, base: string): ConfigDns | undefined {
+  const v = o.dns;
+  if (v === undefined || v === null) return undefined;
+  const here = [...at, 'dns'];
+  if (!isObj(v)) {
+    pr.add(here, `expected a mapping with "method" (rfc2136, hook or acme-dns), got ${describe(v)}`);
+    return undefined;
+  }
+  knownKeys(pr, v, here, DNS_KEYS);
+  const method = str(pr, v, 'method', here);
+  if (method === undefined) {
+    pr.add([...here, 'method'], 'missing: rfc2136, hook or acme-dns');
+    return undefined;
+  }
+  if (!['rfc2136', 'hook', 'acme-dns'].includes(method)) pr.add([...here, 'method'], `expected rfc2136, hook or acme-dns, got ${describe(method)}`);
+  return unset({
+    method,
+    server: str(pr, v, 'server', here),
+    tsigKey: filePath(pr, v, 'tsigKey', here, base, 'the TSIG key file'),
+    tsigKeyName: str(pr, v, 'tsigKeyName', here),
+    zone: str(pr, v, 'zone', here),
+    propagationTimeout: int(pr, v, 'propagationTimeout', here, 1, 3600),
+    hook: str(pr, v, 'hook', here),
+    cleanupHook: str(pr, v, 'cleanupHook', here),
+    acmeDnsCredentials: filePath(pr, v, 'acmeDnsCredentials', here, base, 'the acme-dns credentials file'),
+    acmeDnsApi: str(pr, v, 'acmeDnsApi', here),
+  });
+}
+
 function dirPath(pr: Problems, o: Obj, k: string, at: FieldPath, base: string): string | undefined {
   const s = str(pr, o, k, at);
   return s === undefined ? undefined : path.resolve(base, s);
@@ -354,8 +407,8 @@ function server(pr: Problems, o: Obj, at: FieldPath): string | undefined {
   return s;
 }
 
-const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile'] as const;
-const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'keyType', 'ca', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays'] as const;
+const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile'] as const;
+const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'dns', 'keyType', 'ca', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays'] as const;
 
 function unset<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
@@ -388,6 +441,7 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
           keyType: await keyType(pr, d, at),
           webroot: dirPath(pr, d, 'webroot', at, base),
           forceWebroot: bool(pr, d, 'forceWebroot', at),
+          dns: dnsField(pr, d, at, base),
           caBundle: filePath(pr, d, 'caBundle', at, base, 'the CA bundle'),
           eabKid: str(pr, d, 'eabKid', at),
           eabHmacKey: str(pr, d, 'eabHmacKey', at),
@@ -459,8 +513,8 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
   } else {
     const { normalizeNames } = await import('../names.js');
     try {
-      // The CA's own rules (IP identifiers, max names) are checked again by issue.
-      domains = normalizeNames(d as string[], { allowIp: true, allowWildcard: false });
+      // The CA's own rules (IP identifiers, max names) and wildcards (DNS-01 only) are checked again by issue.
+      domains = normalizeNames(d as string[], { allowIp: true, allowWildcard: true });
     } catch (err) {
       pr.add([...at, 'domains'], (err as Error).message);
     }
@@ -482,11 +536,14 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
     else pr.add([...at, 'standalone'], `expected true or "address:port", got ${describe(v.standalone)}`);
   }
   if (webroot && standalone) pr.add([...at, 'standalone'], 'give either webroot or standalone, not both');
+  const dns = dnsField(pr, v, at, base);
+  if (dns && (webroot || standalone)) pr.add([...at, 'dns'], `give either dns or ${webroot ? 'webroot' : 'standalone'}, not both`);
   const c: DeclaredCertificate = unset({
     name,
     domains,
     webroot,
     standalone,
+    dns,
     keyType: await keyType(pr, v, at),
     ca: str(pr, v, 'ca', at),
     server: server(pr, v, at),
