@@ -329,7 +329,8 @@ ${L.machineLine(m)} certbot-dns-rfc2136 ${certbotDns}. ${L.PEBBLE_NOTE}
 Every client runs in its own mount namespace whose /etc/hosts adds
 \`127.53.X.1 ns1.example.test\` (lego resolves the zone's NS name through the
 system resolver before asking it; the wrapper, \`unshare -m\` + a bind mount,
-costs each client the same ${L.fmtMs(L.median(wrapperMs))}). A run is failed
+costs each client the same ${L.fmtMs(L.median(wrapperMs))}; each run is also under \`timeout ${RUN_LIMIT_S}\`,
+which no run reached unless a row says failed). A run is failed
 if the client exits non-zero or its certificate does not hold both names;
 "invalid authz" counts Pebble's \`authz … set INVALID\` lines during the run;
 "TXT left" counts TXT values still at \`${CHALLENGE}\` on the
