@@ -306,8 +306,8 @@ const whereCertctl = lastCc
   ? `In certctl's last run (${L.fmtMs(lastCc.ms)}), its ${requests.length} ACME requests took ${reqMs} ms together (\`certctl -v\`); ` +
     `\`certctl --version\` (Node start-up and the CLI) took ${L.fmtMs(L.median(versionMs))} and a Node process that only imports acme-client ${L.fmtMs(L.median(acmeClientMs))} ` +
     '(medians of 5, during this bench; certctl imports acme-client in every issuing run). ' +
-    `The other ${L.fmtMs(lastCc.ms - reqMs)} of that run are start-up and module loading, key generation,` the DNS-01 precheck (a probe record written, read back and deleted; the zone, its nameservers, CAA), ' +
-    'the two TXT updates, asking each nameserver address (IPv4 and IPv6) until both values are there, the clean-up, the ledger and writing the lineage.`
+    `The other ${L.fmtMs(lastCc.ms - reqMs)} of that run are start-up and module loading, key generation, the DNS-01 precheck (a probe record written, read back and deleted; the zone, its nameservers, CAA), ` +
+    'the two TXT updates, asking each nameserver address (IPv4 and IPv6) until both values are there, the clean-up, the ledger and writing the lineage.'
   : '';
 console.log(`\n${result}\n\n${target}\n\n${whereCertctl}\n\nwhole bench: ${totalS.toFixed(0)} s`);
 
