@@ -9,7 +9,9 @@
  * listens on addresses that exist on an interface, so each address is
  * added to `lo` (`ip addr add 127.53.X.N/32 dev lo`, root — as the tests
  * and CI run) and removed by stop(). X is random so parallel test files do
- * not meet. `::1` can be added to one server for the IPv6 path.
+ * not meet. An IPv6 address of its own (fd53:0:0:X::1, added to lo the same way)
+ * can be given to one server for the IPv6 path — not ::1, which every world
+ * running at the same time would share.
  *
  * `startDnsWorld()` builds the set-up the tests share (see its comment):
  * a primary ns1, and ns2 — a second primary with its own copy of one zone
@@ -40,7 +42,8 @@ function requireBind(): void {
 /** Add an address to lo; returns the function that removes it. */
 export async function addLoopbackAddress(ip: string): Promise<() => Promise<void>> {
   const v6 = ip.includes(':');
-  await execFileP('ip', [...(v6 ? ['-6'] : []), 'addr', 'add', `${ip}/${v6 ? 128 : 32}`, 'dev', 'lo']);
+  // nodad: usable at once (no duplicate address detection before named scans the interfaces).
+  await execFileP('ip', [...(v6 ? ['-6'] : []), 'addr', 'add', `${ip}/${v6 ? 128 : 32}`, 'dev', 'lo', ...(v6 ? ['nodad'] : [])]);
   return async () => {
     await execFileP('ip', [...(v6 ? ['-6'] : []), 'addr', 'del', `${ip}/${v6 ? 128 : 32}`, 'dev', 'lo']).catch(() => undefined);
   };
@@ -65,8 +68,10 @@ export interface BindZone {
 export interface BindOptions {
   /** IPv4 loopback address (already on lo) to listen on, port 53. */
   address: string;
-  /** Also listen on [::1]:53. */
+  /** Also listen on [::1]:53 (shared by every server that asks for it: prefer address6). */
   ipv6Loopback?: boolean;
+  /** Also listen on port 53 of this IPv6 address (already on lo). */
+  address6?: string;
   zones: BindZone[];
   /** Key files (tsig-keygen output) to include. */
   keyFiles: string[];
@@ -93,7 +98,7 @@ export async function startBind(opts: BindOptions): Promise<BindServer> {
   session-keyfile "${dir}/session.key";
   managed-keys-directory "${dir}";
   listen-on port 53 { ${opts.address}; };
-  listen-on-v6 port 53 { ${opts.ipv6Loopback ? '::1;' : 'none;'} };
+  listen-on-v6 port 53 { ${opts.address6 ? `${opts.address6};` : opts.ipv6Loopback ? '::1;' : 'none;'} };
   recursion no;
   dnssec-validation no;
   allow-query { any; };
@@ -170,7 +175,7 @@ export async function digTxt(server: string, name: string): Promise<string[]> {
 /**
  * The tests' DNS world, on 127.53.X.0/24 (X random):
  *
- * - ns1 (127.53.X.1 and [::1], port 53): primary for
+ * - ns1 (127.53.X.1 and [fd53:0:0:X::1], port 53): primary for
  *     example.test      NS ns1 only; ns1 has an A and an AAAA, so it is asked on IPv4 and IPv6;
  *                       `_acme-challenge.cname` is a CNAME to `x1.auth.example.org` (acme-dns style),
  *                       `_acme-challenge.loop` a CNAME loop; `big` holds TXT records too large for UDP
@@ -185,6 +190,8 @@ export async function digTxt(server: string, name: string): Promise<string[]> {
 export interface DnsWorld {
   dir: string;
   ns1: string;
+  /** ns1's IPv6 address (its AAAA). */
+  ns1v6: string;
   ns2: string;
   ns3: string;
   keyFiles: { certctl: string; certctl512: string; admin: string };
@@ -232,7 +239,8 @@ async function reapStaleWorlds(): Promise<void> {
       }
     }
     for (const ip of owner.addresses) {
-      await execFileP('ip', ['addr', 'del', `${ip}/32`, 'dev', 'lo']).catch(() => undefined);
+      const v6 = ip.includes(':');
+      await execFileP('ip', [...(v6 ? ['-6'] : []), 'addr', 'del', `${ip}/${v6 ? 128 : 32}`, 'dev', 'lo']).catch(() => undefined);
     }
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -241,13 +249,15 @@ async function reapStaleWorlds(): Promise<void> {
 export async function startDnsWorld(): Promise<DnsWorld> {
   requireBind();
   await reapStaleWorlds();
-  const net = `127.53.${1 + Math.floor(Math.random() * 254)}`;
+  const x = 1 + Math.floor(Math.random() * 254);
+  const net = `127.53.${x}`;
+  const ns1v6 = `fd53:0:0:${x.toString(16)}::1`;
   const ns1 = `${net}.1`;
   const ns2 = `${net}.2`;
   const ns3 = `${net}.3`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), WORLD_PREFIX));
   const serverDirs = [path.join(dir, 'ns1'), path.join(dir, 'ns2')];
-  fs.writeFileSync(path.join(dir, 'owner.json'), JSON.stringify({ pid: process.pid, addresses: [ns1, ns2], servers: serverDirs }));
+  fs.writeFileSync(path.join(dir, 'owner.json'), JSON.stringify({ pid: process.pid, addresses: [ns1, ns2, ns1v6], servers: serverDirs }));
   const removers: (() => Promise<void>)[] = [];
   const servers: BindServer[] = [];
   const stop = async () => {
@@ -258,6 +268,7 @@ export async function startDnsWorld(): Promise<DnsWorld> {
   try {
     removers.push(await addLoopbackAddress(ns1));
     removers.push(await addLoopbackAddress(ns2));
+    removers.push(await addLoopbackAddress(ns1v6));
     const keyFiles = {
       certctl: await makeTsigKeyFile(dir, 'certctl', 'hmac-sha256'),
       certctl512: await makeTsigKeyFile(dir, 'certctl512', 'hmac-sha512'),
@@ -270,7 +281,7 @@ export async function startDnsWorld(): Promise<DnsWorld> {
       await startBind({
         dir: serverDirs[0],
         address: ns1,
-        ipv6Loopback: true,
+        address6: ns1v6,
         keyFiles: Object.values(keyFiles),
         zones: [
           {
@@ -279,7 +290,7 @@ export async function startDnsWorld(): Promise<DnsWorld> {
             records: [
               '@ IN NS ns1.example.test.',
               `ns1 IN A ${ns1}`,
-              'ns1 IN AAAA ::1',
+              `ns1 IN AAAA ${ns1v6}`,
               `ns2 IN A ${ns2}`,
               `ns3 IN A ${ns3}`,
               '@ IN A 127.0.0.1',
@@ -300,6 +311,7 @@ export async function startDnsWorld(): Promise<DnsWorld> {
     return {
       dir,
       ns1,
+      ns1v6,
       ns2,
       ns3,
       keyFiles,

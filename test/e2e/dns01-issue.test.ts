@@ -74,7 +74,7 @@ describe('DNS-01 via RFC 2136 (TSIG) against BIND + Pebble', () => {
     expect(sans(state, 'example.test')).toEqual(['*.example.test', 'example.test']);
     // Both values were on one name at once, and both are gone again.
     expect(await digTxt(w.ns1, '_acme-challenge.example.test')).toEqual([]);
-    expect(await digTxt('::1', '_acme-challenge.example.test')).toEqual([]);
+    expect(await digTxt(w.ns1v6, '_acme-challenge.example.test')).toEqual([]);
     expect(challengeRows(state)).toEqual([]);
     const [l] = q<{ challenge: string; settings_json: string }>(state, "SELECT challenge, settings_json FROM lineages WHERE name = 'example.test'");
     expect(l!.challenge).toBe('dns');
