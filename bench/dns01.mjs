@@ -332,8 +332,9 @@ if (!L.flag('no-write') && !ONLY.size) {
     `
 What: one certificate for \`example.test\` + \`*.example.test\` (ECDSA P-256)
 from the same Pebble, which validates DNS-01 through the same real BIND
-(${bind}), authoritative for example.test on 127.53.X.1:53 with TSIG (hmac-sha256)
-dynamic updates (testkit/bind.ts). Each run starts from an empty state
+(${bind}), authoritative for example.test on port 53 of 127.53.X.1 and
+fd53:0:0:X::1 (ns1.example.test's A and AAAA) with TSIG (hmac-sha256) dynamic
+updates (testkit/bind.ts). Each run starts from an empty state
 directory (each client also creates its ACME account, every time); the legs
 take turns in each round; one warm-up round of the ${RUNS}-run legs is not
 counted. Each peer at its default propagation settings and at the tightest its
@@ -345,7 +346,8 @@ ${L.machineLine(m)} certbot-dns-rfc2136 ${certbotDns}. ${L.PEBBLE_NOTE}
 
 Every client runs in its own mount namespace whose /etc/hosts adds
 \`127.53.X.1 ns1.example.test\` (lego resolves the zone's NS name through the
-system resolver before asking it; the wrapper, \`unshare -m\` + a bind mount,
+system resolver and asks that one address; certctl asks the A and the AAAA
+address, certbot only the server it is given; the wrapper, \`unshare -m\` + a bind mount,
 costs each client the same ${L.fmtMs(L.median(wrapperMs))}; each run is also under \`timeout ${RUN_LIMIT_S}\`,
 which no run reached unless a row says failed). A run is failed
 if the client exits non-zero or its certificate does not hold both names;
