@@ -298,6 +298,16 @@ goals.push([`0 failed validations in ${RUNS} certctl runs (exit, certificate, Pe
 const target = L.table(['goal (issue 14)', 'result', ''], goals.map(([a, b, ok]) => [a, b, L.verdict(ok)]));
 const ok = goals.every((g) => g[2]);
 
+// A median says little about a bimodal leg (lego at its tightest: fast, or 5 s more per authorization):
+// how many of each peer's runs beat certctl's fastest run and its median.
+const ccMin = cc.length ? L.minOf(ms('certctl')) : NaN;
+const beats = measured
+  ? L.table(
+      ['peer, setting', `runs faster than certctl's fastest (${L.fmtMs(ccMin)})`, `runs faster than certctl's median (${L.fmtMs(certctlMed)})`],
+      peerLegs.map((l) => [`${l.client}, ${l.setting}`, `${ms(l.id).filter((x) => x < ccMin).length} of ${ms(l.id).length}`, `${ms(l.id).filter((x) => x < certctlMed).length} of ${ms(l.id).length}`]),
+    )
+  : '';
+
 // Where certctl's time goes: the ACME requests of its last run (certctl -v), and its start-up.
 const lastCc = cc.at(-1);
 const requests = (lastCc?.stderr ?? '').split('\n').filter((l) => /→ \d{3} \(\d+ ms\)/.test(l));
@@ -309,7 +319,7 @@ const whereCertctl = lastCc
     `The other ${L.fmtMs(lastCc.ms - reqMs)} of that run are start-up and module loading, key generation, the DNS-01 precheck (a probe record written, read back and deleted; the zone, its nameservers, CAA), ` +
     'the two TXT updates, asking each nameserver address (IPv4 and IPv6) until both values are there, the clean-up, the ledger and writing the lineage.'
   : '';
-console.log(`\n${result}\n\n${target}\n\n${whereCertctl}\n\nwhole bench: ${totalS.toFixed(0)} s`);
+console.log(`\n${result}\n\n${target}\n\n${beats}\n\n${whereCertctl}\n\nwhole bench: ${totalS.toFixed(0)} s`);
 
 if (!L.flag('no-write') && !ONLY.size) {
   const m = L.machine();
@@ -385,6 +395,12 @@ Results (wall time per certificate):
 ${result}
 
 ${target}
+
+The goals are judged on medians, as in the other sections. How often each peer
+run beat certctl (the median of a leg whose runs fall into two groups can land
+in either group from one bench run to the next):
+
+${beats}
 
 ${whereCertctl}
 
