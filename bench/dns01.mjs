@@ -325,7 +325,7 @@ if (!L.flag('no-write') && !ONLY.size) {
   const m = L.machine();
   const bind = (() => {
     try {
-      return execFileSync('/usr/sbin/named', ['-v'], { encoding: 'utf8' }).trim();
+      return execFileSync('/usr/sbin/named', ['-v'], { encoding: 'utf8' }).trim().replace(/ \(.*$/, '');
     } catch {
       return '?';
     }
@@ -412,8 +412,9 @@ time. At its tightest, a lego run is either a fraction of a second (Pebble had
 validated the challenge before lego's first look at the authorization) or
 about 5 s more per authorization that was not yet valid at that first look
 (the gap between "Wait for propagation" and "The server validated our request"
-in its log; no documented setting changes it) — hence a low median, and a mean
-and p90 far above it. certbot sleeps \`--dns-rfc2136-propagation-seconds\`
+in its log; no documented setting changes it) — so its median falls in one
+group or the other from one bench run to the next, depending on how many runs
+were fast. certbot sleeps \`--dns-rfc2136-propagation-seconds\`
 (default 60 s) with both TXT values written, then 1 s before its first
 authorization poll (certbot/_internal/auth_handler.py) and 1 s between order
 polls while finalizing; its start-up is about 0.5 s.
