@@ -6,7 +6,8 @@
  *
  *   node bench/all.mjs [--skip plan-scale,bulk,dns01]
  *
- * dns01 needs root (BIND on port 53 of its own loopback address) and about 9 minutes.
+ * dns01 needs root (BIND on port 53 of its own loopback address) and about 10 minutes
+ * (571–633 s here with the 2 cores loaded by other work, load average 6–9).
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
