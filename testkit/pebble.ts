@@ -32,6 +32,8 @@ export interface Pebble {
   dns: ChallTestSrv;
   /** Paths the web server was asked for (to assert what the CA fetched). */
   webHits: string[];
+  /** What Pebble printed so far (its validation results: "authz … set VALID/INVALID"). */
+  log(): string;
   /** Pebble's current root CA certificate (management API). */
   rootPem(): Promise<string>;
   intermediatePem(): Promise<string>;
@@ -164,6 +166,7 @@ async function startPebbleOnce(opts: PebbleOptions): Promise<Pebble> {
     webroot,
     dns,
     webHits,
+    log: () => log,
     rootPem: () => get(`https://127.0.0.1:${mgmtPort}/roots/0`, caBundle),
     intermediatePem: () => get(`https://127.0.0.1:${mgmtPort}/intermediates/0`, caBundle),
     async stop() {
