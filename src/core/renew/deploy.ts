@@ -91,6 +91,13 @@ async function deployLineage(env: RunEnv, ledger: Ledger, store: LineageStore, l
     const dir = store.archiveDir(l.name);
     ensureDir(dir, 0o700);
     const layout = files.map((f) => split(f.file));
+    // A run killed mid-write may have left a temporary file (atomic.ts names them .<file>.<hex>.tmp):
+    // for a key, a copy no run would ever remove. This version's are removed before it is written again.
+    const mine = new Set(layout.map((f) => `${f.base}${version}${f.ext ?? ''}`));
+    for (const e of fs.readdirSync(dir)) {
+      const m = /^\.(.+)\.[0-9a-f]{12}\.tmp$/.exec(e);
+      if (m && mine.has(m[1]!)) fs.rmSync(path.join(dir, e), { force: true });
+    }
     for (const f of files) {
       const target = store.archiveFile(l.name, version, split(f.file));
       let st: fs.Stats | undefined;
