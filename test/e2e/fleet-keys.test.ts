@@ -284,6 +284,33 @@ describe('a fleet of three hosts on one PostgreSQL ledger with a fleet key', () 
   });
 });
 
+describe('rotating the fleet key', () => {
+  it('fleet key rotate --new re-seals every key; a host with the old key is refused and changes nothing; with the new one it works', async () => {
+    const next = path.join(work, 'next.key');
+    expect((await runCli(['fleet', 'key', 'init', next])).code).toBe(0);
+    const sealedBefore = rows<{ n: number }>('SELECT count(*) AS n FROM version_files WHERE secret = 1')[0]!.n;
+    const rot = await runCli(['--state-dir', state.a!, '--json', 'fleet', 'key', 'rotate', '--new', next], env('a'));
+    expect(rot.code, rot.stderr).toBe(0);
+    expect(json(rot)).toMatchObject({ action: 'rotate', resealed: { files: Number(sealedBefore), accounts: 1 } });
+    const newId = json(rot).keyId as string;
+    expect(rows<{ key_id: string }>('SELECT DISTINCT key_id FROM version_files WHERE secret = 1')).toEqual([{ key_id: newId }]);
+    const before = dumpTables();
+    const old = await runCli(renewArgs('b'), env('b'));
+    expect(old.code).toBe(2);
+    expect(json(old).error.message).toMatch(/is not the key this ledger's secrets are sealed with/);
+    expect(dumpTables()).toBe(before);
+    for (const h of ['b', 'c']) fs.copyFileSync(next, keyFile[h]!);
+    proxy.resetObservations();
+    const b = await runCli(renewArgs('b'), env('b'));
+    expect(b.code, b.stderr).toBe(0);
+    const c = await runCli(renewArgs('c'), env('c', keyFile.c));
+    expect(c.code, c.stderr).toBe(0);
+    expect(json(c).deployed).toMatchObject([{ lineage: NAME, version: 3, action: 'deployed' }]);
+    await expectSameFiles(HOSTS.filter((h) => h !== 'a') as Host[], 3);
+    expect(orders()).toBe(0);
+  });
+});
+
 describe('a SQLite ledger keeps its keys on disk, as before', () => {
   it('issue with --fleet-key on SQLite: the account key and certificate key are files, the ledger stores no file', async () => {
     const s = tempDir('certctl-sqlite-');
