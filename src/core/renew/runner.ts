@@ -114,8 +114,8 @@ function endpointCache(ledger: Ledger): EndpointOf {
 export async function runRenew(env: RunEnv, ledger: Ledger, o: RenewOptions): Promise<RenewReport> {
   // A `certctl delete` killed half-way is finished first: its lineage is gone, never renewed.
   (await import('../retire.js')).finishDeletions(env, ledger);
-  // A fleet host first writes what the ledger holds newer than its files (ordered once, by any host).
-  const deployed = ledger.fleetMode ? await (await import('./deploy.js')).deployFromLedger(env, ledger, { only: o.only, deployHook: o.deployHook }) : [];
+  // A fleet host first writes what the ledger holds newer than its files (ordered once, by any host); --dry-run writes nothing.
+  const deployed = ledger.fleetMode && !o.dryRun ? await (await import('./deploy.js')).deployFromLedger(env, ledger, { only: o.only, deployHook: o.deployHook }) : [];
   const store = new LineageStore(env.paths);
   // Lineages with their current certificates and ARI rows are read a page at a time (one query
   // per page), the open orders in one query: nothing per lineage, so a ledger of 100,000
