@@ -8,6 +8,7 @@ import { resolveLedger, resolveStateDir, statePaths, type StatePaths } from '../
 import { now } from '../core/clock.js';
 import type { Ledger } from '../core/ledger/ledger.js';
 import type { RunEnv } from '../core/env.js';
+import { InputError } from '../core/errors.js';
 
 export interface Context {
   opts: GlobalOptions;
@@ -33,7 +34,14 @@ export async function makeContext(cmd: Command): Promise<Context> {
         const { Ledger } = await import('../core/ledger/ledger.js');
         // A write waits for another process's write lock as long as the command's --lock-wait says (then exit 9).
         const lockWait = (opts as { lockWait?: unknown }).lockWait;
-        ledger = Ledger.open(paths.ledger, typeof lockWait === 'number' && Number.isFinite(lockWait) && lockWait >= 0 ? { busyTimeoutMs: lockWait * 1000 } : {});
+        const opened = Ledger.open(paths.ledger, typeof lockWait === 'number' && Number.isFinite(lockWait) && lockWait >= 0 ? { busyTimeoutMs: lockWait * 1000 } : {});
+        try {
+          await bindFleet(opened, opts);
+        } catch (err) {
+          opened.close();
+          throw err;
+        }
+        ledger = opened;
       }
       return ledger;
     },
@@ -42,6 +50,46 @@ export async function makeContext(cmd: Command): Promise<Context> {
       ledger = undefined;
     },
   };
+}
+
+/**
+ * This host's name, and on a shared PostgreSQL ledger its fleet key (--fleet-key, else
+ * CERTCTL_FLEET_KEY_FILE, else the config's fleetKey:). A key other than the one the ledger's
+ * secrets are sealed with is refused here, before the command writes anything (exit 2). A SQLite
+ * ledger never uses a fleet key: its keys stay on disk, as always.
+ */
+async function bindFleet(ledger: Ledger, opts: GlobalOptions): Promise<void> {
+  const { resolveHostName } = await import('../core/fleet/host.js');
+  ledger.host = resolveHostName(opts.host);
+  if (ledger.backend !== 'postgres') return;
+  let file = opts.fleetKey ?? (process.env.CERTCTL_FLEET_KEY_FILE || undefined);
+  if (file === undefined) file = (await (await import('../core/config/index.js')).loadConfig(opts.config)).fleetKey;
+  if (file === undefined) return;
+  const { loadFleetKey, wrongFleetKey } = await import('../core/fleet/key.js');
+  const key = loadFleetKey(file);
+  const recorded = ledger.fleetKeyId();
+  if (recorded !== undefined && recorded !== key.keyId) throw wrongFleetKey(key.file, key.keyId, recorded);
+  if (recorded === undefined && !ledger.readOnly) {
+    // The first host with a key names the fleet's key; two hosts racing with two keys: one wins, the other is refused.
+    const won = ledger.claimFleetKeyId(key.keyId);
+    if (won !== key.keyId) throw wrongFleetKey(key.file, key.keyId, won);
+  }
+  ledger.sealer = key;
+}
+
+/**
+ * Commands that order or write certificates (issue, renew, apply, daemon) on a ledger that keeps the
+ * fleet's keys: without the fleet key this host could neither store what it orders nor write what
+ * the fleet holds, so it stops first, in one sentence (exit 2), having changed nothing.
+ */
+export function assertFleetKeyGiven(ledger: Ledger): void {
+  if (ledger.backend !== 'postgres' || ledger.sealer) return;
+  const recorded = ledger.fleetKeyId();
+  if (recorded === undefined) return;
+  throw new InputError(
+    `This ledger keeps the fleet's certificates and keys sealed with fleet key ${recorded}, and this host was given no fleet key: certctl changed nothing.`,
+    'Copy the fleet key file from another host (mode 0600) and give it with --fleet-key FILE, CERTCTL_FLEET_KEY_FILE or fleetKey: in the config (docs/fleet.md).',
+  );
 }
 
 /** What the core needs of this command's context: plain values and the output as its sink (the core never prints). */

@@ -35,6 +35,8 @@ export function buildProgram(): Command {
     .version(pkg.version, '-V, --version')
     .option('--state-dir <dir>', 'state directory (ledger, accounts, live/, archive/); default /var/lib/certctl for root, $XDG_STATE_HOME/certctl otherwise; env CERTCTL_HOME')
     .option('--ledger <file|url>', 'the ledger: a SQLite file (default <state-dir>/ledger.sqlite) or postgres://user@host/db, one ledger shared by a fleet (docs/fleet.md); env CERTCTL_LEDGER')
+    .option('--host <name>', 'this host\'s name in a fleet sharing a PostgreSQL ledger (default: the hostname); env CERTCTL_HOST')
+    .option('--fleet-key <file>', 'the fleet key (mode 0600) sealing the keys a shared PostgreSQL ledger keeps; env CERTCTL_FLEET_KEY_FILE, or fleetKey: in the config (docs/fleet.md)')
     .option('--config <file>', 'config file (YAML or JSON); default /etc/certctl/config.yaml for root, $XDG_CONFIG_HOME/certctl/config.yaml otherwise')
     .option('--json', 'print one JSON document (schemas in docs/json.md)')
     .option('-q, --quiet', 'print nothing unless something needs attention')

@@ -61,6 +61,10 @@ export interface GlobalOptions {
   verbose?: boolean;
   color?: boolean;
   config?: string;
+  /** This host's name in a fleet (--host; env CERTCTL_HOST). */
+  host?: string;
+  /** The fleet key file (--fleet-key; env CERTCTL_FLEET_KEY_FILE). */
+  fleetKey?: string;
 }
 
 type Paint = (s: string) => string;

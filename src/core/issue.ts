@@ -11,7 +11,7 @@ import type { RunEnv } from './env.js';
 import type { DnsSettings, Ledger, LineageSettings } from './ledger/ledger.js';
 import type { CaProfile } from './ca/registry.js';
 import type { ObtainResult } from './obtain.js';
-import { InputError } from './errors.js';
+import { InputError, CertctlError, type ExitCodeValue } from './errors.js';
 import { setKey } from './names.js';
 import { chooseLineage, changeCost, changeLines, type ChangeCost } from './lineage-change.js';
 import { isDue, revokedAt, soonestExpiring } from './renew/due.js';
@@ -51,6 +51,8 @@ export interface IssueRequest {
 
 export type IssueOutcome =
   | { result: 'held'; lineage: string; names: string[]; notAfter: number; serial: string; change?: null }
+  /** A fleet host asked for a set the fleet holds: written here from the shared ledger, nothing ordered. */
+  | { result: 'deployed'; lineage: string; names: string[]; notAfter: number; serial: string; version: number; files: string[]; change?: null }
   | ({ result: 'issued' | 'recovered'; change?: ChangeCost | null } & ObtainResult);
 
 /** A lineage created by this run that never got a certificate and has no order to resume is removed again. */
@@ -83,7 +85,15 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     const soonest = soonestExpiring(current);
     // A revoked certificate is not held: it is replaced (renew/due.ts renewalDue, rule "revoked").
     if (soonest && !revokedAt(current) && soonest.not_after > now && !isDue(soonest, now, existing.settings.renewDays)) {
-      return { result: 'held', lineage: existing.name, names: existing.names, notAfter: soonest.not_after, serial: soonest.serial };
+      const held = { lineage: existing.name, names: existing.names, notAfter: soonest.not_after, serial: soonest.serial };
+      if (ledger.fleetMode) {
+        // Held by the fleet: this host deploys it from now on, and writes it from the ledger now (0 orders).
+        ledger.addLineageHost(existing.name, ledger.host, now);
+        const [d] = await (await import('./renew/deploy.js')).deployFromLedger(env, ledger, { only: [existing.name] });
+        if (d?.action === 'failed') throw new CertctlError(d.reason, d.exitCode as ExitCodeValue);
+        if (d) return { result: 'deployed', ...held, version: d.version, files: d.files };
+      }
+      return { result: 'held', ...held };
     }
   }
 
@@ -126,6 +136,8 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     now,
   });
   const lineage = ledger.lineage(lineageName)!;
+  // In a fleet, the host that issues a lineage deploys it (certctl deploy add|remove for the others).
+  if (ledger.fleetMode) ledger.addLineageHost(lineageName, ledger.host, now);
 
   const [{ obtain }, { gateFor }] = await Promise.all([import('./obtain.js'), import('./gate.js')]);
   let result: ObtainResult;

@@ -179,7 +179,9 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
       // The key file of this role in the current version (privkey.pem, privkey-ecdsa.pem, sign.key, enc.key).
       const keyFile = filesForPart(role, '', '').find((f) => f.secret)!;
       const file = path.join(store.archiveDir(l.name), `${keyFile.base}${l.current_version}${keyFile.ext ?? '.pem'}`);
-      return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
+      if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8');
+      // A fleet host that renews a lineage it never wrote: the current key is in the ledger.
+      return ledger.fleetMode ? ledger.versionFiles(l.name, l.current_version).find((f) => f.file === `${keyFile.base}${keyFile.ext ?? '.pem'}`)?.data : undefined;
     };
     const driver = new OrderDriver({ session, ledger, paths, solver, now, log, reuseKey: currentKey });
     log(`Ordering ${spec.parts.length > 1 ? `${spec.parts.length} certificates` : 'a certificate'} for ${l.names.join(', ')} from ${req.ca.name}…`);
@@ -281,6 +283,8 @@ async function storeVersion(
       ledger.setCertificateVersion(id, l.name, version, p.orderId);
     }
     for (const p of a.parts) ledger.updateOrder(p.orderId, { step: 'storing' }, now(), `storing archive version ${version}`);
+    // A fleet's ledger keeps the whole version (keys sealed), in the same transaction: every host writes it from here.
+    if (ledger.fleetMode) ledger.saveVersionFiles(l.name, version, files.map((f) => ({ file: `${f.base}${f.ext ?? '.pem'}`, secret: Boolean(f.secret), data: f.data })), now());
   });
   switchLive(deps, store, l.name, version, files, a.parts.map((p) => p.orderId));
   return {
@@ -307,6 +311,11 @@ function switchLive(deps: StoreDeps, store: LineageStore, name: string, version:
   ledger.tx(() => {
     if (version > current) ledger.setLineageVersion(name, version, now());
     for (const id of orderIds) ledger.updateOrder(id, { step: 'stored', state: 'done' }, now(), `archive version ${version}`);
+    if (ledger.fleetMode) {
+      // This host renewed it and wrote its files (recorded as deployed when it deploys the lineage).
+      if (version > current) ledger.markRenewedBy(name, ledger.host, now());
+      ledger.setHostDeployed(name, ledger.host, version, now());
+    }
   });
 }
 

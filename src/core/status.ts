@@ -24,6 +24,10 @@ export interface LineageStatus {
   openOrders: number;
   /** The next thing renew will do for this lineage, and when (ARI moment, due date, Retry-After, resume). */
   next: { kind: string; at: string } | null;
+  /** Fleet hosts deploying it from a shared ledger (docs/fleet.md), each with the version it last wrote; [] otherwise. */
+  hosts: { host: string; deployedVersion: number; upToDate: boolean; deployedAt: string | null; pending: boolean }[];
+  /** The host that stored the current version (shared ledger with a fleet key), else null. */
+  renewedBy: { host: string; at: string } | null;
 }
 
 const DAY = 86_400_000;
@@ -31,7 +35,19 @@ const DAY = 86_400_000;
 export function statusReport(ledger: Ledger, paths: StatePaths, now: number): LineageStatus[] {
   const store = new LineageStore(paths);
   const next = new Map(scheduleFacts(ledger, now).actions.filter((a) => a.lineage !== null).map((a) => [a.lineage!, a]));
-  const out = ledger.lineages().map((l): LineageStatus => {
+  const hostsOf = new Map<string, LineageStatus['hosts']>();
+  const shared = ledger.backend === 'postgres';
+  const lineages = ledger.lineages();
+  const versionOf = new Map(lineages.map((l) => [l.name, l.current_version]));
+  if (shared) {
+    for (const h of ledger.allLineageHosts()) {
+      const list = hostsOf.get(h.lineage) ?? [];
+      list.push({ host: h.host, deployedVersion: h.deployed_version, upToDate: h.deployed_version === versionOf.get(h.lineage) && h.pending_version === null, deployedAt: h.deployed_at === null ? null : isoTime(h.deployed_at), pending: h.pending_version !== null });
+      hostsOf.set(h.lineage, list);
+    }
+  }
+  const out = lineages.map((l): LineageStatus => {
+    const by = shared ? ledger.renewedBy(l.name) : undefined;
     const certs = ledger.currentCertificates(l.name);
     const soonest = soonestExpiring(certs);
     const lifetime = soonest ? soonest.not_after - soonest.not_before : 0;
@@ -50,6 +66,8 @@ export function statusReport(ledger: Ledger, paths: StatePaths, now: number): Li
       liveProblems: certs.length ? store.liveProblems(l.name, l.current_version) : [],
       openOrders: ledger.openOrders(l.name).length,
       next: next.has(l.name) ? { kind: next.get(l.name)!.kind, at: isoTime(next.get(l.name)!.at) } : null,
+      hosts: hostsOf.get(l.name) ?? [],
+      renewedBy: by ? { host: by.host, at: isoTime(by.at) } : null,
     };
   });
   return out.sort((a, b) => (a.notAfter ?? '').localeCompare(b.notAfter ?? ''));

@@ -26,13 +26,15 @@ export const COMMANDS: Record<string, Loader> = {
   delete: () => import('./delete.js'),
   migrate: () => import('./migrate.js'),
   account: () => import('./account.js'),
+  fleet: () => import('./fleet.js'),
+  deploy: () => import('./deploy.js'),
 };
 
 /** Aliases commander knows (status|certificates): the module that defines them. */
 const ALIASES: Record<string, string> = { certificates: 'status' };
 
 /** Global options that take a value (the next argument is not a command name). */
-const VALUE_OPTIONS = new Set(['--state-dir', '--config', '--ledger']);
+const VALUE_OPTIONS = new Set(['--state-dir', '--config', '--ledger', '--host', '--fleet-key']);
 
 /** The command a command line names, if it is one of ours. */
 export function commandOf(args: readonly string[]): string | undefined {

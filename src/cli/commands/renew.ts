@@ -31,7 +31,11 @@ random 1-480 s (--random-sleep-max) so fleets do not reach the CA in the same
 second, and says so unless --quiet; it decides first, so a run with nothing
 due returns at once. No delay for --dry-run or on a terminal.
   17 3,15 * * *  root  certctl renew --quiet --deploy-hook 'systemctl reload nginx'
-Exit status is non-zero only when something needs attention (see certctl --help).`,
+Exit status is non-zero only when something needs attention (see certctl --help).
+On a fleet's shared ledger with a fleet key (docs/fleet.md), each run first writes
+the lineages this host deploys when the ledger holds a newer version (0 orders),
+and runs --deploy-hook (or the lineage's own) for each:
+  CERTCTL_FLEET_KEY_FILE=/etc/certctl/fleet.key certctl --host web2 renew --deploy-hook 'systemctl reload nginx'`,
     )
     .action(
       action(async (ctx, opts: RenewCliOptions) => {

@@ -8,7 +8,7 @@
  * reported and left alone: apply never deletes or revokes.
  */
 import path from 'node:path';
-import { runEnv, type Context } from '../context.js';
+import { runEnv, type Context, assertFleetKeyGiven } from '../context.js';
 import { acquireRunLock } from '../../core/store/lock.js';
 import type { IssueOptions } from './issue.js';
 import { CertctlError, ExitCode, InputError } from '../../core/errors.js';
@@ -27,7 +27,7 @@ export interface ApplyOptions {
   lockWait: number;
 }
 
-export type ApplyAction = 'held' | 'issued' | 'recovered' | 'would-issue' | 'blocked' | 'failed';
+export type ApplyAction = 'held' | 'deployed' | 'issued' | 'recovered' | 'would-issue' | 'blocked' | 'failed';
 
 export interface ApplyItem {
   /** Lineage name (declared, or the lineage holding the set, or the default: first name). */
@@ -107,6 +107,7 @@ export async function runApply(ctx: Context, o: ApplyOptions): Promise<number> {
   const concurrency = v.wholeNumber(o.concurrency ?? cfg.defaults.concurrency ?? 1, '--concurrency', 1, 64)!;
   o = { ...o, lockWait: v.seconds(o.lockWait, '--lock-wait')! };
   const ledger = await ctx.ledger();
+  assertFleetKeyGiven(ledger);
   const total = cfg.certificates.length;
   let done = 0;
   const items = await mapLimit(cfg.certificates, concurrency, async (c, i) => {
@@ -233,6 +234,7 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
     const l = ledger.lineage(r.lineage);
     if (l) syncSettings(ledger, l, c, ctx.now());
     if (r.result === 'held') return { ...item, name: r.lineage, action: 'held', reason: 'already held' };
+    if (r.result === 'deployed') return { ...item, name: r.lineage, action: 'deployed', reason: `held by the fleet: version ${r.version} written here from the ledger (0 orders)`, exitCode: ExitCode.OK, serial: r.serial, notAfter: r.notAfter };
     const cert = r.certificates[0]!;
     return { ...item, name: r.lineage, action: r.result, reason: `serial ${serialText(cert.serial)}, valid until ${utc(cert.notAfter)}`, exitCode: ExitCode.OK, serial: cert.serial, notAfter: cert.notAfter };
   } catch (err) {
@@ -255,4 +257,9 @@ function syncSettings(ledger: Ledger, l: LineageRow, c: DeclaredCertificate, now
     }
   }
   if (changed) ledger.saveLineage({ ...l, settings, now });
+  // hosts: the fleet hosts that deploy it, exactly as declared (a shared ledger with the fleet key only).
+  if (c.hosts && ledger.fleetMode) {
+    for (const h of c.hosts) ledger.addLineageHost(l.name, h, now);
+    for (const row of ledger.lineageHosts(l.name)) if (!c.hosts.includes(row.host)) ledger.removeLineageHost(l.name, row.host);
+  }
 }

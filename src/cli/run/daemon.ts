@@ -6,6 +6,7 @@
  * order is journalled, but a run cut short would leave work for the next).
  */
 import type { Context } from '../context.js';
+import { assertFleetKeyGiven } from '../context.js';
 import { write } from '../output.js';
 import type { RenewCliOptions } from './renew.js';
 import { Output } from '../output.js';
@@ -43,6 +44,7 @@ export async function runDaemon(ctx: Context, o: DaemonOptions): Promise<number>
   const schedule = cronSchedule(o.schedule ?? cronExpression(randomTwiceDaily()));
   await loadConfig(ctx.opts.config); // a broken config stops the start (exit 2), not a run hours later
   const ledger = await ctx.ledger();
+  assertFleetKeyGiven(ledger);
 
   const log = (event: string, text: string, fields: Record<string, unknown>, attention = false) => {
     if (ctx.out.json) write(process.stdout, JSON.stringify({ schema: 'certctl.daemon/1', event, at: new Date(ctx.now()).toISOString(), ...fields }) + '\n');

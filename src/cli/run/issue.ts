@@ -4,7 +4,7 @@
  * before the ledger is written or anything is sent.
  */
 import path from 'node:path';
-import { runEnv, type Context } from '../context.js';
+import { runEnv, type Context, assertFleetKeyGiven } from '../context.js';
 import { resolveCa } from '../../core/ca/registry.js';
 import { normalizeNames, assertLineageName, isIP } from '../../core/names.js';
 import { parseKeyType } from '../../core/keys/index.js';
@@ -147,6 +147,7 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
 export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
   const { request, lockWait } = await issueRequestFrom(ctx, o);
   const ledger = await ctx.ledger();
+  assertFleetKeyGiven(ledger);
   const lock = await acquireRunLock(ledger, lockWait * 1000, ctx.now, lockWaitNotice(ctx));
   let r: IssueOutcome;
   try {
@@ -163,6 +164,15 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
       ctx.out.info(`Nothing ordered: another certificate for the same names would spend one of the CA's duplicate slots. Renewal happens on its own when due (certctl renew); to order anyway: --force-renewal.`);
     }
     return ExitCode.NOTHING_TO_DO;
+  }
+  if (r.result === 'deployed') {
+    const doc = { result: 'deployed', lineage: r.lineage, names: r.names, version: r.version, notAfter: new Date(r.notAfter).toISOString(), serial: r.serial, files: r.files };
+    if (ctx.out.json) ctx.out.document('certctl.issue/1', doc);
+    else {
+      ctx.out.attention(`${ctx.out.palette.ok('Deployed')} ${r.lineage}: the fleet holds it (serial ${serialText(r.serial)}, valid until ${utc(r.notAfter)}); version ${r.version} written here from the ledger, nothing ordered.`);
+      ctx.out.info(`Files: ${path.join(ctx.paths.live, r.lineage)}/ — this host (${ledger.host}) now deploys it on every certctl renew.`);
+    }
+    return ExitCode.OK;
   }
   const doc = { result: r.result, lineage: r.lineage, version: r.version, change: r.change ?? null, certificates: r.certificates.map((c) => ({ ...c, notAfter: new Date(c.notAfter).toISOString() })), files: r.files };
   if (ctx.out.json) ctx.out.document('certctl.issue/1', doc);

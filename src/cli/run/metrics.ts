@@ -91,7 +91,24 @@ export async function collectMetrics(ledger: Ledger, now: number, overrides?: Re
   for (const a of scheduleFacts(ledger, now).actions) {
     next.samples.push({ labels: { lineage: a.lineage ?? '', kind: a.kind }, value: Math.floor(a.at / 1000) });
   }
-  return [expiry, daysLeft, headroom, capacity, lastAt, lastCode, next];
+  // A fleet on a shared ledger (docs/fleet.md): the version each host wrote, whether it is current, who renewed.
+  const hostVersion = fam('certctl_lineage_host_deployed_version', 'The lineage version this fleet host last wrote from the shared ledger (0: none yet).');
+  const hostCurrent = fam('certctl_lineage_host_up_to_date', '1 when this fleet host has written the lineage\'s current version (and no write is pending), else 0.');
+  const renewedBy = fam('certctl_lineage_renewed_by', 'Always 1: the host that stored the lineage\'s current version (label host).');
+  if (ledger.backend === 'postgres') {
+    const current = new Map(ledger.lineages().map((l) => [l.name, l.current_version]));
+    for (const h of ledger.allLineageHosts()) {
+      const v = current.get(h.lineage);
+      if (v === undefined) continue;
+      hostVersion.samples.push({ labels: { lineage: h.lineage, host: h.host }, value: h.deployed_version });
+      hostCurrent.samples.push({ labels: { lineage: h.lineage, host: h.host }, value: h.deployed_version === v && h.pending_version === null ? 1 : 0 });
+    }
+    for (const name of current.keys()) {
+      const by = ledger.renewedBy(name);
+      if (by) renewedBy.samples.push({ labels: { lineage: name, host: by.host }, value: 1 });
+    }
+  }
+  return [expiry, daysLeft, headroom, capacity, lastAt, lastCode, next, hostVersion, hostCurrent, renewedBy];
 }
 
 export async function runMetrics(ctx: Context, o: { textfile?: string }): Promise<number> {

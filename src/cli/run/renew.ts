@@ -1,5 +1,5 @@
 /** `certctl renew`: lock, walk (deciding first), the random delay only if something is due, report. */
-import { runEnv, type Context } from '../context.js';
+import { runEnv, type Context, assertFleetKeyGiven } from '../context.js';
 import { InputError, StateError } from '../../core/errors.js';
 import { assertLineageName, quote } from '../../core/names.js';
 import { parseResolver } from '../../core/precheck/dns.js';
@@ -75,6 +75,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
   let waited = 0;
   const runStartedAt = ctx.now();
   const ledger = await ctx.ledger();
+  assertFleetKeyGiven(ledger);
   const onWait = lockWaitNotice(ctx);
   let lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now, onWait);
   const runId = ledger.startRun('renew', ctx.now());
@@ -103,6 +104,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
         },
       });
     let report = await walk();
+    const deployedFirst = report.deployed;
     if (report.halted) {
       ctx.out.progressDone();
       ctx.out.info(`waiting ${delay} s before contacting the CA (random delay; --no-random-sleep to skip)`);
@@ -112,9 +114,11 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
       delay = 0;
       lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now, onWait);
       report = await walk();
+      // What this host wrote from the ledger before the wait is part of this run's report.
+      report = { ...report, deployed: [...deployedFirst, ...report.deployed], exitCode: Math.max(report.exitCode, ...deployedFirst.map((d) => d.exitCode)) };
     }
     ctx.out.progressDone();
-    const counts = Object.fromEntries(['renewed', 'recovered', 'kept', 'blocked', 'failed', 'dry-run'].map((a) => [a, report.outcomes.filter((x) => x.action === a).length]));
+    const counts = { ...Object.fromEntries(['renewed', 'recovered', 'kept', 'blocked', 'failed', 'dry-run'].map((a) => [a, report.outcomes.filter((x) => x.action === a).length])), deployed: report.deployed.filter((d) => d.action === 'deployed').length };
     ledger.finishRun(runId, report.exitCode, { ...counts, randomSleepSeconds: waited }, ctx.now());
     const now = ctx.now();
     if (ctx.out.json) {
@@ -129,16 +133,23 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
           ari: x.ari ? { windowStart: iso(x.ari.windowStart), windowEnd: iso(x.ari.windowEnd), chosenAt: iso(x.ari.chosenAt) } : null,
         })),
         hooks: report.hooks,
+        host: ledger.fleetMode ? ledger.host : null,
+        deployed: report.deployed,
         ctSync,
       });
       return report.exitCode;
+    }
+    const p = ctx.out.palette;
+    for (const d of report.deployed) {
+      if (d.action === 'deployed') ctx.out.attention(`${p.ok('deployed')} ${d.lineage}: ${d.reason}`);
+      else ctx.out.attention(`${p.bad('failed')}   ${d.lineage}: writing version ${d.version} from the ledger: ${d.reason}`);
     }
     if (report.outcomes.length === 0) ctx.out.info('No lineages yet: nothing to renew.');
     for (const x of report.outcomes) {
       if (x.action === 'kept' && ctx.opts.quiet) continue; // --quiet never prints kept lines: do not build them
       line(ctx, x, now);
     }
-    for (const h of [...report.hooks, ...report.outcomes.flatMap((x) => x.hooks)]) {
+    for (const h of [...report.hooks, ...report.outcomes.flatMap((x) => x.hooks), ...report.deployed.flatMap((x) => x.hooks)]) {
       if (!h.ok) ctx.out.attention(ctx.out.palette.bad(`${h.hook} failed (exit ${h.code}): ${h.output.split('\n').slice(-3).join(' | ')}`));
     }
     return report.exitCode;

@@ -69,6 +69,10 @@ export async function runStatus(ctx: Context, opts: { nginx?: string }): Promise
     ctx.out.info(`${p.bold(l.name)}  ${l.names.join(', ')}`);
     ctx.out.info(`  expires ${l.notAfter ?? '-'} (${paint(days)})  key ${l.keyType}  CA ${l.caId}`);
     if (l.next) ctx.out.info(`  next: ${l.next.kind === 'resume' ? 'finish an interrupted order' : l.next.kind === 'retry-after' ? 'retry after the CA’s Retry-After' : 'renew'} at ${l.next.at}`);
+    if (l.hosts.length || l.renewedBy) {
+      const hosts = l.hosts.map((h) => `${h.host} ${h.upToDate ? p.ok(`v${h.deployedVersion} up to date`) : p.warn(`v${h.deployedVersion}${h.pending ? ', writing' : ''}, behind v${l.version}`)}`).join('; ');
+      ctx.out.info(`  hosts: ${hosts || 'none'}${l.renewedBy ? `  (renewed last by ${l.renewedBy.host}, ${l.renewedBy.at})` : ''}`);
+    }
     for (const f of l.files) ctx.out.info(`  ${f}`);
   }
 }

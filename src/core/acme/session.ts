@@ -234,7 +234,11 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     await settleKeyChange(opts, row.id, row.account_url, keyPath, call, acme);
   }
   let accountKey: string;
-  if (fs.existsSync(keyPath)) {
+  const fromLedger = ledger.fleetMode ? ledger.accountKey(directoryUrl) : undefined;
+  if (fromLedger !== undefined) {
+    // A fleet's shared ledger holds the account key, sealed with the fleet key: no key file on any host.
+    accountKey = fromLedger;
+  } else if (fs.existsSync(keyPath)) {
     accountKey = readInputFile(keyPath, 'The ACME account key');
     // A damaged key (cut short, overwritten) would otherwise surface as an OpenSSL decoder error
     // from inside acme-client ("internal error"); it is never replaced by a new key (a new key is a
@@ -253,14 +257,23 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
         `The ledger knows an account at ${directoryUrl}, but its key ${keyPath} is missing.`,
         ExitCode.CONFIG,
         ledger.backend === 'postgres'
-          ? `A shared ledger has one ACME account per CA for the whole fleet: copy ${keyPath} (0600) from the host that registered it (its path below the state directory is the same on every host; see docs/fleet.md).`
+          ? ledger.fleetMode
+            ? `The ledger holds no key for this account: run certctl once, with the fleet key, on the host that registered it (its ${keyPath} is then kept in the ledger, sealed), or copy that file (0600) here; see docs/fleet.md.`
+            : `A shared ledger has one ACME account per CA for the whole fleet: give every host the fleet key (--fleet-key, docs/fleet.md) so the ledger keeps the account key, or copy ${keyPath} (0600) from the host that registered it.`
           : `Restore the key from backup; certctl will not register a new account over a lost one silently. To register a new account instead: certctl account forget --server ${directoryUrl} --yes.`,
       );
     }
     const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
-    writeFileAtomic(keyPath, privateKey, 0o600);
+    // Kept before newAccount is sent: in the fleet's ledger (sealed), else in the state directory.
+    if (ledger.fleetMode) ledger.saveAccountKey({ directory_url: directoryUrl, ca_id: opts.ca.id, key_path: keyPath, key_type: 'ecdsa:p256', email: opts.email ?? null, keyPem: privateKey, now: opts.now() });
+    else writeFileAtomic(keyPath, privateKey, 0o600);
     accountKey = privateKey;
   }
+  // A fleet's account registered before the ledger kept keys (its key file copied by hand): kept in the ledger from now on.
+  if (ledger.fleetMode && fromLedger === undefined && row?.account_url) {
+    ledger.saveAccountKey({ directory_url: directoryUrl, ca_id: opts.ca.id, key_path: keyPath, key_type: row.key_type, email: row.email, keyPem: accountKey, now: opts.now() });
+  }
+  row = ledger.account(directoryUrl);
 
   const client = new acme.Client({
     directoryUrl,

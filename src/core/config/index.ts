@@ -89,6 +89,8 @@ export interface DeclaredCertificate {
   caBundle?: string;
   hooks?: HookSet;
   renewDays?: number;
+  /** Fleet hosts (--host names) that deploy this lineage from a shared ledger (docs/fleet.md); `apply` records them. */
+  hosts?: string[];
   /** Where it is declared, for messages. */
   line: number;
 }
@@ -96,6 +98,8 @@ export interface DeclaredCertificate {
 export interface Config {
   /** The file read, or null when there was none (all defaults). */
   file: string | null;
+  /** The fleet key file (absolute; relative to the config file), for a shared PostgreSQL ledger (docs/fleet.md). */
+  fleetKey?: string;
   defaults: ConfigDefaults;
   policies: Record<string, PolicyOverride>;
   certificates: DeclaredCertificate[];
@@ -412,7 +416,7 @@ function server(pr: Problems, o: Obj, at: FieldPath): string | undefined {
 }
 
 const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile'] as const;
-const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'standaloneTls', 'tlsPort', 'dns', 'keyType', 'ca', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays'] as const;
+const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'standaloneTls', 'tlsPort', 'dns', 'keyType', 'ca', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays', 'hosts'] as const;
 
 function unset<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
@@ -426,7 +430,8 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
     pr.add([], `expected a mapping with defaults, policies, certificates; got ${describe(root)}`);
     throw new InputError(pr.list.join('\n'), 'Fix the config file; nothing was sent.');
   }
-  knownKeys(pr, root, [], ['defaults', 'policies', 'certificates']);
+  knownKeys(pr, root, [], ['defaults', 'policies', 'certificates', 'fleetKey']);
+  const fleetKey = dirPath(pr, root, 'fleetKey', [], base);
 
   // defaults
   const defaults: ConfigDefaults = {};
@@ -492,7 +497,7 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
   }
 
   if (pr.list.length) throw new InputError(pr.list.join('\n'), `Fix the config file (${pr.list.length} problem${pr.list.length > 1 ? 's' : ''}); nothing was sent.`);
-  return { file: src.file, defaults, policies, certificates };
+  return { file: src.file, ...(fleetKey ? { fleetKey } : {}), defaults, policies, certificates };
 }
 
 function safe<T>(fn: () => T): T | undefined {
@@ -568,9 +573,31 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
     forceWebroot: bool(pr, v, 'forceWebroot', at),
     hooks: hooks(pr, v, at),
     renewDays: num(pr, v, 'renewDays', at),
+    hosts: await hostList(pr, v, at),
     line,
   });
   return pr.list.length === before ? c : undefined;
+}
+
+/** `hosts:` of a certificate: a list of fleet host names (--host NAME of each host). */
+async function hostList(pr: Problems, o: Obj, at: FieldPath): Promise<string[] | undefined> {
+  const v = o.hosts;
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
+    pr.add([...at, 'hosts'], `expected a list of host names (each host's --host NAME), got ${describe(v)}`);
+    return undefined;
+  }
+  const { assertHostName } = await import('../fleet/host.js');
+  const out: string[] = [];
+  for (const h of v as string[]) {
+    try {
+      out.push(assertHostName(h, 'host'));
+    } catch (err) {
+      pr.add([...at, 'hosts'], (err as Error).message);
+      return undefined;
+    }
+  }
+  return [...new Set(out)];
 }
 
 /** Durations in policy overrides: a number of milliseconds, or "90s", "36min", "3h", "7d", "1w". */

@@ -44,6 +44,7 @@ const REQUIRED_TABLES: readonly string[][] = [
   [], // 4: columns only (certificates.revoked_*)
   ['challenge_records'], // 5
   ['account_keys'], // 6: account deactivation and key history (certctl account)
+  ['version_files', 'lineage_hosts', 'fleet_meta'], // 7
 ];
 
 // SQLite-only statements (the file's own catalogue), named so the PostgreSQL statement check (ledger-backends.test.ts) knows them apart.
@@ -472,8 +473,11 @@ export function ledgerSettings(text: unknown, row: RowLabel): LineageSettings {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw damagedRow(row, 'settings_json', 'not an object');
   return v as LineageSettings;
 }
+function hostRow(r: LineageHostRow): LineageHostRow {
+  return { ...r, deployed_version: Number(r.deployed_version), deployed_at: r.deployed_at === null ? null : Number(r.deployed_at), pending_version: r.pending_version === null ? null : Number(r.pending_version), added_at: Number(r.added_at) };
+}
 function lineageFromRaw(r: Raw): LineageRow {
-  const { names_json, settings_json, ...rest } = r;
+  const { names_json, settings_json, renewed_by: _b, renewed_at: _a, ...rest } = r;
   const row = `lineage ${JSON.stringify(String(r.name))}`;
   const v = r.current_version;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw damagedRow(row, 'current_version', `${JSON.stringify(v)}, not a version number`);
@@ -488,8 +492,47 @@ function certFromRaw(r: Raw): CertificateRow {
   return { ...(rest as object), names: ledgerNames(names_json, `certificate ${String(r.id)}`) } as CertificateRow;
 }
 
+/**
+ * What seals the fleet's private keys (fleet/key.ts FleetKey has this shape): the ledger stores and
+ * reads sealed values only, and never sees the key. `aad` names the row a value belongs to.
+ */
+export interface Sealer {
+  readonly keyId: string;
+  readonly file: string;
+  seal(plain: string, aad: string): string;
+  open(sealed: string, aad: string, what: string): string;
+}
+
+/** One file of a stored version (version_files), opened: `file` is base + ext ("privkey.pem"). */
+export interface StoredFile {
+  file: string;
+  secret: boolean;
+  data: string;
+}
+
+/** A host deploying a lineage (lineage_hosts). */
+export interface LineageHostRow {
+  lineage: string;
+  host: string;
+  deployed_version: number;
+  deployed_at: number | null;
+  pending_version: number | null;
+  added_at: number;
+}
+
+const fileAad = (lineage: string, version: number, file: string) => `file:${lineage}:${version}:${file}`;
+const accountAad = (directoryUrl: string) => `account:${directoryUrl}`;
+
 export class Ledger {
   readonly db: DB;
+  /** This host's name in the fleet (--host / CERTCTL_HOST, default the hostname). */
+  host: string = os.hostname();
+  /** The fleet key, on a shared (PostgreSQL) ledger given one: then certificates and keys are kept here (docs/fleet.md). */
+  sealer: Sealer | null = null;
+  /** True when this ledger keeps the fleet's certificates and sealed keys: PostgreSQL with a fleet key. SQLite never does. */
+  get fleetMode(): boolean {
+    return this.backend === 'postgres' && this.sealer !== null;
+  }
   /** The SQLite file, or the PostgreSQL URL without its password (safe to print). */
   readonly file: string;
   readonly backend: 'sqlite' | 'postgres';
@@ -817,7 +860,11 @@ export class Ledger {
   }
 
   deleteLineage(name: string): void {
-    this.db.prepare('DELETE FROM lineages WHERE name = ?').run(name);
+    this.tx(() => {
+      this.db.prepare('DELETE FROM version_files WHERE lineage = ?').run(name);
+      this.db.prepare('DELETE FROM lineage_hosts WHERE lineage = ?').run(name);
+      this.db.prepare('DELETE FROM lineages WHERE name = ?').run(name);
+    });
   }
 
   /** Replace a lineage's settings (e.g. the `deleting` mark of certctl delete). */
@@ -844,6 +891,9 @@ export class Ledger {
         this.db.prepare('INSERT INTO order_events (order_id, at, step, status, detail) VALUES (?, ?, ?, ?, ?)').run(id, now, 'failed', null, 'lineage deleted (certctl delete)');
       }
       const n = this.db.prepare('UPDATE certificates SET lineage = NULL, version = NULL WHERE lineage = ?').run(name).changes;
+      // Its stored files and hosts go with it: a later lineage of the same name starts at version 1 and must not meet them.
+      this.db.prepare('DELETE FROM version_files WHERE lineage = ?').run(name);
+      this.db.prepare('DELETE FROM lineage_hosts WHERE lineage = ?').run(name);
       this.db.prepare('DELETE FROM lineages WHERE name = ?').run(name);
       return n;
     });
@@ -1254,6 +1304,128 @@ export class Ledger {
 
   setAriCertId(certId: number, ariCertId: string): void {
     this.db.prepare('UPDATE certificates SET ari_cert_id = ? WHERE id = ?').run(ariCertId, certId);
+  }
+
+  // ------------------------------------------------------------------- fleet
+
+  /** The fleet key id this ledger's secrets are sealed with (fleet_meta), if any has been claimed. */
+  fleetKeyId(): string | undefined {
+    return this.db.prepare("SELECT value FROM fleet_meta WHERE name = 'key_id'").pluck().get() as string | undefined;
+  }
+
+  /** Record `keyId` as the fleet's key unless one is recorded already; returns the recorded one (race-free: one statement). */
+  claimFleetKeyId(keyId: string): string {
+    this.db.prepare("INSERT OR IGNORE INTO fleet_meta (name, value) VALUES ('key_id', ?)").run(keyId);
+    return this.fleetKeyId()!;
+  }
+
+  private needSealer(): Sealer {
+    if (!this.sealer) throw new StateError('This command needs the fleet key, and none was given.', 'Give --fleet-key FILE (or CERTCTL_FLEET_KEY_FILE, or fleetKey: in the config); see docs/fleet.md.');
+    return this.sealer;
+  }
+
+  /** Keep every file of a lineage version, private keys sealed (called inside the storing transaction). */
+  saveVersionFiles(lineage: string, version: number, files: StoredFile[], now: number): void {
+    const sealer = this.needSealer();
+    const ins = this.db.prepare('INSERT OR IGNORE INTO version_files (lineage, version, file, secret, data, key_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    for (const f of files) {
+      const data = f.secret ? sealer.seal(f.data, fileAad(lineage, version, f.file)) : f.data;
+      ins.run(lineage, version, f.file, f.secret ? 1 : 0, data, f.secret ? sealer.keyId : null, now);
+    }
+  }
+
+  /** The files of a stored version, keys opened with the fleet key (empty when the ledger holds none). */
+  versionFiles(lineage: string, version: number): StoredFile[] {
+    const rows = this.db.prepare('SELECT file, secret, data FROM version_files WHERE lineage = ? AND version = ? ORDER BY file').all(lineage, version) as { file: string; secret: number; data: string }[];
+    return rows.map((r) => ({
+      file: r.file,
+      secret: Boolean(Number(r.secret)),
+      data: Number(r.secret) ? this.needSealer().open(r.data, fileAad(lineage, version, r.file), `key ${r.file} of ${lineage} version ${version}`) : r.data,
+    }));
+  }
+
+  /** The ACME account key of a directory, opened (undefined when the ledger holds none). */
+  accountKey(directoryUrl: string): string | undefined {
+    const sealed = this.db.prepare('SELECT key_sealed FROM accounts WHERE directory_url = ?').pluck().get(directoryUrl) as string | null | undefined;
+    return sealed ? this.needSealer().open(sealed, accountAad(directoryUrl), `account key of ${directoryUrl}`) : undefined;
+  }
+
+  /** Keep the account key of a directory, sealed; the row is created (without an account URL) when there is none yet, before newAccount is sent. */
+  saveAccountKey(a: { directory_url: string; ca_id: string; key_path: string; key_type: string; email: string | null; keyPem: string; now: number }): void {
+    const sealed = this.needSealer().seal(a.keyPem, accountAad(a.directory_url));
+    this.db
+      .prepare(
+        `INSERT INTO accounts (directory_url, ca_id, account_url, key_path, key_type, email, eab_kid, created_at, updated_at, key_sealed)
+         VALUES (@directory_url, @ca_id, NULL, @key_path, @key_type, @email, NULL, @now, @now, @sealed)
+         ON CONFLICT(directory_url) DO UPDATE SET key_sealed = excluded.key_sealed, updated_at = excluded.updated_at`,
+      )
+      .run({ directory_url: a.directory_url, ca_id: a.ca_id, key_path: a.key_path, key_type: a.key_type, email: a.email, now: a.now, sealed });
+  }
+
+  /**
+   * `certctl fleet key rotate`: every sealed value opened with the current key and sealed with `next`,
+   * and the fleet's key id changed, in ONE transaction (a failure changes nothing). Returns how many.
+   */
+  rotateFleetKey(next: Sealer): { files: number; accounts: number } {
+    const cur = this.needSealer();
+    return this.tx(() => {
+      const files = this.db.prepare('SELECT lineage, version, file, data FROM version_files WHERE secret = 1').all() as { lineage: string; version: number; file: string; data: string }[];
+      const upd = this.db.prepare('UPDATE version_files SET data = ?, key_id = ? WHERE lineage = ? AND version = ? AND file = ?');
+      for (const f of files) {
+        const aad = fileAad(f.lineage, Number(f.version), f.file);
+        upd.run(next.seal(cur.open(f.data, aad, `key ${f.file} of ${f.lineage} version ${f.version}`), aad), next.keyId, f.lineage, f.version, f.file);
+      }
+      const accounts = this.db.prepare('SELECT directory_url, key_sealed FROM accounts WHERE key_sealed IS NOT NULL').all() as { directory_url: string; key_sealed: string }[];
+      for (const a of accounts) {
+        const aad = accountAad(a.directory_url);
+        this.db.prepare('UPDATE accounts SET key_sealed = ? WHERE directory_url = ?').run(next.seal(cur.open(a.key_sealed, aad, `account key of ${a.directory_url}`), aad), a.directory_url);
+      }
+      this.db.prepare("INSERT INTO fleet_meta (name, value) VALUES ('key_id', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value").run(next.keyId);
+      return { files: files.length, accounts: accounts.length };
+    });
+  }
+
+  /** Add a host that deploys the lineage (no-op when it does already). */
+  addLineageHost(lineage: string, host: string, now: number): boolean {
+    return this.db.prepare('INSERT OR IGNORE INTO lineage_hosts (lineage, host, deployed_version, added_at) VALUES (?, ?, 0, ?)').run(lineage, host, now).changes > 0;
+  }
+
+  removeLineageHost(lineage: string, host: string): boolean {
+    return this.db.prepare('DELETE FROM lineage_hosts WHERE lineage = ? AND host = ?').run(lineage, host).changes > 0;
+  }
+
+  lineageHosts(lineage: string): LineageHostRow[] {
+    return (this.db.prepare('SELECT * FROM lineage_hosts WHERE lineage = ? ORDER BY host').all(lineage) as LineageHostRow[]).map(hostRow);
+  }
+
+  /** Every lineage_hosts row, by lineage then host (status, metrics: one query). */
+  allLineageHosts(): LineageHostRow[] {
+    return (this.db.prepare('SELECT * FROM lineage_hosts ORDER BY lineage, host').all() as LineageHostRow[]).map(hostRow);
+  }
+
+  /** The lineages `host` deploys. */
+  hostLineages(host: string): LineageHostRow[] {
+    return (this.db.prepare('SELECT * FROM lineage_hosts WHERE host = ? ORDER BY lineage').all(host) as LineageHostRow[]).map(hostRow);
+  }
+
+  /** Journal a host's write of `version` before its first file is written. */
+  setHostPending(lineage: string, host: string, version: number): void {
+    this.db.prepare('UPDATE lineage_hosts SET pending_version = ? WHERE lineage = ? AND host = ?').run(version, lineage, host);
+  }
+
+  /** The host wrote `version` (files, live/, deploy hooks done): recorded, the journal cleared. Only for a host that deploys the lineage. */
+  setHostDeployed(lineage: string, host: string, version: number, now: number): void {
+    this.db.prepare('UPDATE lineage_hosts SET deployed_version = ?, deployed_at = ?, pending_version = NULL WHERE lineage = ? AND host = ?').run(version, now, lineage, host);
+  }
+
+  /** Which host stored the lineage's current version, and when. */
+  markRenewedBy(lineage: string, host: string, now: number): void {
+    this.db.prepare('UPDATE lineages SET renewed_by = ?, renewed_at = ? WHERE name = ?').run(host, now, lineage);
+  }
+
+  renewedBy(lineage: string): { host: string; at: number } | undefined {
+    const r = this.db.prepare('SELECT renewed_by, renewed_at FROM lineages WHERE name = ?').get(lineage) as { renewed_by: string | null; renewed_at: number | null } | undefined;
+    return r?.renewed_by ? { host: r.renewed_by, at: Number(r.renewed_at) } : undefined;
   }
 
   // ------------------------------------------------------------------- locks

@@ -246,4 +246,39 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX account_keys_account ON account_keys(account_id, state);
   `,
+  // 7: the fleet (docs/fleet.md). On a shared PostgreSQL ledger with a fleet key, every file of every
+  //    certificate version is kept here, private keys sealed (AES-256-GCM under the fleet key, which
+  //    never enters the database; key_id says which key sealed it, AAD binds it to its row), so any
+  //    host writes live/ + archive/ from the ledger; the ACME account key likewise (accounts.key_sealed).
+  //    lineage_hosts: which hosts deploy a lineage and the version each last wrote (pending_version:
+  //    journalled before a host writes its files, cleared after its deploy hooks ran).
+  //    fleet_meta: the fleet key id the ledger's secrets are sealed with. A SQLite ledger leaves all empty.
+  `
+  CREATE TABLE version_files (
+    lineage TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    file TEXT NOT NULL,
+    secret INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    key_id TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (lineage, version, file)
+  );
+  CREATE TABLE lineage_hosts (
+    lineage TEXT NOT NULL,
+    host TEXT NOT NULL,
+    deployed_version INTEGER NOT NULL DEFAULT 0,
+    deployed_at INTEGER,
+    pending_version INTEGER,
+    added_at INTEGER NOT NULL,
+    PRIMARY KEY (lineage, host)
+  );
+  CREATE TABLE fleet_meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  ALTER TABLE accounts ADD COLUMN key_sealed TEXT;
+  ALTER TABLE lineages ADD COLUMN renewed_by TEXT;
+  ALTER TABLE lineages ADD COLUMN renewed_at INTEGER;
+  `,
 ];

@@ -19,6 +19,7 @@ import { refreshAri, renewalInfoUrl, ariDecision, DIRECTORY_CACHE_MS, type AriDe
 import { hookKey, hookSpecs, runHookSpec, type HookResult, type HookSpec } from './hooks.js';
 import { AcmeError, CertctlError, ExitCode } from '../errors.js';
 import { humanDuration } from '../clock.js';
+import type { DeployOutcome } from './deploy.js';
 // obtain, the gate and the ACME transport (acme-client, axios, X.509 parsing) are
 // imported only when a lineage is due or asks the CA: a run with nothing due never loads them.
 
@@ -73,6 +74,8 @@ export interface LineageOutcome {
 
 export interface RenewReport {
   outcomes: LineageOutcome[];
+  /** A fleet host's lineages written from the shared ledger before the walk (renew/deploy.ts). */
+  deployed: DeployOutcome[];
   hooks: HookResult[];
   exitCode: number;
   /** With haltAtFirstDue: a lineage is due and nothing was attempted. */
@@ -111,6 +114,8 @@ function endpointCache(ledger: Ledger): EndpointOf {
 export async function runRenew(env: RunEnv, ledger: Ledger, o: RenewOptions): Promise<RenewReport> {
   // A `certctl delete` killed half-way is finished first: its lineage is gone, never renewed.
   (await import('../retire.js')).finishDeletions(env, ledger);
+  // A fleet host first writes what the ledger holds newer than its files (ordered once, by any host); --dry-run writes nothing.
+  const deployed = ledger.fleetMode && !o.dryRun ? await (await import('./deploy.js')).deployFromLedger(env, ledger, { only: o.only, deployHook: o.deployHook }) : [];
   const store = new LineageStore(env.paths);
   // Lineages with their current certificates and ARI rows are read a page at a time (one query
   // per page), the open orders in one query: nothing per lineage, so a ledger of 100,000
@@ -193,11 +198,11 @@ export async function runRenew(env: RunEnv, ledger: Ledger, o: RenewOptions): Pr
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, total)) }, worker));
-  if (halted) return { outcomes: [], hooks: [], exitCode: ExitCode.OK, halted: true };
+  if (halted) return { outcomes: [], deployed, hooks: [], exitCode: worst(deployed.map((x) => x.exitCode)), halted: true };
   for (const post of postHooks.values()) hooks.push(await runHookSpec('post-hook', post));
-  const hookFailed = hooks.some((h) => !h.ok) || outcomes.some((x) => x.hooks.some((h) => !h.ok));
-  const code = worst(outcomes.map((x) => x.exitCode));
-  return { outcomes, hooks, exitCode: code === ExitCode.OK && hookFailed ? ExitCode.INTERNAL : code };
+  const hookFailed = hooks.some((h) => !h.ok) || [...outcomes, ...deployed].some((x) => x.hooks.some((h) => !h.ok));
+  const code = worst([...outcomes, ...deployed].map((x) => x.exitCode));
+  return { outcomes, deployed, hooks, exitCode: code === ExitCode.OK && hookFailed ? ExitCode.INTERNAL : code };
 }
 
 /** acmeGet, loaded on the first request (most runs send none). */
