@@ -66,6 +66,13 @@ function finish(env: RunEnv, ledger: Ledger, name: string): DeleteOutcome {
 
 function emptyTrash(env: RunEnv): void {
   const trash = trashDir(env);
+  // Never through a link: readdir and rm below it would follow one and empty whatever it points at.
+  const st = fs.lstatSync(trash, { throwIfNoEntry: false });
+  if (!st) return;
+  if (!st.isDirectory()) {
+    env.sink.attention(`${trash} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}: certctl leaves it and what it points at alone (remove it: rm ${trash}).`);
+    return;
+  }
   let entries: string[] = [];
   try {
     entries = fs.readdirSync(trash);
@@ -92,6 +99,8 @@ export function deleteLineage(env: RunEnv, ledger: Ledger, name: string): Delete
   if (!l) throw new InputError(`There is no lineage named ${quote(name)} in this ledger: nothing was deleted.`, 'certctl status lists the lineages.');
   // Before anything moves: a planted link or foreign directory where the lineage lives is refused.
   new LineageStore(env.paths).assertWritable(name);
+  // …and so is a planted trash/ (before the mark: a refused delete leaves the lineage as it was).
+  checkDirChain(env.paths.root, trashDir(env), true);
   if (!l.settings.deleting) ledger.setLineageSettings(name, { ...l.settings, deleting: env.now() }, env.now());
   const out = finish(env, ledger, name);
   return { ...out, names: l.names };
