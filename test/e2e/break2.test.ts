@@ -194,3 +194,28 @@ describe('revoke', () => {
     expect(q<{ revoked_by: string }>(state, 'SELECT revoked_by FROM certificates')[0]!.revoked_by).toBe('certificate key');
   });
 });
+
+describe('issue --cert-name: a change to a set another lineage holds exactly', () => {
+  it('is refused in one sentence, nothing sent, the names unchanged (it ordered a duplicate); --force-renewal spends it on purpose', async () => {
+    const state = tempDir();
+    const a = 'b2-ren-a.example.test';
+    const c = ['b2-ren-c.example.test', 'b2-ren-c2.example.test'];
+    await issue(state, a);
+    await issue(state, c[0]!, '-d', c[1]!);
+    const names = () => q<{ name: string; names_json: string; current_version: number }>(state, 'SELECT name, names_json, current_version FROM lineages ORDER BY name');
+    const before = names();
+    proxy.clearFaults();
+    proxy.resetObservations();
+    const r = await runCli(issueArgs(state, c[0]!, '-d', c[1]!, '--cert-name', a), ENV);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`The lineage ${c[0]!.replace(/\./g, '\\.')} already holds exactly .*: changing ${a.replace(/\./g, '\\.')} to the same names would order a duplicate certificate; nothing was sent\\.`));
+    oneSentence(r.stderr);
+    expect(proxy.total()).toBe(0);
+    expect(names()).toEqual(before);
+
+    const forced = await runCli(issueArgs(state, c[0]!, '-d', c[1]!, '--cert-name', a, '--force-renewal'), ENV);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(proxy.issued).toBe(1);
+    expect(names().find((l) => l.name === a)).toMatchObject({ names_json: JSON.stringify(c), current_version: 2 });
+  });
+});
