@@ -5,12 +5,13 @@
  * certbot's links at it would make the web server go back to an older
  * certificate (and certctl would renew on the old one's schedule). migrate
  * must refuse that lineage, say what to do, and change none of certbot's files.
+ * And a migrated lineage cannot be deleted (certbot's links would dangle).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
-import { runCli, tempDir } from '../helpers/cli.js';
+import { runCli, tempDir, q } from '../helpers/cli.js';
 import { certbot as runCertbot, hashTree, requireCertbot } from '../helpers/certbot.js';
 
 const A = 'a.mig2.example.test';
@@ -54,6 +55,16 @@ describe('migrate certbot after an earlier import', () => {
     // certbot still serves (and renews) its own current certificate of A.
     expect(hashTree(path.join(cb, 'live', A)) + fs.readFileSync(path.join(cb, 'renewal', `${A}.conf`), 'utf8')).toBe(beforeA);
     expect(fs.readlinkSync(path.join(cb, 'live', B, 'cert.pem'))).toBe(path.join(state, 'live', B, 'cert.pem'));
+
+    // A migrated lineage is what certbot's paths serve: delete (or revoke --delete-after) would leave them dangling.
+    for (const args of [['delete', '--cert-name', B, '--yes'], ['revoke', '--cert-name', B, '--delete-after']]) {
+      const d = await runCli(['--state-dir', state, ...args]);
+      expect(d.code, args.join(' ')).toBe(2);
+      expect(d.stderr).toMatch(/links point at the lineage b\.mig2\.example\.test \(certctl migrate certbot\): deleting it would leave them dangling.*nothing was deleted\./);
+      expect(d.stderr).toMatch(/--revert, then delete/);
+      expect(fs.readFileSync(path.join(cb, 'live', B, 'privkey.pem'), 'utf8')).toMatch(/PRIVATE KEY/);
+    }
+    expect(q<{ revoked_at: number | null }>(state, `SELECT revoked_at FROM certificates WHERE lineage = '${B}'`)).toEqual([{ revoked_at: null }]);
 
     // What the refusal says to do works: delete certctl's stale copy, migrate again adopts certbot's current one.
     const del = await runCli(['--state-dir', state, 'delete', '--cert-name', A, '--yes']);
