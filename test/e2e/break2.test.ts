@@ -219,3 +219,27 @@ describe('issue --cert-name: a change to a set another lineage holds exactly', (
     expect(names().find((l) => l.name === a)).toMatchObject({ names_json: JSON.stringify(c), current_version: 2 });
   });
 });
+
+describe('account forget with a rollover left pending', () => {
+  it('sets the pending new key aside (0600) instead of deleting it: it may be the key the CA holds', async () => {
+    const state = tempDir();
+    await issue(state, 'b2-forget.example.test');
+    proxy.clearFaults();
+    const k = await killedAt(proxy, 'keyChange', 'after', accountArgs(state, 'rollover'), ENV);
+    expect(k.fired).toBe(true);
+    const next = `${keyFile(state)}.next`;
+    const pending = thumbprint(next);
+    const dir = path.dirname(keyFile(state));
+    const f = await runCli([...accountArgs(state, 'forget', '--yes'), '--json'], ENV);
+    expect(f.code, f.stderr).toBe(0);
+    const id = JSON.parse(f.stdout).account.id;
+    const aside = path.join(dir, `forgotten-${id}.next.key`);
+    expect(thumbprint(aside)).toBe(pending);
+    expect(fs.statSync(aside).mode & 0o777).toBe(0o600);
+    expect(fs.existsSync(path.join(dir, `forgotten-${id}.key`))).toBe(true);
+    // The next issue registers a new account with a new key.
+    proxy.resetObservations();
+    await issue(state, 'b2-forget2.example.test');
+    expect(proxy.counts.newAccount).toBe(1);
+  });
+});
