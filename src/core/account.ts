@@ -157,7 +157,12 @@ export async function forgetAccount(env: RunEnv, ledger: Ledger, t: AccountTarge
     fs.renameSync(row.key_path, aside);
     (await import('./store/atomic.js')).fsyncDir(path.dirname(aside));
   }
-  fs.rmSync(`${row.key_path}.next`, { force: true });
+  // A rollover left pending (killed, or its answer lost): that new key may be the one the CA holds for
+  // the account — set aside beside the old one (0600, renamed), never deleted.
+  if (fs.existsSync(`${row.key_path}.next`)) {
+    fs.renameSync(`${row.key_path}.next`, path.join(path.dirname(row.key_path), `forgotten-${row.id}.next.key`));
+    (await import('./store/atomic.js')).fsyncDir(path.dirname(aside));
+  }
   ledger.forgetAccount(row.id, aside, env.now());
   return accountView(ledger, ledger.accountById(row.id)!);
 }

@@ -97,6 +97,15 @@ export function chooseLineage(ledger: Pick<Ledger, 'lineage' | 'lineagesBySet' |
     if (!l) return { kind: 'lineage', existing: undefined, name: assertLineageName(certName), change: null };
     if (l.set_key === key) return { kind: 'lineage', existing: l, name: l.name, change: null };
     if (ask.expand) assertExpands(l, names);
+    // Another lineage holds exactly the new set: the change would order a duplicate of its certificate
+    // (a slot of the duplicate limit and of each domain's, for a certificate certctl already has).
+    const holder = ledger.lineagesBySet(key, directoryUrl).find((x) => x.name !== l.name && !x.settings.deleting);
+    if (holder && !ask.forceRenewal) {
+      throw new InputError(
+        `The lineage ${holder.name} already holds exactly ${list(names)} at this CA: changing ${l.name} to the same names would order a duplicate certificate; nothing was sent.`,
+        `To stop renewing ${l.name}, delete it (certctl delete --cert-name ${l.name}); to spend a duplicate slot on purpose, add --force-renewal.`,
+      );
+    }
     return { kind: 'lineage', existing: l, name: l.name, change: nameChange(l, names) };
   }
   const exact = ledger.lineagesBySet(key, directoryUrl)[0];

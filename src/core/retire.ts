@@ -22,6 +22,7 @@ import { InputError } from './errors.js';
 import { quote } from './names.js';
 import { LineageStore } from './store/lineage.js';
 import { checkDirChain, fsyncDir } from './store/atomic.js';
+import { readMigrationRecord } from './import/migrate.js';
 
 export interface DeleteOutcome {
   lineage: string;
@@ -66,6 +67,13 @@ function finish(env: RunEnv, ledger: Ledger, name: string): DeleteOutcome {
 
 function emptyTrash(env: RunEnv): void {
   const trash = trashDir(env);
+  // Never through a link: readdir and rm below it would follow one and empty whatever it points at.
+  const st = fs.lstatSync(trash, { throwIfNoEntry: false });
+  if (!st) return;
+  if (!st.isDirectory()) {
+    env.sink.attention(`${trash} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}: certctl leaves it and what it points at alone (remove it: rm ${trash}).`);
+    return;
+  }
   let entries: string[] = [];
   try {
     entries = fs.readdirSync(trash);
@@ -86,12 +94,40 @@ export function finishDeletions(env: RunEnv, ledger: Ledger): string[] {
   return names;
 }
 
+/**
+ * Why `name` cannot be deleted now, or null: certbot's live/NAME links point at it (certctl migrate
+ * certbot, not reverted) — removing certctl's live/NAME would leave the paths the web server reads
+ * dangling. Checked by delete and by revoke --delete-after before anything is sent or moved.
+ */
+export function deletionBlocker(env: RunEnv, name: string): InputError | null {
+  const rec = readMigrationRecord(env.paths);
+  if (!rec || rec.state === 'reverted') return null;
+  const m = rec.lineages.find((x) => x.name === name);
+  if (!m || !m.links.some((l) => readlinkOrNull(l.file) === l.target)) return null;
+  return new InputError(
+    `certbot's ${m.liveDir} links point at the lineage ${name} (certctl migrate certbot): deleting it would leave them dangling and the web server without its certificate; nothing was deleted.`,
+    `Put certbot's links back first: certctl migrate certbot ${rec.certbotDir} --revert, then delete.`,
+  );
+}
+
+function readlinkOrNull(p: string): string | null {
+  try {
+    return fs.readlinkSync(p);
+  } catch {
+    return null;
+  }
+}
+
 /** Delete the lineage `name` (checked first: an unknown lineage changes nothing). */
 export function deleteLineage(env: RunEnv, ledger: Ledger, name: string): DeleteOutcome {
   const l = ledger.lineage(name);
   if (!l) throw new InputError(`There is no lineage named ${quote(name)} in this ledger: nothing was deleted.`, 'certctl status lists the lineages.');
+  const blocked = deletionBlocker(env, name);
+  if (blocked) throw blocked;
   // Before anything moves: a planted link or foreign directory where the lineage lives is refused.
   new LineageStore(env.paths).assertWritable(name);
+  // …and so is a planted trash/ (before the mark: a refused delete leaves the lineage as it was).
+  checkDirChain(env.paths.root, trashDir(env), true);
   if (!l.settings.deleting) ledger.setLineageSettings(name, { ...l.settings, deleting: env.now() }, env.now());
   const out = finish(env, ledger, name);
   return { ...out, names: l.names };

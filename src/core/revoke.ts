@@ -136,8 +136,15 @@ function fileTarget(ledger: Ledger, certPath: string, keyPath: string | undefine
 /** Check everything and decide how each certificate is revoked; throws (nothing sent) on the first problem. */
 async function plan(env: RunEnv, ledger: Ledger, req: RevokeRequest): Promise<{ targets: (Target & { by: 'account' | 'certificate-key' })[]; ca: CaProfile; directoryUrl: string; caBundle?: string }> {
   if (!req.certName === !req.certPath) throw new InputError('Say which certificate to revoke: --cert-name NAME or --cert-path FILE (one of them).');
-  const targets = req.certName ? lineageTargets(env, ledger, req.certName) : [fileTarget(ledger, path.resolve(req.certPath!), req.keyPath && path.resolve(req.keyPath))];
+  let targets = req.certName ? lineageTargets(env, ledger, req.certName) : [fileTarget(ledger, path.resolve(req.certPath!), req.keyPath && path.resolve(req.keyPath))];
   if (req.certName && req.keyPath) throw new InputError('--key-path goes with --cert-path: a lineage’s own keys are in its archive.');
+  // A dual lineage whose earlier run revoked one certificate and failed on the other: the same command
+  // finishes it (the revoked one is not sent again). Only when every one is revoked is there nothing to do.
+  const left = targets.filter((t) => !t.row?.revoked_at);
+  if (left.length && left.length < targets.length) {
+    for (const t of targets) if (t.row?.revoked_at) env.sink.info(`${describe(t)[0]!.toUpperCase()}${describe(t).slice(1)} was already revoked on ${utc(t.row.revoked_at)}; revoking the rest.`);
+    targets = left;
+  }
   const now = env.now();
   for (const t of targets) {
     if (t.row?.revoked_at) {
@@ -161,7 +168,8 @@ async function plan(env: RunEnv, ledger: Ledger, req: RevokeRequest): Promise<{ 
   }
   const ca = known ? (first.lineage ? caForLineage(first.lineage) : caForLineage({ ca_id: first.row?.ca_id ?? req.ca?.id ?? '', directory_url: directoryUrl })) : req.ca!;
   const account = ledger.account(directoryUrl);
-  const accountUsable = Boolean(account?.account_url) && fs.existsSync(accountKeyPath(env.paths, directoryUrl));
+  // A deactivated account signs nothing the CA accepts: the certificate's own key does it then.
+  const accountUsable = Boolean(account?.account_url) && !account?.deactivated_at && fs.existsSync(accountKeyPath(env.paths, directoryUrl));
   const out: (Target & { by: 'account' | 'certificate-key' })[] = [];
   for (const t of targets) {
     // Through the account when it issued the certificate (certctl's own order at this CA).

@@ -42,6 +42,11 @@ export async function runRevoke(ctx: Context, o: RevokeCliOptions): Promise<numb
   let deleted: DeleteOutcome | undefined;
   try {
     const env = runEnv(ctx);
+    if (o.deleteAfter) {
+      // Refused before the revocation is sent, not after it (a migrated lineage certbot's links point at).
+      const blocked = (await import('../../core/retire.js')).deletionBlocker(env, o.certName!);
+      if (blocked) throw blocked;
+    }
     r = await revokeCertificates(env, ledger, {
       certName: o.certName,
       certPath: o.certPath,

@@ -415,7 +415,13 @@ async function settleKeyChange(opts: SessionOptions, accountId: number, accountU
       await call('account', () => api.postAsGet(accountUrl));
       works = true;
     } catch (err) {
-      if (!(err instanceof AcmeError)) throw err; // no answer: still unknown, stays pending for the next run
+      // Only the CA refusing the key itself (a 4xx: unauthorized, malformed, accountDoesNotExist…) says the
+      // change never happened. No answer, a 5xx or a 429 says nothing about the key: the CA may hold the new
+      // one already, and throwing it away would lose the account (the old key is no longer its key). Pending.
+      if (!(err instanceof AcmeError) || !refusesKey(err)) {
+        opts.log?.(`The account key change of ${accountUrl} is not settled yet (the CA did not say whether it has the new key ${k.thumbprint}): the new key stays pending; the next command tries again.`);
+        throw err;
+      }
       works = false;
     }
     if (works) {
@@ -430,6 +436,12 @@ async function settleKeyChange(opts: SessionOptions, accountId: number, accountU
     }
   }
   return changed;
+}
+
+/** A problem that is the CA's verdict on the request's key (a 4xx), not a failing or busy CA (5xx, 429 rateLimited). */
+function refusesKey(err: AcmeError): boolean {
+  const status = err.problem.status ?? 0;
+  return status >= 400 && status < 500 && status !== 429 && !/:(rateLimited|serverInternal|badNonce)$/.test(err.problem.type ?? '');
 }
 
 /** The confirmed new key replaces the old one: one atomic rename in the same directory, made durable. */

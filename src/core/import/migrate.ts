@@ -28,6 +28,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import type { Ledger } from '../ledger/ledger.js';
 import type { StatePaths } from '../paths.js';
 import { InputError, StateError } from '../errors.js';
@@ -451,6 +452,25 @@ async function certctlLiveProblem(store: LineageStore, ledger: Ledger, name: str
   return null;
 }
 
+/**
+ * A lineage certctl imported earlier (`import certbot`) and certbot renewed since: certctl's live/NAME
+ * holds an older certificate than certbot's current one. Re-pointing certbot's links at it would take
+ * the web server back to the older certificate (and renew would follow the older one's schedule).
+ */
+function staleCopyProblem(store: LineageStore, m: LineageMigration): string | null {
+  const link = m.links.find((l) => path.basename(l.file) === 'cert.pem');
+  if (!link) return null;
+  const certbotFile = path.resolve(m.liveDir, link.original);
+  try {
+    const theirs = new X509Certificate(fs.readFileSync(certbotFile, 'utf8'));
+    const ours = new X509Certificate(fs.readFileSync(path.join(store.liveDir(m.name), 'cert.pem'), 'utf8'));
+    if (theirs.fingerprint256 === ours.fingerprint256 || Date.parse(theirs.validFrom) <= Date.parse(ours.validFrom)) return null;
+    return `certctl's live/${m.name} holds an older certificate (serial ${ours.serialNumber}) than certbot's current ${path.basename(certbotFile)} (serial ${theirs.serialNumber}): certbot renewed it after certctl imported it — run certctl delete --cert-name ${m.name} --yes (the ledger keeps its certificates), then migrate again to adopt certbot's current one`;
+  } catch (err) {
+    return `${certbotFile} cannot be compared with certctl's copy: ${(err as Error).message}`;
+  }
+}
+
 /** Apply a plan: import, record (write-ahead), hooks into the ledger, then certbot's files. */
 export async function applyMigration(ledger: Ledger, paths: StatePaths, plan: MigrationPlan, o: MigrateOptions, now: () => number): Promise<MigrationResult> {
   const store = new LineageStore(paths);
@@ -469,7 +489,7 @@ export async function applyMigration(ledger: Ledger, paths: StatePaths, plan: Mi
       Object.assign(v, { status: 'not-adopted', reason: `not adopted by certctl (${imp?.reason ?? 'not imported'}): certctl left it to certbot and changed none of its files.` });
       continue;
     }
-    const problem = await certctlLiveProblem(store, ledger, m.name);
+    const problem = (await certctlLiveProblem(store, ledger, m.name)) ?? (fresh.includes(m) ? staleCopyProblem(store, m) : null);
     if (problem) {
       Object.assign(v, { status: 'refused', reason: `${problem}: certbot's files of ${m.name} were left as they are.` });
       continue;
