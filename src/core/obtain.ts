@@ -185,7 +185,9 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
     };
     const driver = new OrderDriver({ session, ledger, paths, solver, now, log, reuseKey: currentKey });
     log(`Ordering ${spec.parts.length > 1 ? `${spec.parts.length} certificates` : 'a certificate'} for ${l.names.join(', ')} from ${req.ca.name}…`);
-    const downloaded: PartResult[] = await Promise.all(rows.map((r) => driver.drive(r)));
+    const downloaded: PartResult[] = [];
+    if (solver.oneOrderAtATime) for (const r of rows) downloaded.push(await driver.drive(r));
+    else downloaded.push(...(await Promise.all(rows.map((r) => driver.drive(r)))));
     // The bundle step, for parts that need each other (SM2: open an enveloped key, double_certs.pem).
     const { parts, files: bundleFiles } = await sm2BundleStep(downloaded);
 

@@ -96,6 +96,45 @@ describe('DNS-01 via RFC 2136 (TSIG) against BIND + Pebble', () => {
     for (const text of [r.stdout, r.stderr, rn.stdout, rn.stderr, everything(state)]) expect(text).not.toContain(secret);
   });
 
+  it('a dual (RSA + ECDSA) wildcard lineage through a hook: its two orders are solved one after the other (each sees its own counters), both issued, nothing left', async () => {
+    const state = tempDir();
+    const log = path.join(tmp, 'dual-hook.log');
+    const script = (op: 'add' | 'delete') => {
+      const f = path.join(tmp, `dual-${op}.sh`);
+      fs.writeFileSync(
+        f,
+        `#!/bin/sh
+set -e
+echo "${op} $CERTBOT_DOMAIN $CERTBOT_REMAINING_CHALLENGES" >> '${log}'
+printf 'server ${w.ns1} 53\\nzone example.test\\nupdate ${op} _acme-challenge.%s. 60 IN TXT "%s"\\nsend\\n' "$CERTBOT_DOMAIN" "$CERTBOT_VALIDATION" | ${NSUPDATE_BIN} -k '${w.keyFiles.admin}'
+`,
+        { mode: 0o755 },
+      );
+      return f;
+    };
+    const hook = ['--dns', 'hook', '--dns-hook', script('add'), '--dns-cleanup-hook', script('delete'), '--resolver', `${w.ns1}:53`];
+    // A Pebble that never hands the second order the first one's valid authorizations: both orders present.
+    const own = await startPebble({ dnsServer: `${w.ns1}:53`, env: { PEBBLE_AUTHZREUSE: '0' } });
+    let r;
+    try {
+      r = await runCli(['--state-dir', state, 'issue', '--server', own.directoryUrl, '--ca-bundle', own.caBundle, '--email', 'ops@example.test', '-d', 'dual.example.test', '-d', '*.dual.example.test', '--key-type', 'dual', ...hook]);
+    } finally {
+      await own.stop();
+    }
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Issued dual\.example\.test: serial/);
+    expect(r.stdout).toMatch(/Issued dual\.example\.test \(ecdsa\): serial/);
+    expect(sans(state, 'dual.example.test')).toEqual(['*.dual.example.test', 'dual.example.test']);
+    expect(await digTxt(w.ns1, '_acme-challenge.dual.example.test')).toEqual([]);
+    expect(challengeRows(state)).toEqual([]);
+    // After the probe: order 1 presents its two values (1 then 0 remaining) and removes them, then order 2 does the same.
+    const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+    const ops = lines.slice(2).map((l) => `${l.split(' ')[0]} ${l.split(' ')[2]}`);
+    expect(ops, lines.join('\n')).toEqual(['add 1', 'add 0', 'delete 1', 'delete 0', 'add 1', 'add 0', 'delete 1', 'delete 0']);
+    const authz = q<{ status: string }>(state, 'SELECT status FROM authorizations');
+    expect(authz.map((x) => x.status)).toEqual(['valid', 'valid', 'valid', 'valid']);
+  });
+
   it('waits for a lagging second nameserver (lag.test: ns2 gets each change 2 s late), then issues', async () => {
     const state = tempDir();
     let stop = false;

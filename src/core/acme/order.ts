@@ -316,13 +316,13 @@ export class OrderDriver {
       }
       if (a.status !== 'pending') {
         record(a, a.status);
-        failures.push(`${a.identifier.value}: authorization is ${a.status}`);
+        failures.push(`${shownName(a)}: authorization is ${a.status}`);
         continue;
       }
       const ch = a.challenges.find((c) => c.type === type);
       if (!ch) {
         record(a, 'unsupported');
-        failures.push(`${a.identifier.value}: the CA offers no ${type} challenge (${a.challenges.map((c) => c.type).join(', ')})`);
+        failures.push(`${shownName(a)}: the CA offers no ${type} challenge (${a.challenges.map((c) => c.type).join(', ')})`);
         continue;
       }
       // The key authorization itself (token "." thumbprint) for every type: acme-client answers dns-01 with its
@@ -366,7 +366,7 @@ export class OrderDriver {
             }
             const nowCh = now.challenges?.find((c) => c.type === type);
             if (now.status === 'pending' && (!nowCh || nowCh.status === 'pending')) throw err;
-            this.o.log(`The CA's answer to the challenge for ${a.identifier.value} was lost (${(err as Error).message}); the authorization is ${now.status}: continuing.`);
+            this.o.log(`The CA's answer to the challenge for ${shownName(a)} was lost (${(err as Error).message}); the authorization is ${now.status}: continuing.`);
           }
         }),
       );
@@ -376,7 +376,7 @@ export class OrderDriver {
           const data = done as unknown as AcmeAuthz;
           const err = data.challenges?.find((c) => c.type === type)?.error;
           record(a, data.status, err);
-          if (data.status !== 'valid') failures.push(`${a.identifier.value}: ${err ? `${err.detail} (${err.type})` : data.status}`);
+          if (data.status !== 'valid') failures.push(`${shownName(a)}: ${err ? `${err.detail} (${err.type})` : data.status}`);
         }),
       );
     } finally {
@@ -444,6 +444,11 @@ interface Sent {
  * order is left open (journalled, resumable) and the solver's own error
  * (its message names what lagged) is what the user reads.
  */
+/** An authorization's name as the user ordered it: the CA lists a wildcard's as its base name with `wildcard: true`. */
+function shownName(a: { identifier: { value: string }; wildcard?: boolean }): string {
+  return a.wildcard ? `*.${a.identifier.value}` : a.identifier.value;
+}
+
 export class NotReadyError extends CertctlError {
   constructor(readonly reason: Error) {
     super(

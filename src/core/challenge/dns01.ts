@@ -100,6 +100,7 @@ function domainOf(ch: Challenge): string {
 
 export class Dns01ChallengeSolver implements ChallengeSolver {
   readonly type = 'dns-01' as const;
+  readonly oneOrderAtATime = true;
   readonly checkHint = 'Run certctl check -d NAME --dns … to see what each authoritative nameserver answers, then try again.';
   private provider?: DnsProvider;
   private readonly zones = new Map<string, ChallengeZone>();

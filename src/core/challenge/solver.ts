@@ -42,6 +42,13 @@ export interface SolverPrecheckInput {
 
 export interface ChallengeSolver {
   readonly type: ChallengeType;
+  /**
+   * The solver keeps one order's state from begin to cleanup (DNS-01: the records of the order, what
+   * is left to present for a hook, one wait for all): a lineage with several orders (dual, SM2) has
+   * them driven one after the other instead of at once. (A CA that hands both orders the same pending
+   * authorization then finds it valid for the second.)
+   */
+  readonly oneOrderAtATime?: boolean;
   /** The readiness check before any order (DNS, CAA, failed validations and this solver's own probe). */
   precheck(input: SolverPrecheckInput): Promise<PrecheckRun>;
   /** Take what presenting needs (a listening port, a writable webroot) before any order is created; throws what stops it. */
