@@ -10,6 +10,8 @@ import { runRenew, type LineageOutcome, type RenewOptions } from '../../core/ren
 import { utc, humanRelative, isoTime } from '../../core/clock.js';
 import { withConfigDefaults } from '../../core/config/index.js';
 import { optionGiven } from '../action.js';
+import { stopOnSignals } from '../signals.js';
+import { interruption } from '../../core/interrupt.js';
 
 /** The runner's options as commander parses them, plus what only the command uses. */
 export interface RenewCliOptions extends Omit<RenewOptions, 'only' | 'onProgress'> {
@@ -71,6 +73,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
       `Run certctl migrate certbot ${cut.certbotDir} --yes to finish it, or add --revert to undo it.`,
     );
   }
+  stopOnSignals(ctx.out); // SIGINT/SIGTERM: stop, clean up, say where each order stopped (exit 130/143)
   let delay = randomDelaySeconds(o, Boolean(process.stdout.isTTY));
   let waited = 0;
   const runStartedAt = ctx.now();
@@ -107,7 +110,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
       ctx.out.progressDone();
       ctx.out.info(`waiting ${delay} s before contacting the CA (random delay; --no-random-sleep to skip)`);
       lock.release();
-      await new Promise((r) => setTimeout(r, delay * 1000));
+      await interruption.sleep(delay * 1000); // a signal ends the wait (nothing was sent yet)
       waited = delay;
       delay = 0;
       lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now, onWait);
