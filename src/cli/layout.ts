@@ -1,15 +1,19 @@
 /**
  * Text for a terminal: lines of `plan`, `renew` and `status` fit 80 columns
- * (or a narrower terminal), wrapped at word boundaries — a space, or after
+ * (or a narrower terminal; output to a pipe or file is not wrapped), wrapped at word boundaries — a space, or after
  * the comma of a name list such as an exact set "a.com,b.com" — with a
  * hanging indent; never inside a word, and nothing shortened (a word longer
  * than a line stays whole on its own line). Colour codes take no columns.
  */
 import { utc } from '../core/clock.js';
 
-/** The widest line: 80, or the terminal's width when it is narrower (never under 40). */
+/**
+ * The widest line on a terminal: 80, or the terminal's width when it is narrower (never under 40).
+ * Not a terminal (a pipe, a file, cron's mail): no limit — one line per item stays greppable.
+ */
 export function lineWidth(): number {
-  const c = process.stdout.isTTY ? process.stdout.columns : undefined;
+  if (!process.stdout.isTTY) return Infinity;
+  const c = process.stdout.columns;
   return c && c >= 40 && c < 80 ? c : 80;
 }
 

@@ -51,7 +51,9 @@ The challenge and its settings are remembered: \`certctl renew\` answers the sam
 DNS-01 waits until every authoritative nameserver (IPv4 and IPv6) has every TXT value before the CA is told
 to look; if one lags past --dns-propagation-timeout, nothing is answered (no failed validation) and the
 records are removed. What is remembered for renew: the method, server, zone, key file path and key name,
-hook command lines, credentials file path — never a secret.`,
+hook command lines, credentials file path — never a secret.
+Ctrl-C / SIGTERM stops cleanly: nothing more is sent, the challenge is removed, the step of the order
+is named, exit 130 / 143; the next run resumes that order (a challenge being validated is waited for).`,
     )
     .action(
       action(async (ctx, opts: IssueOptions) => {

@@ -31,7 +31,8 @@ random 1-480 s (--random-sleep-max) so fleets do not reach the CA in the same
 second, and says so unless --quiet; it decides first, so a run with nothing
 due returns at once. No delay for --dry-run or on a terminal.
   17 3,15 * * *  root  certctl renew --quiet --deploy-hook 'systemctl reload nginx'
-Exit status is non-zero only when something needs attention (see certctl --help).`,
+Exit status is non-zero only when something needs attention (see certctl --help).
+Ctrl-C / SIGTERM: stops cleanly (exit 130 / 143), naming each order's step; the next run resumes it.`,
     )
     .action(
       action(async (ctx, opts: RenewCliOptions) => {
