@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { ExitCode } from '../core/errors.js';
 import { CONTROL } from '../core/text.js';
+import { interruption } from '../core/interrupt.js';
 import { makeContext, type Context } from './context.js';
 import { write, Output, type GlobalOptions } from './output.js';
 
@@ -60,5 +61,7 @@ export function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Pr
       ctx?.close();
     }
     process.exitCode = code;
+    // Stopped by a signal (signals.ts): a request abandoned in flight would keep the process waiting for its socket.
+    if (interruption.requested) process.exit(code);
   };
 }

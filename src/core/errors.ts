@@ -31,6 +31,13 @@ export const ExitCode = {
    * the message says how to get back.
    */
   STATE: 10,
+  /**
+   * Stopped by SIGINT (Ctrl-C) / SIGTERM, 128 + the signal's number as a shell reports it: nothing
+   * more was sent, what the challenge had set up was removed, and an order begun is resumed by the
+   * next run from the step it was at (the message names it).
+   */
+  INTERRUPTED: 130,
+  TERMINATED: 143,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 

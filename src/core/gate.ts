@@ -9,7 +9,7 @@ import type { CaProfile } from './ca/registry.js';
 import type { PolicyOverride } from './limits/policies.js';
 import type { StatePaths } from './paths.js';
 import { BlockedError, PrecheckError } from './errors.js';
-import { utc, local, humanRelative } from './clock.js';
+import { utc } from './clock.js';
 
 export interface GateOptions {
   force?: boolean;
@@ -69,7 +69,7 @@ export function gateFor(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfil
     if (decision.verdict === 'blocked') {
       const blocking = decision.limits.filter((x) => x.after < 0 || x.evidence).sort((a, b) => (b.allowedAt ?? Infinity) - (a.allowedAt ?? Infinity));
       const why = blocking.length ? blocking.map((x) => `${x.reason}`).join('; ') : decision.notes.join(' ');
-      const when = decision.allowedAt === null ? 'It will not be allowed as asked (change the request).' : `Next allowed ${utc(decision.allowedAt)} (${local(decision.allowedAt)}, ${humanRelative(decision.allowedAt, now)}).`;
+      const when = decision.allowedAt === null ? 'It will not be allowed as asked (change the request).' : `Next allowed ${utc(decision.allowedAt)}.` /* one time, in UTC, as every text line writes it */;
       const msg = `The CA would refuse this request: ${why}. ${when}`;
       if (!o.force) throw new BlockedError(msg, 'Nothing was sent. See the whole picture with: certctl plan -d … ; --force sends anyway (and will most likely be refused).');
       if (speak) env.sink.attention(`warning: ${msg} Sending anyway because of --force.`);

@@ -26,6 +26,7 @@ import { InputError, CertctlError, ExitCode } from './errors.js';
 import type { CallContext } from './acme/transport.js';
 import type { Gate } from './gate.js';
 import { Mutex } from './concurrency.js';
+import { InterruptedError } from './interrupt.js';
 import { isSm2Role, sm2PartFiles, sm2BundleStep } from './ca/sm2acme.js';
 
 /** One critical section per process for "plan, then journal the orders" (see obtain). */
@@ -109,7 +110,9 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
 
     let rows: OrderRow[] = [];
     if (resumed) {
-      log(`Resuming ${open.length} interrupted order(s) of ${l.name} instead of ordering again.`);
+      // Where each order stopped, from its journal: the run goes on from there (not "Ordering…" as if anew).
+      const steps = [...new Set(open.map((o) => o.step))];
+      log(`Resuming the order${open.length > 1 ? 's' : ''} of ${l.name} interrupted at ${steps.join(', ')}…`);
       rows = open;
       if (missing.length) log(`Ordering the ${missing.map((p) => p.role).join(', ')} part of ${l.name} again: its order ended without a certificate.`);
     }
@@ -184,16 +187,29 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
       return ledger.fleetMode ? ledger.versionFiles(l.name, l.current_version).find((f) => f.file === `${keyFile.base}${keyFile.ext ?? '.pem'}`)?.data : undefined;
     };
     const driver = new OrderDriver({ session, ledger, paths, solver, now, log, reuseKey: currentKey });
-    log(`Ordering ${spec.parts.length > 1 ? `${spec.parts.length} certificates` : 'a certificate'} for ${l.names.join(', ')} from ${req.ca.name}…`);
-    const downloaded: PartResult[] = [];
-    if (solver.oneOrderAtATime) for (const r of rows) downloaded.push(await driver.drive(r));
-    else downloaded.push(...(await Promise.all(rows.map((r) => driver.drive(r)))));
+    if (!resumed) log(`Ordering ${spec.parts.length > 1 ? `${spec.parts.length} certificates` : 'a certificate'} for ${l.names.join(', ')} from ${req.ca.name}…`);
+    let downloaded: PartResult[];
+    if (solver.oneOrderAtATime) {
+      downloaded = [];
+      for (const r of rows) downloaded.push(await driver.drive(r));
+    } else {
+      const drives = rows.map((r) => driver.drive(r));
+      downloaded = await Promise.all(drives).catch(async (err) => {
+        // Stopped: every part unwinds (journal, challenge clean-up) before the solver closes below.
+        if (err instanceof InterruptedError) await Promise.allSettled(drives);
+        throw err;
+      });
+    }
     // The bundle step, for parts that need each other (SM2: open an enveloped key, double_certs.pem).
     const { parts, files: bundleFiles } = await sm2BundleStep(downloaded);
 
     // 5. Store (storeVersion): archive files, then ONE ledger transaction that records the certificate
     // rows with their version and journals 'storing', then live/, then 'stored'.
     return await storeVersion({ ledger, paths, now, log }, { lineage: l.name, ca: req.ca, replaces: req.replaces ?? null, rows, parts, bundleFiles, resumed });
+  } catch (err) {
+    // Stopped on request: say where each order of this lineage stands in its journal (the next run resumes there).
+    if (err instanceof InterruptedError) throw err.at(ledger.openOrders(l.name).map((o) => ({ lineage: l.name, orderId: o.id, step: o.step })));
+    throw err;
   } finally {
     await solver.close();
   }

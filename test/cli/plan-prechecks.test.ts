@@ -22,6 +22,8 @@ describe('plan shows recorded readiness checks', () => {
     const env = { CERTCTL_TEST_NOW: '2026-03-01T12:30:00Z' };
     const text = await runCli(['--state-dir', state, 'plan', '-d', 'www.example.com'], env);
     expect(text.code).toBe(0);
+    // Lines are wrapped at 80 columns (at word boundaries): read them joined.
+    text.stdout = text.stdout.replace(/\n\s+/g, ' ');
     expect(text.stdout).toMatch(/Readiness www\.example\.com dns: passed 2 h 30 min ago — resolves to 192\.0\.2\.10/);
     expect(text.stdout).toMatch(/Readiness www\.example\.com http01: FAILED 2 h 30 min ago — HTTP 404 for the probe file → serve/);
     const json = JSON.parse((await runCli(['--state-dir', state, '--json', 'plan', '-d', 'www.example.com'], env)).stdout);

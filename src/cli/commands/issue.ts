@@ -60,7 +60,9 @@ Changing a lineage's names (it gets version N+1; the CA counts a new exact set, 
   certctl issue --cert-name example.com -d example.com -d www.example.com -d shop.example.com --webroot /var/www/html
   certctl issue --expand -d example.com -d www.example.com -d shop.example.com --webroot /var/www/html
 Names that overlap an existing lineage without --cert-name or --new-lineage are refused (exit 2), nothing sent.
-JSON: --json prints certctl.issue/1 (docs/json.md).`,
+JSON: --json prints certctl.issue/1 (docs/json.md).
+Ctrl-C / SIGTERM stops cleanly: nothing more is sent, the challenge is removed, the step of the order
+is named, exit 130 / 143; the next run resumes that order (a challenge being validated is waited for).`,
     )
     .action(
       action(async (ctx, opts: IssueOptions) => {

@@ -35,7 +35,8 @@ Exit status is non-zero only when something needs attention (see certctl --help)
 On a fleet's shared ledger with a fleet key (docs/fleet.md), each run first writes
 the lineages this host deploys when the ledger holds a newer version (0 orders),
 and runs --deploy-hook (or the lineage's own) for each:
-  CERTCTL_FLEET_KEY_FILE=/etc/certctl/fleet.key certctl --host web2 renew --deploy-hook 'systemctl reload nginx'`,
+  CERTCTL_FLEET_KEY_FILE=/etc/certctl/fleet.key certctl --host web2 renew --deploy-hook 'systemctl reload nginx'
+Ctrl-C / SIGTERM: stops cleanly (exit 130 / 143), naming each order's step; the next run resumes it.`,
     )
     .action(
       action(async (ctx, opts: RenewCliOptions) => {

@@ -19,6 +19,7 @@ import { withConfigDefaults, loadConfig } from '../../core/config/index.js';
 import { optionGiven } from '../action.js';
 import { lockWaitNotice, serialText } from '../output.js';
 import { dnsSettingsFrom, type DnsOptions } from '../dns-options.js';
+import { stopOnSignals } from '../signals.js';
 
 export interface IssueOptions extends DnsOptions {
   domain: string[];
@@ -146,6 +147,7 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
 
 export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
   const { request, lockWait } = await issueRequestFrom(ctx, o);
+  stopOnSignals(ctx.out); // SIGINT/SIGTERM: stop, clean up, say where the order stopped (exit 130/143)
   const ledger = await ctx.ledger();
   assertFleetKeyGiven(ledger);
   const lock = await acquireRunLock(ledger, lockWait * 1000, ctx.now, lockWaitNotice(ctx));

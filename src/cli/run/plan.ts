@@ -1,5 +1,6 @@
 /** The body of `certctl plan` (wiring: commands/plan.ts). */
-import { utc, local, humanRelative, humanDuration, isoTime } from '../../core/clock.js';
+import { utc, humanDuration, isoTime } from '../../core/clock.js';
+import { wrap, lineWidth } from '../layout.js';
 import type { Context } from '../context.js';
 import type { Decision, LimitReport } from '../../core/planner/plan.js';
 import type { CaProfile } from '../../core/ca/registry.js';
@@ -81,6 +82,18 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
   };
 
   if (request) {
+    // No CA asked for: the CA (and key type) of the lineage that holds these names, not Let's Encrypt by
+    // default — a plan against another CA than the one renew would ask says nothing about that renewal.
+    let holder: string | undefined;
+    if (opts.ca === undefined && opts.server === undefined && !opts.staging) {
+      const { setKey } = await import('../../core/names.js');
+      const live = (l: { settings: { deleting?: unknown } }) => !l.settings.deleting;
+      const held = ledger.lineagesBySet(setKey(request.names)).filter(live)[0] ?? ledger.lineages().find((l) => live(l) && request!.names.every((n) => l.names.includes(n)));
+      if (held) {
+        holder = held.name;
+        request = { ...request, ca: caForLineage(held), directoryUrl: held.directory_url, keyType: opts.keyType === undefined ? held.key_type : request.keyType };
+      }
+    }
     const { names, ca, directoryUrl, keyType } = request;
     const ctSync = await ctForPlan(ledger, registeredDomains(names), ctx.now, opts, (l) => ctx.out.verbose(l));
     // The lineage-aware view issue takes (lineage-change.ts): a change of a lineage's names, or an overlap issue refuses.
@@ -103,14 +116,14 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
         now: iso(now), mode: 'request', verdict: item.decision.verdict, exitCode: code, plans: [planJson(item)], notDue: [], ctSync,
         prechecks: prechecks.map((p) => ({ name: p.name, check: p.check, ok: p.ok, summary: p.summary, advice: p.advice, at: iso(p.at) })),
       });
-    } else printItem(ctx, item, now);
-    for (const s of ctSync) ctx.out.info(s.text);
+    } else printItem(ctx, item, now, holder);
+    for (const s of ctSync) ctx.out.info(wrap(s.text, 4));
     if (!ctx.out.json) {
-      if (prechecks.length === 0) ctx.out.info(`Readiness: not checked yet (certctl check -d … ${names.some((n) => n.startsWith('*.')) ? '--dns METHOD …: a wildcard needs DNS-01' : '--webroot DIR'}).`);
+      if (prechecks.length === 0) ctx.out.info(wrap(`Readiness: not checked yet (certctl check -d … ${names.some((n) => n.startsWith('*.')) ? '--dns METHOD …: a wildcard needs DNS-01' : '--webroot DIR'}).`, 4));
       for (const p of prechecks) {
         const line = `Readiness ${p.name} ${p.check}: ${p.ok ? 'passed' : 'FAILED'} ${now - p.at < 1000 ? 'just now' : `${humanDuration(now - p.at)} ago`} — ${p.summary}`;
-        if (p.ok) ctx.out.info(line);
-        else ctx.out.attention(`${line}${p.advice ? ` → ${p.advice}` : ''}`);
+        if (p.ok) ctx.out.info(wrap(line, 4));
+        else ctx.out.attention(wrap(`${line}${p.advice ? ` → ${p.advice}` : ''}`, 4));
       }
     }
     return code;
@@ -150,12 +163,12 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
     printItem(ctx, i, now);
     ctx.out.info('');
   }
-  for (const n of notDue.sort((a, b) => a.dueAt - b.dueAt)) ctx.out.info(`${n.lineage}: not due until ${utc(n.dueAt)} (${humanRelative(n.dueAt, now)})`);
+  for (const n of notDue.sort((a, b) => a.dueAt - b.dueAt)) ctx.out.info(wrap(`${n.lineage}: not due until ${utc(n.dueAt)}`, 4));
   if (items.length) {
     const fits = items.filter((i) => i.decision.verdict !== 'blocked').length;
-    ctx.out.attention(`${fits} of ${items.length} due renewal(s) fit the CA's limits now${blocked ? '; the others are blocked (see above)' : ''}.`);
+    ctx.out.attention(wrap(`${fits} of ${items.length} due renewal(s) fit the CA's limits now${blocked ? '; the others are blocked (see above)' : ''}.`, 4));
   }
-  for (const s of ctSync) ctx.out.info(s.text);
+  for (const s of ctSync) ctx.out.info(wrap(s.text, 4));
   return code;
 }
 
@@ -198,44 +211,62 @@ function planJson(i: PlanItem) {
   };
 }
 
-function when(at: number | null, now: number, fmt: { utc: (n: number) => string; local: (n: number) => string; humanRelative: (a: number, b: number) => string }): string {
+/** A time in plan's text: once, in UTC (the local zone and a relative form beside it made lines wrap). */
+function when(at: number | null, now: number): string {
   if (at === null) return 'never, as asked';
   if (at <= now) return 'now';
-  return `${fmt.utc(at)} (${fmt.local(at)}, ${fmt.humanRelative(at, now)})`;
+  return utc(at);
 }
 
-function printItem(ctx: Context, i: PlanItem, now: number): void {
-  const fmt = { utc, local, humanRelative };
+function printItem(ctx: Context, i: PlanItem, now: number, holder?: string): void {
   const p = ctx.out.palette;
   const d = i.decision;
+  const say = (line: string, indent = 4) => ctx.out.info(wrap(line, indent));
   const of = i.change ? ` (change of ${i.lineage})` : i.lineage && i.change === undefined ? ` (renewal of ${i.lineage})` : i.lineage ? ` (lineage ${i.lineage})` : '';
-  ctx.out.info(`${p.bold('Plan')}${of}: ${i.names.join(', ')}`);
-  for (const line of i.changeText ?? []) ctx.out.info(`  ${line}`);
-  ctx.out.info(`  CA ${i.ca.name} (${i.directoryUrl}); policy ${i.policy.id} of ${i.policy.date}; key ${i.keyType}${i.parts > 1 ? ` = ${i.parts} certificates` : ''}`);
+  say(`${p.bold('Plan')}${of}: ${i.names.join(', ')}`);
+  for (const line of i.changeText ?? []) say(`  ${line}`);
+  say(`  CA ${i.ca.name} (${i.directoryUrl}); policy ${i.policy.id} of ${i.policy.date}; key ${i.keyType}${i.parts > 1 ? ` = ${i.parts} certificates` : ''}`);
+  if (holder) say(`  These names are held by lineage ${holder}: planned with its CA and key type (--server or --ca plans for another CA).`);
+  // A row: limit and scope, then its numbers and state; on one line when it fits, else the numbers
+  // on the next line. Scopes are never cut: an exact set is what the limit counts.
   const w = Math.max(...d.limits.map((l) => l.name.length), 10);
-  const sw = Math.min(40, Math.max(...d.limits.map((l) => l.scope.length), 5));
+  const sw = Math.max(...d.limits.map((l) => l.scope.length), 5);
+  const width = lineWidth();
   for (const l of d.limits) {
-    const scope = l.scope.length > sw ? l.scope.slice(0, sw - 1) + '…' : l.scope;
-    const head = `  ${l.name.padEnd(w)}  ${scope.padEnd(sw)}`;
     if (l.exempt) {
-      ctx.out.info(`${head}  ${p.dim(`exempt: ${l.reason}`)}`);
+      const line = `  ${l.name.padEnd(w)}  ${l.scope.padEnd(sw)}  ${p.dim(`exempt: ${l.reason}`)}`;
+      say(columns(line) <= width ? line : `  ${l.name}  ${l.scope}  ${p.dim(`exempt: ${l.reason}`)}`, 6);
       continue;
     }
     const fits = l.allowedAt !== null && l.allowedAt <= now;
     const nums = l.kind === 'max' ? `${l.used} of max ${l.capacity}` : `used ${l.used}/${l.capacity}, spend ${l.spend}, left ${l.after}`;
-    const state = fits ? (l.kind !== 'max' && l.spend > 0 && l.after === 0 ? p.warn('last slot') : p.ok('fits')) : p.bad(`blocked until ${when(l.allowedAt, now, fmt)}`);
-    ctx.out.info(`${head}  ${nums}; ${state}`);
-    if (l.nextFreeAt !== null && l.nextFreeAt > now && l.used > 0 && l.kind !== 'max') ctx.out.info(`  ${''.padEnd(w)}  ${''.padEnd(sw)}  ${p.dim(`next slot frees ${when(l.nextFreeAt, now, fmt)}`)}`);
-    if (!fits || ctx.opts.verbose) ctx.out.info(`  ${''.padEnd(w)}  ${''.padEnd(sw)}  ${p.dim(l.reason)}`);
+    const state = fits ? (l.kind !== 'max' && l.spend > 0 && l.after === 0 ? p.warn('last slot') : p.ok('fits')) : p.bad(`blocked until ${when(l.allowedAt, now)}`);
+    const one = `  ${l.name.padEnd(w)}  ${l.scope.padEnd(sw)}  ${nums}; ${state}`;
+    if (columns(one) <= width) ctx.out.info(one);
+    else {
+      say(`  ${l.name}  ${l.scope}`, 6);
+      say(`      ${nums}; ${state}`, 6);
+    }
+    if (l.nextFreeAt !== null && l.nextFreeAt > now && l.used > 0 && l.kind !== 'max') say(`      ${p.dim(`next slot frees ${when(l.nextFreeAt, now)}`)}`, 6);
+    if (!fits || ctx.opts.verbose) say(`      ${p.dim(l.reason)}`, 6);
   }
+  const blockedToo = d.limits.filter((l) => !l.exempt && (l.allowedAt === null || l.allowedAt > now));
   const verdict =
     d.verdict === 'allowed'
       ? p.ok('ALLOWED: the CA should accept this request now.')
       : d.verdict === 'last-slot'
         ? p.warn('ALLOWED, LAST SLOT: this spends the last free slot of a limit (warning).')
-        : d.verdict === 'duplicate'
-          ? p.warn('DUPLICATE: a valid certificate for exactly these names is already held; nothing to order.')
-          : p.bad(`BLOCKED: the CA would refuse this request; earliest allowed ${when(d.allowedAt, now, fmt)}.`);
-  ctx.out.attention(`Verdict: ${verdict}`);
-  for (const n of d.notes) ctx.out.info(`  - ${n}`);
+        : d.verdict === 'duplicate' && blockedToo.length
+          ? // Held and blocked: both, and what --force-renewal would meet (the same rows: forcing changes the verdict only).
+            p.bad(`DUPLICATE and BLOCKED: a valid certificate for exactly these names is already held; nothing to order, and --force-renewal would be refused until ${when(d.allowedAt, now)} (${blockedToo.map((l) => l.name).join(', ')}).`)
+          : d.verdict === 'duplicate'
+            ? p.warn('DUPLICATE: a valid certificate for exactly these names is already held; nothing to order.')
+            : p.bad(`BLOCKED: the CA would refuse this request; earliest allowed ${when(d.allowedAt, now)}.`);
+  ctx.out.attention(wrap(`Verdict: ${verdict}`, 4));
+  for (const n of d.notes) say(`  - ${n}`);
+}
+
+function columns(s: string): number {
+  // eslint-disable-next-line no-control-regex
+  return [...s.replace(/\x1b\[[0-9;]*m/g, '')].length;
 }

@@ -7,9 +7,12 @@ import * as v from '../validate.js';
 import { acquireRunLock } from '../../core/store/lock.js';
 import { lockWaitNotice, serialText } from '../output.js';
 import { runRenew, type LineageOutcome, type RenewOptions } from '../../core/renew/runner.js';
-import { utc, humanRelative, isoTime } from '../../core/clock.js';
+import { utc, isoTime } from '../../core/clock.js';
+import { wrap, utcTimes } from '../layout.js';
 import { withConfigDefaults } from '../../core/config/index.js';
 import { optionGiven } from '../action.js';
+import { stopOnSignals } from '../signals.js';
+import { interruption } from '../../core/interrupt.js';
 
 /** The runner's options as commander parses them, plus what only the command uses. */
 export interface RenewCliOptions extends Omit<RenewOptions, 'only' | 'onProgress'> {
@@ -71,6 +74,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
       `Run certctl migrate certbot ${cut.certbotDir} --yes to finish it, or add --revert to undo it.`,
     );
   }
+  stopOnSignals(ctx.out); // SIGINT/SIGTERM: stop, clean up, say where each order stopped (exit 130/143)
   let delay = randomDelaySeconds(o, Boolean(process.stdout.isTTY));
   let waited = 0;
   const runStartedAt = ctx.now();
@@ -109,7 +113,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
       ctx.out.progressDone();
       ctx.out.info(`waiting ${delay} s before contacting the CA (random delay; --no-random-sleep to skip)`);
       lock.release();
-      await new Promise((r) => setTimeout(r, delay * 1000));
+      await interruption.sleep(delay * 1000); // a signal ends the wait (nothing was sent yet)
       waited = delay;
       delay = 0;
       lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now, onWait);
@@ -150,7 +154,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
       line(ctx, x, now);
     }
     for (const h of [...report.hooks, ...report.outcomes.flatMap((x) => x.hooks), ...report.deployed.flatMap((x) => x.hooks)]) {
-      if (!h.ok) ctx.out.attention(ctx.out.palette.bad(`${h.hook} failed (exit ${h.code}): ${h.output.split('\n').slice(-3).join(' | ')}`));
+      if (!h.ok) ctx.out.attention(wrap(ctx.out.palette.bad(`${h.hook} failed (exit ${h.code}): ${h.output.split('\n').slice(-3).join(' | ')}`), 4));
     }
     return report.exitCode;
   } finally {
@@ -162,20 +166,24 @@ function iso(ms: number | null | undefined): string | null {
   return ms === null || ms === undefined ? null : isoTime(ms);
 }
 
-function line(ctx: Context, x: LineageOutcome, now: number): void {
+/** One lineage's line, wrapped under its name (layout.ts); every time once, in UTC. */
+function line(ctx: Context, x: LineageOutcome, _now: number): void {
   const p = ctx.out.palette;
+  const reason = utcTimes(x.reason);
+  // The moment after the reason only when the reason does not already name it.
+  const at = (label: string) => (x.nextAt && !reason.includes(utc(x.nextAt)) ? ` (${label} ${utc(x.nextAt)})` : '');
   switch (x.action) {
     case 'kept':
-      ctx.out.info(`${p.dim('kept')}     ${x.lineage}: ${x.reason}${x.nextAt ? ` (due ${humanRelative(x.nextAt, now)})` : ''}`);
+      ctx.out.info(wrap(`${p.dim('kept')}     ${x.lineage}: ${reason}${at('due')}`, 9));
       break;
     case 'renewed':
     case 'recovered':
-      ctx.out.attention(`${p.ok(x.action)}  ${x.lineage}: serial ${serialText(x.serial!)}, valid until ${utc(x.notAfter!)} — ${x.reason}`);
+      ctx.out.attention(wrap(`${p.ok(x.action)}${x.action === 'renewed' ? '  ' : ' '}${x.lineage}: serial ${serialText(x.serial!)}, valid until ${utc(x.notAfter!)} — ${reason}`, 9));
       break;
     case 'dry-run':
-      ctx.out.attention(`${p.ok('dry-run')}  ${x.lineage}: ${x.reason}`);
+      ctx.out.attention(wrap(`${p.ok('dry-run')}  ${x.lineage}: ${reason}`, 9));
       break;
     default:
-      ctx.out.attention(`${p.bad(x.action)}  ${x.lineage}: ${x.reason}${x.nextAt ? ` (next try ${utc(x.nextAt)}, ${humanRelative(x.nextAt, now)})` : ''}`);
+      ctx.out.attention(wrap(`${p.bad(x.action)}${' '.repeat(Math.max(1, 9 - x.action.length))}${x.lineage}: ${reason}${at('next try')}`, 9));
   }
 }

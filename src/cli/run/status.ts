@@ -50,10 +50,11 @@ export async function runStatus(ctx: Context, opts: { nginx?: string }): Promise
   const ledger = await ctx.ledger();
   const report = statusReport(ledger, ctx.paths, ctx.now());
   const { unknownDiskLineages } = await import('../../core/import/state.js');
+  const { wrap } = await import('../layout.js');
   for (const u of unknownDiskLineages(ledger, ctx.paths)) {
-    ctx.out.attention(`warning: ${ctx.paths.archive}/${u.name} (${u.names.join(', ') || 'no readable certificate'}, ${u.versions} version(s)) is not in the ledger; certctl will not order these names until \`certctl import state\` re-adopts it.`);
+    ctx.out.attention(wrap(`warning: ${ctx.paths.archive}/${u.name} (${u.names.join(', ') || 'no readable certificate'}, ${u.versions} version(s)) is not in the ledger; certctl will not order these names until \`certctl import state\` re-adopts it.`, 4));
   }
-  for (const l of report) for (const w of l.liveProblems) ctx.out.attention(`warning: ${l.name}: ${w}.`);
+  for (const l of report) for (const w of l.liveProblems) ctx.out.attention(wrap(`warning: ${l.name}: ${w}.`, 4));
   if (ctx.out.json) {
     ctx.out.document('certctl.status/1', { lineages: report });
     return;
@@ -63,15 +64,17 @@ export async function runStatus(ctx: Context, opts: { nginx?: string }): Promise
     return;
   }
   const p = ctx.out.palette;
+  const { utc } = await import('../../core/clock.js');
+  // Every line fits 80 columns (wrapped under the lineage), every time once, in UTC as plan and renew write it.
   for (const l of report) {
     const days = l.daysLeft === null ? 'no certificate' : `${l.daysLeft} days left`;
     const paint = l.daysLeft === null || l.daysLeft < 7 ? p.bad : l.due ? p.warn : p.ok;
-    ctx.out.info(`${p.bold(l.name)}  ${l.names.join(', ')}`);
-    ctx.out.info(`  expires ${l.notAfter ?? '-'} (${paint(days)})  key ${l.keyType}  CA ${l.caId}`);
-    if (l.next) ctx.out.info(`  next: ${l.next.kind === 'resume' ? 'finish an interrupted order' : l.next.kind === 'retry-after' ? 'retry after the CA’s Retry-After' : 'renew'} at ${l.next.at}`);
+    ctx.out.info(wrap(`${p.bold(l.name)}  ${l.names.join(', ')}`, 4));
+    ctx.out.info(wrap(`  expires ${l.notAfter ? utc(Date.parse(l.notAfter)) : '-'} (${paint(days)})  key ${l.keyType}  CA ${l.caId}`, 4));
+    if (l.next) ctx.out.info(wrap(`  next: ${l.next.kind === 'resume' ? 'finish an interrupted order' : l.next.kind === 'retry-after' ? 'retry after the CA’s Retry-After' : 'renew'} at ${utc(Date.parse(l.next.at))}`, 4));
     if (l.hosts.length || l.renewedBy) {
       const hosts = l.hosts.map((h) => `${h.host} ${h.upToDate ? p.ok(`v${h.deployedVersion} up to date`) : p.warn(`v${h.deployedVersion}${h.pending ? ', writing' : ''}, behind v${l.version}`)}`).join('; ');
-      ctx.out.info(`  hosts: ${hosts || 'none'}${l.renewedBy ? `  (renewed last by ${l.renewedBy.host}, ${l.renewedBy.at})` : ''}`);
+      ctx.out.info(wrap(`  hosts: ${hosts || 'none'}${l.renewedBy ? `  (renewed last by ${l.renewedBy.host}, ${utc(Date.parse(l.renewedBy.at))})` : ''}`, 4));
     }
     for (const f of l.files) ctx.out.info(`  ${f}`);
   }

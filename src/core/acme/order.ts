@@ -22,6 +22,7 @@ import { generateKey, createCsr, parseKeyType, keyAlgoOfPem, type KeyAlgo } from
 import { certFacts, splitPemChain, type CertFacts } from '../x509.js';
 import { parseRetryAfter } from './transport.js';
 import { fetchEnvelopedKey, isSm2Role } from '../ca/sm2acme.js';
+import { InterruptedError, interruption } from '../interrupt.js';
 
 /** First wait when polling an authorization or order without Retry-After. */
 export const POLL_FIRST_MS = 150;
@@ -101,10 +102,15 @@ export class OrderDriver {
         // of under-counting the account's headroom.
         const newOrderUrl = String(session.directory.newOrder ?? '');
         const uncertainBefore = session.uncertainPosts(newOrderUrl);
+        let abandoned = false;
         try {
           order = (await session.call('newOrder', () => session.client.createOrder(payload as never), where)) as unknown as AcmeOrder;
+        } catch (err) {
+          // Stopped (a signal) with newOrder in flight: the CA may have created the order all the same.
+          abandoned = err instanceof InterruptedError && err.abandonedRequest;
+          throw err;
         } finally {
-          const n = session.uncertainPosts(newOrderUrl) - uncertainBefore;
+          const n = session.uncertainPosts(newOrderUrl) - uncertainBefore + (abandoned ? 1 : 0);
           if (n > 0) this.o.ledger.recordPossibleOrders(row.id, n, this.o.now());
         }
         this.journal(row.id, { order_url: order.url, finalize_url: order.finalize, status: order.status, step: 'created' }, `order ${order.url}`);
@@ -150,6 +156,8 @@ export class OrderDriver {
       if (final && issued && !(e instanceof OrderClosedError)) final = false;
       // The solver's readiness failed before any challenge was answered: nothing was spent, resume later.
       if (e instanceof NotReadyError) final = false;
+      // Stopped on request (a signal): the order is left where its journal says, for the next run.
+      if (e instanceof InterruptedError) final = false;
       if (final) {
         this.journal(row.id, { state: 'failed', step: 'failed', error_json: JSON.stringify({ kind: e.name, message: e.message, problem: (e as { problem?: unknown }).problem ?? null }) }, e.message);
       } else {
@@ -349,6 +357,9 @@ export class OrderDriver {
       } catch (err) {
         throw new NotReadyError(err as Error);
       }
+      // From the first challenge answered to the CA's verdict, a stop asked for waits (core/interrupt.ts):
+      // a challenge removed while the CA validates it fails the authorization.
+      await interruption.protect(async () => {
       await Promise.all(
         todo.map(async ({ a, ch }) => {
           if (ch.status !== 'pending') return;
@@ -379,6 +390,7 @@ export class OrderDriver {
           if (data.status !== 'valid') failures.push(`${shownName(a)}: ${err ? `${err.detail} (${err.type})` : data.status}`);
         }),
       );
+      });
     } finally {
       // Every challenge presented (or half-presented) is removed, whatever happened; one failed
       // clean-up does not stop the others (the solver journals what it could not remove).

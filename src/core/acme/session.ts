@@ -14,6 +14,7 @@ import type { CaProfile } from '../ca/registry.js';
 import { AcmeError, NetworkError, CertctlError, ExitCode, InputError, StateError } from '../errors.js';
 import { writeFileAtomic, fsyncDir } from '../store/atomic.js';
 import { Mutex } from '../concurrency.js';
+import { interruption } from '../interrupt.js';
 import { classifyProblem } from '../limits/problems.js';
 import { scopes } from '../planner/plan.js';
 import { registeredDomain } from '../names.js';
@@ -153,7 +154,8 @@ async function prepareCalls(opts: SessionOptions): Promise<{
     ctx.lastProblem = undefined;
     ctx.lastResponse = undefined;
     try {
-      return await within(fn);
+      // A stop asked for (a signal: core/interrupt.ts) sends nothing more and abandons the request in flight.
+      return await interruption.abandonable(within(fn));
     } catch (err) {
       if (err instanceof CertctlError) throw err;
       const p = ctx.lastProblem as CallContext["lastProblem"];

@@ -338,7 +338,7 @@ export function planRequest(snap: Snapshot, policy: Policy, req: PlanRequest, no
   else if (binding.some((l) => l.kind !== 'max' && l.spend > 0 && l.after === 0)) verdict = 'last-slot';
   else verdict = 'allowed';
 
-  explain(snap, policy, req, key, limits, notes, { verdict, held, sameSetRenewal, ariRenewal, parts, now });
+  explain(snap, policy, req, key, limits, notes, { verdict, held, sameSetRenewal, ariRenewal, parts, now, blocked, allowedAt });
   return { verdict, allowedAt, limits, notes, renewal: { sameSet: sameSetRenewal, ari: ariRenewal }, held };
 }
 
@@ -411,14 +411,16 @@ function explain(
   key: string,
   limits: LimitReport[],
   notes: string[],
-  x: { verdict: Verdict; held: HeldFact[]; sameSetRenewal: boolean; ariRenewal: boolean; parts: number; now: number },
+  x: { verdict: Verdict; held: HeldFact[]; sameSetRenewal: boolean; ariRenewal: boolean; parts: number; now: number; blocked: LimitReport[]; allowedAt: number | null },
 ): void {
   if (x.verdict === 'duplicate') {
     const h = x.held[0]!;
-    notes.push(
-      `You already hold a valid certificate for exactly these names (lineage ${h.lineage}, expires ${utc(h.notAfter)}): nothing to order. ` +
-        'Ordering it again would spend the duplicate limit; use --force-renewal only if you must replace it.',
-    );
+    // Held AND blocked: --force-renewal meets the same limits (forcing changes the verdict, not the rows), so
+    // "use --force-renewal" alone would send the user into a refusal (renew --force-renewal: exit 4).
+    const forced = x.blocked.length
+      ? `--force-renewal would be refused too: ${x.blocked.map((l) => l.name).join(', ')} blocks this set ${x.allowedAt === null ? 'until the CA lifts it' : `until ${utc(x.allowedAt)}`}.`
+      : 'Ordering it again would spend the duplicate limit; use --force-renewal only if you must replace it.';
+    notes.push(`You already hold a valid certificate for exactly these names (lineage ${h.lineage}, expires ${utc(h.notAfter)}): nothing to order. ${forced}`);
   }
   if (x.parts > 1) {
     notes.push(`This request produces ${x.parts} certificates (key type ${x.parts === 2 ? 'dual' : 'bundle'}): it spends ${x.parts} of each certificate limit, not 1.`);

@@ -18,6 +18,7 @@ import { ariDecides, renewalDue, revokedAt, soonestExpiring } from './due.js';
 import { refreshAri, renewalInfoUrl, ariDecision, DIRECTORY_CACHE_MS, type AriDecision, type Getter } from './ari.js';
 import { hookKey, hookSpecs, runHookSpec, type HookResult, type HookSpec } from './hooks.js';
 import { AcmeError, CertctlError, ExitCode } from '../errors.js';
+import { InterruptedError, interruption } from '../interrupt.js';
 import { humanDuration } from '../clock.js';
 import type { DeployOutcome } from './deploy.js';
 // obtain, the gate and the ACME transport (acme-client, axios, X.509 parsing) are
@@ -185,21 +186,34 @@ export async function runRenew(env: RunEnv, ledger: Ledger, o: RenewOptions): Pr
     if (o.haltAtFirstDue) halted = true;
     return !halted;
   };
+  // Stopped on request (a signal): no further lineage is taken; the ones being worked on unwind.
+  let stopped = undefined as InterruptedError | undefined;
   const worker = async () => {
     for (;;) {
-      if (halted) return;
+      if (halted || stopped) return;
       const e = nextEntry();
       if (!e) return;
       const i = taken++;
-      const outcome = await renewOne(env, ledger, store, e.lineage, e.current, openByLineage.get(e.lineage.name) ?? [], endpointOf, o, beforeAttempt, mayAttempt);
+      let outcome: LineageOutcome | null;
+      try {
+        interruption.check();
+        outcome = await renewOne(env, ledger, store, e.lineage, e.current, openByLineage.get(e.lineage.name) ?? [], endpointOf, o, beforeAttempt, mayAttempt);
+      } catch (err) {
+        if (!(err instanceof InterruptedError)) throw err;
+        const before = stopped as InterruptedError | undefined; // another worker's stop, set while this one awaited
+        stopped = before ? before.at(err.stopped) : err;
+        return;
+      }
       if (!outcome) return;
       outcomes[i] = outcome;
       o.onProgress?.(++done, total);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, total)) }, worker));
-  if (halted) return { outcomes: [], deployed, hooks: [], exitCode: worst(deployed.map((x) => x.exitCode)), halted: true };
+  if (halted && !stopped) return { outcomes: [], deployed, hooks: [], exitCode: worst(deployed.map((x) => x.exitCode)), halted: true };
+  // Post-hooks run also when stopped: a pre-hook may have stopped the web server.
   for (const post of postHooks.values()) hooks.push(await runHookSpec('post-hook', post));
+  if (stopped) throw stopped;
   const hookFailed = hooks.some((h) => !h.ok) || [...outcomes, ...deployed].some((x) => x.hooks.some((h) => !h.ok));
   const code = worst([...outcomes, ...deployed].map((x) => x.exitCode));
   return { outcomes, deployed, hooks, exitCode: code === ExitCode.OK && hookFailed ? ExitCode.INTERNAL : code };
@@ -304,7 +318,7 @@ async function renewOne(
     const outcome: LineageOutcome = {
       ...base,
       action: result.resumed ? 'recovered' : 'renewed',
-      reason: result.resumed ? `finished an interrupted order (${reason})` : reason,
+      reason: result.resumed ? `finished the order interrupted at ${open.length ? [...new Set(open.map((x) => x.step))].join(', ') : 'storing'} (${reason})` : reason,
       nextAt: null,
       exitCode: ExitCode.OK,
       serial: c.serial,
@@ -316,7 +330,7 @@ async function renewOne(
     }
     return outcome;
   } catch (err) {
-    if (!(err instanceof CertctlError)) throw err;
+    if (!(err instanceof CertctlError) || err instanceof InterruptedError) throw err;
     const blocked = err.exitCode === ExitCode.BLOCKED || err.exitCode === ExitCode.RATE_LIMITED;
     const retry = err instanceof AcmeError ? (err.problem.retryAfter ?? null) : null;
     return { ...base, action: blocked ? 'blocked' : 'failed', reason: err.message, nextAt: retry, exitCode: err.exitCode, ari: ariInfo };
@@ -363,7 +377,7 @@ async function dryRun(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfile,
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   } catch (err) {
-    if (!(err instanceof CertctlError)) throw err;
+    if (!(err instanceof CertctlError) || err instanceof InterruptedError) throw err;
     return { ...base, action: 'failed', reason: `dry run: ${err.message}`, nextAt: null, exitCode: err.exitCode };
   }
 }

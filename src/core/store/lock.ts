@@ -4,6 +4,7 @@
  * pid is detected; a holder on another host must keep its heartbeat fresh),
  * and works the same for a ledger shared between hosts.
  */
+import { interruption } from '../interrupt.js';
 import os from 'node:os';
 import type { Ledger } from '../ledger/ledger.js';
 import { LockedError } from '../errors.js';
@@ -74,7 +75,7 @@ export async function acquireRunLock(ledger: Ledger, waitMs: number, now: () => 
         'Wait for it to finish, or raise --lock-wait. A crashed holder is detected automatically. Nothing was sent.',
       );
     }
-    await new Promise((res) => setTimeout(res, delay + Math.random() * delay));
+    await interruption.sleep(delay + Math.random() * delay); // a stop asked for (a signal) ends the wait
     delay = Math.min(1000, delay * 2);
   }
   const again = holds.get(ledger);
