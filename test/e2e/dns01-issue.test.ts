@@ -210,6 +210,43 @@ printf 'server ${w.ns1} 53\\nzone example.test\\nupdate ${op} _acme-challenge.%s
 });
 
 describe('DNS-01 via a hook (a small script using nsupdate) and via acme-dns', () => {
+  it("the auth hook's output reaches its clean-up hook (CERTBOT_AUTH_OUTPUT) but never the ledger, not even while a killed run's records are journalled", async () => {
+    const state = tempDir();
+    const log = path.join(tmp, 'authout.log');
+    const token = 'hook-api-token-5f1c9e2b7a';
+    const script = (op: 'add' | 'delete') => {
+      const f = path.join(tmp, `authout-${op}.sh`);
+      fs.writeFileSync(
+        f,
+        `#!/bin/sh
+set -e
+printf 'server ${w.ns1} 53\\nzone example.test\\nupdate ${op} _acme-challenge.%s. 60 IN TXT "%s"\\nsend\\n' "$CERTBOT_DOMAIN" "$CERTBOT_VALIDATION" | ${NSUPDATE_BIN} -k '${w.keyFiles.admin}'
+${op === 'add' ? `echo "record=42 token=${token}"` : `echo "cleanup got: $CERTBOT_AUTH_OUTPUT" >> '${log}'`}
+`,
+        { mode: 0o755 },
+      );
+      return f;
+    };
+    const hook = ['--dns', 'hook', '--dns-hook', script('add'), '--dns-cleanup-hook', script('delete'), '--resolver', `${w.ns1}:53`];
+    const args = ['--state-dir', state, 'issue', ...ca(), '-d', 'authout.example.test', ...hook];
+    const k = await killedAt(proxy, 'challenge', 'before', args);
+    expect(k.fired).toBe(true);
+    expect(challengeRows(state).length).toBe(1);
+    expect(JSON.stringify(challengeRows(state))).not.toContain(token);
+    expect(everything(state)).not.toContain(token);
+    // The next run resumes and cleans up (after a crash the output is gone: the clean-up hook gets it empty).
+    const r = await runCli(['--state-dir', state, 'renew', '--no-random-sleep', '--resolver', `${w.ns1}:53`]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(challengeRows(state)).toEqual([]);
+    expect(await digTxt(w.ns1, '_acme-challenge.authout.example.test')).toEqual([]);
+    // A run that is not killed hands the output to its own clean-up hook.
+    fs.rmSync(log, { force: true });
+    const again = await runCli(['--state-dir', state, 'renew', '--force-renewal', '--no-random-sleep', '--resolver', `${w.ns1}:53`]);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(fs.readFileSync(log, 'utf8')).toContain(`cleanup got: record=42 token=${token}`);
+    expect(everything(state)).not.toContain(token);
+  });
+
   it('hook: certbot-style scripts add and remove the records; renew repeats them', async () => {
     const state = tempDir();
     const log = path.join(tmp, 'hook.log');

@@ -83,3 +83,23 @@ describe('BIND key file parser', () => {
     expect(both.split('\n')).toHaveLength(2);
   });
 });
+
+describe('secretFileWarning', () => {
+  it('quiet for 0600 and 0640, a sentence with the chmod for a file others can read or change', async () => {
+    const { secretFileWarning } = await import('../../src/core/challenge/dns01.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-keymode-'));
+    const f = path.join(dir, 'k.key');
+    fs.writeFileSync(f, 'x');
+    for (const [mode, want] of [
+      [0o600, undefined],
+      [0o640, undefined],
+      [0o644, `warning: the TSIG key file ${f} can be read by every user (mode 0644): chmod 600 ${f} (or 640 with the group that must read it).`],
+      [0o660, `warning: the TSIG key file ${f} can be changed by its group (mode 0660): chmod 600 ${f} (or 640 with the group that must read it).`],
+      [0o666, `warning: the TSIG key file ${f} can be changed by every user (mode 0666): chmod 600 ${f} (or 640 with the group that must read it).`],
+    ] as const) {
+      fs.chmodSync(f, mode);
+      expect(secretFileWarning(f, 'the TSIG key file')).toBe(want);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

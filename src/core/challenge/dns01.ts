@@ -18,6 +18,7 @@
  *              naming the nameservers that lag, and the driver answers nothing;
  *   cleanup    the value removed, then its journal row.
  */
+import fs from 'node:fs';
 import { InputError } from '../errors.js';
 import type { DnsSettings, Ledger } from '../ledger/ledger.js';
 import { registerSecret } from '../redact.js';
@@ -50,8 +51,28 @@ export function tsigKeyFrom(file: string, keyName?: string): TsigKey {
   return key;
 }
 
-/** The provider a lineage's DNS settings name. Reads the key / credentials file; InputError for anything wrong in them. */
-export function dnsProviderFor(s: DnsSettings): DnsProvider {
+/**
+ * A warning for a secret file others can read or change (certbot's DNS plugins warn alike): the TSIG
+ * secret lets whoever reads it rewrite the zone, the acme-dns password its TXT record. Group read
+ * stays quiet (BIND's own key files are often 0640 root:bind). Not a refusal: renewals keep working.
+ */
+export function secretFileWarning(file: string, what: string): string | undefined {
+  let mode: number;
+  try {
+    mode = fs.statSync(file).mode & 0o777;
+  } catch {
+    return undefined; // reading it reports what is wrong
+  }
+  if (!(mode & 0o026)) return undefined;
+  const who = mode & 0o002 ? 'changed by every user' : mode & 0o020 ? 'changed by its group' : 'read by every user';
+  return `warning: ${what} ${file} can be ${who} (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${file} (or 640 with the group that must read it).`;
+}
+
+/** The provider a lineage's DNS settings name. Reads the key / credentials file; InputError for anything wrong in them. `warn` hears about loose file modes. */
+export function dnsProviderFor(s: DnsSettings, warn?: (line: string) => void): DnsProvider {
+  const file = s.method === 'rfc2136' ? s.tsigKeyFile : s.method === 'acme-dns' ? s.acmeDnsCredentials : undefined;
+  const loose = file && warn ? secretFileWarning(file, s.method === 'rfc2136' ? 'the TSIG key file' : 'the acme-dns credentials file') : undefined;
+  if (loose) warn!(loose);
   switch (s.method) {
     case 'rfc2136': {
       const server = s.server ? parseServer(s.server) : undefined;
@@ -94,6 +115,17 @@ interface Entry {
 /** A journalled record: `presented` once the provider had put it in place. */
 type Journalled = DnsRecord & { presented?: boolean };
 
+/**
+ * The record as the ledger keeps it once presented. Without the auth hook's output: a hook may print
+ * anything (an API token, a record id with a key in it), and the ledger holds no secret. This run's
+ * clean-up hook gets it as CERTBOT_AUTH_OUTPUT from memory; after a crash the next run's clean-up
+ * gets it empty (certbot runs no clean-up at all then).
+ */
+function journalled(record: Journalled): Journalled {
+  const { authOutput: _dropped, ...rest } = record;
+  return { ...rest, presented: true };
+}
+
 function domainOf(ch: Challenge): string {
   return `${ch.wildcard ? '*.' : ''}${ch.identifier}`.toLowerCase();
 }
@@ -128,7 +160,7 @@ export class Dns01ChallengeSolver implements ChallengeSolver {
   }
 
   private getProvider(): DnsProvider {
-    this.provider ??= this.deps.provider ?? dnsProviderFor(this.settings);
+    this.provider ??= this.deps.provider ?? dnsProviderFor(this.settings, this.deps.log);
     return this.provider;
   }
 
@@ -210,7 +242,7 @@ export class Dns01ChallengeSolver implements ChallengeSolver {
       this.remaining = Math.max(0, this.remaining - 1);
       if (l!.record.presented) return;
       await provider.present(l!.record, { allDomains: this.allDomains.length ? this.allDomains : this.names, remaining: this.remaining });
-      this.deps.ledger.updateChallengeRecord(l!.id, { ...l!.record, presented: true });
+      this.deps.ledger.updateChallengeRecord(l!.id, journalled(l!.record));
       return;
     }
     // Write-ahead: the row exists before the record can.
@@ -218,8 +250,8 @@ export class Dns01ChallengeSolver implements ChallengeSolver {
     this.entries.set(ch.token, { id, record });
     this.remaining = Math.max(0, this.remaining - 1);
     await provider.present(record, { allDomains: this.allDomains.length ? this.allDomains : this.names, remaining: this.remaining });
-    // Present done (with the hook's output for its clean-up): a run that resumes this order takes it over as it is.
-    this.deps.ledger.updateChallengeRecord(id, { ...record, presented: true });
+    // Present done: a run that resumes this order takes it over as it is.
+    this.deps.ledger.updateChallengeRecord(id, journalled(record));
   }
 
   /** One wait covers every record presented so far (the driver presents all before it waits for any). */
