@@ -169,3 +169,14 @@ export function serialText(serial: string): string {
   const hex = serial.toUpperCase();
   return hex.length % 2 ? `0${hex}` : hex;
 }
+
+/** Ask on the terminal (the prompt on stderr, so stdout stays the command's output); true for y / yes. */
+export async function confirm(question: string): Promise<boolean> {
+  const readline = await import('node:readline/promises');
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}

@@ -13,7 +13,8 @@ import { X509Certificate } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
-import { runCli, tempDir, q } from '../helpers/cli.js';
+import { BIN, runCli, tempDir, q } from '../helpers/cli.js';
+import { execFileSync } from 'node:child_process';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
@@ -225,6 +226,15 @@ describe('certctl delete', () => {
     const unknown = await runCli(['--state-dir', state, 'delete', '--cert-name', 'other.example.test', '--yes']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/There is no lineage named other\.example\.test/);
+
+    // On a terminal (a pty from script(1)), the question: "n" keeps everything, "y" would delete.
+    const onTty = (answer: string) =>
+      execFileSync('/usr/bin/script', ['-qec', `${process.execPath} ${BIN} --state-dir ${state} delete --cert-name ${name}; echo "rc=$?"`, '/dev/null'], { input: `${answer}\n`, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    const no = onTty('n');
+    expect(no).toMatch(/Delete the lineage del\.example\.test \(del\.example\.test\): .* keys included\? \[y\/N\]/);
+    expect(no).toMatch(/Not confirmed: the lineage del\.example\.test was not deleted/);
+    expect(no).toMatch(/rc=2/);
+    expect(fs.existsSync(path.join(state, 'live', name, 'cert.pem'))).toBe(true);
 
     const r = await runCli(['--state-dir', state, '--json', 'delete', '--cert-name', name, '--yes']);
     expect(r.code, r.stderr).toBe(0);

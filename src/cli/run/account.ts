@@ -1,11 +1,11 @@
 /** `certctl account …` (wiring: commands/account.ts): check → confirm (terminal) or --yes → lock → core's account.ts → render. */
-import readline from 'node:readline/promises';
 import path from 'node:path';
 import { runEnv, type Context } from '../context.js';
 import { ExitCode, InputError } from '../../core/errors.js';
 import * as v from '../validate.js';
 import { utc } from '../../core/clock.js';
 import type { AccountView } from '../../core/account.js';
+import { confirm } from '../output.js';
 
 export interface AccountCliOptions {
   action: 'list' | 'show' | 'update' | 'deactivate' | 'rollover' | 'forget';
@@ -16,15 +16,6 @@ export interface AccountCliOptions {
   email?: string;
   yes?: boolean;
   lockWait?: number;
-}
-
-async function confirm(question: string): Promise<boolean> {
-  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
-  } finally {
-    rl.close();
-  }
 }
 
 function json(a: AccountView & { oldThumbprint?: string; newThumbprint?: string }) {

@@ -1,5 +1,4 @@
 /** `certctl delete`: check → confirm (terminal) or --yes → lock → core's deleteLineage → render. */
-import readline from 'node:readline/promises';
 import path from 'node:path';
 import { runEnv, type Context } from '../context.js';
 import { assertLineageName } from '../../core/names.js';
@@ -7,21 +6,12 @@ import { ExitCode, InputError } from '../../core/errors.js';
 import * as v from '../validate.js';
 import { acquireRunLock } from '../../core/store/lock.js';
 import { deleteLineage } from '../../core/retire.js';
-import { lockWaitNotice } from '../output.js';
+import { lockWaitNotice, confirm } from '../output.js';
 
 export interface DeleteCliOptions {
   certName: string;
   yes?: boolean;
   lockWait: number;
-}
-
-async function confirm(question: string): Promise<boolean> {
-  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
-  } finally {
-    rl.close();
-  }
 }
 
 export async function runDelete(ctx: Context, o: DeleteCliOptions): Promise<number> {

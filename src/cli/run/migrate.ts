@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import type { Context } from '../context.js';
 import { ExitCode, InputError } from '../../core/errors.js';
 import type { LineageVerdict, MigrationChange, Renewer } from '../../core/import/migrate.js';
+import { confirm } from '../output.js';
 
 export interface MigrateCliOptions {
   dryRun?: boolean;
@@ -37,16 +38,6 @@ export function describeChange(c: MigrationChange): string {
 }
 
 /** Ask on the terminal; anything but y/yes is no. */
-async function confirm(question: string): Promise<boolean> {
-  const readline = await import('node:readline/promises');
-  const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
-  try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
-  } finally {
-    rl.close();
-  }
-}
-
 export async function runMigrateCertbot(ctx: Context, dir: string, opts: MigrateCliOptions): Promise<number | void> {
   const v = await import('../validate.js');
   v.plain(dir, 'the certbot directory');
