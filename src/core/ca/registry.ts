@@ -346,3 +346,29 @@ export function caForLineage(l: { ca_id: string; directory_url: string }): CaPro
   const known = findCa(l.ca_id);
   return known ? { ...known, directoryUrl: l.directory_url } : (caForDirectory(l.directory_url) ?? unknownCa(l.directory_url));
 }
+
+/**
+ * An ordered list of CAs (`--ca letsencrypt,zerossl`, config `ca: [letsencrypt, zerossl]`): each
+ * resolved as resolveCa would (`--staging` applies to each); `--server` names one CA and cannot be
+ * combined with a list. A single id gives a list of one.
+ */
+export function resolveCaList(opts: { ca?: string; server?: string; staging?: boolean }): { ca: CaProfile; directoryUrl: string }[] {
+  const ids = (opts.ca ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  if (ids.length <= 1) return [resolveCa(opts)];
+  if (opts.server) throw new InputError('--server names one CA; it cannot go with a list of CAs in --ca.', 'Declare each CA of the list by id (a custom CA under cas: in the config file), or give one CA.');
+  if (new Set(ids).size !== ids.length) throw new InputError(`--ca ${opts.ca} names a CA twice.`, 'Give each CA of the list once, in the order to try them.');
+  const out = ids.map((id) => resolveCa({ ca: id, staging: opts.staging }));
+  const urls = new Set(out.map((c) => c.directoryUrl));
+  if (urls.size !== out.length) throw new InputError(`Two CAs of --ca ${opts.ca} have the same directory URL.`, 'A fail-over list needs different CAs.');
+  return out;
+}
+
+/** The directory URL of a CA id for a lineage's CA list (the lineage's own URL for its own CA). */
+export function candidateFor(id: string, lineage: { ca_id: string; directory_url: string }): { ca: CaProfile; directoryUrl: string } | undefined {
+  if (id === lineage.ca_id) {
+    const ca = caForLineage(lineage);
+    return { ca, directoryUrl: lineage.directory_url };
+  }
+  const ca = findCa(id);
+  return ca?.directoryUrl ? { ca, directoryUrl: ca.directoryUrl } : undefined;
+}
