@@ -170,7 +170,7 @@ function line(ctx: Context, x: LineageOutcome, now: number): void {
       break;
     case 'renewed':
     case 'recovered':
-      ctx.out.attention(`${p.ok(x.action)}  ${x.lineage}: serial ${serialText(x.serial!)}, valid until ${utc(x.notAfter!)} — ${x.reason}`);
+      ctx.out.attention(`${p.ok(x.action)}  ${x.lineage}: serial ${serialText(x.serial!)}, valid until ${utc(x.notAfter!)} — ${x.reason}${x.ca ? ` (CA ${x.ca.ca}${x.ca.failedOver ? `, failed over from ${x.ca.first}: ${x.ca.reason}` : ''})` : ''}`);
       break;
     case 'dry-run':
       ctx.out.attention(`${p.ok('dry-run')}  ${x.lineage}: ${x.reason}`);
