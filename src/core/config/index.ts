@@ -427,7 +427,7 @@ function server(pr: Problems, o: Obj, at: FieldPath): string | undefined {
   return s;
 }
 
-const DEFAULT_KEYS = ['ca', 'caStick', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile'] as const;
+const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile', 'caStick'] as const;
 const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'standaloneTls', 'tlsPort', 'dns', 'keyType', 'ca', 'caStick', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays', 'hosts'] as const;
 
 function unset<T extends object>(o: T): T {
