@@ -48,6 +48,10 @@ export interface PebbleOptions {
   noWeb?: boolean;
   /** host:port of the DNS server Pebble resolves through (DNS-01: the BIND serving the zone); default pebble-challtestsrv. */
   dnsServer?: string;
+  /** The port Pebble's validator connects to for HTTP-01 (default: a free one, served from `webroot`); with noWeb, another Pebble's port: two CAs validating one webroot. */
+  httpPort?: number;
+  /** Lifetime of the certificates it issues, in seconds (Pebble's certificateValidityPeriod; default Pebble's 5 years). */
+  validitySeconds?: number;
 }
 
 function makeTlsCert(dir: string): { cert: string; key: string } {
@@ -88,7 +92,8 @@ async function startPebbleOnce(opts: PebbleOptions): Promise<Pebble> {
   requireBinary(PEBBLE_BIN);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-pebble-'));
   const { cert, key } = makeTlsCert(dir);
-  const [apiPort, mgmtPort, httpPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [apiPort, mgmtPort, freeHttpPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const httpPort = opts.httpPort ?? freeHttpPort;
   const dns = await startChallTestSrv();
   const config = {
     pebble: {
@@ -100,6 +105,7 @@ async function startPebbleOnce(opts: PebbleOptions): Promise<Pebble> {
       tlsPort,
       ocspResponderURL: '',
       externalAccountBindingRequired: Boolean(opts.eab),
+      ...(opts.validitySeconds ? { certificateValidityPeriod: opts.validitySeconds } : {}),
       ...(opts.eab ? { externalAccountMACKeys: opts.eab } : {}),
     },
   };

@@ -41,6 +41,9 @@ export function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Pr
       }
       if (g.stateDir !== undefined && g.stateDir.trim() === '') throw new (await import('../core/errors.js')).InputError('--state-dir is empty.', 'Give --state-dir a directory, or leave it out.');
       ctx = await makeContext(cmd);
+      // The config file's CAs (cas:) are known to every command (--ca NAME, lineages at them). A config
+      // that cannot be read is reported by the commands that use it, not here.
+      await (await import('../core/config/index.js')).loadConfig(ctx.opts.config).catch(() => undefined);
       code = (await fn(ctx, ...(args.slice(0, -1) as A))) ?? ExitCode.OK;
     } catch (caught) {
       const { CertctlError, faultError } = await import('../core/errors.js');

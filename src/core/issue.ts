@@ -15,12 +15,25 @@ import { InputError, CertctlError, type ExitCodeValue } from './errors.js';
 import { setKey } from './names.js';
 import { chooseLineage, changeCost, changeLines, type ChangeCost } from './lineage-change.js';
 import { isDue, revokedAt, soonestExpiring } from './renew/due.js';
+import type { CaCandidate, CaChoice } from './failover.js';
+
+/** What `issue` says about the CA it chose from a list (absent without a list). */
+export interface IssueCaChoice {
+  ca: string;
+  first: string;
+  failedOver: boolean;
+  reason: string;
+}
 
 export interface IssueRequest {
   /** Normalised names (normalizeNames), checked against the CA's rules. */
   names: string[];
   ca: CaProfile;
   directoryUrl: string;
+  /** An ordered list of CAs to choose from before ordering (fail-over, docs/cas.md); `ca` is its first. */
+  cas?: CaCandidate[];
+  /** After a fail-over, keep renewing at the CA that issued (config caStick). */
+  caStick?: boolean;
   /** Key type spec as parseKeyType writes it (KeySpec.text). */
   keyType: string;
   /** The lineage's name (--cert-name); default: the lineage holding the set at this CA, else a free name from the first name. An existing lineage with another set gets these names (a change, see lineage-change.ts). */
@@ -53,7 +66,7 @@ export type IssueOutcome =
   | { result: 'held'; lineage: string; names: string[]; notAfter: number; serial: string; change?: null }
   /** A fleet host asked for a set the fleet holds: written here from the shared ledger, nothing ordered. */
   | { result: 'deployed'; lineage: string; names: string[]; notAfter: number; serial: string; version: number; files: string[]; change?: null }
-  | ({ result: 'issued' | 'recovered'; change?: ChangeCost | null } & ObtainResult);
+  | ({ result: 'issued' | 'recovered'; change?: ChangeCost | null; caChoice?: IssueCaChoice | null } & ObtainResult);
 
 /** A lineage created by this run that never got a certificate and has no order to resume is removed again. */
 function dropIfEmpty(ledger: Ledger, name: string, isNew: boolean): void {
@@ -66,8 +79,17 @@ function dropIfEmpty(ledger: Ledger, name: string, isNew: boolean): void {
 
 export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueRequest): Promise<IssueOutcome> {
   const now = env.now();
-  const { names, ca, directoryUrl } = req;
+  const { names } = req;
+  let { ca, directoryUrl } = req;
   const key = setKey(names);
+  const list = req.cas && req.cas.length > 1 ? req.cas : null;
+  if (list) {
+    // The lineage of this set (or --cert-name) may be at any CA of the list (an earlier fail-over).
+    const urls = list.map((c) => c.directoryUrl);
+    const named = req.certName ? ledger.lineage(req.certName) : undefined;
+    const home = named && urls.includes(named.directory_url) ? named.directory_url : (urls.find((u) => ledger.lineagesBySet(key, u).some((x) => !x.settings.deleting)) ?? urls[0]!);
+    ({ ca, directoryUrl } = list.find((c) => c.directoryUrl === home)!);
+  }
   // A `certctl delete` killed half-way is finished first (its name is free again).
   (await import('./retire.js')).finishDeletions(env, ledger);
   const choice = chooseLineage(ledger, { names, directoryUrl, certName: req.certName, expand: req.expand, newLineage: req.newLineage, forceRenewal: req.forceRenewal });
@@ -98,6 +120,37 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
   }
 
   const lineageName = choice.name;
+  // A list of CAs: plan against each, CAA for each, before anything is sent (failover.ts).
+  let caChoice: CaChoice | null = null;
+  if (list && !(existing && ledger.openOrders(existing.name).length > 0)) {
+    const { chooseCa, waitUntilFor } = await import('./failover.js');
+    const held = existing ? ledger.currentCertificates(existing.name) : [];
+    const soonest = soonestExpiring(held);
+    const stick = req.caStick ?? existing?.settings.caStick;
+    const ordered = stick && existing ? [...list.filter((c) => c.directoryUrl === existing.directory_url), ...list.filter((c) => c.directoryUrl !== existing.directory_url)] : list;
+    caChoice = await chooseCa(ledger, {
+      names,
+      keyType: req.keyType,
+      candidates: ordered,
+      waitUntil: soonest && !revokedAt(held) ? waitUntilFor(soonest.not_after) : null,
+      renewalOf: existing?.name,
+      forceRenewal: req.forceRenewal,
+      current: existing ? { directoryUrl: existing.directory_url, replaces: null } : undefined,
+      caa: req.precheck,
+      resolver: req.resolver,
+      overrides: (await (await import('./config/index.js')).loadConfig(env.configFile)).policies,
+      now,
+    });
+    ({ ca, directoryUrl } = caChoice);
+    const line = `CA ${ca.id}${caChoice.failedOver ? ` instead of ${caChoice.firstId} (fail-over)` : ''}: ${caChoice.reason}.`;
+    if (caChoice.failedOver) env.sink.attention(line);
+    else env.sink.info(line);
+  }
+  // A custom CA's own EAB and CA bundle (config cas:) when the command line gives none.
+  // (The command line's EAB is for the first CA of a list.)
+  const { customEab } = await import('./failover.js');
+  const eab = (caChoice?.failedOver ? undefined : req.eab) ?? (await customEab(ca));
+  const caBundle = (caChoice?.failedOver ? undefined : req.caBundle) ?? ca.custom?.caBundle ?? (caChoice ? req.caBundle : undefined);
   // A change of names: say what it spends before anything is sent (the gate then decides as for any request).
   let cost: ChangeCost | null = null;
   if (change) {
@@ -111,12 +164,16 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     ...(existing?.settings ?? {}),
     ...(req.reuseKey !== undefined ? { reuseKey: req.reuseKey } : {}),
     ...(req.profile ? { profile: req.profile } : {}),
-    ...(req.caBundle ? { caBundle: path.resolve(req.caBundle) } : {}),
+    ...(caBundle ? { caBundle: path.resolve(caBundle) } : {}),
     ...(req.email ? { email: req.email } : {}),
     ...(req.httpPort ? { httpPort: req.httpPort } : {}),
     ...(req.tlsPort ? { tlsPort: req.tlsPort } : {}),
     ...(req.resolver ? { resolver: req.resolver } : {}),
   };
+  // The CA list of this request replaces the last one's (a single CA: none).
+  delete settings.cas;
+  if (list) settings.cas = list.map((c) => c.ca.id);
+  if (req.caStick !== undefined) settings.caStick = req.caStick;
   // The method of this request replaces the last one's (never a mix of two).
   delete settings.dns;
   if (req.dns) settings.dns = req.dns;
@@ -136,6 +193,7 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     now,
   });
   const lineage = ledger.lineage(lineageName)!;
+  if (caChoice) ledger.recordCaChoice({ lineage: lineageName, at: now, ca_id: ca.id, directory_url: directoryUrl, first_ca_id: caChoice.firstId, failed_over: caChoice.failedOver ? 1 : 0, reason: caChoice.reason });
   // In a fleet, the host that issues a lineage deploys it (certctl deploy add|remove for the others).
   if (ledger.fleetMode) ledger.addLineageHost(lineageName, ledger.host, now);
 
@@ -147,8 +205,8 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
         lineage,
         ca,
         email: req.email,
-        eab: req.eab,
-        caBundle: req.caBundle ? path.resolve(req.caBundle) : undefined,
+        eab,
+        caBundle: caBundle ? path.resolve(caBundle) : undefined,
         forced: Boolean(req.force || req.forceRenewal),
         precheckSkipped: !req.precheck,
       },
@@ -168,5 +226,6 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     if (existing && change && ledger.openOrders(lineageName).length === 0 && ledger.lineage(lineageName)?.current_version === existing.current_version) ledger.saveLineage({ ...existing, now: env.now() });
     throw err;
   }
-  return { result: result.resumed ? 'recovered' : 'issued', ...result, change: cost };
+  const chosen = caChoice ? { ca: ca.id, first: caChoice.firstId, failedOver: caChoice.failedOver, reason: caChoice.reason } : null;
+  return { result: result.resumed ? 'recovered' : 'issued', ...result, change: cost, caChoice: chosen };
 }

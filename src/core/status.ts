@@ -12,6 +12,9 @@ export interface LineageStatus {
   keyType: string;
   caId: string;
   directoryUrl: string;
+  /** A lineage with a CA list (docs/cas.md): the list, and the last choice made from it (null: none yet). */
+  cas: string[] | null;
+  caChoice: { ca: string; first: string; failedOver: boolean; reason: string; at: string } | null;
   version: number;
   notAfter: string | null;
   daysLeft: number | null;
@@ -57,6 +60,11 @@ export function statusReport(ledger: Ledger, paths: StatePaths, now: number): Li
       keyType: l.key_type,
       caId: l.ca_id,
       directoryUrl: l.directory_url,
+      cas: l.settings.cas ?? null,
+      caChoice: (() => {
+        const c = l.settings.cas ? ledger.lastCaChoice(l.name) : undefined;
+        return c ? { ca: c.ca_id, first: c.first_ca_id, failedOver: c.failed_over === 1, reason: c.reason, at: isoTime(c.at) } : null;
+      })(),
       version: l.current_version,
       notAfter: soonest ? isoTime(soonest.not_after) : null,
       daysLeft: soonest ? Math.floor((soonest.not_after - now) / DAY) : null,

@@ -9,7 +9,7 @@ import type { AccountCliOptions } from '../run/account.js';
 function caOptions(c: Command): Command {
   return c
     .option('--server <url>', 'ACME directory URL of the CA (default: the CA given by --ca)')
-    .option('--ca <id>', 'CA by name: letsencrypt, letsencrypt-staging, sm2acme, pebble (default letsencrypt)')
+    .option('--ca <id>', 'CA by id (certctl ca list, or a custom CA of the config file; default letsencrypt)')
     .option('--staging', "the CA's staging environment")
     .option('--ca-bundle <file>', 'PEM file of extra CA certificates to trust for the ACME server (private CAs: Pebble, step-ca)')
     .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(120));

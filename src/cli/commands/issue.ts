@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .option('--standalone-tls [addr:port]', 'TLS-ALPN-01 instead of HTTP-01, for hosts whose port 80 is closed: certctl answers ALPN acme-tls/1 itself on ADDR:PORT (default 0.0.0.0:443)')
     .option('--tls-port <port>', 'port the CA connects to for TLS-ALPN-01, where the readiness probe looks (default 443; for port forwards and test setups)')
     .option('--server <url>', 'ACME directory URL (default: the CA given by --ca)')
-    .option('--ca <id>', 'CA by name: letsencrypt, letsencrypt-staging, sm2acme, pebble (default letsencrypt)')
+    .option('--ca <id>', 'CA by id (certctl ca list; a custom CA of the config file), or an ordered list to fail over: --ca letsencrypt,zerossl (default letsencrypt)')
     .option('--staging', "use the CA's staging environment")
     .option('--ca-bundle <file>', 'PEM file of extra CA certificates to trust for the ACME server (private CAs: Pebble, step-ca)')
     .option('-m, --email <address>', 'contact e-mail for the ACME account')

@@ -88,6 +88,7 @@ export function issueOptionsFor(c: DeclaredCertificate, cfg: Config, o: ApplyOpt
     server: ownCa ? c.server : d.server,
     staging: c.staging,
     caBundle: c.caBundle ?? d.caBundle,
+    caStick: c.caStick ?? d.caStick,
     email: c.email ?? d.email,
     keyType: c.keyType ?? d.keyType ?? '',
     certName: c.name,
@@ -172,7 +173,7 @@ export async function runApply(ctx: Context, o: ApplyOptions): Promise<number> {
 }
 
 async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCertificate, index: number, o: ApplyOptions): Promise<ApplyItem> {
-  const { resolveCa } = await import('../../core/ca/registry.js');
+  const { resolveCaList } = await import('../../core/ca/registry.js');
   const { normalizeNames, setKey, defaultLineageName } = await import('../../core/names.js');
   const { parseKeyType } = await import('../../core/keys/index.js');
   const { planFromLedger, planRequestFor } = await import('../../core/plan.js');
@@ -182,8 +183,10 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
   let item = base;
   try {
     // 1. What is asked: CA, names under its rules, key type.
-    const { ca, directoryUrl } = resolveCa({ ca: io.ca, server: io.server, staging: io.staging });
-    const names = normalizeNames(io.domain, { allowIp: ca.ipIdentifiers, allowWildcard: io.dns !== undefined, dns01: io.dns !== undefined, maxNames: ca.maxNames });
+    // One CA or an ordered list (fail-over: issueLineage chooses among them, docs/cas.md).
+    const cas = resolveCaList({ ca: io.ca, server: io.server, staging: io.staging });
+    const { ca, directoryUrl } = cas[0]!;
+    const names = normalizeNames(io.domain, { allowIp: cas.every((x) => x.ca.ipIdentifiers), allowWildcard: io.dns !== undefined, dns01: io.dns !== undefined, maxNames: Math.min(...cas.map((x) => x.ca.maxNames)) });
     io.keyType ||= ca.keyTypes.length === 1 ? ca.keyTypes[0]! : 'ecdsa';
     const spec = parseKeyType(io.keyType);
     const key = setKey(names);
@@ -192,8 +195,9 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
 
     // 2. Held? The declared lineage, or any lineage holding the exact set at this CA, with a certificate not yet expired.
     const now = ctx.now();
-    const holder = [c.name ? ledger.lineage(c.name) : undefined, ...ledger.lineagesBySet(key, directoryUrl)].find(
-      (l): l is LineageRow => Boolean(l && l.set_key === key && l.directory_url === directoryUrl),
+    const urls = cas.map((x) => x.directoryUrl);
+    const holder = [c.name ? ledger.lineage(c.name) : undefined, ...urls.flatMap((u) => ledger.lineagesBySet(key, u))].find(
+      (l): l is LineageRow => Boolean(l && l.set_key === key && urls.includes(l.directory_url)),
     );
     if (holder) {
       const certs = ledger.currentCertificates(holder.name);
@@ -206,7 +210,9 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
     }
 
     // 3. Plan, with the config's policy overrides.
-    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType: spec.text, renewalOf: holder?.name }), now, cfg.policies);
+    // With a list, the first CA whose plan allows (issueLineage then checks CAA for each and says why).
+    const decisions = cas.map((x) => planFromLedger(ledger, planRequestFor(ledger, { names, ca: x.ca, directoryUrl: x.directoryUrl, keyType: spec.text, renewalOf: holder?.name }), now, cfg.policies));
+    const decision = decisions.find((d) => d.verdict !== 'blocked') ?? decisions[0]!;
     item = { ...item, verdict: decision.verdict, allowedAt: decision.allowedAt };
     if (decision.verdict === 'blocked') {
       const why = decision.limits.filter((x) => x.after < 0 || x.evidence).map((x) => x.reason).join('; ') || decision.notes.join(' ');
@@ -236,7 +242,9 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
     if (r.result === 'held') return { ...item, name: r.lineage, action: 'held', reason: 'already held' };
     if (r.result === 'deployed') return { ...item, name: r.lineage, action: 'deployed', reason: `held by the fleet: version ${r.version} written here from the ledger (0 orders)`, exitCode: ExitCode.OK, serial: r.serial, notAfter: r.notAfter };
     const cert = r.certificates[0]!;
-    return { ...item, name: r.lineage, action: r.result, reason: `serial ${serialText(cert.serial)}, valid until ${utc(cert.notAfter)}`, exitCode: ExitCode.OK, serial: cert.serial, notAfter: cert.notAfter };
+    const chose = r.caChoice ? { ca: r.caChoice.ca, directoryUrl: ledger.lineage(r.lineage)?.directory_url ?? item.directoryUrl } : {};
+    const via = r.caChoice?.failedOver ? ` from ${r.caChoice.ca} instead of ${r.caChoice.first} (${r.caChoice.reason})` : '';
+    return { ...item, ...chose, name: r.lineage, action: r.result, reason: `serial ${serialText(cert.serial)}, valid until ${utc(cert.notAfter)}${via}`, exitCode: ExitCode.OK, serial: cert.serial, notAfter: cert.notAfter };
   } catch (err) {
     if (!(err instanceof CertctlError)) throw err;
     const msg = err instanceof InputError && !err.message.startsWith(String(cfg.file)) ? `${where}: ${err.message}` : err.message;

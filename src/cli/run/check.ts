@@ -31,7 +31,7 @@ function port(raw: string | undefined, flag: string): number | undefined {
 
 export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
   const v0 = await import('../validate.js');
-  const { findCa, caForDirectory, unknownCa, CAS } = await import('../../core/ca/registry.js');
+  const { findCa, caForDirectory, unknownCa, allCas } = await import('../../core/ca/registry.js');
   const { normalizeNames } = await import('../../core/names.js');
 
   if (o.ca && o.server) throw new InputError('Give --ca or --server, not both.');
@@ -51,7 +51,7 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
   } else {
     const id = o.ca ?? 'letsencrypt';
     ca = findCa(id);
-    if (!ca) throw new InputError(`Unknown CA "${id}".`, `Known CAs: ${CAS.map((c) => c.id).join(', ')}; or give --server URL.`);
+    if (!ca) throw new InputError(`Unknown CA "${id}".`, `Known CAs: ${allCas().map((c) => c.id).join(', ')}; or give --server URL.`);
   }
   const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: o.dns !== undefined, dns01: o.dns !== undefined, maxNames: ca.maxNames });
   const httpPort = port(o.httpPort, '--http-port');

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { runEnv, type Context, assertFleetKeyGiven } from '../context.js';
-import { resolveCa } from '../../core/ca/registry.js';
+import { resolveCaList } from '../../core/ca/registry.js';
 import { normalizeNames, assertLineageName, isIP } from '../../core/names.js';
 import { parseKeyType } from '../../core/keys/index.js';
 import { InputError, ExitCode } from '../../core/errors.js';
@@ -30,7 +30,10 @@ export interface IssueOptions extends DnsOptions {
   /** Port the CA connects to for TLS-ALPN-01 (default 443); a string from the command line. */
   tlsPort?: number;
   server?: string;
+  /** A CA id, or an ordered list joined by commas (fail-over). */
   ca?: string;
+  /** Keep renewing at the CA a fail-over chose (apply: certificates[].caStick). */
+  caStick?: boolean;
   staging?: boolean;
   caBundle?: string;
   email?: string;
@@ -69,12 +72,21 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
   const webrootGiven = optionGiven(o, 'webroot') ?? o.webroot !== undefined;
   o = await withConfigDefaults(ctx.opts.config, o, 'issue', (k) => optionGiven(o, k));
   v.url(o.server, '--server');
-  const { ca, directoryUrl } = resolveCa({ ca: o.ca, server: o.server, staging: o.staging });
-  const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: o.dns !== undefined, dns01: o.dns !== undefined, maxNames: ca.maxNames });
+  // One CA, or an ordered list of them (--ca a,b; config ca: [a, b]): the names must suit every one.
+  const cas = resolveCaList({ ca: o.ca, server: o.server, staging: o.staging });
+  const { ca, directoryUrl } = cas[0]!;
+  const names = normalizeNames(o.domain, {
+    allowIp: cas.every((c) => c.ca.ipIdentifiers),
+    allowWildcard: o.dns !== undefined,
+    dns01: o.dns !== undefined,
+    maxNames: Math.min(...cas.map((c) => c.ca.maxNames)),
+  });
   // A CA that issues one key type only (the SM2 ACME Service: its sm2 bundle) needs no --key-type.
   const spec = parseKeyType(!keyTypeGiven && ca.keyTypes.length === 1 ? ca.keyTypes[0] : o.keyType);
-  if (!ca.keyTypes.includes(spec.text.split(':')[0]!)) {
-    throw new InputError(`${ca.name} does not issue ${spec.text} certificates.`, `Use one of: ${ca.keyTypes.join(', ')}.`);
+  for (const { ca: c } of cas) {
+    if (!c.keyTypes.includes(spec.text.split(':')[0]!)) {
+      throw new InputError(`${c.name} does not issue ${spec.text} certificates.`, `Use one of: ${c.keyTypes.join(', ')}${cas.length > 1 ? ', or leave that CA out of the list' : ''}.`);
+    }
   }
   // --cert-name '' is a bad name, not "no name" (it used to slip through as the lineage "").
   if (o.certName !== undefined) assertLineageName(o.certName);
@@ -121,6 +133,8 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
       names,
       ca,
       directoryUrl,
+      ...(cas.length > 1 ? { cas } : {}),
+      ...(o.caStick ?? config.defaults.caStick) !== undefined ? { caStick: o.caStick ?? config.defaults.caStick } : {},
       keyType: spec.text,
       certName: o.certName,
       expand: o.expand,
@@ -176,7 +190,7 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
     }
     return ExitCode.OK;
   }
-  const doc = { result: r.result, lineage: r.lineage, version: r.version, change: r.change ?? null, certificates: r.certificates.map((c) => ({ ...c, notAfter: new Date(c.notAfter).toISOString() })), files: r.files };
+  const doc = { result: r.result, lineage: r.lineage, version: r.version, change: r.change ?? null, ca: r.caChoice ?? null, certificates: r.certificates.map((c) => ({ ...c, notAfter: new Date(c.notAfter).toISOString() })), files: r.files };
   if (ctx.out.json) ctx.out.document('certctl.issue/1', doc);
   else {
     const p = ctx.out.palette;

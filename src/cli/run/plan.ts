@@ -35,11 +35,13 @@ interface PlanItem {
   /** plan --cert-name NAME on a lineage with other names: what changing them spends. */
   change?: ChangeCost | null;
   changeText?: string[];
+  /** A lineage with a CA list: the CA renew would choose now (or chose last), and why. */
+  caChoice?: { ca: string; first: string; failedOver: boolean; reason: string; at?: string | null } | null;
 }
 
 export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
   const { ExitCode } = await import('../../core/errors.js');
-  const { resolveCa, caForLineage } = await import('../../core/ca/registry.js');
+  const { resolveCa, caForLineage, candidateFor } = await import('../../core/ca/registry.js');
   const { normalizeNames, registeredDomains } = await import('../../core/names.js');
   const { ctForPlan } = await import('../../core/ct/index.js');
   const { managedDomains } = await import('../../core/ledger/snapshot.js');
@@ -133,7 +135,12 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
   const { ariDecides, renewalDue, revokedAt, soonestExpiring } = await import('../../core/renew/due.js');
   const { ariDecision } = await import('../../core/renew/ari.js');
   const items: PlanItem[] = [];
-  const notDue: { lineage: string; names: string[]; dueAt: number }[] = [];
+  const notDue: { lineage: string; names: string[]; dueAt: number; caChoice: ReturnType<typeof lastChoice> }[] = [];
+  // The CA a fail-over list chose last for a lineage (docs/cas.md), shown with its plan.
+  const lastChoice = (name: string) => {
+    const c = ledger.lastCaChoice(name);
+    return c ? { ca: c.ca_id, first: c.first_ca_id, failedOver: c.failed_over === 1, reason: c.reason, at: iso(c.at) } : null;
+  };
   const ctSync = await ctForPlan(ledger, managedDomains(ledger), ctx.now, opts, (l) => ctx.out.verbose(l));
   for (const l of ledger.lineages()) {
     if (l.settings.deleting) continue; // being deleted (certctl delete, interrupted): never renewed
@@ -143,11 +150,28 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
     const facts = { openOrders: ledger.openOrders(l.name).length, soonest, revokedAt: revokedAt(certs), renewDays: l.settings.renewDays };
     const due = renewalDue({ ...facts, ari: soonest && ariDecides(facts) ? ariDecision(ledger.renewalInfo(soonest.id), now) : null }, now);
     if (!due.due) {
-      notDue.push({ lineage: l.name, names: l.names, dueAt: due.nextAt! });
+      notDue.push({ lineage: l.name, names: l.names, dueAt: due.nextAt!, caChoice: lastChoice(l.name) });
       continue;
     }
-    const ca = caForLineage(l);
-    items.push(planOne(l.names, ca, l.directory_url, l.key_type, { renewalOf: l.name, forceRenewal: true, lineage: l.name }));
+    // A CA list: the CA renew would choose now (rate limits and 429s; CAA is checked by renew itself).
+    let ca = caForLineage(l);
+    let dir = l.directory_url;
+    const list = (l.settings.cas ?? []).map((id) => candidateFor(id, l)).filter((x): x is NonNullable<typeof x> => Boolean(x));
+    let planned: { ca: string; first: string; failedOver: boolean; reason: string } | null = null;
+    if (list.length > 1 && facts.openOrders === 0) {
+      const { chooseCa, waitUntilFor } = await import('../../core/failover.js');
+      const ordered = l.settings.caStick ? [...list.filter((c) => c.directoryUrl === l.directory_url), ...list.filter((c) => c.directoryUrl !== l.directory_url)] : list;
+      const { loadConfig } = await import('../../core/config/index.js');
+      try {
+        const c = await chooseCa(ledger, { names: l.names, keyType: l.key_type, candidates: ordered, waitUntil: soonest ? waitUntilFor(soonest.not_after) : null, renewalOf: l.name, forceRenewal: true, caa: false, overrides: (await loadConfig(ctx.opts.config)).policies, now });
+        ({ ca } = c);
+        dir = c.directoryUrl;
+        planned = { ca: c.ca.id, first: c.firstId, failedOver: c.failedOver, reason: c.reason };
+      } catch {
+        // No CA of the list allows it: the first CA's plan says why and when.
+      }
+    }
+    items.push({ ...planOne(l.names, ca, dir, l.key_type, { renewalOf: l.name, forceRenewal: true, lineage: l.name }), caChoice: planned ?? lastChoice(l.name) });
   }
   const blocked = items.some((i) => i.decision.verdict === 'blocked');
   const code = blocked ? ExitCode.BLOCKED : ExitCode.OK;
@@ -163,7 +187,9 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
     printItem(ctx, i, now);
     ctx.out.info('');
   }
-  for (const n of notDue.sort((a, b) => a.dueAt - b.dueAt)) ctx.out.info(wrap(`${n.lineage}: not due until ${utc(n.dueAt)}`, 4));
+  for (const n of notDue.sort((a, b) => a.dueAt - b.dueAt)) {
+    ctx.out.info(wrap(`${n.lineage}: not due until ${utc(n.dueAt)}${n.caChoice ? `; CA ${n.caChoice.ca}${n.caChoice.failedOver ? ` (failed over from ${n.caChoice.first}: ${n.caChoice.reason})` : ''}` : ''}`, 4));
+  }
   if (items.length) {
     const fits = items.filter((i) => i.decision.verdict !== 'blocked').length;
     ctx.out.attention(wrap(`${fits} of ${items.length} due renewal(s) fit the CA's limits now${blocked ? '; the others are blocked (see above)' : ''}.`, 4));
@@ -199,6 +225,7 @@ function planJson(i: PlanItem) {
     names: i.names,
     change: i.change ?? null,
     ca: { id: i.ca.id, name: i.ca.name, directoryUrl: i.directoryUrl },
+    caChoice: i.caChoice ?? null,
     policy: { id: i.policy.id, name: i.policy.name, source: i.policy.source, date: i.policy.date },
     keyType: i.keyType,
     parts: i.parts,
@@ -226,6 +253,7 @@ function printItem(ctx: Context, i: PlanItem, now: number, holder?: string): voi
   say(`${p.bold('Plan')}${of}: ${i.names.join(', ')}`);
   for (const line of i.changeText ?? []) say(`  ${line}`);
   say(`  CA ${i.ca.name} (${i.directoryUrl}); policy ${i.policy.id} of ${i.policy.date}; key ${i.keyType}${i.parts > 1 ? ` = ${i.parts} certificates` : ''}`);
+  if (i.caChoice) say(`  CA choice: ${i.caChoice.ca}${i.caChoice.failedOver ? ` (failed over from ${i.caChoice.first})` : ''} — ${i.caChoice.reason}`);
   if (holder) say(`  These names are held by lineage ${holder}: planned with its CA and key type (--server or --ca plans for another CA).`);
   // A row: limit and scope, then its numbers and state; on one line when it fits, else the numbers
   // on the next line. Scopes are never cut: an exact set is what the limit counts.

@@ -178,7 +178,7 @@ function line(ctx: Context, x: LineageOutcome, _now: number): void {
       break;
     case 'renewed':
     case 'recovered':
-      ctx.out.attention(wrap(`${p.ok(x.action)}${x.action === 'renewed' ? '  ' : ' '}${x.lineage}: serial ${serialText(x.serial!)}, valid until ${utc(x.notAfter!)} — ${reason}`, 9));
+      ctx.out.attention(wrap(`${p.ok(x.action)}${x.action === 'renewed' ? '  ' : ' '}${x.lineage}: serial ${serialText(x.serial!)}, valid until ${utc(x.notAfter!)} — ${reason}${x.ca ? ` (CA ${x.ca.ca}${x.ca.failedOver ? `, failed over from ${x.ca.first}: ${x.ca.reason}` : ''})` : ''}`, 9));
       break;
     case 'dry-run':
       ctx.out.attention(wrap(`${p.ok('dry-run')}  ${x.lineage}: ${reason}`, 9));

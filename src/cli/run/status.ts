@@ -71,6 +71,7 @@ export async function runStatus(ctx: Context, opts: { nginx?: string }): Promise
     const paint = l.daysLeft === null || l.daysLeft < 7 ? p.bad : l.due ? p.warn : p.ok;
     ctx.out.info(wrap(`${p.bold(l.name)}  ${l.names.join(', ')}`, 4));
     ctx.out.info(wrap(`  expires ${l.notAfter ? utc(Date.parse(l.notAfter)) : '-'} (${paint(days)})  key ${l.keyType}  CA ${l.caId}`, 4));
+    if (l.caChoice) ctx.out.info(wrap(`  CA list ${l.cas!.join(', ')}: last chose ${l.caChoice.ca}${l.caChoice.failedOver ? ` (failed over from ${l.caChoice.first}: ${l.caChoice.reason})` : ''} at ${utc(Date.parse(l.caChoice.at))}`, 4));
     if (l.next) ctx.out.info(wrap(`  next: ${l.next.kind === 'resume' ? 'finish an interrupted order' : l.next.kind === 'retry-after' ? 'retry after the CA’s Retry-After' : 'renew'} at ${utc(Date.parse(l.next.at))}`, 4));
     if (l.hosts.length || l.renewedBy) {
       const hosts = l.hosts.map((h) => `${h.host} ${h.upToDate ? p.ok(`v${h.deployedVersion} up to date`) : p.warn(`v${h.deployedVersion}${h.pending ? ', writing' : ''}, behind v${l.version}`)}`).join('; ');

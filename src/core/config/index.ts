@@ -13,9 +13,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InputError } from '../errors.js';
-import { LIMIT_NAMES, applyOverrides, policyFor, type PolicyOverride } from '../limits/policies.js';
+import { LIMIT_NAMES, POLICIES, applyOverrides, findPolicy, policyFor, type PolicyOverride } from '../limits/policies.js';
 import { parseConfigText, formatPath, type ConfigSource, type FieldPath } from './source.js';
 import { MAX_CA_BUNDLE_BYTES } from '../store/read.js';
+import { CAS, registerCustomCas, type CaProfile } from '../ca/registry.js';
 
 export interface HookSet {
   preHook?: string;
@@ -45,7 +46,10 @@ export interface ConfigDns {
 export interface ConfigDefaults {
   /** DNS-01 for every certificate that names no webroot / standalone of its own. */
   dns?: ConfigDns;
+  /** A CA id, or an ordered list of them joined by commas (fail-over, docs/cas.md). */
   ca?: string;
+  /** After a fail-over, keep renewing at the CA that issued instead of returning to the first of the list. */
+  caStick?: boolean;
   server?: string;
   email?: string;
   keyType?: string;
@@ -82,7 +86,9 @@ export interface DeclaredCertificate {
   /** DNS-01 (wildcards): instead of webroot / standalone. */
   dns?: ConfigDns;
   keyType?: string;
+  /** A CA id, or an ordered list joined by commas (fail-over). */
   ca?: string;
+  caStick?: boolean;
   server?: string;
   staging?: boolean;
   email?: string;
@@ -103,9 +109,11 @@ export interface Config {
   defaults: ConfigDefaults;
   policies: Record<string, PolicyOverride>;
   certificates: DeclaredCertificate[];
+  /** CAs declared under `cas:` (custom CAs: a private Boulder, step-ca …), usable as --ca NAME everywhere. */
+  cas: CaProfile[];
 }
 
-export const EMPTY_CONFIG: Config = Object.freeze({ file: null, defaults: {}, policies: {}, certificates: [] }) as Config;
+export const EMPTY_CONFIG: Config = Object.freeze({ file: null, defaults: {}, policies: {}, certificates: [], cas: [] }) as Config;
 
 /** `/etc/certctl/config.yaml` for root, `$XDG_CONFIG_HOME/certctl/config.yaml` (default `~/.config`) otherwise. */
 export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string {
@@ -130,7 +138,11 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env, 
     p = readConfig(file, where);
     cache.set(key, p);
   }
-  return p;
+  // The config's CAs become known to every CA lookup (--ca NAME, lineages at them).
+  return p.then((c) => {
+    registerCustomCas(c.cas);
+    return c;
+  });
 }
 
 /** Forget cached readings (tests, the daemon re-reading the file before each run). */
@@ -415,8 +427,8 @@ function server(pr: Problems, o: Obj, at: FieldPath): string | undefined {
   return s;
 }
 
-const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile'] as const;
-const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'standaloneTls', 'tlsPort', 'dns', 'keyType', 'ca', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays', 'hosts'] as const;
+const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile', 'caStick'] as const;
+const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'standaloneTls', 'tlsPort', 'dns', 'keyType', 'ca', 'caStick', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays', 'hosts'] as const;
 
 function unset<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
@@ -430,8 +442,10 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
     pr.add([], `expected a mapping with defaults, policies, certificates; got ${describe(root)}`);
     throw new InputError(pr.list.join('\n'), 'Fix the config file; nothing was sent.');
   }
-  knownKeys(pr, root, [], ['defaults', 'policies', 'certificates', 'fleetKey']);
+  knownKeys(pr, root, [], ['defaults', 'policies', 'certificates', 'fleetKey', 'cas']);
   const fleetKey = dirPath(pr, root, 'fleetKey', [], base);
+  const policies: Record<string, PolicyOverride> = {};
+  const cas = customCas(pr, root.cas, base, src.file ?? 'the config file', policies);
 
   // defaults
   const defaults: ConfigDefaults = {};
@@ -444,7 +458,8 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
       Object.assign(
         defaults,
         unset({
-          ca: str(pr, d, 'ca', at),
+          ca: caList(pr, d, at),
+          caStick: bool(pr, d, 'caStick', at),
           server: server(pr, d, at),
           email: emailField(pr, d, 'email', at),
           keyType: await keyType(pr, d, at),
@@ -466,10 +481,13 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
   }
 
   // policies
-  const policies: Record<string, PolicyOverride> = {};
   if (root.policies !== undefined && root.policies !== null) {
     if (!isObj(root.policies)) pr.add(['policies'], `expected a mapping of policy id → overrides, got ${describe(root.policies)}`);
     else for (const [id, v] of Object.entries(root.policies)) {
+      if (policies[id]) {
+        pr.add(['policies', id], `the custom CA "${id}" already gives its policy as a table (cas.${id}.policy): give it in one place`);
+        continue;
+      }
       const o = policyOverride(pr, v, ['policies', id]);
       if (o) policies[id] = o;
     }
@@ -497,7 +515,7 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
   }
 
   if (pr.list.length) throw new InputError(pr.list.join('\n'), `Fix the config file (${pr.list.length} problem${pr.list.length > 1 ? 's' : ''}); nothing was sent.`);
-  return { file: src.file, ...(fleetKey ? { fleetKey } : {}), defaults, policies, certificates };
+  return { file: src.file, ...(fleetKey ? { fleetKey } : {}), defaults, policies, certificates, cas };
 }
 
 function safe<T>(fn: () => T): T | undefined {
@@ -565,7 +583,8 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
     tlsPort,
     dns,
     keyType: await keyType(pr, v, at),
-    ca: str(pr, v, 'ca', at),
+    ca: caList(pr, v, at),
+    caStick: bool(pr, v, 'caStick', at),
     server: server(pr, v, at),
     staging: bool(pr, v, 'staging', at),
     email: emailField(pr, v, 'email', at),
@@ -577,6 +596,118 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
     line,
   });
   return pr.list.length === before ? c : undefined;
+}
+
+const CA_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
+/** `ca:` — one CA id, or an ordered list (`[letsencrypt, zerossl]` or "letsencrypt,zerossl"): kept as the ids joined by commas. */
+function caList(pr: Problems, o: Obj, at: FieldPath): string | undefined {
+  const v = o.ca;
+  if (v === undefined || v === null) return undefined;
+  const list = Array.isArray(v) ? v : typeof v === 'string' ? v.split(',').map((x) => x.trim()) : null;
+  if (!list || list.length === 0 || list.some((x) => typeof x !== 'string' || !CA_ID.test(x))) {
+    pr.add([...at, 'ca'], `expected a CA id or an ordered list of CA ids (certctl ca list), got ${describe(v)}`);
+    return undefined;
+  }
+  if (new Set(list).size !== list.length) {
+    pr.add([...at, 'ca'], 'names a CA twice');
+    return undefined;
+  }
+  return (list as string[]).join(',');
+}
+
+const CUSTOM_CA_KEYS = ['name', 'directory', 'caBundle', 'eabKid', 'eabHmacKeyFile', 'eabHmacKeyEnv', 'policy', 'caa', 'keyTypes', 'ipIdentifiers', 'maxNames'] as const;
+
+/**
+ * `cas:` — custom CAs by id: `{ directory, caBundle?, eabKid?, eabHmacKeyFile? | eabHmacKeyEnv?, policy?, caa?, keyTypes?, ipIdentifiers?, maxNames?, name? }`.
+ * The EAB HMAC key is never held here: only where to read it (a file or an environment variable), read when an account is registered.
+ * A `policy` table is a policy override over certctl's conservative default, put under the CA's id in `policies`.
+ */
+function customCas(pr: Problems, v: unknown, base: string, file: string, policies: Record<string, PolicyOverride>): CaProfile[] {
+  if (v === undefined || v === null) return [];
+  if (!isObj(v)) {
+    pr.add(['cas'], `expected a mapping of CA id → { directory, … }, got ${describe(v)}`);
+    return [];
+  }
+  const out: CaProfile[] = [];
+  for (const [id, e] of Object.entries(v)) {
+    const at = ['cas', id];
+    if (!CA_ID.test(id)) {
+      pr.add(at, 'a CA id is lower-case letters, digits and "-" (at most 40), such as my-step-ca');
+      continue;
+    }
+    if (CAS.some((c) => c.id === id) || id === 'custom') {
+      pr.add(at, `"${id}" is a CA of certctl's catalogue (certctl ca list): give your CA another id`);
+      continue;
+    }
+    if (!isObj(e)) {
+      pr.add(at, `expected a mapping with at least "directory", got ${describe(e)}`);
+      continue;
+    }
+    const before = pr.list.length;
+    knownKeys(pr, e, at, CUSTOM_CA_KEYS);
+    const directory = str(pr, e, 'directory', at);
+    if (directory === undefined) pr.add([...at, 'directory'], 'missing: the ACME directory URL (https://…/directory)');
+    else {
+      try {
+        if (new URL(directory).protocol !== 'https:') pr.add([...at, 'directory'], `expected an https URL, got ${describe(directory)}`);
+      } catch {
+        pr.add([...at, 'directory'], `expected an ACME directory URL (https://…), got ${describe(directory)}`);
+      }
+    }
+    const caBundle = filePath(pr, e, 'caBundle', at, base, 'the CA bundle');
+    const eabKid = str(pr, e, 'eabKid', at);
+    const hmacKeyFile = filePath(pr, e, 'eabHmacKeyFile', at, base, 'the EAB HMAC key file');
+    const hmacKeyEnv = str(pr, e, 'eabHmacKeyEnv', at);
+    if (hmacKeyEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(hmacKeyEnv)) pr.add([...at, 'eabHmacKeyEnv'], `expected the name of an environment variable, got ${describe(hmacKeyEnv)}`);
+    if (hmacKeyFile && hmacKeyEnv) pr.add([...at, 'eabHmacKeyEnv'], 'give the EAB HMAC key in one place: eabHmacKeyFile or eabHmacKeyEnv');
+    if ((eabKid === undefined) !== (hmacKeyFile === undefined && hmacKeyEnv === undefined)) {
+      pr.add(at, eabKid === undefined ? 'an EAB HMAC key without its key id: add eabKid' : 'eabKid needs the HMAC key: eabHmacKeyFile FILE (mode 0600) or eabHmacKeyEnv VARIABLE');
+    }
+    const strings = (k: 'caa' | 'keyTypes'): string[] | undefined => {
+      const x = e[k];
+      if (x === undefined || x === null) return undefined;
+      if (!Array.isArray(x) || x.some((y) => typeof y !== 'string' || y.trim() === '' || CONTROL.test(y))) {
+        pr.add([...at, k], `expected a list of strings, got ${describe(x)}`);
+        return undefined;
+      }
+      return (x as string[]).map((y) => y.trim().toLowerCase());
+    };
+    const caa = strings('caa');
+    const keyTypes = strings('keyTypes');
+    if (keyTypes) for (const k of keyTypes) if (!['rsa', 'ecdsa', 'dual', 'sm2'].includes(k)) pr.add([...at, 'keyTypes'], `expected rsa, ecdsa, dual or sm2, got ${describe(k)}`);
+    let policyId = 'default';
+    const pv = e.policy;
+    if (typeof pv === 'string') {
+      if (!findPolicy(pv)) pr.add([...at, 'policy'], `unknown policy "${pv}"; expected one of: ${POLICIES.map((x) => x.id).join(', ')}, or a table of limits`);
+      else policyId = pv;
+    } else if (pv !== undefined && pv !== null) {
+      const o = policyOverride(pr, pv, [...at, 'policy']);
+      if (o) {
+        policies[id] = { source: `${file}: cas.${id}.policy`, ...o };
+        policyId = id;
+      }
+    }
+    if (pr.list.length !== before) continue;
+    out.push({
+      id,
+      name: str(pr, e, 'name', at) ?? `${id} (${directory})`,
+      directoryUrl: directory,
+      policyId,
+      limitsPublished: policyId !== 'default',
+      caaIdentities: caa ?? [],
+      keyTypes: keyTypes ?? ['rsa', 'ecdsa', 'dual'],
+      ipIdentifiers: bool(pr, e, 'ipIdentifiers', at) ?? false,
+      maxNames: int(pr, e, 'maxNames', at, 1, 1000) ?? 100,
+      test: false,
+      eab: eabKid ? 'required' : 'no',
+      profiles: [],
+      source: `${file}: cas.${id}`,
+      date: '',
+      custom: { file, ...(caBundle ? { caBundle } : {}), ...(eabKid ? { eab: unset({ kid: eabKid, hmacKeyFile, hmacKeyEnv }) } : {}) },
+    });
+  }
+  return out;
 }
 
 /** `hosts:` of a certificate: a list of fleet host names (--host NAME of each host). */

@@ -45,6 +45,7 @@ const REQUIRED_TABLES: readonly string[][] = [
   ['challenge_records'], // 5
   ['account_keys'], // 6: account deactivation and key history (certctl account)
   ['version_files', 'lineage_hosts', 'fleet_meta'], // 7
+  ['ca_choices'], // 8: CA fail-over choices
 ];
 
 // SQLite-only statements (the file's own catalogue), named so the PostgreSQL statement check (ledger-backends.test.ts) knows them apart.
@@ -276,6 +277,22 @@ export interface LineageSettings {
   webrootMap?: Record<string, string>;
   /** Set by `certctl delete` before it moves the files away (ms): a lineage so marked is gone for renew, and the next run finishes the deletion. */
   deleting?: number;
+  /** The ordered CA list (ids) issue/renew choose from before each order (docs/cas.md); absent: the lineage's one CA. */
+  cas?: string[];
+  /** After a fail-over, keep renewing at the CA that issued instead of returning to the first of `cas`. */
+  caStick?: boolean;
+}
+
+/** One CA choice for a lineage with a CA list (table ca_choices). */
+export interface CaChoiceRow {
+  id: number;
+  lineage: string;
+  at: number;
+  ca_id: string;
+  directory_url: string;
+  first_ca_id: string;
+  failed_over: number;
+  reason: string;
 }
 
 /**
@@ -1149,6 +1166,21 @@ export class Ledger {
 
   allCertificates(): CertificateRow[] {
     return (this.db.prepare('SELECT * FROM certificates ORDER BY issued_at').all() as Raw[]).map(certFromRaw);
+  }
+
+  // -------------------------------------------------------------- CA choices
+
+  /** Record the CA chosen for a lineage's order (fail-over, docs/cas.md). */
+  recordCaChoice(c: Omit<CaChoiceRow, 'id'>): number {
+    const { id } = this.db
+      .prepare('INSERT INTO ca_choices (lineage, at, ca_id, directory_url, first_ca_id, failed_over, reason) VALUES (@lineage, @at, @ca_id, @directory_url, @first_ca_id, @failed_over, @reason) RETURNING id')
+      .get({ ...c, reason: redact(c.reason) }) as { id: number };
+    return id;
+  }
+
+  /** The latest CA choice of a lineage, if it has one. */
+  lastCaChoice(lineage: string): CaChoiceRow | undefined {
+    return this.db.prepare('SELECT * FROM ca_choices WHERE lineage = ? ORDER BY id DESC LIMIT 1').get(lineage) as CaChoiceRow | undefined;
   }
 
   // ---------------------------------------------------------------- problems

@@ -281,4 +281,20 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE lineages ADD COLUMN renewed_by TEXT;
   ALTER TABLE lineages ADD COLUMN renewed_at INTEGER;
   `,
+  // 8: CA fail-over (docs/cas.md). Each time issue/renew/apply chose a CA for a lineage with an
+  //    ordered list of CAs: the CA chosen, the first of the list, whether it failed over, and why —
+  //    shown by plan and status, sent to the hooks. Holds ids and reasons, never a credential.
+  `
+  CREATE TABLE ca_choices (
+    id INTEGER PRIMARY KEY,
+    lineage TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    ca_id TEXT NOT NULL,
+    directory_url TEXT NOT NULL,
+    first_ca_id TEXT NOT NULL,
+    failed_over INTEGER NOT NULL,
+    reason TEXT NOT NULL
+  );
+  CREATE INDEX ca_choices_lineage ON ca_choices(lineage, id);
+  `,
 ];

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { RunEnv } from '../env.js';
 import type { Ledger, LineageRow, OrderRow, RenewalScanEntry, ScannedCertificate, ScannedLineage } from '../ledger/ledger.js';
-import { findCa, caForLineage, type CaProfile } from '../ca/registry.js';
+import { findCa, caForLineage, candidateFor, type CaProfile } from '../ca/registry.js';
 import { statePaths } from '../paths.js';
 import { LineageStore } from '../store/lineage.js';
 import { ariDecides, renewalDue, revokedAt, soonestExpiring } from './due.js';
@@ -70,7 +70,25 @@ export interface LineageOutcome {
   serial?: string;
   notAfter?: number;
   ari?: { windowStart: number | null; windowEnd: number | null; chosenAt: number | null } | null;
+  /** The CA chosen from the lineage's CA list for this renewal, and why (docs/cas.md). */
+  ca?: { ca: string; first: string; failedOver: boolean; reason: string };
   hooks: HookResult[];
+}
+
+/**
+ * What the post-hook learns of the CAs this run used: CERTCTL_CAS ("lineage=ca …", every lineage
+ * renewed at a CA of its list), CERTCTL_FAILOVERS ("lineage=first>ca …", those that failed over), and
+ * for a run that renewed one such lineage its CERTCTL_CA / CERTCTL_CA_FIRST / CERTCTL_CA_REASON.
+ */
+export function postHookCaEnv(outcomes: readonly LineageOutcome[]): Record<string, string> {
+  const chosen = outcomes.filter((x) => x?.ca && (x.action === 'renewed' || x.action === 'recovered'));
+  if (!chosen.length) return {};
+  const env: Record<string, string> = {
+    CERTCTL_CAS: chosen.map((x) => `${x.lineage}=${x.ca!.ca}`).join(' '),
+    CERTCTL_FAILOVERS: chosen.filter((x) => x.ca!.failedOver).map((x) => `${x.lineage}=${x.ca!.first}>${x.ca!.ca}`).join(' '),
+  };
+  if (chosen.length === 1) Object.assign(env, { CERTCTL_CA: chosen[0]!.ca!.ca, CERTCTL_CA_FIRST: chosen[0]!.ca!.first, CERTCTL_CA_REASON: chosen[0]!.ca!.reason });
+  return env;
 }
 
 export interface RenewReport {
@@ -212,7 +230,8 @@ export async function runRenew(env: RunEnv, ledger: Ledger, o: RenewOptions): Pr
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, total)) }, worker));
   if (halted && !stopped) return { outcomes: [], deployed, hooks: [], exitCode: worst(deployed.map((x) => x.exitCode)), halted: true };
   // Post-hooks run also when stopped: a pre-hook may have stopped the web server.
-  for (const post of postHooks.values()) hooks.push(await runHookSpec('post-hook', post));
+  const caEnv = postHookCaEnv(outcomes);
+  for (const post of postHooks.values()) hooks.push(await runHookSpec('post-hook', post, caEnv));
   if (stopped) throw stopped;
   const hookFailed = hooks.some((h) => !h.ok) || [...outcomes, ...deployed].some((x) => x.hooks.some((h) => !h.ok));
   const code = worst([...outcomes, ...deployed].map((x) => x.exitCode));
@@ -285,22 +304,61 @@ async function renewOne(
   // Due. Stopped here when the run decides first and waits before the first renewal (null: nothing attempted).
   if (!mayAttempt()) return null;
   // The whole lineage row (challenge, webroot, key type …) for the order.
-  const full = ledger.lineage(l.name)!;
-  const ca = caForLineage(l);
+  let full = ledger.lineage(l.name)!;
+  let ca = caForLineage(l);
+  // A lineage with a CA list: plan against each CA, CAA for each, before anything is sent (failover.ts).
+  // An open order stays with its CA (it is resumed there).
+  let caChoice: import('../failover.js').CaChoice | null = null;
+  const list = (full.settings.cas ?? []).map((id) => candidateFor(id, full)).filter((x): x is NonNullable<typeof x> => Boolean(x));
+  if (list.length > 1 && open.length === 0) {
+    const { chooseCa, waitUntilFor } = await import('../failover.js');
+    const ordered = full.settings.caStick ? [...list.filter((c) => c.directoryUrl === full.directory_url), ...list.filter((c) => c.directoryUrl !== full.directory_url)] : list;
+    try {
+      caChoice = await chooseCa(ledger, {
+        names: l.names,
+        keyType: full.key_type,
+        candidates: ordered,
+        waitUntil: soonest && !revokedAt(certs) ? waitUntilFor(soonest.not_after) : null,
+        renewalOf: l.name,
+        forceRenewal: o.forceRenewal,
+        current: { directoryUrl: full.directory_url, replaces, ariWindowOpen: ari?.windowOpen },
+        caa: o.precheck,
+        resolver: o.resolver ?? full.settings.resolver,
+        overrides: (await (await import('../config/index.js')).loadConfig(env.configFile)).policies,
+        now,
+      });
+    } catch (err) {
+      if (!(err instanceof CertctlError)) throw err;
+      return { ...base, action: err.exitCode === ExitCode.BLOCKED ? 'blocked' : 'failed', reason: err.message, nextAt: null, exitCode: err.exitCode, ari: ariInfo };
+    }
+    if (caChoice.directoryUrl !== full.directory_url) {
+      // The lineage moves to the CA chosen (its bundle with it); `replaces` means nothing to another CA.
+      const bundle = caChoice.ca.custom?.caBundle;
+      ledger.saveLineage({ ...full, ca_id: caChoice.ca.id, directory_url: caChoice.directoryUrl, settings: { ...full.settings, ...(bundle ? { caBundle: bundle } : {}) }, now });
+      full = ledger.lineage(l.name)!;
+      replaces = null;
+    }
+    ca = caChoice.ca;
+    ledger.recordCaChoice({ lineage: l.name, at: now, ca_id: ca.id, directory_url: caChoice.directoryUrl, first_ca_id: caChoice.firstId, failed_over: caChoice.failedOver ? 1 : 0, reason: caChoice.reason });
+    const line = `${l.name}: CA ${ca.id}${caChoice.failedOver ? ` instead of ${caChoice.firstId} (fail-over)` : ''}: ${caChoice.reason}.`;
+    if (caChoice.failedOver) env.sink.attention(line);
+    else env.sink.verbose(line);
+  }
+  const eab = await (await import('../failover.js')).customEab(ca);
   if (!(await beforeAttempt(l))) {
     return { ...base, action: 'failed', reason: 'the pre-hook failed; nothing was ordered', nextAt: null, exitCode: ExitCode.INTERNAL, ari: ariInfo };
   }
   const [{ obtain }, { gateFor }] = await Promise.all([import('../obtain.js'), import('../gate.js')]);
   const attempt = (rep: string | null) =>
     obtain(
-      { lineage: full, ca, replaces: rep, forced: o.forceRenewal, precheckSkipped: !o.precheck },
+      { lineage: full, ca, eab, replaces: rep, forced: o.forceRenewal, precheckSkipped: !o.precheck },
       {
         ledger,
         paths: env.paths,
         now: env.now,
         log: (x) => env.sink.verbose(x),
         verbose: env.verbose ? (x) => env.sink.verbose(x) : undefined,
-        gate: gateFor(env, ledger, full, ca, { precheck: o.precheck, renewal: true, replaces: rep, ariWindowOpen: ari?.windowOpen, resolver: o.resolver, httpPort: o.httpPort }),
+        gate: gateFor(env, ledger, full, ca, { precheck: o.precheck, renewal: true, replaces: rep, ariWindowOpen: caChoice && caChoice.directoryUrl !== l.directory_url ? undefined : ari?.windowOpen, resolver: o.resolver, httpPort: o.httpPort }),
       },
     );
   try {
@@ -324,9 +382,12 @@ async function renewOne(
       serial: c.serial,
       notAfter: c.notAfter,
       ari: ariInfo,
+      ...(caChoice ? { ca: { ca: ca.id, first: caChoice.firstId, failedOver: caChoice.failedOver, reason: caChoice.reason } } : {}),
     };
+    // The CA that issued, and why (fail-over), for the hooks (docs/cas.md).
+    const caEnv = { CERTCTL_CA: ca.id, ...(caChoice ? { CERTCTL_CA_FIRST: caChoice.firstId, CERTCTL_CA_FAILED_OVER: caChoice.failedOver ? '1' : '0', CERTCTL_CA_REASON: caChoice.reason } : {}) };
     for (const h of hookSpecs(l.settings.hookFiles?.deploy, o.deployHook ?? l.settings.deployHook)) {
-      outcome.hooks.push(await runHookSpec('deploy-hook', h, { RENEWED_LINEAGE: store.liveDir(l.name), RENEWED_DOMAINS: l.names.join(' ') }));
+      outcome.hooks.push(await runHookSpec('deploy-hook', h, { RENEWED_LINEAGE: store.liveDir(l.name), RENEWED_DOMAINS: l.names.join(' '), ...caEnv }));
     }
     return outcome;
   } catch (err) {
