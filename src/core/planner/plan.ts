@@ -325,7 +325,7 @@ export function planRequest(snap: Snapshot, policy: Policy, req: PlanRequest, no
     push('registrations-per-ip', scopes.host, regs, snap.accountsCreated, 1, 1, 'new accounts per IP address');
   }
 
-  applyProblems(snap, req, limits, notes, now);
+  applyProblems(snap, policy, req, limits, notes, now);
 
   // -------- verdict
   const binding = limits.filter((l) => !l.exempt);
@@ -342,15 +342,25 @@ export function planRequest(snap: Snapshot, policy: Policy, req: PlanRequest, no
   return { verdict, allowedAt, limits, notes, renewal: { sameSet: sameSetRenewal, ari: ariRenewal }, held };
 }
 
-/** Apply the CA's own refusals: an active 429 for a limit instance holds it shut until its Retry-After. */
-function applyProblems(snap: Snapshot, req: PlanRequest, limits: LimitReport[], notes: string[], now: number): void {
+/**
+ * Apply the CA's own refusals: an active 429 for a limit instance holds it shut until its Retry-After.
+ *
+ * A 429 holds only the requests its limit applies to. A refusal for a limit this policy models
+ * (per-domain, exact set, new orders, failed authorizations …) holds the matching limit of this
+ * request, unless the request is exempt from that limit (a renewal of the same set is exempt from
+ * per-domain and new orders at Let's Encrypt; an ARI renewal from all) or the limit's instance is
+ * another one (another account's new-orders, another identifier, another exact set): then it is
+ * only a note. Only a 429 certctl cannot name, or for a limit this policy does not model at all,
+ * becomes an "unclassified" hold — the CA's word is evidence even when certctl has no count for it.
+ */
+function applyProblems(snap: Snapshot, policy: Policy, req: PlanRequest, limits: LimitReport[], notes: string[], now: number): void {
   for (const p of snap.problems) {
     if (p.retryAfter <= now) continue;
     const cls = classifyProblem(p.type, p.detail);
     const name = (p.limitName as LimitName | null) ?? cls.limit;
     const sameAccount = p.accountId === null || p.accountId === req.accountId;
-    const matches = limits.filter((l) => {
-      if (l.name !== name || l.exempt) return false;
+    const instance = (l: LimitReport) => {
+      if (l.name !== name) return false;
       if (p.scope) return p.scope === l.scope || (l.name === 'certificates-per-domain' && registeredDomain(p.scope) === l.scope);
       if (cls.subject) {
         if (l.name === 'certificates-per-domain') return registeredDomain(cls.subject) === l.scope;
@@ -360,16 +370,20 @@ function applyProblems(snap: Snapshot, req: PlanRequest, limits: LimitReport[], 
         return p.accountId !== null && p.accountId === req.accountId;
       }
       return p.lineage !== null && p.lineage === req.renewalOf;
-    });
-    // A refusal this request shares (same account, lineage, exact set or registered domain).
-    const key = setKey(req.names);
-    const relevant =
-      (p.accountId !== null && p.accountId === req.accountId) ||
-      (p.lineage !== null && p.lineage === req.renewalOf) ||
-      (p.scope !== null && (p.scope === key || registeredDomains(req.names).includes(p.scope)));
-    const modelled = name !== null && limits.some((l) => l.name === name && !l.exempt);
+    };
+    const hit = limits.filter(instance);
+    const matches = hit.filter((l) => !l.exempt);
+    const what = `A 429 from this CA at ${utc(p.at)} (${p.detail ?? p.type ?? 'no detail'}) lasts until ${utc(p.retryAfter)}`;
     if (matches.length === 0) {
-      if ((name === null || !modelled) && relevant) {
+      // A refusal this request shares (same account, lineage, exact set or registered domain).
+      const key = setKey(req.names);
+      const relevant =
+        (p.accountId !== null && p.accountId === req.accountId) ||
+        (p.lineage !== null && p.lineage === req.renewalOf) ||
+        (p.scope !== null && (p.scope === key || registeredDomains(req.names).includes(p.scope)));
+      // Modelled = the policy has a count for this limit; whether this request is exempt from it is another question.
+      const modelled = name !== null && policy.limits[name] !== undefined;
+      if (!modelled && relevant) {
         // A 429 certctl cannot name, or for a limit this CA's policy does not model: the CA's
         // word is evidence anyway — hold the request until its Retry-After.
         limits.push({
@@ -387,8 +401,10 @@ function applyProblems(snap: Snapshot, req: PlanRequest, limits: LimitReport[], 
             : `the CA refused (${name}) at ${utc(p.at)}, a limit this CA's policy does not model; waiting for its Retry-After`,
           evidence: { problemId: p.id, at: p.at, retryAfter: p.retryAfter, detail: p.detail },
         });
+      } else if (hit.length > 0) {
+        notes.push(`${what}; this request is exempt from ${name} (${hit[0]!.reason}), so it does not hold it.`);
       } else {
-        notes.push(`A 429 from this CA at ${utc(p.at)} (${p.detail ?? p.type ?? 'no detail'}) lasts until ${utc(p.retryAfter)}; it does not name a limit of this request.`);
+        notes.push(`${what}; it is for ${name ? `${name} of ${p.scope ?? cls.subject ?? 'another request'}` : 'another request'}, not a limit of this request.`);
       }
       continue;
     }
