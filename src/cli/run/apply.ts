@@ -206,7 +206,7 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
     }
 
     // 3. Plan, with the config's policy overrides.
-    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType: spec.text, renewalOf: holder?.name }), now, cfg.policies);
+    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType: spec.text, renewalOf: holder?.name, profile: holder?.settings.profile }), now, cfg.policies);
     item = { ...item, verdict: decision.verdict, allowedAt: decision.allowedAt };
     if (decision.verdict === 'blocked') {
       const why = decision.limits.filter((x) => x.after < 0 || x.evidence).map((x) => x.reason).join('; ') || decision.notes.join(' ');

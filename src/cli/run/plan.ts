@@ -3,7 +3,7 @@ import { utc, local, humanRelative, humanDuration, isoTime } from '../../core/cl
 import type { Context } from '../context.js';
 import type { Decision, LimitReport } from '../../core/planner/plan.js';
 import type { CaProfile } from '../../core/ca/registry.js';
-import type { Policy } from '../../core/limits/policies.js';
+import type { LimitName, Policy } from '../../core/limits/policies.js';
 import type { ChangeCost } from '../../core/lineage-change.js';
 
 export interface PlanOptions {
@@ -19,6 +19,7 @@ export interface PlanOptions {
   ctSync?: string;
   ctMaxAge?: number;
   ctUrl?: string;
+  profile?: string;
 }
 
 
@@ -30,10 +31,25 @@ interface PlanItem {
   policy: Policy;
   keyType: string;
   parts: number;
+  /** The profile planned for (asked, the lineage's, or the CA's default) and what it means for the certificate; null when certctl knows no profiles of this CA. */
+  profile: ProfileView | null;
+  /** Config `policies:` overrides of this policy in force (the CA granted more capacity), else null. */
+  override: { source: string | null; limits: { name: string; capacity: number | null; removed: boolean }[] } | null;
   decision: Decision;
   /** plan --cert-name NAME on a lineage with other names: what changing them spends. */
   change?: ChangeCost | null;
   changeText?: string[];
+}
+
+interface ProfileView {
+  name: string;
+  asked: boolean;
+  maxNames: number;
+  ipIdentifiers: boolean;
+  /** Lifetime of a certificate ordered now under it (the 2026-2029 changes applied); null when unknown. */
+  lifetimeMs: number | null;
+  /** Without ARI (or renewDays), renewed when this much is left. */
+  renewLeftMs: number | null;
 }
 
 export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
@@ -54,6 +70,7 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
   url(opts.server, '--server');
   url(opts.ctUrl, '--ct-url');
   opts.ctMaxAge = seconds(opts.ctMaxAge, '--ct-max-age', 24 * 365 * 10);
+  (await import('../validate.js')).profile(opts.profile);
   if (opts.domain !== undefined && opts.domain.length === 0) {
     const { InputError } = await import('../../core/errors.js');
     throw new InputError('-d was given an empty name.', 'Pass each name with -d, e.g. -d example.com; leave -d out to plan every due renewal.');
@@ -74,10 +91,28 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
   const ledger = await ctx.ledger();
   const now = ctx.now();
 
-  const planOne = (names: string[], ca: CaProfile, directoryUrl: string, keyType: string, extra: { renewalOf?: string; forceRenewal?: boolean; lineage?: string }): PlanItem => {
+  const { profileRule, expectedLifetimeMs, ruleCapacity } = await import('../../core/limits/policies.js');
+  const { dueAt } = await import('../../core/renew/due.js');
+  const planOne = (names: string[], ca: CaProfile, directoryUrl: string, keyType: string, extra: { renewalOf?: string; forceRenewal?: boolean; lineage?: string; profile?: string; renewDays?: number }): PlanItem => {
     const spec = parseKeyType(keyType);
-    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType, forceRenewal: extra.forceRenewal, renewalOf: extra.renewalOf }), now, overrides);
-    return { lineage: extra.lineage ?? null, names, ca, directoryUrl, policy: policyFor(ca.policyId, overrides), keyType: spec.text, parts: spec.parts.length, decision };
+    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType, forceRenewal: extra.forceRenewal, renewalOf: extra.renewalOf, profile: extra.profile }), now, overrides);
+    const policy = policyFor(ca.policyId, overrides);
+    const pr = profileRule(policy, extra.profile);
+    const life = expectedLifetimeMs(policy, extra.profile, now) ?? null;
+    const profile: ProfileView | null = pr
+      ? { name: pr.name, asked: pr.asked, maxNames: pr.rule.maxNames, ipIdentifiers: pr.rule.ipIdentifiers, lifetimeMs: life, renewLeftMs: life === null ? null : now + life - dueAt({ not_before: now, not_after: now + life }, extra.renewDays) }
+      : null;
+    const o = overrides[ca.policyId];
+    const override = o
+      ? {
+          source: o.source ?? null,
+          limits: Object.entries(o.limits ?? {}).map(([name, r]) => {
+            const rule = policy.limits[name as LimitName];
+            return { name, removed: r === null, capacity: r === null || !rule ? null : ruleCapacity(rule) };
+          }),
+        }
+      : null;
+    return { lineage: extra.lineage ?? null, names, ca, directoryUrl, policy, keyType: spec.text, parts: spec.parts.length, profile, override, decision };
   };
 
   if (request) {
@@ -86,7 +121,8 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
     // The lineage-aware view issue takes (lineage-change.ts): a change of a lineage's names, or an overlap issue refuses.
     const { chooseLineage, changeCost, changeLines } = await import('../../core/lineage-change.js');
     const choice = chooseLineage(ledger, { names, directoryUrl, certName: opts.certName, expand: opts.expand, newLineage: opts.newLineage, forceRenewal: opts.forceRenewal });
-    const item = planOne(names, ca, directoryUrl, keyType, { forceRenewal: opts.forceRenewal });
+    const held = choice.kind !== 'overlap' ? choice.existing : undefined;
+    const item = planOne(names, ca, directoryUrl, keyType, { forceRenewal: opts.forceRenewal, profile: opts.profile ?? held?.settings.profile, renewDays: held?.settings.renewDays });
     if (choice.kind === 'overlap') {
       item.decision.notes.push(`certctl issue refuses this as asked: ${choice.message.replace(/, nothing was sent\.?$/, '.')} ${choice.hint}`);
     } else if (opts.certName !== undefined || opts.expand || opts.newLineage) {
@@ -134,7 +170,7 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
       continue;
     }
     const ca = caForLineage(l);
-    items.push(planOne(l.names, ca, l.directory_url, l.key_type, { renewalOf: l.name, forceRenewal: true, lineage: l.name }));
+    items.push(planOne(l.names, ca, l.directory_url, l.key_type, { renewalOf: l.name, forceRenewal: true, lineage: l.name, profile: l.settings.profile, renewDays: l.settings.renewDays }));
   }
   const blocked = items.some((i) => i.decision.verdict === 'blocked');
   const code = blocked ? ExitCode.BLOCKED : ExitCode.OK;
@@ -186,7 +222,17 @@ function planJson(i: PlanItem) {
     names: i.names,
     change: i.change ?? null,
     ca: { id: i.ca.id, name: i.ca.name, directoryUrl: i.directoryUrl },
-    policy: { id: i.policy.id, name: i.policy.name, source: i.policy.source, date: i.policy.date },
+    policy: { id: i.policy.id, name: i.policy.name, source: i.policy.source, date: i.policy.date, override: i.override },
+    profile: i.profile
+      ? {
+          name: i.profile.name,
+          asked: i.profile.asked,
+          maxNames: i.profile.maxNames,
+          ipIdentifiers: i.profile.ipIdentifiers,
+          lifetimeHours: i.profile.lifetimeMs === null ? null : i.profile.lifetimeMs / 3_600_000,
+          renewWhenLeftHours: i.profile.renewLeftMs === null ? null : Math.round(i.profile.renewLeftMs / 3_600_000),
+        }
+      : null,
     keyType: i.keyType,
     parts: i.parts,
     verdict: i.decision.verdict,
@@ -212,6 +258,16 @@ function printItem(ctx: Context, i: PlanItem, now: number): void {
   ctx.out.info(`${p.bold('Plan')}${of}: ${i.names.join(', ')}`);
   for (const line of i.changeText ?? []) ctx.out.info(`  ${line}`);
   ctx.out.info(`  CA ${i.ca.name} (${i.directoryUrl}); policy ${i.policy.id} of ${i.policy.date}; key ${i.keyType}${i.parts > 1 ? ` = ${i.parts} certificates` : ''}`);
+  if (i.override) {
+    const what = i.override.limits.map((x) => (x.removed ? `${x.name} removed` : `${x.name}${x.capacity !== null ? ` ${x.capacity}` : ''}`)).join(', ');
+    ctx.out.attention(`  ${p.warn('Override in force')} (config policies.${i.policy.id}${i.override.source ? `, ${i.override.source}` : ''}): ${what || 'renewal rule or name changed'} — the CA's published numbers are replaced by yours.`);
+  }
+  if (i.profile) {
+    const pf = i.profile;
+    const days = (ms: number) => (ms % 86_400_000 === 0 ? `${ms / 86_400_000} days` : `${Math.round(ms / 3_600_000)} h`);
+    const life = pf.lifetimeMs !== null ? `; a certificate ordered now lives ${days(pf.lifetimeMs)}, renewed in the CA's ARI window, else with ${days(pf.renewLeftMs!)} left` : '';
+    ctx.out.info(`  profile ${pf.name}${pf.asked ? '' : " (the CA's default)"}: at most ${pf.maxNames} names, ${pf.ipIdentifiers ? 'DNS names and IP addresses' : 'DNS names only'}${life}`);
+  }
   const w = Math.max(...d.limits.map((l) => l.name.length), 10);
   const sw = Math.min(40, Math.max(...d.limits.map((l) => l.scope.length), 5));
   for (const l of d.limits) {
@@ -222,7 +278,7 @@ function printItem(ctx: Context, i: PlanItem, now: number): void {
       continue;
     }
     const fits = l.allowedAt !== null && l.allowedAt <= now;
-    const nums = l.kind === 'max' ? `${l.used} of max ${l.capacity}` : `used ${l.used}/${l.capacity}, spend ${l.spend}, left ${l.after}`;
+    const nums = l.name === 'identifier-types' ? `${l.used} IP address(es), ${fits ? 'issued' : 'not issued'} under this profile` : l.kind === 'max' ? `${l.used} of max ${l.capacity}` : `used ${l.used}/${l.capacity}, spend ${l.spend}, left ${l.after}`;
     const state = fits ? (l.kind !== 'max' && l.spend > 0 && l.after === 0 ? p.warn('last slot') : p.ok('fits')) : p.bad(`blocked until ${when(l.allowedAt, now, fmt)}`);
     ctx.out.info(`${head}  ${nums}; ${state}`);
     if (l.nextFreeAt !== null && l.nextFreeAt > now && l.used > 0 && l.kind !== 'max') ctx.out.info(`  ${''.padEnd(w)}  ${''.padEnd(sw)}  ${p.dim(`next slot frees ${when(l.nextFreeAt, now, fmt)}`)}`);

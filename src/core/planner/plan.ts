@@ -10,9 +10,9 @@
  */
 import { bucketAllowedAt, bucketState } from '../limits/bucket.js';
 import { windowAllowedAt, windowState } from '../limits/window.js';
-import { ruleCapacity, type LimitName, type Policy, type Rule } from '../limits/policies.js';
+import { profileRule, ruleCapacity, type LimitName, type Policy, type Rule } from '../limits/policies.js';
 import { classifyProblem } from '../limits/problems.js';
-import { registeredDomain, registeredDomains, setKey } from '../names.js';
+import { isIP, registeredDomain, registeredDomains, setKey } from '../names.js';
 import { utc } from '../clock.js';
 
 /** What is asked: one certificate request (N parts: dual = 2, an SM2 bundle = 3) to one CA. */
@@ -36,6 +36,8 @@ export interface PlanRequest {
   forceRenewal?: boolean;
   /** The lineage this request renews (a renewal is never a "duplicate" verdict). */
   renewalOf?: string;
+  /** The ACME profile asked for (newOrder `profile`); null/absent: the CA's default. */
+  profile?: string | null;
 }
 
 /** A certificate already issued, as the limits see it. */
@@ -108,7 +110,8 @@ export interface Snapshot {
 export type Verdict = 'allowed' | 'last-slot' | 'blocked' | 'duplicate';
 
 export interface LimitReport {
-  name: LimitName | 'unclassified';
+  /** A limit; 'unclassified': a 429 certctl cannot attribute; 'identifier-types': identifiers the asked profile does not issue (IP addresses). */
+  name: LimitName | 'unclassified' | 'identifier-types';
   /** The instance: registered domain, exact set, "account N", identifier, "request", "this host". */
   scope: string;
   kind: Rule['kind'] | 'ca';
@@ -238,21 +241,52 @@ export function planRequest(snap: Snapshot, policy: Policy, req: PlanRequest, no
     });
   };
 
-  // names per certificate: a ceiling, not a count over time.
+  // names per certificate: a ceiling, not a count over time; the profile asked for can lower it (LE tlsserver, shortlived: 25).
   const namesRule = policy.limits['names-per-certificate'];
-  if (namesRule) {
-    const cap = ruleCapacity(namesRule);
+  const prof = profileRule(policy, req.profile);
+  if (req.profile && policy.profiles && !prof) {
+    notes.push(`certctl knows no rules for the profile "${req.profile}" at this CA (it knows ${Object.keys(policy.profiles).join(', ')}): the CA's directory decides whether it exists; the limits shown are the CA's general ones.`);
+  }
+  if (namesRule || prof) {
+    const ruleCap = namesRule ? ruleCapacity(namesRule) : Infinity;
+    const cap = Math.min(ruleCap, prof?.rule.maxNames ?? Infinity);
+    const byProfile = prof !== undefined && prof.rule.maxNames < ruleCap;
+    const under = prof ? ` under the profile ${prof.name}${prof.asked ? '' : " (the CA's default)"}` : '';
     limits.push({
       name: 'names-per-certificate',
       scope: scopes.request,
-      kind: namesRule.kind,
+      kind: 'max',
       used: req.names.length,
       capacity: cap,
       spend: 0,
       after: cap - req.names.length,
       nextFreeAt: null,
       allowedAt: req.names.length <= cap ? now : null,
-      reason: req.names.length <= cap ? `${req.names.length} of at most ${cap} names` : `${req.names.length} names; this CA allows at most ${cap}: split the names over several certificates`,
+      reason:
+        req.names.length <= cap
+          ? `${req.names.length} of at most ${cap} names${under}`
+          : `${req.names.length} names; this CA allows at most ${cap}${under}: split the names over several certificates${byProfile ? ` (or ask for a profile that allows ${ruleCap})` : ''}`,
+    });
+  }
+
+  // identifier types: a profile that issues DNS names only refuses IP addresses (LE: IP certificates only under shortlived).
+  const ips = req.names.filter((n) => isIP(n) !== 0);
+  if (prof && ips.length > 0) {
+    const withIp = Object.entries(policy.profiles ?? {}).filter(([, r]) => r.ipIdentifiers).map(([n]) => n);
+    const ok = prof.rule.ipIdentifiers;
+    limits.push({
+      name: 'identifier-types',
+      scope: scopes.request,
+      kind: 'max',
+      used: ips.length,
+      capacity: ok ? ips.length : 0,
+      spend: 0,
+      after: ok ? 0 : -ips.length,
+      nextFreeAt: null,
+      allowedAt: ok ? now : null,
+      reason: ok
+        ? `IP addresses (${ips.join(', ')}) are issued under the profile ${prof.name}`
+        : `the profile ${prof.name}${prof.asked ? '' : " (the CA's default)"} issues no IP-address certificates (${ips.join(', ')}); ${withIp.length ? `ask for ${withIp.map((n) => `--profile ${n}`).join(' or ')}` : 'this CA issues them under no profile certctl knows'}`,
     });
   }
 
