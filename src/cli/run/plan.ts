@@ -154,7 +154,9 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
 
   // A whole renewal run: every lineage that is due now.
   const { ariDecides, renewalDue, revokedAt, soonestExpiring } = await import('../../core/renew/due.js');
-  const { ariDecision } = await import('../../core/renew/ari.js');
+  const { ariDecision, dueBeforeNextRun } = await import('../../core/renew/ari.js');
+  // As renew decides from cron: an ARI moment chosen before the next scheduled run is due now.
+  const nextRun = (await import('../../core/schedule/next-run.js')).estimateNextRun(ledger, now);
   const items: PlanItem[] = [];
   const notDue: { lineage: string; names: string[]; dueAt: number }[] = [];
   const ctSync = await ctForPlan(ledger, managedDomains(ledger), ctx.now, opts, (l) => ctx.out.verbose(l));
@@ -164,7 +166,8 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
     const soonest = soonestExpiring(certs);
     // renew's rule, from what the ledger knows (no request): the ARI moment chosen earlier stands for the CA's answer.
     const facts = { openOrders: ledger.openOrders(l.name).length, soonest, revokedAt: revokedAt(certs), renewDays: l.settings.renewDays };
-    const due = renewalDue({ ...facts, ari: soonest && ariDecides(facts) ? ariDecision(ledger.renewalInfo(soonest.id), now) : null }, now);
+    const ari = soonest && ariDecides(facts) ? ariDecision(ledger.renewalInfo(soonest.id), now) : null;
+    const due = renewalDue({ ...facts, ari: ari ? dueBeforeNextRun(ari, now, nextRun) : null }, now);
     if (!due.due) {
       notDue.push({ lineage: l.name, names: l.names, dueAt: due.nextAt! });
       continue;
