@@ -61,6 +61,8 @@ export interface PlanRequest {
   keyType?: string;
   /** Plan as a forced re-issue of the same set (issue's forceRenewal). */
   forceRenewal?: boolean;
+  /** An ACME profile the CA lists (e.g. "tlsserver"): planned with its rules (names per certificate, IP addresses). */
+  profile?: string;
 }
 
 /** What `issue` orders. Exactly one of `webroot` and `standalone`. */
@@ -84,8 +86,6 @@ export interface IssueRequest extends PlanRequest {
   /** PEM file of extra CA certificates to trust for the ACME server's TLS. */
   caBundle?: string;
   reuseKey?: boolean;
-  /** An ACME profile the CA lists (e.g. "tlsserver"). */
-  profile?: string;
   /** DNS server for the readiness checks, "host:port" (default: the system resolver). */
   resolver?: string;
   /** Port the readiness check fetches HTTP-01 on (default 80). */
@@ -201,12 +201,13 @@ export async function plan(request: PlanRequest, opts: CallOptions = {}): Promis
   return call(run, async () => {
     const domains = domainsOf(request);
     const { ca, directoryUrl } = caOf(request);
+    v.profile(request.profile, 'request.profile');
     // No names-per-certificate cap here: the planner reports it as a limit with its reason.
     const names = normalizeNames(domains, { allowIp: ca.ipIdentifiers, allowWildcard: true });
     const keyType = parseKeyType(request.keyType ?? (ca.keyTypes.length === 1 ? ca.keyTypes[0]! : 'ecdsa')).text;
     const config = await loadConfig(opts.configFile);
     const ledger = run.ledger();
-    return planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType, forceRenewal: request.forceRenewal }), run.env.now(), config.policies);
+    return planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType, forceRenewal: request.forceRenewal, profile: request.profile }), run.env.now(), config.policies);
   });
 }
 

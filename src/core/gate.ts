@@ -54,6 +54,7 @@ export function gateFor(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfil
         ariWindowOpen: o.ariWindowOpen,
         forceRenewal: o.forceRenewal || o.renewal,
         renewalOf: o.renewal ? l.name : undefined,
+        profile: l.settings.profile ?? null,
       }),
       now,
       overrides,

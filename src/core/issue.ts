@@ -156,7 +156,7 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
   if (change) {
     const [{ planFromLedger, planRequestFor }, { loadConfig }] = await Promise.all([import('./plan.js'), import('./config/index.js')]);
     const overrides = (await loadConfig(env.configFile)).policies;
-    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType: req.keyType, forceRenewal: req.forceRenewal }), now, overrides);
+    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType: req.keyType, forceRenewal: req.forceRenewal, profile: req.profile ?? existing?.settings.profile }), now, overrides);
     cost = changeCost(change, decision);
     for (const line of changeLines(cost)) env.sink.attention(line);
   }

@@ -8,7 +8,9 @@
 import type { Ledger } from './ledger/ledger.js';
 import { accountList, activeProblemFacts, domainFactsAllCas, managedDomains, openOrderTimes, orderFacts, readSnapshot, revokedFacts } from './ledger/snapshot.js';
 import { registeredDomains, setKey } from './names.js';
-import { lookbackMs, policyFor, type LimitName, type Policy, type PolicyOverride, type Rule } from './limits/policies.js';
+import { InputError } from './errors.js';
+import { isIP } from './names.js';
+import { lookbackMs, policyFor, profileRule, type LimitName, type Policy, type PolicyOverride, type Rule } from './limits/policies.js';
 import { headroom, type Headroom } from './limits/headroom.js';
 import { caForDirectory, findCa, type CaProfile } from './ca/registry.js';
 import { parseKeyType } from './keys/index.js';
@@ -27,6 +29,8 @@ export interface PlanAsk {
   ariWindowOpen?: boolean;
   forceRenewal?: boolean;
   renewalOf?: string;
+  /** The ACME profile asked for (--profile, the lineage's settings.profile). */
+  profile?: string | null;
 }
 
 /**
@@ -49,7 +53,36 @@ export function planRequestFor(ledger: Pick<Ledger, 'account'>, ask: PlanAsk): P
     ariWindowOpen: ask.ariWindowOpen,
     forceRenewal: ask.forceRenewal,
     renewalOf: ask.renewalOf,
+    profile: ask.profile ?? null,
   };
+}
+
+/**
+ * A request that names a profile the CA will not issue it under is bad input (exit 2), said
+ * before the ledger is opened: more names than the profile allows (Let's Encrypt tlsserver and
+ * shortlived: 25), or IP addresses under a profile that issues DNS names only (all but
+ * shortlived). Without an explicit profile the planner reports the same (the lineage's own
+ * profile, or the CA's default, applies there).
+ */
+export function assertProfileFits(policy: Policy, caName: string, profile: string | undefined, names: readonly string[], flag = '--profile'): void {
+  if (!profile) return;
+  const p = profileRule(policy, profile);
+  if (!p) return;
+  if (names.length > p.rule.maxNames) {
+    const more = Object.entries(policy.profiles ?? {}).filter(([, r]) => r.maxNames >= names.length).map(([n]) => n);
+    throw new InputError(
+      `${names.length} names were given; ${caName} allows at most ${p.rule.maxNames} names per certificate under the profile ${p.name}.`,
+      `Split the names over several certificates${more.length ? `, or use ${more.map((n) => `${flag} ${n}`).join(' or ')}` : ''}. Nothing was sent.`,
+    );
+  }
+  const ip = names.find((n) => isIP(n) !== 0);
+  if (ip && !p.rule.ipIdentifiers) {
+    const withIp = Object.entries(policy.profiles ?? {}).filter(([, r]) => r.ipIdentifiers).map(([n]) => n);
+    throw new InputError(
+      `${caName} issues no certificates for IP addresses such as ${ip} under the profile ${p.name}.`,
+      withIp.length ? `Use ${withIp.map((n) => `${flag} ${n}`).join(' or ')} for IP addresses, or leave them out. Nothing was sent.` : 'Leave the IP addresses out. Nothing was sent.',
+    );
+  }
 }
 
 /** Decide one request from the ledger (snapshot + policy lookup + planRequest). `overrides`: policy overrides from the config file. */

@@ -416,7 +416,8 @@ describe('cron print', () => {
     // What cron hands /bin/sh: the text after the five time fields and the user, each "\%" as "%".
     const command = line.split(' ').slice(6).join(' ').replace(/\\%/g, '%');
     const words = execFileSync('/bin/sh', ['-c', `printf '%s\\0' ${command.slice(command.indexOf(' renew') + 1)}`]).toString().split('\0').slice(0, -1);
-    expect(words).toEqual(['renew', '--quiet', '--deploy-hook', hook]);
+    // --file names itself to renew (--schedule-file): renew reads the schedule to know its next run (ARI timing).
+    expect(words).toEqual(['renew', '--quiet', '--schedule-file', file, '--deploy-hook', hook]);
     // An unescaped "%" would have cut the line for cron:
     expect(line.split(' ').slice(6).join(' ')).not.toMatch(/[^\\]%/);
     const empty = await cli(['cron', 'install', '--file', file, '--deploy-hook', ' ']);

@@ -24,6 +24,7 @@ export function register(program: Command): void {
     .option('--cert-name <name>', "with -d: plan as `issue --cert-name NAME` would: an existing lineage with other names shows what changing them spends (a new exact set, each domain's slots, no renewal exemption)")
     .option('--expand', 'with -d: as issue --expand (the new set must contain the lineage\'s names)')
     .option('--new-lineage', 'with -d: as issue --new-lineage (a second lineage beside an overlapping one)')
+    .option('--profile <name>', "ACME profile to plan for (Let's Encrypt: classic 100 names; tlsserver 25; shortlived 25, also IP addresses); default: the lineage's, else the CA's default")
     .option('--force-renewal', 'plan an order even though a valid certificate for this exact set is held')
     .addOption(new Option('--ct-sync <mode>', 'auto: first sync Certificate Transparency (crt.sh) for domains whose last sync is older than --ct-max-age').choices(['auto', 'never']).default('never'))
     .addOption(new Option('--ct-max-age <hours>', 'with --ct-sync auto: sync when the last CT sync is older than this').default(24))

@@ -23,6 +23,7 @@ export function register(program: Command): void {
     .addOption(new Option('--ct-sync <mode>', 'auto: first sync Certificate Transparency (crt.sh) for the managed domains whose last sync is older than --ct-max-age, so limits count what other hosts issued').choices(['auto', 'never']).default('never'))
     .addOption(new Option('--ct-max-age <hours>', 'with --ct-sync auto: sync when the last CT sync is older than this').default(24))
     .option('--ct-url <url>', 'crt.sh-compatible base URL (default https://crt.sh)')
+    .option('--schedule-file <path>', 'the cron file that runs this renew (default /etc/cron.d/certctl): an ARI moment chosen before its next run is renewed now; without one, the ledger\'s renew history says when the next run is')
     .addHelpText(
       'after',
       `

@@ -211,7 +211,7 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
 
     // 3. Plan, with the config's policy overrides.
     // With a list, the first CA whose plan allows (issueLineage then checks CAA for each and says why).
-    const decisions = cas.map((x) => planFromLedger(ledger, planRequestFor(ledger, { names, ca: x.ca, directoryUrl: x.directoryUrl, keyType: spec.text, renewalOf: holder?.name }), now, cfg.policies));
+    const decisions = cas.map((x) => planFromLedger(ledger, planRequestFor(ledger, { names, ca: x.ca, directoryUrl: x.directoryUrl, keyType: spec.text, renewalOf: holder?.name, profile: holder?.settings.profile }), now, cfg.policies));
     const decision = decisions.find((d) => d.verdict !== 'blocked') ?? decisions[0]!;
     item = { ...item, verdict: decision.verdict, allowedAt: decision.allowedAt };
     if (decision.verdict === 'blocked') {

@@ -12,7 +12,7 @@ export interface CronHookOptions {
 }
 
 /** The renew command cron runs, keeping a --state-dir / --config given here, and the hooks given. */
-async function renewCommand(ctx: Context, hooks: CronHookOptions): Promise<string> {
+async function renewCommand(ctx: Context, hooks: CronHookOptions, scheduleFile?: string): Promise<string> {
   const { certctlCommand } = await import('../../core/schedule/cron.js');
   const { hookCommand } = await import('../validate.js');
   const path = await import('node:path');
@@ -23,7 +23,9 @@ async function renewCommand(ctx: Context, hooks: CronHookOptions): Promise<strin
   for (const [k, flag] of [['preHook', '--pre-hook'], ['postHook', '--post-hook'], ['deployHook', '--deploy-hook']] as const) {
     if (hookCommand(hooks[k], flag) !== undefined) h.push(flag, hooks[k]!);
   }
-  return certctlCommand([...g, 'renew', '--quiet', ...h]);
+  // A file other than the default is named, so renew reads its schedule (the next run, for ARI timing).
+  const sf = scheduleFile && path.resolve(scheduleFile) !== DEFAULT_FILE ? ['--schedule-file', path.resolve(scheduleFile)] : [];
+  return certctlCommand([...g, 'renew', '--quiet', ...sf, ...h]);
 }
 
 export async function runCronPrint(ctx: Context, opts: { system?: boolean } & CronHookOptions): Promise<number | void> {
@@ -43,7 +45,7 @@ export async function runCronInstall(ctx: Context, opts: { file?: string } & Cro
     throw new InputError(`Only root can write ${DEFAULT_FILE}.`, 'Run it with sudo, or print a line for your own crontab: certctl cron print (then crontab -e).');
   }
   const file = path.resolve(opts.file ?? DEFAULT_FILE);
-  const command = await renewCommand(ctx, opts);
+  const command = await renewCommand(ctx, opts, file);
   const { time, kept } = installCronFile(file, command);
   const line = cronLine(time, command, 'root');
   if (ctx.out.json) {

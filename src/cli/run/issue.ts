@@ -106,6 +106,10 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
   const dns = dnsSettingsFrom(o);
   v.email(o.email, optionGiven(o, 'email') === false && config.file ? `${config.file}: defaults.email` : '--email');
   v.profile(o.profile);
+  // The profile's own rules (LE tlsserver/shortlived: 25 names; IP addresses only under shortlived), before anything is opened or sent.
+  const { assertProfileFits } = await import('../../core/plan.js');
+  const { policyFor } = await import('../../core/limits/policies.js');
+  assertProfileFits(policyFor(ca.policyId, config.policies), ca.name, o.profile, names);
   if (o.resolver !== undefined) parseResolver(v.plain(o.resolver, '--resolver')!);
   o.httpPort = v.wholeNumber(o.httpPort, '--http-port', 1, 65535);
   o.tlsPort = v.wholeNumber(o.tlsPort, '--tls-port', 1, 65535);

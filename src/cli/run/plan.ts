@@ -4,7 +4,7 @@ import { wrap, lineWidth } from '../layout.js';
 import type { Context } from '../context.js';
 import type { Decision, LimitReport } from '../../core/planner/plan.js';
 import type { CaProfile } from '../../core/ca/registry.js';
-import type { Policy } from '../../core/limits/policies.js';
+import type { LimitName, Policy } from '../../core/limits/policies.js';
 import type { ChangeCost } from '../../core/lineage-change.js';
 
 export interface PlanOptions {
@@ -20,6 +20,7 @@ export interface PlanOptions {
   ctSync?: string;
   ctMaxAge?: number;
   ctUrl?: string;
+  profile?: string;
 }
 
 
@@ -31,12 +32,27 @@ interface PlanItem {
   policy: Policy;
   keyType: string;
   parts: number;
+  /** The profile planned for (asked, the lineage's, or the CA's default) and what it means for the certificate; null when certctl knows no profiles of this CA. */
+  profile: ProfileView | null;
+  /** Config `policies:` overrides of this policy in force (the CA granted more capacity), else null. */
+  override: { source: string | null; limits: { name: string; capacity: number | null; removed: boolean }[] } | null;
   decision: Decision;
   /** plan --cert-name NAME on a lineage with other names: what changing them spends. */
   change?: ChangeCost | null;
   changeText?: string[];
   /** A lineage with a CA list: the CA renew would choose now (or chose last), and why. */
   caChoice?: { ca: string; first: string; failedOver: boolean; reason: string; at?: string | null } | null;
+}
+
+interface ProfileView {
+  name: string;
+  asked: boolean;
+  maxNames: number;
+  ipIdentifiers: boolean;
+  /** Lifetime of a certificate ordered now under it (the 2026-2029 changes applied); null when unknown. */
+  lifetimeMs: number | null;
+  /** Without ARI (or renewDays), renewed when this much is left. */
+  renewLeftMs: number | null;
 }
 
 export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
@@ -57,6 +73,7 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
   url(opts.server, '--server');
   url(opts.ctUrl, '--ct-url');
   opts.ctMaxAge = seconds(opts.ctMaxAge, '--ct-max-age', 24 * 365 * 10);
+  (await import('../validate.js')).profile(opts.profile);
   if (opts.domain !== undefined && opts.domain.length === 0) {
     const { InputError } = await import('../../core/errors.js');
     throw new InputError('-d was given an empty name.', 'Pass each name with -d, e.g. -d example.com; leave -d out to plan every due renewal.');
@@ -77,10 +94,28 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
   const ledger = await ctx.ledger();
   const now = ctx.now();
 
-  const planOne = (names: string[], ca: CaProfile, directoryUrl: string, keyType: string, extra: { renewalOf?: string; forceRenewal?: boolean; lineage?: string }): PlanItem => {
+  const { profileRule, expectedLifetimeMs, ruleCapacity } = await import('../../core/limits/policies.js');
+  const { dueAt } = await import('../../core/renew/due.js');
+  const planOne = (names: string[], ca: CaProfile, directoryUrl: string, keyType: string, extra: { renewalOf?: string; forceRenewal?: boolean; lineage?: string; profile?: string; renewDays?: number }): PlanItem => {
     const spec = parseKeyType(keyType);
-    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType, forceRenewal: extra.forceRenewal, renewalOf: extra.renewalOf }), now, overrides);
-    return { lineage: extra.lineage ?? null, names, ca, directoryUrl, policy: policyFor(ca.policyId, overrides), keyType: spec.text, parts: spec.parts.length, decision };
+    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType, forceRenewal: extra.forceRenewal, renewalOf: extra.renewalOf, profile: extra.profile }), now, overrides);
+    const policy = policyFor(ca.policyId, overrides);
+    const pr = profileRule(policy, extra.profile);
+    const life = expectedLifetimeMs(policy, extra.profile, now) ?? null;
+    const profile: ProfileView | null = pr
+      ? { name: pr.name, asked: pr.asked, maxNames: pr.rule.maxNames, ipIdentifiers: pr.rule.ipIdentifiers, lifetimeMs: life, renewLeftMs: life === null ? null : now + life - dueAt({ not_before: now, not_after: now + life }, extra.renewDays) }
+      : null;
+    const o = overrides[ca.policyId];
+    const override = o
+      ? {
+          source: o.source ?? null,
+          limits: Object.entries(o.limits ?? {}).map(([name, r]) => {
+            const rule = policy.limits[name as LimitName];
+            return { name, removed: r === null, capacity: r === null || !rule ? null : ruleCapacity(rule) };
+          }),
+        }
+      : null;
+    return { lineage: extra.lineage ?? null, names, ca, directoryUrl, policy, keyType: spec.text, parts: spec.parts.length, profile, override, decision };
   };
 
   if (request) {
@@ -101,7 +136,8 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
     // The lineage-aware view issue takes (lineage-change.ts): a change of a lineage's names, or an overlap issue refuses.
     const { chooseLineage, changeCost, changeLines } = await import('../../core/lineage-change.js');
     const choice = chooseLineage(ledger, { names, directoryUrl, certName: opts.certName, expand: opts.expand, newLineage: opts.newLineage, forceRenewal: opts.forceRenewal });
-    const item = planOne(names, ca, directoryUrl, keyType, { forceRenewal: opts.forceRenewal });
+    const held = choice.kind !== 'overlap' ? choice.existing : undefined;
+    const item = planOne(names, ca, directoryUrl, keyType, { forceRenewal: opts.forceRenewal, profile: opts.profile ?? held?.settings.profile, renewDays: held?.settings.renewDays });
     if (choice.kind === 'overlap') {
       item.decision.notes.push(`certctl issue refuses this as asked: ${choice.message.replace(/, nothing was sent\.?$/, '.')} ${choice.hint}`);
     } else if (opts.certName !== undefined || opts.expand || opts.newLineage) {
@@ -133,7 +169,9 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
 
   // A whole renewal run: every lineage that is due now.
   const { ariDecides, renewalDue, revokedAt, soonestExpiring } = await import('../../core/renew/due.js');
-  const { ariDecision } = await import('../../core/renew/ari.js');
+  const { ariDecision, dueBeforeNextRun } = await import('../../core/renew/ari.js');
+  // As renew decides from cron: an ARI moment chosen before the next scheduled run is due now.
+  const nextRun = (await import('../../core/schedule/next-run.js')).estimateNextRun(ledger, now);
   const items: PlanItem[] = [];
   const notDue: { lineage: string; names: string[]; dueAt: number; caChoice: ReturnType<typeof lastChoice> }[] = [];
   // The CA a fail-over list chose last for a lineage (docs/cas.md), shown with its plan.
@@ -148,7 +186,8 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
     const soonest = soonestExpiring(certs);
     // renew's rule, from what the ledger knows (no request): the ARI moment chosen earlier stands for the CA's answer.
     const facts = { openOrders: ledger.openOrders(l.name).length, soonest, revokedAt: revokedAt(certs), renewDays: l.settings.renewDays };
-    const due = renewalDue({ ...facts, ari: soonest && ariDecides(facts) ? ariDecision(ledger.renewalInfo(soonest.id), now) : null }, now);
+    const ari = soonest && ariDecides(facts) ? ariDecision(ledger.renewalInfo(soonest.id), now) : null;
+    const due = renewalDue({ ...facts, ari: ari ? dueBeforeNextRun(ari, now, nextRun) : null }, now);
     if (!due.due) {
       notDue.push({ lineage: l.name, names: l.names, dueAt: due.nextAt!, caChoice: lastChoice(l.name) });
       continue;
@@ -171,7 +210,7 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
         // No CA of the list allows it: the first CA's plan says why and when.
       }
     }
-    items.push({ ...planOne(l.names, ca, dir, l.key_type, { renewalOf: l.name, forceRenewal: true, lineage: l.name }), caChoice: planned ?? lastChoice(l.name) });
+    items.push({ ...planOne(l.names, ca, dir, l.key_type, { renewalOf: l.name, forceRenewal: true, lineage: l.name, profile: l.settings.profile, renewDays: l.settings.renewDays }), caChoice: planned ?? lastChoice(l.name) });
   }
   const blocked = items.some((i) => i.decision.verdict === 'blocked');
   const code = blocked ? ExitCode.BLOCKED : ExitCode.OK;
@@ -226,7 +265,17 @@ function planJson(i: PlanItem) {
     change: i.change ?? null,
     ca: { id: i.ca.id, name: i.ca.name, directoryUrl: i.directoryUrl },
     caChoice: i.caChoice ?? null,
-    policy: { id: i.policy.id, name: i.policy.name, source: i.policy.source, date: i.policy.date },
+    policy: { id: i.policy.id, name: i.policy.name, source: i.policy.source, date: i.policy.date, override: i.override },
+    profile: i.profile
+      ? {
+          name: i.profile.name,
+          asked: i.profile.asked,
+          maxNames: i.profile.maxNames,
+          ipIdentifiers: i.profile.ipIdentifiers,
+          lifetimeHours: i.profile.lifetimeMs === null ? null : i.profile.lifetimeMs / 3_600_000,
+          renewWhenLeftHours: i.profile.renewLeftMs === null ? null : Math.round(i.profile.renewLeftMs / 3_600_000),
+        }
+      : null,
     keyType: i.keyType,
     parts: i.parts,
     verdict: i.decision.verdict,
@@ -254,6 +303,16 @@ function printItem(ctx: Context, i: PlanItem, now: number, holder?: string): voi
   for (const line of i.changeText ?? []) say(`  ${line}`);
   say(`  CA ${i.ca.name} (${i.directoryUrl}); policy ${i.policy.id} of ${i.policy.date}; key ${i.keyType}${i.parts > 1 ? ` = ${i.parts} certificates` : ''}`);
   if (i.caChoice) say(`  CA choice: ${i.caChoice.ca}${i.caChoice.failedOver ? ` (failed over from ${i.caChoice.first})` : ''} — ${i.caChoice.reason}`);
+  if (i.override) {
+    const what = i.override.limits.map((x) => (x.removed ? `${x.name} removed` : `${x.name}${x.capacity !== null ? ` ${x.capacity}` : ''}`)).join(', ');
+    ctx.out.attention(wrap(`  ${p.warn('Override in force')} (config policies.${i.policy.id}${i.override.source ? `, ${i.override.source}` : ''}): ${what || 'renewal rule or name changed'} — the CA's published numbers are replaced by yours.`, 4));
+  }
+  if (i.profile) {
+    const pf = i.profile;
+    const days = (ms: number) => (ms % 86_400_000 === 0 ? `${ms / 86_400_000} days` : `${Math.round(ms / 3_600_000)} h`);
+    const life = pf.lifetimeMs !== null ? `; a certificate ordered now lives ${days(pf.lifetimeMs)}, renewed in the CA's ARI window, else with ${days(pf.renewLeftMs!)} left` : '';
+    say(`  profile ${pf.name}${pf.asked ? '' : " (the CA's default)"}: at most ${pf.maxNames} names, ${pf.ipIdentifiers ? 'DNS names and IP addresses' : 'DNS names only'}${life}`);
+  }
   if (holder) say(`  These names are held by lineage ${holder}: planned with its CA and key type (--server or --ca plans for another CA).`);
   // A row: limit and scope, then its numbers and state; on one line when it fits, else the numbers
   // on the next line. Scopes are never cut: an exact set is what the limit counts.
@@ -267,7 +326,7 @@ function printItem(ctx: Context, i: PlanItem, now: number, holder?: string): voi
       continue;
     }
     const fits = l.allowedAt !== null && l.allowedAt <= now;
-    const nums = l.kind === 'max' ? `${l.used} of max ${l.capacity}` : `used ${l.used}/${l.capacity}, spend ${l.spend}, left ${l.after}`;
+    const nums = l.name === 'identifier-types' ? `${l.used} IP address(es), ${fits ? 'issued' : 'not issued'} under this profile` : l.kind === 'max' ? `${l.used} of max ${l.capacity}` : `used ${l.used}/${l.capacity}, spend ${l.spend}, left ${l.after}`;
     const state = fits ? (l.kind !== 'max' && l.spend > 0 && l.after === 0 ? p.warn('last slot') : p.ok('fits')) : p.bad(`blocked until ${when(l.allowedAt, now)}`);
     const one = `  ${l.name.padEnd(w)}  ${l.scope.padEnd(sw)}  ${nums}; ${state}`;
     if (columns(one) <= width) ctx.out.info(one);

@@ -24,6 +24,10 @@ export interface RenewCliOptions extends Omit<RenewOptions, 'only' | 'onProgress
   ctSync: 'auto' | 'never';
   ctMaxAge: number;
   ctUrl?: string;
+  /** The cron file that runs this renew (default /etc/cron.d/certctl): its schedule says when the next run is. */
+  scheduleFile?: string;
+  /** The daemon: it wakes at each chosen ARI moment itself, so no next-run estimate. */
+  scheduledExactly?: boolean;
 }
 
 /** Default upper bound of the random delay before a non-interactive run, as certbot uses. */
@@ -54,6 +58,15 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
   o.ctMaxAge = v.seconds(o.ctMaxAge, '--ct-max-age', 24 * 365 * 10)!;
   v.url(o.ctUrl, '--ct-url');
   for (const n of o.certName ?? []) assertLineageName(n);
+  if (o.scheduleFile !== undefined) {
+    const fs = await import('node:fs');
+    const file = v.plain(o.scheduleFile, '--schedule-file')!;
+    try {
+      fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new InputError(`--schedule-file ${quote(file)} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`, 'Give the cron file that runs this renew (certctl cron install writes /etc/cron.d/certctl), or leave --schedule-file out.');
+    }
+  }
   for (const [k, flag] of [['preHook', '--pre-hook'], ['postHook', '--post-hook'], ['deployHook', '--deploy-hook']] as const) {
     v.hookCommand(o[k], flag);
   }
@@ -82,6 +95,8 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
   assertFleetKeyGiven(ledger);
   const onWait = lockWaitNotice(ctx);
   let lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now, onWait);
+  // When cron starts renew next: an ARI moment chosen before then is renewed now (RFC 9773 §4.2).
+  const nextRun = o.scheduledExactly ? null : (await import('../../core/schedule/next-run.js')).estimateNextRun(ledger, ctx.now(), o.scheduleFile);
   const runId = ledger.startRun('renew', ctx.now());
   try {
     // Other hosts' issuance counts against the same global limits: bring CT up to date first if asked.
@@ -103,6 +118,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
         httpPort: o.httpPort,
         haltAtFirstDue: delay > 0,
         runStartedAt,
+        nextRun,
         onProgress: (done, total) => {
           if (total > 1) ctx.out.progress(`${done}/${total} lineages checked`);
         },

@@ -1514,6 +1514,11 @@ export class Ledger {
     this.db.prepare('UPDATE runs SET finished_at = ?, exit_code = ?, summary_json = ? WHERE id = ?').run(now, exitCode, JSON.stringify(summary), id);
   }
 
+  /** Start times of the latest `limit` finished runs of `command`, newest first (the schedule's period, schedule/next-run.ts). */
+  runStarts(command: string, limit: number): number[] {
+    return (this.db.prepare('SELECT started_at FROM runs WHERE command = ? AND finished_at IS NOT NULL ORDER BY id DESC LIMIT ?').all(command, limit) as { started_at: number }[]).map((r) => Number(r.started_at));
+  }
+
   lastRun(command: string): { started_at: number; finished_at: number | null; exit_code: number | null; summary_json: string | null } | undefined {
     return this.db.prepare('SELECT * FROM runs WHERE command = ? AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1').get(command) as never;
   }

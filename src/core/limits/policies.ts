@@ -53,6 +53,21 @@ export interface RenewalRule {
   ariExemptAll: boolean;
 }
 
+/**
+ * What an ACME profile (the directory's meta.profiles, newOrder `profile`) changes in what a CA
+ * issues: how many names fit in one certificate, whether IP-address identifiers are issued, and
+ * how long the certificates live — which drives when certctl renews them (renew/due.ts).
+ */
+export interface ProfileRule {
+  /** Most identifiers in one certificate under this profile (replaces names-per-certificate). */
+  maxNames: number;
+  /** IP-address identifiers (RFC 8738) are issued under this profile. */
+  ipIdentifiers: boolean;
+  /** Certificate lifetime by the date the change took effect (ISO dates, ascending): the last one on or before the issuance applies. */
+  lifetimes: { from: string; ms: number }[];
+  why: string;
+}
+
 export interface Policy {
   id: string;
   name: string;
@@ -62,6 +77,10 @@ export interface Policy {
   date: string;
   limits: Partial<Record<LimitName, Rule>>;
   renewal: RenewalRule;
+  /** The CA's profiles certctl knows the rules of; absent: the CA lists none (or certctl knows none), the limits above hold for any profile. */
+  profiles?: Record<string, ProfileRule>;
+  /** The profile the CA uses when the order names none. */
+  defaultProfile?: string;
 }
 
 /** Boulder's emission interval: the period divided by the capacity. */
@@ -78,6 +97,51 @@ const LE_RENEWAL: RenewalRule = {
   sameSetExempt: ['certificates-per-domain', 'new-orders'],
   ariExemptAll: true,
 };
+
+/**
+ * Let's Encrypt's profiles (letsencrypt.org/docs/profiles, rate-limits; the 2026-2029 lifetime
+ * changes). classic: 100 names, 90 days, 64 days from 2027-02-10, 45 days from 2028-02-16.
+ * tlsserver: 25 names, 45 days since 2026-05-13. shortlived: 25 names, DNS and IP identifiers,
+ * 160 h (GA 2026-01-15). IP-address certificates only under shortlived.
+ */
+const LE_PROFILES: Record<string, ProfileRule> = {
+  classic: {
+    maxNames: 100,
+    ipIdentifiers: false,
+    lifetimes: [
+      { from: '2015-12-03', ms: 90 * DAY },
+      { from: '2027-02-10', ms: 64 * DAY },
+      { from: '2028-02-16', ms: 45 * DAY },
+    ],
+    why: 'classic: 100 names, 90 days (64 days from 2027-02-10, 45 days from 2028-02-16), DNS names only',
+  },
+  tlsserver: {
+    maxNames: 25,
+    ipIdentifiers: false,
+    lifetimes: [
+      { from: '2025-01-01', ms: 90 * DAY },
+      { from: '2026-05-13', ms: 45 * DAY },
+    ],
+    why: 'tlsserver: 25 names, 45 days since 2026-05-13, DNS names only',
+  },
+  shortlived: {
+    maxNames: 25,
+    ipIdentifiers: true,
+    lifetimes: [{ from: '2025-01-01', ms: 160 * HOUR }],
+    why: 'shortlived: 25 names, 160 h (about 6 days), DNS names and IP addresses',
+  },
+};
+
+/**
+ * The Baseline Requirements' cap on any publicly trusted TLS certificate's lifetime
+ * (CA/Browser Forum ballot SC-081): 200 days from 2026-03-15, 100 days from 2027-03-15,
+ * 47 days from 2029-03-15. A CA whose profile lifetime certctl does not know issues no longer.
+ */
+export const BR_MAX_LIFETIME: readonly { from: string; ms: number }[] = [
+  { from: '2026-03-15', ms: 200 * DAY },
+  { from: '2027-03-15', ms: 100 * DAY },
+  { from: '2029-03-15', ms: 47 * DAY },
+];
 
 export const POLICIES: readonly Policy[] = [
   {
@@ -101,6 +165,8 @@ export const POLICIES: readonly Policy[] = [
       'registrations-per-ip': bucket(10, 3 * HOUR, '10 new accounts per IP per 3 h, 1 back every 18 min'),
     },
     renewal: LE_RENEWAL,
+    profiles: LE_PROFILES,
+    defaultProfile: 'classic',
   },
   {
     id: 'letsencrypt-staging',
@@ -117,6 +183,9 @@ export const POLICIES: readonly Policy[] = [
       'registrations-per-ip': bucket(50, 3 * HOUR),
     },
     renewal: LE_RENEWAL,
+    // Staging moves its lifetimes about a month before production; certctl uses production's dates.
+    profiles: LE_PROFILES,
+    defaultProfile: 'classic',
   },
   {
     id: 'letsencrypt-2016',
@@ -166,6 +235,32 @@ export const POLICIES: readonly Policy[] = [
     renewal: { sameSetExempt: [], ariExemptAll: false },
   },
 ];
+
+/** The rules of `profile` (or of the CA's default profile when none is asked) under `policy`; undefined when certctl knows none. */
+export function profileRule(policy: Policy, profile: string | null | undefined): { name: string; rule: ProfileRule; asked: boolean } | undefined {
+  const name = profile || policy.defaultProfile;
+  const rule = name ? policy.profiles?.[name] : undefined;
+  return name && rule ? { name, rule, asked: Boolean(profile) } : undefined;
+}
+
+/** The entry of a dated table in force at `at` (the last one whose date is on or before it). */
+function inForce(table: readonly { from: string; ms: number }[], at: number): number | undefined {
+  let ms: number | undefined;
+  for (const e of table) if (Date.parse(`${e.from}T00:00:00Z`) <= at) ms = e.ms;
+  return ms;
+}
+
+/**
+ * How long a certificate ordered at `at` under `profile` will live: the profile's lifetime on that
+ * date, never more than the Baseline Requirements allow then. Undefined when certctl knows neither.
+ */
+export function expectedLifetimeMs(policy: Policy, profile: string | null | undefined, at: number): number | undefined {
+  const p = profileRule(policy, profile);
+  const own = p ? inForce(p.rule.lifetimes, at) : undefined;
+  const cap = inForce(BR_MAX_LIFETIME, at);
+  if (own === undefined) return undefined;
+  return cap === undefined ? own : Math.min(own, cap);
+}
 
 /** The policy with this id, or undefined. */
 export function findPolicy(id: string): Policy | undefined {

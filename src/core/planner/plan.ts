@@ -10,9 +10,9 @@
  */
 import { bucketAllowedAt, bucketState } from '../limits/bucket.js';
 import { windowAllowedAt, windowState } from '../limits/window.js';
-import { ruleCapacity, type LimitName, type Policy, type Rule } from '../limits/policies.js';
+import { profileRule, ruleCapacity, type LimitName, type Policy, type Rule } from '../limits/policies.js';
 import { classifyProblem } from '../limits/problems.js';
-import { registeredDomain, registeredDomains, setKey } from '../names.js';
+import { isIP, registeredDomain, registeredDomains, setKey } from '../names.js';
 import { utc } from '../clock.js';
 
 /** What is asked: one certificate request (N parts: dual = 2, an SM2 bundle = 3) to one CA. */
@@ -36,6 +36,8 @@ export interface PlanRequest {
   forceRenewal?: boolean;
   /** The lineage this request renews (a renewal is never a "duplicate" verdict). */
   renewalOf?: string;
+  /** The ACME profile asked for (newOrder `profile`); null/absent: the CA's default. */
+  profile?: string | null;
 }
 
 /** A certificate already issued, as the limits see it. */
@@ -108,7 +110,8 @@ export interface Snapshot {
 export type Verdict = 'allowed' | 'last-slot' | 'blocked' | 'duplicate';
 
 export interface LimitReport {
-  name: LimitName | 'unclassified';
+  /** A limit; 'unclassified': a 429 certctl cannot attribute; 'identifier-types': identifiers the asked profile does not issue (IP addresses). */
+  name: LimitName | 'unclassified' | 'identifier-types';
   /** The instance: registered domain, exact set, "account N", identifier, "request", "this host". */
   scope: string;
   kind: Rule['kind'] | 'ca';
@@ -238,21 +241,52 @@ export function planRequest(snap: Snapshot, policy: Policy, req: PlanRequest, no
     });
   };
 
-  // names per certificate: a ceiling, not a count over time.
+  // names per certificate: a ceiling, not a count over time; the profile asked for can lower it (LE tlsserver, shortlived: 25).
   const namesRule = policy.limits['names-per-certificate'];
-  if (namesRule) {
-    const cap = ruleCapacity(namesRule);
+  const prof = profileRule(policy, req.profile);
+  if (req.profile && policy.profiles && !prof) {
+    notes.push(`certctl knows no rules for the profile "${req.profile}" at this CA (it knows ${Object.keys(policy.profiles).join(', ')}): the CA's directory decides whether it exists; the limits shown are the CA's general ones.`);
+  }
+  if (namesRule || prof) {
+    const ruleCap = namesRule ? ruleCapacity(namesRule) : Infinity;
+    const cap = Math.min(ruleCap, prof?.rule.maxNames ?? Infinity);
+    const byProfile = prof !== undefined && prof.rule.maxNames < ruleCap;
+    const under = prof ? ` under the profile ${prof.name}${prof.asked ? '' : " (the CA's default)"}` : '';
     limits.push({
       name: 'names-per-certificate',
       scope: scopes.request,
-      kind: namesRule.kind,
+      kind: 'max',
       used: req.names.length,
       capacity: cap,
       spend: 0,
       after: cap - req.names.length,
       nextFreeAt: null,
       allowedAt: req.names.length <= cap ? now : null,
-      reason: req.names.length <= cap ? `${req.names.length} of at most ${cap} names` : `${req.names.length} names; this CA allows at most ${cap}: split the names over several certificates`,
+      reason:
+        req.names.length <= cap
+          ? `${req.names.length} of at most ${cap} names${under}`
+          : `${req.names.length} names; this CA allows at most ${cap}${under}: split the names over several certificates${byProfile ? ` (or ask for a profile that allows ${ruleCap})` : ''}`,
+    });
+  }
+
+  // identifier types: a profile that issues DNS names only refuses IP addresses (LE: IP certificates only under shortlived).
+  const ips = req.names.filter((n) => isIP(n) !== 0);
+  if (prof && ips.length > 0) {
+    const withIp = Object.entries(policy.profiles ?? {}).filter(([, r]) => r.ipIdentifiers).map(([n]) => n);
+    const ok = prof.rule.ipIdentifiers;
+    limits.push({
+      name: 'identifier-types',
+      scope: scopes.request,
+      kind: 'max',
+      used: ips.length,
+      capacity: ok ? ips.length : 0,
+      spend: 0,
+      after: ok ? 0 : -ips.length,
+      nextFreeAt: null,
+      allowedAt: ok ? now : null,
+      reason: ok
+        ? `IP addresses (${ips.join(', ')}) are issued under the profile ${prof.name}`
+        : `the profile ${prof.name}${prof.asked ? '' : " (the CA's default)"} issues no IP-address certificates (${ips.join(', ')}); ${withIp.length ? `ask for ${withIp.map((n) => `--profile ${n}`).join(' or ')}` : 'this CA issues them under no profile certctl knows'}`,
     });
   }
 
@@ -325,7 +359,7 @@ export function planRequest(snap: Snapshot, policy: Policy, req: PlanRequest, no
     push('registrations-per-ip', scopes.host, regs, snap.accountsCreated, 1, 1, 'new accounts per IP address');
   }
 
-  applyProblems(snap, req, limits, notes, now);
+  applyProblems(snap, policy, req, limits, notes, now);
 
   // -------- verdict
   const binding = limits.filter((l) => !l.exempt);
@@ -342,15 +376,25 @@ export function planRequest(snap: Snapshot, policy: Policy, req: PlanRequest, no
   return { verdict, allowedAt, limits, notes, renewal: { sameSet: sameSetRenewal, ari: ariRenewal }, held };
 }
 
-/** Apply the CA's own refusals: an active 429 for a limit instance holds it shut until its Retry-After. */
-function applyProblems(snap: Snapshot, req: PlanRequest, limits: LimitReport[], notes: string[], now: number): void {
+/**
+ * Apply the CA's own refusals: an active 429 for a limit instance holds it shut until its Retry-After.
+ *
+ * A 429 holds only the requests its limit applies to. A refusal for a limit this policy models
+ * (per-domain, exact set, new orders, failed authorizations …) holds the matching limit of this
+ * request, unless the request is exempt from that limit (a renewal of the same set is exempt from
+ * per-domain and new orders at Let's Encrypt; an ARI renewal from all) or the limit's instance is
+ * another one (another account's new-orders, another identifier, another exact set): then it is
+ * only a note. Only a 429 certctl cannot name, or for a limit this policy does not model at all,
+ * becomes an "unclassified" hold — the CA's word is evidence even when certctl has no count for it.
+ */
+function applyProblems(snap: Snapshot, policy: Policy, req: PlanRequest, limits: LimitReport[], notes: string[], now: number): void {
   for (const p of snap.problems) {
     if (p.retryAfter <= now) continue;
     const cls = classifyProblem(p.type, p.detail);
     const name = (p.limitName as LimitName | null) ?? cls.limit;
     const sameAccount = p.accountId === null || p.accountId === req.accountId;
-    const matches = limits.filter((l) => {
-      if (l.name !== name || l.exempt) return false;
+    const instance = (l: LimitReport) => {
+      if (l.name !== name) return false;
       if (p.scope) return p.scope === l.scope || (l.name === 'certificates-per-domain' && registeredDomain(p.scope) === l.scope);
       if (cls.subject) {
         if (l.name === 'certificates-per-domain') return registeredDomain(cls.subject) === l.scope;
@@ -360,16 +404,20 @@ function applyProblems(snap: Snapshot, req: PlanRequest, limits: LimitReport[], 
         return p.accountId !== null && p.accountId === req.accountId;
       }
       return p.lineage !== null && p.lineage === req.renewalOf;
-    });
-    // A refusal this request shares (same account, lineage, exact set or registered domain).
-    const key = setKey(req.names);
-    const relevant =
-      (p.accountId !== null && p.accountId === req.accountId) ||
-      (p.lineage !== null && p.lineage === req.renewalOf) ||
-      (p.scope !== null && (p.scope === key || registeredDomains(req.names).includes(p.scope)));
-    const modelled = name !== null && limits.some((l) => l.name === name && !l.exempt);
+    };
+    const hit = limits.filter(instance);
+    const matches = hit.filter((l) => !l.exempt);
+    const what = `A 429 from this CA at ${utc(p.at)} (${p.detail ?? p.type ?? 'no detail'}) lasts until ${utc(p.retryAfter)}`;
     if (matches.length === 0) {
-      if ((name === null || !modelled) && relevant) {
+      // A refusal this request shares (same account, lineage, exact set or registered domain).
+      const key = setKey(req.names);
+      const relevant =
+        (p.accountId !== null && p.accountId === req.accountId) ||
+        (p.lineage !== null && p.lineage === req.renewalOf) ||
+        (p.scope !== null && (p.scope === key || registeredDomains(req.names).includes(p.scope)));
+      // Modelled = the policy has a count for this limit; whether this request is exempt from it is another question.
+      const modelled = name !== null && policy.limits[name] !== undefined;
+      if (!modelled && relevant) {
         // A 429 certctl cannot name, or for a limit this CA's policy does not model: the CA's
         // word is evidence anyway — hold the request until its Retry-After.
         limits.push({
@@ -387,8 +435,10 @@ function applyProblems(snap: Snapshot, req: PlanRequest, limits: LimitReport[], 
             : `the CA refused (${name}) at ${utc(p.at)}, a limit this CA's policy does not model; waiting for its Retry-After`,
           evidence: { problemId: p.id, at: p.at, retryAfter: p.retryAfter, detail: p.detail },
         });
+      } else if (hit.length > 0) {
+        notes.push(`${what}; this request is exempt from ${name} (${hit[0]!.reason}), so it does not hold it.`);
       } else {
-        notes.push(`A 429 from this CA at ${utc(p.at)} (${p.detail ?? p.type ?? 'no detail'}) lasts until ${utc(p.retryAfter)}; it does not name a limit of this request.`);
+        notes.push(`${what}; it is for ${name ? `${name} of ${p.scope ?? cls.subject ?? 'another request'}` : 'another request'}, not a limit of this request.`);
       }
       continue;
     }

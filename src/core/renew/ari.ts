@@ -24,11 +24,38 @@ export function nextCheck(retryAfter: string | undefined, now: number): number {
   return now + Math.min(ARI_RETRY_MAX_MS, Math.max(ARI_RETRY_MIN_MS, at - now));
 }
 
-/** Pure: a uniformly random moment in [start, end). A window in the past means now. */
-export function chooseInWindow(start: number, end: number, now: number, random: () => number = Math.random): number {
-  if (end <= now) return now;
-  const from = Math.max(start, now);
-  return from + Math.floor(random() * (end - from));
+/**
+ * Pure: a uniformly random moment in the WHOLE window [start, end) (RFC 9773 §4.2). A moment
+ * already past (the window opened before this run, or lies in the past after a revocation)
+ * means renew now; picking only in [now, end) instead would put a narrow window's moment still
+ * ahead, and a cron job that runs next after the window would miss it (acme.sh#7024).
+ */
+export function chooseInWindow(start: number, end: number, random: () => number = Math.random): number {
+  return start + Math.floor(random() * (end - start));
+}
+
+/** When certctl will run renew next, and what says so (the cron schedule, the run history). */
+export interface NextRun {
+  at: number;
+  /** For the reason: "the schedule in /etc/cron.d/certctl", "the ledger's renew runs (every 12 h)". */
+  source: string;
+}
+
+/**
+ * Pure: RFC 9773 §4.2's last rule. A client that cannot wake at exactly the chosen moment (cron)
+ * renews now when the moment comes before its next run — else the window, Let's Encrypt's about
+ * ±1 % of the lifetime, may close between two runs and the renewal loses the ARI exemption. One
+ * refinement: before the window opens, when the next run still falls inside it, that run renews
+ * (inside the window, exempt) rather than this one (before it, not exempt). `next` null: the
+ * caller wakes at the chosen moment itself (the daemon) or does not know its schedule.
+ */
+export function dueBeforeNextRun(d: AriDecision, now: number, next: NextRun | null): AriDecision {
+  if (d.due || !next || d.at === null || d.windowStart === null || d.windowEnd === null || next.at <= d.at) return d;
+  const window = `the CA suggests renewing between ${isoTime(d.windowStart)} and ${isoTime(d.windowEnd)}; certctl chose ${isoTime(d.at)}`;
+  if (now < d.windowStart && next.at < d.windowEnd) {
+    return { ...d, reason: `${window}; the next run (${isoTime(next.at)}, by ${next.source}) falls inside the window and renews then` };
+  }
+  return { ...d, due: true, reason: `${window}, before the next run (${isoTime(next.at)}, by ${next.source}): renewing now so the window is not missed (RFC 9773 §4.2)` };
 }
 
 export interface AriDecision {
@@ -99,7 +126,7 @@ export async function refreshAri(ledger: Ledger, cert: CertificateRow, ariCertId
         ari_cert_id: ariCertId,
         window_start: start,
         window_end: end,
-        chosen_at: same ? row!.chosen_at : chooseInWindow(start, end, now, random),
+        chosen_at: same ? row!.chosen_at : chooseInWindow(start, end, random),
         next_check: next,
         explanation_url: (r.data as { explanationURL?: string }).explanationURL ?? null,
         fetched_at: now,

@@ -10,9 +10,21 @@ const DAY = 86_400_000;
 /** Lifetimes this short (LE shortlived: 160 h) renew at half, so one failed run still leaves time. */
 const SHORT_LIFETIME = 10 * DAY;
 
+/**
+ * renewDays counts only while it is shorter than the certificate's lifetime. The profile decides
+ * the lifetime (Let's Encrypt: classic 90 days, 64 from 2027-02-10, 45 from 2028-02-16;
+ * tlsserver 45; shortlived 160 h): a `renewDays: 30` written for 90-day certificates would make a
+ * 6-day certificate due the moment it is issued, and every run would order it again until the
+ * duplicate limit (5 a week) refuses and the site's certificate expires. At or beyond the
+ * lifetime, the lifetime rule (and the CA's ARI window) decides instead.
+ */
+export function renewDaysFits(cert: { not_before: number; not_after: number }, days: number): boolean {
+  return days * DAY < cert.not_after - cert.not_before;
+}
+
 /** The moment a certificate becomes due. */
 export function dueAt(cert: { not_before: number; not_after: number }, overrideDays?: number): number {
-  if (overrideDays !== undefined && overrideDays > 0) return cert.not_after - overrideDays * DAY;
+  if (overrideDays !== undefined && overrideDays > 0 && renewDaysFits(cert, overrideDays)) return cert.not_after - overrideDays * DAY;
   const lifetime = cert.not_after - cert.not_before;
   const ratio = lifetime <= SHORT_LIFETIME ? 1 / 2 : 1 / 3;
   return cert.not_after - Math.round(lifetime * ratio);
@@ -57,7 +69,7 @@ export interface DueVerdict {
 
 /** Whether the CA's ARI window decides for this lineage (so renew asks or reads ARI only then): a certificate, nothing to resume, not forced, no renewDays. */
 export function ariDecides(f: Omit<DueFacts, 'ari'>): boolean {
-  return f.openOrders === 0 && f.soonest !== undefined && !f.revokedAt && !f.forceRenewal && f.renewDays === undefined;
+  return f.openOrders === 0 && f.soonest !== undefined && !f.revokedAt && !f.forceRenewal && (f.renewDays === undefined || !renewDaysFits(f.soonest, f.renewDays));
 }
 
 /**
@@ -75,18 +87,21 @@ export function renewalDue(f: DueFacts, now: number): DueVerdict {
   if (f.revokedAt) return { due: true, rule: 'revoked', reason: `its certificate was revoked on ${new Date(f.revokedAt).toISOString()}`, dueAt: f.revokedAt, nextAt: null };
   if (f.forceRenewal) return { due: true, rule: 'forced', reason: '--force-renewal', dueAt: null, nextAt: null };
   const days = f.renewDays;
-  if (days !== undefined) {
+  const lifeDays = Number(((cert.not_after - cert.not_before) / DAY).toFixed(2));
+  const ignored = days !== undefined && !renewDaysFits(cert, days) ? ` (renewDays ${days} ignored: not shorter than this certificate's ${lifeDays}-day lifetime)` : '';
+  if (days !== undefined && !ignored) {
     const at = dueAt(cert, days);
     const due = isDue(cert, now, days);
     return { due, rule: 'days', reason: due ? `fewer than ${days} days left` : `more than ${days} days left`, dueAt: at, nextAt: due ? null : at };
   }
   if (f.ari) {
     const at = f.ari.at ?? dueAt(cert);
-    return { due: f.ari.due, rule: 'ari', reason: f.ari.reason, dueAt: at, nextAt: f.ari.due ? null : at };
+    return { due: f.ari.due, rule: 'ari', reason: f.ari.reason + ignored, dueAt: at, nextAt: f.ari.due ? null : at };
   }
   const at = dueAt(cert);
   const due = now >= at;
-  return { due, rule: 'lifetime', reason: due ? 'less than a third of its lifetime left' : `not due before ${isoTime(at)}`, dueAt: at, nextAt: due ? null : at };
+  const part = cert.not_after - cert.not_before <= SHORT_LIFETIME ? 'half' : 'a third';
+  return { due, rule: 'lifetime', reason: (due ? `less than ${part} of its lifetime left` : `not due before ${isoTime(at)}`) + ignored, dueAt: at, nextAt: due ? null : at };
 }
 
 /** The earliest revocation among a lineage's current certificates (DueFacts.revokedAt), null when none is revoked. */

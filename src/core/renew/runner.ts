@@ -15,7 +15,7 @@ import { findCa, caForLineage, candidateFor, type CaProfile } from '../ca/regist
 import { statePaths } from '../paths.js';
 import { LineageStore } from '../store/lineage.js';
 import { ariDecides, renewalDue, revokedAt, soonestExpiring } from './due.js';
-import { refreshAri, renewalInfoUrl, ariDecision, DIRECTORY_CACHE_MS, type AriDecision, type Getter } from './ari.js';
+import { refreshAri, renewalInfoUrl, ariDecision, dueBeforeNextRun, DIRECTORY_CACHE_MS, type AriDecision, type Getter, type NextRun } from './ari.js';
 import { hookKey, hookSpecs, runHookSpec, type HookResult, type HookSpec } from './hooks.js';
 import { AcmeError, CertctlError, ExitCode } from '../errors.js';
 import { InterruptedError, interruption } from '../interrupt.js';
@@ -55,6 +55,12 @@ export interface RenewOptions {
    * otherwise spend two duplicate-certificate slots on one need).
    */
   runStartedAt?: number;
+  /**
+   * When certctl will run renew next (schedule/next-run.ts estimateNextRun: the cron file, the run
+   * history); an ARI moment chosen before it is renewed now (RFC 9773 §4.2, renew/ari.ts
+   * dueBeforeNextRun). null/absent: the caller wakes at the chosen moment itself (the daemon).
+   */
+  nextRun?: NextRun | null;
 }
 
 export type Action = 'kept' | 'renewed' | 'recovered' | 'blocked' | 'failed' | 'dry-run';
@@ -277,6 +283,7 @@ async function renewOne(
         // refreshAri's own first step, on the row read with the scan: a window still fresh needs no query.
         const row = soonest.renewal_info;
         ari = row && row.ari_cert_id === id && row.next_check !== null && row.next_check > now ? ariDecision(row, now) : await refreshAri(ledger, ledger.certificate(soonest.id)!, id, endpoint, now, get);
+        if (ari) ari = dueBeforeNextRun(ari, now, o.nextRun ?? null);
       }
     }
   }
