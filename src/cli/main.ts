@@ -23,7 +23,7 @@ Exit codes:
   3  nothing to do (already held / duplicate) 8  other CA error, or CA unreachable
   4  blocked: a rate limit is predicted       9  another certctl run holds the lock
  10  the state dir or ledger cannot be used (damaged, not certctl's, read-only, disk full)
- 130/143  stopped by SIGINT/SIGTERM (issue, renew); the next run resumes the order
+ 130  stopped by SIGINT (Ctrl-C)     143  stopped by SIGTERM   (issue, renew: the next run resumes the order)
 `;
 
 export function buildProgram(): Command {

@@ -77,15 +77,22 @@ describe('a damaged ACME account key', () => {
     });
   }
 
-  it('a missing key: the hint names no command that does not exist', async () => {
+  it('a missing key: the hint names a command that exists, and following it registers a new account', async () => {
     const state = await issued('acct-missing.example.test');
     const dir = path.join(state, 'accounts');
     fs.rmSync(path.join(dir, fs.readdirSync(dir)[0]!, 'account.key'));
     const r = await runCli(issueArgs(state, 'other-missing.example.test'));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('is missing');
-    expect(r.stderr).not.toContain('account forget');
     expect(proxy.counts.newAccount).toBe(0);
+    // The hint's command, as printed, works.
+    const hinted = /certctl (account forget --server \S+ --yes)/.exec(r.stderr);
+    expect(hinted, r.stderr).not.toBeNull();
+    const forget = await runCli(['--state-dir', state, ...hinted![1]!.split(' ')]);
+    expect(forget.code, forget.stderr).toBe(0);
+    const again = await runCli(issueArgs(state, 'other-missing.example.test'));
+    expect(again.code, again.stderr).toBe(0);
+    expect(proxy.counts.newAccount).toBe(1);
   });
 });
 

@@ -92,7 +92,7 @@ describe('certctl issue --standalone-tls against Pebble', () => {
     const r = await runCli(args);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/Resuming 1 interrupted order/);
+    expect(r.stdout).toMatch(/Resuming the order of crash\.example\.test interrupted at \w+/);
     expect(proxy.orders.filter((o) => o.caStatus === 201)).toHaveLength(1);
     expect(q(state, "SELECT status, challenge_type FROM authorizations")).toEqual([{ status: 'valid', challenge_type: 'tls-alpn-01' }]);
     expect(fs.existsSync(path.join(state, 'live', 'crash.example.test', 'cert.pem'))).toBe(true);

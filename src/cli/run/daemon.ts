@@ -131,7 +131,7 @@ async function renewOnce(
   try {
     clearConfigCache();
     const cfg = await loadConfig(ctx.opts.config);
-    code = await runRenewCommand({ ...ctx, out }, { concurrency: cfg.defaults.concurrency ?? 1, precheck: o.precheck, randomSleep: false, lockWait: 600, ctSync: 'never', ctMaxAge: 24, scheduledExactly: true });
+    code = await runRenewCommand({ ...ctx, out }, { concurrency: cfg.defaults.concurrency ?? 1, precheck: o.precheck, randomSleep: false, lockWait: 600, ctSync: 'never', ctMaxAge: 24, scheduledExactly: true, callerHandlesSignals: true });
     counts = ((out.doc?.counts ?? {}) as Record<string, number>) ?? {};
   } catch (err) {
     code = err instanceof CertctlError ? err.exitCode : ExitCode.INTERNAL;

@@ -16,6 +16,8 @@ import { interruption } from '../../core/interrupt.js';
 
 /** The runner's options as commander parses them, plus what only the command uses. */
 export interface RenewCliOptions extends Omit<RenewOptions, 'only' | 'onProgress'> {
+  /** The caller handles SIGINT/SIGTERM (the daemon: the current run finishes, then it stops): renew installs no handler. */
+  callerHandlesSignals?: boolean;
   certName?: string[];
   randomSleep: boolean;
   /** Upper bound of the random delay off a terminal, seconds (default 480). */
@@ -87,7 +89,9 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
       `Run certctl migrate certbot ${cut.certbotDir} --yes to finish it, or add --revert to undo it.`,
     );
   }
-  stopOnSignals(ctx.out); // SIGINT/SIGTERM: stop, clean up, say where each order stopped (exit 130/143)
+  // SIGINT/SIGTERM: stop, clean up, say where each order stopped (exit 130/143) — unless the caller (the
+  // daemon) handles them itself: it lets the current run finish, then exits 0.
+  if (!o.callerHandlesSignals) stopOnSignals(ctx.out);
   let delay = randomDelaySeconds(o, Boolean(process.stdout.isTTY));
   let waited = 0;
   const runStartedAt = ctx.now();
