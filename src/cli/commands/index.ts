@@ -28,6 +28,7 @@ export const COMMANDS: Record<string, Loader> = {
   account: () => import('./account.js'),
   fleet: () => import('./fleet.js'),
   deploy: () => import('./deploy.js'),
+  serve: () => import('./serve.js'),
 };
 
 /** Aliases commander knows (status|certificates): the module that defines them. */

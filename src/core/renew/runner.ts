@@ -20,6 +20,7 @@ import { hookKey, hookSpecs, runHookSpec, type HookResult, type HookSpec } from 
 import { AcmeError, CertctlError, ExitCode } from '../errors.js';
 import { humanDuration } from '../clock.js';
 import type { DeployOutcome } from './deploy.js';
+import { LEASE_TTL_MS, tryAcquireLease, usesLeases } from '../store/lease.js';
 // obtain, the gate and the ACME transport (acme-client, axios, X.509 parsing) are
 // imported only when a lineage is due or asks the CA: a run with nothing due never loads them.
 
@@ -54,6 +55,12 @@ export interface RenewOptions {
    * otherwise spend two duplicate-certificate slots on one need).
    */
   runStartedAt?: number;
+  /**
+   * On a shared (PostgreSQL) ledger: how long a lineage's lease lives without a heartbeat (default
+   * LEASE_TTL_MS, 10 minutes). A host that dies mid-renewal leaves a lease another host takes once
+   * it has expired (docs/fleet.md).
+   */
+  leaseTtlMs?: number;
 }
 
 export type Action = 'kept' | 'renewed' | 'recovered' | 'blocked' | 'failed' | 'dry-run';
@@ -270,6 +277,42 @@ async function renewOne(
 
   // Due. Stopped here when the run decides first and waits before the first renewal (null: nothing attempted).
   if (!mayAttempt()) return null;
+  // A shared ledger: one host renews this lineage, under its lease (another host renewing it now: left to it).
+  if (!usesLeases(ledger)) return attemptDue(env, ledger, store, l, o, beforeAttempt, base, reason, replaces, ari, ariInfo);
+  const lease = tryAcquireLease(ledger, l.name, env.now, o.leaseTtlMs ?? LEASE_TTL_MS);
+  if ('holder' in lease) {
+    const h = lease.holder;
+    return { lineage: l.name, names: l.names, hooks: [], action: 'kept', reason: `host ${h.host} (pid ${h.pid}) is renewing it now (lease until ${new Date(h.expires_at).toISOString()} unless renewed); not renewed twice`, nextAt: h.expires_at, exitCode: ExitCode.OK, serial: soonest?.serial, notAfter: soonest?.not_after, ari: ariInfo };
+  }
+  try {
+    // The walk read this lineage ahead: another host may have renewed it between that read and this lease.
+    const fresh = ledger.currentCertificates(l.name);
+    const before = certs.map((c) => c.id).sort().join(',');
+    if (fresh.map((c) => c.id).sort().join(',') !== before && fresh.length > 0) {
+      const by = ledger.renewedBy(l.name);
+      const c = fresh[0]!;
+      return { lineage: l.name, names: l.names, hooks: [], action: 'kept', reason: `renewed by ${by ? `host ${by.host}` : 'another run'} while this run walked the ledger; not renewed twice`, nextAt: null, exitCode: ExitCode.OK, serial: c.serial, notAfter: c.not_after, ari: ariInfo };
+    }
+    return await attemptDue(env, ledger, store, l, o, beforeAttempt, base, reason, replaces, ari, ariInfo);
+  } finally {
+    lease.release();
+  }
+}
+
+/** A due lineage: the pre-hook, then obtain through the gate, then its deploy hooks. */
+async function attemptDue(
+  env: RunEnv,
+  ledger: Ledger,
+  store: LineageStore,
+  l: ScannedLineage,
+  o: RenewOptions,
+  beforeAttempt: (l: ScannedLineage) => Promise<boolean>,
+  base: { lineage: string; names: string[]; hooks: HookResult[] },
+  reason: string,
+  replaces: string | null,
+  ari: AriDecision | null,
+  ariInfo: LineageOutcome['ari'],
+): Promise<LineageOutcome> {
   // The whole lineage row (challenge, webroot, key type …) for the order.
   const full = ledger.lineage(l.name)!;
   const ca = caForLineage(l);
