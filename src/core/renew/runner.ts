@@ -244,7 +244,7 @@ async function renewOne(
   if (soonest && ariDecides(facts)) {
     const endpoint = await endpointOf(l.directory_url, now, get);
     if (endpoint) {
-      const id = soonest.ari_cert_id ?? (await computeAriId(store, l, soonest));
+      const id = soonest.ari_cert_id ?? (await computeAriId(ledger, store, l, soonest));
       if (id) {
         if (!soonest.ari_cert_id) ledger.setAriCertId(soonest.id, id);
         replaces = id;
@@ -366,10 +366,16 @@ async function attemptDue(
   }
 }
 
-async function computeAriId(store: LineageStore, l: ScannedLineage, cert: ScannedCertificate): Promise<string | null> {
+async function computeAriId(ledger: Ledger, store: LineageStore, l: ScannedLineage, cert: ScannedCertificate): Promise<string | null> {
   try {
     const suffix = !cert.role || cert.role === 'main' ? '' : `-${cert.role}`;
-    const pem = fs.readFileSync(path.join(store.archiveDir(l.name), `cert${suffix}${cert.version}.pem`), 'utf8');
+    const file = path.join(store.archiveDir(l.name), `cert${suffix}${cert.version}.pem`);
+    // A fleet host that renews a lineage it does not deploy has no file: the ledger holds the certificate.
+    const pem =
+      !fs.existsSync(file) && ledger.fleetMode && cert.version !== null
+        ? ledger.versionFiles(l.name, cert.version).find((f) => f.file === `cert${suffix}.pem`)?.data
+        : fs.readFileSync(file, 'utf8');
+    if (!pem) return null;
     const { ariCertId } = await import('../acme/ari.js'); // lazy: node-forge is loaded only when needed
     return ariCertId(pem);
   } catch {
