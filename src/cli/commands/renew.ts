@@ -36,7 +36,10 @@ Exit status is non-zero only when something needs attention (see certctl --help)
 On a fleet's shared ledger with a fleet key (docs/fleet.md), each run first writes
 the lineages this host deploys when the ledger holds a newer version (0 orders),
 and runs --deploy-hook (or the lineage's own) for each:
-  CERTCTL_FLEET_KEY_FILE=/etc/certctl/fleet.key certctl --host web2 renew --deploy-hook 'systemctl reload nginx'`,
+  CERTCTL_FLEET_KEY_FILE=/etc/certctl/fleet.key certctl --host web2 renew --deploy-hook 'systemctl reload nginx'
+There, each due lineage is renewed under its lease: hosts renew different lineages
+at once; one leased by another host is left to it ("kept"); a dead host's lease
+expires after --lease-ttl and the next run resumes its order.`,
     )
     .action(
       action(async (ctx, opts: RenewCliOptions) => {
