@@ -143,7 +143,7 @@ async function obtainLeased(req: ObtainRequest, deps: ObtainDeps, lease: HeldLea
     if (ordering) {
       // Plan again and journal the orders in one critical section: requests running side by side in
       // this process (apply/renew --concurrency) then see each other's orders in flight and cannot all
-      // take the same last slot. (Across processes the run lock serialises whole runs.)
+      // take the same last slot. (Across processes and hosts: the transaction below.)
       // On a shared ledger the plan and the journal are one IMMEDIATE transaction (PostgreSQL: under the
       // ledger's advisory lock), so hosts renewing different lineages of one registered domain at the same
       // moment cannot together overspend a limit; and only while this process still holds the lineage's lease.

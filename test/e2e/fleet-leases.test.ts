@@ -274,4 +274,19 @@ describe('a fleet renewing on one PostgreSQL ledger', () => {
     expect(f.rows("SELECT id FROM orders WHERE state = 'open'")).toEqual([]);
     expect((await f.stop()).code).toBe(0);
   });
+
+  it('--serve and certctl serve without a shared ledger: refused in one sentence (exit 2), nothing written or sent', async () => {
+    const state = tempDir('certctl-serve-sqlite-');
+    const issued = await runCli(['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--serve', '-d', 'nofleet.leases.test']);
+    expect(issued.code, issued.stderr).toBe(2);
+    expect(issued.stderr).toMatch(/--serve answers HTTP-01 from a fleet's shared ledger, and this ledger is not one/);
+    const served = await runCli(['--state-dir', state, 'serve', '--listen', '127.0.0.1:9']);
+    expect(served.code, served.stderr).toBe(2);
+    expect(served.stderr).toMatch(/certctl serve answers HTTP-01 from a fleet's shared PostgreSQL ledger/);
+    const bad = await runCli(['--state-dir', state, 'serve', '--listen', 'no:where:80']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--listen "no:where:80" is not a listen address/);
+    expect(proxy.requests).toEqual([]);
+    expect(fs.existsSync(path.join(state, 'live'))).toBe(false);
+  });
 });
