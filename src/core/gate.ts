@@ -29,20 +29,27 @@ export interface GateOptions {
 /**
  * What `obtain` needs from the gate: `check` (planner + readiness checks,
  * before anything is sent) and `recheck` (the planner alone, silent unless
- * blocked) which obtain runs again inside its critical section, right before
- * journalling the orders — so requests running concurrently in one process
- * (`apply`/`renew --concurrency`) cannot each take the same last slot.
+ * blocked), given as a synchronous function that obtain runs inside the ONE
+ * IMMEDIATE transaction that journals the orders (on PostgreSQL: under the
+ * ledger's advisory lock) — so requests running at the same time, in one
+ * process (`renew --concurrency`) or on several hosts of a fleet renewing
+ * different lineages of one registered domain, cannot each take the same
+ * last slot: the second sees the first's orders in the journal.
  */
 export interface Gate {
   check(): Promise<void>;
-  recheck(): Promise<void>;
+  /** Loads what planning needs (policies, modules), then returns the planner as a synchronous check that throws BlockedError. */
+  recheck(): Promise<() => void>;
 }
 
 export function gateFor(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfile, o: GateOptions): Gate {
-  const plan = async (speak: boolean) => {
-    const now = env.now();
+  const planner = async () => {
     const { planFromLedger, planRequestFor } = await import('./plan.js');
     const overrides = o.overrides ?? (await (await import('./config/index.js')).loadConfig(env.configFile)).policies;
+    return (speak: boolean) => planWith(planFromLedger, planRequestFor, overrides, speak);
+  };
+  const planWith = (planFromLedger: typeof import('./plan.js').planFromLedger, planRequestFor: typeof import('./plan.js').planRequestFor, overrides: Record<string, PolicyOverride> | undefined, speak: boolean) => {
+    const now = env.now();
     const decision = planFromLedger(
       ledger,
       planRequestFor(ledger, {
@@ -78,13 +85,19 @@ export function gateFor(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfil
       env.sink.attention(`warning: this request spends the last free slot of a rate limit (see certctl plan).`);
     }
   };
-  return { check: () => checkAll(plan), recheck: () => plan(false) };
+  return {
+    check: () => checkAll(),
+    recheck: async () => {
+      const plan = await planner();
+      return () => plan(false);
+    },
+  };
 
-  async function checkAll(planFn: (speak: boolean) => Promise<void>): Promise<void> {
+  async function checkAll(): Promise<void> {
     const now = env.now();
     // Certificates in the state directory the ledger does not know (a lost or replaced ledger) are not ordered again.
     (await import('./import/state.js')).assertStateKnown(ledger, o.paths ?? env.paths, l);
-    await planFn(true);
+    (await planner())(true);
     if (!o.precheck) {
       env.sink.info('Readiness checks skipped (--no-precheck); recorded on the order.');
       return;

@@ -178,12 +178,22 @@ export class Http01Server {
     readonly address: string,
   ) {}
 
-  static async listen(host: string, port: number): Promise<Http01Server> {
+  /**
+   * `lookup`: answer each token from somewhere else than the tokens set here (`certctl serve`: the
+   * fleet's ledger). A lookup that throws (the database unreachable) is a 503, never a wrong answer.
+   */
+  static async listen(host: string, port: number, lookup?: (token: string) => string | undefined): Promise<Http01Server> {
     const tokens = new Map<string, string>();
     const server = http.createServer((req, res) => {
       const url = req.url ?? '';
       const token = url.startsWith(CHALLENGE_PATH) ? url.slice(CHALLENGE_PATH.length) : '';
-      const body = req.method === 'GET' && isToken(token) ? tokens.get(token) : undefined;
+      let body: string | undefined;
+      try {
+        body = (req.method === 'GET' || req.method === 'HEAD') && isToken(token) ? (tokens.get(token) ?? lookup?.(token)) : undefined;
+      } catch {
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('the ledger cannot be read now\n');
+        return;
+      }
       if (body === undefined) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
         return;

@@ -45,6 +45,8 @@ export interface IssueRequest {
   /** Webroot (absolute), standalone listen address (HTTP-01), standaloneTls listen address (TLS-ALPN-01) or DNS-01 settings: exactly one. */
   webroot: string | null;
   standalone: { host: string; port: number } | null;
+  /** HTTP-01 answered by `certctl serve` on every fleet host, from the ledger (challenge `fleet`). */
+  serve?: boolean;
   standaloneTls?: { host: string; port: number } | null;
   /** Port the CA connects to for TLS-ALPN-01 (default 443), remembered for renew. */
   tlsPort?: number;
@@ -186,7 +188,7 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     ca_id: ca.id,
     directory_url: directoryUrl,
     key_type: req.keyType,
-    challenge: req.dns ? 'dns' : req.webroot ? 'webroot' : req.standaloneTls ? 'standalone-tls' : 'standalone',
+    challenge: req.dns ? 'dns' : req.webroot ? 'webroot' : req.serve ? 'fleet' : req.standaloneTls ? 'standalone-tls' : 'standalone',
     webroot: req.webroot,
     standalone_addr: listen ? `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}` : null,
     settings,

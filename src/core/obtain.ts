@@ -27,6 +27,9 @@ import type { CallContext } from './acme/transport.js';
 import type { Gate } from './gate.js';
 import { Mutex } from './concurrency.js';
 import { InterruptedError } from './interrupt.js';
+import { acquireLease, leaseHolder, usesLeases, type HeldLease } from './store/lease.js';
+import type { LeaseRow } from './ledger/ledger.js';
+import { LockedError } from './errors.js';
 import { isSm2Role, sm2PartFiles, sm2BundleStep } from './ca/sm2acme.js';
 
 /** One critical section per process for "plan, then journal the orders" (see obtain). */
@@ -55,6 +58,8 @@ export interface ObtainDeps {
    * planner again inside the journalling critical section; throws to stop.
    */
   gate?: Gate;
+  /** A shared ledger's lease life without a heartbeat (store/lease.ts; default LEASE_TTL_MS). */
+  leaseTtlMs?: number;
 }
 
 export interface ObtainResult {
@@ -63,6 +68,14 @@ export interface ObtainResult {
   resumed: boolean;
   certificates: { role: string; serial: string; notAfter: number; names: string[] }[];
   files: string[];
+}
+
+/** The lease expired and another host took the lineage (this host's heartbeat could not reach the ledger in time): stop before ordering. */
+function leaseLost(lineage: string, h: LeaseRow | undefined): LockedError {
+  return new LockedError(
+    `This host's lease on ${lineage} expired${h ? ` and host ${h.host} (pid ${h.pid}) holds it now` : ''}: certctl ordered nothing more for it.`,
+    'Nothing was sent for a new order. Check the connection to the ledger; the host holding the lease resumes what was journalled.',
+  );
 }
 
 /** File names of each part in a version, as web-server configs expect them. */
@@ -81,12 +94,26 @@ export function filesForPart(role: string, keyPem: string, chainPem: string): Ve
 }
 
 export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<ObtainResult> {
+  const { ledger, paths, now } = deps;
+  const l = req.lineage;
+  const store = new LineageStore(paths);
+  // 1. No planted symlink or foreign/writable directory where this lineage's files go (nothing sent yet).
+  store.assertWritable(l.name);
+  // A shared ledger: this host works on the lineage only under its lease (renew's walk took it already;
+  // issue takes it here). Another host renewing it now: exit 9, nothing sent.
+  const lease = usesLeases(ledger) ? acquireLease(ledger, l.name, now, deps.leaseTtlMs) : null;
+  try {
+    return await obtainLeased(req, deps, lease);
+  } finally {
+    lease?.release();
+  }
+}
+
+async function obtainLeased(req: ObtainRequest, deps: ObtainDeps, lease: HeldLease | null): Promise<ObtainResult> {
   const { ledger, paths, now, log } = deps;
   const l = req.lineage;
   const spec = parseKeyType(l.key_type);
   const store = new LineageStore(paths);
-  // 1. No planted symlink or foreign/writable directory where this lineage's files go (nothing sent yet).
-  store.assertWritable(l.name);
   // A crash during the live/ switch is finished from the journal, without the CA (storeVersion).
   const switched = (await finishInterruptedStore({ ledger, paths, now, log }, l.name)) ?? (await rebindCurrentVersion({ ledger, paths, now, log }, l.name));
   if (switched) return switched;
@@ -119,10 +146,19 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
     if (ordering) {
       // Plan again and journal the orders in one critical section: requests running side by side in
       // this process (apply/renew --concurrency) then see each other's orders in flight and cannot all
-      // take the same last slot. (Across processes the run lock serialises whole runs.)
+      // take the same last slot. (Across processes and hosts: the transaction below.)
+      // On a shared ledger the plan and the journal are one IMMEDIATE transaction (PostgreSQL: under the
+      // ledger's advisory lock), so hosts renewing different lineages of one registered domain at the same
+      // moment cannot together overspend a limit; and only while this process still holds the lineage's lease.
       const fresh = await journalling.run(async () => {
-        await deps.gate?.recheck();
+        const recheck = (await deps.gate?.recheck()) ?? (() => {});
         const bundle = resumed ? (open[0]!.bundle_id ?? null) : spec.parts.length > 1 ? crypto.randomUUID() : null;
+        return ledger.tx(() => {
+          if (lease && !ledger.holdsLease(l.name, leaseHolder(ledger), now())) throw leaseLost(l.name, ledger.lease(l.name));
+          recheck();
+          return journal();
+        });
+        function journal(): OrderRow[] {
         return (resumed ? missing : spec.parts).map((p) => {
           const id = ledger.createOrder({
             lineage: l.name,
@@ -142,6 +178,7 @@ export async function obtain(req: ObtainRequest, deps: ObtainDeps): Promise<Obta
           });
           return ledger.order(id)!;
         });
+        }
       });
       rows = [...rows, ...fresh];
     }
@@ -329,6 +366,8 @@ function switchLive(deps: StoreDeps, store: LineageStore, name: string, version:
   ledger.tx(() => {
     if (version > current) ledger.setLineageVersion(name, version, now());
     for (const id of orderIds) ledger.updateOrder(id, { step: 'stored', state: 'done' }, now(), `archive version ${version}`);
+    // The pending keys kept sealed for another host are in version_files now.
+    for (const id of orderIds) ledger.clearOrderKey(id);
     if (ledger.fleetMode) {
       // This host renewed it and wrote its files (recorded as deployed when it deploys the lineage).
       if (version > current) ledger.markRenewedBy(name, ledger.host, now());

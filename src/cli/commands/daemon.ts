@@ -14,6 +14,7 @@ export function register(program: Command): void {
     .description('run renew on a schedule (default twice a day at a random minute) and early for ARI windows, due dates and Retry-After times in the ledger')
     .option('--schedule <cron>', 'cron expression for the regular runs, e.g. "17 3,15 * * *" (default: a random minute, two hours 12 h apart)')
     .option('--no-precheck', 'skip the readiness checks before ordering (recorded)')
+    .option('--serve [addr:port]', "fleet: also answer HTTP-01 from the shared ledger, as certctl serve does (default 0.0.0.0:80)")
     .addHelpText('after', `
 Logs one line per run on stdout (--json: one certctl.daemon/1 JSON object per line).
 Options for renew (hooks, concurrency, renewDays) come from the config file's defaults.

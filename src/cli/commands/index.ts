@@ -29,6 +29,7 @@ export const COMMANDS: Record<string, Loader> = {
   fleet: () => import('./fleet.js'),
   deploy: () => import('./deploy.js'),
   ca: () => import('./ca.js'),
+  serve: () => import('./serve.js'),
 };
 
 /** Aliases commander knows (status|certificates): the module that defines them. */

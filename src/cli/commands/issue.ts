@@ -16,6 +16,7 @@ export function register(program: Command): void {
     .option('--force-webroot', 'accept a webroot that looks like a system directory (/, /etc, /usr, /var/lib, $HOME, the state directory…), which is refused otherwise')
     .option('--standalone [addr:port]', 'serve the challenge from certctl itself (default 0.0.0.0:80)')
     .option('--standalone-tls [addr:port]', 'TLS-ALPN-01 instead of HTTP-01, for hosts whose port 80 is closed: certctl answers ALPN acme-tls/1 itself on ADDR:PORT (default 0.0.0.0:443)')
+    .option('--serve', "fleet (shared PostgreSQL ledger with a fleet key): HTTP-01 answered by `certctl serve` on every host, from the ledger (the name's DNS or load balancer may point at any host)")
     .option('--tls-port <port>', 'port the CA connects to for TLS-ALPN-01, where the readiness probe looks (default 443; for port forwards and test setups)')
     .option('--server <url>', 'ACME directory URL (default: the CA given by --ca)')
     .option('--ca <id>', 'CA by id (certctl ca list; a custom CA of the config file), or an ordered list to fail over: --ca letsencrypt,zerossl (default letsencrypt)')

@@ -18,6 +18,7 @@ export function register(program: Command): void {
     .option('--no-random-sleep', 'off a terminal, do not wait the random delay before the first renewal that is due')
     .option('--random-sleep-max <seconds>', 'off a terminal, the random delay before the first due renewal is 1 to this many seconds (default 480; 0: none)', Number)
     .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(600))
+    .option('--lease-ttl <seconds>', "shared (PostgreSQL) ledger: a lineage's lease lives this long without a heartbeat; another host takes over a dead host's renewal once it has expired (default 600)")
     .option('--resolver <host:port>', 'DNS server for the readiness checks (default: the system resolver)')
     .option('--http-port <port>', 'port the readiness check fetches HTTP-01 on (default 80)')
     .addOption(new Option('--ct-sync <mode>', 'auto: first sync Certificate Transparency (crt.sh) for the managed domains whose last sync is older than --ct-max-age, so limits count what other hosts issued').choices(['auto', 'never']).default('never'))
@@ -37,6 +38,9 @@ On a fleet's shared ledger with a fleet key (docs/fleet.md), each run first writ
 the lineages this host deploys when the ledger holds a newer version (0 orders),
 and runs --deploy-hook (or the lineage's own) for each:
   CERTCTL_FLEET_KEY_FILE=/etc/certctl/fleet.key certctl --host web2 renew --deploy-hook 'systemctl reload nginx'
+There, each due lineage is renewed under its lease: hosts renew different lineages
+at once; one leased by another host is left to it ("kept"); a dead host's lease
+expires after --lease-ttl and the next run resumes its order.
 Ctrl-C / SIGTERM: stops cleanly (exit 130 / 143), naming each order's step; the next run resumes it.`,
     )
     .action(

@@ -17,6 +17,8 @@ import type { Wake } from '../../core/schedule/wake.js';
 export interface DaemonOptions {
   schedule?: string;
   precheck: boolean;
+  /** Also answer HTTP-01 from the fleet's ledger, as `certctl serve` (true: the default address). */
+  serve?: string | true;
 }
 
 /** Sleep in slices no longer than this, then look again (clock changes, a ledger written by a manual run). */
@@ -43,8 +45,14 @@ export async function runDaemon(ctx: Context, o: DaemonOptions): Promise<number>
 
   const schedule = cronSchedule(o.schedule ?? cronExpression(randomTwiceDaily()));
   await loadConfig(ctx.opts.config); // a broken config stops the start (exit 2), not a run hours later
+  const serveAt = o.serve === undefined ? undefined : (await import('./serve.js')).serveSettings({ listen: o.serve === true ? undefined : o.serve }, '--serve');
   const ledger = await ctx.ledger();
   assertFleetKeyGiven(ledger);
+  let responder: { address: string; close(): Promise<void> } | undefined;
+  if (serveAt) {
+    (await import('./serve.js')).assertServable(ledger);
+    responder = await (await import('../../core/fleet/serve.js')).startChallengeResponder(ledger, serveAt);
+  }
 
   const log = (event: string, text: string, fields: Record<string, unknown>, attention = false) => {
     if (ctx.out.json) write(process.stdout, JSON.stringify({ schema: 'certctl.daemon/1', event, at: new Date(ctx.now()).toISOString(), ...fields }) + '\n');
@@ -64,7 +72,7 @@ export async function runDaemon(ctx: Context, o: DaemonOptions): Promise<number>
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
-  log('started', `certctl daemon started (pid ${process.pid}): schedule "${schedule.expr}", state ${ctx.paths.root}`, { pid: process.pid, schedule: schedule.expr, stateDir: ctx.paths.root });
+  log('started', `certctl daemon started (pid ${process.pid}): schedule "${schedule.expr}", state ${ctx.paths.root}${responder ? `, answering HTTP-01 from the ledger on ${responder.address}` : ''}`, { pid: process.pid, schedule: schedule.expr, stateDir: ctx.paths.root, serve: responder?.address ?? null });
   let lastCode: number = ExitCode.OK;
   try {
     while (!stopping) {
@@ -92,6 +100,7 @@ export async function runDaemon(ctx: Context, o: DaemonOptions): Promise<number>
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    await responder?.close();
   }
   log('stopped', `certctl daemon stopped (${stopping ?? 'done'})`, { signal: stopping, lastExitCode: lastCode });
   return ExitCode.OK;

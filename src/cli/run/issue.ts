@@ -53,6 +53,8 @@ export interface IssueOptions extends DnsOptions {
   resolver?: string;
   /** A string from the command line, a number from the config file: run/issue.ts checks and converts both. */
   httpPort?: number;
+  /** --serve: HTTP-01 through `certctl serve` on the fleet's hosts (challenge `fleet`). */
+  serve?: boolean;
   lockWait: number;
 }
 
@@ -91,11 +93,11 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
   // --cert-name '' is a bad name, not "no name" (it used to slip through as the lineage "").
   if (o.certName !== undefined) assertLineageName(o.certName);
   if (o.webroot !== undefined && o.webroot.trim() === '') throw new InputError('--webroot is empty.', 'Give --webroot the directory your web server serves for these names.');
-  const methods = [o.webroot && '--webroot', o.standalone && '--standalone', o.standaloneTls && '--standalone-tls', o.dns !== undefined && '--dns'].filter(Boolean);
+  const methods = [o.webroot && '--webroot', o.serve && '--serve', o.standalone && '--standalone', o.standaloneTls && '--standalone-tls', o.dns !== undefined && '--dns'].filter(Boolean);
   if (methods.length !== 1) {
     throw new InputError(
       methods.length ? `Give one of ${methods.join(' and ')}, not both.` : 'Say how to answer the challenge.',
-      'Use --webroot DIR (your web server serves DIR), --standalone [ADDR:PORT] (HTTP-01 on port 80), --standalone-tls [ADDR:PORT] (TLS-ALPN-01 on port 443) or --dns METHOD (DNS-01; wildcards).',
+      'Use --webroot DIR (your web server serves DIR), --serve (a fleet: certctl serve answers on every host), --standalone [ADDR:PORT] (HTTP-01 on port 80), --standalone-tls [ADDR:PORT] (TLS-ALPN-01 on port 443) or --dns METHOD (DNS-01; wildcards).',
     );
   }
   if (o.standaloneTls) {
@@ -145,6 +147,7 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
       newLineage: o.newLineage,
       webroot,
       standalone: listen,
+      serve: Boolean(o.serve),
       standaloneTls: listenTls,
       tlsPort: o.tlsPort,
       dns,
@@ -168,6 +171,9 @@ export async function runIssue(ctx: Context, o: IssueOptions): Promise<number> {
   stopOnSignals(ctx.out); // SIGINT/SIGTERM: stop, clean up, say where the order stopped (exit 130/143)
   const ledger = await ctx.ledger();
   assertFleetKeyGiven(ledger);
+  if (request.serve && !ledger.fleetMode) {
+    throw new InputError('--serve answers HTTP-01 from a fleet\'s shared ledger, and this ledger is not one (a PostgreSQL --ledger with a fleet key): nothing was sent.', 'Give --ledger postgres://… and --fleet-key FILE (docs/fleet.md), or use --webroot or --standalone.');
+  }
   const lock = await acquireRunLock(ledger, lockWait * 1000, ctx.now, lockWaitNotice(ctx));
   let r: IssueOutcome;
   try {

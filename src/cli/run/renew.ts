@@ -4,7 +4,7 @@ import { InputError, StateError } from '../../core/errors.js';
 import { assertLineageName, quote } from '../../core/names.js';
 import { parseResolver } from '../../core/precheck/dns.js';
 import * as v from '../validate.js';
-import { acquireRunLock } from '../../core/store/lock.js';
+import { acquireRunLock, renewLockName } from '../../core/store/lock.js';
 import { lockWaitNotice, serialText } from '../output.js';
 import { runRenew, type LineageOutcome, type RenewOptions } from '../../core/renew/runner.js';
 import { utc, isoTime } from '../../core/clock.js';
@@ -15,9 +15,11 @@ import { stopOnSignals } from '../signals.js';
 import { interruption } from '../../core/interrupt.js';
 
 /** The runner's options as commander parses them, plus what only the command uses. */
-export interface RenewCliOptions extends Omit<RenewOptions, 'only' | 'onProgress'> {
+export interface RenewCliOptions extends Omit<RenewOptions, 'only' | 'onProgress' | 'leaseTtlMs'> {
   /** The caller handles SIGINT/SIGTERM (the daemon: the current run finishes, then it stops): renew installs no handler. */
   callerHandlesSignals?: boolean;
+  /** Seconds a lineage's lease lives without a heartbeat (shared ledger; default 600). */
+  leaseTtl?: number;
   certName?: string[];
   randomSleep: boolean;
   /** Upper bound of the random delay off a terminal, seconds (default 480). */
@@ -55,6 +57,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
     o.days = d;
   }
   o.lockWait = v.seconds(o.lockWait, '--lock-wait')!;
+  o.leaseTtl = v.wholeNumber(o.leaseTtl, '--lease-ttl', 2, 86_400);
   o.httpPort = v.wholeNumber(o.httpPort, '--http-port', 1, 65535);
   if (o.resolver !== undefined) parseResolver(v.plain(o.resolver, '--resolver')!);
   o.ctMaxAge = v.seconds(o.ctMaxAge, '--ct-max-age', 24 * 365 * 10)!;
@@ -98,7 +101,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
   const ledger = await ctx.ledger();
   assertFleetKeyGiven(ledger);
   const onWait = lockWaitNotice(ctx);
-  let lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now, onWait);
+  let lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now, onWait, renewLockName(ledger));
   // When cron starts renew next: an ARI moment chosen before then is renewed now (RFC 9773 §4.2).
   const nextRun = o.scheduledExactly ? null : (await import('../../core/schedule/next-run.js')).estimateNextRun(ledger, ctx.now(), o.scheduleFile);
   const runId = ledger.startRun('renew', ctx.now());
@@ -123,6 +126,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
         haltAtFirstDue: delay > 0,
         runStartedAt,
         nextRun,
+        leaseTtlMs: o.leaseTtl === undefined ? undefined : o.leaseTtl * 1000,
         onProgress: (done, total) => {
           if (total > 1) ctx.out.progress(`${done}/${total} lineages checked`);
         },
@@ -136,7 +140,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
       await interruption.sleep(delay * 1000); // a signal ends the wait (nothing was sent yet)
       waited = delay;
       delay = 0;
-      lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now, onWait);
+      lock = await acquireRunLock(ledger, o.lockWait * 1000, ctx.now, onWait, renewLockName(ledger));
       report = await walk();
       // What this host wrote from the ledger before the wait is part of this run's report.
       report = { ...report, deployed: [...deployedFirst, ...report.deployed], exitCode: Math.max(report.exitCode, ...deployedFirst.map((d) => d.exitCode)) };

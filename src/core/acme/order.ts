@@ -160,6 +160,7 @@ export class OrderDriver {
       if (e instanceof InterruptedError) final = false;
       if (final) {
         this.journal(row.id, { state: 'failed', step: 'failed', error_json: JSON.stringify({ kind: e.name, message: e.message, problem: (e as { problem?: unknown }).problem ?? null }) }, e.message);
+        if (this.o.ledger.fleetMode) this.o.ledger.clearOrderKey(row.id);
       } else {
         this.journal(row.id, {}, `interrupted: ${e.message}`);
       }
@@ -261,6 +262,16 @@ export class OrderDriver {
     // good as gone: its certificate could never be stored (the key would not match), so an order
     // kept open on it would fail the same way on every run. The damaged file is left where it is.
     let damaged: string | null = null;
+    // A fleet's ledger keeps the pending key sealed (the host that journalled the order may be gone):
+    // it is the order's key wherever the order is resumed, copied to this host's pending/ (0600).
+    const sealed = this.o.ledger.fleetMode && row.csr_pem ? this.o.ledger.orderKey(row.id, row.role) : undefined;
+    if (sealed !== undefined) {
+      await keyAlgoOfPem(sealed);
+      const own = path.join(this.o.paths.pending, `order-${row.id}-${row.role}.key`);
+      if (!(fs.existsSync(own) && fs.readFileSync(own, 'utf8') === sealed)) writeFileAtomic(own, sealed, 0o600);
+      if (row.key_path !== own) this.journal(row.id, { key_path: own }, `pending key taken from the ledger (host ${this.o.ledger.host})`);
+      return sealed;
+    }
     if (row.key_path && fs.existsSync(row.key_path) && row.csr_pem) {
       const pem = fs.readFileSync(row.key_path, 'utf8');
       try {
@@ -286,6 +297,8 @@ export class OrderDriver {
     const csr = await createCsr(keyPem, row.names, algo, row.role === 'sm2-enc' ? 'enc' : 'sign');
     const keyPath = path.join(this.o.paths.pending, `order-${row.id}-${row.role}.key`);
     writeFileAtomic(keyPath, keyPem, 0o600);
+    // Fleet: sealed into the ledger before the CSR is journalled, so no host ever has the CSR without its key.
+    if (this.o.ledger.fleetMode) this.o.ledger.saveOrderKey(row.id, row.role, keyPem);
     this.journal(row.id, { key_path: keyPath, csr_pem: csr }, 'key and CSR ready');
     return keyPem;
   }

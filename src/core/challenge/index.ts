@@ -1,7 +1,7 @@
 /**
  * The solver a lineage's settings name (lineages.challenge) — the one place
- * that maps it to a ChallengeSolver: HTTP-01 by its webroot or standalone on
- * its address, TLS-ALPN-01 on its address (--standalone-tls), or DNS-01 by
+ * that maps it to a ChallengeSolver: HTTP-01 by its webroot, standalone on
+ * its address or through the fleet's `certctl serve` (`fleet`), TLS-ALPN-01 on its address (--standalone-tls), or DNS-01 by
  * the method in its settings. obtain (which presents) and the gate (which
  * runs the readiness check) always pick the same one.
  */
@@ -12,6 +12,7 @@ import { parseListen } from '../http01.js';
 import { Http01StandaloneSolver, Http01WebrootSolver } from './http01.js';
 import { TlsAlpn01Solver } from './tlsalpn01.js';
 import { Dns01ChallengeSolver } from './dns01.js';
+import { FleetHttp01Solver } from './fleet.js';
 
 export interface SolverDeps {
   ledger: Ledger;
@@ -25,6 +26,8 @@ export interface SolverDeps {
 
 export function solverFor(l: LineageRow, deps: SolverDeps): ChallengeSolver {
   if (l.challenge === 'webroot') return new Http01WebrootSolver(l.webroot!);
+  // HTTP-01 answered by `certctl serve` on every fleet host, from the ledger (challenge/fleet.ts).
+  if (l.challenge === 'fleet') return new FleetHttp01Solver({ ledger: deps.ledger, lineage: l.name, now: deps.now, log: deps.log, resolver: deps.resolver ?? l.settings.resolver, httpPort: l.settings.httpPort });
   if (l.challenge === 'dns') {
     if (!l.settings.dns) throw new InputError(`The lineage ${l.name} is set to DNS-01 but its settings name no DNS method.`, 'Run certctl issue for it again with --dns METHOD and its options.');
     return new Dns01ChallengeSolver(l.settings.dns, l.names, { ledger: deps.ledger, lineage: l.name, now: deps.now, log: deps.log, resolver: deps.resolver ?? l.settings.resolver });

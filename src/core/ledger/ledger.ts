@@ -46,6 +46,7 @@ const REQUIRED_TABLES: readonly string[][] = [
   ['account_keys'], // 6: account deactivation and key history (certctl account)
   ['version_files', 'lineage_hosts', 'fleet_meta'], // 7
   ['ca_choices'], // 8: CA fail-over choices
+  ['leases', 'http_challenges'], // 9: per-lineage leases, fleet HTTP-01 answers
 ];
 
 // SQLite-only statements (the file's own catalogue), named so the PostgreSQL statement check (ledger-backends.test.ts) knows them apart.
@@ -327,7 +328,7 @@ export interface LineageRow {
   directory_url: string;
   key_type: string;
   /** How control is proven: HTTP-01 from a webroot or certctl's own server (standalone_addr), TLS-ALPN-01 from certctl's own server (standalone-tls, standalone_addr), or DNS-01 ('dns': provider in settings.dns). */
-  challenge: 'webroot' | 'standalone' | 'standalone-tls' | 'dns';
+  challenge: 'webroot' | 'standalone' | 'standalone-tls' | 'dns' | 'fleet';
   webroot: string | null;
   standalone_addr: string | null;
   settings: LineageSettings;
@@ -501,7 +502,8 @@ function lineageFromRaw(r: Raw): LineageRow {
   return { ...(rest as object), names: ledgerNames(names_json, row), settings: ledgerSettings(settings_json, row) } as LineageRow;
 }
 function orderFromRaw(r: Raw): OrderRow {
-  const { names_json, ...rest } = r;
+  // key_sealed (migration 8) stays in the ledger: read it with orderKey(), never with the row (status --orders, --json).
+  const { names_json, key_sealed: _sealed, ...rest } = r;
   return { ...(rest as object), names: ledgerNames(names_json, `order ${String(r.id)}`) } as OrderRow;
 }
 function certFromRaw(r: Raw): CertificateRow {
@@ -539,6 +541,37 @@ export interface LineageHostRow {
 
 const fileAad = (lineage: string, version: number, file: string) => `file:${lineage}:${version}:${file}`;
 const accountAad = (directoryUrl: string) => `account:${directoryUrl}`;
+const orderKeyAad = (orderId: number, role: string) => `order-key:${orderId}:${role}`;
+
+/** Who holds a lineage's lease (leases, migration 8); times are the database server's clock on PostgreSQL. */
+export interface LeaseRow {
+  lineage: string;
+  host: string;
+  machine: string;
+  pid: number;
+  acquired_at: number;
+  heartbeat: number;
+  expires_at: number;
+}
+
+/** A lease's holder: the fleet host name, the process, and the machine it runs on (for the dead-pid check). */
+export interface LeaseHolder {
+  host: string;
+  machine: string;
+  pid: number;
+}
+
+/** A pending HTTP-01 challenge of a fleet order (http_challenges, migration 8). */
+export interface HttpChallengeRow {
+  token: string;
+  key_authorization: string;
+  lineage: string;
+  identifier: string;
+  host: string;
+  created_at: number;
+}
+
+const leaseRow = (r: Raw): LeaseRow => ({ lineage: String(r.lineage), host: String(r.host), machine: String(r.machine), pid: Number(r.pid), acquired_at: Number(r.acquired_at), heartbeat: Number(r.heartbeat), expires_at: Number(r.expires_at) });
 
 export class Ledger {
   readonly db: DB;
@@ -1502,6 +1535,97 @@ export class Ledger {
 
   unlock(name: string, me: { pid: number; host: string }): void {
     this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ? AND host = ?').run(name, me.pid, me.host);
+  }
+
+  // ------------------------------------------------------------------ leases
+
+  /**
+   * Take the lease of one lineage (a fleet renews each lineage on one host at a time) if it is free,
+   * expired, or held by a process of this host and machine that is gone. The check and the take are
+   * one IMMEDIATE transaction (advisory lock on PostgreSQL), judged by the server's clock, so two
+   * hosts can never both win. Returns the current holder on failure.
+   */
+  tryLease(lineage: string, me: LeaseHolder, now: number, ttlMs: number, alive: (pid: number) => boolean): { ok: true; expiresAt: number } | { ok: false; holder: LeaseRow } {
+    return this.tx(() => {
+      now = this.lockClock(now);
+      const raw = this.db.prepare('SELECT * FROM leases WHERE lineage = ?').get(lineage) as Raw | undefined;
+      const cur = raw ? leaseRow(raw) : undefined;
+      if (cur && !(cur.pid === me.pid && cur.host === me.host && cur.machine === me.machine)) {
+        const sameProcessSpace = cur.host === me.host && cur.machine === me.machine;
+        const gone = now > cur.expires_at || (sameProcessSpace && !alive(cur.pid));
+        if (!gone) return { ok: false as const, holder: cur };
+      }
+      const expiresAt = now + ttlMs;
+      this.db
+        .prepare(
+          'INSERT INTO leases (lineage, host, machine, pid, acquired_at, heartbeat, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(lineage) DO UPDATE SET host = excluded.host, machine = excluded.machine, pid = excluded.pid, acquired_at = excluded.acquired_at, heartbeat = excluded.heartbeat, expires_at = excluded.expires_at',
+        )
+        .run(lineage, me.host, me.machine, me.pid, now, now, expiresAt);
+      return { ok: true as const, expiresAt };
+    });
+  }
+
+  /** Push the lease's expiry forward; false when this process no longer holds it (it expired and another host took it). */
+  heartbeatLease(lineage: string, me: LeaseHolder, now: number, ttlMs: number): boolean {
+    const t = this.lockClock(now);
+    return this.db.prepare('UPDATE leases SET heartbeat = ?, expires_at = ? WHERE lineage = ? AND host = ? AND machine = ? AND pid = ?').run(t, t + ttlMs, lineage, me.host, me.machine, me.pid).changes > 0;
+  }
+
+  /** True while this process holds the lineage's lease and it has not expired (checked inside the journalling transaction). */
+  holdsLease(lineage: string, me: LeaseHolder, now: number): boolean {
+    const raw = this.db.prepare('SELECT * FROM leases WHERE lineage = ?').get(lineage) as Raw | undefined;
+    if (!raw) return false;
+    const cur = leaseRow(raw);
+    return cur.host === me.host && cur.machine === me.machine && cur.pid === me.pid && cur.expires_at >= this.lockClock(now);
+  }
+
+  lease(lineage: string): LeaseRow | undefined {
+    const raw = this.db.prepare('SELECT * FROM leases WHERE lineage = ?').get(lineage) as Raw | undefined;
+    return raw ? leaseRow(raw) : undefined;
+  }
+
+  releaseLease(lineage: string, me: LeaseHolder): void {
+    this.db.prepare('DELETE FROM leases WHERE lineage = ? AND host = ? AND machine = ? AND pid = ?').run(lineage, me.host, me.machine, me.pid);
+  }
+
+  // ------------------------------------------------- fleet order keys, HTTP-01
+
+  /** Keep an order's pending private key sealed (fleet mode), so another host can resume the order. */
+  saveOrderKey(orderId: number, role: string, keyPem: string): void {
+    const sealed = this.needSealer().seal(keyPem, orderKeyAad(orderId, role));
+    this.db.prepare('UPDATE orders SET key_sealed = ? WHERE id = ?').run(sealed, orderId);
+  }
+
+  /** An order's pending private key from the ledger, opened (undefined when none is kept). */
+  orderKey(orderId: number, role: string): string | undefined {
+    const sealed = this.db.prepare('SELECT key_sealed FROM orders WHERE id = ?').pluck().get(orderId) as string | null | undefined;
+    return sealed ? this.needSealer().open(sealed, orderKeyAad(orderId, role), `pending key of order ${orderId}`) : undefined;
+  }
+
+  /** The order is stored or closed: its key is in version_files (sealed) or of no use; the pending copy goes. */
+  clearOrderKey(orderId: number): void {
+    this.db.prepare('UPDATE orders SET key_sealed = NULL WHERE id = ? AND key_sealed IS NOT NULL').run(orderId);
+  }
+
+  /** Publish a pending HTTP-01 challenge's key authorization for `certctl serve` on every host. */
+  putHttpChallenge(c: HttpChallengeRow): void {
+    this.db
+      .prepare('INSERT INTO http_challenges (token, key_authorization, lineage, identifier, host, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(token) DO UPDATE SET key_authorization = excluded.key_authorization, lineage = excluded.lineage, identifier = excluded.identifier, host = excluded.host, created_at = excluded.created_at')
+      .run(c.token, c.key_authorization, c.lineage, c.identifier, c.host, c.created_at);
+  }
+
+  /** The key authorization `certctl serve` answers for a token, if a challenge with it is pending. */
+  httpChallengeAnswer(token: string): string | undefined {
+    return this.db.prepare('SELECT key_authorization FROM http_challenges WHERE token = ?').pluck().get(token) as string | undefined;
+  }
+
+  httpChallenges(lineage?: string): HttpChallengeRow[] {
+    const rows = (lineage === undefined ? this.db.prepare('SELECT * FROM http_challenges ORDER BY token').all() : this.db.prepare('SELECT * FROM http_challenges WHERE lineage = ? ORDER BY token').all(lineage)) as Raw[];
+    return rows.map((r) => ({ token: String(r.token), key_authorization: String(r.key_authorization), lineage: String(r.lineage), identifier: String(r.identifier), host: String(r.host), created_at: Number(r.created_at) }));
+  }
+
+  deleteHttpChallenge(token: string): void {
+    this.db.prepare('DELETE FROM http_challenges WHERE token = ?').run(token);
   }
 
   // -------------------------------------------------------------------- runs

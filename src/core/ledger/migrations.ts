@@ -297,4 +297,34 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX ca_choices_lineage ON ca_choices(lineage, id);
   `,
+  // 9: the fleet's renewals (docs/fleet.md "Renewal by one host per lineage"). leases: one row per
+  //    lineage being renewed — its holder (fleet host name, pid, machine) and when it expires
+  //    (database server's clock, pushed forward by the holder's heartbeat); another host takes it
+  //    only once expired, so ten hosts renew ten lineages at once and never one lineage twice.
+  //    orders.key_sealed: an order's pending private key sealed under the fleet key (AAD
+  //    order-key:<id>), so the host that resumes an order another host journalled has its key;
+  //    cleared once the order is stored or closed. http_challenges: the key authorization of each
+  //    pending HTTP-01 challenge of a fleet order, answered by `certctl serve` on every host; a row
+  //    lives only while its challenge is pending (deleted at clean-up).
+  `
+  CREATE TABLE leases (
+    lineage TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    machine TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    acquired_at INTEGER NOT NULL,
+    heartbeat INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  ALTER TABLE orders ADD COLUMN key_sealed TEXT;
+  CREATE TABLE http_challenges (
+    token TEXT PRIMARY KEY,
+    key_authorization TEXT NOT NULL,
+    lineage TEXT NOT NULL,
+    identifier TEXT NOT NULL,
+    host TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX http_challenges_lineage ON http_challenges(lineage);
+  `,
 ];

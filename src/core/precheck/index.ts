@@ -33,6 +33,12 @@ export interface PrecheckOptions {
   webroot?: string;
   /** Serve the probe from a temporary server bound here (what `--standalone` will do for the real challenge). */
   standalone?: { host: string; port: number };
+  /**
+   * The fleet's responder (`certctl serve` on every host, answering from the ledger): the probe is
+   * published there (put) and withdrawn after (remove), and fetched through the name's DNS like the
+   * CA's validator, so the check passes only when the host the name points at answers from the ledger.
+   */
+  fleet?: { put(token: string, content: string): void; remove(token: string): void };
   /** "host:port" of the resolver to ask; default the system's. */
   resolver?: string;
   /** Port the CA fetches http:// from. Default 80; set for tests. */
@@ -95,7 +101,9 @@ export async function runPrechecks(opts: PrecheckOptions): Promise<PrecheckRun> 
     ? path.join(path.resolve(opts.webroot), '.well-known', 'acme-challenge') + path.sep
     : opts.standalone
       ? `the temporary server on ${opts.standalone.host}:${opts.standalone.port}`
-      : '';
+      : opts.fleet
+        ? 'certctl serve on the host the name points at (answering from the ledger)'
+        : '';
 
   const skipped: SkippedCheck[] = [];
   const warnings: string[] = [];
@@ -113,7 +121,7 @@ export async function runPrechecks(opts: PrecheckOptions): Promise<PrecheckRun> 
       skipped.push({ name: n, check: 'http01', reason: 'a wildcard cannot be validated with HTTP-01' });
       return false;
     }
-    if (!opts.webroot && !opts.standalone) {
+    if (!opts.webroot && !opts.standalone && !opts.fleet) {
       skipped.push({ name: n, check: 'http01', reason: 'no --webroot or --standalone given' });
       return false;
     }
@@ -137,6 +145,10 @@ export async function runPrechecks(opts: PrecheckOptions): Promise<PrecheckRun> 
       probes.set(n, probe);
       if (responder) {
         responder.set(probe.token, probe.content);
+      } else if (opts.fleet) {
+        const fleet = opts.fleet;
+        fleet.put(probe.token, probe.content);
+        placed.push({ file: `the ledger's probe ${probe.token.slice(0, 8)}…`, remove: async () => fleet.remove(probe.token) } as PlacedProbe);
       } else if (opts.webroot) {
         try {
           placed.push(await placeProbe(opts.webroot, probe));

@@ -21,6 +21,7 @@ import { AcmeError, CertctlError, ExitCode } from '../errors.js';
 import { InterruptedError, interruption } from '../interrupt.js';
 import { humanDuration } from '../clock.js';
 import type { DeployOutcome } from './deploy.js';
+import { LEASE_TTL_MS, tryAcquireLease, usesLeases } from '../store/lease.js';
 // obtain, the gate and the ACME transport (acme-client, axios, X.509 parsing) are
 // imported only when a lineage is due or asks the CA: a run with nothing due never loads them.
 
@@ -61,6 +62,12 @@ export interface RenewOptions {
    * dueBeforeNextRun). null/absent: the caller wakes at the chosen moment itself (the daemon).
    */
   nextRun?: NextRun | null;
+  /**
+   * On a shared (PostgreSQL) ledger: how long a lineage's lease lives without a heartbeat (default
+   * LEASE_TTL_MS, 10 minutes). A host that dies mid-renewal leaves a lease another host takes once
+   * it has expired (docs/fleet.md).
+   */
+  leaseTtlMs?: number;
 }
 
 export type Action = 'kept' | 'renewed' | 'recovered' | 'blocked' | 'failed' | 'dry-run';
@@ -276,7 +283,7 @@ async function renewOne(
   if (soonest && ariDecides(facts)) {
     const endpoint = await endpointOf(l.directory_url, now, get);
     if (endpoint) {
-      const id = soonest.ari_cert_id ?? (await computeAriId(store, l, soonest));
+      const id = soonest.ari_cert_id ?? (await computeAriId(ledger, store, l, soonest));
       if (id) {
         if (!soonest.ari_cert_id) ledger.setAriCertId(soonest.id, id);
         replaces = id;
@@ -310,6 +317,46 @@ async function renewOne(
 
   // Due. Stopped here when the run decides first and waits before the first renewal (null: nothing attempted).
   if (!mayAttempt()) return null;
+  // A shared ledger: one host renews this lineage, under its lease (another host renewing it now: left to it).
+  if (!usesLeases(ledger)) return attemptDue(env, ledger, store, l, o, beforeAttempt, base, reason, replaces, ari, ariInfo, certs, open);
+  const lease = tryAcquireLease(ledger, l.name, env.now, o.leaseTtlMs ?? LEASE_TTL_MS);
+  if ('holder' in lease) {
+    const h = lease.holder;
+    return { lineage: l.name, names: l.names, hooks: [], action: 'kept', reason: `host ${h.host} (pid ${h.pid}) is renewing it now (lease until ${new Date(h.expires_at).toISOString()} unless renewed); not renewed twice`, nextAt: h.expires_at, exitCode: ExitCode.OK, serial: soonest?.serial, notAfter: soonest?.not_after, ari: ariInfo };
+  }
+  try {
+    // The walk read this lineage ahead: another host may have renewed it between that read and this lease.
+    const fresh = ledger.currentCertificates(l.name);
+    const before = certs.map((c) => c.id).sort().join(',');
+    if (fresh.map((c) => c.id).sort().join(',') !== before && fresh.length > 0) {
+      const by = ledger.renewedBy(l.name);
+      const c = fresh[0]!;
+      return { lineage: l.name, names: l.names, hooks: [], action: 'kept', reason: `renewed by ${by ? `host ${by.host}` : 'another run'} while this run walked the ledger; not renewed twice`, nextAt: null, exitCode: ExitCode.OK, serial: c.serial, notAfter: c.not_after, ari: ariInfo };
+    }
+    return await attemptDue(env, ledger, store, l, o, beforeAttempt, base, reason, replaces, ari, ariInfo, certs, open);
+  } finally {
+    lease.release();
+  }
+}
+
+/** A due lineage: the pre-hook, then obtain through the gate, then its deploy hooks. */
+async function attemptDue(
+  env: RunEnv,
+  ledger: Ledger,
+  store: LineageStore,
+  l: ScannedLineage,
+  o: RenewOptions,
+  beforeAttempt: (l: ScannedLineage) => Promise<boolean>,
+  base: { lineage: string; names: string[]; hooks: HookResult[] },
+  reason: string,
+  replaces: string | null,
+  ari: AriDecision | null,
+  ariInfo: LineageOutcome['ari'],
+  certs: ScannedCertificate[],
+  open: OrderRow[],
+): Promise<LineageOutcome> {
+  const now = env.now();
+  const soonest = soonestExpiring(certs);
   // The whole lineage row (challenge, webroot, key type …) for the order.
   let full = ledger.lineage(l.name)!;
   let ca = caForLineage(l);
@@ -405,10 +452,16 @@ async function renewOne(
   }
 }
 
-async function computeAriId(store: LineageStore, l: ScannedLineage, cert: ScannedCertificate): Promise<string | null> {
+async function computeAriId(ledger: Ledger, store: LineageStore, l: ScannedLineage, cert: ScannedCertificate): Promise<string | null> {
   try {
     const suffix = !cert.role || cert.role === 'main' ? '' : `-${cert.role}`;
-    const pem = fs.readFileSync(path.join(store.archiveDir(l.name), `cert${suffix}${cert.version}.pem`), 'utf8');
+    const file = path.join(store.archiveDir(l.name), `cert${suffix}${cert.version}.pem`);
+    // A fleet host that renews a lineage it does not deploy has no file: the ledger holds the certificate.
+    const pem =
+      !fs.existsSync(file) && ledger.fleetMode && cert.version !== null
+        ? ledger.versionFiles(l.name, cert.version).find((f) => f.file === `cert${suffix}.pem`)?.data
+        : fs.readFileSync(file, 'utf8');
+    if (!pem) return null;
     const { ariCertId } = await import('../acme/ari.js'); // lazy: node-forge is loaded only when needed
     return ariCertId(pem);
   } catch {

@@ -32,14 +32,20 @@ export interface HeldLock {
  * several issues at once): the row is taken by the first and deleted only
  * when the last lets go.
  */
-const holds = new Map<Ledger, { count: number; timer: NodeJS.Timeout }>();
+const holds = new Map<Ledger, { count: number; timer: NodeJS.Timeout; name: string }>();
 
 /** Take the ledger's run lock, waiting up to `waitMs` for another run to finish. */
 /**
  * Take the run lock, waiting up to `waitMs` for another run to finish. `onWait` is told once, when
  * the lock is first found held, who holds it (so a run does not wait silently).
  */
-export async function acquireRunLock(ledger: Ledger, waitMs: number, now: () => number = Date.now, onWait?: (holder: { pid: number; host: string; acquired_at: number }) => void): Promise<HeldLock> {
+export async function acquireRunLock(
+  ledger: Ledger,
+  waitMs: number,
+  now: () => number = Date.now,
+  onWait?: (holder: { pid: number; host: string; acquired_at: number }) => void,
+  name = 'run',
+): Promise<HeldLock> {
   const me = { pid: process.pid, host: os.hostname() };
   const held = holds.get(ledger);
   if (held) {
@@ -51,7 +57,7 @@ export async function acquireRunLock(ledger: Ledger, waitMs: number, now: () => 
   for (;;) {
     let r: ReturnType<Ledger['tryLock']> | 'busy';
     try {
-      r = ledger.tryLock('run', me, now(), LOCK_STALE_MS, alive);
+      r = ledger.tryLock(name, me, now(), LOCK_STALE_MS, alive);
     } catch (err) {
       // Not a certctl run but some process holding the ledger's own write lock (a SQLite transaction, a
       // PostgreSQL session): the database already waited its busy timeout / lock_timeout (--lock-wait).
@@ -84,10 +90,20 @@ export async function acquireRunLock(ledger: Ledger, waitMs: number, now: () => 
     again.count++;
     return hold(ledger, me);
   }
-  const timer = setInterval(() => ledger.heartbeatLock('run', me, now()), LOCK_HEARTBEAT_MS);
+  const timer = setInterval(() => ledger.heartbeatLock(name, me, now()), LOCK_HEARTBEAT_MS);
   timer.unref();
-  holds.set(ledger, { count: 1, timer });
+  holds.set(ledger, { count: 1, timer, name });
   return hold(ledger, me);
+}
+
+/**
+ * The run lock `renew` takes: on SQLite the ledger's one 'run' lock, as always; on a shared
+ * (PostgreSQL) ledger one per fleet host ('run@<host>'), which keeps one renew at a time on a host
+ * (its own files, its deploy hooks) while the hosts of the fleet renew side by side, each lineage
+ * under its lease (store/lease.ts).
+ */
+export function renewLockName(ledger: Ledger): string {
+  return ledger.backend === 'postgres' ? `run@${ledger.host}` : 'run';
 }
 
 function isWriteLockBusy(err: unknown): boolean {
@@ -114,7 +130,7 @@ function releaseHold(ledger: Ledger, me: { pid: number; host: string }): void {
   clearInterval(held.timer);
   holds.delete(ledger);
   try {
-    ledger.unlock('run', me);
+    ledger.unlock(held.name, me);
   } catch {
     /* ledger already closed: the dead-pid check frees it */
   }
