@@ -7,6 +7,7 @@
  *   node bench/renew-nothing-due.mjs --runs 1 --lineages 2 --keep /tmp/big100k --no-write
  *   cp -r /tmp/big100k /tmp/big-old && cp -r /tmp/big100k /tmp/big-new
  *   node bench/plan-scale.mjs --keep /tmp/plan1m && echo 1772445600000 > /tmp/plan1m/now
+ *   (cd /tmp/before && node bench/plan-scale.mjs --keep /tmp/plan1m-old)   # the older checkout's own ledger
  *   node bench/compare-commits.mjs --before /tmp/before [--runs 7]
  */
 import { spawnSync } from 'node:child_process';
@@ -43,11 +44,14 @@ const big = (v) => ['--json', '--state-dir', `/tmp/big-${v}`, '--config', `/tmp/
 rows.push(['renew --json, 100,000 lineages, nothing due', ...pair(big('old'), big('new'), {}, Math.max(3, RUNS - 2))]);
 if (fs.existsSync('/tmp/plan1m')) {
   const NOW = Number(fs.readFileSync('/tmp/plan1m/now', 'utf8'));
-  const plan = ['--state-dir', '/tmp/plan1m', '--json', 'plan', '-d', 'www.d1234.com', '-d', 'd1234.com', '-d', 'new.d1234.com', '--key-type', 'dual'];
+  // The older checkout gets a ledger of its own (the same generator, run by that checkout): the newer one
+  // migrates /tmp/plan1m on first use, and an older certctl refuses a ledger from a newer one.
+  const planArgs = (dir) => ['--state-dir', dir, '--json', 'plan', '-d', 'www.d1234.com', '-d', 'd1234.com', '-d', 'new.d1234.com', '--key-type', 'dual'];
+  const oldPlanDir = fs.existsSync('/tmp/plan1m-old') ? '/tmp/plan1m-old' : '/tmp/plan1m';
     // Both with the test clock preloaded: the newer checkout moves the clock only through it, and the
   // older one (which read CERTCTL_TEST_NOW itself) then pays the same module load, so neither is favoured.
   const env = { CERTCTL_TEST_NOW: String(NOW), NODE_OPTIONS: preload };
-  rows.push(['plan, 1,000,000 certificates (process)', ...pair(plan, plan, env)]);
+  rows.push(['plan, 1,000,000 certificates (process)', ...pair(planArgs(oldPlanDir), planArgs('/tmp/plan1m'), env)]);
 }
 console.log('| measure | before | after | after / before |\n|---|---|---|---|');
 for (const [m, a, b] of rows) console.log(`| ${m} | ${a.toFixed(0)} ms | ${b.toFixed(0)} ms | ${(b / a).toFixed(2)} |`);

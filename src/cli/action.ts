@@ -7,7 +7,8 @@
 import type { Command } from 'commander';
 import { ExitCode } from '../core/errors.js';
 import { CONTROL } from '../core/text.js';
-import { interruption } from '../core/interrupt.js';
+import { existsSync } from 'node:fs';
+import { defaultConfigPath } from '../core/paths.js';
 import { makeContext, type Context } from './context.js';
 import { write, Output, type GlobalOptions } from './output.js';
 
@@ -43,7 +44,11 @@ export function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Pr
       ctx = await makeContext(cmd);
       // The config file's CAs (cas:) are known to every command (--ca NAME, lineages at them). A config
       // that cannot be read is reported by the commands that use it, not here.
-      await (await import('../core/config/index.js')).loadConfig(ctx.opts.config).catch(() => undefined);
+      // (Without a config file anywhere there is nothing to register: the config module is not even loaded.)
+      const where = ctx.opts.config ?? defaultConfigPath();
+      if (ctx.opts.config !== undefined || existsSync(where) || existsSync(where.replace(/\.yaml$/, '.json'))) {
+        await (await import('../core/config/index.js')).loadConfig(ctx.opts.config).catch(() => undefined);
+      }
       code = (await fn(ctx, ...(args.slice(0, -1) as A))) ?? ExitCode.OK;
     } catch (caught) {
       const { CertctlError, faultError } = await import('../core/errors.js');
@@ -65,6 +70,7 @@ export function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Pr
     }
     process.exitCode = code;
     // Stopped by a signal (signals.ts): a request abandoned in flight would keep the process waiting for its socket.
-    if (interruption.requested) process.exit(code);
+    // (Only a command that listens for signals can have been stopped: status and plan never load interrupt.js.)
+    if (process.listenerCount('SIGINT') > 0 && (await import('../core/interrupt.js')).interruption.requested) process.exit(code);
   };
 }

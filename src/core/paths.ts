@@ -58,3 +58,10 @@ export function statePaths(root: string, ledger?: string): StatePaths {
     lock: path.join(root, 'lock'),
   };
 }
+
+/** `/etc/certctl/config.yaml` for root, `$XDG_CONFIG_HOME/certctl/config.yaml` (default `~/.config`) otherwise (config.json beside it also counts). */
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string {
+  if (uid === 0) return '/etc/certctl/config.yaml';
+  const base = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(os.homedir(), '.config');
+  return path.join(base, 'certctl', 'config.yaml');
+}

@@ -10,13 +10,13 @@
  * InputError (exit 2), all of them at once, before anything is sent.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { LIMIT_NAMES, POLICIES, applyOverrides, findPolicy, policyFor, type PolicyOverride } from '../limits/policies.js';
 import { parseConfigText, formatPath, type ConfigSource, type FieldPath } from './source.js';
 import { MAX_CA_BUNDLE_BYTES } from '../store/read.js';
 import { CAS, registerCustomCas, type CaProfile } from '../ca/registry.js';
+import { defaultConfigPath } from '../paths.js';
 
 export interface HookSet {
   preHook?: string;
@@ -115,12 +115,7 @@ export interface Config {
 
 export const EMPTY_CONFIG: Config = Object.freeze({ file: null, defaults: {}, policies: {}, certificates: [], cas: [] }) as Config;
 
-/** `/etc/certctl/config.yaml` for root, `$XDG_CONFIG_HOME/certctl/config.yaml` (default `~/.config`) otherwise. */
-export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string {
-  if (uid === 0) return '/etc/certctl/config.yaml';
-  const base = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(os.homedir(), '.config');
-  return path.join(base, 'certctl', 'config.yaml');
-}
+export { defaultConfigPath };
 
 const cache = new Map<string, Promise<Config>>();
 
