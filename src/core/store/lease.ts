@@ -13,21 +13,13 @@
 import os from 'node:os';
 import type { Ledger, LeaseHolder, LeaseRow } from '../ledger/ledger.js';
 import { LockedError } from '../errors.js';
+import { alive } from './lock.js';
 
 /** A lease lives this long without a heartbeat (the run lock's staleness rule, LOCK_STALE_MS). */
 export const LEASE_TTL_MS = 10 * 60_000;
 /** The heartbeat comes every tenth of the lease's life, at most every minute (the run lock's LOCK_HEARTBEAT_MS). */
 export function leaseHeartbeatMs(ttlMs: number): number {
   return Math.max(200, Math.min(60_000, Math.floor(ttlMs / 10)));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export interface HeldLease {

@@ -14,7 +14,8 @@ export const LOCK_STALE_MS = 10 * 60_000;
 /** How often the holder refreshes its heartbeat. */
 export const LOCK_HEARTBEAT_MS = 60_000;
 
-function alive(pid: number): boolean {
+/** Is a process of this machine still running (EPERM: running, someone else's)? */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
