@@ -125,7 +125,8 @@ describe('80 columns on a terminal', () => {
       ...p.limits.filter((l) => l.exempt || l.allowedAt === null || Date.parse(l.allowedAt) > Date.parse(doc.now)).map((l) => l.reason),
     ]);
     expect(texts.length).toBeGreaterThan(5);
-    for (const t of texts) expect(joined).toContain(t);
+    // (Compared without white space: an exact set in a note may wrap after one of its commas.)
+    for (const t of texts) expect(joined.replace(/\s+/g, '')).toContain(t.replace(/\s+/g, ''));
   });
 
   it('plan -d on a held and blocked set: the verdict says both, and what --force-renewal would meet', () => {
@@ -162,7 +163,11 @@ describe('80 columns on a terminal', () => {
     expect(r.raw).toMatch(/blocked\s+shop\.example\.com/);
     expect(r.raw).toMatch(/kept\s+www\.example\.com/);
     expect(r.raw).toMatch(/kept\s+intranet/);
-    expect(r.raw).not.toMatch(/^failed/m); // nothing reached a CA or a resolver: every due one was blocked first
+    // mail.example.org renews inside its ARI window (exempt from every limit): the 429 recorded for its
+    // duplicate-certificates limit does not hold it, so it is tried — and stops at its readiness check
+    // (this test has no DNS), before anything reaches a CA. Every other due one was blocked first.
+    expect(r.raw).toMatch(/failed\s+mail\.example\.org: Not ready to order/);
+    expect(r.raw.match(/^failed/gm)).toHaveLength(1);
   });
 
   it('status: every line fits, times once', () => {

@@ -150,7 +150,7 @@ describe('certctl plan (renewal run)', () => {
     const j = JSON.parse(run(['--json', 'plan']).stdout);
     expect(j).toMatchObject({ schema: 'certctl.plan/1', mode: 'renewals', verdict: 'allowed' });
     expect(j.plans.map((p: { lineage: string }) => p.lineage)).toEqual(['old.example.com']);
-    expect(j.notDue).toEqual([{ lineage: 'fresh.example.org', names: ['fresh.example.org'], dueAt: '2026-04-21T09:40:00.000Z' }]);
+    expect(j.notDue).toEqual([{ lineage: 'fresh.example.org', names: ['fresh.example.org'], dueAt: '2026-04-21T09:40:00.000Z', caChoice: null }]);
   });
 
   it('a due renewal blocked by a recorded 429 for its lineage makes the run exit 4', () => {

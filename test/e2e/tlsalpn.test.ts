@@ -56,7 +56,8 @@ describe('certctl issue --standalone-tls against Pebble', () => {
     expect(openssl(['x509', '-in', path.join(live, 'cert.pem'), '-noout', '-ext', 'subjectAltName'])).toMatch(/DNS:mail\.example\.test/);
     expect(fs.statSync(path.join(state, 'archive', 'mail.example.test', 'privkey1.pem')).mode & 0o777).toBe(0o600);
     // What the CA saw: one challenge answered; nothing was fetched over HTTP (nothing listens there).
-    expect(proxy.forwarded.challenge).toBe(1);
+    // (Counted as accepted: a POST Pebble refused for its nonce, 5 % of them at random, is sent again.)
+    expect(proxy.requests.filter((x) => x.endpoint === 'challenge' && x.status >= 200 && x.status < 300)).toHaveLength(1);
     // What the ledger keeps: the method, where to listen, which port the CA connects to.
     const [l] = q<{ challenge: string; standalone_addr: string; settings_json: string }>(state, "SELECT challenge, standalone_addr, settings_json FROM lineages WHERE name = 'mail.example.test'");
     expect(l).toMatchObject({ challenge: 'standalone-tls', standalone_addr: `127.0.0.1:${pebble.tlsPort}` });
