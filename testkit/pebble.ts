@@ -188,3 +188,11 @@ async function startPebbleOnce(opts: PebbleOptions): Promise<Pebble> {
     },
   };
 }
+
+/**
+ * The flags of `certctl issue` that order from `directoryUrl` (Pebble itself, or the ACME test proxy
+ * in front of it) and answer HTTP-01 from Pebble's webroot, checked through Pebble's DNS and HTTP port.
+ */
+export function pebbleIssueFlags(pebble: Pebble, directoryUrl: string = pebble.directoryUrl): string[] {
+  return ['--server', directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort)];
+}

@@ -10,7 +10,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { startPebble, type Pebble } from '../helpers/pebble.js';
+import { startPebble, type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 import { killedAt } from '../helpers/crash.js';
@@ -30,7 +30,7 @@ afterAll(async () => {
 const ENV = { CERTCTL_ACME_TIMEOUT: '2' };
 
 function issueArgs(state: string, name: string, ...extra: string[]): string[] {
-  return ['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name, ...extra];
+  return ['--state-dir', state, 'issue', ...pebbleIssueFlags(pebble, proxy.directoryUrl), '-d', name, ...extra];
 }
 function accountArgs(state: string, sub: string, ...extra: string[]): string[] {
   return ['--state-dir', state, 'account', sub, '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, ...extra];

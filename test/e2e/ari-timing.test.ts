@@ -8,7 +8,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPebble, type Pebble } from '../helpers/pebble.js';
+import { startPebble, type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 const accepted = (endpoint: string) => proxy.requests.filter((x) => x.endpoint === endpoint && x.status >= 200 && x.status < 300).length;
-const issueArgs = (state: string, name: string) => ['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name];
+const issueArgs = (state: string, name: string) => ['--state-dir', state, 'issue', ...pebbleIssueFlags(pebble, proxy.directoryUrl), '-d', name];
 const renewArgs = (state: string, extra: string[]) => ['--state-dir', state, '--json', 'renew', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), ...extra];
 
 describe('a narrow ARI window between two cron runs', () => {

@@ -9,7 +9,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPebble, type Pebble } from '../../testkit/pebble.js';
+import { startPebble, type Pebble, pebbleIssueFlags } from '../../testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { BIN, runCli, tempDir, q } from '../helpers/cli.js';
 
@@ -46,7 +46,7 @@ describe('certctl daemon', () => {
   it('SIGTERM during a renewal: the run finishes (certificate stored, lock released), then exit 0', async () => {
     const state = tempDir();
     const name = 'daemon-term.example.test';
-    const issued = await runCli(['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name]);
+    const issued = await runCli(['--state-dir', state, 'issue', ...pebbleIssueFlags(pebble, proxy.directoryUrl), '-d', name]);
     expect(issued.code, issued.stderr).toBe(0);
     const config = path.join(tempDir(), 'certctl.yaml');
     fs.writeFileSync(config, `defaults:\n  resolver: "${pebble.dns.resolver}"\n  httpPort: ${pebble.httpPort}\n`);

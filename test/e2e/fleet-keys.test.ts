@@ -18,7 +18,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startPebble, type Pebble } from '../../testkit/pebble.js';
+import { startPebble, type Pebble, pebbleIssueFlags } from '../../testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { startPostgres, postgresBinDir, type PostgresServer } from '../../testkit/postgres.js';
 import { Ledger } from '../../src/core/ledger/ledger.js';
@@ -61,7 +61,7 @@ afterAll(async () => {
 });
 
 const env = (h: string, key = keyFile[h]) => ({ CERTCTL_LEDGER: url, CERTCTL_FLEET_KEY_FILE: key, CERTCTL_HOST: h });
-const issueArgs = (h: string, name = NAME) => ['--state-dir', state[h]!, 'issue', '--json', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name];
+const issueArgs = (h: string, name = NAME) => ['--state-dir', state[h]!, 'issue', '--json', ...pebbleIssueFlags(pebble, proxy.directoryUrl), '-d', name];
 const renewArgs = (h: string, ...more: string[]) => ['--state-dir', state[h]!, 'renew', '--json', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), ...more];
 const created = (endpoint: string) => proxy.requests.filter((x) => x.endpoint === endpoint && (x.status === 201 || x.status === 200)).length;
 const orders = () => proxy.requests.filter((x) => x.endpoint === 'newOrder').length;

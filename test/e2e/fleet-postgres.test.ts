@@ -14,7 +14,7 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPebble, type Pebble } from '../../testkit/pebble.js';
+import { startPebble, type Pebble, pebbleIssueFlags } from '../../testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { startPostgres, type PostgresServer } from '../../testkit/postgres.js';
 import { Ledger } from '../../src/core/ledger/ledger.js';
@@ -93,7 +93,7 @@ beforeEach(() => {
 
 // The ledger comes from the environment (CERTCTL_LEDGER, PGPASSWORD), as docs/fleet.md says: never argv.
 function issueArgs(state: string, name: string): string[] {
-  return ['--state-dir', state, 'issue', '--json', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name];
+  return ['--state-dir', state, 'issue', '--json', ...pebbleIssueFlags(pebble, proxy.directoryUrl), '-d', name];
 }
 function renewArgs(state: string): string[] {
   return ['--state-dir', state, 'renew', '--json', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort)];

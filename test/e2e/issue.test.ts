@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
-import { startPebble, type Pebble } from '../helpers/pebble.js';
+import { startPebble, type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 
 let pebble: Pebble;
@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 function common(stateDir: string): string[] {
-  return ['--state-dir', stateDir, 'issue', '--server', pebble.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '--email', 'ops@example.test'];
+  return ['--state-dir', stateDir, 'issue', ...pebbleIssueFlags(pebble), '--email', 'ops@example.test'];
 }
 
 function ledger(stateDir: string): Database.Database {

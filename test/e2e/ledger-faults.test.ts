@@ -13,7 +13,7 @@ import crypto from 'node:crypto';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import Database from 'better-sqlite3';
-import { startPebble, type Pebble } from '../../testkit/pebble.js';
+import { startPebble, type Pebble, pebbleIssueFlags } from '../../testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { BIN, runCli, tempDir, q } from '../helpers/cli.js';
 
@@ -42,7 +42,7 @@ beforeEach(() => {
 });
 
 function issueArgs(state: string, name: string, extra: string[] = []): string[] {
-  return ['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name, ...extra];
+  return ['--state-dir', state, 'issue', ...pebbleIssueFlags(pebble, proxy.directoryUrl), '-d', name, ...extra];
 }
 function renewArgs(state: string, extra: string[] = []): string[] {
   return ['--state-dir', state, 'renew', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), ...extra];

@@ -13,7 +13,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { startPebble, type Pebble } from '../helpers/pebble.js';
+import { startPebble, type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 import { killedAt } from '../helpers/crash.js';
@@ -33,7 +33,7 @@ afterAll(async () => {
 const ENV = { CERTCTL_ACME_TIMEOUT: '2' };
 
 function issueArgs(state: string, names: string[], ...extra: string[]): string[] {
-  return ['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), ...names.flatMap((n) => ['-d', n]), ...extra];
+  return ['--state-dir', state, 'issue', ...pebbleIssueFlags(pebble, proxy.directoryUrl), ...names.flatMap((n) => ['-d', n]), ...extra];
 }
 function planArgs(state: string, names: string[], ...extra: string[]): string[] {
   return ['--state-dir', state, 'plan', '--server', proxy.directoryUrl, ...names.flatMap((n) => ['-d', n]), ...extra];

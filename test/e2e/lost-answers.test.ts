@@ -21,7 +21,7 @@ import { describe, it, beforeAll, afterAll, type ExpectStatic } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { X509Certificate, createPublicKey } from 'node:crypto';
-import { startPebble, type Pebble } from '../helpers/pebble.js';
+import { startPebble, type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy, type EndpointName, type LostAnswerMode } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 
@@ -77,7 +77,7 @@ afterAll(async () => {
 const ENV = { CERTCTL_ACME_TIMEOUT: '1' };
 
 function issueArgs(proxy: AcmeTestProxy, state: string, name: string): string[] {
-  return ['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name];
+  return ['--state-dir', state, 'issue', ...pebbleIssueFlags(pebble, proxy.directoryUrl), '-d', name];
 }
 function renewArgs(state: string): string[] {
   return ['--state-dir', state, 'renew', '--no-random-sleep', '--json', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort)];

@@ -5,7 +5,7 @@
  * and ask newNonce about once.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startPebble, type Pebble } from '../../testkit/pebble.js';
+import { startPebble, type Pebble, pebbleIssueFlags } from '../../testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 
@@ -24,7 +24,7 @@ describe('nonce reuse', () => {
   it('a 2-name issuance: no badNonce, newNonce asked at most once per parallel branch', async () => {
     for (let i = 0; i < 3; i++) {
       proxy.resetObservations();
-      const r = await runCli(['--state-dir', tempDir(), 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', `n${i}.nonce.example.test`, '-d', `m${i}.nonce.example.test`]);
+      const r = await runCli(['--state-dir', tempDir(), 'issue', ...pebbleIssueFlags(pebble, proxy.directoryUrl), '-d', `n${i}.nonce.example.test`, '-d', `m${i}.nonce.example.test`]);
       expect(r.code).toBe(0);
       expect(proxy.requests.filter((x) => x.status === 400)).toEqual([]);
       // One HEAD to start; parallel authorizations may each need one more when the pool is empty.

@@ -7,7 +7,7 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPebble, type Pebble } from '../../testkit/pebble.js';
+import { startPebble, type Pebble, pebbleIssueFlags } from '../../testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { spawn } from 'node:child_process';
 import { ariCertId } from '../../src/core/acme/ari.js';
@@ -32,7 +32,7 @@ afterAll(async () => {
 beforeEach(() => proxy.resetObservations());
 
 function issueArgs(state: string, name: string, server = proxy.directoryUrl): string[] {
-  return ['--state-dir', state, 'issue', '--server', server, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name];
+  return ['--state-dir', state, 'issue', ...pebbleIssueFlags(pebble, server), '-d', name];
 }
 /** renew WITHOUT --no-random-sleep: the delay is on. */
 function renewArgs(state: string, extra: string[] = []): string[] {

@@ -9,7 +9,7 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPebble, type Pebble } from '../helpers/pebble.js';
+import { startPebble, type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
@@ -39,7 +39,7 @@ beforeEach(() => {
 const accepted = (px: AcmeTestProxy, endpoint: string) => px.requests.filter((x) => x.endpoint === endpoint && x.status >= 200 && x.status < 300).length;
 
 function issueArgs(state: string, name: string, extra: string[] = [], server = proxy.directoryUrl): string[] {
-  return ['--state-dir', state, 'issue', '--server', server, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name, ...extra];
+  return ['--state-dir', state, 'issue', ...pebbleIssueFlags(pebble, server), '-d', name, ...extra];
 }
 function renewArgs(state: string, extra: string[] = []): string[] {
   return ['--state-dir', state, 'renew', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), ...extra];

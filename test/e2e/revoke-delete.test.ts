@@ -11,7 +11,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { startPebble, type Pebble } from '../helpers/pebble.js';
+import { startPebble, type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { BIN, runCli, tempDir, q } from '../helpers/cli.js';
 import { execFileSync } from 'node:child_process';
@@ -31,7 +31,7 @@ afterAll(async () => {
 const ENV = { CERTCTL_ACME_TIMEOUT: '2' };
 
 function issueArgs(state: string, name: string, server = proxy.directoryUrl): string[] {
-  return ['--state-dir', state, 'issue', '--server', server, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name];
+  return ['--state-dir', state, 'issue', ...pebbleIssueFlags(pebble, server), '-d', name];
 }
 function renewArgs(state: string): string[] {
   return ['--state-dir', state, '--json', 'renew', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort)];
