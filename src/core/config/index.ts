@@ -965,14 +965,15 @@ function notifyField(pr: Problems, v: unknown, base: string): NotifySettings | u
       if (url === undefined && urlSecret === undefined && t.urlFile === undefined) pr.add(here, 'give the webhook url (or urlFile / urlEnv when the URL itself is a credential, as a Slack webhook is)');
       if (url !== undefined && urlSecret) pr.add([...here, 'url'], 'give url or urlFile / urlEnv, not both');
       if (url !== undefined) {
-        let ok = false;
+        let u: URL | undefined;
         try {
-          const u = new URL(url);
-          ok = (u.protocol === 'https:' || u.protocol === 'http:') && !u.username && !u.password;
+          u = new URL(url);
         } catch {
-          ok = false;
+          u = undefined;
         }
-        if (!ok) pr.add([...here, 'url'], `expected an http:// or https:// URL without user:password (use tokenFile for a credential), got ${describe(url)}`);
+        // A URL with a password is never echoed (the message would print the credential).
+        if (u && (u.username || u.password)) pr.add([...here, 'url'], 'expected an http:// or https:// URL without user:password (use tokenFile for a credential)');
+        else if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:')) pr.add([...here, 'url'], `expected an http:// or https:// URL, got ${describe(url)}`);
       }
       const format = t.format ?? 'json';
       if (format !== 'json' && format !== 'slack' && format !== 'ntfy') pr.add([...here, 'format'], `expected json, slack or ntfy, got ${describe(format)}`);

@@ -151,7 +151,7 @@ async function email(t: EmailTarget, e: NotifyEvent, id: number | null, host: st
     requireTLS: t.security === 'starttls',
     ignoreTLS: t.security === 'none',
     ...(t.user ? { auth: { user: t.user, pass: pass! } } : {}),
-    tls: { ...(t.caBundle ? { ca: fs.readFileSync(t.caBundle, 'utf8') } : {}), servername: t.host },
+    tls: { ...(t.caBundle ? { ca: fs.readFileSync(t.caBundle, 'utf8') } : {}) },
     connectionTimeout: t.timeoutMs,
     greetingTimeout: t.timeoutMs,
     socketTimeout: t.timeoutMs,
