@@ -239,6 +239,90 @@ describe('predicted block', () => {
   }, 240_000);
 });
 
+describe('CA fail-over', () => {
+  it('renewed at the second CA of the list → ca-failover and renewed, each once, naming both CAs and why', async () => {
+    const rx = await receiver();
+    try {
+      const state = tempDir();
+      // Two CAs of the list: the same Pebble through the proxy (ca-a, exact set 1 per 45 days) and directly (ca-b).
+      const cfg = writeConfig(state, {
+        cas: {
+          'ca-a': { name: 'Pebble via proxy', directory: proxy.directoryUrl, caBundle: pebble.caBundle, caa: ['ca-a.test'], policy: { 'duplicate-certificates': { kind: 'window', count: 1, window: '45d' } } },
+          'ca-b': { name: 'Pebble direct', directory: pebble.directoryUrl, caBundle: pebble.caBundle, caa: ['ca-b.test'] },
+        },
+        defaults: { ca: ['ca-a', 'ca-b'] },
+        notify: [{ type: 'webhook', url: rx.url }],
+      });
+      const name = 'fo.hook.test';
+      const issued = await runCli(['--state-dir', state, '--config', cfg, 'issue', '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name]);
+      expect(issued.code, issued.stdout + issued.stderr).toBe(0);
+      proxy.resetObservations();
+      const r = await renew(state, cfg, HOUR, ['--json']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).lineages[0]).toMatchObject({ action: 'renewed', ca: { ca: 'ca-b', first: 'ca-a', failedOver: true } });
+      expect(proxy.total()).toBe(0);
+      expect(rx.got.map((g) => g.body.event)).toEqual(['renewed', 'ca-failover']);
+      const fo = rx.got[1]!.body;
+      expect(fo).toMatchObject({ lineage: name, ca: { ca: 'ca-b', first: 'ca-a' } });
+      expect(fo.summary).toBe(`${name} was renewed at ca-b instead of ca-a, the first CA of its list.`);
+      expect(fo.reason).toMatch(/^ca-a would refuse until \d{4}-.*; ca-b allows it now/);
+    } finally {
+      await rx.stop();
+    }
+  }, 240_000);
+});
+
+describe('revoked', () => {
+  it('certctl revoke tells the targets: which certificate, why, that renew replaces it; the exit code stays 0', async () => {
+    const rx = await receiver();
+    try {
+      const state = tempDir();
+      const cfg = writeConfig(state, { notify: [{ type: 'webhook', url: rx.url }] });
+      const name = 'rv.hook.test';
+      expect((await issue(state, cfg, name)).code).toBe(0);
+      const serial = q<{ serial: string }>(state, 'SELECT serial FROM certificates')[0]!.serial;
+      const r = await runCli(['--state-dir', state, '--config', cfg, 'revoke', '--cert-name', name, '--reason', 'keyCompromise']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(rx.got).toHaveLength(1);
+      expect(rx.got[0]!.body).toMatchObject({ event: 'revoked', lineage: name, subject: name, serial, names: [name] });
+      expect(rx.got[0]!.body.summary).toBe(`The certificate ${serial} (${name}) was revoked, reason keyCompromise.`);
+      expect(rx.got[0]!.body.next).toMatch(/^the lineage rv\.hook\.test is due for renewal now: the next certctl renew replaces it/);
+      expect(notifications(state)[0]).toMatchObject({ kind: 'revoked', subject: name });
+    } finally {
+      await rx.stop();
+    }
+  }, 120_000);
+});
+
+describe('headroom low', () => {
+  it('a registered domain with few certificate slots left → one headroom-low notice (per domain, per period)', async () => {
+    const rx = await receiver();
+    try {
+      const state = tempDir();
+      const cfg = writeConfig(state, {
+        cas: { 'pebble-h': { name: 'Pebble H', directory: proxy.directoryUrl, caBundle: pebble.caBundle, caa: ['pebble-h.test'], policy: { 'certificates-per-domain': { kind: 'window', count: 4, window: '7d' } } } },
+        notify: { headroomBelow: 2, targets: [{ type: 'webhook', url: rx.url, events: ['headroom-low'] }] },
+      });
+      const issued = await runCli(['--state-dir', state, '--config', cfg, 'issue', '--ca', 'pebble-h', '--webroot', pebble.webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', 'www.headroom.test']);
+      expect(issued.code, issued.stdout + issued.stderr).toBe(0);
+      // Renewed at +1 h: 2 of 4 used, 2 left (≤ headroomBelow) → the notice; renewed again at +2 h: 3 used, no second notice.
+      for (const h of [1, 2]) {
+        const r = await renew(state, cfg, h * HOUR);
+        expect(r.code, r.stdout + r.stderr).toBe(0);
+      }
+      expect(rx.got).toHaveLength(1);
+      const doc = rx.got[0]!.body;
+      expect(doc).toMatchObject({ event: 'headroom-low', subject: 'headroom.test', lineage: 'www.headroom.test', names: ['headroom.test'] });
+      expect(doc.headroom).toMatchObject({ domain: 'headroom.test', limit: 'certificates-per-domain', available: 2, capacity: 4 });
+      expect(doc.summary).toMatch(/^headroom\.test has 2 of 4 certificates left at pebble-h \(certificates-per-domain\)/);
+      // Only the kinds this target asked for: the renewals were not sent to it.
+      expect(notifications(state).map((r) => r.kind)).toEqual(['headroom-low']);
+    } finally {
+      await rx.stop();
+    }
+  }, 240_000);
+});
+
 describe('e-mail', () => {
   it('a real SMTP server on loopback (smtp-server; STARTTLS with a test certificate, AUTH) receives the message: lineage, reason, next step', async () => {
     const dir = tempDir();
