@@ -21,7 +21,7 @@ import { SMTPServer } from 'smtp-server';
 import { startPebble, pebbleIssueFlags, type Pebble } from '../../testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { freePort } from '../../testkit/ports.js';
-import { runCli, tempDir, q } from '../helpers/cli.js';
+import { runCli, startCli, tempDir, q } from '../helpers/cli.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -189,6 +189,82 @@ describe('webhook', () => {
       const third = await renew(state, cfg, 3 * HOUR);
       expect(third.code).toBe(0);
       expect(rx.got).toHaveLength(1);
+    } finally {
+      await rx.stop();
+    }
+  }, 240_000);
+});
+
+describe('webhook, hostile', () => {
+  it('killed while the webhook is being sent: the next run sends the same notification (same id) and records it delivered', async () => {
+    const bodies: Record<string, unknown>[] = [];
+    let arrived!: () => void;
+    const first = new Promise<void>((r) => (arrived = r));
+    let hold = true;
+    const server = http.createServer((req, res) => {
+      let text = '';
+      req.on('data', (d) => (text += d));
+      req.on('end', () => {
+        bodies.push(JSON.parse(text) as Record<string, unknown>);
+        if (hold) {
+          hold = false;
+          arrived(); // never answered: the test kills certctl here
+          return;
+        }
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const state = tempDir();
+      const cfg = writeConfig(state, { notify: [{ type: 'webhook', url: `http://127.0.0.1:${port}/x`, timeout: 60 }] });
+      const name = 'kill.hook.test';
+      expect((await issue(state, cfg, name)).code).toBe(0);
+      const run = startCli(['--state-dir', state, '--config', cfg, 'renew', '--no-random-sleep', '--days', '29.99', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort)], { CERTCTL_TEST_NOW: at(HOUR) });
+      await first;
+      run.child.kill('SIGKILL');
+      await run.exited;
+      // The renewal was stored before the notification was sent; the row is recorded, not delivered.
+      expect(q<{ n: number }>(state, `SELECT count(*) AS n FROM certificates WHERE lineage = '${name}'`)[0]!.n).toBe(2);
+      expect(notifications(state).map((r) => [r.kind, r.done_at])).toEqual([['renewed', null]]);
+
+      const next = await renew(state, cfg, 2 * HOUR);
+      expect(next.code, next.stdout + next.stderr).toBe(0);
+      // Sent again with the same id (at least once: a receiver that must not act twice keys on the id).
+      expect(bodies.map((b) => [b.event, b.id])).toEqual([
+        ['renewed', bodies[0]!.id],
+        ['renewed', bodies[0]!.id],
+      ]);
+      expect(notifications(state)[0]!.done_at).not.toBeNull();
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }, 240_000);
+
+  it('a target that is down is tried once per run, not once per pending notification; the others stay pending', async () => {
+    const port = await freePort();
+    const state = tempDir();
+    const cfg = writeConfig(state, { notify: { period: '1h', targets: [{ type: 'webhook', url: `http://127.0.0.1:${port}/x`, retries: 0 }] } });
+    const name = 'many.hook.test';
+    expect((await issue(state, cfg, name)).code).toBe(0);
+    // Three runs an hour and a bit apart (period 1 h): three "renewed" notifications, none delivered.
+    for (const m of [61, 122, 183]) expect((await renew(state, cfg, m * 60_000)).code).toBe(0);
+    const rows = notifications(state);
+    expect(rows.map((r) => [r.kind, r.done_at])).toEqual([
+      ['renewed', null],
+      ['renewed', null],
+      ['renewed', null],
+    ]);
+    // Each run tried the target once, with the oldest pending notification, and left the newer ones untouched.
+    expect(rows.map((r) => r.attempts)).toEqual([3, 0, 0]);
+    const rx = await receiver(port);
+    try {
+      const r = await renew(state, cfg, 184 * 60_000); // within the period: nothing new, the three pending are sent
+      expect(r.code).toBe(0);
+      expect(rx.got.map((g) => g.body.id)).toEqual(rows.map((x) => x.id));
+      expect(notifications(state).every((x) => x.done_at !== null)).toBe(true);
     } finally {
       await rx.stop();
     }

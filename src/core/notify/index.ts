@@ -39,13 +39,23 @@ export async function notify(ledger: Ledger, settings: NotifySettings | undefine
     const id = ledger.recordNotification({ kind: e.kind, subject: e.subject, lineage: e.lineage, at: e.at, payload }, e.at - settings.periodMs + 1);
     if (id !== null) report.recorded++;
   }
+  // A target that failed once in this run is not tried again by it: a receiver that is down would
+  // otherwise cost every pending notification its time-outs and retries. Those left stay pending
+  // (one line was said about the target) and the next run tries again.
+  const down = new Map<string, string>();
   for (const row of ledger.pendingNotifications(now - settings.maxAgeMs)) {
     const delivered = JSON.parse(row.delivered_json) as Record<string, number>;
     const e = eventFromDocument(JSON.parse(row.payload_json) as Record<string, unknown>);
     const due = settings.targets.filter((t) => wants(t, row.kind) && delivered[t.id] === undefined);
     const results: DeliveryResult[] = [];
+    let skipped = 0;
     for (const t of due) {
+      if (down.has(t.id)) {
+        skipped++;
+        continue;
+      }
       const r = await deliver(t, e, row.id, host);
+      if (!r.ok) down.set(t.id, r.detail);
       results.push(r);
       if (r.ok) {
         delivered[t.id] = now;
@@ -55,7 +65,9 @@ export async function notify(ledger: Ledger, settings: NotifySettings | undefine
       }
     }
     const failed = results.filter((r) => !r.ok);
-    ledger.updateNotification(row.id, { delivered, lastError: failed.length ? failed.map((r) => `${r.target}: ${r.detail}`).join('; ') : null, doneAt: failed.length ? null : now });
+    if (results.length || due.length === 0) {
+      ledger.updateNotification(row.id, { delivered, lastError: failed.length ? failed.map((r) => `${r.target}: ${r.detail}`).join('; ') : row.last_error && skipped ? row.last_error : null, doneAt: failed.length || skipped ? null : now });
+    }
     if (results.length) report.sent.push({ id: row.id, event: row.kind, subject: row.subject, results });
   }
   return report;
