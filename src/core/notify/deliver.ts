@@ -55,6 +55,11 @@ export function origin(url: string): string {
   }
 }
 
+/** What a target answered, as one printable line: control characters (escape sequences from a hostile receiver) become spaces. */
+function printable(text: string, max: number): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/ {2,}/g, ' ').trim().slice(0, max);
+}
+
 export async function deliver(t: NotifyTarget, e: NotifyEvent, id: number | null, host: string): Promise<DeliveryResult> {
   try {
     if (t.type === 'webhook') return await webhook(t, e, id, host);
@@ -128,7 +133,8 @@ async function webhook(t: WebhookTarget, e: NotifyEvent, id: number | null, host
     try {
       const a = await post(url, body, headers, t.timeoutMs, ca);
       if (a.status >= 200 && a.status < 300) return { target: t.id, type: 'webhook', ok: true, detail: `${where} answered ${a.status}`, attempts: attempt + 1 };
-      last = `${where} answered ${a.status}${a.body.trim() ? `: ${a.body.trim().replace(/\s+/g, ' ').slice(0, 120)}` : ''}`;
+      const said = printable(a.body, 120);
+      last = `${where} answered ${a.status}${said ? `: ${said}` : ''}`;
       // A 4xx other than 429 will not change by sending the same again.
       if (a.status < 500 && a.status !== 429) return { target: t.id, type: 'webhook', ok: false, detail: redact(last), attempts: attempt + 1 };
     } catch (err) {
@@ -166,10 +172,10 @@ async function email(t: EmailTarget, e: NotifyEvent, id: number | null, host: st
       text: notifyText(e, host),
       headers: { 'X-Certctl-Event': e.kind, ...(id !== null ? { 'X-Certctl-Event-Id': String(id) } : {}) },
     });
-    return { target: t.id, type: 'email', ok: true, detail: `${t.host}:${t.port} accepted it (${String(info.response ?? '').slice(0, 120)})`, attempts: 1 };
+    return { target: t.id, type: 'email', ok: true, detail: `${t.host}:${t.port} accepted it (${printable(String(info.response ?? ''), 120)})`, attempts: 1 };
   } catch (err) {
     const x = err as Error & { code?: string; response?: string };
-    return { target: t.id, type: 'email', ok: false, detail: redact(`${t.host}:${t.port}: ${x.code ? `${x.code}: ` : ''}${(x.response ?? x.message).slice(0, 200)}`), attempts: 1 };
+    return { target: t.id, type: 'email', ok: false, detail: redact(`${t.host}:${t.port}: ${x.code ? `${x.code}: ` : ''}${printable(x.response ?? x.message, 200)}`), attempts: 1 };
   } finally {
     transport.close();
   }
@@ -181,7 +187,7 @@ function command(t: CommandTarget, e: NotifyEvent, id: number | null, host: stri
   const [file, ...args] = t.command;
   return new Promise((resolve) => {
     execFile(file!, args, { env: { ...process.env, ...notifyEnv(e, id, host) }, timeout: t.timeoutMs, maxBuffer: 1024 * 1024, shell: false }, (err, stdout, stderr) => {
-      const out = `${stdout}${stderr}`.trim().split('\n').slice(-3).join(' | ').slice(0, 300);
+      const out = printable(`${stdout}${stderr}`.trim().split('\n').slice(-3).join(' | '), 300);
       if (!err) return resolve({ target: t.id, type: 'command', ok: true, detail: `${file} exited 0`, attempts: 1 });
       const x = err as Error & { code?: number | string; killed?: boolean; signal?: string };
       const why = x.killed ? `killed after ${Math.round(t.timeoutMs / 1000)} s` : typeof x.code === 'number' ? `exited ${x.code}` : `could not run (${x.code ?? x.message})`;

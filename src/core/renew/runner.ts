@@ -250,7 +250,7 @@ export async function runRenew(env: RunEnv, ledger: Ledger, o: RenewOptions): Pr
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, total)) }, worker));
   if (halted && !stopped) return { outcomes: [], deployed, hooks: [], exitCode: worst(deployed.map((x) => x.exitCode)), halted: true };
   // Post-hooks run also when stopped: a pre-hook may have stopped the web server.
-  const postEnv = { ...postHookCaEnv(outcomes), ...postHookDomainEnv(outcomes) };
+  const postEnv = postHooks.size ? { ...postHookCaEnv(outcomes), ...postHookDomainEnv(outcomes) } : {};
   for (const post of postHooks.values()) hooks.push(await runHookSpec('post-hook', post, postEnv));
   if (stopped) throw stopped;
   const hookFailed = hooks.some((h) => !h.ok) || [...outcomes, ...deployed].some((x) => x.hooks.some((h) => !h.ok));
