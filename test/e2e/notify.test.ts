@@ -243,6 +243,26 @@ describe('webhook, hostile', () => {
     }
   }, 240_000);
 
+  it('the token file missing when the message is sent: a failed delivery naming the file, the renewal exit 0, sent once the file is back', async () => {
+    const rx = await receiver();
+    try {
+      const state = tempDir();
+      const tokenFile = path.join(state, 'rotating.token');
+      const cfg = writeConfig(state, { notify: [{ type: 'webhook', url: rx.url, tokenFile }] });
+      const name = 'token.hook.test';
+      expect((await issue(state, cfg, name)).code).toBe(0); // the config is valid without the file: it is read when sending
+      const r = await renew(state, cfg, HOUR);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain(`notify: renewed for ${name} could not be sent to webhook-1 (cannot read the webhook token file ${tokenFile} (ENOENT)); the next run sends it again.`);
+      expect(rx.got).toEqual([]);
+      fs.writeFileSync(tokenFile, 'rotated-token-0123456789\n', { mode: 0o600 });
+      expect((await renew(state, cfg, 2 * HOUR)).code).toBe(0);
+      expect(rx.got.map((g) => [g.body.event, g.headers.authorization])).toEqual([['renewed', 'Bearer rotated-token-0123456789']]);
+    } finally {
+      await rx.stop();
+    }
+  }, 240_000);
+
   it('a target that is down is tried once per run, not once per pending notification; the others stay pending', async () => {
     const port = await freePort();
     const state = tempDir();

@@ -950,15 +950,17 @@ function notifyField(pr: Problems, v: unknown, base: string): NotifySettings | u
     }
     const timeoutS = int(pr, t, 'timeout', here, 1, 600);
     const common = { id, ...(events ? { events } : {}), timeoutMs: timeoutS === undefined ? (type === 'command' ? 60_000 : DEFAULT_TIMEOUT_MS) : timeoutS * 1000 };
+    // Files named here are read when a message is sent, not now: a token file being replaced must never
+    // make renew refuse its config (a missing one is a failed delivery, which certctl notify test shows).
     const secret = (fileKey: string, envKey: string, what: string, required: boolean): SecretSource | undefined => {
-      const file = filePath(pr, t, fileKey, here, base, what);
+      const file = dirPath(pr, t, fileKey, here, base);
       const env = str(pr, t, envKey, here);
       if (env !== undefined && !ENV_NAME.test(env)) pr.add([...here, envKey], `expected an environment variable name such as CERTCTL_TOKEN, got ${describe(env)}`);
       if (file !== undefined && env !== undefined) pr.add([...here, envKey], `give ${fileKey} or ${envKey}, not both`);
       if (required && file === undefined && env === undefined && t[fileKey] === undefined) pr.add(here, `${what}: give ${fileKey} (a file, mode 0600) or ${envKey} (an environment variable); it is never written in the config`);
       return file !== undefined ? { file } : env !== undefined ? { env } : undefined;
     };
-    const caBundle = filePath(pr, t, 'caBundle', here, base, 'the CA bundle');
+    const caBundle = dirPath(pr, t, 'caBundle', here, base);
     if (type === 'webhook') {
       const url = str(pr, t, 'url', here);
       const urlSecret = secret('urlFile', 'urlEnv', 'the webhook URL', false);

@@ -46,6 +46,18 @@ export function readSecret(src: SecretSource, what: string, env: NodeJS.ProcessE
   return v;
 }
 
+/** A target's extra CA certificates (PEM), read when sending; a missing or wrong file is an Error naming it. */
+function readCaBundle(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the CA bundle ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`the CA bundle ${file} holds no PEM certificate`);
+  return text;
+}
+
 /** "https://hooks.example:8443" — what messages say about a URL (its path and query may be a credential). */
 export function origin(url: string): string {
   try {
@@ -124,7 +136,7 @@ async function webhook(t: WebhookTarget, e: NotifyEvent, id: number | null, host
   const url = new URL(raw);
   const { body, headers } = webhookBody(t, e, id, host);
   if (t.token) headers.authorization = `Bearer ${readSecret(t.token, 'webhook token')}`;
-  const ca = t.caBundle ? fs.readFileSync(t.caBundle, 'utf8') : undefined;
+  const ca = t.caBundle ? readCaBundle(t.caBundle) : undefined;
   const where = origin(raw);
   let last = '';
   let attempt = 0;
@@ -157,7 +169,7 @@ async function email(t: EmailTarget, e: NotifyEvent, id: number | null, host: st
     requireTLS: t.security === 'starttls',
     ignoreTLS: t.security === 'none',
     ...(t.user ? { auth: { user: t.user, pass: pass! } } : {}),
-    tls: { ...(t.caBundle ? { ca: fs.readFileSync(t.caBundle, 'utf8') } : {}) },
+    tls: { ...(t.caBundle ? { ca: readCaBundle(t.caBundle) } : {}) },
     connectionTimeout: t.timeoutMs,
     greetingTimeout: t.timeoutMs,
     socketTimeout: t.timeoutMs,
