@@ -595,6 +595,16 @@ describe('bad notify config', () => {
         '  - type: command',
         '    command: "notify-send hi"',
         '  - type: pager',
+        '  - type: webhook',
+        '    url: http://hooks.example/x',
+        '    tokenEnv: HOOK_TOKEN',
+        '  - type: email',
+        '    host: smtp.example',
+        '    security: none',
+        '    user: u',
+        '    passwordEnv: SMTP_PW',
+        '    from: certctl@example.org',
+        '    to: ops@example.org',
         '',
       ].join('\n'),
     );
@@ -604,6 +614,8 @@ describe('bad notify config', () => {
     expect(r.stderr).toContain(`${file}:4: notify[1]: the SMTP password: give passwordFile (a file, mode 0600) or passwordEnv (an environment variable); it is never written in the config`);
     expect(r.stderr).toContain(`${file}:10: notify[2].command: expected the program and its arguments as a list of strings`);
     expect(r.stderr).toContain(`${file}:11: notify[3].type: expected webhook, email or command, got string "pager"`);
+    expect(r.stderr).toContain(`${file}:13: notify[4].url: a bearer token is sent only over https://`);
+    expect(r.stderr).toContain(`${file}:17: notify[5].security: a password is never sent without TLS: use starttls or tls`);
     expect(r.stderr).not.toContain('pw@');
   }, 60_000);
 });

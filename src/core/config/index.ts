@@ -900,6 +900,14 @@ const TARGET_KEYS = {
   command: ['type', 'name', 'events', 'timeout', 'command'],
 } as const;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const isLoopbackHost = (h: string): boolean => /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?)$/i.test(h);
+function isLoopbackUrl(url: string): boolean {
+  try {
+    return isLoopbackHost(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
 
 /** `notify:`: a list of targets, or a mapping with `targets` and the period / threshold settings. */
 function notifyField(pr: Problems, v: unknown, base: string): NotifySettings | undefined {
@@ -980,6 +988,8 @@ function notifyField(pr: Problems, v: unknown, base: string): NotifySettings | u
       const format = t.format ?? 'json';
       if (format !== 'json' && format !== 'slack' && format !== 'ntfy') pr.add([...here, 'format'], `expected json, slack or ntfy, got ${describe(format)}`);
       const token = secret('tokenFile', 'tokenEnv', 'the bearer token', false);
+      // A bearer token is never sent in clear text over a network: http:// only to this machine.
+      if (token && url !== undefined && /^http:/i.test(url) && !isLoopbackUrl(url)) pr.add([...here, 'url'], 'a bearer token is sent only over https:// (http:// is accepted for a receiver on this machine: 127.0.0.1, ::1, localhost)');
       const retries = int(pr, t, 'retries', here, 0, 10) ?? DEFAULT_RETRIES;
       settings.targets.push(unset({ type, ...common, url, urlSecret, format: format as 'json', token, retries, caBundle }) as NotifyTarget);
     } else if (type === 'email') {
@@ -991,6 +1001,7 @@ function notifyField(pr: Problems, v: unknown, base: string): NotifySettings | u
       const user = str(pr, t, 'user', here);
       const password = user === undefined ? undefined : secret('passwordFile', 'passwordEnv', 'the SMTP password', true);
       if (user === undefined && (t.passwordFile !== undefined || t.passwordEnv !== undefined)) pr.add([...here, 'user'], 'a password is given without the user it belongs to');
+      if (user !== undefined && security === 'none' && host !== undefined && !isLoopbackHost(host)) pr.add([...here, 'security'], 'a password is never sent without TLS: use starttls or tls (security: none is for a relay on this machine)');
       const from = emailField(pr, t, 'from', here);
       if (t.from === undefined) pr.add([...here, 'from'], 'missing: the sender address');
       const toRaw = typeof t.to === 'string' ? [t.to] : t.to;
