@@ -12,6 +12,7 @@ import { postHookDomainEnv, type LineageOutcome } from '../../src/core/renew/run
 import { Ledger } from '../../src/core/ledger/ledger.js';
 import { notify, event, type NotifySettings } from '../../src/core/notify/index.js';
 import { silentSink } from '../../src/core/env.js';
+import Database from 'better-sqlite3';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -109,6 +110,32 @@ describe('notify: once per kind and subject per period, pending ones sent by a l
       expect(fs.readFileSync(log, 'utf8').trim().split('\n')).toHaveLength(2);
       // No targets: nothing recorded.
       expect(await notify(ledger, { ...settings, targets: [] }, [e(NOW + 9 * DAY)], NOW + 9 * DAY, silentSink)).toEqual({ recorded: 0, sent: [] });
+    } finally {
+      ledger.close();
+    }
+  });
+
+  it('a damaged row is given up with one line; the rows after it are still sent', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-notify-'));
+    const file = path.join(dir, 'ledger.sqlite');
+    const ledger = Ledger.open(file);
+    try {
+      const log = path.join(dir, 'log');
+      const script = path.join(dir, 'target.sh');
+      fs.writeFileSync(script, `#!/bin/sh\necho "$CERTCTL_EVENT_SUBJECT" >> "${log}"\n`, { mode: 0o755 });
+      const settings: NotifySettings = { targets: [{ type: 'command', id: 'cmd', command: ['/bin/false'], timeoutMs: 10_000 }], periodMs: DAY, headroomBelow: 2, maxAgeMs: 7 * DAY };
+      const e = (subject: string) => event({ kind: 'renewed', subject, lineage: subject, at: NOW, summary: 's', reason: 'r', next: 'n' });
+      await notify(ledger, settings, [e('a.example'), e('b.example')], NOW, silentSink, 'h');
+      const raw = new Database(file);
+      raw.prepare("UPDATE notifications SET payload_json = '{not json' WHERE subject = 'a.example'").run();
+      raw.close();
+      const lines: string[] = [];
+      const sink = { ...silentSink, attention: (l: string) => lines.push(l) };
+      const r = await notify(ledger, { ...settings, targets: [{ type: 'command', id: 'cmd', command: [script], timeoutMs: 10_000 }] }, [], NOW + HOUR, sink, 'h');
+      expect(lines).toEqual([expect.stringMatching(/^notify: the ledger's notification \d+ \(renewed for a\.example\) is damaged and cannot be sent; given up\.$/)]);
+      expect(r.sent.map((x) => x.subject)).toEqual(['b.example']);
+      expect(fs.readFileSync(log, 'utf8')).toBe('b.example\n');
+      expect(ledger.notifications().every((x) => x.done_at !== null)).toBe(true);
     } finally {
       ledger.close();
     }

@@ -44,8 +44,17 @@ export async function notify(ledger: Ledger, settings: NotifySettings | undefine
   // (one line was said about the target) and the next run tries again.
   const down = new Map<string, string>();
   for (const row of ledger.pendingNotifications(now - settings.maxAgeMs)) {
-    const delivered = JSON.parse(row.delivered_json) as Record<string, number>;
-    const e = eventFromDocument(JSON.parse(row.payload_json) as Record<string, unknown>);
+    let delivered: Record<string, number>;
+    let e: NotifyEvent;
+    try {
+      delivered = JSON.parse(row.delivered_json) as Record<string, number>;
+      e = eventFromDocument(JSON.parse(row.payload_json) as Record<string, unknown>);
+    } catch {
+      // A row damaged by hand or by a disk fault is given up (said once), never a stop for the others.
+      sink.attention(`notify: the ledger's notification ${row.id} (${row.kind} for ${row.subject}) is damaged and cannot be sent; given up.`);
+      ledger.updateNotification(row.id, { delivered: {}, lastError: 'damaged row: not valid JSON; given up', doneAt: now });
+      continue;
+    }
     const due = settings.targets.filter((t) => wants(t, row.kind) && delivered[t.id] === undefined);
     const results: DeliveryResult[] = [];
     let skipped = 0;
