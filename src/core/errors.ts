@@ -60,10 +60,20 @@ export class InputError extends CertctlError {
   }
 }
 
+/** What blocks a request, for whoever must be told (notifications): the limits and when the request fits. */
+export interface BlockFacts {
+  /** When the whole request fits; null = never as asked. */
+  allowedAt: number | null;
+  /** The limits that block it (name, scope such as the exact set or registered domain, when each frees). */
+  limits: { name: string; scope: string; allowedAt: number | null }[];
+}
+
 /** The planner predicts a refusal. */
 export class BlockedError extends CertctlError {
-  constructor(message: string, hint?: string) {
+  readonly block?: BlockFacts;
+  constructor(message: string, hint?: string, block?: BlockFacts) {
     super(message, ExitCode.BLOCKED, hint);
+    this.block = block;
   }
 }
 

@@ -148,6 +148,7 @@ export async function chooseCa(ledger: Ledger, input: ChooseInput): Promise<CaCh
     `No CA of the list (${input.candidates.map((c) => c.ca.id).join(', ')}) can issue this now:\n  ${lines.join('\n  ')}\n` +
       (soonest ? `Next allowed ${utc(soonest.at)} (${humanRelative(soonest.at, now)}) at ${soonest.id}.` : 'None will allow it as asked.'),
     'Nothing was sent. Add a CAA record for another CA of the list (certctl ca show ID gives its CAA domain), or wait until the time above; certctl plan shows the same.',
+    { allowedAt: soonest?.at ?? null, limits: verdicts.filter((v) => !usable(v)).map((v) => ({ name: v.caa?.ok === false ? 'caa' : v.why, scope: `CA ${v.caId}`, allowedAt: v.caa?.ok === false ? null : v.allowedAt })) },
   );
 }
 

@@ -79,7 +79,8 @@ export function gateFor(env: RunEnv, ledger: Ledger, l: LineageRow, ca: CaProfil
       const why = blocking.length ? blocking.map((x) => `${x.reason}`).join('; ') : decision.notes.join(' ');
       const when = decision.allowedAt === null ? 'It will not be allowed as asked (change the request).' : `Next allowed ${utc(decision.allowedAt)}.` /* one time, in UTC, as every text line writes it */;
       const msg = `The CA would refuse this request: ${why}. ${when}`;
-      if (!o.force) throw new BlockedError(msg, 'Nothing was sent. See the whole picture with: certctl plan -d … ; --force sends anyway (and will most likely be refused).');
+      const facts = { allowedAt: decision.allowedAt, limits: blocking.map((x) => ({ name: x.name, scope: x.scope, allowedAt: x.allowedAt })) };
+      if (!o.force) throw new BlockedError(msg, 'Nothing was sent. See the whole picture with: certctl plan -d … ; --force sends anyway (and will most likely be refused).', facts);
       if (speak) env.sink.attention(`warning: ${msg} Sending anyway because of --force.`);
     } else if (speak && decision.verdict === 'last-slot') {
       env.sink.attention(`warning: this request spends the last free slot of a rate limit (see certctl plan).`);

@@ -249,3 +249,38 @@ export async function revokeCertificates(env: RunEnv, ledger: Ledger, req: Revok
   const lineage = targets[0]!.lineage && targets.every((t) => t.row && t.lineage && t.row.version === t.lineage.current_version) ? targets[0]!.lineage!.name : null;
   return { certificates: results, lineage };
 }
+
+/**
+ * The config's `notify:` targets are told about each certificate revoked (event `revoked`,
+ * docs/notify.md; subject: its lineage, else its serial). Never throws: the revocation is done and
+ * recorded whatever the delivery gives; a failed one is sent again by the next run of renew.
+ */
+export async function notifyRevocation(env: RunEnv, ledger: Ledger, r: RevokeOutcome, deleted: boolean): Promise<import('./notify/index.js').NotifyReport | undefined> {
+  try {
+    const config = await (await import('./config/index.js')).loadConfig(env.configFile);
+    if (!config.notify?.targets.length) return undefined;
+    const { notify, event } = await import('./notify/index.js');
+    const now = env.now();
+    const events = r.certificates.map((c) =>
+      event({
+        kind: 'revoked',
+        subject: c.lineage ?? `serial ${c.serial}`,
+        lineage: c.lineage,
+        names: c.names,
+        at: c.at,
+        serial: c.serial,
+        summary: `The certificate ${c.serial} (${c.names.join(', ')}) was revoked${c.result === 'already-revoked' ? ' (the CA says it already was)' : ''}, reason ${c.reason}.`,
+        reason: `certctl revoke --reason ${c.reason}, ${c.by === 'account' ? "through certctl's account" : "signed with the certificate's own key"}`,
+        next: deleted
+          ? 'nothing: the lineage was deleted with it (--delete-after).'
+          : c.lineage && c.lineage === r.lineage
+            ? `the lineage ${c.lineage} is due for renewal now: the next certctl renew replaces it (run it now so that no client meets a revoked certificate).`
+            : 'nothing more from certctl: replace this certificate wherever it is served.',
+      }),
+    );
+    return await notify(ledger, config.notify, events, now, env.sink);
+  } catch (err) {
+    env.sink.attention(`notify: the revocation notice could not be recorded or sent (${(err as Error).message}); the revocation itself is done and recorded.`);
+    return undefined;
+  }
+}

@@ -30,6 +30,7 @@ export const COMMANDS: Record<string, Loader> = {
   deploy: () => import('./deploy.js'),
   ca: () => import('./ca.js'),
   serve: () => import('./serve.js'),
+  notify: () => import('./notify.js'),
 };
 
 /** Aliases commander knows (status|certificates): the module that defines them. */

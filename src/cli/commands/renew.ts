@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .addOption(new Option('--concurrency <n>', 'lineages renewed at the same time').default(1))
     .option('--no-precheck', 'skip the readiness checks before ordering (recorded)')
     .option('--pre-hook <cmd>', 'run once before the first renewal attempt')
-    .option('--post-hook <cmd>', 'run once after the attempts, if the pre-hook ran')
+    .option('--post-hook <cmd>', 'run once after the attempts, with RENEWED_DOMAINS and FAILED_DOMAINS (every hook variable: docs/notify.md)')
     .option('--deploy-hook <cmd>', 'run for each renewed lineage, with RENEWED_LINEAGE and RENEWED_DOMAINS set')
     .option('--no-random-sleep', 'off a terminal, do not wait the random delay before the first renewal that is due')
     .option('--random-sleep-max <seconds>', 'off a terminal, the random delay before the first due renewal is 1 to this many seconds (default 480; 0: none)', Number)
@@ -34,6 +34,10 @@ second, and says so unless --quiet; it decides first, so a run with nothing
 due returns at once. No delay for --dry-run or on a terminal.
   17 3,15 * * *  root  certctl renew --quiet --deploy-hook 'systemctl reload nginx'
 Exit status is non-zero only when something needs attention (see certctl --help).
+With notify: in the config (docs/notify.md), a failed renewal, a renewal blocked
+until after the certificate expires, low headroom, a renewal or a fail-over is sent
+to its targets after the post-hook (each once a day); a delivery that fails is
+retried by the next run and never changes the exit status.
 On a fleet's shared ledger with a fleet key (docs/fleet.md), each run first writes
 the lineages this host deploys when the ledger holds a newer version (0 orders),
 and runs --deploy-hook (or the lineage's own) for each:

@@ -7,7 +7,7 @@ import { ExitCode, InputError } from '../../core/errors.js';
 import * as v from '../validate.js';
 import { acquireRunLock } from '../../core/store/lock.js';
 import { utc } from '../../core/clock.js';
-import { REVOCATION_REASONS, revokeCertificates, type RevocationReason, type RevokeOutcome } from '../../core/revoke.js';
+import { REVOCATION_REASONS, notifyRevocation, revokeCertificates, type RevocationReason, type RevokeOutcome } from '../../core/revoke.js';
 import type { DeleteOutcome } from '../../core/retire.js';
 import { lockWaitNotice, serialText } from '../output.js';
 
@@ -57,6 +57,7 @@ export async function runRevoke(ctx: Context, o: RevokeCliOptions): Promise<numb
       caBundle: o.caBundle ? path.resolve(o.caBundle) : undefined,
     });
     if (o.deleteAfter) deleted = (await import('../../core/retire.js')).deleteLineage(env, ledger, o.certName!);
+    await notifyRevocation(runEnv(ctx), ledger, r, Boolean(deleted));
   } finally {
     lock.release();
   }

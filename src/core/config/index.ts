@@ -17,6 +17,7 @@ import { parseConfigText, formatPath, type ConfigSource, type FieldPath } from '
 import { MAX_CA_BUNDLE_BYTES } from '../store/read.js';
 import { CAS, registerCustomCas, type CaProfile } from '../ca/registry.js';
 import { defaultConfigPath } from '../paths.js';
+import { DEFAULT_HEADROOM_BELOW, DEFAULT_MAX_AGE_MS, DEFAULT_PERIOD_MS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, NOTIFY_KINDS, type NotifyKind, type NotifySettings, type NotifyTarget, type SecretSource } from '../notify/types.js';
 
 export interface HookSet {
   preHook?: string;
@@ -111,6 +112,8 @@ export interface Config {
   certificates: DeclaredCertificate[];
   /** CAs declared under `cas:` (custom CAs: a private Boulder, step-ca …), usable as --ca NAME everywhere. */
   cas: CaProfile[];
+  /** `notify:` — who is told about failures, predicted blocks, renewals … (docs/notify.md); absent: nobody. */
+  notify?: NotifySettings;
 }
 
 export const EMPTY_CONFIG: Config = Object.freeze({ file: null, defaults: {}, policies: {}, certificates: [], cas: [] }) as Config;
@@ -437,7 +440,8 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
     pr.add([], `expected a mapping with defaults, policies, certificates; got ${describe(root)}`);
     throw new InputError(pr.list.join('\n'), 'Fix the config file; nothing was sent.');
   }
-  knownKeys(pr, root, [], ['defaults', 'policies', 'certificates', 'fleetKey', 'cas']);
+  knownKeys(pr, root, [], ['defaults', 'policies', 'certificates', 'fleetKey', 'cas', 'notify']);
+  const notify = notifyField(pr, root.notify, base);
   const fleetKey = dirPath(pr, root, 'fleetKey', [], base);
   const policies: Record<string, PolicyOverride> = {};
   const cas = customCas(pr, root.cas, base, src.file ?? 'the config file', policies);
@@ -510,7 +514,7 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
   }
 
   if (pr.list.length) throw new InputError(pr.list.join('\n'), `Fix the config file (${pr.list.length} problem${pr.list.length > 1 ? 's' : ''}); nothing was sent.`);
-  return { file: src.file, ...(fleetKey ? { fleetKey } : {}), defaults, policies, certificates, cas };
+  return { file: src.file, ...(fleetKey ? { fleetKey } : {}), ...(notify ? { notify } : {}), defaults, policies, certificates, cas };
 }
 
 function safe<T>(fn: () => T): T | undefined {
@@ -885,4 +889,139 @@ export function applyDefaults<T extends object>(options: T, config: Config, targ
 export async function withConfigDefaults<T extends object>(file: string | undefined, options: T, target: DefaultsTarget, given: (key: string) => boolean | undefined): Promise<T> {
   const config = await loadConfig(file);
   return applyDefaults(options, config, target, (k) => given(k) ?? (options as Record<string, unknown>)[k] !== undefined);
+}
+
+// ------------------------------------------------------------------ notify (docs/notify.md)
+
+const NOTIFY_KEYS = ['targets', 'period', 'headroomBelow', 'maxAge'] as const;
+const TARGET_KEYS = {
+  webhook: ['type', 'name', 'events', 'timeout', 'url', 'urlFile', 'urlEnv', 'format', 'tokenFile', 'tokenEnv', 'retries', 'caBundle'],
+  email: ['type', 'name', 'events', 'timeout', 'host', 'port', 'security', 'user', 'passwordFile', 'passwordEnv', 'from', 'to', 'caBundle'],
+  command: ['type', 'name', 'events', 'timeout', 'command'],
+} as const;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const isLoopbackHost = (h: string): boolean => /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?)$/i.test(h);
+function isLoopbackUrl(url: string): boolean {
+  try {
+    return isLoopbackHost(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
+
+/** `notify:`: a list of targets, or a mapping with `targets` and the period / threshold settings. */
+function notifyField(pr: Problems, v: unknown, base: string): NotifySettings | undefined {
+  if (v === undefined || v === null) return undefined;
+  const at: FieldPath = ['notify'];
+  let o: Obj;
+  if (Array.isArray(v)) o = { targets: v };
+  else if (isObj(v)) o = v;
+  else {
+    pr.add(at, `expected a list of targets (webhook, email, command) or a mapping with "targets", got ${describe(v)}`);
+    return undefined;
+  }
+  const listed = Array.isArray(v);
+  const tAt: FieldPath = listed ? at : [...at, 'targets'];
+  if (!listed) knownKeys(pr, o, at, NOTIFY_KEYS);
+  const duration = (k: string, dflt: number): number => {
+    if (o[k] === undefined || o[k] === null) return dflt;
+    const ms = parseDuration(o[k]);
+    if (ms === undefined) pr.add([...at, k], `expected a duration such as "1d", "12h" or "30min", got ${describe(o[k])}`);
+    return ms ?? dflt;
+  };
+  const settings: NotifySettings = {
+    targets: [],
+    periodMs: duration('period', DEFAULT_PERIOD_MS),
+    maxAgeMs: duration('maxAge', DEFAULT_MAX_AGE_MS),
+    headroomBelow: int(pr, o, 'headroomBelow', at, 0, 1000) ?? DEFAULT_HEADROOM_BELOW,
+  };
+  if (!Array.isArray(o.targets)) {
+    pr.add(tAt, `expected a list of targets, each with type webhook, email or command, got ${describe(o.targets)}`);
+    return settings;
+  }
+  const ids = new Set<string>();
+  const count: Record<string, number> = {};
+  o.targets.forEach((t: unknown, i: number) => {
+    const here: FieldPath = [...tAt, i];
+    if (!isObj(t)) return pr.add(here, `expected a mapping with type (webhook, email or command), got ${describe(t)}`);
+    const type = t.type;
+    if (type !== 'webhook' && type !== 'email' && type !== 'command') return pr.add([...here, 'type'], `expected webhook, email or command, got ${describe(type)}`);
+    knownKeys(pr, t, here, TARGET_KEYS[type]);
+    count[type] = (count[type] ?? 0) + 1;
+    const id = str(pr, t, 'name', here) ?? `${type}-${count[type]}`;
+    if (ids.has(id)) pr.add([...here, 'name'], `another target is named "${id}": give each a different name`);
+    ids.add(id);
+    let events: NotifyKind[] | undefined;
+    if (t.events !== undefined && t.events !== null) {
+      if (!Array.isArray(t.events) || t.events.some((x) => !(NOTIFY_KINDS as readonly unknown[]).includes(x))) pr.add([...here, 'events'], `expected a list of: ${NOTIFY_KINDS.join(', ')}; got ${describe(t.events)}`);
+      else events = t.events as NotifyKind[];
+    }
+    const timeoutS = int(pr, t, 'timeout', here, 1, 600);
+    const common = { id, ...(events ? { events } : {}), timeoutMs: timeoutS === undefined ? (type === 'command' ? 60_000 : DEFAULT_TIMEOUT_MS) : timeoutS * 1000 };
+    // Files named here are read when a message is sent, not now: a token file being replaced must never
+    // make renew refuse its config (a missing one is a failed delivery, which certctl notify test shows).
+    const secret = (fileKey: string, envKey: string, what: string, required: boolean): SecretSource | undefined => {
+      const file = dirPath(pr, t, fileKey, here, base);
+      const env = str(pr, t, envKey, here);
+      if (env !== undefined && !ENV_NAME.test(env)) pr.add([...here, envKey], `expected an environment variable name such as CERTCTL_TOKEN, got ${describe(env)}`);
+      if (file !== undefined && env !== undefined) pr.add([...here, envKey], `give ${fileKey} or ${envKey}, not both`);
+      if (required && file === undefined && env === undefined && t[fileKey] === undefined) pr.add(here, `${what}: give ${fileKey} (a file, mode 0600) or ${envKey} (an environment variable); it is never written in the config`);
+      return file !== undefined ? { file } : env !== undefined ? { env } : undefined;
+    };
+    const caBundle = dirPath(pr, t, 'caBundle', here, base);
+    if (type === 'webhook') {
+      const url = str(pr, t, 'url', here);
+      const urlSecret = secret('urlFile', 'urlEnv', 'the webhook URL', false);
+      if (url === undefined && urlSecret === undefined && t.urlFile === undefined) pr.add(here, 'give the webhook url (or urlFile / urlEnv when the URL itself is a credential, as a Slack webhook is)');
+      if (url !== undefined && urlSecret) pr.add([...here, 'url'], 'give url or urlFile / urlEnv, not both');
+      if (url !== undefined) {
+        let u: URL | undefined;
+        try {
+          u = new URL(url);
+        } catch {
+          u = undefined;
+        }
+        // A URL with a password is never echoed (the message would print the credential).
+        if (u && (u.username || u.password)) pr.add([...here, 'url'], 'expected an http:// or https:// URL without user:password (use tokenFile for a credential)');
+        else if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:')) pr.add([...here, 'url'], `expected an http:// or https:// URL, got ${describe(url)}`);
+      }
+      const format = t.format ?? 'json';
+      if (format !== 'json' && format !== 'slack' && format !== 'ntfy') pr.add([...here, 'format'], `expected json, slack or ntfy, got ${describe(format)}`);
+      const token = secret('tokenFile', 'tokenEnv', 'the bearer token', false);
+      // A bearer token is never sent in clear text over a network: http:// only to this machine.
+      if (token && url !== undefined && /^http:/i.test(url) && !isLoopbackUrl(url)) pr.add([...here, 'url'], 'a bearer token is sent only over https:// (http:// is accepted for a receiver on this machine: 127.0.0.1, ::1, localhost)');
+      const retries = int(pr, t, 'retries', here, 0, 10) ?? DEFAULT_RETRIES;
+      settings.targets.push(unset({ type, ...common, url, urlSecret, format: format as 'json', token, retries, caBundle }) as NotifyTarget);
+    } else if (type === 'email') {
+      const host = str(pr, t, 'host', here);
+      if (host === undefined) pr.add([...here, 'host'], 'missing: the SMTP server (host name or address)');
+      const security = t.security ?? 'starttls';
+      if (security !== 'starttls' && security !== 'tls' && security !== 'none') pr.add([...here, 'security'], `expected starttls, tls or none, got ${describe(security)}`);
+      const port = int(pr, t, 'port', here, 1, 65535) ?? (security === 'tls' ? 465 : 587);
+      const user = str(pr, t, 'user', here);
+      const password = user === undefined ? undefined : secret('passwordFile', 'passwordEnv', 'the SMTP password', true);
+      if (user === undefined && (t.passwordFile !== undefined || t.passwordEnv !== undefined)) pr.add([...here, 'user'], 'a password is given without the user it belongs to');
+      if (user !== undefined && security === 'none' && host !== undefined && !isLoopbackHost(host)) pr.add([...here, 'security'], 'a password is never sent without TLS: use starttls or tls (security: none is for a relay on this machine)');
+      const from = emailField(pr, t, 'from', here);
+      if (t.from === undefined) pr.add([...here, 'from'], 'missing: the sender address');
+      const toRaw = typeof t.to === 'string' ? [t.to] : t.to;
+      const to: string[] = [];
+      if (!Array.isArray(toRaw) || toRaw.length === 0) pr.add([...here, 'to'], `expected one address or a list of them, got ${describe(t.to)}`);
+      else toRaw.forEach((x, k) => {
+        const a = emailField(pr, { [k]: x }, k as unknown as string, [...here, 'to']); // problems name to[k]
+        if (a) to.push(a);
+      });
+      settings.targets.push(unset({ type, ...common, host: host ?? '', port, security: security as 'starttls', user, password, from: from ?? '', to, caBundle }) as NotifyTarget);
+    } else {
+      const cmd = t.command;
+      if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((x) => typeof x !== 'string' || x === '' || CONTROL.test(x))) {
+        pr.add([...here, 'command'], `expected the program and its arguments as a list of strings, e.g. ["/usr/local/bin/page-me", "--urgent"] (run without a shell), got ${describe(cmd)}`);
+      } else if (!path.isAbsolute(cmd[0] as string) && !(cmd[0] as string).includes('/')) {
+        pr.add([...here, 'command', 0], `expected a path to the program (absolute, or relative to the config file), got ${describe(cmd[0])}`);
+      } else {
+        settings.targets.push({ type, ...common, command: [path.resolve(base, cmd[0] as string), ...(cmd.slice(1) as string[])] });
+      }
+    }
+  });
+  return settings;
 }

@@ -47,6 +47,7 @@ const REQUIRED_TABLES: readonly string[][] = [
   ['version_files', 'lineage_hosts', 'fleet_meta'], // 7
   ['ca_choices'], // 8: CA fail-over choices
   ['leases', 'http_challenges'], // 9: per-lineage leases, fleet HTTP-01 answers
+  ['notifications'], // 10: notification events and their delivery (docs/notify.md)
 ];
 
 // SQLite-only statements (the file's own catalogue), named so the PostgreSQL statement check (ledger-backends.test.ts) knows them apart.
@@ -282,6 +283,23 @@ export interface LineageSettings {
   cas?: string[];
   /** After a fail-over, keep renewing at the CA that issued instead of returning to the first of `cas`. */
   caStick?: boolean;
+}
+
+/** An event to tell a person about and its delivery (table notifications, docs/notify.md). */
+export interface NotificationRow {
+  id: number;
+  kind: string;
+  /** The lineage, or the registered domain (headroom-low). */
+  subject: string;
+  lineage: string | null;
+  created_at: number;
+  payload_json: string;
+  /** Target id → when it was delivered there. */
+  delivered_json: string;
+  attempts: number;
+  last_error: string | null;
+  /** When every target had it (null: the next run sends it again). */
+  done_at: number | null;
 }
 
 /** One CA choice for a lineage with a CA list (table ca_choices). */
@@ -1214,6 +1232,41 @@ export class Ledger {
   /** The latest CA choice of a lineage, if it has one. */
   lastCaChoice(lineage: string): CaChoiceRow | undefined {
     return this.db.prepare('SELECT * FROM ca_choices WHERE lineage = ? ORDER BY id DESC LIMIT 1').get(lineage) as CaChoiceRow | undefined;
+  }
+
+  // ----------------------------------------------------------- notifications
+
+  /**
+   * Record an event to tell a person about (docs/notify.md), unless one of the same kind and
+   * subject was recorded at or after `since` (the period): returns the new row's id, or null.
+   * Checked and written in one IMMEDIATE transaction, so two runs at once record it once.
+   */
+  recordNotification(n: { kind: string; subject: string; lineage: string | null; at: number; payload: unknown }, since: number): number | null {
+    return this.tx(() => {
+      const seen = this.db.prepare('SELECT id FROM notifications WHERE kind = ? AND subject = ? AND created_at >= ? LIMIT 1').get(n.kind, n.subject, since);
+      if (seen) return null;
+      const { id } = this.db
+        .prepare("INSERT INTO notifications (kind, subject, lineage, created_at, payload_json, delivered_json, attempts) VALUES (?, ?, ?, ?, ?, '{}', 0) RETURNING id")
+        .get(n.kind, n.subject, n.lineage, n.at, redact(JSON.stringify(n.payload))) as { id: number };
+      return id;
+    });
+  }
+
+  /** Notifications not yet delivered to every target, recorded at or after `since`, oldest first. */
+  pendingNotifications(since: number, limit = 200): NotificationRow[] {
+    return this.db.prepare('SELECT * FROM notifications WHERE done_at IS NULL AND created_at >= ? ORDER BY id LIMIT ?').all(since, limit) as NotificationRow[];
+  }
+
+  /** All notification rows, newest first (status, tests). */
+  notifications(limit = 100): NotificationRow[] {
+    return this.db.prepare('SELECT * FROM notifications ORDER BY id DESC LIMIT ?').all(limit) as NotificationRow[];
+  }
+
+  /** One delivery round's result: which targets have it now, the last error (redacted), done when every target has it. */
+  updateNotification(id: number, u: { delivered: Record<string, number>; lastError: string | null; doneAt: number | null }): void {
+    this.db
+      .prepare('UPDATE notifications SET delivered_json = ?, attempts = attempts + 1, last_error = ?, done_at = ? WHERE id = ?')
+      .run(JSON.stringify(u.delivered), u.lastError === null ? null : redact(u.lastError), u.doneAt, id);
   }
 
   // ---------------------------------------------------------------- problems

@@ -327,4 +327,26 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX http_challenges_lineage ON http_challenges(lineage);
   `,
+  // 10: notifications (docs/notify.md). One row per event certctl decided to tell a person about
+  //     (renewal failed, predicted block, headroom low, renewed, revoked, CA fail-over): its kind, its
+  //     subject (the lineage, or the registered domain for headroom), the document sent, and which
+  //     targets have it (`delivered_json`: target id → time). A row whose targets do not all have it
+  //     is sent again by the next run; a new row of the same kind and subject is not made within the
+  //     configured period. Holds what the message says, never a token, password or webhook URL.
+  `
+  CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    lineage TEXT,
+    created_at INTEGER NOT NULL,
+    payload_json TEXT NOT NULL,
+    delivered_json TEXT NOT NULL DEFAULT '{}',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    done_at INTEGER
+  );
+  CREATE INDEX notifications_subject ON notifications(kind, subject, created_at);
+  CREATE INDEX notifications_pending ON notifications(done_at, created_at);
+  `,
 ];

@@ -17,7 +17,8 @@ import { LineageStore } from '../store/lineage.js';
 import { ariDecides, renewalDue, revokedAt, soonestExpiring } from './due.js';
 import { refreshAri, renewalInfoUrl, ariDecision, dueBeforeNextRun, DIRECTORY_CACHE_MS, type AriDecision, type Getter, type NextRun } from './ari.js';
 import { hookKey, hookSpecs, runHookSpec, type HookResult, type HookSpec } from './hooks.js';
-import { AcmeError, CertctlError, ExitCode } from '../errors.js';
+import { AcmeError, BlockedError, CertctlError, ExitCode, type BlockFacts } from '../errors.js';
+import type { NotifyReport } from '../notify/index.js';
 import { InterruptedError, interruption } from '../interrupt.js';
 import { humanDuration } from '../clock.js';
 import type { DeployOutcome } from './deploy.js';
@@ -85,6 +86,10 @@ export interface LineageOutcome {
   ari?: { windowStart: number | null; windowEnd: number | null; chosenAt: number | null } | null;
   /** The CA chosen from the lineage's CA list for this renewal, and why (docs/cas.md). */
   ca?: { ca: string; first: string; failedOver: boolean; reason: string };
+  /** A due lineage not renewed (failed, blocked): when its current certificate expires (null: none). */
+  expiresAt?: number | null;
+  /** Blocked by the planner before anything was sent: the limits and when the request fits. */
+  block?: BlockFacts;
   hooks: HookResult[];
 }
 
@@ -112,6 +117,8 @@ export interface RenewReport {
   exitCode: number;
   /** With haltAtFirstDue: a lineage is due and nothing was attempted. */
   halted?: boolean;
+  /** What the config's `notify:` targets were sent (docs/notify.md); absent without targets. */
+  notifications?: NotifyReport;
 }
 
 
@@ -243,12 +250,61 @@ export async function runRenew(env: RunEnv, ledger: Ledger, o: RenewOptions): Pr
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, total)) }, worker));
   if (halted && !stopped) return { outcomes: [], deployed, hooks: [], exitCode: worst(deployed.map((x) => x.exitCode)), halted: true };
   // Post-hooks run also when stopped: a pre-hook may have stopped the web server.
-  const caEnv = postHookCaEnv(outcomes);
-  for (const post of postHooks.values()) hooks.push(await runHookSpec('post-hook', post, caEnv));
+  const postEnv = postHooks.size ? { ...postHookCaEnv(outcomes), ...postHookDomainEnv(outcomes) } : {};
+  for (const post of postHooks.values()) hooks.push(await runHookSpec('post-hook', post, postEnv));
   if (stopped) throw stopped;
   const hookFailed = hooks.some((h) => !h.ok) || [...outcomes, ...deployed].some((x) => x.hooks.some((h) => !h.ok));
   const code = worst([...outcomes, ...deployed].map((x) => x.exitCode));
-  return { outcomes, deployed, hooks, exitCode: code === ExitCode.OK && hookFailed ? ExitCode.INTERNAL : code };
+  const notifications = o.dryRun ? undefined : await notifyOutcomes(env, ledger, outcomes, o.nextRun ?? null);
+  return { outcomes, deployed, hooks, exitCode: code === ExitCode.OK && hookFailed ? ExitCode.INTERNAL : code, ...(notifications ? { notifications } : {}) };
+}
+
+/**
+ * The config's `notify:` targets are told what this run did (renew/notify.ts), and what an earlier
+ * run could not deliver is sent again. Never throws and never changes the exit code: a failed
+ * delivery is a line (the sink) and a retry by the next run.
+ */
+async function notifyOutcomes(env: RunEnv, ledger: Ledger, outcomes: readonly LineageOutcome[], nextRun: NextRun | null): Promise<NotifyReport | undefined> {
+  let config;
+  try {
+    config = await (await import('../config/index.js')).loadConfig(env.configFile);
+  } catch {
+    return undefined; // the command checked the config before anything was sent; a library caller without one has no targets
+  }
+  if (!config.notify?.targets.length) return undefined;
+  try {
+    const [{ notify }, { renewEvents, headroomEvents }] = await Promise.all([import('../notify/index.js'), import('./notify.js')]);
+    const now = env.now();
+    const events = [...renewEvents(outcomes, now, nextRun), ...(await headroomEvents(ledger, outcomes, now, config.notify.headroomBelow, config.policies))];
+    return await notify(ledger, config.notify, events, now, env.sink);
+  } catch (err) {
+    if (err instanceof InterruptedError) throw err;
+    env.sink.attention(`notify: the notifications of this run could not be recorded or sent (${(err as Error).message}); the renewals are not affected.`);
+    return undefined;
+  }
+}
+
+/** Longest RENEWED_DOMAINS / FAILED_DOMAINS value: certbot drops trailing names past 16,000 characters. */
+const DOMAINS_ENV_MAX = 16_000;
+
+/**
+ * The post-hook's RENEWED_DOMAINS and FAILED_DOMAINS as certbot 4.2+ sets them for `renew`: the
+ * names of every lineage renewed (or whose interrupted order was finished) and of every due lineage
+ * that was not (failed or blocked), space-separated, each empty when there are none, cut at the
+ * last whole name within 16,000 characters.
+ */
+export function postHookDomainEnv(outcomes: readonly LineageOutcome[]): { RENEWED_DOMAINS: string; FAILED_DOMAINS: string } {
+  const join = (names: string[]) => {
+    let s = '';
+    for (const n of names) {
+      const next = s ? `${s} ${n}` : n;
+      if (next.length > DOMAINS_ENV_MAX) break;
+      s = next;
+    }
+    return s;
+  };
+  const of = (actions: Action[]) => outcomes.filter((x) => x && actions.includes(x.action)).flatMap((x) => x.names);
+  return { RENEWED_DOMAINS: join(of(['renewed', 'recovered'])), FAILED_DOMAINS: join(of(['failed', 'blocked'])) };
 }
 
 /** acmeGet, loaded on the first request (most runs send none). */
@@ -383,7 +439,8 @@ async function attemptDue(
       });
     } catch (err) {
       if (!(err instanceof CertctlError)) throw err;
-      return { ...base, action: err.exitCode === ExitCode.BLOCKED ? 'blocked' : 'failed', reason: err.message, nextAt: null, exitCode: err.exitCode, ari: ariInfo };
+      const block = err instanceof BlockedError ? err.block : undefined;
+      return { ...base, action: err.exitCode === ExitCode.BLOCKED ? 'blocked' : 'failed', reason: err.message, nextAt: null, exitCode: err.exitCode, ari: ariInfo, expiresAt: soonest?.not_after ?? null, ...(block ? { block } : {}) };
     }
     if (caChoice.directoryUrl !== full.directory_url) {
       // The lineage moves to the CA chosen (its bundle with it); `replaces` means nothing to another CA.
@@ -400,7 +457,7 @@ async function attemptDue(
   }
   const eab = await (await import('../failover.js')).customEab(ca);
   if (!(await beforeAttempt(l))) {
-    return { ...base, action: 'failed', reason: 'the pre-hook failed; nothing was ordered', nextAt: null, exitCode: ExitCode.INTERNAL, ari: ariInfo };
+    return { ...base, action: 'failed', reason: 'the pre-hook failed; nothing was ordered', nextAt: null, exitCode: ExitCode.INTERNAL, ari: ariInfo, expiresAt: soonest?.not_after ?? null };
   }
   const [{ obtain }, { gateFor }] = await Promise.all([import('../obtain.js'), import('../gate.js')]);
   const attempt = (rep: string | null) =>
@@ -447,8 +504,9 @@ async function attemptDue(
   } catch (err) {
     if (!(err instanceof CertctlError) || err instanceof InterruptedError) throw err;
     const blocked = err.exitCode === ExitCode.BLOCKED || err.exitCode === ExitCode.RATE_LIMITED;
+    const block = err instanceof BlockedError ? err.block : undefined;
     const retry = err instanceof AcmeError ? (err.problem.retryAfter ?? null) : null;
-    return { ...base, action: blocked ? 'blocked' : 'failed', reason: err.message, nextAt: retry, exitCode: err.exitCode, ari: ariInfo };
+    return { ...base, action: blocked ? 'blocked' : 'failed', reason: err.message, nextAt: retry, exitCode: err.exitCode, ari: ariInfo, expiresAt: soonest?.not_after ?? null, ...(block ? { block } : {}) };
   }
 }
 

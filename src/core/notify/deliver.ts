@@ -1,0 +1,209 @@
+/**
+ * Sending one event to one target: a webhook (HTTP POST, retried with
+ * backoff), e-mail (SMTP through nodemailer: STARTTLS or TLS, AUTH), or a
+ * command (execFile: no shell, the event in its environment). Each returns a
+ * DeliveryResult and never throws: a target that is down costs this run a
+ * line and the next run a retry, never the renewal.
+ *
+ * Secrets are read here, when a message is sent, and registered with
+ * redact.ts before anything could print them; what a result says about a
+ * target is its origin (scheme, host, port), never its path or query.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { execFile } from 'node:child_process';
+import { registerSecret, redact } from '../redact.js';
+import type { CommandTarget, DeliveryResult, EmailTarget, NotifyEvent, NotifyTarget, SecretSource, WebhookTarget } from './types.js';
+import { notifyDocument, notifyEnv, notifyText, notifyTitle } from './message.js';
+
+/** Largest secret file read (a token or password is a line). */
+const MAX_SECRET_BYTES = 64 * 1024;
+/** First pause between webhook attempts; doubled after each. */
+export const RETRY_BASE_MS = 1000;
+/** Most of a webhook's answer kept for the result. */
+const ANSWER_LIMIT = 300;
+
+/** A secret from its file or environment variable; a missing one is an Error whose message names the source (never a value). */
+export function readSecret(src: SecretSource, what: string, env: NodeJS.ProcessEnv = process.env): string {
+  let v: string | undefined;
+  if (src.file) {
+    let text: string;
+    try {
+      const st = fs.statSync(src.file);
+      if (!st.isFile() || st.size > MAX_SECRET_BYTES) throw new Error('not a small regular file');
+      text = fs.readFileSync(src.file, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read the ${what} file ${src.file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    v = text.split(/\r?\n/)[0]!.trim();
+  } else if (src.env) {
+    v = env[src.env]?.trim();
+    if (!v) throw new Error(`the environment variable ${src.env} (the ${what}) is not set`);
+  }
+  if (!v) throw new Error(`the ${what} is empty`);
+  registerSecret(v);
+  return v;
+}
+
+/** A target's extra CA certificates (PEM), read when sending; a missing or wrong file is an Error naming it. */
+function readCaBundle(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the CA bundle ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`the CA bundle ${file} holds no PEM certificate`);
+  return text;
+}
+
+/** "https://hooks.example:8443" — what messages say about a URL (its path and query may be a credential). */
+export function origin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(a URL that does not parse)';
+  }
+}
+
+/** What a target answered, as one printable line: control characters (escape sequences from a hostile receiver) become spaces. */
+function printable(text: string, max: number): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/ {2,}/g, ' ').trim().slice(0, max);
+}
+
+export async function deliver(t: NotifyTarget, e: NotifyEvent, id: number | null, host: string): Promise<DeliveryResult> {
+  try {
+    if (t.type === 'webhook') return await webhook(t, e, id, host);
+    if (t.type === 'email') return await email(t, e, id, host);
+    return await command(t, e, id, host);
+  } catch (err) {
+    return { target: t.id, type: t.type, ok: false, detail: redact((err as Error).message), attempts: 1 };
+  }
+}
+
+// ------------------------------------------------------------------ webhook
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+function webhookBody(t: WebhookTarget, e: NotifyEvent, id: number | null, host: string): { body: string; headers: Record<string, string> } {
+  if (t.format === 'slack') return { body: JSON.stringify({ text: `*${notifyTitle(e)}*\n${notifyText(e, host)}` }), headers: { 'content-type': 'application/json' } };
+  if (t.format === 'ntfy') {
+    // ntfy's publish-as-body: headers carry title, priority and tags (headers are ASCII).
+    const ascii = (s: string) => s.replace(/[^\x20-\x7e]/g, '?');
+    const urgent = e.kind === 'renewal-failed' || e.kind === 'predicted-block';
+    return {
+      body: notifyText(e, host),
+      headers: { 'content-type': 'text/plain; charset=utf-8', title: ascii(notifyTitle(e)), priority: urgent ? '4' : '3', tags: ascii(`certctl,${e.kind}`) },
+    };
+  }
+  return { body: JSON.stringify(notifyDocument(e, id, host)), headers: { 'content-type': 'application/json' } };
+}
+
+function post(url: URL, body: string, headers: Record<string, string>, timeoutMs: number, ca: string | undefined): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === 'https:' ? https : http;
+    const req = mod.request(
+      url,
+      { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)), 'user-agent': 'certctl-notify' }, timeout: timeoutMs, ...(ca ? { ca } : {}) },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          if (text.length < ANSWER_LIMIT) text += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text.slice(0, ANSWER_LIMIT) }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function webhook(t: WebhookTarget, e: NotifyEvent, id: number | null, host: string): Promise<DeliveryResult> {
+  const raw = t.url ?? readSecret(t.urlSecret!, 'webhook URL');
+  if (t.urlSecret) {
+    // The URL is a credential (a Slack webhook's path): every part after the origin is kept out of output.
+    const u = new URL(raw);
+    registerSecret(u.pathname.length >= 8 ? u.pathname : null);
+    registerSecret(u.search);
+  }
+  const url = new URL(raw);
+  const { body, headers } = webhookBody(t, e, id, host);
+  if (t.token) headers.authorization = `Bearer ${readSecret(t.token, 'webhook token')}`;
+  const ca = t.caBundle ? readCaBundle(t.caBundle) : undefined;
+  const where = origin(raw);
+  let last = '';
+  let attempt = 0;
+  for (; attempt <= t.retries; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, RETRY_BASE_MS * 2 ** (attempt - 1)));
+    try {
+      const a = await post(url, body, headers, t.timeoutMs, ca);
+      if (a.status >= 200 && a.status < 300) return { target: t.id, type: 'webhook', ok: true, detail: `${where} answered ${a.status}`, attempts: attempt + 1 };
+      const said = printable(a.body, 120);
+      last = `${where} answered ${a.status}${said ? `: ${said}` : ''}`;
+      // A 4xx other than 429 will not change by sending the same again.
+      if (a.status < 500 && a.status !== 429) return { target: t.id, type: 'webhook', ok: false, detail: redact(last), attempts: attempt + 1 };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      last = `${where}: ${code ?? (err as Error).message}`;
+    }
+  }
+  return { target: t.id, type: 'webhook', ok: false, detail: redact(last), attempts: attempt };
+}
+
+// ------------------------------------------------------------------ e-mail
+
+async function email(t: EmailTarget, e: NotifyEvent, id: number | null, host: string): Promise<DeliveryResult> {
+  const nodemailer = (await import('nodemailer')).default;
+  const pass = t.user ? readSecret(t.password!, 'SMTP password') : undefined;
+  const transport = nodemailer.createTransport({
+    host: t.host,
+    port: t.port,
+    secure: t.security === 'tls',
+    requireTLS: t.security === 'starttls',
+    ignoreTLS: t.security === 'none',
+    ...(t.user ? { auth: { user: t.user, pass: pass! } } : {}),
+    tls: { ...(t.caBundle ? { ca: readCaBundle(t.caBundle) } : {}) },
+    connectionTimeout: t.timeoutMs,
+    greetingTimeout: t.timeoutMs,
+    socketTimeout: t.timeoutMs,
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  });
+  try {
+    const info = await transport.sendMail({
+      from: t.from,
+      to: t.to,
+      subject: notifyTitle(e),
+      text: notifyText(e, host),
+      headers: { 'X-Certctl-Event': e.kind, ...(id !== null ? { 'X-Certctl-Event-Id': String(id) } : {}) },
+    });
+    return { target: t.id, type: 'email', ok: true, detail: `${t.host}:${t.port} accepted it (${printable(String(info.response ?? ''), 120)})`, attempts: 1 };
+  } catch (err) {
+    const x = err as Error & { code?: string; response?: string };
+    return { target: t.id, type: 'email', ok: false, detail: redact(`${t.host}:${t.port}: ${x.code ? `${x.code}: ` : ''}${printable(x.response ?? x.message, 200)}`), attempts: 1 };
+  } finally {
+    transport.close();
+  }
+}
+
+// ------------------------------------------------------------------ command
+
+function command(t: CommandTarget, e: NotifyEvent, id: number | null, host: string): Promise<DeliveryResult> {
+  const [file, ...args] = t.command;
+  return new Promise((resolve) => {
+    execFile(file!, args, { env: { ...process.env, ...notifyEnv(e, id, host) }, timeout: t.timeoutMs, maxBuffer: 1024 * 1024, shell: false }, (err, stdout, stderr) => {
+      const out = printable(`${stdout}${stderr}`.trim().split('\n').slice(-3).join(' | '), 300);
+      if (!err) return resolve({ target: t.id, type: 'command', ok: true, detail: `${file} exited 0`, attempts: 1 });
+      const x = err as Error & { code?: number | string; killed?: boolean; signal?: string };
+      const why = x.killed ? `killed after ${Math.round(t.timeoutMs / 1000)} s` : typeof x.code === 'number' ? `exited ${x.code}` : `could not run (${x.code ?? x.message})`;
+      resolve({ target: t.id, type: 'command', ok: false, detail: redact(`${file} ${why}${out ? `: ${out}` : ''}`), attempts: 1 });
+    });
+  });
+}

@@ -1,0 +1,98 @@
+/**
+ * Notifications (docs/notify.md): record each event in the ledger — at most
+ * one per kind and subject per period, so an hourly cron job does not flood
+ * anyone — then deliver every notification some target does not have yet,
+ * this run's and those an earlier run could not deliver. Delivery never
+ * throws and never changes the caller's exit code: a target that is down is
+ * reported as a line and tried again by the next run.
+ */
+import os from 'node:os';
+import type { Ledger } from '../ledger/ledger.js';
+import type { Sink } from '../env.js';
+import { deliver } from './deliver.js';
+import { eventFromDocument, notifyDocument } from './message.js';
+import { event, type DeliveryResult, type NotifyEvent, type NotifySettings, type NotifyTarget } from './types.js';
+
+export * from './types.js';
+export { notifyDocument, notifyText, notifyTitle, notifyEnv, NOTIFY_SCHEMA } from './message.js';
+
+/** Notifications delivered (or not) by one run. */
+export interface NotifyReport {
+  /** Rows recorded by this run (not within the period of an earlier one). */
+  recorded: number;
+  /** Each notification this run tried to deliver, with each target's result. */
+  sent: { id: number; event: string; subject: string; results: DeliveryResult[] }[];
+}
+
+const wants = (t: NotifyTarget, kind: string) => !t.events || (t.events as string[]).includes(kind);
+
+/**
+ * Record `events` (each once per kind and subject per `settings.periodMs`), then deliver what is
+ * pending. With no targets nothing is recorded: there is no one to tell.
+ */
+export async function notify(ledger: Ledger, settings: NotifySettings | undefined, events: readonly NotifyEvent[], now: number, sink: Sink, host: string = os.hostname()): Promise<NotifyReport> {
+  const report: NotifyReport = { recorded: 0, sent: [] };
+  if (!settings || settings.targets.length === 0) return report;
+  for (const e of events) {
+    if (e.kind === 'test' || !settings.targets.some((t) => wants(t, e.kind))) continue;
+    const payload = notifyDocument(e, null, host);
+    const id = ledger.recordNotification({ kind: e.kind, subject: e.subject, lineage: e.lineage, at: e.at, payload }, e.at - settings.periodMs + 1);
+    if (id !== null) report.recorded++;
+  }
+  // A target that failed once in this run is not tried again by it: a receiver that is down would
+  // otherwise cost every pending notification its time-outs and retries. Those left stay pending
+  // (one line was said about the target) and the next run tries again.
+  const down = new Map<string, string>();
+  for (const row of ledger.pendingNotifications(now - settings.maxAgeMs)) {
+    let delivered: Record<string, number>;
+    let e: NotifyEvent;
+    try {
+      delivered = JSON.parse(row.delivered_json) as Record<string, number>;
+      e = eventFromDocument(JSON.parse(row.payload_json) as Record<string, unknown>);
+    } catch {
+      // A row damaged by hand or by a disk fault is given up (said once), never a stop for the others.
+      sink.attention(`notify: the ledger's notification ${row.id} (${row.kind} for ${row.subject}) is damaged and cannot be sent; given up.`);
+      ledger.updateNotification(row.id, { delivered: {}, lastError: 'damaged row: not valid JSON; given up', doneAt: now });
+      continue;
+    }
+    const due = settings.targets.filter((t) => wants(t, row.kind) && delivered[t.id] === undefined);
+    const results: DeliveryResult[] = [];
+    let skipped = 0;
+    for (const t of due) {
+      if (down.has(t.id)) {
+        skipped++;
+        continue;
+      }
+      const r = await deliver(t, e, row.id, host);
+      if (!r.ok) down.set(t.id, r.detail);
+      results.push(r);
+      if (r.ok) {
+        delivered[t.id] = now;
+        sink.verbose(`notify: ${row.kind} for ${row.subject} sent to ${t.id}: ${r.detail}`);
+      } else {
+        sink.attention(`notify: ${row.kind} for ${row.subject} could not be sent to ${t.id} (${r.detail}); the next run sends it again.`);
+      }
+    }
+    const failed = results.filter((r) => !r.ok);
+    if (results.length || due.length === 0) {
+      ledger.updateNotification(row.id, { delivered, lastError: failed.length ? failed.map((r) => `${r.target}: ${r.detail}`).join('; ') : row.last_error && skipped ? row.last_error : null, doneAt: failed.length || skipped ? null : now });
+    }
+    if (results.length) report.sent.push({ id: row.id, event: row.kind, subject: row.subject, results });
+  }
+  return report;
+}
+
+/** `certctl notify test`: one test message to each target (nothing recorded), each target's result. */
+export async function sendTest(settings: NotifySettings, now: number, host: string = os.hostname()): Promise<DeliveryResult[]> {
+  const e = event({
+    kind: 'test',
+    subject: 'notify test',
+    at: now,
+    summary: `certctl on ${host}: test message to check this notification target`,
+    reason: 'certctl notify test was run',
+    next: 'nothing: certctl sends real events here (renewal failed, predicted block, headroom low, renewed, revoked, CA fail-over)',
+  });
+  const out: DeliveryResult[] = [];
+  for (const t of settings.targets) out.push(await deliver(t, e, null, host));
+  return out;
+}
