@@ -397,7 +397,20 @@ export async function finishInterruptedStore(deps: StoreDeps, name: string): Pro
   const store = new LineageStore(paths);
   const { layout, pairs } = versionLayout(certs.map((c) => c.role ?? 'main'));
   const serialOf = new Map(certs.map((c) => [c.role ?? 'main', c.serial]));
-  const problems = await store.checkVersion(name, version, layout, pairs.map((p) => ({ ...p, serial: serialOf.get(p.role) })));
+  const check = () => store.checkVersion(name, version, layout, pairs.map((p) => ({ ...p, serial: serialOf.get(p.role) })));
+  let problems = await check();
+  if (problems.length && ledger.fleetMode) {
+    // A fleet's ledger stored the whole version in the same transaction as 'storing' (version_files):
+    // the host that finishes the switch need not be the one that ordered (killed mid-switch, resumed by
+    // another host after its lease expired, whose archive/ never had these files). Written from there.
+    const stored = ledger.versionFiles(name, version);
+    if (stored.length) {
+      log(`Archive version ${version} of ${name} is not whole on this host (${problems.join('; ')}); writing it from the ledger.`);
+      store.assertWritable(name);
+      store.writeStoredVersion(name, version, stored);
+      problems = await check();
+    }
+  }
   if (problems.length) {
     // Downloading again needs each order's key where the driver looks for it (pending/): it is
     // removed only after live/ is switched, so put the archived copy back if that happened already.
