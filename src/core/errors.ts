@@ -136,6 +136,9 @@ export class StateError extends CertctlError {
   }
 }
 
+/** A shared (PostgreSQL) ledger that cannot be reached now: a state to wait out (the daemon retries), never a changed one. */
+export class LedgerUnreachableError extends StateError {}
+
 /**
  * An error from SQLite, PostgreSQL or the file system that is not a bug but a
  * fault of the machine (disk full, read-only, damaged file, a lock held too
@@ -183,7 +186,7 @@ export function faultError(err: unknown, ledger?: string): CertctlError | undefi
   // A shared PostgreSQL ledger the host cannot reach (server down, restarting, network): nothing was
   // changed, the files in live/ keep being served, renewals wait for the next run (docs/fleet.md).
   if (UNREACHABLE.has(code) || code.startsWith('08')) {
-    return new StateError(
+    return new LedgerUnreachableError(
       `${where[0]!.toUpperCase() + where.slice(1)} cannot be reached (${code}): certctl changed nothing, and this host's certificate files are as they were.`,
       `Renewals wait until the database is back: run the same command again then (cron and the daemon do). ${nothingLost}`,
       ledger,

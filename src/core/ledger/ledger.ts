@@ -627,6 +627,7 @@ export class Ledger {
     try {
       db = new PostgresDb(url, { lockTimeoutMs: o.busyTimeoutMs });
     } catch (err) {
+      if (err instanceof CertctlError) throw err;
       const fault = faultError(err, shown);
       if (fault) throw fault;
       throw new CertctlError(`Cannot open the PostgreSQL ledger at ${shown}: ${(err as Error).message}`, ExitCode.CONFIG, 'Check --ledger / CERTCTL_LEDGER, that the database exists, and that this user may create tables in it (docs/fleet.md).');
