@@ -479,4 +479,52 @@ describe('the database unreachable', () => {
       if (!stopped) await pg.stop();
     }
   });
+
+  it('certctl daemon while PostgreSQL is down: logs waiting and keeps running; once it is back the due renewal is done (its --serve answering HTTP-01), nothing lost', { timeout: 300_000 }, async () => {
+    const pg = await startPostgres();
+    let daemon: ReturnType<typeof startCli> | undefined;
+    try {
+      const f = await fleet('f3_daemon', pg);
+      const name = 'daemon.fleet3.test';
+      expect((await f.issue('a', name)).code).toBe(0);
+      // The daemon answers HTTP-01 itself from now on.
+      expect((await f.stop()).code).toBe(0);
+      // The CA's renewal window opens in 45 s: the daemon's first run keeps the lineage (and caches the
+      // window); the database goes down before the window opens; the renewal waits for it.
+      const opens = Date.now() + 45_000;
+      proxy.setRenewalWindow(() => ({ start: new Date(opens), end: new Date(opens + 5_000) }));
+      daemon = startCli(['--state-dir', f.dir('a'), '--json', 'daemon', '--schedule', '* * * * *', '--serve', `127.0.0.1:${pebble.httpPort}`, '--no-precheck'], f.env('a'), 290_000);
+      let out = '';
+      daemon.child.stdout!.on('data', (d) => (out += d));
+      let err = '';
+      daemon.child.stderr!.on('data', (d) => (err += d));
+      const events = () => out.split('\n').filter((l) => l.startsWith('{"schema":"certctl.daemon/1"')).map((l) => JSON.parse(l) as { event: string; exitCode?: number; counts?: Record<string, number>; error?: string });
+      const waitFor = async (pred: (e: ReturnType<typeof events>[number]) => boolean) => {
+        while (!events().some(pred)) {
+          if (daemon!.child.exitCode !== null) throw new Error(`daemon exited: ${out} ${err}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      await waitFor((e) => e.event === 'run');
+      expect(events().find((e) => e.event === 'run')).toMatchObject({ exitCode: 0, counts: { kept: 1, renewed: 0 } });
+      await pg.pause();
+      proxy.resetObservations();
+      await waitFor((e) => e.event === 'waiting');
+      const waiting = events().find((e) => e.event === 'waiting')!;
+      expect(waiting.error).toMatch(/^The ledger postgres:\/\/\S+ cannot be reached \(\w+\): certctl changed nothing, and this host's certificate files are as they were\.$/);
+      expect(daemon.child.exitCode).toBeNull();
+      expect(linkOf(f.state.a!, name, 'cert.pem')).toBe(path.join('..', '..', 'archive', name, 'cert1.pem'));
+      expect(proxy.requests.filter((x) => x.endpoint === 'newOrder')).toEqual([]);
+      await pg.resume();
+      await waitFor((e) => e.event === 'run' && e.exitCode === 0 && (e.counts?.renewed ?? 0) > 0);
+      expect(proxy.issued).toBe(1);
+      expect(linkOf(f.state.a!, name, 'cert.pem')).toBe(path.join('..', '..', 'archive', name, 'cert2.pem'));
+      await expectLiveFromLedger(f, 'a', name, 2);
+      daemon.child.kill('SIGTERM');
+      expect((await daemon.result).code).toBe(0);
+    } finally {
+      if (daemon && daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
+      await pg.stop();
+    }
+  });
 });
