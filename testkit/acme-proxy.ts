@@ -182,11 +182,11 @@ export interface AcmeTestProxy {
   /** While on, a newOrder whose payload has `replaces` gets 409 alreadyReplaced (not forwarded). */
   alreadyReplaced(on: boolean): void;
   /**
-   * Hold the next POST to `endpoint` until `release()` (then it is handled as usual): a CA that is
-   * slow at exactly that step, for tests that act while a request is in flight. `arrived` resolves
-   * when the request is being held.
+   * Hold the next POST to `endpoint` (the next `count` POSTs) until `release()` (then they are handled
+   * as usual): a CA that is slow at exactly that step, for tests that act while requests are in
+   * flight. `arrived` resolves when all `count` requests are being held.
    */
-  hold(endpoint: EndpointName): { arrived: Promise<void>; release(): void };
+  hold(endpoint: EndpointName, count?: number): { arrived: Promise<void>; release(): void };
   /**
    * Crash injection for recovery tests: at the next POST to `endpoint`, `when` says where
    * (InterruptWhen), call `fn` and wait for it — the test SIGKILLs the client there and waits
@@ -336,7 +336,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
   let alreadyReplacedOn = false;
   let tokenRewrite: ((token: string) => string) | null = null;
   const faults = new Map<EndpointName, Fault[]>();
-  const holds = new Map<EndpointName, { arrive: () => void; released: Promise<void> }>();
+  const holds = new Map<EndpointName, { remaining: number; arrive: () => void; released: Promise<void> }>();
   interface Interrupt {
     when: InterruptWhen;
     fn: () => void | Promise<void>;
@@ -428,12 +428,12 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     alreadyReplaced(on) {
       alreadyReplacedOn = on;
     },
-    hold(endpoint) {
+    hold(endpoint, count = 1) {
       let arrive!: () => void;
       let release!: () => void;
       const arrived = new Promise<void>((r) => (arrive = r));
       const released = new Promise<void>((r) => (release = r));
-      holds.set(endpoint, { arrive, released });
+      holds.set(endpoint, { remaining: Math.max(1, count), arrive, released });
       return { arrived, release };
     },
     interrupt(endpoint, when, fn) {
@@ -676,8 +676,10 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     if (endpoint === 'renewalInfo') proxy.ariRequests.push(certIdOfPath(p));
     const held = method === 'POST' ? holds.get(endpoint) : undefined;
     if (held) {
-      holds.delete(endpoint);
-      held.arrive();
+      if (--held.remaining === 0) {
+        holds.delete(endpoint);
+        held.arrive();
+      }
       await held.released;
     }
     const intr = method === 'POST' ? interrupts.get(endpoint) : undefined;

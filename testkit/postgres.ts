@@ -24,6 +24,10 @@ export interface PostgresServer {
   url(database?: string): string;
   /** CREATE DATABASE with a fresh name (C collation, as SQLite compares); returns its URL. */
   createDatabase(prefix?: string): Promise<string>;
+  /** Shut the server down (fast shutdown), keeping its data: the database is "down" until resume(). */
+  pause(): Promise<void>;
+  /** Start it again on the same port with the same data, once it answers queries. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -71,10 +75,16 @@ export async function startPostgres(): Promise<PostgresServer> {
     '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200',
   ]);
   let log = '';
-  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (d) => (log += d));
-  child.stderr?.on('data', (d) => (log += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let child!: ChildProcess;
+  let exited!: Promise<void>;
+  const launch = () => {
+    child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (d) => (log += d));
+    child.stderr?.on('data', (d) => (log += d));
+    const c = child;
+    exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+  };
+  launch();
   // A test process that dies without stop() must not leave a server behind: SIGQUIT is PostgreSQL's immediate shutdown.
   const orphanGuard = () => {
     try {
@@ -87,8 +97,9 @@ export async function startPostgres(): Promise<PostgresServer> {
   process.once('exit', orphanGuard);
   const url = (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`;
 
-  const stop = async () => {
-    process.removeListener('exit', orphanGuard);
+  let running = true;
+  const shutdown = async () => {
+    if (!running) return;
     // The postmaster's pid (runuser's child): SIGINT is PostgreSQL's fast shutdown.
     try {
       const pid = Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -99,10 +110,14 @@ export async function startPostgres(): Promise<PostgresServer> {
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
+    running = false;
+  };
+  const stop = async () => {
+    process.removeListener('exit', orphanGuard);
+    await shutdown();
     fs.rmSync(dir, { recursive: true, force: true });
   };
-
-  try {
+  const ready = async () => {
     await waitForPort(port, '127.0.0.1', 30_000);
     // Accepting TCP is not yet accepting queries ("the database system is starting up").
     const deadline = Date.now() + 30_000;
@@ -119,6 +134,10 @@ export async function startPostgres(): Promise<PostgresServer> {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+  };
+
+  try {
+    await ready();
   } catch (err) {
     await stop().catch(() => {});
     throw new Error(`PostgreSQL did not start: ${(err as Error).message}\n${log}`);
@@ -137,6 +156,13 @@ export async function startPostgres(): Promise<PostgresServer> {
         await c.end();
       }
       return url(name);
+    },
+    pause: shutdown,
+    async resume() {
+      if (running) return;
+      launch();
+      running = true;
+      await ready();
     },
     stop,
   };

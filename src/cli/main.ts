@@ -22,7 +22,8 @@ Exit codes:
   2  bad input or configuration               7  the CA could not validate a challenge
   3  nothing to do (already held / duplicate) 8  other CA error, or CA unreachable
   4  blocked: a rate limit is predicted       9  another certctl run holds the lock
- 10  the state dir or ledger cannot be used (damaged, not certctl's, read-only, disk full)
+ 10  the state dir or ledger cannot be used (damaged, not certctl's, read-only, disk full,
+     or a shared PostgreSQL ledger unreachable: live/ files left as they are)
  130  stopped by SIGINT (Ctrl-C)     143  stopped by SIGTERM   (issue, renew: the next run resumes the order)
 `;
 

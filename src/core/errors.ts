@@ -146,12 +146,18 @@ export class StateError extends CertctlError {
   }
 }
 
+/** A shared (PostgreSQL) ledger that cannot be reached now: a state to wait out (the daemon retries), never a changed one. */
+export class LedgerUnreachableError extends StateError {}
+
 /**
  * An error from SQLite, PostgreSQL or the file system that is not a bug but a
  * fault of the machine (disk full, read-only, damaged file, a lock held too
  * long), as a CertctlError that says what to do; undefined for anything else.
  * `ledger` is the ledger as it may be printed (file path or redacted URL).
  */
+/** Connection failures (node's socket errors; PostgreSQL's admin_shutdown, crash_shutdown, cannot_connect_now; SQLSTATE class 08 is matched by prefix). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'EPIPE', 'EAI_AGAIN', '57P01', '57P02', '57P03']);
+
 export function faultError(err: unknown, ledger?: string): CertctlError | undefined {
   if (!err || typeof err !== 'object') return undefined;
   const e = err as { code?: unknown; message?: unknown; path?: unknown; name?: unknown };
@@ -184,6 +190,15 @@ export function faultError(err: unknown, ledger?: string): CertctlError | undefi
     return new StateError(
       `${where[0]!.toUpperCase() + where.slice(1)} is damaged (${code}: ${String(e.message ?? '')}).`,
       'Stop certctl runs on it, keep a copy of the file, and restore it from a backup (sqlite3 FILE .recover can salvage rows); then `certctl import state` re-adopts certificates on disk the restored ledger does not know.',
+      ledger,
+    );
+  }
+  // A shared PostgreSQL ledger the host cannot reach (server down, restarting, network): nothing was
+  // changed, the files in live/ keep being served, renewals wait for the next run (docs/fleet.md).
+  if (UNREACHABLE.has(code) || code.startsWith('08')) {
+    return new LedgerUnreachableError(
+      `${where[0]!.toUpperCase() + where.slice(1)} cannot be reached (${code}): certctl changed nothing, and this host's certificate files are as they were.`,
+      `Renewals wait until the database is back: run the same command again then (cron and the daemon do). ${nothingLost}`,
       ledger,
     );
   }

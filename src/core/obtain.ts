@@ -305,8 +305,13 @@ async function storeVersion(
   // alone (its key may be the only copy of something), never overwritten.
   const version = Math.max(store.latestArchivedVersion(l.name), l.current_version, ...ledger.certificatesForLineage(l.name).map((c) => c.version ?? 0)) + 1;
   const files = [...a.parts.flatMap((p) => filesForPart(p.role, p.keyPem, p.chainPem)), ...a.bundleFiles];
+  // A fleet key rotated by another host since this run began: nothing is written or sealed with the old
+  // key (the order stays 'downloaded'; with the new key the next run downloads and stores it). Checked
+  // again inside the transaction below, under the write lock the rotation takes.
+  if (ledger.fleetMode) ledger.assertFleetKeyCurrent();
   const written = store.writeVersion(l.name, version, files);
   const regs = registeredDomains(l.names);
+  try {
   ledger.tx(() => {
     for (const p of a.parts) {
       const names = p.facts.names.length ? p.facts.names : l.names;
@@ -341,6 +346,12 @@ async function storeVersion(
     // A fleet's ledger keeps the whole version (keys sealed), in the same transaction: every host writes it from here.
     if (ledger.fleetMode) ledger.saveVersionFiles(l.name, version, files.map((f) => ({ file: `${f.base}${f.ext ?? '.pem'}`, secret: Boolean(f.secret), data: f.data })), now());
   });
+  } catch (err) {
+    // Refused before anything was recorded (the fleet key changed under the write lock): the files just
+    // written are no one's (the order's key is still in pending/ and, sealed, in the ledger), so they go.
+    if (err instanceof InputError) for (const f of written) fs.rmSync(f, { force: true });
+    throw err;
+  }
   switchLive(deps, store, l.name, version, files, a.parts.map((p) => p.orderId));
   return {
     lineage: l.name,
@@ -397,7 +408,20 @@ export async function finishInterruptedStore(deps: StoreDeps, name: string): Pro
   const store = new LineageStore(paths);
   const { layout, pairs } = versionLayout(certs.map((c) => c.role ?? 'main'));
   const serialOf = new Map(certs.map((c) => [c.role ?? 'main', c.serial]));
-  const problems = await store.checkVersion(name, version, layout, pairs.map((p) => ({ ...p, serial: serialOf.get(p.role) })));
+  const check = () => store.checkVersion(name, version, layout, pairs.map((p) => ({ ...p, serial: serialOf.get(p.role) })));
+  let problems = await check();
+  if (problems.length && ledger.fleetMode) {
+    // A fleet's ledger stored the whole version in the same transaction as 'storing' (version_files):
+    // the host that finishes the switch need not be the one that ordered (killed mid-switch, resumed by
+    // another host after its lease expired, whose archive/ never had these files). Written from there.
+    const stored = ledger.versionFiles(name, version);
+    if (stored.length) {
+      log(`Archive version ${version} of ${name} is not whole on this host (${problems.join('; ')}); writing it from the ledger.`);
+      store.assertWritable(name);
+      store.writeStoredVersion(name, version, stored);
+      problems = await check();
+    }
+  }
   if (problems.length) {
     // Downloading again needs each order's key where the driver looks for it (pending/): it is
     // removed only after live/ is switched, so put the archived copy back if that happened already.

@@ -8,7 +8,8 @@
  * `killedAt(proxy, <next request>, 'before', …)` — by construction, not by timing.
  */
 import type { AcmeTestProxy, EndpointName, InterruptWhen } from '../../testkit/acme-proxy.js';
-import { startCli, type CliResult } from './cli.js';
+import { spawn } from 'node:child_process';
+import { startCli, BIN, type CliResult } from './cli.js';
 
 export interface KilledRun extends CliResult {
   /** True when the interrupt fired (the process was killed there, not somewhere else). */
@@ -32,4 +33,25 @@ export async function killedAt(proxy: AcmeTestProxy, endpoint: EndpointName, whe
   } finally {
     it.cancel();
   }
+}
+
+/**
+ * Run the built CLI under strace and SIGKILL it on entering its `n`th `syscall` (main thread; e.g.
+ * `symlink`, 3: the third live/ link of a switch — the first two are switched, the rest are not).
+ * strace's `inject=…:signal=KILL` stops the process before the call runs: by construction, not by timing.
+ */
+export function killedAtSyscall(args: string[], env: Record<string, string | undefined>, syscall: string, n: number): Promise<CliResult> {
+  const strace = '/usr/bin/strace';
+  return new Promise((resolve, reject) => {
+    const child = spawn(strace, ['-f', '-qq', '-o', '/dev/null', '-e', `trace=${syscall}`, '-e', 'signal=none', '-e', `inject=${syscall}:signal=KILL:when=${n}`, process.execPath, BIN, ...args], {
+      env: { ...process.env, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += String(d)));
+    child.stderr.on('data', (d) => (stderr += String(d)));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? -1, signal: signal ?? (code === 137 ? 'SIGKILL' : null), stdout, stderr }));
+  });
 }

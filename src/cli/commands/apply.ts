@@ -22,6 +22,9 @@ Reads --config (default /etc/certctl/config.yaml for root, $XDG_CONFIG_HOME/cert
   certificates:
     - domains: [example.com, www.example.com]
       webroot: /var/www/html
+    - domains: [shop.example.com]
+      serve: true             # a fleet: HTTP-01 through certctl serve on every host (issue --serve)
+      hosts: [web1, web2]     # the fleet hosts that deploy it; apply on web2 writes it there from the ledger
 Exit: 0 when every declared certificate is held or was issued; otherwise the
 most serious failure (4 blocked, 5 rate limited, 6 precheck, …; see certctl --help).
 JSON: --json prints certctl.apply/1 (docs/json.md).`,

@@ -75,13 +75,14 @@ export function issueOptionsFor(c: DeclaredCertificate, cfg: Config, o: ApplyOpt
   const d = cfg.defaults;
   const ownCa = c.ca !== undefined || c.server !== undefined;
   // The certificate's own challenge wins; else the defaults' dns, then their webroot.
-  const dns = c.dns ?? (c.webroot || c.standalone ? undefined : d.dns);
+  const dns = c.dns ?? (c.webroot || c.standalone || c.standaloneTls || c.serve ? undefined : d.dns);
   return {
     domain: c.domains,
     ...(dns ? dnsOptionsOf(dns) : {}),
-    webroot: c.webroot ?? (c.standalone || c.standaloneTls || dns ? undefined : d.webroot),
+    webroot: c.webroot ?? (c.standalone || c.standaloneTls || c.serve || dns ? undefined : d.webroot),
     forceWebroot: c.forceWebroot ?? d.forceWebroot,
     standalone: c.standalone,
+    serve: c.serve,
     standaloneTls: c.standaloneTls,
     tlsPort: c.tlsPort,
     ca: ownCa ? c.ca : d.ca,
@@ -149,6 +150,7 @@ export async function runApply(ctx: Context, o: ApplyOptions): Promise<number> {
         break;
       case 'issued':
       case 'recovered':
+      case 'deployed':
         ctx.out.attention(`${p.ok(x.action.padEnd(11))} ${head}: ${x.reason}`);
         break;
       default:
@@ -161,6 +163,7 @@ export async function runApply(ctx: Context, o: ApplyOptions): Promise<number> {
     const parts = [
       [count(['held']), 'held'],
       [count(['issued', 'recovered']), 'issued'],
+      [count(['deployed']), 'deployed here from the ledger'],
       [count(['would-issue']), 'would be issued'],
       [count(['blocked']), 'blocked'],
       [count(['failed']), 'failed'],
@@ -191,7 +194,9 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
     const spec = parseKeyType(io.keyType);
     const key = setKey(names);
     item = { ...base, name: c.name ?? defaultLineageName(names), names, ca: ca.id, directoryUrl, keyType: spec.text };
-    if (!io.webroot && !io.standalone && !io.standaloneTls && !io.dns) throw new InputError(`${where}: no challenge: give webroot, standalone, standaloneTls or dns (webroot and dns also in defaults).`);
+    if (!io.webroot && !io.standalone && !io.standaloneTls && !io.dns && !io.serve) throw new InputError(`${where}: no challenge: give webroot, serve, standalone, standaloneTls or dns (webroot and dns also in defaults).`);
+    // serve: the fleet's HTTP-01, as issue --serve (a shared ledger with the fleet key, else nothing is sent).
+    if (io.serve) assertServeLedger(ledger);
 
     // 2. Held? The declared lineage, or any lineage holding the exact set at this CA, with a certificate not yet expired.
     const now = ctx.now();
@@ -205,6 +210,13 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
       if (soonest && soonest.not_after > now) {
         if (!o.dryRun) syncSettings(ledger, holder, c, now);
         const by = holder.name !== item.name ? ` by lineage ${holder.name}` : '';
+        // Held by the fleet and deployed by this host (declared in hosts:, or no hosts: at all, as issue on
+        // this host would): written here from the ledger, 0 orders — exactly as issue of a held set.
+        if (ledger.fleetMode && !o.dryRun && (c.hosts ? c.hosts.includes(ledger.host) : true)) {
+          const d = await deployHere(ctx, ledger, holder.name, o.lockWait);
+          if (d?.action === 'failed') return { ...item, name: holder.name, action: 'failed', verdict: 'duplicate', reason: d.reason, exitCode: d.exitCode };
+          if (d) return { ...item, name: holder.name, action: 'deployed', verdict: 'duplicate', reason: `held${by} by the fleet: version ${d.version} written here from the ledger${d.renewedBy ? ` (renewed by ${d.renewedBy})` : ''}; 0 orders`, serial: soonest.serial, notAfter: soonest.not_after };
+        }
         return { ...item, name: holder.name, action: 'held', verdict: 'duplicate', reason: `held${by}, valid until ${utc(soonest.not_after)} (${humanRelative(soonest.not_after, now)}); renewal is certctl renew's job`, serial: soonest.serial, notAfter: soonest.not_after };
       }
     }
@@ -249,6 +261,26 @@ async function applyOne(ctx: Context, ledger: Ledger, cfg: Config, c: DeclaredCe
     if (!(err instanceof CertctlError)) throw err;
     const msg = err instanceof InputError && !err.message.startsWith(String(cfg.file)) ? `${where}: ${err.message}` : err.message;
     return { ...item, action: err.exitCode === ExitCode.BLOCKED || err.exitCode === ExitCode.RATE_LIMITED ? 'blocked' : 'failed', reason: msg, exitCode: err.exitCode };
+  }
+}
+
+/** A fleet lineage this host deploys (from now on, when apply found it held), written here when the ledger holds a newer version than its files. */
+async function deployHere(ctx: Context, ledger: Ledger, lineage: string, lockWait: number) {
+  ledger.addLineageHost(lineage, ledger.host, ctx.now());
+  const { deployFromLedger } = await import('../../core/renew/deploy.js');
+  const lock = await acquireRunLock(ledger, lockWait * 1000, ctx.now, lockWaitNotice(ctx));
+  try {
+    const [d] = await deployFromLedger(runEnv(ctx), ledger, { only: [lineage] });
+    return d;
+  } finally {
+    lock.release();
+  }
+}
+
+/** serve (HTTP-01 through certctl serve) answers from a fleet's shared ledger: refused elsewhere, nothing sent. */
+export function assertServeLedger(ledger: Ledger): void {
+  if (!ledger.fleetMode) {
+    throw new InputError('serve answers HTTP-01 from a fleet\'s shared ledger, and this ledger is not one (a PostgreSQL --ledger with a fleet key): nothing was sent.', 'Give --ledger postgres://… and --fleet-key FILE (docs/fleet.md), or use webroot or standalone.');
   }
 }
 

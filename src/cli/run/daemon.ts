@@ -10,7 +10,7 @@ import { assertFleetKeyGiven } from '../context.js';
 import { write } from '../output.js';
 import type { RenewCliOptions } from './renew.js';
 import { Output } from '../output.js';
-import { CertctlError, ExitCode } from '../../core/errors.js';
+import { CertctlError, ExitCode, LedgerUnreachableError } from '../../core/errors.js';
 import { utc } from '../../core/clock.js';
 import type { Wake } from '../../core/schedule/wake.js';
 
@@ -23,6 +23,8 @@ export interface DaemonOptions {
 
 /** Sleep in slices no longer than this, then look again (clock changes, a ledger written by a manual run). */
 const MAX_SLEEP_MS = 15 * 60_000;
+/** While the shared ledger cannot be reached, the daemon asks again this often: one connection attempt, cheap for the server coming back. */
+const UNREACHABLE_RETRY_MS = 30_000;
 
 /** An Output that keeps renew's JSON document instead of printing it: the daemon logs one line per run. */
 class RunCapture extends Output {
@@ -74,23 +76,36 @@ export async function runDaemon(ctx: Context, o: DaemonOptions): Promise<number>
 
   log('started', `certctl daemon started (pid ${process.pid}): schedule "${schedule.expr}", state ${ctx.paths.root}${responder ? `, answering HTTP-01 from the ledger on ${responder.address}` : ''}`, { pid: process.pid, schedule: schedule.expr, stateDir: ctx.paths.root, serve: responder?.address ?? null });
   let lastCode: number = ExitCode.OK;
+  // Sleep until `at` (in slices), unless a signal comes.
+  const sleepUntil = async (at: number) => {
+    while (!stopping && ctx.now() < at) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(MAX_SLEEP_MS, Math.max(0, at - ctx.now())));
+        wakeUp = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      wakeUp = null;
+    }
+  };
   try {
     while (!stopping) {
       const now = ctx.now();
-      const wake: Wake = nextWake(scheduleFacts(ledger, now), schedule, now);
+      let wake: Wake;
+      try {
+        wake = nextWake(scheduleFacts(ledger, now), schedule, now);
+      } catch (err) {
+        // The shared ledger is down: the daemon waits for it (nothing to plan without it; the files in
+        // live/ are served as they are), and resumes its schedule once it answers (docs/fleet.md).
+        if (!(err instanceof LedgerUnreachableError)) throw err;
+        log('waiting', `${err.message} Trying again in ${UNREACHABLE_RETRY_MS / 1000} s.`, { error: err.message, retryAt: new Date(now + UNREACHABLE_RETRY_MS).toISOString() }, true);
+        await sleepUntil(now + UNREACHABLE_RETRY_MS);
+        continue;
+      }
       if (wake.at > now) {
         log('next', `next run ${utc(wake.at)} (${describe(wake)})`, { nextAt: new Date(wake.at).toISOString(), reason: wake.reason, lineage: wake.lineage });
-        // Sleep until the wake-up (in slices), unless a signal comes.
-        while (!stopping && ctx.now() < wake.at) {
-          await new Promise<void>((resolve) => {
-            const t = setTimeout(resolve, Math.min(MAX_SLEEP_MS, Math.max(0, wake.at - ctx.now())));
-            wakeUp = () => {
-              clearTimeout(t);
-              resolve();
-            };
-          });
-          wakeUp = null;
-        }
+        await sleepUntil(wake.at);
         if (stopping) break;
       }
       running = true;

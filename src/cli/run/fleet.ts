@@ -40,9 +40,11 @@ export async function runFleetKeyRotate(ctx: Context, o: { new: string }): Promi
   if (ledger.sealer.keyId === next.keyId) throw new InputError(`${next.file} is the current fleet key (id ${next.keyId}): nothing to rotate.`, 'Write a new key with certctl fleet key init FILE and give it with --new FILE.');
   const { acquireRunLock } = await import('../../core/store/lock.js');
   const { lockWaitNotice } = await import('../output.js');
-  // No run stores a key with the old one while the ledger changes keys.
+  // issue/apply/import wait (the fleet's run lock). renew on PostgreSQL takes no fleet-wide lock: every
+  // seal checks the fleet's key id under the ledger's write lock, which the rotation's transaction holds,
+  // so a renewal storing meanwhile is re-sealed here (it committed first) or refused (it comes after).
   const lock = await acquireRunLock(ledger, 600_000, ctx.now, lockWaitNotice(ctx));
-  let n: { files: number; accounts: number };
+  let n: { files: number; accounts: number; orders: number };
   try {
     n = ledger.rotateFleetKey(next);
   } finally {
@@ -50,8 +52,8 @@ export async function runFleetKeyRotate(ctx: Context, o: { new: string }): Promi
   }
   if (ctx.out.json) ctx.out.document('certctl.fleet-key/1', { action: 'rotate', file: next.file, keyId: next.keyId, previousKeyId: ledger.sealer.keyId, resealed: n });
   else {
-    ctx.out.attention(`Re-sealed ${n.files} certificate key(s) and ${n.accounts} account key(s) with the fleet key ${next.file} (id ${next.keyId}), in one transaction.`);
-    ctx.out.info(`Now give every host the new key file: a host with the old key (id ${ledger.sealer.keyId}) is refused and changes nothing until it has it.`);
+    ctx.out.attention(`Re-sealed ${n.files} certificate key(s), ${n.accounts} account key(s) and ${n.orders} pending order key(s) with the fleet key ${next.file} (id ${next.keyId}), in one transaction.`);
+    ctx.out.info(`Now give every host the new key file: a host with the old key (id ${ledger.sealer.keyId}) is refused and changes nothing until it has it (a renewal it was storing is stored by its next run with the new key; nothing is ordered twice).`);
   }
   return ExitCode.OK;
 }

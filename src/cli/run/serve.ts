@@ -1,6 +1,6 @@
 /** `certctl serve`: the fleet's HTTP-01 responder on this host, until a signal. */
 import path from 'node:path';
-import type { Context } from '../context.js';
+import { assertFleetKeyGiven, type Context } from '../context.js';
 import { InputError, ExitCode } from '../../core/errors.js';
 import { parseListen } from '../../core/http01.js';
 import * as v from '../validate.js';
@@ -39,6 +39,9 @@ export async function runServe(ctx: Context, o: ServeOptions): Promise<number> {
   }
   const ledger = await ctx.ledger();
   assertServable(ledger);
+  // A host of the fleet without its key is refused as renew and the daemon are (one sentence, exit 2):
+  // with --webroot it would write, and the daemon's --serve needs the key anyway.
+  assertFleetKeyGiven(ledger);
   const { startChallengeResponder } = await import('../../core/fleet/serve.js');
   const responder = await startChallengeResponder(ledger, { ...where, log: (l) => ctx.out.info(l) });
   ctx.out.info(`certctl serve (pid ${process.pid}, host ${ledger.host}): answering /.well-known/acme-challenge/ on ${responder.address} from the ledger${where.webroot ? `, and writing them under ${where.webroot}` : ''}`);

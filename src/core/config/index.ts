@@ -80,6 +80,8 @@ export interface DeclaredCertificate {
   forceWebroot?: boolean;
   /** `true` (0.0.0.0:80) or "addr:port". */
   standalone?: string | true;
+  /** HTTP-01 through the fleet: `certctl serve` on every host answers from the shared ledger (issue --serve; challenge `fleet`). */
+  serve?: boolean;
   /** TLS-ALPN-01 from certctl's own responder: `true` (0.0.0.0:443) or "addr:port". */
   standaloneTls?: string | true;
   /** Port the CA connects to for TLS-ALPN-01 (default 443). */
@@ -426,7 +428,7 @@ function server(pr: Problems, o: Obj, at: FieldPath): string | undefined {
 }
 
 const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile', 'caStick'] as const;
-const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'standaloneTls', 'tlsPort', 'dns', 'keyType', 'ca', 'caStick', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays', 'hosts'] as const;
+const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'serve', 'standaloneTls', 'tlsPort', 'dns', 'keyType', 'ca', 'caStick', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays', 'hosts'] as const;
 
 function unset<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
@@ -573,11 +575,15 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
   if (tlsPort !== undefined && !standaloneTls) pr.add([...at, 'tlsPort'], 'tlsPort is the port the CA connects to for TLS-ALPN-01: it goes with standaloneTls');
   const dns = dnsField(pr, v, at, base);
   if (dns && (webroot || standalone || standaloneTls)) pr.add([...at, 'dns'], `give either dns or ${webroot ? 'webroot' : standalone ? 'standalone' : 'standaloneTls'}, not both`);
+  const serve = bool(pr, v, 'serve', at) || undefined;
+  const other = webroot ? 'webroot' : standalone ? 'standalone' : standaloneTls ? 'standaloneTls' : dns ? 'dns' : undefined;
+  if (serve && other) pr.add([...at, 'serve'], `give either serve (HTTP-01 through certctl serve on the fleet's hosts) or ${other}, not both`);
   const c: DeclaredCertificate = unset({
     name,
     domains,
     webroot,
     standalone,
+    serve,
     standaloneTls,
     tlsPort,
     dns,

@@ -540,6 +540,17 @@ export interface Sealer {
   open(sealed: string, aad: string, what: string): string;
 }
 
+/**
+ * The fleet's key was rotated while this host (holding the old one) worked: nothing is sealed with a
+ * key the fleet no longer holds (Ledger.assertFleetKeyCurrent, checked under the ledger's write lock).
+ */
+function fleetKeyChanged(file: string, mine: string, now: string): InputError {
+  return new InputError(
+    `The fleet key changed (certctl fleet key rotate: the ledger's key is now id ${now}, and ${file} is id ${mine}): certctl stored nothing with the old key.`,
+    'Give this host the new fleet key file and run the command again: an order already begun is resumed (nothing is ordered twice).',
+  );
+}
+
 /** One file of a stored version (version_files), opened: `file` is base + ext ("privkey.pem"). */
 export interface StoredFile {
   file: string;
@@ -634,6 +645,7 @@ export class Ledger {
     try {
       db = new PostgresDb(url, { lockTimeoutMs: o.busyTimeoutMs });
     } catch (err) {
+      if (err instanceof CertctlError) throw err;
       const fault = faultError(err, shown);
       if (fault) throw fault;
       throw new CertctlError(`Cannot open the PostgreSQL ledger at ${shown}: ${(err as Error).message}`, ExitCode.CONFIG, 'Check --ledger / CERTCTL_LEDGER, that the database exists, and that this user may create tables in it (docs/fleet.md).');
@@ -1442,8 +1454,25 @@ export class Ledger {
     return this.sealer;
   }
 
+  /**
+   * The fleet key this host seals with is still the fleet's (fleet_meta): `certctl fleet key rotate` on
+   * another host may have changed it since this process opened the ledger. Every seal runs inside a
+   * write transaction (the advisory lock rotation takes too) after this check, so a value is sealed
+   * either before a rotation (which then re-seals it) or not at all: never under a key nobody holds.
+   */
+  assertFleetKeyCurrent(): void {
+    const sealer = this.needSealer();
+    const recorded = this.fleetKeyId();
+    if (recorded !== undefined && recorded !== sealer.keyId) throw fleetKeyChanged(sealer.file, sealer.keyId, recorded);
+  }
+
   /** Keep every file of a lineage version, private keys sealed (called inside the storing transaction). */
   saveVersionFiles(lineage: string, version: number, files: StoredFile[], now: number): void {
+    this.tx(() => this.saveVersionFilesLocked(lineage, version, files, now));
+  }
+
+  private saveVersionFilesLocked(lineage: string, version: number, files: StoredFile[], now: number): void {
+    this.assertFleetKeyCurrent();
     const sealer = this.needSealer();
     const ins = this.db.prepare('INSERT OR IGNORE INTO version_files (lineage, version, file, secret, data, key_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
     for (const f of files) {
@@ -1470,6 +1499,8 @@ export class Ledger {
 
   /** Keep the account key of a directory, sealed; the row is created (without an account URL) when there is none yet, before newAccount is sent. */
   saveAccountKey(a: { directory_url: string; ca_id: string; key_path: string; key_type: string; email: string | null; keyPem: string; now: number }): void {
+    this.tx(() => {
+    this.assertFleetKeyCurrent();
     const sealed = this.needSealer().seal(a.keyPem, accountAad(a.directory_url));
     this.db
       .prepare(
@@ -1478,15 +1509,18 @@ export class Ledger {
          ON CONFLICT(directory_url) DO UPDATE SET key_sealed = excluded.key_sealed, updated_at = excluded.updated_at`,
       )
       .run({ directory_url: a.directory_url, ca_id: a.ca_id, key_path: a.key_path, key_type: a.key_type, email: a.email, now: a.now, sealed });
+    });
   }
 
   /**
    * `certctl fleet key rotate`: every sealed value opened with the current key and sealed with `next`,
    * and the fleet's key id changed, in ONE transaction (a failure changes nothing). Returns how many.
    */
-  rotateFleetKey(next: Sealer): { files: number; accounts: number } {
+  rotateFleetKey(next: Sealer): { files: number; accounts: number; orders: number } {
     const cur = this.needSealer();
     return this.tx(() => {
+      // Under the write lock: a host that sealed with the current key committed before this, and is re-sealed below.
+      this.assertFleetKeyCurrent();
       const files = this.db.prepare('SELECT lineage, version, file, data FROM version_files WHERE secret = 1').all() as { lineage: string; version: number; file: string; data: string }[];
       const upd = this.db.prepare('UPDATE version_files SET data = ?, key_id = ? WHERE lineage = ? AND version = ? AND file = ?');
       for (const f of files) {
@@ -1498,8 +1532,14 @@ export class Ledger {
         const aad = accountAad(a.directory_url);
         this.db.prepare('UPDATE accounts SET key_sealed = ? WHERE directory_url = ?').run(next.seal(cur.open(a.key_sealed, aad, `account key of ${a.directory_url}`), aad), a.directory_url);
       }
+      // The pending keys of orders in flight (a host that died mid-order, or one refused because the key changed): resumed with the new key.
+      const orders = this.db.prepare('SELECT id, role, key_sealed FROM orders WHERE key_sealed IS NOT NULL').all() as { id: number; role: string | null; key_sealed: string }[];
+      for (const o of orders) {
+        const aad = orderKeyAad(Number(o.id), o.role ?? 'main');
+        this.db.prepare('UPDATE orders SET key_sealed = ? WHERE id = ?').run(next.seal(cur.open(o.key_sealed, aad, `pending key of order ${o.id}`), aad), o.id);
+      }
       this.db.prepare("INSERT INTO fleet_meta (name, value) VALUES ('key_id', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value").run(next.keyId);
-      return { files: files.length, accounts: accounts.length };
+      return { files: files.length, accounts: accounts.length, orders: orders.length };
     });
   }
 
@@ -1645,8 +1685,11 @@ export class Ledger {
 
   /** Keep an order's pending private key sealed (fleet mode), so another host can resume the order. */
   saveOrderKey(orderId: number, role: string, keyPem: string): void {
-    const sealed = this.needSealer().seal(keyPem, orderKeyAad(orderId, role));
-    this.db.prepare('UPDATE orders SET key_sealed = ? WHERE id = ?').run(sealed, orderId);
+    this.tx(() => {
+      this.assertFleetKeyCurrent();
+      const sealed = this.needSealer().seal(keyPem, orderKeyAad(orderId, role));
+      this.db.prepare('UPDATE orders SET key_sealed = ? WHERE id = ?').run(sealed, orderId);
+    });
   }
 
   /** An order's pending private key from the ledger, opened (undefined when none is kept). */

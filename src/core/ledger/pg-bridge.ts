@@ -13,6 +13,8 @@
  */
 import { createRequire } from 'node:module';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { faultError, LedgerUnreachableError } from '../errors.js';
+import { redactUrl } from './db.js';
 
 export interface QueryResult {
   rows: unknown[];
@@ -101,7 +103,11 @@ export class PgBridge {
   private readonly callLimitMs: number;
 
   /** `lockTimeoutMs`: PostgreSQL's lock_timeout for this connection (how long a writer waits for the ledger's write lock). */
+  /** The URL as it may be printed (no password). */
+  private readonly shown: string;
+
   constructor(url: string, lockTimeoutMs = LOCK_TIMEOUT_MS) {
+    this.shown = redactUrl(url);
     // A call waiting for a lock must be given up by PostgreSQL (lock_timeout, a clear error), not by this side first.
     this.callLimitMs = Math.max(CALL_LIMIT_MS, lockTimeoutMs + 60_000);
     const shared = new SharedArrayBuffer(4);
@@ -149,7 +155,13 @@ export class PgBridge {
     }
     const msg = receiveMessageOnPort(this.port)?.message as ({ ok: true } & QueryResult) | { ok: false; message: string; code?: string } | undefined;
     if (!msg) throw new PostgresError('The PostgreSQL worker raised its flag without an answer.', undefined);
-    if (!msg.ok) throw new PostgresError(msg.message, msg.code);
+    if (!msg.ok) {
+      const err = new PostgresError(msg.message, msg.code);
+      // The server is down or unreachable (at connect, or a statement after the connection was lost):
+      // one sentence for every caller, and the daemon knows to wait for it.
+      const unreachable = faultError(err, this.shown);
+      throw unreachable instanceof LedgerUnreachableError ? unreachable : err;
+    }
     return msg;
   }
 }

@@ -20,7 +20,6 @@ import path from 'node:path';
 import type { RunEnv } from '../env.js';
 import type { Ledger, LineageHostRow, LineageRow } from '../ledger/ledger.js';
 import { LineageStore, type VersionFile } from '../store/lineage.js';
-import { writeFileAtomic, ensureDir } from '../store/atomic.js';
 import { CertctlError, ExitCode, StateError } from '../errors.js';
 import { hookSpecs, runHookSpec, type HookResult } from './hooks.js';
 
@@ -88,39 +87,8 @@ async function deployLineage(env: RunEnv, ledger: Ledger, store: LineageStore, l
       );
     }
     ledger.setHostPending(l.name, ledger.host, version);
-    const dir = store.archiveDir(l.name);
-    ensureDir(dir, 0o700);
+    base.files.push(...store.writeStoredVersion(l.name, version, files));
     const layout = files.map((f) => split(f.file));
-    // A run killed mid-write may have left a temporary file (atomic.ts names them .<file>.<hex>.tmp):
-    // for a key, a copy no run would ever remove. This version's are removed before it is written again.
-    const mine = new Set(layout.map((f) => `${f.base}${version}${f.ext ?? ''}`));
-    for (const e of fs.readdirSync(dir)) {
-      const m = /^\.(.+)\.[0-9a-f]{12}\.tmp$/.exec(e);
-      if (m && mine.has(m[1]!)) fs.rmSync(path.join(dir, e), { force: true });
-    }
-    for (const f of files) {
-      const target = store.archiveFile(l.name, version, split(f.file));
-      let st: fs.Stats | undefined;
-      try {
-        st = fs.lstatSync(target);
-      } catch {
-        /* not there yet */
-      }
-      if (st?.isFile() && fs.readFileSync(target, 'utf8') === f.data) {
-        if (f.secret && (st.mode & 0o077) !== 0) fs.chmodSync(target, 0o600);
-        base.files.push(target);
-        continue;
-      }
-      if (st && !st.isSymbolicLink()) {
-        throw new StateError(
-          `${target} already exists and is not the ledger's ${f.file} of ${l.name} version ${version}: certctl never writes over an archived file (its key may be the only copy).`,
-          `Move ${target} away (or the whole ${dir}) and run certctl again.`,
-        );
-      }
-      // (A planted link is replaced by the rename, never written through.)
-      writeFileAtomic(target, f.data, f.secret ? 0o600 : 0o644);
-      base.files.push(target);
-    }
     // Each key belongs to its certificate, and each certificate is the one the ledger records, before live/ moves.
     const { versionLayout } = await import('../obtain.js');
     const certs = ledger.currentCertificates(l.name);
@@ -133,10 +101,34 @@ async function deployLineage(env: RunEnv, ledger: Ledger, store: LineageStore, l
       base.hooks.push(await runHookSpec('deploy-hook', h, { RENEWED_LINEAGE: store.liveDir(l.name), RENEWED_DOMAINS: l.names.join(' ') }));
     }
     ledger.setHostDeployed(l.name, ledger.host, version, env.now());
-    env.sink.verbose(`${l.name}: wrote version ${version} from the ledger into ${path.dirname(dir)}`);
+    env.sink.verbose(`${l.name}: wrote version ${version} from the ledger into ${path.dirname(store.archiveDir(l.name))}`);
+    removeFinishedPendingKeys(env, ledger, l.name);
     return { ...base, action: 'deployed', reason: `version ${version} from the ledger${renewedBy ? ` (renewed by ${renewedBy})` : ''}; 0 orders`, exitCode: ExitCode.OK };
   } catch (err) {
     if (!(err instanceof CertctlError)) throw err;
     return { ...base, action: 'failed', reason: err.message, exitCode: err.exitCode };
+  }
+}
+
+/**
+ * This host's pending/ copies of the keys of orders of `lineage` that are over (stored, failed or
+ * closed): another host finished the order this host had begun (its key is in the ledger's
+ * version_files now, sealed, or of no use), so the copy left here since this host was killed goes.
+ */
+function removeFinishedPendingKeys(env: RunEnv, ledger: Ledger, lineage: string): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(env.paths.pending);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const m = /^order-(\d+)-[a-z0-9-]+\.key$/.exec(e);
+    if (!m) continue;
+    const o = ledger.order(Number(m[1]));
+    if (o && o.lineage === lineage && o.state !== 'open') {
+      fs.rmSync(path.join(env.paths.pending, e), { force: true });
+      env.sink.verbose(`${lineage}: removed ${e} from pending/ (order ${o.id} was finished${o.state === 'done' ? ' and stored' : ''})`);
+    }
   }
 }

@@ -109,6 +109,54 @@ export class LineageStore {
     return written;
   }
 
+  /**
+   * Write archive version `version` from the shared ledger's copy (version_files: `file` is base + ext):
+   * temporary files a killed write of this version left are removed first; a file already there with
+   * the same bytes is kept (a key's mode tightened to 0600), a missing one written (atomic, keys 0600),
+   * one with other bytes refused (StateError), never overwritten. Returns the archive paths.
+   */
+  writeStoredVersion(name: string, version: number, files: { file: string; secret: boolean; data: string }[]): string[] {
+    if (!Number.isSafeInteger(version) || version < 1) throw new StateError(`Refusing to write archive version ${String(version)} of ${name}: not a version number.`);
+    const dir = this.archiveDir(name);
+    ensureDir(dir, 0o700);
+    const split = (file: string) => {
+      const dot = file.lastIndexOf('.');
+      return dot > 0 ? { base: file.slice(0, dot), ext: file.slice(dot) } : { base: file, ext: '' };
+    };
+    // A run killed mid-write may have left a temporary file (atomic.ts names them .<file>.<hex>.tmp):
+    // for a key, a copy no run would ever remove. This version's are removed before it is written again.
+    const mine = new Set(files.map((f) => path.basename(this.archiveFile(name, version, split(f.file)))));
+    for (const e of fs.readdirSync(dir)) {
+      const m = /^\.(.+)\.[0-9a-f]{12}\.tmp$/.exec(e);
+      if (m && mine.has(m[1]!)) fs.rmSync(path.join(dir, e), { force: true });
+    }
+    const out: string[] = [];
+    for (const f of files) {
+      const target = this.archiveFile(name, version, split(f.file));
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(target);
+      } catch {
+        /* not there yet */
+      }
+      if (st?.isFile() && fs.readFileSync(target, 'utf8') === f.data) {
+        if (f.secret && (st.mode & 0o077) !== 0) fs.chmodSync(target, 0o600);
+        out.push(target);
+        continue;
+      }
+      if (st && !st.isSymbolicLink()) {
+        throw new StateError(
+          `${target} already exists and is not the ledger's ${f.file} of ${name} version ${version}: certctl never writes over an archived file (its key may be the only copy).`,
+          `Move ${target} away (or the whole ${dir}) and run certctl again.`,
+        );
+      }
+      // (A planted link is replaced by the rename, never written through.)
+      writeFileAtomic(target, f.data, f.secret ? 0o600 : 0o644);
+      out.push(target);
+    }
+    return out;
+  }
+
   /** The archive path of one file of a version. */
   archiveFile(name: string, version: number, f: Pick<VersionFile, 'base' | 'ext'>): string {
     return path.join(this.archiveDir(name), `${f.base}${version}${f.ext ?? '.pem'}`);
