@@ -20,6 +20,7 @@ import { hookKey, hookSpecs, runHookSpec, type HookResult, type HookSpec } from 
 import { AcmeError, CertctlError, ExitCode } from '../errors.js';
 import { InterruptedError, interruption } from '../interrupt.js';
 import { humanDuration } from '../clock.js';
+import { refusalFor as failoverRefusal } from '../failover.js';
 import type { DeployOutcome } from './deploy.js';
 import { LEASE_TTL_MS, tryAcquireLease, usesLeases } from '../store/lease.js';
 // obtain, the gate and the ACME transport (acme-client, axios, X.509 parsing) are
@@ -362,43 +363,54 @@ async function attemptDue(
   let ca = caForLineage(l);
   // A lineage with a CA list: plan against each CA, CAA for each, before anything is sent (failover.ts).
   // An open order stays with its CA (it is resumed there).
-  let caChoice: import('../failover.js').CaChoice | null = null;
+  let caChoice = null as import('../failover.js').CaChoice | null;
   const list = (full.settings.cas ?? []).map((id) => candidateFor(id, full)).filter((x): x is NonNullable<typeof x> => Boolean(x));
-  if (list.length > 1 && open.length === 0) {
-    const { chooseCa, waitUntilFor } = await import('../failover.js');
+  const config = list.length > 1 ? await (await import('../config/index.js')).loadConfig(env.configFile) : null;
+  const failover = await import('../failover.js');
+  const waitUntil = soonest && !revokedAt(certs) ? failover.waitUntilFor(soonest.not_after) : null;
+  const choose = async (refused?: import('../failover.js').ChooseInput['refused']): Promise<import('../failover.js').CaChoice> => {
     const ordered = full.settings.caStick ? [...list.filter((c) => c.directoryUrl === full.directory_url), ...list.filter((c) => c.directoryUrl !== full.directory_url)] : list;
+    return failover.chooseCa(ledger, {
+      names: l.names,
+      keyType: full.key_type,
+      // The lineage's own CA bundle is that CA's (the reachability probe trusts it).
+      candidates: ordered.map((c) => ({ ...c, caBundle: c.ca.custom?.caBundle ?? (c.directoryUrl === full.directory_url ? full.settings.caBundle : undefined) })),
+      waitUntil,
+      renewalOf: l.name,
+      forceRenewal: o.forceRenewal,
+      current: { directoryUrl: full.directory_url, replaces, ariWindowOpen: ari?.windowOpen },
+      caa: o.precheck,
+      resolver: o.resolver ?? full.settings.resolver,
+      overrides: config!.policies,
+      now: env.now(),
+      unreachable: { policy: failover.unreachablePolicy(config!.defaults.caUnreachable), validity: soonest && !revokedAt(certs) ? { notBefore: soonest.not_before, notAfter: soonest.not_after } : null, nextRun: o.nextRun?.at ?? null, probe: true },
+      refused,
+    });
+  };
+  /** Use the CA chosen: the lineage moves to it (its bundle with it); `replaces` means nothing to another CA. */
+  const use = (c: import('../failover.js').CaChoice) => {
+    if (c.directoryUrl !== full.directory_url) {
+      const bundle = c.ca.custom?.caBundle;
+      ledger.saveLineage({ ...full, ca_id: c.ca.id, directory_url: c.directoryUrl, settings: { ...full.settings, ...(bundle ? { caBundle: bundle } : {}) }, now });
+      full = ledger.lineage(l.name)!;
+      replaces = null;
+    }
+    ca = c.ca;
+    caChoice = c;
+    ledger.recordCaChoice({ lineage: l.name, at: env.now(), ca_id: ca.id, directory_url: c.directoryUrl, first_ca_id: c.firstId, failed_over: c.failedOver ? 1 : 0, reason: c.reason });
+    const line = `${l.name}: CA ${ca.id}${c.failedOver ? ` instead of ${c.firstId} (fail-over)` : ''}: ${c.reason}.`;
+    if (c.failedOver) env.sink.attention(line);
+    else env.sink.verbose(line);
+  };
+  if (list.length > 1 && open.length === 0) {
     try {
-      caChoice = await chooseCa(ledger, {
-        names: l.names,
-        keyType: full.key_type,
-        candidates: ordered,
-        waitUntil: soonest && !revokedAt(certs) ? waitUntilFor(soonest.not_after) : null,
-        renewalOf: l.name,
-        forceRenewal: o.forceRenewal,
-        current: { directoryUrl: full.directory_url, replaces, ariWindowOpen: ari?.windowOpen },
-        caa: o.precheck,
-        resolver: o.resolver ?? full.settings.resolver,
-        overrides: (await (await import('../config/index.js')).loadConfig(env.configFile)).policies,
-        now,
-      });
+      use(await choose());
     } catch (err) {
       if (!(err instanceof CertctlError)) throw err;
       return { ...base, action: err.exitCode === ExitCode.BLOCKED ? 'blocked' : 'failed', reason: err.message, nextAt: null, exitCode: err.exitCode, ari: ariInfo };
     }
-    if (caChoice.directoryUrl !== full.directory_url) {
-      // The lineage moves to the CA chosen (its bundle with it); `replaces` means nothing to another CA.
-      const bundle = caChoice.ca.custom?.caBundle;
-      ledger.saveLineage({ ...full, ca_id: caChoice.ca.id, directory_url: caChoice.directoryUrl, settings: { ...full.settings, ...(bundle ? { caBundle: bundle } : {}) }, now });
-      full = ledger.lineage(l.name)!;
-      replaces = null;
-    }
-    ca = caChoice.ca;
-    ledger.recordCaChoice({ lineage: l.name, at: now, ca_id: ca.id, directory_url: caChoice.directoryUrl, first_ca_id: caChoice.firstId, failed_over: caChoice.failedOver ? 1 : 0, reason: caChoice.reason });
-    const line = `${l.name}: CA ${ca.id}${caChoice.failedOver ? ` instead of ${caChoice.firstId} (fail-over)` : ''}: ${caChoice.reason}.`;
-    if (caChoice.failedOver) env.sink.attention(line);
-    else env.sink.verbose(line);
   }
-  const eab = await (await import('../failover.js')).customEab(ca);
+  let eab = await failover.customEab(ca);
   if (!(await beforeAttempt(l))) {
     return { ...base, action: 'failed', reason: 'the pre-hook failed; nothing was ordered', nextAt: null, exitCode: ExitCode.INTERNAL, ari: ariInfo };
   }
@@ -424,7 +436,22 @@ async function attemptDue(
       if (replaces && err instanceof AcmeError && /alreadyReplaced|:conflict$/.test(err.problem.type)) {
         env.sink.verbose(`${l.name}: the CA says this certificate was already replaced; ordering without "replaces"`);
         result = await attempt(null);
-      } else throw err;
+      } else {
+        // A 429 to newOrder at a CA of the list, lasting past the renewal deadline: the next CA, in this run.
+        const refused = sameRunRefusal(err, caChoice, ledger, l.name, waitUntil);
+        if (!refused) throw err;
+        env.sink.attention(`${l.name}: ${ca.id} refused newOrder (HTTP 429): ${(err as AcmeError).problem.detail}; choosing again from the list.`);
+        let next: import('../failover.js').CaChoice;
+        try {
+          next = await choose(refused);
+        } catch {
+          throw err; // no other CA can take it: the 429 stands, as recorded
+        }
+        if (next.directoryUrl === caChoice!.directoryUrl) throw err;
+        use(next);
+        eab = await failover.customEab(ca);
+        result = await attempt(null);
+      }
     }
     const c = result.certificates[0]!;
     const outcome: LineageOutcome = {
@@ -450,6 +477,19 @@ async function attemptDue(
     const retry = err instanceof AcmeError ? (err.problem.retryAfter ?? null) : null;
     return { ...base, action: blocked ? 'blocked' : 'failed', reason: err.message, nextAt: retry, exitCode: err.exitCode, ari: ariInfo };
   }
+}
+
+/**
+ * The `refused` input for choosing again after `err`, when it is a 429 to newOrder from the CA a
+ * list chose, no order of the lineage is open (nothing else was spent there), and its Retry-After
+ * is later than the lineage can wait; else null.
+ */
+function sameRunRefusal(err: unknown, choice: import('../failover.js').CaChoice | null, ledger: Ledger, lineage: string, waitUntil: number | null): import('../failover.js').ChooseInput['refused'] | null {
+  if (!choice || !(err instanceof AcmeError) || !err.rateLimited) return null;
+  const last = ledger.lastProblemOf(lineage);
+  if (last && last.endpoint !== 'newOrder') return null;
+  if (ledger.openOrders(lineage).length > 0) return null;
+  return failoverRefusal(choice, err.problem, waitUntil);
 }
 
 async function computeAriId(ledger: Ledger, store: LineageStore, l: ScannedLineage, cert: ScannedCertificate): Promise<string | null> {
