@@ -252,9 +252,9 @@ export async function chooseCa(ledger: Ledger, input: ChooseInput): Promise<CaCh
       const p = un!.policy;
       const others = input.candidates.slice(1).map((c) => c.ca.id).join(', ');
       throw new NetworkError(
-        `${first.ca.id} could not be reached: ${outageText(u)}; not failing over to ${others} yet.`,
-        `certctl fails over once ${first.ca.id} has been unreachable on ${p.runs} runs over at least ${humanDuration(p.periodMs)} and the next run would pass the renewal deadline` +
-          `${deadline === null ? '' : ` (${utc(deadline)})`} (config defaults.caUnreachable); nothing was ordered. Run again later.`,
+        `${first.ca.id} could not be reached: ${outageText(u)}; not failing over to ${others} yet: certctl fails over once ${first.ca.id} has been unreachable on ${p.runs} runs ` +
+          `over at least ${humanDuration(p.periodMs)} and the next run would pass the renewal deadline${deadline === null ? '' : ` (${utc(deadline)})`}.`,
+        'Nothing was ordered; the next run asks it again. The rule is config defaults.caUnreachable (docs/cas.md).',
         u.kind as NetworkError['kind'],
       );
     } else if (usable(fv)) return pick(0, false, `${first.ca.id} is the first CA of the list and its plan allows the request${u ? ` (it was ${outageText(u)}; certctl tries it again)` : ''}`);
