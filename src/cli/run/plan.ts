@@ -180,7 +180,13 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
         valid ? { notBefore: valid.not_before, notAfter: valid.not_after } : null,
       );
       listView = r.view;
-      const use = r.choice ?? requestList[0]!;
+      let use: CaCandidate = r.choice ?? requestList[0]!;
+      // The exact set held and not due: issue orders nothing (it keeps it), at the CA that holds it.
+      const { isDue } = await import('../../core/renew/due.js');
+      if (owner && owner.set_key === setKey(request.names) && valid && valid.not_after > now && !isDue(valid, now, owner.settings.renewDays) && !opts.forceRenewal) {
+        use = requestList.find((c) => c.directoryUrl === owner.directory_url) ?? use;
+        listView = { ...listView, chosen: use.ca.id, reason: `the set is held at ${use.ca.id} and not due: nothing to order (--force-renewal plans an order)` };
+      }
       request = { ...request, ca: use.ca, directoryUrl: use.directoryUrl };
     }
     const { names, ca, directoryUrl, keyType } = request;
