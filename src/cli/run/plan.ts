@@ -1,6 +1,7 @@
 /** The body of `certctl plan` (wiring: commands/plan.ts). */
 import { utc, humanDuration, isoTime } from '../../core/clock.js';
 import { wrap, lineWidth } from '../layout.js';
+import { verdictJson } from '../ca-verdicts.js';
 import type { Context } from '../context.js';
 import type { Decision, LimitReport } from '../../core/planner/plan.js';
 import type { CaProfile } from '../../core/ca/registry.js';
@@ -330,15 +331,7 @@ function planJson(i: PlanItem) {
           cas: i.caList.cas,
           chosen: i.caList.chosen,
           reason: i.caList.reason,
-          verdicts: i.caList.verdicts.map((v) => ({
-            ca: v.caId,
-            directoryUrl: v.directoryUrl,
-            verdict: v.verdict,
-            allowedAt: iso(v.allowedAt),
-            why: v.why,
-            caa: v.caa,
-            unreachable: v.unreachable ? { runs: v.unreachable.runs, since: iso(v.unreachable.since), last: iso(v.unreachable.last), kind: v.unreachable.kind, detail: v.unreachable.detail, givenUp: v.unreachable.givenUp, deadline: iso(v.unreachable.deadline) } : null,
-          })),
+          verdicts: i.caList.verdicts.map(verdictJson),
         }
       : null,
     policy: { id: i.policy.id, name: i.policy.name, source: i.policy.source, date: i.policy.date, override: i.override },

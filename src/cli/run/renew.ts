@@ -9,6 +9,7 @@ import { lockWaitNotice, serialText } from '../output.js';
 import { runRenew, type LineageOutcome, type RenewOptions } from '../../core/renew/runner.js';
 import { utc, isoTime } from '../../core/clock.js';
 import { wrap, utcTimes } from '../layout.js';
+import { verdictJson } from '../ca-verdicts.js';
 import { withConfigDefaults } from '../../core/config/index.js';
 import { optionGiven } from '../action.js';
 import { stopOnSignals } from '../signals.js';
@@ -159,6 +160,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
           nextAt: iso(x.nextAt),
           notAfter: iso(x.notAfter),
           ari: x.ari ? { windowStart: iso(x.ari.windowStart), windowEnd: iso(x.ari.windowEnd), chosenAt: iso(x.ari.chosenAt) } : null,
+          ...(x.ca ? { ca: { ...x.ca, verdicts: x.ca.verdicts?.map(verdictJson) ?? [] } } : {}),
         })),
         hooks: report.hooks,
         host: ledger.fleetMode ? ledger.host : null,

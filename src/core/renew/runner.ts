@@ -29,6 +29,8 @@ import { LEASE_TTL_MS, tryAcquireLease, usesLeases } from '../store/lease.js';
 export interface RenewOptions {
   /** Renew when fewer than this many days are left (overrides ARI and the lifetime rule). */
   days?: number;
+  /** An ordered list of CA ids to choose from for every lineage of this run, instead of each lineage's own list (library renew({ ca })). */
+  cas?: string[];
   forceRenewal?: boolean;
   dryRun?: boolean;
   /** Lineages renewed at the same time. */
@@ -84,8 +86,11 @@ export interface LineageOutcome {
   serial?: string;
   notAfter?: number;
   ari?: { windowStart: number | null; windowEnd: number | null; chosenAt: number | null } | null;
-  /** The CA chosen from the lineage's CA list for this renewal, and why (docs/cas.md). */
-  ca?: { ca: string; first: string; failedOver: boolean; reason: string };
+  /**
+   * The CA chosen from the lineage's CA list for this renewal, and why (docs/cas.md); `verdicts`: what
+   * each CA of the list would have done (a notification of the fail-over can say why each was passed over).
+   */
+  ca?: { ca: string; first: string; failedOver: boolean; reason: string; verdicts?: import('../failover.js').CandidateVerdict[] };
   hooks: HookResult[];
 }
 
@@ -364,7 +369,7 @@ async function attemptDue(
   // A lineage with a CA list: plan against each CA, CAA for each, before anything is sent (failover.ts).
   // An open order stays with its CA (it is resumed there).
   let caChoice = null as import('../failover.js').CaChoice | null;
-  const list = (full.settings.cas ?? []).map((id) => candidateFor(id, full)).filter((x): x is NonNullable<typeof x> => Boolean(x));
+  const list = (o.cas ?? full.settings.cas ?? []).map((id) => candidateFor(id, full)).filter((x): x is NonNullable<typeof x> => Boolean(x));
   const config = list.length > 1 ? await (await import('../config/index.js')).loadConfig(env.configFile) : null;
   const failover = await import('../failover.js');
   const waitUntil = soonest && !revokedAt(certs) ? failover.waitUntilFor(soonest.not_after) : null;
@@ -463,7 +468,7 @@ async function attemptDue(
       serial: c.serial,
       notAfter: c.notAfter,
       ari: ariInfo,
-      ...(caChoice ? { ca: { ca: ca.id, first: caChoice.firstId, failedOver: caChoice.failedOver, reason: caChoice.reason } } : {}),
+      ...(caChoice ? { ca: { ca: ca.id, first: caChoice.firstId, failedOver: caChoice.failedOver, reason: caChoice.reason, verdicts: caChoice.verdicts } } : {}),
     };
     // The CA that issued, and why (fail-over), for the hooks (docs/cas.md).
     const caEnv = { CERTCTL_CA: ca.id, ...(caChoice ? { CERTCTL_CA_FIRST: caChoice.firstId, CERTCTL_CA_FAILED_OVER: caChoice.failedOver ? '1' : '0', CERTCTL_CA_REASON: caChoice.reason } : {}) };
