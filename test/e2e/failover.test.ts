@@ -20,6 +20,7 @@ import { X509Certificate } from 'node:crypto';
 import { startPebble, type Pebble } from '../../testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
+import { killedAt } from '../helpers/crash.js';
 
 const DAY = 86_400_000;
 const VALIDITY_DAYS = 30;
@@ -204,6 +205,33 @@ describe('fail-over to the second CA', () => {
     expect(next.code, next.stdout + next.stderr).toBe(0);
     expect(JSON.parse(next.stdout).lineages[0]).toMatchObject({ action: 'renewed', ca: { ca: 'ca-b', failedOver: true } });
     expect(pa.total()).toBe(0);
+  }, 180_000);
+
+  it('(2) killed once the second CA created its order (the same-run fail-over after a 429; journalled, before its authorization is fetched): the next run finishes that order at the second CA — one order, one certificate, nothing more at the first', async () => {
+    const state = tempDir();
+    const cfg = config(state, {}, null);
+    const name = 'crash429.example.test';
+    expect((await runCli(issueArgs(state, cfg, name))).code).toBe(0);
+    pa.resetObservations();
+    pa.rateLimit('newOrder', { seconds: 60 * 86_400, detail: 'too many new orders (300) from this account in the last 3h0m0s' });
+    const killed = await killedAt(pb, 'authz', 'before', renewArgs(state, cfg), { CERTCTL_TEST_NOW: at(25) });
+    expect(killed.fired).toBe(true);
+    expect(killed.signal).toBe('SIGKILL');
+    expect(pb.orders.filter((o) => o.caStatus === 201)).toHaveLength(1);
+    expect(lineageCa(state, name)).toBe('ca-b');
+
+    pa.resetObservations();
+    const next = await runCli(renewArgs(state, cfg, ['--json']), { CERTCTL_TEST_NOW: at(25.01) });
+    expect(next.code, next.stdout + next.stderr).toBe(0);
+    expect(JSON.parse(next.stdout).lineages[0]).toMatchObject({ action: 'recovered' });
+    // The order ca-b created is the one finished: one order, one certificate there; nothing sent to ca-a.
+    expect(pb.orders.filter((o) => o.caStatus === 201)).toHaveLength(1);
+    expect(pb.issued).toBe(1);
+    expect(pa.total()).toBe(0);
+    expect(q<{ ca_id: string; n: number }>(state, 'SELECT ca_id, count(*) AS n FROM certificates GROUP BY ca_id ORDER BY ca_id')).toEqual([
+      { ca_id: 'ca-a', n: 1 },
+      { ca_id: 'ca-b', n: 1 },
+    ]);
   }, 180_000);
 
   it('(2) issue: a 429 to newOrder from the first CA fails over in the same run (counted at each CA)', async () => {

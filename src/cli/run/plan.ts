@@ -135,10 +135,12 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
     return { lineage: extra.lineage ?? null, names, ca, directoryUrl, policy, keyType: spec.text, parts: spec.parts.length, profile, override, decision };
   };
 
+  let nextRunAt: number | null | undefined; // read once (the cron file, the ledger's runs)
   /** chooseCa as issue/renew would call it, but sending nothing (no CAA look-up, no probe of an unreachable CA). */
   const planList = async (candidates: CaCandidate[], input: Omit<ChooseInput, 'candidates' | 'caa' | 'overrides' | 'now' | 'unreachable'>, validity: { notBefore: number; notAfter: number } | null): Promise<{ choice: CaChoice | null; view: CaListView }> => {
     const failover = await import('../../core/failover.js');
-    const nextRun = (await import('../../core/schedule/next-run.js')).estimateNextRun(ledger, now)?.at ?? null;
+    if (nextRunAt === undefined) nextRunAt = (await import('../../core/schedule/next-run.js')).estimateNextRun(ledger, now)?.at ?? null;
+    const nextRun = nextRunAt;
     try {
       const c = await failover.chooseCa(ledger, { ...input, candidates, caa: false, overrides, now, unreachable: { policy: failover.unreachablePolicy(config.defaults.caUnreachable), validity, nextRun, probe: false } });
       return { choice: c, view: { cas: candidates.map((x) => x.ca.id), verdicts: c.verdicts, chosen: c.ca.id, reason: c.reason } };

@@ -20,7 +20,6 @@ import { hookKey, hookSpecs, runHookSpec, type HookResult, type HookSpec } from 
 import { AcmeError, CertctlError, ExitCode } from '../errors.js';
 import { InterruptedError, interruption } from '../interrupt.js';
 import { humanDuration } from '../clock.js';
-import { refusalFor as failoverRefusal } from '../failover.js';
 import type { DeployOutcome } from './deploy.js';
 import { LEASE_TTL_MS, tryAcquireLease, usesLeases } from '../store/lease.js';
 // obtain, the gate and the ACME transport (acme-client, axios, X.509 parsing) are
@@ -443,7 +442,7 @@ async function attemptDue(
         result = await attempt(null);
       } else {
         // A 429 to newOrder at a CA of the list, lasting past the renewal deadline: the next CA, in this run.
-        const refused = sameRunRefusal(err, caChoice, ledger, l.name, waitUntil);
+        const refused = sameRunRefusal(err, caChoice, ledger, l.name, waitUntil, failover.refusalFor);
         if (!refused) throw err;
         env.sink.attention(`${l.name}: ${ca.id} refused newOrder (HTTP 429): ${(err as AcmeError).problem.detail}; choosing again from the list.`);
         let next: import('../failover.js').CaChoice;
@@ -489,7 +488,14 @@ async function attemptDue(
  * list chose, no order of the lineage is open (nothing else was spent there), and its Retry-After
  * is later than the lineage can wait; else null.
  */
-function sameRunRefusal(err: unknown, choice: import('../failover.js').CaChoice | null, ledger: Ledger, lineage: string, waitUntil: number | null): import('../failover.js').ChooseInput['refused'] | null {
+function sameRunRefusal(
+  err: unknown,
+  choice: import('../failover.js').CaChoice | null,
+  ledger: Ledger,
+  lineage: string,
+  waitUntil: number | null,
+  failoverRefusal: typeof import('../failover.js').refusalFor,
+): import('../failover.js').ChooseInput['refused'] | null {
   if (!choice || !(err instanceof AcmeError) || !err.rateLimited) return null;
   const last = ledger.lastProblemOf(lineage);
   if (last && last.endpoint !== 'newOrder') return null;
