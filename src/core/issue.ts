@@ -240,7 +240,7 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
       // A 429 to newOrder at a CA of the list, lasting past what the lineage can wait: the next CA, in this run
       // (a refused newOrder created no order: nothing else was spent at the first).
       const refused =
-        caChoice && err instanceof AcmeError && err.rateLimited && ledger.lastProblemOf(lineageName)?.endpoint === 'newOrder' && ledger.openOrders(lineageName).length === 0
+        caChoice && err instanceof AcmeError && err.rateLimited && ledger.lastProblemOf(lineageName)?.endpoint === 'newOrder' && ledger.lastProblemOf(lineageName)?.http_status === 429 && ledger.openOrders(lineageName).length === 0
           ? failover.refusalFor(caChoice, err.problem, waitUntil)
           : null;
       if (!refused) throw err;

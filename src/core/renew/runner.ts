@@ -498,7 +498,7 @@ function sameRunRefusal(
 ): import('../failover.js').ChooseInput['refused'] | null {
   if (!choice || !(err instanceof AcmeError) || !err.rateLimited) return null;
   const last = ledger.lastProblemOf(lineage);
-  if (last && last.endpoint !== 'newOrder') return null;
+  if (!last || last.endpoint !== 'newOrder' || last.http_status !== 429) return null;
   if (ledger.openOrders(lineage).length > 0) return null;
   return failoverRefusal(choice, err.problem, waitUntil);
 }
