@@ -42,7 +42,7 @@ export async function runStatus(ctx: Context, opts: { nginx?: string }): Promise
         'Restore it from a backup, or re-adopt the lineages with `certctl import state` (certctl refuses to order their names until then).',
       );
     }
-    if (ctx.out.json) ctx.out.document('certctl.status/1', { lineages: [] });
+    if (ctx.out.json) ctx.out.document('certctl.status/1', { lineages: [], caOutages: [] });
     else ctx.out.info(`No certificates yet in ${ctx.paths.root}. Get one with: certctl issue -d example.com --webroot /var/www/html`);
     return;
   }
