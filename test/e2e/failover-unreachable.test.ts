@@ -16,6 +16,7 @@ import path from 'node:path';
 import { startPebble, type Pebble } from '../../testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
+import { killedAt } from '../helpers/crash.js';
 
 const DAY = 86_400_000;
 let a: Pebble;
@@ -68,10 +69,47 @@ describe('the first CA unreachable across runs', () => {
     expect(outage(state)).toEqual([]);
   }, 120_000);
 
+  it('an order left open at the first CA (killed after it was created) when that CA goes away: resumed while the rule waits, abandoned (not finalized) once it is met; one certificate, at the second CA', async () => {
+    const state = tempDir();
+    const cfg = config(state);
+    const name = 'open-order.example.test';
+    const issued = await runCli(['--state-dir', state, '--config', cfg, 'issue', '--webroot', a.webroot, '--resolver', a.dns.resolver, '--http-port', String(a.httpPort), '-d', name], ENV);
+    expect(issued.code, issued.stderr).toBe(0);
+    // Day 25: the renewal's order is created at ca-a; the process is killed as the CA answers (the journal says 'creating').
+    const killed = await killedAt(pa, 'newOrder', 'after', renewArgs(state, cfg), { ...ENV, CERTCTL_TEST_NOW: at(25) });
+    expect(killed.fired, killed.stdout + killed.stderr).toBe(true);
+    expect(q<{ step: string }>(state, "SELECT step FROM orders WHERE state = 'open'")).toEqual([{ step: 'creating' }]);
+    const portA = pa.port;
+    await pa.stop();
+    pb.resetObservations();
+    // Runs while the rule waits: the open order stays with ca-a (exit 8), nothing sent to ca-b.
+    for (const day of [25.1, 25.4, 25.7]) {
+      const r = await runCli(renewArgs(state, cfg), { ...ENV, CERTCTL_TEST_NOW: at(day) });
+      expect(r.code, `day ${day}: ${r.stdout}${r.stderr}`).toBe(8);
+      expect(q(state, "SELECT id FROM orders WHERE state = 'open'")).toHaveLength(1);
+    }
+    expect(pb.total()).toBe(0);
+    // Day 26.9: the next run would pass the deadline (day 27) → the open order is abandoned, the renewal goes to ca-b.
+    const r = await runCli(renewArgs(state, cfg, ['--json']), { ...ENV, CERTCTL_TEST_NOW: at(26.9) });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).lineages[0]).toMatchObject({ action: 'renewed', ca: { ca: 'ca-b', first: 'ca-a', failedOver: true } });
+    expect(pb.issued).toBe(1);
+    expect(q(state, "SELECT id FROM orders WHERE state = 'open'")).toEqual([]);
+    const abandoned = q<{ detail: string }>(state, "SELECT detail FROM order_events WHERE step = 'abandoned'");
+    expect(abandoned).toHaveLength(1);
+    expect(abandoned[0]!.detail).toMatch(/^abandoned at ca-a \(unreachable\); renewed at ca-b instead: ca-a has been unreachable on \d consecutive runs/);
+    expect(q<{ ca_id: string; n: number }>(state, 'SELECT ca_id, count(*) AS n FROM certificates GROUP BY ca_id ORDER BY ca_id')).toEqual([
+      { ca_id: 'ca-a', n: 1 },
+      { ca_id: 'ca-b', n: 1 },
+    ]);
+    pa = await startAcmeTestProxy({ upstream: a.directoryUrl, caBundle: a.caBundle, port: portA });
+  }, 240_000);
+
   it('one blip never fails over; enough runs and a deadline that waiting would pass do; the first CA back gets the next renewal', async () => {
     const state = tempDir();
     const cfg = config(state);
     const name = 'down.example.test';
+    pa.resetObservations();
     const issued = await runCli(['--state-dir', state, '--config', cfg, 'issue', '--webroot', a.webroot, '--resolver', a.dns.resolver, '--http-port', String(a.httpPort), '-d', name], ENV);
     expect(issued.code, issued.stderr).toBe(0);
     expect(pa.issued).toBe(1);

@@ -1071,6 +1071,19 @@ export class Ledger {
     });
   }
 
+  /**
+   * Close open orders nothing will resume (fail-over away from a CA given up as unreachable, docs/cas.md):
+   * state 'failed', with an order_events row saying why. They still count against that CA's limits.
+   */
+  abandonOrders(ids: readonly number[], now: number, detail: string): void {
+    this.tx(() => {
+      for (const id of ids) {
+        this.db.prepare("UPDATE orders SET state = 'failed', updated_at = ? WHERE id = ? AND state = 'open'").run(now, id);
+        this.db.prepare('INSERT INTO order_events (order_id, at, step, status, detail) VALUES (?, ?, ?, ?, ?)').run(id, now, 'abandoned', null, redact(detail).slice(0, 1000));
+      }
+    });
+  }
+
   /** Remove a journalled order that never reached the CA (no order URL): nothing happened, so nothing to keep. */
   discardUnsentOrder(id: number): void {
     this.tx(() => {

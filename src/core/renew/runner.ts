@@ -406,7 +406,26 @@ async function attemptDue(
     if (c.failedOver) env.sink.attention(line);
     else env.sink.verbose(line);
   };
-  if (list.length > 1 && open.length === 0) {
+  // Orders left open at the lineage's CA while it is recorded unreachable: the list's rule may give that CA
+  // up too (docs/cas.md). Only orders not yet finalized (no certificate can exist for them) are abandoned —
+  // closed in the journal, never resumed — and the renewal goes to the CA chosen.
+  if (list.length > 1 && open.length > 0 && ledger.caOutage(full.directory_url) && open.every((x) => ABANDONABLE_STEPS.has(x.step) && x.directory_url === full.directory_url)) {
+    let c: import('../failover.js').CaChoice;
+    try {
+      c = await choose();
+    } catch (err) {
+      if (!(err instanceof CertctlError)) throw err;
+      return { ...base, action: err.exitCode === ExitCode.BLOCKED ? 'blocked' : 'failed', reason: err.message, nextAt: null, exitCode: err.exitCode, ari: ariInfo };
+    }
+    const mine = c.verdicts.find((x) => x.directoryUrl === full.directory_url);
+    if (c.directoryUrl !== full.directory_url && mine?.unreachable?.givenUp) {
+      ledger.abandonOrders(open.map((x) => x.id), env.now(), `abandoned at ${mine.caId} (unreachable); renewed at ${c.ca.id} instead: ${c.reason}`);
+      env.sink.attention(`${l.name}: ${open.length} order(s) left open at ${mine.caId} abandoned (not finalized: no certificate exists for them).`);
+      open = [];
+      use(c);
+    }
+  }
+  if (list.length > 1 && open.length === 0 && !caChoice) {
     try {
       use(await choose());
     } catch (err) {
@@ -482,6 +501,9 @@ async function attemptDue(
     return { ...base, action: blocked ? 'blocked' : 'failed', reason: err.message, nextAt: retry, exitCode: err.exitCode, ari: ariInfo };
   }
 }
+
+/** Journal steps of an order before its CSR was sent: no certificate can exist for it, so it may be abandoned. */
+const ABANDONABLE_STEPS = new Set(['creating', 'created', 'authorizing']);
 
 /**
  * The `refused` input for choosing again after `err`, when it is a 429 to newOrder from the CA a
