@@ -156,7 +156,10 @@ function blockingText(d: Decision): string {
  * Ask a CA for its directory once (with the transport's bounded retries): sends nothing that
  * spends anything. Any answer below 500 ends its outage; no answer (or 5xx) counts this run.
  */
-async function probe(ledger: Ledger, c: CaCandidate, now: number): Promise<CaOutageRow | undefined> {
+async function probe(ledger: Ledger, c: CaCandidate, now: number, known: CaOutageRow): Promise<CaOutageRow | undefined> {
+  // Already found unreachable by this run (another lineage, or this one's session): asked once per run,
+  // so a renew run over many lineages at a CA that times out waits for it once, not once per lineage.
+  if (known.last_run === ledger.runKey) return known;
   const [{ acmeGet }, { networkMessage }] = await Promise.all([import('./acme/transport.js'), import('./acme/session.js')]);
   try {
     const r = await acmeGet(c.directoryUrl, { caBundle: c.caBundle ?? c.ca.custom?.caBundle });
@@ -226,7 +229,7 @@ export async function chooseCa(ledger: Ledger, input: ChooseInput): Promise<CaCh
     const c = input.candidates[i]!;
     let row = ledger.caOutage(c.directoryUrl);
     const asked = Boolean(row && un?.probe);
-    if (row && un?.probe) row = await probe(ledger, c, now);
+    if (row && un?.probe) row = await probe(ledger, c, now, row);
     if (!row) return (verdicts[i]!.unreachable = null);
     const p = un?.policy ?? UNREACHABLE_DEFAULTS;
     const givenUp = row.runs >= p.runs && row.last_at - row.first_at >= p.periodMs && (deadline === null || nextRun > deadline);

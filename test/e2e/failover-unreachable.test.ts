@@ -69,6 +69,31 @@ describe('the first CA unreachable across runs', () => {
     expect(outage(state)).toEqual([]);
   }, 120_000);
 
+  it('a CA that times out is waited for once per run, not once per lineage (the ledger says this run found it down)', async () => {
+    const state = tempDir();
+    const cfg = config(state);
+    for (const n of ['t1.example.test', 't2.example.test', 't3.example.test']) {
+      const r = await runCli(['--state-dir', state, '--config', cfg, 'issue', '--webroot', a.webroot, '--resolver', a.dns.resolver, '--http-port', String(a.httpPort), '-d', n], ENV);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    pa.resetObservations();
+    pb.resetObservations();
+    pa.loseAnswer('directory', 'hold', Infinity);
+    pa.loseAnswer('renewalInfo', 'hold', Infinity);
+    const r = await runCli(renewArgs(state, cfg, ['--json']), { CERTCTL_ACME_TIMEOUT: '1', CERTCTL_TEST_NOW: at(25) });
+    pa.clearFaults();
+    // Counted at the CA: the first lineage's ARI look-up of the directory and its session, each 1 attempt + 3 retries; nothing for the others.
+    expect(pa.requests.map((x) => x.endpoint)).toEqual(Array(8).fill('directory'));
+    expect(r.code, r.stdout + r.stderr).toBe(8);
+    const out = JSON.parse(r.stdout).lineages as { action: string; reason: string }[];
+    expect(out.map((x) => x.action)).toEqual(['failed', 'failed', 'failed']);
+    // One lineage's session waited (1 attempt + 3 retries); the two others were told from the ledger.
+    expect(out.filter((x) => /^The ACME server at \S+ did not answer within 1 s \(4 attempts\)\.$/.test(x.reason))).toHaveLength(1);
+    expect(out.filter((x) => /^ca-a could not be reached: unreachable on 1 consecutive run since .*not failing over to ca-b yet/.test(x.reason))).toHaveLength(2);
+    expect(q(state, 'SELECT runs, kind FROM ca_outages')).toEqual([{ runs: 1, kind: 'timeout' }]);
+    expect(pb.total()).toBe(0);
+  }, 240_000);
+
   it('an order left open at the first CA (killed after it was created) when that CA goes away: resumed while the rule waits, abandoned (not finalized) once it is met; one certificate, at the second CA', async () => {
     const state = tempDir();
     const cfg = config(state);

@@ -264,6 +264,20 @@ const lazyGet =
     return acmeGet(url, { caBundle, verbose });
   };
 
+/**
+ * A Getter that does not ask a CA this run already found unreachable (ca_outages.last_run): its
+ * callers keep what they had (ARI: the old window or the lifetime rule), and a renew run over many
+ * lineages at a CA that times out does not wait for it once per lineage. Read only when a GET is due.
+ */
+const skipWhenDown =
+  (ledger: Ledger, get: Getter): Getter =>
+  async (url) => {
+    const origin = new URL(url).origin;
+    const down = ledger.caOutages().some((o) => o.last_run === ledger.runKey && new URL(o.directory_url).origin === origin);
+    if (down) throw new Error(`${origin} could not be reached earlier in this run`);
+    return get(url);
+  };
+
 async function renewOne(
   env: RunEnv,
   ledger: Ledger,
@@ -280,7 +294,7 @@ async function renewOne(
   const base = { lineage: l.name, names: l.names, hooks: [] as HookResult[] };
   const soonest = soonestExpiring(certs);
   const days = o.days ?? l.settings.renewDays;
-  const get = lazyGet(l.settings.caBundle, env.verbose ? (x) => env.sink.verbose(x) : undefined);
+  const get = skipWhenDown(ledger, lazyGet(l.settings.caBundle, env.verbose ? (x) => env.sink.verbose(x) : undefined));
 
   let ari: AriDecision | null = null;
   let replaces: string | null = null;
