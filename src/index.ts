@@ -9,7 +9,7 @@
  * The command line does not load this file (bin/certctl.js → dist/cli/main.js).
  */
 export { plan, issue, renew } from './api/library.js';
-export type { CallOptions, PlanRequest, IssueRequest, RenewRequest, Decision, IssueOutcome, RenewReport } from './api/library.js';
+export type { CallOptions, PlanRequest, PlanResult, PlanCaChoice, CandidateVerdict, IssueRequest, RenewRequest, Decision, IssueOutcome, RenewReport } from './api/library.js';
 export { openLedger } from './api/ledger.js';
 export type { LedgerHandle, OpenLedgerOptions } from './api/ledger.js';
 export type { Sink } from './core/env.js';

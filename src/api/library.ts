@@ -12,7 +12,7 @@ import { silentSink } from '../core/env.js';
 import type { Ledger } from '../core/ledger/ledger.js';
 import { statePaths, resolveStateDir, type StatePaths } from '../core/paths.js';
 import { CertctlError, InputError, faultError } from '../core/errors.js';
-import { resolveCa } from '../core/ca/registry.js';
+import { resolveCaList, findCa } from '../core/ca/registry.js';
 import { normalizeNames, assertLineageName, quote } from '../core/names.js';
 import { parseKeyType } from '../core/keys/index.js';
 import { parseListen, assertDocumentRoot, assertWebrootWritable } from '../core/http01.js';
@@ -52,8 +52,12 @@ export interface CallOptions {
 export interface PlanRequest {
   /** DNS names (and IP addresses, where the CA issues them); wildcards are planned too. */
   domains: string[];
-  /** A CA of the catalogue (letsencrypt, zerossl, …; default letsencrypt) … */
-  ca?: string;
+  /**
+   * A CA of the catalogue (letsencrypt, zerossl, …; default letsencrypt), a custom CA of the config
+   * file, or an ordered list of them to fail over (`['letsencrypt', 'zerossl']` or "letsencrypt,zerossl",
+   * docs/cas.md): planned against each in turn, the result says which one and why (`caChoice`) …
+   */
+  ca?: string | string[];
   /** … or its ACME directory URL. */
   server?: string;
   staging?: boolean;
@@ -111,9 +115,28 @@ export interface RenewRequest {
   precheck?: boolean;
   resolver?: string;
   httpPort?: number;
+  /**
+   * An ordered list of CA ids for this run (e.g. ['letsencrypt', 'zerossl']): every lineage renewed
+   * chooses from it instead of its own list. Each renewed outcome's `ca` says which CA and why.
+   */
+  ca?: string | string[];
 }
 
 export type { Decision, IssueOutcome, RenewReport };
+export type { CandidateVerdict } from '../core/failover.js';
+
+/** With a CA list: the CA the request would go to now, why, and every CA's verdict in order (docs/cas.md). */
+export interface PlanCaChoice {
+  /** The CA issue would use now; null when no CA of the list can (the decision is then the first CA's). */
+  chosen: string | null;
+  first: string;
+  failedOver: boolean;
+  reason: string;
+  verdicts: import('../core/failover.js').CandidateVerdict[];
+}
+
+/** What plan() returns: the planner's decision for the CA that would be used; `caChoice` with a CA list, else null. */
+export type PlanResult = Decision & { caChoice: PlanCaChoice | null };
 
 interface Run {
   env: RunEnv;
@@ -186,9 +209,16 @@ function domainsOf(req: { domains?: unknown }): string[] {
   return req.domains as string[];
 }
 
-function caOf(req: PlanRequest) {
+/** The CA list of a request (one CA: a list of one), checked as --ca a,b is (caListIds). */
+function casOf(req: PlanRequest) {
   v.url(req.server, 'request.server');
-  return resolveCa({ ca: req.ca, server: req.server, staging: req.staging });
+  let ca = req.ca;
+  if (Array.isArray(ca)) {
+    if (ca.some((x) => typeof x !== 'string')) throw new InputError('request.ca must be a CA id or an array of CA ids.', 'E.g. ca: ["letsencrypt", "zerossl"] (certctl ca list shows the ids).');
+    if (ca.length === 0) throw new InputError('request.ca is an empty list.', 'Give at least one CA id, or leave ca out for letsencrypt.');
+    ca = ca.join(',');
+  } else if (ca !== undefined && typeof ca !== 'string') throw new InputError('request.ca must be a CA id or an array of CA ids.');
+  return resolveCaList({ ca, server: req.server, staging: req.staging });
 }
 
 /**
@@ -196,28 +226,66 @@ function caOf(req: PlanRequest) {
  * last-slot, duplicate (the exact set is held) or blocked, with every limit
  * counted. Nothing is sent to a CA and nothing is written.
  */
-export async function plan(request: PlanRequest, opts: CallOptions = {}): Promise<Decision> {
+export async function plan(request: PlanRequest, opts: CallOptions = {}): Promise<PlanResult> {
   const run = runFor(opts);
   return call(run, async () => {
     const domains = domainsOf(request);
-    const { ca, directoryUrl } = caOf(request);
+    const config = await loadConfig(opts.configFile);
+    const cas = casOf(request);
+    let { ca, directoryUrl } = cas[0]!;
     v.profile(request.profile, 'request.profile');
     // No names-per-certificate cap here: the planner reports it as a limit with its reason.
     const names = normalizeNames(domains, { allowIp: ca.ipIdentifiers, allowWildcard: true });
     const keyType = parseKeyType(request.keyType ?? (ca.keyTypes.length === 1 ? ca.keyTypes[0]! : 'ecdsa')).text;
-    const config = await loadConfig(opts.configFile);
     const ledger = run.ledger();
-    return planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType, forceRenewal: request.forceRenewal, profile: request.profile }), run.env.now(), config.policies);
+    const now = run.env.now();
+    let caChoice: PlanCaChoice | null = null;
+    if (cas.length > 1) {
+      // As issue chooses (failover.ts), sending nothing: no CAA look-up, no probe of a CA recorded unreachable.
+      const failover = await import('../core/failover.js');
+      const { setKey } = await import('../core/names.js');
+      const { soonestExpiring, revokedAt } = await import('../core/renew/due.js');
+      const owner = cas.map((c) => ledger.lineagesBySet(setKey(names), c.directoryUrl).find((x) => !x.settings.deleting)).find(Boolean);
+      const certs = owner ? ledger.currentCertificates(owner.name) : [];
+      const soonest = soonestExpiring(certs);
+      const valid = soonest && !revokedAt(certs) ? soonest : undefined;
+      try {
+        const c = await failover.chooseCa(ledger, {
+          names,
+          keyType,
+          candidates: cas,
+          waitUntil: valid ? failover.waitUntilFor(valid.not_after) : null,
+          renewalOf: owner?.name,
+          forceRenewal: request.forceRenewal,
+          current: owner ? { directoryUrl: owner.directory_url, replaces: null } : undefined,
+          caa: false,
+          overrides: config.policies,
+          now,
+          unreachable: { policy: failover.unreachablePolicy(config.defaults.caUnreachable), validity: valid ? { notBefore: valid.not_before, notAfter: valid.not_after } : null, nextRun: null, probe: false },
+        });
+        ({ ca, directoryUrl } = c);
+        caChoice = { chosen: c.ca.id, first: c.firstId, failedOver: c.failedOver, reason: c.reason, verdicts: c.verdicts };
+      } catch (err) {
+        if (!(err instanceof failover.NoCaError)) throw err;
+        caChoice = { chosen: null, first: cas[0]!.ca.id, failedOver: false, reason: err.message, verdicts: err.verdicts };
+      }
+    }
+    const decision = planFromLedger(ledger, planRequestFor(ledger, { names, ca, directoryUrl, keyType, forceRenewal: request.forceRenewal, profile: request.profile }), now, config.policies);
+    return { ...decision, caChoice };
   });
 }
 
 /** `request` checked and resolved into the core's request; only reads (a bad value stops here: InputError, exit 2). */
 function issueRequestOf(request: IssueRequest, paths: StatePaths): CoreIssueRequest {
   const domains = domainsOf(request);
-  const { ca, directoryUrl } = caOf(request);
-  const names = normalizeNames(domains, { allowIp: ca.ipIdentifiers, allowWildcard: false, maxNames: ca.maxNames });
+  const cas = casOf(request);
+  const { ca, directoryUrl } = cas[0]!;
+  // The names and the key type must suit every CA of the list.
+  const names = normalizeNames(domains, { allowIp: cas.every((c) => c.ca.ipIdentifiers), allowWildcard: false, maxNames: Math.min(...cas.map((c) => c.ca.maxNames)) });
   const spec = parseKeyType(request.keyType ?? (ca.keyTypes.length === 1 ? ca.keyTypes[0]! : 'ecdsa'));
-  if (!ca.keyTypes.includes(spec.text.split(':')[0]!)) throw new InputError(`${ca.name} does not issue ${spec.text} certificates.`, `Use one of: ${ca.keyTypes.join(', ')}.`);
+  for (const { ca: c } of cas) {
+    if (!c.keyTypes.includes(spec.text.split(':')[0]!)) throw new InputError(`${c.name} does not issue ${spec.text} certificates.`, `Use one of: ${c.keyTypes.join(', ')}${cas.length > 1 ? ', or leave that CA out of the list' : ''}.`);
+  }
   if (request.certName !== undefined) assertLineageName(request.certName);
   if (request.webroot !== undefined && (typeof request.webroot !== 'string' || request.webroot.trim() === '')) throw new InputError('request.webroot is empty.', 'Give webroot the directory your web server serves for these names.');
   if (Boolean(request.webroot) === Boolean(request.standalone)) {
@@ -243,6 +311,7 @@ function issueRequestOf(request: IssueRequest, paths: StatePaths): CoreIssueRequ
     names,
     ca,
     directoryUrl,
+    ...(cas.length > 1 ? { cas } : {}),
     keyType: spec.text,
     certName: request.certName,
     expand: request.expand,
@@ -274,6 +343,7 @@ function issueRequestOf(request: IssueRequest, paths: StatePaths): CoreIssueRequ
 export async function issue(request: IssueRequest, opts: CallOptions = {}): Promise<IssueOutcome> {
   const run = runFor(opts);
   return call(run, async () => {
+    await loadConfig(opts.configFile); // its custom CAs (cas:) are ids request.ca may name
     const req = issueRequestOf(request, run.env.paths);
     return exclusive(run, opts.lockWaitMs, (ledger) => issueLineage(run.env, ledger, req));
   });
@@ -295,6 +365,16 @@ export async function renew(request: RenewRequest = {}, opts: CallOptions = {}):
     const httpPort = v.wholeNumber(request.httpPort, 'request.httpPort', 1, 65535);
     if (request.resolver !== undefined) parseResolver(v.plain(request.resolver, 'request.resolver')!);
     for (const n of request.certNames ?? []) assertLineageName(n);
+    let cas: string[] | undefined;
+    if (request.ca !== undefined) {
+      await loadConfig(opts.configFile); // custom CAs of the config file are ids too
+      const { caListIds } = await import('../core/ca/registry.js');
+      if (!(typeof request.ca === 'string' || (Array.isArray(request.ca) && request.ca.every((x) => typeof x === 'string')))) throw new InputError('request.ca must be a CA id or an array of CA ids.');
+      cas = caListIds(Array.isArray(request.ca) ? request.ca.join(',') : request.ca);
+      for (const id of cas) {
+        if (!findCa(id)?.directoryUrl) throw new InputError(`Unknown CA "${id}".`, 'Give CA ids of the catalogue (certctl ca list) or of the config file (cas:).');
+      }
+    }
     const { runRenew } = await import('../core/renew/runner.js');
     return exclusive(run, opts.lockWaitMs, async (ledger) => {
     const runId = ledger.startRun('renew', run.env.now());
@@ -309,6 +389,7 @@ export async function renew(request: RenewRequest = {}, opts: CallOptions = {}):
         only: request.certNames,
         resolver: request.resolver,
         httpPort,
+        cas,
       });
       return report;
     } finally {

@@ -126,10 +126,15 @@ export class ValidationError extends CertctlError {
   }
 }
 
+/** How a CA could not be reached (recorded in the ledger's ca_outages; docs/cas.md). */
+export type UnreachableKind = 'refused' | 'timeout' | 'reset' | 'dns' | 'tls' | 'network' | 'http-5xx';
+
 /** The CA could not be reached at all (DNS, TCP, TLS). */
 export class NetworkError extends CertctlError {
-  constructor(message: string, hint?: string) {
+  readonly kind: UnreachableKind;
+  constructor(message: string, hint?: string, kind: UnreachableKind = 'network') {
     super(message, ExitCode.CA_ERROR, hint);
+    this.kind = kind;
   }
 }
 

@@ -11,11 +11,11 @@ import type { RunEnv } from './env.js';
 import type { DnsSettings, Ledger, LineageSettings } from './ledger/ledger.js';
 import type { CaProfile } from './ca/registry.js';
 import type { ObtainResult } from './obtain.js';
-import { InputError, CertctlError, type ExitCodeValue } from './errors.js';
+import { AcmeError, InputError, CertctlError, type ExitCodeValue } from './errors.js';
 import { setKey } from './names.js';
 import { chooseLineage, changeCost, changeLines, type ChangeCost } from './lineage-change.js';
 import { isDue, revokedAt, soonestExpiring } from './renew/due.js';
-import type { CaCandidate, CaChoice } from './failover.js';
+import type { CaCandidate, CaChoice, ChooseInput } from './failover.js';
 
 /** What `issue` says about the CA it chose from a list (absent without a list). */
 export interface IssueCaChoice {
@@ -124,34 +124,45 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
   const lineageName = choice.name;
   // A list of CAs: plan against each, CAA for each, before anything is sent (failover.ts).
   let caChoice: CaChoice | null = null;
-  if (list && !(existing && ledger.openOrders(existing.name).length > 0)) {
-    const { chooseCa, waitUntilFor } = await import('./failover.js');
-    const held = existing ? ledger.currentCertificates(existing.name) : [];
-    const soonest = soonestExpiring(held);
+  const failover = await import('./failover.js');
+  const held = existing ? ledger.currentCertificates(existing.name) : [];
+  const soonest = soonestExpiring(held);
+  const waitUntil = soonest && !revokedAt(held) ? failover.waitUntilFor(soonest.not_after) : null;
+  const config = list ? await (await import('./config/index.js')).loadConfig(env.configFile) : null;
+  const choose = (refused?: ChooseInput['refused']): Promise<CaChoice> => {
     const stick = req.caStick ?? existing?.settings.caStick;
-    const ordered = stick && existing ? [...list.filter((c) => c.directoryUrl === existing.directory_url), ...list.filter((c) => c.directoryUrl !== existing.directory_url)] : list;
-    caChoice = await chooseCa(ledger, {
+    const ordered = stick && existing ? [...list!.filter((c) => c.directoryUrl === existing.directory_url), ...list!.filter((c) => c.directoryUrl !== existing.directory_url)] : list!;
+    return failover.chooseCa(ledger, {
       names,
       keyType: req.keyType,
-      candidates: ordered,
-      waitUntil: soonest && !revokedAt(held) ? waitUntilFor(soonest.not_after) : null,
+      // The command line's --ca-bundle is for the first CA of the list; a custom CA brings its own.
+      candidates: ordered.map((c, i) => ({ ...c, caBundle: c.ca.custom?.caBundle ?? (i === 0 ? req.caBundle : undefined) })),
+      waitUntil,
       renewalOf: existing?.name,
       forceRenewal: req.forceRenewal,
       current: existing ? { directoryUrl: existing.directory_url, replaces: null } : undefined,
       caa: req.precheck,
       resolver: req.resolver,
-      overrides: (await (await import('./config/index.js')).loadConfig(env.configFile)).policies,
-      now,
+      overrides: config!.policies,
+      now: env.now(),
+      unreachable: { policy: failover.unreachablePolicy(config!.defaults.caUnreachable), validity: soonest && !revokedAt(held) ? { notBefore: soonest.not_before, notAfter: soonest.not_after } : null, nextRun: null, probe: true },
+      refused,
     });
-    ({ ca, directoryUrl } = caChoice);
-    const line = `CA ${ca.id}${caChoice.failedOver ? ` instead of ${caChoice.firstId} (fail-over)` : ''}: ${caChoice.reason}.`;
-    if (caChoice.failedOver) env.sink.attention(line);
+  };
+  const say = (c: CaChoice) => {
+    const line = `CA ${c.ca.id}${c.failedOver ? ` instead of ${c.firstId} (fail-over)` : ''}: ${c.reason}.`;
+    if (c.failedOver) env.sink.attention(line);
     else env.sink.info(line);
+  };
+  if (list && !(existing && ledger.openOrders(existing.name).length > 0)) {
+    caChoice = await choose();
+    ({ ca, directoryUrl } = caChoice);
+    say(caChoice);
   }
   // A custom CA's own EAB and CA bundle (config cas:) when the command line gives none.
   // (The command line's EAB is for the first CA of a list.)
   const { customEab } = await import('./failover.js');
-  const eab = (caChoice?.failedOver ? undefined : req.eab) ?? (await customEab(ca));
+  let eab = (caChoice?.failedOver ? undefined : req.eab) ?? (await customEab(ca));
   const caBundle = (caChoice?.failedOver ? undefined : req.caBundle) ?? ca.custom?.caBundle ?? (caChoice ? req.caBundle : undefined);
   // A change of names: say what it spends before anything is sent (the gate then decides as for any request).
   let cost: ChangeCost | null = null;
@@ -194,21 +205,22 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     settings,
     now,
   });
-  const lineage = ledger.lineage(lineageName)!;
+  let lineage = ledger.lineage(lineageName)!;
   if (caChoice) ledger.recordCaChoice({ lineage: lineageName, at: now, ca_id: ca.id, directory_url: directoryUrl, first_ca_id: caChoice.firstId, failed_over: caChoice.failedOver ? 1 : 0, reason: caChoice.reason });
   // In a fleet, the host that issues a lineage deploys it (certctl deploy add|remove for the others).
   if (ledger.fleetMode) ledger.addLineageHost(lineageName, ledger.host, now);
 
   const [{ obtain }, { gateFor }] = await Promise.all([import('./obtain.js'), import('./gate.js')]);
   let result: ObtainResult;
-  try {
-    result = await obtain(
+  let bundle = caBundle ? path.resolve(caBundle) : undefined;
+  const attempt = () =>
+    obtain(
       {
         lineage,
         ca,
         email: req.email,
         eab,
-        caBundle: caBundle ? path.resolve(caBundle) : undefined,
+        caBundle: bundle,
         forced: Boolean(req.force || req.forceRenewal),
         precheckSkipped: !req.precheck,
       },
@@ -221,6 +233,35 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
         gate: gateFor(env, ledger, lineage, ca, { force: req.force, forceRenewal: req.forceRenewal, precheck: req.precheck, resolver: req.resolver, httpPort: req.httpPort }),
       },
     );
+  try {
+    try {
+      result = await attempt();
+    } catch (err) {
+      // A 429 to newOrder at a CA of the list, lasting past what the lineage can wait: the next CA, in this run
+      // (a refused newOrder created no order: nothing else was spent at the first).
+      const refused =
+        caChoice && err instanceof AcmeError && err.rateLimited && ledger.lastProblemOf(lineageName)?.endpoint === 'newOrder' && ledger.lastProblemOf(lineageName)?.http_status === 429 && ledger.openOrders(lineageName).length === 0
+          ? failover.refusalFor(caChoice, err.problem, waitUntil)
+          : null;
+      if (!refused) throw err;
+      env.sink.attention(`${ca.id} refused newOrder (HTTP 429): ${err instanceof AcmeError ? err.problem.detail : ''}; choosing again from the list.`);
+      const next = await choose(refused).catch(() => {
+        throw err; // no other CA can take it: the 429 stands, as recorded
+      });
+      if (next.directoryUrl === caChoice!.directoryUrl) throw err;
+      caChoice = next;
+      ({ ca, directoryUrl } = next);
+      say(next);
+      eab = await customEab(ca);
+      bundle = ca.custom?.caBundle ?? (req.caBundle ? path.resolve(req.caBundle) : undefined);
+      const settings = { ...lineage.settings };
+      delete settings.caBundle;
+      if (bundle) settings.caBundle = bundle;
+      ledger.saveLineage({ ...lineage, ca_id: ca.id, directory_url: directoryUrl, settings, now: env.now() });
+      lineage = ledger.lineage(lineageName)!;
+      ledger.recordCaChoice({ lineage: lineageName, at: env.now(), ca_id: ca.id, directory_url: directoryUrl, first_ca_id: next.firstId, failed_over: next.failedOver ? 1 : 0, reason: next.reason });
+      result = await attempt();
+    }
   } catch (err) {
     dropIfEmpty(ledger, lineageName, isNew);
     // A change that got no certificate and has no order to resume keeps the lineage's old names

@@ -20,6 +20,7 @@ import { X509Certificate } from 'node:crypto';
 import { startPebble, type Pebble } from '../../testkit/pebble.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
+import { killedAt } from '../helpers/crash.js';
 
 const DAY = 86_400_000;
 const VALIDITY_DAYS = 30;
@@ -168,7 +169,7 @@ describe('fail-over to the second CA', () => {
     expect(pb.issued).toBe(1);
   }, 180_000);
 
-  it('(2) a 429 from the first with Retry-After beyond the expiry: the next run uses the second, nothing more reaches the first', async () => {
+  it('(2) a 429 to newOrder from the first with Retry-After beyond the expiry: the same run goes to the second; nothing else was spent at the first', async () => {
     const state = tempDir();
     const cfg = config(state, {}, null); // ca-a under certctl's conservative default policy
     const name = 'limited.example.test';
@@ -178,24 +179,89 @@ describe('fail-over to the second CA', () => {
     // Day 25: due; ca-a's plan allows, but ca-a answers newOrder with a 429 for 60 days (past the expiry on day 30).
     pa.resetObservations();
     pa.rateLimit('newOrder', { seconds: 60 * 86_400, detail: 'too many new orders (300) from this account in the last 3h0m0s' });
-    const refused = await runCli(renewArgs(state, cfg), { CERTCTL_TEST_NOW: at(25) });
-    expect(refused.code).toBe(5);
-    expect(refused.stdout).toMatch(/too many new orders/);
+    const r = await runCli(renewArgs(state, cfg, ['--json']), { CERTCTL_TEST_NOW: at(25) });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const o = JSON.parse(r.stdout).lineages[0];
+    expect(o).toMatchObject({ action: 'renewed', ca: { ca: 'ca-b', first: 'ca-a', failedOver: true } });
+    expect(o.ca.reason).toMatch(/^ca-a would refuse until \d{4}-.* \(it answered newOrder with 429 this run: too many new orders .*\), after the certificate must be renewed .*; ca-b allows it now and CAA permits it$/);
+    // At ca-a: the one refused newOrder, nothing after it (no authorization, no finalize); ca-b issued once.
     expect(pa.counts.newOrder).toBe(1);
+    expect(pa.requests.filter((x) => x.method === 'POST' && x.endpoint !== 'newOrder' && x.endpoint !== 'nonce')).toEqual([]);
     expect(pa.issued).toBe(0);
-    expect(pb.total()).toBe(0);
+    expect(pb.counts.newOrder).toBe(1);
+    expect(pb.issued).toBe(1);
+    expect(lineageCa(state, name)).toBe('ca-b');
     expect(q<{ retry_after: number }>(state, 'SELECT retry_after FROM problems WHERE http_status = 429')).toHaveLength(1);
+    expect(choices(state).map((c) => [c.ca_id, c.failed_over])).toEqual([
+      ['ca-a', 0],
+      ['ca-a', 0],
+      ['ca-b', 1],
+    ]);
+    expect(q(state, "SELECT id FROM orders WHERE state NOT IN ('done', 'failed', 'closed')")).toEqual([]);
 
-    // Next run, same day: the 429 is in force until day 85 → ca-b, without a single request to ca-a.
+    // The next run (forced) does not ask ca-a at all: its 429 is in force, recorded; ca-b again.
+    pa.resetObservations();
+    const next = await runCli(renewArgs(state, cfg, ['--json', '--force-renewal']), { CERTCTL_TEST_NOW: at(25.01) });
+    expect(next.code, next.stdout + next.stderr).toBe(0);
+    expect(JSON.parse(next.stdout).lineages[0]).toMatchObject({ action: 'renewed', ca: { ca: 'ca-b', failedOver: true } });
+    expect(pa.total()).toBe(0);
+  }, 180_000);
+
+  it('(2) killed once the second CA created its order (the same-run fail-over after a 429; journalled, before its authorization is fetched): the next run finishes that order at the second CA — one order, one certificate, nothing more at the first', async () => {
+    const state = tempDir();
+    const cfg = config(state, {}, null);
+    const name = 'crash429.example.test';
+    expect((await runCli(issueArgs(state, cfg, name))).code).toBe(0);
+    pa.resetObservations();
+    pa.rateLimit('newOrder', { seconds: 60 * 86_400, detail: 'too many new orders (300) from this account in the last 3h0m0s' });
+    const killed = await killedAt(pb, 'authz', 'before', renewArgs(state, cfg), { CERTCTL_TEST_NOW: at(25) });
+    expect(killed.fired).toBe(true);
+    expect(killed.signal).toBe('SIGKILL');
+    expect(pb.orders.filter((o) => o.caStatus === 201)).toHaveLength(1);
+    expect(lineageCa(state, name)).toBe('ca-b');
+
     pa.resetObservations();
     const next = await runCli(renewArgs(state, cfg, ['--json']), { CERTCTL_TEST_NOW: at(25.01) });
     expect(next.code, next.stdout + next.stderr).toBe(0);
-    const o = JSON.parse(next.stdout).lineages[0];
-    expect(o).toMatchObject({ action: 'renewed', ca: { ca: 'ca-b', failedOver: true } });
-    expect(o.ca.reason).toMatch(/ca-a would refuse until .*too many new orders|ca-a would refuse until/);
+    expect(JSON.parse(next.stdout).lineages[0]).toMatchObject({ action: 'recovered' });
+    // The order ca-b created is the one finished: one order, one certificate there; nothing sent to ca-a.
+    expect(pb.orders.filter((o) => o.caStatus === 201)).toHaveLength(1);
+    expect(pb.issued).toBe(1);
     expect(pa.total()).toBe(0);
+    expect(q<{ ca_id: string; n: number }>(state, 'SELECT ca_id, count(*) AS n FROM certificates GROUP BY ca_id ORDER BY ca_id')).toEqual([
+      { ca_id: 'ca-a', n: 1 },
+      { ca_id: 'ca-b', n: 1 },
+    ]);
+  }, 180_000);
+
+  it('(2) issue: a 429 to newOrder from the first CA fails over in the same run (counted at each CA)', async () => {
+    const state = tempDir();
+    const cfg = config(state, {}, null);
+    const name = 'issue429.example.test';
+    pa.rateLimit('newOrder', { seconds: 60 * 86_400, detail: 'too many new orders (300) from this account in the last 3h0m0s' });
+    const r = await runCli(issueArgs(state, cfg, name, ['--json']));
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).ca).toMatchObject({ ca: 'ca-b', first: 'ca-a', failedOver: true });
+    expect(pa.counts.newOrder).toBe(1);
+    expect(pa.issued).toBe(0);
+    expect(pb.counts.newOrder).toBe(1);
     expect(pb.issued).toBe(1);
     expect(lineageCa(state, name)).toBe('ca-b');
+  }, 180_000);
+
+  it('(2) a 429 whose Retry-After comes before the renewal deadline: no fail-over, the 429 stands (exit 5), nothing sent to the second', async () => {
+    const state = tempDir();
+    const cfg = config(state, {}, null);
+    const name = 'short429.example.test';
+    expect((await runCli(issueArgs(state, cfg, name))).code).toBe(0);
+    pa.resetObservations();
+    pa.rateLimit('newOrder', { seconds: 3600, detail: 'too many new orders (300) from this account in the last 3h0m0s' });
+    // Real time: the proxy's Retry-After is an hour from now; the certificate (issued now) expires in 30 days.
+    const r = await runCli(renewArgs(state, cfg, ['--force-renewal']));
+    expect(r.code, r.stdout + r.stderr).toBe(5);
+    expect(pa.counts.newOrder).toBe(1);
+    expect(pb.total()).toBe(0);
+    expect(lineageCa(state, name)).toBe('ca-a');
   }, 180_000);
 });
 

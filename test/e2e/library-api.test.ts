@@ -104,6 +104,66 @@ describe("certctl as a library (import from 'certctl')", () => {
     expect(accepted('newOrder')).toBe(1);
   });
 
+  it('a CA list: plan, issue and renew take it and return the CA chosen and why (counted at each CA)', async () => {
+    const state = tempDir();
+    // Two CAs: two test proxies (two directory URLs) in front of the Pebble; ca-a allows one certificate per set per 2000 days (Pebble's certificates here live 5 years).
+    const second = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle, ari: false });
+    try {
+      const configFile = path.join(state, 'config.json');
+      fs.writeFileSync(
+        configFile,
+        JSON.stringify({
+          cas: {
+            'ca-a': { directory: proxy.directoryUrl, caBundle: pebble.caBundle, caa: ['ca-a.test'], policy: { 'duplicate-certificates': { kind: 'window', count: 1, window: '2000d' } } },
+            'ca-b': { directory: second.directoryUrl, caBundle: pebble.caBundle, caa: ['ca-b.test'] },
+          },
+        }),
+      );
+      const opts = { stateDir: state, configFile };
+      const req = { domains: ['list.example.test'], ca: ['ca-a', 'ca-b'], webroot: pebble.webroot, resolver: pebble.dns.resolver, httpPort: pebble.httpPort, precheck: false };
+      const before = await plan(req, opts);
+      expect(before.caChoice).toMatchObject({ chosen: 'ca-a', first: 'ca-a', failedOver: false });
+      expect(before.caChoice!.verdicts.map((x) => [x.caId, x.verdict])).toEqual([
+        ['ca-a', 'last-slot'],
+        ['ca-b', 'allowed'],
+      ]);
+      const first = await issue(req, opts);
+      expect(first.result).toBe('issued');
+      if (first.result !== 'issued') return;
+      expect(first.caChoice).toMatchObject({ ca: 'ca-a', first: 'ca-a', failedOver: false });
+      expect(proxy.issued).toBe(1);
+      expect(second.total()).toBe(0);
+
+      // ca-a's set is spent for 2000 days, past the expiry: plan says ca-b, issue goes there (nothing sent to ca-a).
+      proxy.resetObservations();
+      const forced = { ...req, ca: 'ca-a,ca-b', forceRenewal: true };
+      const p2 = await plan(forced, opts);
+      expect(p2.caChoice).toMatchObject({ chosen: 'ca-b', failedOver: true });
+      expect(p2.caChoice!.reason).toMatch(/^ca-a would refuse until .*; ca-b allows it now$/);
+      expect(p2.verdict).toBe('allowed');
+      const again = await issue(forced, opts);
+      expect(again.result).toBe('issued');
+      if (again.result !== 'issued') return;
+      expect(again.caChoice).toMatchObject({ ca: 'ca-b', first: 'ca-a', failedOver: true });
+      expect(proxy.total()).toBe(0);
+      expect(second.issued).toBe(1);
+
+      // renew({ ca }) for this run: forced, at ca-b again; the outcome says which CA and why, with every CA's verdict.
+      second.resetObservations();
+      const r = await renew({ ca: ['ca-a', 'ca-b'], forceRenewal: true, precheck: false, resolver: pebble.dns.resolver, httpPort: pebble.httpPort }, opts);
+      expect(r.exitCode).toBe(0);
+      expect(r.outcomes[0]).toMatchObject({ action: 'renewed', ca: { ca: 'ca-b', first: 'ca-a', failedOver: true } });
+      expect(r.outcomes[0]!.ca!.verdicts!.map((x) => x.caId)).toEqual(['ca-a', 'ca-b']);
+      expect(proxy.requests.filter((x) => x.method === 'POST')).toEqual([]);
+      expect(second.issued).toBe(1);
+      // A bad list is an InputError before anything is sent.
+      await expect(plan({ ...req, ca: ['ca-a', ''] }, opts)).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/empty element/) });
+      await expect(renew({ ca: ['ca-a', 'nope'] }, opts)).rejects.toMatchObject({ exitCode: 2, message: 'Unknown CA "nope".' });
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('a bad request is an InputError with exit code 2, before anything is written or sent', async () => {
     const state = tempDir();
     const base = { server: proxy.directoryUrl, webroot: pebble.webroot, caBundle: pebble.caBundle, resolver: pebble.dns.resolver, httpPort: pebble.httpPort };

@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .option('--resolver <host:port>', 'DNS server to ask (default: the system resolver)')
     .option('--http-port <port>', 'port the CA fetches http:// from (default 80; for test setups)')
     .option('--https-port <port>', 'port the CA follows https:// redirects to (default 443; for test setups)')
-    .option('--ca <id>', 'CA by id, for its CAA identity (certctl ca list, or a custom CA of the config file; default letsencrypt)')
+    .option('--ca <id>', 'CA by id, for its CAA identity (certctl ca list, or a custom CA of the config file; default letsencrypt), or a fail-over list --ca letsencrypt,zerossl: CAA is checked for each CA of it')
     .option('--server <url>', 'ACME directory URL instead of --ca')
     .option('--caa-identity <domain>', "the CA's CAA issuer domain, when the CA profile has none (repeatable)", collect)
     .option('--timeout <seconds>', 'limit for each DNS question and HTTP request (default 5)');

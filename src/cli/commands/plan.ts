@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .description('predict, from the ledger, whether the CA would accept a request now, and when it would (nothing is sent); without -d: every due renewal')
     .option('-d, --domain <name>', 'a name of the certificate; repeat for more', collect)
     .option('--key-type <type>', 'rsa[:bits], ecdsa[:curve], dual (2 certificates), sm2 (3-certificate bundle); default ecdsa (sm2 at the SM2 ACME Service)')
-    .option('--ca <id>', 'CA by id (certctl ca list; a custom CA of the config file), or an ordered list to fail over: --ca letsencrypt,zerossl (default: the CA of the lineage holding the names, else letsencrypt)')
+    .option('--ca <id>', 'CA by id (certctl ca list; a custom CA of the config file), or an ordered list to fail over: --ca letsencrypt,zerossl, planned against each CA in order (its verdict, allowed-at, whether it was unreachable) and the one issue would use (default: the CA of the lineage holding the names, and its list, else letsencrypt)')
     .option('--server <url>', 'ACME directory URL (a known one maps to its CA; others get the conservative policy)')
     .option('--staging', "the CA's staging environment")
     .option('--cert-name <name>', "with -d: plan as `issue --cert-name NAME` would: an existing lineage with other names shows what changing them spends (a new exact set, each domain's slots, no renewal exemption)")

@@ -39,6 +39,7 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
   if (methods.length > 1) throw new InputError(`Give one of ${methods.join(' and ')}, not both.`, 'Check the way `issue` will answer the challenge: --webroot DIR or --standalone (HTTP-01), --standalone-tls (TLS-ALPN-01), or --dns METHOD (DNS-01).');
   if (o.tlsPort !== undefined && o.standaloneTls === undefined) throw new InputError('--tls-port is the port the CA connects to for TLS-ALPN-01; it goes with --standalone-tls.', 'Add --standalone-tls [ADDR:PORT], or leave --tls-port out.');
   let ca;
+  const list: import('../../core/ca/registry.js').CaProfile[] = [];
   if (o.server) {
     let url: URL;
     try {
@@ -49,9 +50,16 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InputError(`--server "${o.server}" is not an http(s) URL.`);
     ca = caForDirectory(o.server) ?? unknownCa(o.server);
   } else {
-    const id = o.ca ?? 'letsencrypt';
-    ca = findCa(id);
-    if (!ca) throw new InputError(`Unknown CA "${id}".`, `Known CAs: ${allCas().map((c) => c.id).join(', ')}; or give --server URL.`);
+    // --ca a,b (a fail-over list): every check for the first, and CAA for each CA of the list.
+    const { caListIds } = await import('../../core/ca/registry.js');
+    const ids = o.ca === undefined ? ['letsencrypt'] : caListIds(o.ca);
+    for (const id of ids) {
+      const c = findCa(id);
+      if (!c) throw new InputError(`Unknown CA "${id}".`, `Known CAs: ${allCas().map((x) => x.id).join(', ')}; or give --server URL.`);
+      list.push(c);
+    }
+    ca = list[0]!;
+    if (list.length > 1 && o.caaIdentity?.length) throw new InputError('--caa-identity names one CA\'s CAA domain; it cannot go with a list of CAs in --ca.', 'Give one CA with --caa-identity, or the list without it (each CA\'s own CAA domains are checked).');
   }
   const names = normalizeNames(o.domain, { allowIp: ca.ipIdentifiers, allowWildcard: o.dns !== undefined, dns01: o.dns !== undefined, maxNames: ca.maxNames });
   const httpPort = port(o.httpPort, '--http-port');
@@ -109,12 +117,25 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
       ? await new Dns01ChallengeSolver(dns, names, { ledger, lineage: '', now: ctx.now, log: (l) => ctx.out.verbose(l), resolver: o.resolver }).precheck(common)
       : await runPrechecks({ ...common, webroot: o.webroot, standalone });
   recordPrechecks(ledger, report.results, now);
-  const code = report.ok ? ExitCode.OK : ExitCode.PRECHECK_FAILED;
-  const failed = report.results.filter((r) => !r.ok);
+  // A CA list: CAA for each CA of it (as issue/renew check before choosing). Ready when every other
+  // check passed and CAA permits at least one CA of the list; a CA it forbids is one fail-over cannot use.
+  let caList: { ca: string; caaIdentities: string[]; ok: boolean; results: { name: string; ok: boolean; summary: string }[] }[] | null = null;
+  if (list.length > 1) {
+    const [{ DnsClient }, { checkCaa }] = await Promise.all([import('../../core/precheck/dns.js'), import('../../core/precheck/caa.js')]);
+    const client = new DnsClient({ resolver: o.resolver });
+    caList = [];
+    for (const c of list) {
+      const rs = await Promise.all(names.map((n) => checkCaa(client, n, { identities: c.caaIdentities }, c.name)));
+      caList.push({ ca: c.id, caaIdentities: c.caaIdentities, ok: rs.every((r) => r.ok), results: rs.map((r) => ({ name: r.name, ok: r.ok, summary: r.summary })) });
+    }
+  }
+  const ready = caList ? !report.results.some((r) => !r.ok && r.check !== 'caa') && caList.some((c) => c.ok) : report.ok;
+  const code = ready ? ExitCode.OK : ExitCode.PRECHECK_FAILED;
+  const failed = report.results.filter((r) => !r.ok && !(caList && r.check === 'caa'));
 
   if (ctx.out.json) {
     ctx.out.document('certctl.check/1', {
-      ok: report.ok,
+      ok: ready,
       exitCode: code,
       checkedAt: new Date(now).toISOString(),
       ca: { id: ca.id, name: ca.name, directoryUrl: ca.directoryUrl ?? null, caaIdentities },
@@ -127,6 +148,7 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
       results: report.results.map((r) => ({ name: r.name, check: r.check, ok: r.ok, summary: r.summary, evidence: r.evidence, advice: r.advice ?? null })),
       skipped: report.skipped,
       warnings: report.warnings,
+      caList,
     });
     return code;
   }
@@ -150,7 +172,19 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<number> {
     for (const s of report.skipped.filter((x) => x.name === name)) line(`  ${p.dim('skipped')} ${s.check.padEnd(8)}  ${s.reason}`);
   }
   for (const w of report.warnings) ctx.out.attention(p.warn('warning: ') + w);
-  if (report.ok) {
+  if (caList) {
+    const { wrap } = await import('../layout.js');
+    for (const c of caList) {
+      const why = c.ok ? 'CAA permits it for every name' : c.results.filter((r) => !r.ok).map((r) => `${r.name}: ${r.summary}`).join('; ');
+      (c.ok ? ctx.out.info : ctx.out.attention).call(ctx.out, wrap(`CA ${c.ca} (CAA ${c.caaIdentities.join(', ') || 'none known'}): ${c.ok ? p.ok('permitted') : p.bad('forbidden')} — ${why}`, 4));
+    }
+    const usable = caList.filter((c) => c.ok).map((c) => c.ca);
+    if (usable.length === 0) ctx.out.attention(p.bad(`CAA forbids every CA of the list (${caList.map((c) => c.ca).join(', ')}).`));
+    else if (usable.length < caList.length) ctx.out.attention(wrap(p.warn(`Fail-over can use only ${usable.join(', ')}: CAA forbids the others.`), 4));
+  }
+  if (ready && caList) {
+    ctx.out.info(p.ok(`Ready: the readiness checks passed for ${names.length} name${names.length > 1 ? 's' : ''}, and CAA permits ${caList.filter((c) => c.ok).map((c) => c.ca).join(', ')} of the list.`));
+  } else if (report.ok || ready) {
     ctx.out.info(p.ok(`Ready: all ${report.results.length} checks passed for ${names.length} name${names.length > 1 ? 's' : ''}.`));
   } else {
     ctx.out.attention(p.bad(`Not ready: ${failed.length} of ${report.results.length} checks failed. An order now would fail validation and count against the CA's limits.`));

@@ -1,11 +1,13 @@
 /** The body of `certctl plan` (wiring: commands/plan.ts). */
 import { utc, humanDuration, isoTime } from '../../core/clock.js';
 import { wrap, lineWidth } from '../layout.js';
+import { verdictJson } from '../ca-verdicts.js';
 import type { Context } from '../context.js';
 import type { Decision, LimitReport } from '../../core/planner/plan.js';
 import type { CaProfile } from '../../core/ca/registry.js';
 import type { LimitName, Policy } from '../../core/limits/policies.js';
 import type { ChangeCost } from '../../core/lineage-change.js';
+import type { CaCandidate, CaChoice, CandidateVerdict, ChooseInput } from '../../core/failover.js';
 
 export interface PlanOptions {
   domain?: string[];
@@ -42,6 +44,17 @@ interface PlanItem {
   changeText?: string[];
   /** A lineage with a CA list: the CA renew would choose now (or chose last), and why. */
   caChoice?: { ca: string; first: string; failedOver: boolean; reason: string; at?: string | null } | null;
+  /** A CA list planned now (--ca a,b, a lineage's or the config's list): every CA's verdict in order, and the one used. */
+  caList?: CaListView | null;
+}
+
+interface CaListView {
+  cas: string[];
+  verdicts: CandidateVerdict[];
+  /** The CA issue/renew would use now; null when none of the list can. */
+  chosen: string | null;
+  /** Why that CA (or, with none, why none). */
+  reason: string;
 }
 
 interface ProfileView {
@@ -57,7 +70,7 @@ interface ProfileView {
 
 export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> {
   const { ExitCode } = await import('../../core/errors.js');
-  const { resolveCa, caForLineage, candidateFor } = await import('../../core/ca/registry.js');
+  const { caForLineage, candidateFor } = await import('../../core/ca/registry.js');
   const { normalizeNames, registeredDomains } = await import('../../core/names.js');
   const { ctForPlan } = await import('../../core/ct/index.js');
   const { managedDomains } = await import('../../core/ledger/snapshot.js');
@@ -84,8 +97,12 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
   }
   if (opts.certName !== undefined) (await import('../../core/names.js')).assertLineageName(opts.certName);
   let request: { names: string[]; ca: CaProfile; directoryUrl: string; keyType: string } | undefined;
+  let requestList: CaCandidate[] | null = null;
   if (opts.domain && opts.domain.length > 0) {
-    const { ca, directoryUrl } = resolveCa({ ca: opts.ca, server: opts.server, staging: opts.staging });
+    const { resolveCaList } = await import('../../core/ca/registry.js');
+    const cas = resolveCaList({ ca: opts.ca, server: opts.server, staging: opts.staging });
+    if (cas.length > 1) requestList = cas;
+    const { ca, directoryUrl } = cas[0]!;
     // No maxNames here: the planner reports names-per-certificate as a limit with its reason.
     const names = normalizeNames(opts.domain, { allowIp: ca.ipIdentifiers, allowWildcard: true });
     const keyType = parseKeyType(opts.keyType ?? (ca.keyTypes.length === 1 ? ca.keyTypes[0]! : 'ecdsa')).text;
@@ -118,6 +135,21 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
     return { lineage: extra.lineage ?? null, names, ca, directoryUrl, policy, keyType: spec.text, parts: spec.parts.length, profile, override, decision };
   };
 
+  let nextRunAt: number | null | undefined; // read once (the cron file, the ledger's runs)
+  /** chooseCa as issue/renew would call it, but sending nothing (no CAA look-up, no probe of an unreachable CA). */
+  const planList = async (candidates: CaCandidate[], input: Omit<ChooseInput, 'candidates' | 'caa' | 'overrides' | 'now' | 'unreachable'>, validity: { notBefore: number; notAfter: number } | null): Promise<{ choice: CaChoice | null; view: CaListView }> => {
+    const failover = await import('../../core/failover.js');
+    if (nextRunAt === undefined) nextRunAt = (await import('../../core/schedule/next-run.js')).estimateNextRun(ledger, now)?.at ?? null;
+    const nextRun = nextRunAt;
+    try {
+      const c = await failover.chooseCa(ledger, { ...input, candidates, caa: false, overrides, now, unreachable: { policy: failover.unreachablePolicy(config.defaults.caUnreachable), validity, nextRun, probe: false } });
+      return { choice: c, view: { cas: candidates.map((x) => x.ca.id), verdicts: c.verdicts, chosen: c.ca.id, reason: c.reason } };
+    } catch (err) {
+      if (!(err instanceof failover.NoCaError)) throw err;
+      return { choice: null, view: { cas: candidates.map((x) => x.ca.id), verdicts: err.verdicts, chosen: null, reason: err.message } };
+    }
+  };
+
   if (request) {
     // No CA asked for: the CA (and key type) of the lineage that holds these names, not Let's Encrypt by
     // default — a plan against another CA than the one renew would ask says nothing about that renewal.
@@ -129,7 +161,36 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
       if (held) {
         holder = held.name;
         request = { ...request, ca: caForLineage(held), directoryUrl: held.directory_url, keyType: opts.keyType === undefined ? held.key_type : request.keyType };
+        // The lineage's own CA list (issue --ca a,b, a config list): planned as renew would.
+        const own = (held.settings.cas ?? []).map((id) => candidateFor(id, held)).filter((x): x is NonNullable<typeof x> => Boolean(x));
+        if (own.length > 1) requestList = held.settings.caStick ? [...own.filter((c) => c.directoryUrl === held.directory_url), ...own.filter((c) => c.directoryUrl !== held.directory_url)] : own;
       }
+    }
+    let listView: CaListView | null = null;
+    if (requestList) {
+      // The lineage these names belong to (at any CA of the list), and its certificate: how long it can wait.
+      const { setKey } = await import('../../core/names.js');
+      const { soonestExpiring, revokedAt } = await import('../../core/renew/due.js');
+      const urls = requestList.map((c) => c.directoryUrl);
+      const owner = (holder ? ledger.lineage(holder) : undefined) ?? urls.map((u) => ledger.lineagesBySet(setKey(request!.names), u).find((x) => !x.settings.deleting)).find(Boolean);
+      const certs = owner ? ledger.currentCertificates(owner.name) : [];
+      const soonest = soonestExpiring(certs);
+      const valid = soonest && !revokedAt(certs) ? soonest : undefined;
+      const { waitUntilFor } = await import('../../core/failover.js');
+      const r = await planList(
+        requestList,
+        { names: request.names, keyType: request.keyType, waitUntil: valid ? waitUntilFor(valid.not_after) : null, renewalOf: owner?.name, forceRenewal: opts.forceRenewal, current: owner ? { directoryUrl: owner.directory_url, replaces: null } : undefined },
+        valid ? { notBefore: valid.not_before, notAfter: valid.not_after } : null,
+      );
+      listView = r.view;
+      let use: CaCandidate = r.choice ?? requestList[0]!;
+      // The exact set held and not due: issue orders nothing (it keeps it), at the CA that holds it.
+      const { isDue } = await import('../../core/renew/due.js');
+      if (owner && owner.set_key === setKey(request.names) && valid && valid.not_after > now && !isDue(valid, now, owner.settings.renewDays) && !opts.forceRenewal) {
+        use = requestList.find((c) => c.directoryUrl === owner.directory_url) ?? use;
+        listView = { ...listView, chosen: use.ca.id, reason: `the set is held at ${use.ca.id} and not due: nothing to order (--force-renewal plans an order)` };
+      }
+      request = { ...request, ca: use.ca, directoryUrl: use.directoryUrl };
     }
     const { names, ca, directoryUrl, keyType } = request;
     const ctSync = await ctForPlan(ledger, registeredDomains(names), ctx.now, opts, (l) => ctx.out.verbose(l));
@@ -138,6 +199,7 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
     const choice = chooseLineage(ledger, { names, directoryUrl, certName: opts.certName, expand: opts.expand, newLineage: opts.newLineage, forceRenewal: opts.forceRenewal });
     const held = choice.kind !== 'overlap' ? choice.existing : undefined;
     const item = planOne(names, ca, directoryUrl, keyType, { forceRenewal: opts.forceRenewal, profile: opts.profile ?? held?.settings.profile, renewDays: held?.settings.renewDays });
+    item.caList = listView;
     if (choice.kind === 'overlap') {
       item.decision.notes.push(`certctl issue refuses this as asked: ${choice.message.replace(/, nothing was sent\.?$/, '.')} ${choice.hint}`);
     } else if (opts.certName !== undefined || opts.expand || opts.newLineage) {
@@ -145,7 +207,7 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
       item.change = choice.change ? changeCost(choice.change, item.decision) : null;
       item.changeText = item.change ? changeLines(item.change) : [];
     }
-    const code = item.decision.verdict === 'blocked' ? ExitCode.BLOCKED : item.decision.verdict === 'duplicate' ? ExitCode.NOTHING_TO_DO : ExitCode.OK;
+    const code = item.decision.verdict === 'blocked' || (listView && listView.chosen === null) ? ExitCode.BLOCKED : item.decision.verdict === 'duplicate' ? ExitCode.NOTHING_TO_DO : ExitCode.OK;
     // The last readiness checks recorded for these names (certctl check, or an issue/renew run).
     const { latestPrechecks } = await import('../../core/ledger/prechecks.js');
     const prechecks = latestPrechecks(ledger, names);
@@ -197,20 +259,21 @@ export async function runPlan(ctx: Context, opts: PlanOptions): Promise<number> 
     let dir = l.directory_url;
     const list = (l.settings.cas ?? []).map((id) => candidateFor(id, l)).filter((x): x is NonNullable<typeof x> => Boolean(x));
     let planned: { ca: string; first: string; failedOver: boolean; reason: string } | null = null;
+    let view: CaListView | null = null;
     if (list.length > 1 && facts.openOrders === 0) {
-      const { chooseCa, waitUntilFor } = await import('../../core/failover.js');
+      const { waitUntilFor } = await import('../../core/failover.js');
       const ordered = l.settings.caStick ? [...list.filter((c) => c.directoryUrl === l.directory_url), ...list.filter((c) => c.directoryUrl !== l.directory_url)] : list;
-      const { loadConfig } = await import('../../core/config/index.js');
-      try {
-        const c = await chooseCa(ledger, { names: l.names, keyType: l.key_type, candidates: ordered, waitUntil: soonest ? waitUntilFor(soonest.not_after) : null, renewalOf: l.name, forceRenewal: true, caa: false, overrides: (await loadConfig(ctx.opts.config)).policies, now });
-        ({ ca } = c);
-        dir = c.directoryUrl;
-        planned = { ca: c.ca.id, first: c.firstId, failedOver: c.failedOver, reason: c.reason };
-      } catch {
-        // No CA of the list allows it: the first CA's plan says why and when.
+      const valid = soonest && !facts.revokedAt ? soonest : undefined;
+      const r = await planList(ordered, { names: l.names, keyType: l.key_type, waitUntil: valid ? waitUntilFor(valid.not_after) : null, renewalOf: l.name, forceRenewal: true, current: { directoryUrl: l.directory_url, replaces: null } }, valid ? { notBefore: valid.not_before, notAfter: valid.not_after } : null);
+      view = r.view;
+      // No CA of the list allows it: the first CA's plan says why and when.
+      if (r.choice) {
+        ({ ca } = r.choice);
+        dir = r.choice.directoryUrl;
+        planned = { ca: r.choice.ca.id, first: r.choice.firstId, failedOver: r.choice.failedOver, reason: r.choice.reason };
       }
     }
-    items.push({ ...planOne(l.names, ca, dir, l.key_type, { renewalOf: l.name, forceRenewal: true, lineage: l.name, profile: l.settings.profile, renewDays: l.settings.renewDays }), caChoice: planned ?? lastChoice(l.name) });
+    items.push({ ...planOne(l.names, ca, dir, l.key_type, { renewalOf: l.name, forceRenewal: true, lineage: l.name, profile: l.settings.profile, renewDays: l.settings.renewDays }), caChoice: planned ?? lastChoice(l.name), caList: view });
   }
   const blocked = items.some((i) => i.decision.verdict === 'blocked');
   const code = blocked ? ExitCode.BLOCKED : ExitCode.OK;
@@ -265,6 +328,14 @@ function planJson(i: PlanItem) {
     change: i.change ?? null,
     ca: { id: i.ca.id, name: i.ca.name, directoryUrl: i.directoryUrl },
     caChoice: i.caChoice ?? null,
+    caList: i.caList
+      ? {
+          cas: i.caList.cas,
+          chosen: i.caList.chosen,
+          reason: i.caList.reason,
+          verdicts: i.caList.verdicts.map(verdictJson),
+        }
+      : null,
     policy: { id: i.policy.id, name: i.policy.name, source: i.policy.source, date: i.policy.date, override: i.override },
     profile: i.profile
       ? {
@@ -302,7 +373,18 @@ function printItem(ctx: Context, i: PlanItem, now: number, holder?: string): voi
   say(`${p.bold('Plan')}${of}: ${i.names.join(', ')}`);
   for (const line of i.changeText ?? []) say(`  ${line}`);
   say(`  CA ${i.ca.name} (${i.directoryUrl}); policy ${i.policy.id} of ${i.policy.date}; key ${i.keyType}${i.parts > 1 ? ` = ${i.parts} certificates` : ''}`);
-  if (i.caChoice) say(`  CA choice: ${i.caChoice.ca}${i.caChoice.failedOver ? ` (failed over from ${i.caChoice.first})` : ''} — ${i.caChoice.reason}`);
+  if (i.caList) {
+    say(`  CA list ${i.caList.cas.join(', ')}, in order:`);
+    for (const v of i.caList.verdicts) {
+      const state = v.verdict === 'blocked' ? p.bad(`blocked until ${when(v.allowedAt, now)}`) : v.verdict === 'last-slot' ? p.warn('allowed (last slot)') : v.verdict === 'duplicate' ? p.warn('duplicate (held)') : p.ok('allowed now');
+      const u = v.unreachable;
+      const down = u ? `; ${u.givenUp ? p.bad('unreachable') : p.warn('unreachable')} on ${u.runs} consecutive run(s) since ${utc(u.since)} (${u.kind})${u.givenUp ? ', given up for this renewal' : ''}` : '';
+      say(`    ${v.caId === i.caList.chosen ? '→' : ' '} ${v.caId}: ${state}${v.why ? ` — ${v.why}` : ''}${down}`, 8);
+    }
+    if (i.caList.chosen) say(`  Would use ${i.caList.chosen}: ${i.caList.reason}. CAA is checked by issue/renew (and certctl check --ca ${i.caList.cas.join(',')}).`);
+    else ctx.out.attention(wrap(`  ${p.bad('No CA of the list can issue this now')} (the plan below is the first CA's).`, 4));
+  }
+  if (i.caChoice && !i.caList) say(`  CA choice: ${i.caChoice.ca}${i.caChoice.failedOver ? ` (failed over from ${i.caChoice.first})` : ''} — ${i.caChoice.reason}`);
   if (i.override) {
     const what = i.override.limits.map((x) => (x.removed ? `${x.name} removed` : `${x.name}${x.capacity !== null ? ` ${x.capacity}` : ''}`)).join(', ');
     ctx.out.attention(wrap(`  ${p.warn('Override in force')} (config policies.${i.policy.id}${i.override.source ? `, ${i.override.source}` : ''}): ${what || 'renewal rule or name changed'} — the CA's published numbers are replaced by yours.`, 4));

@@ -9,6 +9,7 @@ import { lockWaitNotice, serialText } from '../output.js';
 import { runRenew, type LineageOutcome, type RenewOptions } from '../../core/renew/runner.js';
 import { utc, isoTime } from '../../core/clock.js';
 import { wrap, utcTimes } from '../layout.js';
+import { verdictJson } from '../ca-verdicts.js';
 import { withConfigDefaults } from '../../core/config/index.js';
 import { optionGiven } from '../action.js';
 import { stopOnSignals } from '../signals.js';
@@ -161,6 +162,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
           ari: x.ari ? { windowStart: iso(x.ari.windowStart), windowEnd: iso(x.ari.windowEnd), chosenAt: iso(x.ari.chosenAt) } : null,
           ...(x.expiresAt !== undefined ? { expiresAt: iso(x.expiresAt) } : {}),
           ...(x.block ? { block: { allowedAt: iso(x.block.allowedAt), limits: x.block.limits.map((l) => ({ ...l, allowedAt: iso(l.allowedAt) })) } } : {}),
+          ...(x.ca ? { ca: { ...x.ca, verdicts: x.ca.verdicts?.map(verdictJson) ?? [] } } : {}),
         })),
         hooks: report.hooks,
         notifications: report.notifications ?? null,

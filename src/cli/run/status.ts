@@ -42,7 +42,7 @@ export async function runStatus(ctx: Context, opts: { nginx?: string }): Promise
         'Restore it from a backup, or re-adopt the lineages with `certctl import state` (certctl refuses to order their names until then).',
       );
     }
-    if (ctx.out.json) ctx.out.document('certctl.status/1', { lineages: [] });
+    if (ctx.out.json) ctx.out.document('certctl.status/1', { lineages: [], caOutages: [] });
     else ctx.out.info(`No certificates yet in ${ctx.paths.root}. Get one with: certctl issue -d example.com --webroot /var/www/html`);
     return;
   }
@@ -55,9 +55,16 @@ export async function runStatus(ctx: Context, opts: { nginx?: string }): Promise
     ctx.out.attention(wrap(`warning: ${ctx.paths.archive}/${u.name} (${u.names.join(', ') || 'no readable certificate'}, ${u.versions} version(s)) is not in the ledger; certctl will not order these names until \`certctl import state\` re-adopts it.`, 4));
   }
   for (const l of report) for (const w of l.liveProblems) ctx.out.attention(wrap(`warning: ${l.name}: ${w}.`, 4));
+  // CAs that could not be reached on the latest runs (docs/cas.md "Unreachable across runs").
+  const { isoTime, utc: utcTime } = await import('../../core/clock.js');
+  const outages = ledger.caOutages();
   if (ctx.out.json) {
-    ctx.out.document('certctl.status/1', { lineages: report });
+    const caOutages = outages.map((o) => ({ ca: o.ca_id, directoryUrl: o.directory_url, runs: o.runs, since: isoTime(o.first_at), last: isoTime(o.last_at), kind: o.kind, endpoint: o.endpoint, detail: o.detail }));
+    ctx.out.document('certctl.status/1', { lineages: report, caOutages });
     return;
+  }
+  for (const o of outages) {
+    ctx.out.attention(wrap(`warning: CA ${o.ca_id} (${o.directory_url}) unreachable on ${o.runs} consecutive run${o.runs === 1 ? '' : 's'} since ${utcTime(o.first_at)}, last ${utcTime(o.last_at)} (${o.kind}: ${o.detail})`, 4));
   }
   if (report.length === 0) {
     ctx.out.info(`No certificates yet in ${ctx.paths.root}. Get one with: certctl issue -d example.com --webroot /var/www/html`);

@@ -66,19 +66,21 @@ export function accountKeyPath(paths: StatePaths, directoryUrl: string): string 
   return path.join(paths.accounts, h, 'account.key');
 }
 
-function networkMessage(err: { code?: string; message: string }, url: string): NetworkError {
+export function networkMessage(err: { code?: string; message: string }, url: string): NetworkError {
   const code = err.code ?? '';
   if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || /timeout/i.test(err.message)) {
     const s = requestTimeoutMs() / 1000;
     return new NetworkError(
       `The ACME server at ${url} did not answer within ${s} s (${RETRY_SCHEDULE_MS.length + 1} attempts).`,
       'The CA is slow or down: run the command again later — an order in flight is resumed, not repeated. CERTCTL_ACME_TIMEOUT=<seconds> sets the time-out.',
+      'timeout',
     );
   }
   if (code === 'ECONNRESET' || code === 'EPIPE' || /socket hang up/i.test(err.message)) {
     return new NetworkError(
       `The connection to the ACME server at ${url} was cut before its answer arrived (${RETRY_SCHEDULE_MS.length + 1} attempts).`,
       'Check the network path to the CA and run the command again: an order in flight is resumed, not repeated.',
+      'reset',
     );
   }
   const hint =
@@ -89,7 +91,19 @@ function networkMessage(err: { code?: string; message: string }, url: string): N
         : /certificate|self.signed|UNABLE_TO_VERIFY|CERT_/i.test(code + err.message)
           ? 'The server’s TLS certificate is not trusted: for a private CA pass its root with --ca-bundle FILE.'
           : 'Check the network path to the ACME server; certctl retried transient errors already.';
-  return new NetworkError(`Cannot reach the ACME server at ${url}: ${code ? code + ' ' : ''}${err.message}`, hint);
+  const kind = code === 'ECONNREFUSED' ? 'refused' : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'dns' : /certificate|self.signed|UNABLE_TO_VERIFY|CERT_/i.test(code + err.message) ? 'tls' : 'network';
+  return new NetworkError(`Cannot reach the ACME server at ${url}: ${code ? code + ' ' : ''}${err.message}`, hint, kind);
+}
+
+/** The ledger's word for "the CA answered": any HTTP status below 500 (a 4xx is a CA that is there). */
+function noteContact(ledger: Ledger, directoryUrl: string, caId: string, endpoint: string, err: CertctlError | undefined, now: number): void {
+  try {
+    if (err instanceof NetworkError) ledger.recordCaUnreachable({ directory_url: directoryUrl, ca_id: caId, at: now, kind: err.kind, endpoint, detail: err.message });
+    else if (err instanceof AcmeError && err.problem.status >= 500) ledger.recordCaUnreachable({ directory_url: directoryUrl, ca_id: caId, at: now, kind: 'http-5xx', endpoint, detail: err.message });
+    else ledger.noteCaReached(directoryUrl);
+  } catch {
+    /* a read-only ledger or a ledger without the table: the outage is not recorded, the run goes on */
+  }
 }
 
 /** acme-client's own errors about an answer it could not use (no nonce, no directory, no Location…). */
@@ -155,10 +169,13 @@ async function prepareCalls(opts: SessionOptions): Promise<{
     ctx.lastResponse = undefined;
     try {
       // A stop asked for (a signal: core/interrupt.ts) sends nothing more and abandons the request in flight.
-      return await interruption.abandonable(within(fn));
+      const r = await interruption.abandonable(within(fn));
+      noteContact(ledger, directoryUrl, opts.ca.id, endpoint, undefined, opts.now());
+      return r;
     } catch (err) {
       if (err instanceof CertctlError) throw err;
       const p = ctx.lastProblem as CallContext["lastProblem"];
+      if (p) noteContact(ledger, directoryUrl, opts.ca.id, endpoint, p.status >= 500 ? new AcmeError(p) : undefined, opts.now());
       if (p) {
         ctx.lastProblem = undefined;
         const cls = classifyProblem(p.type, p.detail);
@@ -193,8 +210,13 @@ async function prepareCalls(opts: SessionOptions): Promise<{
         );
       }
       const e = err as { code?: string; message: string; isAxiosError?: boolean };
-      if (e.code && (e.isAxiosError || /^E[A-Z]+$/.test(e.code))) throw networkMessage(e, directoryUrl);
+      if (e.code && (e.isAxiosError || /^E[A-Z]+$/.test(e.code))) {
+        const ne = networkMessage(e, directoryUrl);
+        noteContact(ledger, directoryUrl, opts.ca.id, endpoint, ne, opts.now());
+        throw ne;
+      }
       const ca = caAnswerError(endpoint, e, ctx.lastResponse, directoryUrl);
+      if (ca) noteContact(ledger, directoryUrl, opts.ca.id, endpoint, ca, opts.now());
       if (ca) throw ca;
       throw err;
     }

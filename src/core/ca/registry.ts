@@ -353,14 +353,37 @@ export function caForLineage(l: { ca_id: string; directory_url: string }): CaPro
  * combined with a list. A single id gives a list of one.
  */
 export function resolveCaList(opts: { ca?: string; server?: string; staging?: boolean }): { ca: CaProfile; directoryUrl: string }[] {
-  const ids = (opts.ca ?? '').split(',').map((x) => x.trim()).filter(Boolean);
-  if (ids.length <= 1) return [resolveCa(opts)];
+  const ids = caListIds(opts.ca);
+  if (ids.length <= 1) return [resolveCa({ ...opts, ca: ids[0] })];
   if (opts.server) throw new InputError('--server names one CA; it cannot go with a list of CAs in --ca.', 'Declare each CA of the list by id (a custom CA under cas: in the config file), or give one CA.');
-  if (new Set(ids).size !== ids.length) throw new InputError(`--ca ${opts.ca} names a CA twice.`, 'Give each CA of the list once, in the order to try them.');
   const out = ids.map((id) => resolveCa({ ca: id, staging: opts.staging }));
   const urls = new Set(out.map((c) => c.directoryUrl));
   if (urls.size !== out.length) throw new InputError(`Two CAs of --ca ${opts.ca} have the same directory URL.`, 'A fail-over list needs different CAs.');
   return out;
+}
+
+/**
+ * The most CAs a fail-over list may name: each is planned (and CAA-checked) before every order,
+ * and the catalogue holds seven public CAs; a longer list is a mistake, not a plan.
+ */
+export const MAX_CA_LIST = 8;
+
+/**
+ * The ids of `--ca a,b` in order, checked as a list before anything is resolved or sent: no empty
+ * element ("letsencrypt,,zerossl" is a typo, not a list of two), no CA twice, at most MAX_CA_LIST.
+ * Unknown ids are refused by resolveCa. `undefined` (no --ca) is the empty list.
+ */
+export function caListIds(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  const ids = raw.split(',').map((x) => x.trim());
+  const shown = JSON.stringify(raw.length > 80 ? `${raw.slice(0, 77)}...` : raw);
+  if (ids.some((x) => x === '')) {
+    throw new InputError(`--ca ${shown} has an empty element.`, 'Give CA ids separated by single commas, e.g. --ca letsencrypt,zerossl (certctl ca list shows the ids).');
+  }
+  if (ids.length > MAX_CA_LIST) throw new InputError(`--ca names ${ids.length} CAs; a fail-over list holds at most ${MAX_CA_LIST}.`, 'Keep the CAs you would really use, in the order to try them.');
+  const twice = ids.find((x, i) => ids.indexOf(x) !== i);
+  if (twice) throw new InputError(`--ca ${shown} names the CA ${twice} twice.`, 'Give each CA of the list once, in the order to try them.');
+  return ids;
 }
 
 /** The directory URL of a CA id for a lineage's CA list (the lineage's own URL for its own CA). */

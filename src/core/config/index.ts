@@ -15,7 +15,7 @@ import { InputError } from '../errors.js';
 import { LIMIT_NAMES, POLICIES, applyOverrides, findPolicy, policyFor, type PolicyOverride } from '../limits/policies.js';
 import { parseConfigText, formatPath, type ConfigSource, type FieldPath } from './source.js';
 import { MAX_CA_BUNDLE_BYTES } from '../store/read.js';
-import { CAS, registerCustomCas, type CaProfile } from '../ca/registry.js';
+import { CAS, MAX_CA_LIST, registerCustomCas, type CaProfile } from '../ca/registry.js';
 import { defaultConfigPath } from '../paths.js';
 import { DEFAULT_HEADROOM_BELOW, DEFAULT_MAX_AGE_MS, DEFAULT_PERIOD_MS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, NOTIFY_KINDS, type NotifyKind, type NotifySettings, type NotifyTarget, type SecretSource } from '../notify/types.js';
 
@@ -51,6 +51,8 @@ export interface ConfigDefaults {
   ca?: string;
   /** After a fail-over, keep renewing at the CA that issued instead of returning to the first of the list. */
   caStick?: boolean;
+  /** When an unreachable first CA of a list is given up for the next one (docs/cas.md "Unreachable across runs"). */
+  caUnreachable?: CaUnreachableSettings;
   server?: string;
   email?: string;
   keyType?: string;
@@ -69,6 +71,16 @@ export interface ConfigDefaults {
   renewDays?: number;
   /** Lineages worked on at the same time (renew, apply). */
   concurrency?: number;
+}
+
+/** `defaults.caUnreachable`: each field optional (failover.ts UNREACHABLE_DEFAULTS). */
+export interface CaUnreachableSettings {
+  /** Consecutive runs that could not reach the CA. */
+  runs?: number;
+  /** …spread over at least this long (first to last failure), in ms. */
+  periodMs?: number;
+  /** The renewal deadline: this long before expiry (at most a third of the lifetime), in ms. */
+  marginMs?: number;
 }
 
 /** One certificate to keep (`certctl apply`). */
@@ -427,7 +439,7 @@ function server(pr: Problems, o: Obj, at: FieldPath): string | undefined {
   return s;
 }
 
-const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile', 'caStick'] as const;
+const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile', 'caStick', 'caUnreachable'] as const;
 const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'serve', 'standaloneTls', 'tlsPort', 'dns', 'keyType', 'ca', 'caStick', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays', 'hosts'] as const;
 
 function unset<T extends object>(o: T): T {
@@ -461,6 +473,7 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
         unset({
           ca: caList(pr, d, at),
           caStick: bool(pr, d, 'caStick', at),
+          caUnreachable: caUnreachable(pr, d, at),
           server: server(pr, d, at),
           email: emailField(pr, d, 'email', at),
           keyType: await keyType(pr, d, at),
@@ -606,6 +619,28 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
 const CA_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
 /** `ca:` — one CA id, or an ordered list (`[letsencrypt, zerossl]` or "letsencrypt,zerossl"): kept as the ids joined by commas. */
+/** `caUnreachable: { runs: 3, period: 6h, margin: 7d }` (each optional). */
+function caUnreachable(pr: Problems, o: Obj, at: FieldPath): CaUnreachableSettings | undefined {
+  const v = o.caUnreachable;
+  if (v === undefined || v === null) return undefined;
+  const here = [...at, 'caUnreachable'];
+  if (!isObj(v)) {
+    pr.add(here, `expected a mapping { runs, period, margin }, got ${describe(v)}`);
+    return undefined;
+  }
+  knownKeys(pr, v, here, ['runs', 'period', 'margin']);
+  const dur = (k: 'period' | 'margin'): number | undefined => {
+    if (v[k] === undefined || v[k] === null) return undefined;
+    const ms = parseDuration(v[k]);
+    if (ms === undefined || ms > 365 * 86_400_000) {
+      pr.add([...here, k], `expected a duration such as "6h" or "7d" (at most a year), got ${describe(v[k])}`);
+      return undefined;
+    }
+    return ms;
+  };
+  return unset({ runs: int(pr, v, 'runs', here, 1, 100), periodMs: dur('period'), marginMs: dur('margin') });
+}
+
 function caList(pr: Problems, o: Obj, at: FieldPath): string | undefined {
   const v = o.ca;
   if (v === undefined || v === null) return undefined;
@@ -616,6 +651,10 @@ function caList(pr: Problems, o: Obj, at: FieldPath): string | undefined {
   }
   if (new Set(list).size !== list.length) {
     pr.add([...at, 'ca'], 'names a CA twice');
+    return undefined;
+  }
+  if (list.length > MAX_CA_LIST) {
+    pr.add([...at, 'ca'], `names ${list.length} CAs; a fail-over list holds at most ${MAX_CA_LIST}`);
     return undefined;
   }
   return (list as string[]).join(',');

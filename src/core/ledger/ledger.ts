@@ -48,6 +48,7 @@ const REQUIRED_TABLES: readonly string[][] = [
   ['ca_choices'], // 8: CA fail-over choices
   ['leases', 'http_challenges'], // 9: per-lineage leases, fleet HTTP-01 answers
   ['notifications'], // 10: notification events and their delivery (docs/notify.md)
+  ['ca_outages'], // 11: CAs that could not be reached, counted per run (fail-over)
 ];
 
 // SQLite-only statements (the file's own catalogue), named so the PostgreSQL statement check (ledger-backends.test.ts) knows them apart.
@@ -312,6 +313,22 @@ export interface CaChoiceRow {
   first_ca_id: string;
   failed_over: number;
   reason: string;
+}
+
+/** A CA directory that could not be reached, over one or more runs (table ca_outages). */
+export interface CaOutageRow {
+  directory_url: string;
+  ca_id: string;
+  /** First failure of this outage, and the latest. */
+  first_at: number;
+  last_at: number;
+  /** Distinct runs that could not reach it (a run that fails twice counts once). */
+  runs: number;
+  last_run: string;
+  /** refused | timeout | reset | dns | tls | network | http-5xx */
+  kind: string;
+  endpoint: string;
+  detail: string;
 }
 
 /**
@@ -1084,6 +1101,19 @@ export class Ledger {
     });
   }
 
+  /**
+   * Close open orders nothing will resume (fail-over away from a CA given up as unreachable, docs/cas.md):
+   * state 'failed', with an order_events row saying why. They still count against that CA's limits.
+   */
+  abandonOrders(ids: readonly number[], now: number, detail: string): void {
+    this.tx(() => {
+      for (const id of ids) {
+        this.db.prepare("UPDATE orders SET state = 'failed', updated_at = ? WHERE id = ? AND state = 'open'").run(now, id);
+        this.db.prepare('INSERT INTO order_events (order_id, at, step, status, detail) VALUES (?, ?, ?, ?, ?)').run(id, now, 'abandoned', null, redact(detail).slice(0, 1000));
+      }
+    });
+  }
+
   /** Remove a journalled order that never reached the CA (no order URL): nothing happened, so nothing to keep. */
   discardUnsentOrder(id: number): void {
     this.tx(() => {
@@ -1281,6 +1311,51 @@ export class Ledger {
       .run(JSON.stringify(u.delivered), u.lastError === null ? null : redact(u.lastError), u.doneAt, id);
   }
 
+  // ------------------------------------------------------------- CA outages
+
+  /**
+   * What identifies this run for ca_outages.runs: the renew run's id once startRun was called
+   * (a daemon runs many in one process), else this process's opening of the ledger.
+   */
+  runKey = `proc:${process.pid}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
+  private readonly reachedUrls = new Set<string>();
+
+  /** A CA could not be reached now: open its outage, or count this run in it (once per run). */
+  recordCaUnreachable(o: { directory_url: string; ca_id: string; at: number; kind: string; endpoint: string; detail: string }): CaOutageRow {
+    this.reachedUrls.delete(o.directory_url);
+    const detail = redact(o.detail).slice(0, 500);
+    return this.tx(() => {
+      const row = this.caOutage(o.directory_url);
+      if (!row) {
+        this.db
+          .prepare('INSERT INTO ca_outages (directory_url, ca_id, first_at, last_at, runs, last_run, kind, endpoint, detail) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)')
+          .run(o.directory_url, o.ca_id, o.at, o.at, this.runKey, o.kind, o.endpoint, detail);
+      } else {
+        const runs = row.last_run === this.runKey ? row.runs : row.runs + 1;
+        this.db
+          .prepare('UPDATE ca_outages SET last_at = ?, runs = ?, last_run = ?, kind = ?, endpoint = ?, detail = ? WHERE directory_url = ?')
+          .run(Math.max(row.last_at, o.at), runs, this.runKey, o.kind, o.endpoint, detail, o.directory_url);
+      }
+      return this.caOutage(o.directory_url)!;
+    });
+  }
+
+  /** The CA answered (any HTTP answer below 500): its outage, if any, is over. One write per URL per run. */
+  noteCaReached(directoryUrl: string): void {
+    if (this.reachedUrls.has(directoryUrl)) return;
+    this.reachedUrls.add(directoryUrl);
+    this.db.prepare('DELETE FROM ca_outages WHERE directory_url = ?').run(directoryUrl);
+  }
+
+  caOutage(directoryUrl: string): CaOutageRow | undefined {
+    const r = this.db.prepare('SELECT * FROM ca_outages WHERE directory_url = ?').get(directoryUrl) as CaOutageRow | undefined;
+    return r ? { ...r, first_at: Number(r.first_at), last_at: Number(r.last_at), runs: Number(r.runs) } : undefined;
+  }
+
+  caOutages(): CaOutageRow[] {
+    return (this.db.prepare('SELECT * FROM ca_outages ORDER BY first_at').all() as CaOutageRow[]).map((r) => ({ ...r, first_at: Number(r.first_at), last_at: Number(r.last_at), runs: Number(r.runs) }));
+  }
+
   // ---------------------------------------------------------------- problems
 
   recordProblem(p: Omit<ProblemRow, 'id'>): number {
@@ -1291,6 +1366,11 @@ export class Ledger {
       )
       .get({ ...p, detail: p.detail === null ? null : redact(p.detail) }) as { id: number };
     return id;
+  }
+
+  /** The latest problem recorded for a lineage (which step the CA refused last). */
+  lastProblemOf(lineage: string): ProblemRow | undefined {
+    return this.db.prepare('SELECT * FROM problems WHERE lineage = ? ORDER BY id DESC LIMIT 1').get(lineage) as ProblemRow | undefined;
   }
 
   problems(limit = 100): ProblemRow[] {
@@ -1727,7 +1807,10 @@ export class Ledger {
   // -------------------------------------------------------------------- runs
 
   startRun(command: string, now: number): number {
-    return (this.db.prepare('INSERT INTO runs (command, started_at) VALUES (?, ?) RETURNING id').get(command, now) as { id: number }).id;
+    const id = (this.db.prepare('INSERT INTO runs (command, started_at) VALUES (?, ?) RETURNING id').get(command, now) as { id: number }).id;
+    this.runKey = `run:${id}`;
+    this.reachedUrls.clear();
+    return id;
   }
 
   finishRun(id: number, exitCode: number, summary: unknown, now: number): void {

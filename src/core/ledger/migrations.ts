@@ -349,4 +349,22 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX notifications_subject ON notifications(kind, subject, created_at);
   CREATE INDEX notifications_pending ON notifications(done_at, created_at);
   `,
+  // 11: CA outages (docs/cas.md "Unreachable across runs"). One row per CA directory that could not be
+  //     reached (connection refused, time-out, TLS or DNS failure, a cut connection, 5xx after the
+  //     retries — never a 4xx answer, which is a CA that answered): since when, the last failure, how
+  //     many distinct runs failed (last_run: the run that counted last), and what failed. The row is
+  //     deleted as soon as the CA answers again. Fail-over counts these runs; never a credential.
+  `
+  CREATE TABLE ca_outages (
+    directory_url TEXT PRIMARY KEY,
+    ca_id TEXT NOT NULL,
+    first_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    runs INTEGER NOT NULL,
+    last_run TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    detail TEXT NOT NULL
+  );
+  `,
 ];

@@ -29,6 +29,8 @@ import { LEASE_TTL_MS, tryAcquireLease, usesLeases } from '../store/lease.js';
 export interface RenewOptions {
   /** Renew when fewer than this many days are left (overrides ARI and the lifetime rule). */
   days?: number;
+  /** An ordered list of CA ids to choose from for every lineage of this run, instead of each lineage's own list (library renew({ ca })). */
+  cas?: string[];
   forceRenewal?: boolean;
   dryRun?: boolean;
   /** Lineages renewed at the same time. */
@@ -84,8 +86,11 @@ export interface LineageOutcome {
   serial?: string;
   notAfter?: number;
   ari?: { windowStart: number | null; windowEnd: number | null; chosenAt: number | null } | null;
-  /** The CA chosen from the lineage's CA list for this renewal, and why (docs/cas.md). */
-  ca?: { ca: string; first: string; failedOver: boolean; reason: string };
+  /**
+   * The CA chosen from the lineage's CA list for this renewal, and why (docs/cas.md); `verdicts`: what
+   * each CA of the list would have done (a notification of the fail-over can say why each was passed over).
+   */
+  ca?: { ca: string; first: string; failedOver: boolean; reason: string; verdicts?: import('../failover.js').CandidateVerdict[] };
   /** A due lineage not renewed (failed, blocked): when its current certificate expires (null: none). */
   expiresAt?: number | null;
   /** Blocked by the planner before anything was sent: the limits and when the request fits. */
@@ -315,6 +320,20 @@ const lazyGet =
     return acmeGet(url, { caBundle, verbose });
   };
 
+/**
+ * A Getter that does not ask a CA this run already found unreachable (ca_outages.last_run): its
+ * callers keep what they had (ARI: the old window or the lifetime rule), and a renew run over many
+ * lineages at a CA that times out does not wait for it once per lineage. Read only when a GET is due.
+ */
+const skipWhenDown =
+  (ledger: Ledger, get: Getter): Getter =>
+  async (url) => {
+    const origin = new URL(url).origin;
+    const down = ledger.caOutages().some((o) => o.last_run === ledger.runKey && new URL(o.directory_url).origin === origin);
+    if (down) throw new Error(`${origin} could not be reached earlier in this run`);
+    return get(url);
+  };
+
 async function renewOne(
   env: RunEnv,
   ledger: Ledger,
@@ -331,7 +350,7 @@ async function renewOne(
   const base = { lineage: l.name, names: l.names, hooks: [] as HookResult[] };
   const soonest = soonestExpiring(certs);
   const days = o.days ?? l.settings.renewDays;
-  const get = lazyGet(l.settings.caBundle, env.verbose ? (x) => env.sink.verbose(x) : undefined);
+  const get = skipWhenDown(ledger, lazyGet(l.settings.caBundle, env.verbose ? (x) => env.sink.verbose(x) : undefined));
 
   let ari: AriDecision | null = null;
   let replaces: string | null = null;
@@ -418,44 +437,74 @@ async function attemptDue(
   let ca = caForLineage(l);
   // A lineage with a CA list: plan against each CA, CAA for each, before anything is sent (failover.ts).
   // An open order stays with its CA (it is resumed there).
-  let caChoice: import('../failover.js').CaChoice | null = null;
-  const list = (full.settings.cas ?? []).map((id) => candidateFor(id, full)).filter((x): x is NonNullable<typeof x> => Boolean(x));
-  if (list.length > 1 && open.length === 0) {
-    const { chooseCa, waitUntilFor } = await import('../failover.js');
+  let caChoice = null as import('../failover.js').CaChoice | null;
+  const list = (o.cas ?? full.settings.cas ?? []).map((id) => candidateFor(id, full)).filter((x): x is NonNullable<typeof x> => Boolean(x));
+  const config = list.length > 1 ? await (await import('../config/index.js')).loadConfig(env.configFile) : null;
+  const failover = await import('../failover.js');
+  const waitUntil = soonest && !revokedAt(certs) ? failover.waitUntilFor(soonest.not_after) : null;
+  const choose = async (refused?: import('../failover.js').ChooseInput['refused']): Promise<import('../failover.js').CaChoice> => {
     const ordered = full.settings.caStick ? [...list.filter((c) => c.directoryUrl === full.directory_url), ...list.filter((c) => c.directoryUrl !== full.directory_url)] : list;
+    return failover.chooseCa(ledger, {
+      names: l.names,
+      keyType: full.key_type,
+      // The lineage's own CA bundle is that CA's (the reachability probe trusts it).
+      candidates: ordered.map((c) => ({ ...c, caBundle: c.ca.custom?.caBundle ?? (c.directoryUrl === full.directory_url ? full.settings.caBundle : undefined) })),
+      waitUntil,
+      renewalOf: l.name,
+      forceRenewal: o.forceRenewal,
+      current: { directoryUrl: full.directory_url, replaces, ariWindowOpen: ari?.windowOpen },
+      caa: o.precheck,
+      resolver: o.resolver ?? full.settings.resolver,
+      overrides: config!.policies,
+      now: env.now(),
+      unreachable: { policy: failover.unreachablePolicy(config!.defaults.caUnreachable), validity: soonest && !revokedAt(certs) ? { notBefore: soonest.not_before, notAfter: soonest.not_after } : null, nextRun: o.nextRun?.at ?? null, probe: true },
+      refused,
+    });
+  };
+  /** Use the CA chosen: the lineage moves to it (its bundle with it); `replaces` means nothing to another CA. */
+  const use = (c: import('../failover.js').CaChoice) => {
+    if (c.directoryUrl !== full.directory_url) {
+      const bundle = c.ca.custom?.caBundle;
+      ledger.saveLineage({ ...full, ca_id: c.ca.id, directory_url: c.directoryUrl, settings: { ...full.settings, ...(bundle ? { caBundle: bundle } : {}) }, now });
+      full = ledger.lineage(l.name)!;
+      replaces = null;
+    }
+    ca = c.ca;
+    caChoice = c;
+    ledger.recordCaChoice({ lineage: l.name, at: env.now(), ca_id: ca.id, directory_url: c.directoryUrl, first_ca_id: c.firstId, failed_over: c.failedOver ? 1 : 0, reason: c.reason });
+    const line = `${l.name}: CA ${ca.id}${c.failedOver ? ` instead of ${c.firstId} (fail-over)` : ''}: ${c.reason}.`;
+    if (c.failedOver) env.sink.attention(line);
+    else env.sink.verbose(line);
+  };
+  // Orders left open at the lineage's CA while it is recorded unreachable: the list's rule may give that CA
+  // up too (docs/cas.md). Only orders not yet finalized (no certificate can exist for them) are abandoned —
+  // closed in the journal, never resumed — and the renewal goes to the CA chosen.
+  if (list.length > 1 && open.length > 0 && ledger.caOutage(full.directory_url) && open.every((x) => ABANDONABLE_STEPS.has(x.step) && x.directory_url === full.directory_url)) {
+    let c: import('../failover.js').CaChoice;
     try {
-      caChoice = await chooseCa(ledger, {
-        names: l.names,
-        keyType: full.key_type,
-        candidates: ordered,
-        waitUntil: soonest && !revokedAt(certs) ? waitUntilFor(soonest.not_after) : null,
-        renewalOf: l.name,
-        forceRenewal: o.forceRenewal,
-        current: { directoryUrl: full.directory_url, replaces, ariWindowOpen: ari?.windowOpen },
-        caa: o.precheck,
-        resolver: o.resolver ?? full.settings.resolver,
-        overrides: (await (await import('../config/index.js')).loadConfig(env.configFile)).policies,
-        now,
-      });
+      c = await choose();
     } catch (err) {
       if (!(err instanceof CertctlError)) throw err;
       const block = err instanceof BlockedError ? err.block : undefined;
       return { ...base, action: err.exitCode === ExitCode.BLOCKED ? 'blocked' : 'failed', reason: err.message, nextAt: null, exitCode: err.exitCode, ari: ariInfo, expiresAt: soonest?.not_after ?? null, ...(block ? { block } : {}) };
     }
-    if (caChoice.directoryUrl !== full.directory_url) {
-      // The lineage moves to the CA chosen (its bundle with it); `replaces` means nothing to another CA.
-      const bundle = caChoice.ca.custom?.caBundle;
-      ledger.saveLineage({ ...full, ca_id: caChoice.ca.id, directory_url: caChoice.directoryUrl, settings: { ...full.settings, ...(bundle ? { caBundle: bundle } : {}) }, now });
-      full = ledger.lineage(l.name)!;
-      replaces = null;
+    const mine = c.verdicts.find((x) => x.directoryUrl === full.directory_url);
+    if (c.directoryUrl !== full.directory_url && mine?.unreachable?.givenUp) {
+      ledger.abandonOrders(open.map((x) => x.id), env.now(), `abandoned at ${mine.caId} (unreachable); renewed at ${c.ca.id} instead: ${c.reason}`);
+      env.sink.attention(`${l.name}: ${open.length} order(s) left open at ${mine.caId} abandoned (not finalized: no certificate exists for them).`);
+      open = [];
+      use(c);
     }
-    ca = caChoice.ca;
-    ledger.recordCaChoice({ lineage: l.name, at: now, ca_id: ca.id, directory_url: caChoice.directoryUrl, first_ca_id: caChoice.firstId, failed_over: caChoice.failedOver ? 1 : 0, reason: caChoice.reason });
-    const line = `${l.name}: CA ${ca.id}${caChoice.failedOver ? ` instead of ${caChoice.firstId} (fail-over)` : ''}: ${caChoice.reason}.`;
-    if (caChoice.failedOver) env.sink.attention(line);
-    else env.sink.verbose(line);
   }
-  const eab = await (await import('../failover.js')).customEab(ca);
+  if (list.length > 1 && open.length === 0 && !caChoice) {
+    try {
+      use(await choose());
+    } catch (err) {
+      if (!(err instanceof CertctlError)) throw err;
+      return { ...base, action: err.exitCode === ExitCode.BLOCKED ? 'blocked' : 'failed', reason: err.message, nextAt: null, exitCode: err.exitCode, ari: ariInfo };
+    }
+  }
+  let eab = await failover.customEab(ca);
   if (!(await beforeAttempt(l))) {
     return { ...base, action: 'failed', reason: 'the pre-hook failed; nothing was ordered', nextAt: null, exitCode: ExitCode.INTERNAL, ari: ariInfo, expiresAt: soonest?.not_after ?? null };
   }
@@ -481,7 +530,22 @@ async function attemptDue(
       if (replaces && err instanceof AcmeError && /alreadyReplaced|:conflict$/.test(err.problem.type)) {
         env.sink.verbose(`${l.name}: the CA says this certificate was already replaced; ordering without "replaces"`);
         result = await attempt(null);
-      } else throw err;
+      } else {
+        // A 429 to newOrder at a CA of the list, lasting past the renewal deadline: the next CA, in this run.
+        const refused = sameRunRefusal(err, caChoice, ledger, l.name, waitUntil, failover.refusalFor);
+        if (!refused) throw err;
+        env.sink.attention(`${l.name}: ${ca.id} refused newOrder (HTTP 429): ${(err as AcmeError).problem.detail}; choosing again from the list.`);
+        let next: import('../failover.js').CaChoice;
+        try {
+          next = await choose(refused);
+        } catch {
+          throw err; // no other CA can take it: the 429 stands, as recorded
+        }
+        if (next.directoryUrl === caChoice!.directoryUrl) throw err;
+        use(next);
+        eab = await failover.customEab(ca);
+        result = await attempt(null);
+      }
     }
     const c = result.certificates[0]!;
     const outcome: LineageOutcome = {
@@ -493,7 +557,7 @@ async function attemptDue(
       serial: c.serial,
       notAfter: c.notAfter,
       ari: ariInfo,
-      ...(caChoice ? { ca: { ca: ca.id, first: caChoice.firstId, failedOver: caChoice.failedOver, reason: caChoice.reason } } : {}),
+      ...(caChoice ? { ca: { ca: ca.id, first: caChoice.firstId, failedOver: caChoice.failedOver, reason: caChoice.reason, verdicts: caChoice.verdicts } } : {}),
     };
     // The CA that issued, and why (fail-over), for the hooks (docs/cas.md).
     const caEnv = { CERTCTL_CA: ca.id, ...(caChoice ? { CERTCTL_CA_FIRST: caChoice.firstId, CERTCTL_CA_FAILED_OVER: caChoice.failedOver ? '1' : '0', CERTCTL_CA_REASON: caChoice.reason } : {}) };
@@ -508,6 +572,29 @@ async function attemptDue(
     const retry = err instanceof AcmeError ? (err.problem.retryAfter ?? null) : null;
     return { ...base, action: blocked ? 'blocked' : 'failed', reason: err.message, nextAt: retry, exitCode: err.exitCode, ari: ariInfo, expiresAt: soonest?.not_after ?? null, ...(block ? { block } : {}) };
   }
+}
+
+/** Journal steps of an order before its CSR was sent: no certificate can exist for it, so it may be abandoned. */
+const ABANDONABLE_STEPS = new Set(['creating', 'created', 'authorizing']);
+
+/**
+ * The `refused` input for choosing again after `err`, when it is a 429 to newOrder from the CA a
+ * list chose, no order of the lineage is open (nothing else was spent there), and its Retry-After
+ * is later than the lineage can wait; else null.
+ */
+function sameRunRefusal(
+  err: unknown,
+  choice: import('../failover.js').CaChoice | null,
+  ledger: Ledger,
+  lineage: string,
+  waitUntil: number | null,
+  failoverRefusal: typeof import('../failover.js').refusalFor,
+): import('../failover.js').ChooseInput['refused'] | null {
+  if (!choice || !(err instanceof AcmeError) || !err.rateLimited) return null;
+  const last = ledger.lastProblemOf(lineage);
+  if (!last || last.endpoint !== 'newOrder' || last.http_status !== 429) return null;
+  if (ledger.openOrders(lineage).length > 0) return null;
+  return failoverRefusal(choice, err.problem, waitUntil);
 }
 
 async function computeAriId(ledger: Ledger, store: LineageStore, l: ScannedLineage, cert: ScannedCertificate): Promise<string | null> {
