@@ -71,6 +71,9 @@ await esbuild.build({
   target: 'node20',
   minifyWhitespace: true,
   minifySyntax: true,
+  // A class in a lazily run module is emitted as `X = class _X`: without this, new.target.name (an
+  // error's kind in --json, certctl.error/1) would read _InterruptedError.
+  keepNames: true,
   sourcemap: true,
   sourcesContent: false,
   logLevel: 'warning',

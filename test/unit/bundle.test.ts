@@ -17,15 +17,17 @@ const TSC_MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 
 /** Run a built main(argv) (the bundle or tsc's) in a fresh process. */
 function runMain(file: string, args: string[], env: Record<string, string> = {}) {
-  const code = `const { main } = await import(${JSON.stringify(pathToFileURL(file).href)}); await main(process.argv);`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code, '--', ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
+  const code = `const { main } = await import(${JSON.stringify(pathToFileURL(file).href)}); await main(['node', 'certctl', ...${JSON.stringify(args)}]);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 let commands: string[] = [];
 beforeAll(() => {
   if (!fs.existsSync(BUNDLE) || !fs.existsSync(TSC_MAIN)) throw new Error('dist/ is missing: run `npm run build` first (npm test does).');
-  const help = runMain(BUNDLE, ['--help']).stdout;
+  const top = runMain(BUNDLE, ['--help']);
+  const help = top.stdout;
+  if (!help.includes('Commands:')) throw new Error(`certctl --help: exit ${top.code}, ${top.stderr.slice(0, 500)}`);
   commands = [...help.split('Commands:')[1]!.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
 });
 
@@ -36,6 +38,13 @@ describe('the bundled CLI (dist/certctl.js)', () => {
     expect(statics).toEqual(['node:module']);
     // better-sqlite3 is required from node_modules (native), never inlined.
     expect(text).toContain('require("better-sqlite3")');
+  });
+
+  it('keeps class names: a class the bundler renames (X = class _X) still says X (an error\'s kind in --json)', () => {
+    const text = fs.readFileSync(BUNDLE, 'utf8');
+    const renamed = [...text.matchAll(/([A-Za-z0-9$]+)=class _\1\b/g)].map((m) => m[1]!);
+    expect(renamed).toContain('InterruptedError');
+    expect(renamed.filter((n) => !text.includes(`__name(this,"${n.replace(/\d+$/, '')}")`))).toEqual([]);
   });
 
   it('gives the same help as the file-by-file build, for the program and every command', () => {
