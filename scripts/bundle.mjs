@@ -1,27 +1,30 @@
 #!/usr/bin/env node
 /**
- * The command line as one ES module: dist/certctl.js (+ .map), run by bin/certctl.js. `npm run build`
- * runs tsc first (dist/index.js, the .d.ts files and dist/core/… for the library entry and the tests),
- * then this. Why one file and why these options, with the numbers: docs/architecture.md
- * "How dist/ is built" and BENCHMARKS.md.
+ * The command line bundled with esbuild: dist/cli/<command>.bundle.js for each command (what that
+ * command can reach, and nothing else), and dist/certctl.js with every command (help, unknown
+ * commands), each with its .map. bin/certctl.js picks one (commandOf, the same rule main.ts uses).
+ * `npm run build` runs tsc first (dist/index.js, the .d.ts files and dist/core/… for the library entry
+ * and the tests; dist/cli/commands/index.js for bin/), then this. Why these options, with the numbers:
+ * docs/architecture.md "How dist/ is built" and BENCHMARKS.md.
  *
- * - One file, no code splitting: certctl's own code reaches most modules through a lazy import(), so
- *   esbuild's splitting made a chunk per module (158 files; `plan` loaded 46 of them, as many as tsc's
- *   output). In one file a lazily imported module is still run only when first imported (esbuild's
- *   lazy module wrappers); what it costs is parsing the whole file once.
+ * - No code splitting: certctl reaches most modules through a lazy import(), so esbuild's splitting
+ *   made a chunk per module (158 files; `plan` loaded 46, as many as tsc's output). In one file a
+ *   lazily imported module still runs only when first imported (esbuild's lazy module wrappers); what
+ *   it costs is parsing the file, so each command gets a file of its own: `status` parses 266 kB
+ *   instead of the 775 kB of every command.
  * - Packages and node: built-ins stay outside and are `require`d when the module that imports them
  *   first runs (lazyExternals below). An ES module's static imports all load before its first line
  *   runs, so a one-file bundle with plain external imports loads node-forge, SQLite and node:tls for a
  *   `status`. better-sqlite3 (a native addon) and pg must stay outside anyway. commander is the
  *   exception: every command line needs it, and inside the bundle it is one parse instead of ten files.
- * - Whitespace and syntax minified (a smaller file parses faster), identifiers kept: a stack trace
- *   names certctl's functions even without the source map. The map (dist/certctl.js.map) is read
- *   only when CERTCTL_DEBUG is set or --verbose is given (bin/certctl.js), so traces then name src/ files.
+ * - Whitespace and syntax minified (a smaller file parses faster), identifiers and class names kept,
+ *   so a stack trace names certctl's functions even without the source map. The map is read only when
+ *   CERTCTL_DEBUG is set or --verbose is given (bin/certctl.js), so traces then name src/ files.
  */
 import * as esbuild from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
@@ -60,10 +63,28 @@ function esOnly(spec) {
   return meta.type === 'module' && !JSON.stringify(meta.exports ?? {}).includes('"require"');
 }
 
-await esbuild.build({
+/** Only command `only` can be loaded (src/cli/commands/index.ts rewritten): a per-command bundle. */
+function onlyCommand(only) {
+  return {
+    name: 'only-command',
+    setup(build) {
+      build.onLoad({ filter: /src[\\/]cli[\\/]commands[\\/]index\.ts$/ }, (a) => {
+        const text = fs.readFileSync(a.path, 'utf8');
+        let kept = 0;
+        const contents = text.replace(/^(\s+)([a-z]+): \(\) => import\('\.\/([a-z-]+)\.js'\),$/gm, (line, sp, name) => {
+          if (name === only) { kept++; return line; }
+          return `${sp}${name}: () => Promise.reject(new Error('certctl: the ${only} bundle cannot load ${name}')),`;
+        });
+        if (kept !== 1) throw new Error(`scripts/bundle.mjs: commands/index.ts has no loader line for ${only}`);
+        return { contents, loader: 'ts' };
+      });
+    },
+  };
+}
+
+const options = {
   absWorkingDir: ROOT,
   entryPoints: ['src/cli/main.ts'],
-  outfile: process.env.CERTCTL_BUNDLE_OUT ?? path.join(ROOT, 'dist', 'certctl.js'),
   bundle: true,
   splitting: false,
   format: 'esm',
@@ -77,8 +98,13 @@ await esbuild.build({
   sourcemap: true,
   sourcesContent: false,
   logLevel: 'warning',
-  plugins: [lazyExternals],
   define: { CERTCTL_VERSION: JSON.stringify(pkg.version) },
   // The `require` the stand-ins above call (an ES module has none of its own).
   banner: { js: "import{createRequire as __certctlRequire}from'node:module';const require=__certctlRequire(import.meta.url);" },
-});
+};
+const OUT = process.env.CERTCTL_BUNDLE_OUT ?? path.join(ROOT, 'dist');
+const { COMMANDS } = await import(pathToFileURL(path.join(ROOT, 'dist', 'cli', 'commands', 'index.js')).href);
+await Promise.all([
+  esbuild.build({ ...options, outfile: path.join(OUT, 'certctl.js'), plugins: [lazyExternals] }),
+  ...Object.keys(COMMANDS).map((c) => esbuild.build({ ...options, outfile: path.join(OUT, 'cli', `${c}.bundle.js`), plugins: [lazyExternals, onlyCommand(c)] })),
+]);
