@@ -4,13 +4,15 @@
  * (acme-client, SQLite, crypto) are imported inside actions so `--version`
  * and `--help` start fast.
  */
-import type { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode } from '../core/errors.js';
 import { installPipeGuards, write } from './output.js';
 
 const require = createRequire(import.meta.url);
-const pkg = require('../../package.json') as { version: string };
+/** Set by the bundler (scripts/bundle.mjs `define`): the bundled CLI reads no package.json at start-up. */
+declare const CERTCTL_VERSION: string | undefined;
+const version: string = typeof CERTCTL_VERSION === 'string' ? CERTCTL_VERSION : (require('../../package.json') as { version: string }).version;
 
 export const EXIT_CODES_HELP = `
 Coming from certbot? certctl migrate certbot --dry-run lists the switch (certbot's
@@ -28,13 +30,11 @@ Exit codes:
 `;
 
 export function buildProgram(): Command {
-  // commander (and the node:child_process it loads) only when a command line is parsed, not for --version.
-  const { Command, Option } = require('commander') as typeof import('commander');
   const program = new Command();
   program
     .name('certctl')
     .description('ACME client with a ledger: predicts rate limits before asking, never orders what it already holds.')
-    .version(pkg.version, '-V, --version')
+    .version(version, '-V, --version')
     .option('--state-dir <dir>', 'state directory (ledger, accounts, live/, archive/); default /var/lib/certctl for root, $XDG_STATE_HOME/certctl otherwise; env CERTCTL_HOME')
     .option('--ledger <file|url>', 'the ledger: a SQLite file (default <state-dir>/ledger.sqlite) or postgres://user@host/db, one ledger shared by a fleet (docs/fleet.md); env CERTCTL_LEDGER')
     .option('--host <name>', 'this host\'s name in a fleet sharing a PostgreSQL ledger (default: the hostname); env CERTCTL_HOST')
@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<void> {
   // `certctl --version` alone: answered before commander and the ten command modules load
   // (a third of certctl's start-up; BENCHMARKS.md "cold start"). Same output as commander's.
   if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) {
-    write(process.stdout, pkg.version + '\n');
+    write(process.stdout, version + '\n');
     return;
   }
   const program = buildProgram();

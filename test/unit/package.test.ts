@@ -26,12 +26,19 @@ beforeAll(() => {
 });
 
 describe('npm pack', () => {
-  it('ships the CLI: bin/, the built main, the README', () => {
+  it('ships the CLI: bin/, the bundled CLI and its map, the library, the README', () => {
     expect(files).toContain('bin/certctl.js');
-    expect(files).toContain('dist/cli/main.js');
+    expect(files).toContain('dist/certctl.js');
+    expect(files).toContain('dist/certctl.js.map');
+    expect(files).toContain('dist/cli/status.bundle.js');
+    expect(files).toContain('dist/cli/commands/index.js'); // bin/ picks the bundle with its commandOf
+    expect(files).toContain('dist/index.js');
+    expect(files).toContain('dist/index.d.ts');
     expect(files).toContain('README.md');
-    // Every module bin/ loads is there: the package works without the source tree.
+    // Every module the library entry loads is there: the package works without the source tree.
     expect(files.filter((f) => f.startsWith('dist/core/')).length).toBeGreaterThan(20);
+    // The build tooling stays home.
+    expect(files.filter((f) => f.startsWith('scripts/'))).toEqual([]);
   });
 
   it('lists no test server: nothing under testkit/, dist-testkit/ or test/', () => {

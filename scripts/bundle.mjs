@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+/**
+ * The command line bundled with esbuild: dist/cli/<command>.bundle.js for each command (what that
+ * command can reach, and nothing else), and dist/certctl.js with every command (help, unknown
+ * commands), each with its .map. bin/certctl.js picks one (commandOf, the same rule main.ts uses).
+ * `npm run build` runs tsc first (dist/index.js, the .d.ts files and dist/core/… for the library entry
+ * and the tests; dist/cli/commands/index.js for bin/), then this. Why these options, with the numbers:
+ * docs/architecture.md "How dist/ is built" and BENCHMARKS.md.
+ *
+ * - No code splitting: certctl reaches most modules through a lazy import(), so esbuild's splitting
+ *   made a chunk per module (158 files; `plan` loaded 46, as many as tsc's output). In one file a
+ *   lazily imported module still runs only when first imported (esbuild's lazy module wrappers); what
+ *   it costs is parsing the file, so each command gets a file of its own: `status` parses 266 kB
+ *   instead of the 775 kB of every command.
+ * - Packages and node: built-ins stay outside and are `require`d when the module that imports them
+ *   first runs (lazyExternals below). An ES module's static imports all load before its first line
+ *   runs, so a one-file bundle with plain external imports loads node-forge, SQLite and node:tls for a
+ *   `status`. better-sqlite3 (a native addon) and pg must stay outside anyway. commander is the
+ *   exception: every command line needs it, and inside the bundle it is one parse instead of ten files.
+ * - Whitespace and syntax minified (a smaller file parses faster), identifiers and class names kept,
+ *   so a stack trace names certctl's functions even without the source map. The map is read only when
+ *   CERTCTL_DEBUG is set or --verbose is given (bin/certctl.js), so traces then name src/ files.
+ */
+import * as esbuild from 'esbuild';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+/** Bundled into the file instead of required from node_modules. */
+const INLINE = new Set(['commander']);
+
+const lazyExternals = {
+  name: 'lazy-externals',
+  setup(build) {
+    build.onResolve({ filter: /^[^./]/ }, (a) => {
+      if (a.namespace === 'lazy-external') return { path: a.path, external: true };
+      if (INLINE.has(packageName(a.path))) return undefined; // esbuild resolves and bundles it
+      // import() stays import(): it is lazy already. So does an ES-only package (chalk, the proxy
+      // agents): require() of an ES module needs Node 20.19, and engines says >=20.
+      if (a.kind === 'dynamic-import' || esOnly(a.path)) return { path: a.path, external: true };
+      return { path: a.path, namespace: 'lazy-external' };
+    });
+    // A CommonJS stand-in: esbuild runs it (and so the require) when the importing module first runs.
+    build.onLoad({ filter: /.*/, namespace: 'lazy-external' }, (a) => ({ contents: `module.exports = require(${JSON.stringify(a.path)});`, loader: 'js' }));
+  },
+};
+
+function packageName(spec) {
+  return /^(@[^/]+\/)?[^/]+/.exec(spec)?.[0] ?? spec;
+}
+
+/** A package without a CommonJS entry ("type": "module" and no "require" condition). */
+function esOnly(spec) {
+  if (spec.startsWith('node:')) return false;
+  let meta;
+  try {
+    meta = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', packageName(spec), 'package.json'), 'utf8'));
+  } catch {
+    return false; // a built-in named without node: (fs, path …)
+  }
+  return meta.type === 'module' && !JSON.stringify(meta.exports ?? {}).includes('"require"');
+}
+
+/** Only command `only` can be loaded (src/cli/commands/index.ts rewritten): a per-command bundle. */
+function onlyCommand(only) {
+  return {
+    name: 'only-command',
+    setup(build) {
+      build.onLoad({ filter: /src[\\/]cli[\\/]commands[\\/]index\.ts$/ }, (a) => {
+        const text = fs.readFileSync(a.path, 'utf8');
+        let kept = 0;
+        const contents = text.replace(/^(\s+)([a-z]+): \(\) => import\('\.\/([a-z-]+)\.js'\),$/gm, (line, sp, name) => {
+          if (name === only) { kept++; return line; }
+          return `${sp}${name}: () => Promise.reject(new Error('certctl: the ${only} bundle cannot load ${name}')),`;
+        });
+        if (kept !== 1) throw new Error(`scripts/bundle.mjs: commands/index.ts has no loader line for ${only}`);
+        return { contents, loader: 'ts' };
+      });
+    },
+  };
+}
+
+const options = {
+  absWorkingDir: ROOT,
+  entryPoints: ['src/cli/main.ts'],
+  bundle: true,
+  splitting: false,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  // A class in a lazily run module is emitted as `X = class _X`: without this, new.target.name (an
+  // error's kind in --json, certctl.error/1) would read _InterruptedError.
+  keepNames: true,
+  sourcemap: true,
+  sourcesContent: false,
+  logLevel: 'warning',
+  define: { CERTCTL_VERSION: JSON.stringify(pkg.version) },
+  // The `require` the stand-ins above call (an ES module has none of its own).
+  banner: { js: "import{createRequire as __certctlRequire}from'node:module';const require=__certctlRequire(import.meta.url);" },
+};
+const OUT = process.env.CERTCTL_BUNDLE_OUT ?? path.join(ROOT, 'dist');
+const { COMMANDS } = await import(pathToFileURL(path.join(ROOT, 'dist', 'cli', 'commands', 'index.js')).href);
+await Promise.all([
+  esbuild.build({ ...options, outfile: path.join(OUT, 'certctl.js'), plugins: [lazyExternals] }),
+  ...Object.keys(COMMANDS).map((c) => esbuild.build({ ...options, outfile: path.join(OUT, 'cli', `${c}.bundle.js`), plugins: [lazyExternals, onlyCommand(c)] })),
+]);

@@ -1,0 +1,107 @@
+/**
+ * The command line ships bundled (scripts/bundle.mjs; docs/architecture.md "How dist/ is built"):
+ * dist/cli/<command>.bundle.js per command and dist/certctl.js with all of them. Each must behave as
+ * the file-by-file build of the same sources (dist/cli/main.js) does — the same help for every
+ * command, the same usage errors and exit codes — load nothing outside itself before its first line
+ * runs, keep class names, and map stack traces to src/ when CERTCTL_DEBUG is set; bin/certctl.js must
+ * run the named command's bundle.
+ * Needs `npm run build` first (npm test does).
+ */
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BUNDLE = path.join(ROOT, 'dist', 'certctl.js');
+const TSC_MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
+
+/** Run a built main(argv) (the bundle or tsc's) in a fresh process. */
+function runMain(file: string, args: string[], env: Record<string, string> = {}) {
+  const code = `const { main } = await import(${JSON.stringify(pathToFileURL(file).href)}); await main(['node', 'certctl', ...${JSON.stringify(args)}]);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+let commands: string[] = [];
+beforeAll(() => {
+  if (!fs.existsSync(BUNDLE) || !fs.existsSync(TSC_MAIN)) throw new Error('dist/ is missing: run `npm run build` first (npm test does).');
+  const top = runMain(BUNDLE, ['--help']);
+  const help = top.stdout;
+  if (!help.includes('Commands:')) throw new Error(`certctl --help: exit ${top.code}, ${top.stderr.slice(0, 500)}`);
+  commands = [...help.split('Commands:')[1]!.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+});
+
+const perCommand = (c: string) => path.join(ROOT, 'dist', 'cli', `${c}.bundle.js`);
+
+describe('the bundled CLI (dist/certctl.js, dist/cli/<command>.bundle.js)', () => {
+  it('imports nothing at the top of any bundle but node:module: packages and built-ins load when first used', () => {
+    for (const file of [BUNDLE, ...commands.map(perCommand)]) {
+      const text = fs.readFileSync(file, 'utf8');
+      const statics = [...text.matchAll(/(?:^|[;\n}])import\s*(?:[\w${},\s*]+from\s*)?["']([^"']+)["']/g)].map((m) => m[1]);
+      expect({ file, statics }).toEqual({ file, statics: ['node:module'] });
+    }
+    // better-sqlite3 is required from node_modules (native), never inlined.
+    expect(fs.readFileSync(BUNDLE, 'utf8')).toContain('require("better-sqlite3")');
+  });
+
+  it('a command\'s bundle holds that command only: status does not carry issue\'s ACME code', () => {
+    const status = fs.readFileSync(perCommand('status'), 'utf8');
+    expect(status).not.toContain('acme-client');
+    expect(status.length).toBeLessThan(fs.readFileSync(BUNDLE, 'utf8').length / 2);
+    expect(fs.readFileSync(perCommand('issue'), 'utf8')).toContain('"acme-client"');
+  });
+
+  it('bin/certctl.js runs the named command\'s bundle (as commandOf reads the command line), the full one otherwise', () => {
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-bundle-'));
+    try {
+      for (const [args, file] of [
+        [['--state-dir', state, 'status'], 'dist/cli/status.bundle.js'],
+        [['certificates', '--state-dir', state], 'dist/cli/status.bundle.js'],
+        [['--state-dir', state, '--json', 'limits'], 'dist/cli/limits.bundle.js'],
+        [['help', 'status'], 'dist/certctl.js'],
+        [['--help'], 'dist/certctl.js'],
+      ] as const) {
+        // Which bundle a run loaded: the ESM loader's trace of the files it opens (NODE_DEBUG=esm).
+        const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'certctl.js'), ...args], { encoding: 'utf8', env: { ...process.env, NODE_DEBUG: 'esm' } });
+        expect({ args, code: r.status }).toEqual({ args, code: 0 });
+        const loaded = [...r.stderr.matchAll(/dist\/(?:certctl\.js|cli\/[a-z-]+\.bundle\.js)/g)].map((m) => m[0]);
+        expect({ args, loaded: [...new Set(loaded)] }).toEqual({ args, loaded: [file] });
+      }
+    } finally {
+      fs.rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps class names: a class the bundler renames (X = class _X) still says X (an error\'s kind in --json)', () => {
+    const text = fs.readFileSync(perCommand('issue'), 'utf8');
+    const renamed = [...text.matchAll(/([A-Za-z0-9$]+)=class _\1\b/g)].map((m) => m[1]!);
+    expect(renamed).toContain('InterruptedError');
+    expect(renamed.filter((n) => !text.includes(`__name(this,"${n.replace(/\d+$/, '')}")`))).toEqual([]);
+  });
+
+  it('gives the same help as the file-by-file build, for the program and every command', () => {
+    expect(commands.length).toBeGreaterThan(15);
+    for (const args of [['--help'], ...commands.map((c) => [c, '--help'])]) {
+      const b = runMain(TSC_MAIN, args);
+      expect(b.code).toBe(0);
+      for (const file of args[0] === '--help' ? [BUNDLE] : [BUNDLE, perCommand(args[0]!)]) expect({ file, args, ...runMain(file, args) }).toEqual({ file, args, ...b });
+    }
+  });
+
+  it('gives the same usage errors and exit codes (text and --json), and the same version', () => {
+    for (const [args, own] of [[['--version']], [['frobnicate']], [['--json', 'frobnicate']], [['issue'], 'issue'], [['--json', 'plan', '--key-type', 'dsa', '-d', 'a.example.org'], 'plan'], [['plan', '-d', 'bad name'], 'plan'], [['renew', '--bogus'], 'renew']] as [string[], string?][]) {
+      const b = runMain(TSC_MAIN, args);
+      for (const file of own ? [BUNDLE, perCommand(own)] : [BUNDLE]) expect({ file, args, ...runMain(file, args) }).toEqual({ file, args, ...b });
+    }
+    expect(runMain(BUNDLE, ['--version']).stdout).toBe(`${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}\n`);
+  });
+
+  it('maps a stack trace to src/ through its source map (what bin/certctl.js turns on for CERTCTL_DEBUG / --verbose)', () => {
+    const code = `process.setSourceMapsEnabled(true); const m = await import(${JSON.stringify(pathToFileURL(BUNDLE).href)}); try { await m.main(null); } catch (e) { console.log(e.stack); }`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+    expect(r.stdout).toMatch(/at .*main \(.*src\/cli\/main\.ts:\d+:\d+\)/);
+  });
+});
