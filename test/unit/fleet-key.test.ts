@@ -65,7 +65,7 @@ describe('sealed rows in a PostgreSQL ledger', () => {
       ledger.db.prepare("DELETE FROM version_files WHERE lineage = 'b'").run();
 
       const k2 = loadFleetKey(keyFile('r2'));
-      expect(ledger.rotateFleetKey(k2)).toEqual({ files: 1, accounts: 1 });
+      expect(ledger.rotateFleetKey(k2)).toEqual({ files: 1, accounts: 1, orders: 0 });
       expect(ledger.fleetKeyId()).toBe(k2.keyId);
       expect(() => ledger.versionFiles('a', 1)).toThrow(/is not the key this ledger's secrets are sealed with/);
       ledger.sealer = k2;
