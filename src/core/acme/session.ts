@@ -18,6 +18,7 @@ import { interruption } from '../interrupt.js';
 import { classifyProblem } from '../limits/problems.js';
 import { scopes } from '../planner/plan.js';
 import { registeredDomain } from '../names.js';
+import { proxyFailureOf, proxyError } from '../net/proxy.js';
 import { configureTransport, withCallContext, takeNonce, safeUrl, requestTimeoutMs, RETRY_SCHEDULE_MS, type CallContext } from './transport.js';
 import { acmeAxios, internalsOf, loadAcme, type AcmeModule, type AcmeClient } from './adapter.js';
 
@@ -67,6 +68,8 @@ export function accountKeyPath(paths: StatePaths, directoryUrl: string): string 
 }
 
 function networkMessage(err: { code?: string; message: string }, url: string): NetworkError {
+  const viaProxy = proxyFailureOf(err);
+  if (viaProxy) return proxyError(viaProxy, `the ACME server at ${url}`);
   const code = err.code ?? '';
   if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || /timeout/i.test(err.message)) {
     const s = requestTimeoutMs() / 1000;

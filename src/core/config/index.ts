@@ -9,6 +9,7 @@
  * (`config.yaml:12: certificates[1].domains: expected a list of names`) as an
  * InputError (exit 2), all of them at once, before anything is sent.
  */
+import { parseProxyUrl } from '../net/proxy.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
@@ -107,6 +108,8 @@ export interface Config {
   file: string | null;
   /** The fleet key file (absolute; relative to the config file), for a shared PostgreSQL ledger (docs/fleet.md). */
   fleetKey?: string;
+  /** The HTTP(S) proxy for requests to the CA side (docs/proxy.md); may carry credentials: never printed. */
+  proxy?: string;
   defaults: ConfigDefaults;
   policies: Record<string, PolicyOverride>;
   certificates: DeclaredCertificate[];
@@ -276,6 +279,28 @@ function str(pr: Problems, o: Obj, k: string, at: FieldPath, control = CONTROL):
   return v;
 }
 
+/** proxy: an http(s):// proxy URL ("" = direct, ignoring the environment); its message never repeats credentials. */
+function proxyField(pr: Problems, o: Obj): string | undefined {
+  const v = o.proxy;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') {
+    pr.add(['proxy'], 'expected a proxy URL such as http://proxy.example:3128');
+    return undefined;
+  }
+  if (v.trim() === '') return '';
+  if (CONTROL.test(v)) {
+    pr.add(['proxy'], 'contains a control character; expected a proxy URL such as http://proxy.example:3128');
+    return undefined;
+  }
+  try {
+    parseProxyUrl(v, 'proxy:');
+  } catch (err) {
+    pr.add(['proxy'], (err as Error).message);
+    return undefined;
+  }
+  return v;
+}
+
 /** An e-mail address for the ACME account contact. */
 function emailField(pr: Problems, o: Obj, k: string, at: FieldPath): string | undefined {
   const s = str(pr, o, k, at);
@@ -440,7 +465,8 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
     pr.add([], `expected a mapping with defaults, policies, certificates; got ${describe(root)}`);
     throw new InputError(pr.list.join('\n'), 'Fix the config file; nothing was sent.');
   }
-  knownKeys(pr, root, [], ['defaults', 'policies', 'certificates', 'fleetKey', 'cas', 'notify']);
+  knownKeys(pr, root, [], ['defaults', 'policies', 'certificates', 'fleetKey', 'cas', 'notify', 'proxy']);
+  const proxy = proxyField(pr, root);
   const notify = notifyField(pr, root.notify, base);
   const fleetKey = dirPath(pr, root, 'fleetKey', [], base);
   const policies: Record<string, PolicyOverride> = {};
@@ -514,7 +540,7 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
   }
 
   if (pr.list.length) throw new InputError(pr.list.join('\n'), `Fix the config file (${pr.list.length} problem${pr.list.length > 1 ? 's' : ''}); nothing was sent.`);
-  return { file: src.file, ...(fleetKey ? { fleetKey } : {}), ...(notify ? { notify } : {}), defaults, policies, certificates, cas };
+  return { file: src.file, ...(fleetKey ? { fleetKey } : {}), ...(proxy !== undefined ? { proxy } : {}), ...(notify ? { notify } : {}), defaults, policies, certificates, cas };
 }
 
 function safe<T>(fn: () => T): T | undefined {
