@@ -4,6 +4,7 @@
  * with every call wrapped so that a refusal becomes an AcmeError carrying the
  * problem document, recorded in the ledger before it is thrown.
  */
+import { utc } from '../clock.js';
 import fs from 'node:fs';
 import { readInputFile } from '../store/read.js';
 import path from 'node:path';
@@ -188,7 +189,7 @@ async function prepareCalls(opts: SessionOptions): Promise<{
           await reRegister(p.detail);
           return call(endpoint, fn, where, true);
         }
-        const when = p.retryAfter ? ` The CA says to retry after ${new Date(p.retryAfter).toISOString()}.` : '';
+        const when = p.retryAfter ? ` The CA says to retry after ${utc(p.retryAfter)}.` : '';
         throw new AcmeError(
           p,
           `The CA refused ${endpoint}: ${p.detail || p.type} (HTTP ${p.status}).${when}`,
@@ -372,7 +373,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
 /** RFC 8555 §7.3.6: certctl refuses to use an account it deactivated, and says how to get a new one. */
 export function deactivatedError(accountUrl: string | null, directoryUrl: string, at: number): CertctlError {
   return new CertctlError(
-    `The ACME account ${accountUrl ?? ''} at ${directoryUrl} was deactivated on ${new Date(at).toISOString()} (certctl account deactivate): the CA refuses everything it signs, so nothing was sent.`,
+    `The ACME account ${accountUrl ?? ''} at ${directoryUrl} was deactivated on ${utc(at)} (certctl account deactivate): the CA refuses everything it signs, so nothing was sent.`,
     ExitCode.CONFIG,
     `Register a new account: certctl account forget --server ${directoryUrl} --yes (the ledger keeps the old account's history), then run the command again.`,
   );
