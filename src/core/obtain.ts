@@ -223,7 +223,7 @@ async function obtainLeased(req: ObtainRequest, deps: ObtainDeps, lease: HeldLea
       // A fleet host that renews a lineage it never wrote: the current key is in the ledger.
       return ledger.fleetMode ? ledger.versionFiles(l.name, l.current_version).find((f) => f.file === `${keyFile.base}${keyFile.ext ?? '.pem'}`)?.data : undefined;
     };
-    const driver = new OrderDriver({ session, ledger, paths, solver, now, log, reuseKey: currentKey });
+    const driver = new OrderDriver({ session, ledger, paths, solver, now, log, reuseKey: currentKey, preferredChain: l.settings.preferredChain });
     if (!resumed) log(`Ordering ${spec.parts.length > 1 ? `${spec.parts.length} certificates` : 'a certificate'} for ${l.names.join(', ')} from ${req.ca.name}…`);
     let downloaded: PartResult[];
     if (solver.oneOrderAtATime) {

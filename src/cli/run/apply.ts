@@ -90,6 +90,7 @@ export function issueOptionsFor(c: DeclaredCertificate, cfg: Config, o: ApplyOpt
     staging: c.staging,
     caBundle: c.caBundle ?? d.caBundle,
     caStick: c.caStick ?? d.caStick,
+    preferredChain: c.preferredChain ?? d.preferredChain,
     email: c.email ?? d.email,
     keyType: c.keyType ?? d.keyType ?? '',
     certName: c.name,

@@ -52,6 +52,8 @@ export interface ConfigDefaults {
   ca?: string;
   /** After a fail-over, keep renewing at the CA that issued instead of returning to the first of the list. */
   caStick?: boolean;
+  /** The issuer CN of the topmost certificate of the chain to write, when the CA offers alternates (--preferred-chain). */
+  preferredChain?: string;
   server?: string;
   email?: string;
   keyType?: string;
@@ -91,6 +93,7 @@ export interface DeclaredCertificate {
   /** A CA id, or an ordered list joined by commas (fail-over). */
   ca?: string;
   caStick?: boolean;
+  preferredChain?: string;
   server?: string;
   staging?: boolean;
   email?: string;
@@ -450,8 +453,8 @@ function server(pr: Problems, o: Obj, at: FieldPath): string | undefined {
   return s;
 }
 
-const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile', 'caStick'] as const;
-const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'standaloneTls', 'tlsPort', 'dns', 'keyType', 'ca', 'caStick', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays', 'hosts'] as const;
+const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile', 'caStick', 'preferredChain'] as const;
+const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'standaloneTls', 'tlsPort', 'dns', 'keyType', 'ca', 'caStick', 'preferredChain', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays', 'hosts'] as const;
 
 function unset<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
@@ -485,6 +488,7 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
         unset({
           ca: caList(pr, d, at),
           caStick: bool(pr, d, 'caStick', at),
+          preferredChain: str(pr, d, 'preferredChain', at),
           server: server(pr, d, at),
           email: emailField(pr, d, 'email', at),
           keyType: await keyType(pr, d, at),
@@ -610,6 +614,7 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
     keyType: await keyType(pr, v, at),
     ca: caList(pr, v, at),
     caStick: bool(pr, v, 'caStick', at),
+    preferredChain: str(pr, v, 'preferredChain', at),
     server: server(pr, v, at),
     staging: bool(pr, v, 'staging', at),
     email: emailField(pr, v, 'email', at),
