@@ -86,6 +86,22 @@ describe('--preferred-chain', () => {
     }
   }, 120_000);
 
+  it('renew --preferred-chain switches a lineage to another chain and records it (an empty name: exit 2)', async () => {
+    const state = tempDir();
+    const name = 'switch.example.test';
+    expect((await issue(state, name)).code).toBe(0);
+    expect(verify(state, name, roots[0]!.file)).toBe(true);
+    expect(settings(state, name).preferredChain).toBeUndefined();
+    const r = await runCli(['--state-dir', state, 'renew', '--force-renewal', '--no-random-sleep', '--preferred-chain', roots[1]!.cn]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(verify(state, name, roots[1]!.file)).toBe(true);
+    expect(verify(state, name, roots[0]!.file)).toBe(false);
+    expect(settings(state, name).preferredChain).toBe(roots[1]!.cn);
+    const empty = await runCli(['--state-dir', state, 'renew', '--preferred-chain', ' ']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('--preferred-chain is empty.');
+  }, 120_000);
+
   it('a name no chain matches: the default chain, with a warning naming what was offered', async () => {
     const state = tempDir();
     const r = await issue(state, 'nomatch.example.test', ['--preferred-chain', 'No Such Root CA']);
@@ -102,5 +118,32 @@ describe('--preferred-chain', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(verify(state, 'cfgchain.example.test', roots[1]!.file)).toBe(true);
     expect(settings(state, 'cfgchain.example.test').preferredChain).toBe(roots[1]!.cn);
+  });
+
+  it('apply: a declared certificate’s preferredChain: wins over the defaults’', async () => {
+    const state = tempDir();
+    const config = path.join(tempDir(), 'config.yaml');
+    fs.writeFileSync(
+      config,
+      [
+        'defaults:',
+        `  server: ${pebble.directoryUrl}`,
+        `  caBundle: ${JSON.stringify(pebble.caBundle)}`,
+        `  webroot: ${JSON.stringify(pebble.webroot)}`,
+        `  resolver: ${JSON.stringify(pebble.dns.resolver)}`,
+        `  httpPort: ${pebble.httpPort}`,
+        '  email: ops@example.test',
+        `  preferredChain: ${JSON.stringify(roots[1]!.cn)}`,
+        'certificates:',
+        '  - domains: [applychain.example.test]',
+        `    preferredChain: ${JSON.stringify(roots[2]!.cn)}`,
+        '  - domains: [applydefault.example.test]',
+        '',
+      ].join('\n'),
+    );
+    const r = await runCli(['--state-dir', state, '--config', config, 'apply']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(verify(state, 'applychain.example.test', roots[2]!.file)).toBe(true);
+    expect(verify(state, 'applydefault.example.test', roots[1]!.file)).toBe(true);
   });
 });
