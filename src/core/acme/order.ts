@@ -20,7 +20,7 @@ import { CertctlError, ExitCode, ValidationError } from '../errors.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { generateKey, createCsr, parseKeyType, keyAlgoOfPem, type KeyAlgo } from '../keys/index.js';
 import { certFacts, splitPemChain, type CertFacts } from '../x509.js';
-import { parseRetryAfter } from './transport.js';
+import { parseRetryAfter, safeUrl } from './transport.js';
 import { fetchEnvelopedKey, isSm2Role } from '../ca/sm2acme.js';
 import { InterruptedError, interruption } from '../interrupt.js';
 
@@ -260,7 +260,20 @@ export class OrderDriver {
     const { alternateLinks, choosePreferredChain, topIssuerCn } = await import('./chain.js');
     const first = await this.o.session.postAsGet('certificate', url, where);
     const chains = [String(first.data)];
-    for (const alt of alternateLinks(first.headers.link)) chains.push(String((await this.o.session.postAsGet('certificate', alt, where)).data));
+    for (const alt of alternateLinks(first.headers.link)) {
+      // A signed POST-as-GET goes only to the CA that issued: an alternate elsewhere is not fetched.
+      let same = false;
+      try {
+        same = new URL(alt, url).origin === new URL(url).origin;
+      } catch {
+        /* not a URL */
+      }
+      if (!same) {
+        this.o.log(`warning: the CA linked an alternate chain outside its own origin (${safeUrl(alt).slice(0, 120)}); not fetched.`);
+        continue;
+      }
+      chains.push(String((await this.o.session.postAsGet('certificate', new URL(alt, url).href, where)).data));
+    }
     const i = choosePreferredChain(chains, cn);
     if (i >= 0) {
       if (i > 0) this.o.log(`Preferred chain "${cn}": writing alternate chain ${i} of ${chains.length - 1} the CA offered.`);
