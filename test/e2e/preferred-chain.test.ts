@@ -97,6 +97,11 @@ describe('--preferred-chain', () => {
     expect(verify(state, name, roots[1]!.file)).toBe(true);
     expect(verify(state, name, roots[0]!.file)).toBe(false);
     expect(settings(state, name).preferredChain).toBe(roots[1]!.cn);
+    // Renewing with a name the CA does not offer: the default chain, and the warning is shown by renew too (not only with --verbose).
+    const none = await runCli(['--state-dir', state, 'renew', '--force-renewal', '--no-random-sleep', '--preferred-chain', 'Gone Root CA']);
+    expect(none.code, none.stderr).toBe(0);
+    expect(`${none.stdout}${none.stderr}`).toMatch(/switch\.example\.test: warning: no chain the CA offered has its topmost certificate issued by "Gone Root CA"/);
+    expect(verify(state, name, roots[0]!.file)).toBe(true);
     const empty = await runCli(['--state-dir', state, 'renew', '--preferred-chain', ' ']);
     expect(empty.code).toBe(2);
     expect(empty.stderr).toContain('--preferred-chain is empty.');

@@ -75,6 +75,8 @@ export interface DriverOptions {
   reuseKey?: (role: string) => string | undefined;
   /** --preferred-chain: write the chain whose topmost certificate is issued by this CN, when the CA offers it (chain.ts). */
   preferredChain?: string;
+  /** Warnings the user must see (default: log). */
+  warn?: (line: string) => void;
 }
 
 export class OrderDriver {
@@ -269,7 +271,7 @@ export class OrderDriver {
         /* not a URL */
       }
       if (!same) {
-        this.o.log(`warning: the CA linked an alternate chain outside its own origin (${safeUrl(alt).slice(0, 120)}); not fetched.`);
+        (this.o.warn ?? this.o.log)(`warning: the CA linked an alternate chain outside its own origin (${safeUrl(alt).slice(0, 120)}); not fetched.`);
         continue;
       }
       chains.push(String((await this.o.session.postAsGet('certificate', new URL(alt, url).href, where)).data));
@@ -280,7 +282,7 @@ export class OrderDriver {
       return chains[i]!;
     }
     const offered = chains.map((c) => topIssuerCn(c) ?? '?').join('", "');
-    this.o.log(`warning: no chain the CA offered has its topmost certificate issued by "${cn}" (offered: "${offered}"); the default chain was written.`);
+    (this.o.warn ?? this.o.log)(`warning: no chain the CA offered has its topmost certificate issued by "${cn}" (offered: "${offered}"); the default chain was written.`);
     return chains[0]!;
   }
 

@@ -475,6 +475,7 @@ async function attemptDue(
         paths: env.paths,
         now: env.now,
         log: (x) => env.sink.verbose(x),
+        warn: (x) => env.sink.attention(`${full.name}: ${x}`),
         verbose: env.verbose ? (x) => env.sink.verbose(x) : undefined,
         gate: gateFor(env, ledger, full, ca, { precheck: o.precheck, renewal: true, replaces: rep, ariWindowOpen: caChoice && caChoice.directoryUrl !== l.directory_url ? undefined : ari?.windowOpen, resolver: o.resolver, httpPort: o.httpPort }),
       },
