@@ -41,14 +41,36 @@ export function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Pr
         plain(g.config, '--config');
       }
       if (g.stateDir !== undefined && g.stateDir.trim() === '') throw new (await import('../core/errors.js')).InputError('--state-dir is empty.', 'Give --state-dir a directory, or leave it out.');
+      if (g.proxy !== undefined && g.proxy.trim() !== '') {
+        const { parseProxyUrl } = await import('../core/net/proxy.js');
+        const { InputError } = await import('../core/errors.js');
+        if (CONTROL.test(g.proxy)) throw new InputError('--proxy contains a control character.', 'Give --proxy a proxy URL such as http://proxy.example:3128.');
+        if (parseProxyUrl(g.proxy, '--proxy').password) {
+          throw new InputError(
+            '--proxy carries a password, and every user of this machine can read a command line: certctl sent nothing.',
+            'Put the proxy URL with its credentials in HTTPS_PROXY or the config file\'s proxy: (mode 0600) instead of --proxy.',
+          );
+        }
+      }
       ctx = await makeContext(cmd);
       // The config file's CAs (cas:) are known to every command (--ca NAME, lineages at them). A config
       // that cannot be read is reported by the commands that use it, not here.
       // (Without a config file anywhere there is nothing to register: the config module is not even loaded.)
       const where = ctx.opts.config ?? defaultConfigPath();
-      if (ctx.opts.config !== undefined || existsSync(where) || existsSync(where.replace(/\.yaml$/, '.json'))) {
+      const hasConfig = ctx.opts.config !== undefined || existsSync(where) || existsSync(where.replace(/\.yaml$/, '.json'));
+      if (hasConfig) {
         await (await import('../core/config/index.js')).loadConfig(ctx.opts.config).catch(() => undefined);
       }
+      // The proxy for the CA side: --proxy, else the config's proxy: (read when a request is first made), else the environment.
+      const configFile = ctx.opts.config;
+      const { setProxyOverride } = await import('../core/net/proxy.js');
+      setProxyOverride({
+        flag: g.proxy,
+        config: hasConfig ? async () => {
+          const c = await (await import('../core/config/index.js')).loadConfig(configFile);
+          return { value: c.proxy, file: c.file };
+        } : undefined,
+      });
       code = (await fn(ctx, ...(args.slice(0, -1) as A))) ?? ExitCode.OK;
     } catch (caught) {
       const { CertctlError, faultError } = await import('../core/errors.js');

@@ -40,6 +40,7 @@ export function buildProgram(): Command {
     .option('--host <name>', 'this host\'s name in a fleet sharing a PostgreSQL ledger (default: the hostname); env CERTCTL_HOST')
     .option('--fleet-key <file>', 'the fleet key (mode 0600) sealing the keys a shared PostgreSQL ledger keeps; env CERTCTL_FLEET_KEY_FILE, or fleetKey: in the config (docs/fleet.md)')
     .option('--config <file>', 'config file (YAML or JSON); default /etc/certctl/config.yaml for root, $XDG_CONFIG_HOME/certctl/config.yaml otherwise')
+    .option('--proxy <url>', 'HTTP(S) proxy for requests to the CA side (ACME, ARI, CT): http://host:port ("" = direct); default the config\'s proxy:, else HTTPS_PROXY/https_proxy, ALL_PROXY; NO_PROXY honoured; readiness checks always go direct (docs/proxy.md)')
     .option('--json', 'print one JSON document (schemas in docs/json.md)')
     .option('-q, --quiet', 'print nothing unless something needs attention')
     .option('-v, --verbose', 'show each ACME request (never keys or tokens) on stderr')

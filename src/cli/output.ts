@@ -65,6 +65,8 @@ export interface GlobalOptions {
   host?: string;
   /** The fleet key file (--fleet-key; env CERTCTL_FLEET_KEY_FILE). */
   fleetKey?: string;
+  /** --proxy: the HTTP(S) proxy for the CA side ("" = direct). */
+  proxy?: string;
 }
 
 type Paint = (s: string) => string;

@@ -57,6 +57,8 @@ export interface IssueRequest {
   caBundle?: string;
   reuseKey?: boolean;
   profile?: string;
+  /** Write the chain whose topmost certificate is issued by this CN (when the CA offers alternates); recorded for renew. */
+  preferredChain?: string;
   resolver?: string;
   httpPort?: number;
   force?: boolean;
@@ -177,6 +179,7 @@ export async function issueLineage(env: RunEnv, ledger: Ledger, req: IssueReques
     ...(existing?.settings ?? {}),
     ...(req.reuseKey !== undefined ? { reuseKey: req.reuseKey } : {}),
     ...(req.profile ? { profile: req.profile } : {}),
+    ...(req.preferredChain ? { preferredChain: req.preferredChain } : {}),
     ...(caBundle ? { caBundle: path.resolve(caBundle) } : {}),
     ...(req.email ? { email: req.email } : {}),
     ...(req.httpPort ? { httpPort: req.httpPort } : {}),

@@ -51,6 +51,8 @@ export interface ObtainDeps {
   paths: StatePaths;
   now: () => number;
   log: (line: string) => void;
+  /** Something the user must see even where `log` is quiet (renew): a preferred chain the CA no longer offers. Default: log. */
+  warn?: (line: string) => void;
   verbose?: (line: string) => void;
   onResponse?: CallContext['onResponse'];
   /**
@@ -223,7 +225,7 @@ async function obtainLeased(req: ObtainRequest, deps: ObtainDeps, lease: HeldLea
       // A fleet host that renews a lineage it never wrote: the current key is in the ledger.
       return ledger.fleetMode ? ledger.versionFiles(l.name, l.current_version).find((f) => f.file === `${keyFile.base}${keyFile.ext ?? '.pem'}`)?.data : undefined;
     };
-    const driver = new OrderDriver({ session, ledger, paths, solver, now, log, reuseKey: currentKey });
+    const driver = new OrderDriver({ session, ledger, paths, solver, now, log, reuseKey: currentKey, preferredChain: l.settings.preferredChain, warn: deps.warn });
     if (!resumed) log(`Ordering ${spec.parts.length > 1 ? `${spec.parts.length} certificates` : 'a certificate'} for ${l.names.join(', ')} from ${req.ca.name}…`);
     let downloaded: PartResult[];
     if (solver.oneOrderAtATime) {

@@ -5,6 +5,7 @@
  * `plan` and `apply` all go through `planRequestFor` + `planFromLedger`;
  * `certctl limits` calls `limitsOverview`. planner/plan.ts stays pure.
  */
+import { utc } from './clock.js';
 import type { Ledger } from './ledger/ledger.js';
 import { accountList, activeProblemFacts, domainFactsAllCas, managedDomains, openOrderTimes, orderFacts, readSnapshot, revokedFacts } from './ledger/snapshot.js';
 import { registeredDomains, setKey } from './names.js';
@@ -100,11 +101,11 @@ export function planFromLedger(ledger: Ledger, req: PlanRequest, now: number, ov
   if (revoked.length) {
     const sameSet = revoked.filter((r) => r.setKey === setKey(req.names)).length;
     decision.notes.push(
-      `${revoked.length} certificate(s) for these names ${revoked.length === 1 ? 'was' : 'were'} revoked (${sameSet} of exactly this set; last ${new Date(revoked[revoked.length - 1]!.revokedAt).toISOString()}): revocation returns no rate-limit capacity — they still count in the limits above.`,
+      `${revoked.length} certificate(s) for these names ${revoked.length === 1 ? 'was' : 'were'} revoked (${sameSet} of exactly this set; last ${utc(revoked[revoked.length - 1]!.revokedAt)}): revocation returns no rate-limit capacity — they still count in the limits above.`,
     );
   }
   if (latest > now + CLOCK_BEHIND_NOTE_MS) {
-    decision.notes.unshift(`This machine's clock is ${Math.round((latest - now) / 60_000)} min behind the newest record in the ledger (${new Date(latest).toISOString()}): limits are counted from the ledger's time, so nothing spent is forgotten. Check the clock (NTP).`);
+    decision.notes.unshift(`This machine's clock is ${Math.round((latest - now) / 60_000)} min behind the newest record in the ledger (${utc(latest)}): limits are counted from the ledger's time, so nothing spent is forgotten. Check the clock (NTP).`);
   }
   return decision;
 }

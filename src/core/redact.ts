@@ -30,6 +30,8 @@ export const REDACTED = '[redacted]';
 const PATTERNS: [RegExp, string][] = [
   // The path a CA fetches: /.well-known/acme-challenge/<token> (any token-ish text after it).
   [/(\.well-known\/acme-challenge\/)(?!\[redacted\])[^\s"'<>()[\]{},;\\]+/g, `$1${REDACTED}`],
+  // The password of a URL's user:password@ (a proxy's, a ledger's): any length, so a short one too.
+  [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@"'<>]*:)(?!\[redacted\]@)[^\s@/"'<>]+@/gi, `$1${REDACTED}@`],
   // A PEM private key block (RSA/EC/PKCS#8/encrypted), whole.
   [/-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g, `[private key ${REDACTED}]`],
 ];

@@ -303,14 +303,15 @@ describe('metrics', () => {
     expect(fs.statSync(file).mode & 0o777).toBe(0o644);
     expect(fs.readdirSync(out)).toEqual(['certctl.prom']);
     const { families, samples } = parseProm(fs.readFileSync(file, 'utf8'));
-    for (const n of ['certctl_certificate_expiry_timestamp_seconds', 'certctl_certificate_days_left', 'certctl_ratelimit_headroom', 'certctl_last_renew_timestamp_seconds', 'certctl_last_renew_exit_code', 'certctl_next_action_timestamp_seconds']) {
+    for (const n of ['certctl_certificate_expiry_timestamp_seconds', 'certctl_certificate_remaining_seconds', 'certctl_ratelimit_headroom', 'certctl_last_renew_timestamp_seconds', 'certctl_last_renew_exit_code', 'certctl_next_action_timestamp_seconds']) {
       expect(families.get(n)?.type, n).toBe('gauge');
     }
     const get = (name: string, labels: Record<string, string> = {}) => samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
     const notAfterA = (NOW - 10 * DAY - HOUR + 90 * DAY) / 1000;
     expect(get('certctl_certificate_expiry_timestamp_seconds', { lineage: 'a.example.com' })[0]!.value).toBe(notAfterA);
-    expect(get('certctl_certificate_days_left', { lineage: 'a.example.com' })[0]!.value).toBeCloseTo(80 - 1 / 24, 2);
-    expect(get('certctl_certificate_days_left', { lineage: 'b.example.org' })[0]!.value).toBeCloseTo(10 - 1 / 24, 2);
+    expect(get('certctl_certificate_remaining_seconds', { lineage: 'a.example.com' })[0]!.value / 86_400).toBeCloseTo(80 - 1 / 24, 2);
+    expect(families.has('certctl_certificate_days_left')).toBe(false);
+    expect(get('certctl_certificate_remaining_seconds', { lineage: 'b.example.org' })[0]!.value / 86_400).toBeCloseTo(10 - 1 / 24, 2);
     const head = get('certctl_ratelimit_headroom');
     expect(head.length).toBeGreaterThan(0);
     for (const s of head) {

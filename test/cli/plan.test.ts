@@ -73,7 +73,7 @@ describe('certctl plan -d', () => {
     const at = NOW - 2 * HOUR + WEEK / 5; // 2026-03-03 17:36:00 UTC
     expect(new Date(at).toISOString()).toBe('2026-03-03T17:36:00.000Z');
     // One time per line (issue 20): not the same moment again in local time and relative.
-    expect(r.stdout).toMatch(/duplicate-certificates\s+example\.com,www\.example\.com\s+used 5\/5, spend 1, left -1; blocked until 2026-03-03 17:36:00 UTC\n/);
+    expect(r.stdout).toMatch(/duplicate-certificates\s+example\.com,www\.example\.com\s+used 5\/5, spend 1, none left \(1 short\); blocked until 2026-03-03 17:36:00 UTC\n/);
     expect(r.stdout).toMatch(/certificates-per-domain\s+example\.com\s+exempt: renewal/);
     expect(r.stdout.replace(/\n\s+/g, ' ')).toContain('Verdict: BLOCKED: the CA would refuse this request; earliest allowed 2026-03-03 17:36:00 UTC');
     expect(r.stdout.replace(/\n\s+/g, ' ')).toMatch(/running the same command again spends another duplicate slot/);

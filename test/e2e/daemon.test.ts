@@ -70,7 +70,7 @@ describe('certctl daemon', () => {
     expect(exit).toEqual({ code: 0, signal: null });
     // The run completed: renewed, then the daemon stopped without starting another.
     const lines = out.trim().split('\n');
-    expect(lines.map((l) => l.replace(/^\S+ /, '').replace(/\(pid \d+\).*|\(\d+\.\d s\)$/, ''))).toEqual([
+    expect(lines.map((l) => l.replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC /, '').replace(/\(pid \d+\).*|\(\d+\.\d s\)$/, ''))).toEqual([
       'certctl daemon started ',
       'SIGTERM: finishing the current renew run, then stopping',
       'renew (catch-up) exit 0: 1 renewed ',

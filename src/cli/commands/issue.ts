@@ -31,6 +31,7 @@ export function register(program: Command): void {
     .option('--expand', "with the names of an existing lineage plus more: the lineage's new set must contain its old one (refused otherwise)")
     .option('--new-lineage', 'a second lineage beside the one these names overlap (without it, or --cert-name, an overlap is refused)')
     .option('--profile <name>', 'ACME profile to request (if the CA lists it)')
+    .option('--preferred-chain <issuer-cn>', 'when the CA offers alternate chains, write the one whose topmost certificate is issued by this Common Name (certbot\'s rule; none matching: the default chain, with a warning); kept by renew; config preferredChain:')
     .option('--reuse-key', 'keep the private key across renewals')
     .option('--force-renewal', 'order even if a valid certificate for this exact set is held (spends a duplicate slot)')
     .option('--force', 'order even if the planner predicts a rate-limit refusal (recorded, and warned against)')

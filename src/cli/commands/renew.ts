@@ -19,6 +19,7 @@ export function register(program: Command): void {
     .option('--random-sleep-max <seconds>', 'off a terminal, the random delay before the first due renewal is 1 to this many seconds (default 480; 0: none)', Number)
     .addOption(new Option('--lock-wait <seconds>', 'wait this long for another certctl run to finish').default(600))
     .option('--lease-ttl <seconds>', "shared (PostgreSQL) ledger: a lineage's lease lives this long without a heartbeat; another host takes over a dead host's renewal once it has expired (default 600)")
+    .option('--preferred-chain <issuer-cn>', 'write the chain whose topmost certificate is issued by this Common Name when the CA offers alternates; recorded, later renewals keep it (each lineage otherwise keeps the one it was issued with)')
     .option('--resolver <host:port>', 'DNS server for the readiness checks (default: the system resolver)')
     .option('--http-port <port>', 'port the readiness check fetches HTTP-01 on (default 80)')
     .addOption(new Option('--ct-sync <mode>', 'auto: first sync Certificate Transparency (crt.sh) for the managed domains whose last sync is older than --ct-max-age, so limits count what other hosts issued').choices(['auto', 'never']).default('never'))

@@ -7,6 +7,7 @@
  * checks). Lineages the file does not declare are
  * reported and left alone: apply never deletes or revokes.
  */
+import { utcTimes } from '../layout.js';
 import path from 'node:path';
 import { runEnv, type Context, assertFleetKeyGiven } from '../context.js';
 import { acquireRunLock } from '../../core/store/lock.js';
@@ -90,6 +91,7 @@ export function issueOptionsFor(c: DeclaredCertificate, cfg: Config, o: ApplyOpt
     staging: c.staging,
     caBundle: c.caBundle ?? d.caBundle,
     caStick: c.caStick ?? d.caStick,
+    preferredChain: c.preferredChain ?? d.preferredChain,
     email: c.email ?? d.email,
     keyType: c.keyType ?? d.keyType ?? '',
     certName: c.name,
@@ -143,18 +145,18 @@ export async function runApply(ctx: Context, o: ApplyOptions): Promise<number> {
     const head = `${x.name} (${x.names.join(', ') || '-'})`;
     switch (x.action) {
       case 'held':
-        ctx.out.info(`${p.dim('held'.padEnd(11))} ${head}: ${x.reason}`);
+        ctx.out.info(`${p.dim('held'.padEnd(11))} ${head}: ${utcTimes(x.reason)}`);
         break;
       case 'would-issue':
-        ctx.out.attention(`${p.warn('would issue'.padEnd(11))} ${head}: ${x.reason}`);
+        ctx.out.attention(`${p.warn('would issue'.padEnd(11))} ${head}: ${utcTimes(x.reason)}`);
         break;
       case 'issued':
       case 'recovered':
       case 'deployed':
-        ctx.out.attention(`${p.ok(x.action.padEnd(11))} ${head}: ${x.reason}`);
+        ctx.out.attention(`${p.ok(x.action.padEnd(11))} ${head}: ${utcTimes(x.reason)}`);
         break;
       default:
-        ctx.out.attention(`${p.bad(x.action.padEnd(11))} ${head}: ${x.reason}${x.allowedAt ? ` (next allowed ${utc(x.allowedAt)}, ${humanRelative(x.allowedAt, now)})` : ''}`);
+        ctx.out.attention(`${p.bad(x.action.padEnd(11))} ${head}: ${utcTimes(x.reason)}${x.allowedAt ? ` (next allowed ${utc(x.allowedAt)}, ${humanRelative(x.allowedAt, now)})` : ''}`);
     }
   }
   if (undeclared.length) ctx.out.info(`Not in ${path.basename(cfg.file)} (left alone): ${undeclared.join(', ')}`);

@@ -58,8 +58,8 @@ export async function runDaemon(ctx: Context, o: DaemonOptions): Promise<number>
 
   const log = (event: string, text: string, fields: Record<string, unknown>, attention = false) => {
     if (ctx.out.json) write(process.stdout, JSON.stringify({ schema: 'certctl.daemon/1', event, at: new Date(ctx.now()).toISOString(), ...fields }) + '\n');
-    else if (attention) ctx.out.attention(`${new Date(ctx.now()).toISOString()} ${text}`);
-    else ctx.out.info(`${new Date(ctx.now()).toISOString()} ${text}`);
+    else if (attention) ctx.out.attention(`${utc(ctx.now())} ${text}`);
+    else ctx.out.info(`${utc(ctx.now())} ${text}`);
   };
 
   let stopping: string | null = null;

@@ -46,6 +46,8 @@ export interface IssueOptions extends DnsOptions {
   expand?: boolean;
   newLineage?: boolean;
   profile?: string;
+  /** --preferred-chain "ISSUER CN" (or the config's preferredChain:). */
+  preferredChain?: string;
   reuseKey?: boolean;
   forceRenewal?: boolean;
   force?: boolean;
@@ -118,6 +120,7 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
   o.lockWait = v.seconds(o.lockWait, '--lock-wait')!;
   // The CA bundle named by the config file was checked (with its file:line) when the file was read.
   if (optionGiven(o, 'caBundle') !== false || !config.file) v.caBundleFile(o.caBundle);
+  const preferredChain = v.nonEmpty(o.preferredChain ?? config.defaults.preferredChain, '--preferred-chain', 'the Common Name of the issuer of the chain\'s topmost certificate, e.g. "ISRG Root X1"');
   const eabKid = v.nonEmpty(o.eabKid ?? config.defaults.eabKid, '--eab-kid', 'the key id the CA gave you');
   const eabHmacKey = v.readEabHmac(o, process.env, { eabHmacKey: config.defaults.eabHmacKey, eabHmacKeyFile: config.defaults.eabHmacKeyFile, where: config.file ? `${config.file}: defaults.eabHmacKey${config.defaults.eabHmacKeyFile ? 'File' : ''}` : undefined });
   if ((eabKid === undefined) !== (eabHmacKey === undefined)) {
@@ -156,6 +159,7 @@ export async function issueRequestFrom(ctx: Context, o: IssueOptions): Promise<{
       caBundle: o.caBundle ? path.resolve(o.caBundle) : undefined,
       reuseKey: o.reuseKey,
       profile: o.profile,
+      preferredChain: preferredChain,
       resolver: o.resolver,
       httpPort: o.httpPort,
       force: o.force,

@@ -25,8 +25,6 @@ export interface Family {
   samples: Sample[];
 }
 
-const DAY = 86_400_000;
-
 /** Escape a label value: backslash, double quote and newline (the exposition format's rules). */
 export function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -63,7 +61,9 @@ export async function collectMetrics(ledger: Ledger, now: number, overrides?: Re
   const { scheduleFacts, lastRenewRun } = await import('../../core/schedule/facts.js');
   const fam = (name: string, help: string): Family => ({ name, help, type: 'gauge', samples: [] });
   const expiry = fam('certctl_certificate_expiry_timestamp_seconds', 'When the current certificate of the lineage expires (the soonest of a dual/SM2 bundle), Unix time.');
-  const daysLeft = fam('certctl_certificate_days_left', 'Days until the current certificate of the lineage expires (negative: expired).');
+  // In seconds, Prometheus's base unit (promtool check metrics refuses days); it replaced
+  // certctl_certificate_days_left, which promtool flags and so is not kept alongside.
+  const secondsLeft = fam('certctl_certificate_remaining_seconds', 'Seconds until the current certificate of the lineage expires (negative: expired).');
   const headroom = fam('certctl_ratelimit_headroom', 'Requests left now under this rate limit instance, from the ledger and the CA policy.');
   const capacity = fam('certctl_ratelimit_capacity', 'Size of this rate limit instance (bucket capacity, window count).');
   const lastAt = fam('certctl_last_renew_timestamp_seconds', 'When the last certctl renew run finished, Unix time.');
@@ -75,7 +75,7 @@ export async function collectMetrics(ledger: Ledger, now: number, overrides?: Re
     const soonest = soonestExpiring(certs);
     if (!soonest) continue;
     expiry.samples.push({ labels: { lineage: l.name }, value: Math.floor(soonest.not_after / 1000) });
-    daysLeft.samples.push({ labels: { lineage: l.name }, value: Math.round(((soonest.not_after - now) / DAY) * 1000) / 1000 });
+    secondsLeft.samples.push({ labels: { lineage: l.name }, value: Math.round((soonest.not_after - now) / 1000) });
   }
   const ov = limitsOverview(ledger, undefined, now, { overrides });
   for (const e of ov.entries) {
@@ -108,7 +108,7 @@ export async function collectMetrics(ledger: Ledger, now: number, overrides?: Re
       if (by) renewedBy.samples.push({ labels: { lineage: name, host: by.host }, value: 1 });
     }
   }
-  return [expiry, daysLeft, headroom, capacity, lastAt, lastCode, next, hostVersion, hostCurrent, renewedBy];
+  return [expiry, secondsLeft, headroom, capacity, lastAt, lastCode, next, hostVersion, hostCurrent, renewedBy];
 }
 
 export async function runMetrics(ctx: Context, o: { textfile?: string }): Promise<number> {

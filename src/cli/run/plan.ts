@@ -408,7 +408,7 @@ function printItem(ctx: Context, i: PlanItem, now: number, holder?: string): voi
       continue;
     }
     const fits = l.allowedAt !== null && l.allowedAt <= now;
-    const nums = l.name === 'identifier-types' ? `${l.used} IP address(es), ${fits ? 'issued' : 'not issued'} under this profile` : l.kind === 'max' ? `${l.used} of max ${l.capacity}` : `used ${l.used}/${l.capacity}, spend ${l.spend}, left ${l.after}`;
+    const nums = l.name === 'identifier-types' ? `${l.used} IP address(es), ${fits ? 'issued' : 'not issued'} under this profile` : l.kind === 'max' ? `${l.used} of max ${l.capacity}` : `used ${l.used}/${l.capacity}, spend ${l.spend}, ${l.after >= 0 ? `left ${l.after}` : `none left (${-l.after} short)`}`;
     const state = fits ? (l.kind !== 'max' && l.spend > 0 && l.after === 0 ? p.warn('last slot') : p.ok('fits')) : p.bad(`blocked until ${when(l.allowedAt, now)}`);
     const one = `  ${l.name.padEnd(w)}  ${l.scope.padEnd(sw)}  ${nums}; ${state}`;
     if (columns(one) <= width) ctx.out.info(one);

@@ -60,6 +60,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
   o.lockWait = v.seconds(o.lockWait, '--lock-wait')!;
   o.leaseTtl = v.wholeNumber(o.leaseTtl, '--lease-ttl', 2, 86_400);
   o.httpPort = v.wholeNumber(o.httpPort, '--http-port', 1, 65535);
+  o.preferredChain = v.nonEmpty(o.preferredChain, '--preferred-chain', 'the Common Name of the issuer of the chain\'s topmost certificate, e.g. "ISRG Root X1"');
   if (o.resolver !== undefined) parseResolver(v.plain(o.resolver, '--resolver')!);
   o.ctMaxAge = v.seconds(o.ctMaxAge, '--ct-max-age', 24 * 365 * 10)!;
   v.url(o.ctUrl, '--ct-url');
@@ -124,6 +125,7 @@ export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise
         only: o.certName,
         resolver: o.resolver,
         httpPort: o.httpPort,
+        preferredChain: o.preferredChain,
         haltAtFirstDue: delay > 0,
         runStartedAt,
         nextRun,

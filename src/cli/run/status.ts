@@ -74,7 +74,7 @@ export async function runStatus(ctx: Context, opts: { nginx?: string }): Promise
   const { utc } = await import('../../core/clock.js');
   // Every line fits 80 columns (wrapped under the lineage), every time once, in UTC as plan and renew write it.
   for (const l of report) {
-    const days = l.daysLeft === null ? 'no certificate' : `${l.daysLeft} days left`;
+    const days = l.daysLeft === null ? 'no certificate' : l.daysLeft < 0 ? `expired ${-l.daysLeft} day${l.daysLeft === -1 ? '' : 's'} ago` : `${l.daysLeft} days left`;
     const paint = l.daysLeft === null || l.daysLeft < 7 ? p.bad : l.due ? p.warn : p.ok;
     ctx.out.info(wrap(`${p.bold(l.name)}  ${l.names.join(', ')}`, 4));
     ctx.out.info(wrap(`  expires ${l.notAfter ? utc(Date.parse(l.notAfter)) : '-'} (${paint(days)})  key ${l.keyType}  CA ${l.caId}`, 4));

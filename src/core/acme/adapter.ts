@@ -65,9 +65,9 @@ export type AcmeClient = InstanceType<AcmeModule['Client']>;
 
 /** acme-client's axios instance, as far as certctl uses it. */
 export interface AcmeAxios {
-  defaults: { httpsAgent?: unknown; timeout?: number; acmeSettings?: Record<string, unknown>; headers: { common: Record<string, string> } };
+  defaults: { httpsAgent?: unknown; proxy?: false; timeout?: number; acmeSettings?: Record<string, unknown>; headers: { common: Record<string, string> } };
   interceptors: {
-    request: { clear(): void; use(ok: (c: AxiosConfig) => AxiosConfig): void };
+    request: { clear(): void; use(ok: (c: AxiosConfig) => AxiosConfig | Promise<AxiosConfig>): void };
     response: { clear(): void; use(ok: (r: AxiosResponse) => unknown, bad: (e: AxiosFailure) => unknown): void };
   };
   request(cfg: AxiosConfig): Promise<AxiosResponse>;
@@ -126,7 +126,7 @@ export function acmeAxios(acme: AcmeModule): AcmeAxios {
 /** A.1: remove acme-client's interceptors (its sleeping retry) and install certctl's instead. */
 export function replaceInterceptors(
   axios: AcmeAxios,
-  request: (c: AxiosConfig) => AxiosConfig,
+  request: (c: AxiosConfig) => AxiosConfig | Promise<AxiosConfig>,
   response: { ok: (r: AxiosResponse) => unknown; bad: (e: AxiosFailure) => unknown },
 ): void {
   axios.interceptors.request.clear();

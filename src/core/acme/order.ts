@@ -20,7 +20,7 @@ import { CertctlError, ExitCode, ValidationError } from '../errors.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { generateKey, createCsr, parseKeyType, keyAlgoOfPem, type KeyAlgo } from '../keys/index.js';
 import { certFacts, splitPemChain, type CertFacts } from '../x509.js';
-import { parseRetryAfter } from './transport.js';
+import { parseRetryAfter, safeUrl } from './transport.js';
 import { fetchEnvelopedKey, isSm2Role } from '../ca/sm2acme.js';
 import { InterruptedError, interruption } from '../interrupt.js';
 
@@ -73,6 +73,10 @@ export interface DriverOptions {
   log: (line: string) => void;
   /** Use this private key (PEM) for the CSR instead of a new one (--reuse-key). */
   reuseKey?: (role: string) => string | undefined;
+  /** --preferred-chain: write the chain whose topmost certificate is issued by this CN, when the CA offers it (chain.ts). */
+  preferredChain?: string;
+  /** Warnings the user must see (default: log). */
+  warn?: (line: string) => void;
 }
 
 export class OrderDriver {
@@ -201,7 +205,9 @@ export class OrderDriver {
     // this run with the order journalled at 'downloading' for the next run.
     let chainPem: string;
     try {
-      chainPem = (await session.call('certificate', () => session.client.getCertificate(order as never), where)) as unknown as string;
+      chainPem = this.o.preferredChain
+        ? await this.downloadPreferred(order.certificate, this.o.preferredChain, where)
+        : ((await session.call('certificate', () => session.client.getCertificate(order as never), where)) as unknown as string);
     } catch (err) {
       if (order.gone && (err as { problem?: { status?: number } }).problem?.status === 404) {
         throw new OrderClosedError(`The CA no longer has order ${row.id} nor its certificate (${(err as Error).message}); the order is closed.`, 'Run the command again: certctl plans and orders anew.');
@@ -248,6 +254,38 @@ export class OrderDriver {
   }
 
   /** POST-as-GET of the order at its journalled URL (the journal's, not `row`'s: a row read before newOrder has none). */
+  /**
+   * Download the certificate and the alternate chains the CA links to it; keep the one whose topmost
+   * certificate is issued by `cn` (certbot's rule), else the default chain with a warning.
+   */
+  private async downloadPreferred(url: string, cn: string, where: { orderId?: number; lineage?: string }): Promise<string> {
+    const { alternateLinks, choosePreferredChain, topIssuerCn } = await import('./chain.js');
+    const first = await this.o.session.postAsGet('certificate', url, where);
+    const chains = [String(first.data)];
+    for (const alt of alternateLinks(first.headers.link)) {
+      // A signed POST-as-GET goes only to the CA that issued: an alternate elsewhere is not fetched.
+      let same = false;
+      try {
+        same = new URL(alt, url).origin === new URL(url).origin;
+      } catch {
+        /* not a URL */
+      }
+      if (!same) {
+        (this.o.warn ?? this.o.log)(`warning: the CA linked an alternate chain outside its own origin (${safeUrl(alt).slice(0, 120)}); not fetched.`);
+        continue;
+      }
+      chains.push(String((await this.o.session.postAsGet('certificate', new URL(alt, url).href, where)).data));
+    }
+    const i = choosePreferredChain(chains, cn);
+    if (i >= 0) {
+      if (i > 0) this.o.log(`Preferred chain "${cn}": writing alternate chain ${i} of ${chains.length - 1} the CA offered.`);
+      return chains[i]!;
+    }
+    const offered = chains.map((c) => topIssuerCn(c) ?? '?').join('", "');
+    (this.o.warn ?? this.o.log)(`warning: no chain the CA offered has its topmost certificate issued by "${cn}" (offered: "${offered}"); the default chain was written.`);
+    return chains[0]!;
+  }
+
   private async fetchOrder(row: OrderRow): Promise<AcmeOrder> {
     const { session } = this.o;
     const url = this.o.ledger.order(row.id)?.order_url ?? row.order_url;

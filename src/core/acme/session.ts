@@ -4,6 +4,7 @@
  * with every call wrapped so that a refusal becomes an AcmeError carrying the
  * problem document, recorded in the ledger before it is thrown.
  */
+import { utc } from '../clock.js';
 import fs from 'node:fs';
 import { readInputFile } from '../store/read.js';
 import path from 'node:path';
@@ -18,6 +19,7 @@ import { interruption } from '../interrupt.js';
 import { classifyProblem } from '../limits/problems.js';
 import { scopes } from '../planner/plan.js';
 import { registeredDomain } from '../names.js';
+import { proxyFailureOf, proxyError } from '../net/proxy.js';
 import { configureTransport, withCallContext, takeNonce, safeUrl, requestTimeoutMs, RETRY_SCHEDULE_MS, type CallContext } from './transport.js';
 import { acmeAxios, internalsOf, loadAcme, type AcmeModule, type AcmeClient } from './adapter.js';
 
@@ -67,6 +69,8 @@ export function accountKeyPath(paths: StatePaths, directoryUrl: string): string 
 }
 
 export function networkMessage(err: { code?: string; message: string }, url: string): NetworkError {
+  const viaProxy = proxyFailureOf(err);
+  if (viaProxy) return proxyError(viaProxy, `the ACME server at ${url}`);
   const code = err.code ?? '';
   if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || /timeout/i.test(err.message)) {
     const s = requestTimeoutMs() / 1000;
@@ -202,7 +206,7 @@ async function prepareCalls(opts: SessionOptions): Promise<{
           await reRegister(p.detail);
           return call(endpoint, fn, where, true);
         }
-        const when = p.retryAfter ? ` The CA says to retry after ${new Date(p.retryAfter).toISOString()}.` : '';
+        const when = p.retryAfter ? ` The CA says to retry after ${utc(p.retryAfter)}.` : '';
         throw new AcmeError(
           p,
           `The CA refused ${endpoint}: ${p.detail || p.type} (HTTP ${p.status}).${when}`,
@@ -391,7 +395,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
 /** RFC 8555 §7.3.6: certctl refuses to use an account it deactivated, and says how to get a new one. */
 export function deactivatedError(accountUrl: string | null, directoryUrl: string, at: number): CertctlError {
   return new CertctlError(
-    `The ACME account ${accountUrl ?? ''} at ${directoryUrl} was deactivated on ${new Date(at).toISOString()} (certctl account deactivate): the CA refuses everything it signs, so nothing was sent.`,
+    `The ACME account ${accountUrl ?? ''} at ${directoryUrl} was deactivated on ${utc(at)} (certctl account deactivate): the CA refuses everything it signs, so nothing was sent.`,
     ExitCode.CONFIG,
     `Register a new account: certctl account forget --server ${directoryUrl} --yes (the ledger keeps the old account's history), then run the command again.`,
   );

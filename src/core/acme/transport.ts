@@ -25,6 +25,8 @@ import tls from 'node:tls';
 import type { AcmeProblem } from '../errors.js';
 import { InputError } from '../errors.js';
 import { parseRetryAfter } from '../clock.js';
+import { proxyFor } from '../net/proxy.js';
+import { proxyAgent, type TlsOptions } from '../net/proxy-agent.js';
 import { acmeAxios, loadAcme, replaceInterceptors, disableBuiltInRetries, type AcmeAxios, type AxiosConfig as Cfg, type AxiosResponse as Resp, type AxiosFailure as Err } from './adapter.js';
 
 export { parseRetryAfter };
@@ -78,6 +80,9 @@ export function currentContext(): CallContext | undefined {
 }
 
 let configured = false;
+/** The CA bundle of the last configureTransport, for the proxy tunnels' TLS to the CA. */
+let tlsOpts: TlsOptions = {};
+const announced = new Set<string>();
 
 /**
  * Fresh nonces the CA handed out in Replay-Nonce headers, per origin. RFC 8555
@@ -150,10 +155,14 @@ export function configureTransport(axios: AcmeAxios, opts: { caBundle?: string; 
     if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
       throw new InputError(`${opts.caBundle} holds no PEM certificate.`, 'Give --ca-bundle a PEM file ("-----BEGIN CERTIFICATE-----").');
     }
-    axios.defaults.httpsAgent = new https.Agent({ ca: [...tls.rootCertificates, pem], keepAlive: true });
+    tlsOpts = { ca: [...tls.rootCertificates, pem] };
   } else {
-    axios.defaults.httpsAgent = new https.Agent({ keepAlive: true });
+    tlsOpts = {};
   }
+  axios.defaults.httpsAgent = new https.Agent({ ...tlsOpts, keepAlive: true });
+  // axios would read HTTP(S)_PROXY itself (and forward https:// without a tunnel): certctl picks the
+  // agent per request instead (net/proxy.ts: --proxy, the config's proxy:, the environment, NO_PROXY).
+  axios.defaults.proxy = false;
   axios.defaults.timeout = requestTimeoutMs();
   if (opts.userAgent) axios.defaults.headers.common['User-Agent'] = opts.userAgent;
   disableBuiltInRetries(axios);
@@ -167,8 +176,21 @@ export function configureTransport(axios: AcmeAxios, opts: { caBundle?: string; 
     return axios.request(cfg);
   };
 
-  const onRequest = (cfg: Cfg): Cfg => {
+  const onRequest = async (cfg: Cfg): Promise<Cfg> => {
     cfg.__certctlStart = Date.now();
+    cfg.proxy = false;
+    const url = cfg.url ?? '';
+    const choice = url ? await proxyFor(url) : null;
+    if (choice) {
+      const target = new URL(url);
+      const agent = proxyAgent(choice, target, tlsOpts);
+      if (target.protocol === 'https:') cfg.httpsAgent = agent;
+      else cfg.httpAgent = agent;
+      if (!announced.has(target.origin + choice.display)) {
+        announced.add(target.origin + choice.display);
+        verbose?.(`${target.origin} via the proxy ${choice.display} (from ${choice.source})`);
+      }
+    }
     return cfg;
   };
   replaceInterceptors(axios, onRequest, {

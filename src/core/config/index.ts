@@ -9,6 +9,7 @@
  * (`config.yaml:12: certificates[1].domains: expected a list of names`) as an
  * InputError (exit 2), all of them at once, before anything is sent.
  */
+import { parseProxyUrl } from '../net/proxy.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
@@ -53,6 +54,8 @@ export interface ConfigDefaults {
   caStick?: boolean;
   /** When an unreachable first CA of a list is given up for the next one (docs/cas.md "Unreachable across runs"). */
   caUnreachable?: CaUnreachableSettings;
+  /** The issuer CN of the topmost certificate of the chain to write, when the CA offers alternates (--preferred-chain). */
+  preferredChain?: string;
   server?: string;
   email?: string;
   keyType?: string;
@@ -104,6 +107,7 @@ export interface DeclaredCertificate {
   /** A CA id, or an ordered list joined by commas (fail-over). */
   ca?: string;
   caStick?: boolean;
+  preferredChain?: string;
   server?: string;
   staging?: boolean;
   email?: string;
@@ -121,6 +125,8 @@ export interface Config {
   file: string | null;
   /** The fleet key file (absolute; relative to the config file), for a shared PostgreSQL ledger (docs/fleet.md). */
   fleetKey?: string;
+  /** The HTTP(S) proxy for requests to the CA side (docs/proxy.md); may carry credentials: never printed. */
+  proxy?: string;
   defaults: ConfigDefaults;
   policies: Record<string, PolicyOverride>;
   certificates: DeclaredCertificate[];
@@ -290,6 +296,28 @@ function str(pr: Problems, o: Obj, k: string, at: FieldPath, control = CONTROL):
   return v;
 }
 
+/** proxy: an http(s):// proxy URL ("" = direct, ignoring the environment); its message never repeats credentials. */
+function proxyField(pr: Problems, o: Obj): string | undefined {
+  const v = o.proxy;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') {
+    pr.add(['proxy'], 'expected a proxy URL such as http://proxy.example:3128');
+    return undefined;
+  }
+  if (v.trim() === '') return '';
+  if (CONTROL.test(v)) {
+    pr.add(['proxy'], 'contains a control character; expected a proxy URL such as http://proxy.example:3128');
+    return undefined;
+  }
+  try {
+    parseProxyUrl(v, 'proxy:');
+  } catch (err) {
+    pr.add(['proxy'], (err as Error).message);
+    return undefined;
+  }
+  return v;
+}
+
 /** An e-mail address for the ACME account contact. */
 function emailField(pr: Problems, o: Obj, k: string, at: FieldPath): string | undefined {
   const s = str(pr, o, k, at);
@@ -439,8 +467,8 @@ function server(pr: Problems, o: Obj, at: FieldPath): string | undefined {
   return s;
 }
 
-const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile', 'caStick', 'caUnreachable'] as const;
-const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'serve', 'standaloneTls', 'tlsPort', 'dns', 'keyType', 'ca', 'caStick', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays', 'hosts'] as const;
+const DEFAULT_KEYS = ['ca', 'server', 'email', 'keyType', 'webroot', 'forceWebroot', 'dns', 'caBundle', 'resolver', 'httpPort', 'hooks', 'renewDays', 'concurrency', 'eabKid', 'eabHmacKey', 'eabHmacKeyFile', 'caStick', 'caUnreachable', 'preferredChain'] as const;
+const CERT_KEYS = ['name', 'domains', 'webroot', 'forceWebroot', 'standalone', 'serve', 'standaloneTls', 'tlsPort', 'dns', 'keyType', 'ca', 'caStick', 'preferredChain', 'server', 'staging', 'email', 'caBundle', 'hooks', 'renewDays', 'hosts'] as const;
 
 function unset<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
@@ -454,7 +482,8 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
     pr.add([], `expected a mapping with defaults, policies, certificates; got ${describe(root)}`);
     throw new InputError(pr.list.join('\n'), 'Fix the config file; nothing was sent.');
   }
-  knownKeys(pr, root, [], ['defaults', 'policies', 'certificates', 'fleetKey', 'cas', 'notify']);
+  knownKeys(pr, root, [], ['defaults', 'policies', 'certificates', 'fleetKey', 'cas', 'notify', 'proxy']);
+  const proxy = proxyField(pr, root);
   const notify = notifyField(pr, root.notify, base);
   const fleetKey = dirPath(pr, root, 'fleetKey', [], base);
   const policies: Record<string, PolicyOverride> = {};
@@ -474,6 +503,7 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
           ca: caList(pr, d, at),
           caStick: bool(pr, d, 'caStick', at),
           caUnreachable: caUnreachable(pr, d, at),
+          preferredChain: str(pr, d, 'preferredChain', at),
           server: server(pr, d, at),
           email: emailField(pr, d, 'email', at),
           keyType: await keyType(pr, d, at),
@@ -529,7 +559,7 @@ async function validate(src: ConfigSource, base: string): Promise<Config> {
   }
 
   if (pr.list.length) throw new InputError(pr.list.join('\n'), `Fix the config file (${pr.list.length} problem${pr.list.length > 1 ? 's' : ''}); nothing was sent.`);
-  return { file: src.file, ...(fleetKey ? { fleetKey } : {}), ...(notify ? { notify } : {}), defaults, policies, certificates, cas };
+  return { file: src.file, ...(fleetKey ? { fleetKey } : {}), ...(proxy !== undefined ? { proxy } : {}), ...(notify ? { notify } : {}), defaults, policies, certificates, cas };
 }
 
 function safe<T>(fn: () => T): T | undefined {
@@ -603,6 +633,7 @@ async function certificate(pr: Problems, v: unknown, at: FieldPath, base: string
     keyType: await keyType(pr, v, at),
     ca: caList(pr, v, at),
     caStick: bool(pr, v, 'caStick', at),
+    preferredChain: str(pr, v, 'preferredChain', at),
     server: server(pr, v, at),
     staging: bool(pr, v, 'staging', at),
     email: emailField(pr, v, 'email', at),

@@ -72,6 +72,31 @@ export function crtShUrl(baseUrl: string, q: string): string {
   return `${base}/?q=${encodeURIComponent(q)}&output=json&exclude=expired`;
 }
 
+/** The proxy for crt.sh failed (down, refused, a URL certctl cannot use): said as such, not retried. */
+class ProxyFailed extends Error {}
+
+/** GET through the CA-side proxy when one applies (net/proxy.ts), else Node's fetch. */
+async function get(url: string, init: { signal: AbortSignal; headers: Record<string, string> }): Promise<Response> {
+  const { proxyFor } = await import('../net/proxy.js');
+  let choice;
+  try {
+    choice = await proxyFor(url);
+  } catch (err) {
+    throw new ProxyFailed((err as Error).message);
+  }
+  if (!choice) return fetch(url, init);
+  const { fetchViaProxy } = await import('../net/proxy-agent.js');
+  try {
+    return await fetchViaProxy(url, choice, init);
+  } catch (err) {
+    const { proxyFailureOf, proxyError } = await import('../net/proxy.js');
+    const f = proxyFailureOf(err);
+    if (f) throw new ProxyFailed(proxyError(f, 'crt.sh').message);
+    if ((err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError') throw err;
+    throw Object.assign(new Error('fetch failed'), { cause: err });
+  }
+}
+
 class Retryable extends Error {
   constructor(
     message: string,
@@ -111,7 +136,7 @@ async function attempt(url: string, timeoutMs: number, maxBytes: number): Promis
   let res: Response;
   let body: string;
   try {
-    res = await fetch(url, { signal, headers: { accept: 'application/json', 'user-agent': 'certctl (rate-limit ledger; CT sync)' } });
+    res = await get(url, { signal, headers: { accept: 'application/json', 'user-agent': 'certctl (rate-limit ledger; CT sync)' } });
     if (res.status === 429 || res.status >= 500) {
       await res.body?.cancel().catch(() => undefined);
       throw new Retryable(`HTTP ${res.status}`, retryAfter(res.headers.get('retry-after')));
@@ -122,7 +147,7 @@ async function attempt(url: string, timeoutMs: number, maxBytes: number): Promis
     }
     body = await readCapped(res, maxBytes);
   } catch (err) {
-    if (err instanceof Retryable) throw err;
+    if (err instanceof Retryable || err instanceof ProxyFailed) throw err;
     const e = err as Error & { cause?: { code?: string; message?: string } };
     if (e.name === 'TimeoutError' || e.name === 'AbortError') throw new Retryable(`no complete answer within ${timeoutMs / 1000} s`);
     if (/^HTTP \d+$/.test(e.message)) throw e;
@@ -160,6 +185,7 @@ export async function queryCrtSh(q: string, opts: CrtShOptions): Promise<CrtShRe
       const rows = await attempt(url, Math.min(opts.requestTimeoutMs, left), opts.maxBytes ?? 64 * 1024 * 1024);
       return { ok: true, rows, attempts, capped: rows.length >= CRTSH_ROW_CAP, error: null, url };
     } catch (err) {
+      if (err instanceof ProxyFailed) return { ok: false, rows: [], attempts, capped: false, error: err.message, url };
       lastError = (err as Error).message;
       opts.onAttempt?.(`crt.sh attempt ${attempts} for ${q}: ${lastError}`);
       if (!(err instanceof Retryable) || i === opts.retries) break;

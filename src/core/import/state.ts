@@ -15,6 +15,7 @@
  *   current version is the one live/ points at. Only the ledger is written;
  *   archive/ and live/ are read, never changed. Idempotent.
  */
+import { utc } from '../clock.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Ledger, LineageRow, LineageSettings } from '../ledger/ledger.js';
@@ -174,7 +175,7 @@ export function assertStateKnown(ledger: Ledger, paths: StatePaths, l: Pick<Line
     'Re-adopt the state directory\'s own lineages with `certctl import state` (add --server URL and --webroot DIR or --standalone when certctl cannot tell them from the files), then run this again; nothing was sent.';
   if (clash.length) {
     const u = clash[0]!;
-    const valid = u.notAfter === null ? '' : u.notAfter > Date.now() ? `, valid until ${new Date(u.notAfter).toISOString()}` : ', expired';
+    const valid = u.notAfter === null ? '' : u.notAfter > Date.now() ? `, valid until ${utc(u.notAfter)}` : ', expired';
     throw new StateError(
       `The state directory holds ${u.versions} certificate version(s) for ${u.names.join(', ') || u.name} in ${path.join(paths.archive, u.name)}${valid}, which the ledger does not know (was the ledger lost or replaced?): certctl will not order them again.`,
       hint,

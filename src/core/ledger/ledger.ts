@@ -257,6 +257,8 @@ export interface LineageSettings {
   reuseKey?: boolean;
   renewDays?: number;
   profile?: string;
+  /** --preferred-chain: the issuer CN of the topmost certificate of the chain to write (kept by renew). */
+  preferredChain?: string;
   caBundle?: string;
   email?: string;
   preHook?: string;

@@ -43,6 +43,8 @@ export interface RenewOptions {
   only?: string[];
   resolver?: string;
   httpPort?: number;
+  /** --preferred-chain: from now on, write the chain whose topmost certificate is issued by this CN (recorded in each renewed lineage). */
+  preferredChain?: string;
   /** Called after each lineage (progress on a TTY). */
   onProgress?: (done: number, total: number) => void;
   /**
@@ -434,6 +436,11 @@ async function attemptDue(
   const soonest = soonestExpiring(certs);
   // The whole lineage row (challenge, webroot, key type …) for the order.
   let full = ledger.lineage(l.name)!;
+  // --preferred-chain on renew: this order uses it, and the lineage keeps it (as certbot's renewal conf does).
+  if (o.preferredChain !== undefined && full.settings.preferredChain !== o.preferredChain && !o.dryRun) {
+    ledger.setLineageSettings(full.name, { ...full.settings, preferredChain: o.preferredChain }, now);
+    full = ledger.lineage(l.name)!;
+  }
   let ca = caForLineage(l);
   // A lineage with a CA list: plan against each CA, CAA for each, before anything is sent (failover.ts).
   // An open order stays with its CA (it is resumed there).
@@ -517,6 +524,7 @@ async function attemptDue(
         paths: env.paths,
         now: env.now,
         log: (x) => env.sink.verbose(x),
+        warn: (x) => env.sink.attention(`${full.name}: ${x}`),
         verbose: env.verbose ? (x) => env.sink.verbose(x) : undefined,
         gate: gateFor(env, ledger, full, ca, { precheck: o.precheck, renewal: true, replaces: rep, ariWindowOpen: caChoice && caChoice.directoryUrl !== l.directory_url ? undefined : ari?.windowOpen, resolver: o.resolver, httpPort: o.httpPort }),
       },

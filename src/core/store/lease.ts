@@ -10,6 +10,7 @@
  * Only a shared (PostgreSQL) ledger uses leases: SQLite keeps its single run
  * lock (store/lock.ts), which already makes every lineage one renewal.
  */
+import { utc } from '../clock.js';
 import os from 'node:os';
 import type { Ledger, LeaseHolder, LeaseRow } from '../ledger/ledger.js';
 import { LockedError } from '../errors.js';
@@ -79,7 +80,7 @@ export function acquireLease(ledger: Ledger, lineage: string, now: () => number,
 
 export function leaseBusy(lineage: string, h: LeaseRow): LockedError {
   return new LockedError(
-    `Host ${h.host} (pid ${h.pid}) is renewing ${lineage} right now (lease taken ${new Date(h.acquired_at).toISOString()}, expires ${new Date(h.expires_at).toISOString()} unless renewed).`,
+    `Host ${h.host} (pid ${h.pid}) is renewing ${lineage} right now (lease taken ${utc(h.acquired_at)}, expires ${utc(h.expires_at)} unless renewed).`,
     'Nothing was sent. Run again later: a host that died leaves a lease that expires, and the next run resumes its order.',
   );
 }

@@ -4,6 +4,7 @@
  * pid is detected; a holder on another host must keep its heartbeat fresh),
  * and works the same for a ledger shared between hosts.
  */
+import { utc } from '../clock.js';
 import { interruption } from '../interrupt.js';
 import os from 'node:os';
 import type { Ledger } from '../ledger/ledger.js';
@@ -78,7 +79,7 @@ export async function acquireRunLock(
         );
       }
       throw new LockedError(
-        `Another certctl run (pid ${r.holder.pid} on ${r.holder.host}, since ${new Date(r.holder.acquired_at).toISOString()}) holds the lock on this ledger.`,
+        `Another certctl run (pid ${r.holder.pid} on ${r.holder.host}, since ${utc(r.holder.acquired_at)}) holds the lock on this ledger.`,
         'Wait for it to finish, or raise --lock-wait. A crashed holder is detected automatically. Nothing was sent.',
       );
     }
