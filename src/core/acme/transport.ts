@@ -183,7 +183,7 @@ export function configureTransport(axios: AcmeAxios, opts: { caBundle?: string; 
     const choice = url ? await proxyFor(url) : null;
     if (choice) {
       const target = new URL(url);
-      const agent = proxyAgent(choice, target, tlsOpts);
+      const agent = await proxyAgent(choice, target, tlsOpts);
       if (target.protocol === 'https:') cfg.httpsAgent = agent;
       else cfg.httpAgent = agent;
       if (!announced.has(target.origin + choice.display)) {
