@@ -84,9 +84,53 @@ export function useColor(stream: NodeJS.WriteStream, opts: GlobalOptions): boole
   return Boolean(stream.isTTY);
 }
 
+/** An array whose items are made while the document is written (Output.streamDocument): never all in memory. */
+export class LazyArray {
+  constructor(readonly items: Iterable<unknown>) {}
+}
+
+/** Items of an iterable of pages, one by one. */
+export function* flat<T>(pages: Iterable<readonly T[]>): Generator<T> {
+  for (const page of pages) yield* page;
+}
+
+/** Output is written in pieces of about this size (whole lines / whole array items only). */
+const CHUNK = 1 << 16;
+
+/**
+ * `value` as JSON.stringify(value, null, 2) writes it at this indentation, handed to `out` in
+ * pieces; a LazyArray is written item by item (`boundary` after each: a place a piece may end).
+ */
+function emitJson(value: unknown, indent: string, out: (s: string) => void, boundary: () => void): void {
+  if (value instanceof LazyArray) {
+    let n = 0;
+    for (const item of value.items) {
+      out(`${n++ ? ',' : '['}\n${indent}  `);
+      emitJson(item === undefined || typeof item === 'function' ? null : item, `${indent}  `, out, boundary);
+      boundary();
+    }
+    out(n ? `\n${indent}]` : '[]');
+    return;
+  }
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && Object.values(value).some((v) => v instanceof LazyArray)) {
+    let n = 0;
+    for (const [k, v] of Object.entries(value)) {
+      if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+      out(`${n++ ? ',' : '{'}\n${indent}  ${JSON.stringify(k)}: `);
+      emitJson(v, `${indent}  `, out, boundary);
+    }
+    out(n ? `\n${indent}}` : '{}');
+    return;
+  }
+  const s = JSON.stringify(value, null, 2);
+  out(indent ? s.replaceAll('\n', `\n${indent}`) : s);
+}
+
 export class Output {
   readonly opts: GlobalOptions;
   palette: Palette = plain;
+  /** Lines held for stdout while hold() is on (one write per CHUNK, not one per line). */
+  private held: string | null = null;
 
   constructor(opts: GlobalOptions) {
     this.opts = opts;
@@ -108,12 +152,38 @@ export class Output {
 
   /** A normal line: suppressed by --quiet and --json. */
   info(line: string): void {
-    if (!this.opts.quiet && !this.opts.json) write(process.stdout, line + '\n');
+    if (!this.opts.quiet && !this.opts.json) this.stdout(line + '\n');
   }
 
   /** Something the user must see even with --quiet (not with --json: it goes in the document). */
   attention(line: string): void {
-    if (!this.opts.json) write(process.stdout, line + '\n');
+    if (!this.opts.json) this.stdout(line + '\n');
+  }
+
+  private stdout(text: string): void {
+    if (this.held === null) return write(process.stdout, text);
+    this.held += text;
+    if (this.held.length >= CHUNK) this.flush();
+  }
+
+  /** Hold stdout lines and write them a CHUNK at a time until release() (a long listing: status). */
+  hold(): void {
+    this.held ??= '';
+  }
+
+  release(): void {
+    this.flush();
+    this.held = null;
+  }
+
+  private flush(): void {
+    if (this.held) write(process.stdout, this.held);
+    if (this.held !== null) this.held = '';
+  }
+
+  /** Whether stdout's reader has gone (`| head`): nothing more will be shown, so a listing may stop. */
+  get stdoutClosed(): boolean {
+    return closed.has(process.stdout);
   }
 
   /** Only with --verbose; goes to stderr so it never mixes with JSON on stdout. */
@@ -135,6 +205,25 @@ export class Output {
   /** The one JSON document of this command. */
   document(schema: string, body: Record<string, unknown>): void {
     write(process.stdout, JSON.stringify({ schema, ...body }, null, 2) + '\n');
+  }
+
+  /**
+   * The same document as document() writes, byte for byte, written while it is made: each
+   * LazyArray in `body` (at the top level, or in an object that is an item of one) is consumed
+   * item by item, so a document of 100,000 lineages is never one string in memory.
+   */
+  streamDocument(schema: string, body: Record<string, unknown>): void {
+    let buf = '';
+    const out = (s: string) => {
+      buf += s;
+    };
+    const boundary = () => {
+      if (buf.length < CHUNK) return;
+      write(process.stdout, buf);
+      buf = '';
+    };
+    emitJson({ schema, ...body }, '', out, boundary);
+    write(process.stdout, buf + '\n');
   }
 
   error(err: CertctlError): void {

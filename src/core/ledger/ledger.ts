@@ -454,6 +454,30 @@ export interface RenewalScanEntry {
   current: ScannedCertificate[];
 }
 
+/** A lineage in `status` order (Ledger.statusOrder): its name, version and whether its current version has certificates. */
+export interface StatusOrderRow {
+  name: string;
+  current_version: number;
+  certificates: number;
+}
+
+/** One lineage with everything `status` shows about it (Ledger.statusPage): one page of these is a handful of queries, not a handful per lineage. */
+export interface StatusPageEntry {
+  lineage: LineageRow;
+  /** The certificates of its current version, ORDER BY id (as currentCertificates()). */
+  current: CertificateRow[];
+  /** renewal_info rows of those certificates, by certificate id. */
+  renewalInfo: Map<number, RenewalInfoRow>;
+  /** Its latest CA choice (as lastCaChoice()). */
+  caChoice: CaChoiceRow | undefined;
+  /** How many of its orders are open (as openOrders(name).length). */
+  openOrders: number;
+  /** Its lineage_hosts rows, ORDER BY host (as lineageHosts()). */
+  hosts: LineageHostRow[];
+  /** As renewedBy(). */
+  renewedBy: { host: string; at: number } | undefined;
+}
+
 type Raw = Record<string, unknown>;
 
 /**
@@ -1337,6 +1361,150 @@ export class Ledger {
     }
     if (cur && cur.current.length > 1) cur.current.sort(byId);
     return out;
+  }
+
+  // -------------------------------------------------------- status, batched
+
+  /**
+   * Every lineage (or only `names`) in `status` order: soonest-expiring
+   * current certificate first, lineages without one before all others, then
+   * by name — the order statusReport gave by sorting the whole report in
+   * memory, here from ONE query, so `status` can read the rest a page at a
+   * time (statusPage). Only what the order needs comes back, a few dozen
+   * bytes per lineage.
+   */
+  statusOrder(names?: readonly string[]): StatusOrderRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT l.name, l.current_version, count(c.id)
+         FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version
+         ${names ? 'WHERE l.name IN (SELECT value FROM json_each(@names))' : ''}
+         GROUP BY l.name, l.current_version
+         ORDER BY CASE WHEN min(c.not_after) IS NULL THEN 0 ELSE 1 END, min(c.not_after), l.name`,
+      )
+      .raw()
+      .all(names ? { names: JSON.stringify(names) } : {}) as unknown[][];
+    return rows.map((r) => ({ name: r[0] as string, current_version: Number(r[1]), certificates: Number(r[2]) }));
+  }
+
+  /**
+   * Read every lineage row's checked columns (names, settings, version) and throw the StateError
+   * lineages() would for a damaged one, keeping nothing: `status` and `metrics` write as they read,
+   * so they look first — a damaged row must end the command before any output, as it always did.
+   */
+  checkLineageRows(names?: readonly string[]): void {
+    const rows = this.db
+      .prepare(`SELECT name, names_json, settings_json, current_version FROM lineages ${names ? 'WHERE name IN (SELECT value FROM json_each(@names))' : ''} ORDER BY name`)
+      .raw()
+      .iterate(names ? { names: JSON.stringify(names) } : {}) as IterableIterator<unknown[]>;
+    for (const r of rows) {
+      const label = () => `lineage ${JSON.stringify(String(r[0]))}`;
+      const v = r[3];
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw damagedRow(label, 'current_version', `${JSON.stringify(v)}, not a version number`);
+      ledgerNames(r[1], label);
+      ledgerSettings(r[2], label);
+    }
+  }
+
+  /** Which of these names have a lineage row (one query, whatever the size of the ledger). */
+  lineagesAmong(names: readonly string[]): Set<string> {
+    if (!names.length) return new Set();
+    return new Set(this.db.prepare('SELECT name FROM lineages WHERE name IN (SELECT value FROM json_each(@names))').pluck().all({ names: JSON.stringify(names) }) as string[]);
+  }
+
+  /**
+   * Lineage names after `after` (ORDER BY name, as lineages()), `limit` of
+   * them: the pages `metrics` walks.
+   */
+  lineageNames(page: { after?: string; limit: number }): string[] {
+    return this.db
+      .prepare(`SELECT name FROM lineages ${page.after !== undefined ? 'WHERE name > @after' : ''} ORDER BY name LIMIT @limit`)
+      .pluck()
+      .all({ limit: page.limit, ...(page.after !== undefined ? { after: page.after } : {}) }) as string[];
+  }
+
+  /**
+   * Everything `status` shows for these lineages, in the order of `names`
+   * (a name without a row is left out): six queries for the whole page —
+   * the lineage rows, their current certificates, those certificates'
+   * renewal_info, the latest CA choice, open orders, fleet hosts — where
+   * statusReport asked five or six per lineage (each ~0.17 ms through the
+   * PostgreSQL bridge: 12 s on 10,000 lineages).
+   */
+  statusPage(names: readonly string[]): StatusPageEntry[] {
+    if (!names.length) return [];
+    const p = { names: JSON.stringify(names) };
+    const inPage = 'IN (SELECT value FROM json_each(@names))';
+    const byName = new Map<string, StatusPageEntry>();
+    for (const r of this.db.prepare(`SELECT * FROM lineages WHERE name ${inPage}`).all(p) as Raw[]) {
+      const renewedBy = r.renewed_by ? { host: r.renewed_by as string, at: Number(r.renewed_at) } : undefined;
+      byName.set(r.name as string, { lineage: lineageFromRaw(r), current: [], renewalInfo: new Map(), caChoice: undefined, openOrders: 0, hosts: [], renewedBy });
+    }
+    const current = `FROM certificates c JOIN lineages l ON l.name = c.lineage AND l.current_version = c.version WHERE c.lineage ${inPage}`;
+    for (const r of this.db.prepare(`SELECT c.* ${current} ORDER BY c.id`).all(p) as Raw[]) byName.get(r.lineage as string)?.current.push(certFromRaw(r));
+    for (const r of this.db.prepare(`SELECT c.lineage AS certctl_lineage, r.* FROM renewal_info r JOIN certificates c ON c.id = r.cert_id JOIN lineages l ON l.name = c.lineage AND l.current_version = c.version WHERE c.lineage ${inPage}`).all(p) as Raw[]) {
+      const { certctl_lineage: lineage, ...row } = r;
+      byName.get(lineage as string)?.renewalInfo.set(Number(row.cert_id), row as unknown as RenewalInfoRow);
+    }
+    for (const r of this.db.prepare(`SELECT * FROM ca_choices WHERE id IN (SELECT max(id) FROM ca_choices WHERE lineage ${inPage} GROUP BY lineage)`).all(p) as CaChoiceRow[]) {
+      const e = byName.get(r.lineage);
+      if (e) e.caChoice = r;
+    }
+    for (const r of this.db.prepare(`SELECT lineage, count(*) FROM orders WHERE state = 'open' AND lineage ${inPage} GROUP BY lineage`).raw().all(p) as unknown[][]) {
+      const e = byName.get(r[0] as string);
+      if (e) e.openOrders = Number(r[1]);
+    }
+    for (const r of this.db.prepare(`SELECT * FROM lineage_hosts WHERE lineage ${inPage} ORDER BY lineage, host`).all(p) as LineageHostRow[]) byName.get(r.lineage)?.hosts.push(hostRow(r));
+    const out: StatusPageEntry[] = [];
+    for (const n of names) {
+      const e = byName.get(n);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  /**
+   * The soonest-expiring current certificate's not_after of each lineage
+   * that has one, after `after`, ORDER BY name: `metrics`' expiry families
+   * a page at a time.
+   */
+  expiryPage(page: { after?: string; limit: number }): { name: string; not_after: number }[] {
+    const rows = this.db
+      .prepare(
+        `SELECT l.name, min(c.not_after) FROM lineages l JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version
+         ${page.after !== undefined ? 'WHERE l.name > @after' : ''} GROUP BY l.name ORDER BY l.name LIMIT @limit`,
+      )
+      .raw()
+      .all({ limit: page.limit, ...(page.after !== undefined ? { after: page.after } : {}) }) as unknown[][];
+    return rows.map((r) => ({ name: r[0] as string, not_after: Number(r[1]) }));
+  }
+
+  /**
+   * lineage_hosts rows of existing lineages after (lineage, host) `after`,
+   * ORDER BY lineage, host (as allLineageHosts()), each with its lineage's
+   * current version: `metrics`' fleet families a page at a time.
+   */
+  lineageHostsPage(page: { after?: { lineage: string; host: string }; limit: number }): (LineageHostRow & { current_version: number })[] {
+    const rows = this.db
+      .prepare(
+        `SELECT h.*, l.current_version AS certctl_current FROM lineage_hosts h JOIN lineages l ON l.name = h.lineage
+         ${page.after ? 'WHERE h.lineage > @lineage OR (h.lineage = @lineage AND h.host > @host)' : ''}
+         ORDER BY h.lineage, h.host LIMIT @limit`,
+      )
+      .all({ limit: page.limit, ...(page.after ? { lineage: page.after.lineage, host: page.after.host } : {}) }) as (LineageHostRow & { certctl_current: number })[];
+    return rows.map(({ certctl_current, ...r }) => ({ ...hostRow(r), current_version: Number(certctl_current) }));
+  }
+
+  /** Lineages with a renewed_by host (renewedBy()), after `after`, ORDER BY name. */
+  renewedByPage(page: { after?: string; limit: number }): { name: string; host: string; at: number }[] {
+    const rows = this.db
+      .prepare(
+        `SELECT name, renewed_by, renewed_at FROM lineages WHERE renewed_by IS NOT NULL AND renewed_by <> ''
+         ${page.after !== undefined ? 'AND name > @after' : ''} ORDER BY name LIMIT @limit`,
+      )
+      .raw()
+      .all({ limit: page.limit, ...(page.after !== undefined ? { after: page.after } : {}) }) as unknown[][];
+    return rows.map((r) => ({ name: r[0] as string, host: r[1] as string, at: Number(r[2]) }));
   }
 
   // ------------------------------------------------------- directories / ARI
