@@ -32,6 +32,12 @@ export interface FillOptions {
   now: number;
   /** First lineage index (to add more later); default 0. */
   from?: number;
+  /**
+   * Nothing due and nothing to resume (for `renew` with nothing due on the same data): every
+   * lineage has a certificate issued 0–49 days ago with 90 days of life, none revoked, no open
+   * order, no Retry-After in force. The rest varies as without it.
+   */
+  quiet?: boolean;
 }
 
 /** Fill `ledger` with `count` varied lineages (see the file's comment). Returns the account id. */
@@ -63,7 +69,7 @@ export function fillStatusLedger(ledger: Ledger, o: FillOptions): void {
   const id = (r: unknown): number => Number((r as { id: number }).id);
   db.transaction(() => {
     // Account-wide: a Retry-After on new-order at CA B holds every lineage there.
-    insProblem.run(now - HOUR, 'zerossl', DIR_B, accountB, null, null, 429, 'urn:ietf:params:acme:error:rateLimited', 'too many new orders recently', now + 2 * HOUR, 'new-orders', `account ${accountB}`);
+    if (!o.quiet) insProblem.run(now - HOUR, 'zerossl', DIR_B, accountB, null, null, 429, 'urn:ietf:params:acme:error:rateLimited', 'too many new orders recently', now + 2 * HOUR, 'new-orders', `account ${accountB}`);
     const from = o.from ?? 0;
     for (let i = from; i < from + o.count; i++) {
       const name = statusLineageName(i);
@@ -75,10 +81,11 @@ export function fillStatusLedger(ledger: Ledger, o: FillOptions): void {
       const roles = keyType === 'dual' ? ['rsa', 'ecdsa'] : keyType === 'sm2' ? ['sign', 'enc', 'rsa'] : ['main'];
       const atB = i % 6 === 0;
       const [caId, dir, account] = atB ? ['zerossl', DIR_B, accountB] : ['letsencrypt', DIR_A, accountA];
-      const versions = i % 9 === 0 ? 0 : i % 5 === 0 ? 2 : 1;
-      const lifetime = i % 12 === 5 ? 45 * DAY : 90 * DAY;
+      const quiet = o.quiet === true;
+      const versions = i % 9 === 0 && !quiet ? 0 : i % 5 === 0 ? 2 : 1;
+      const lifetime = i % 12 === 5 && !quiet ? 45 * DAY : 90 * DAY;
       // Issued 0–79 days ago (some expired at 100), to the hour; every 11th at one shared moment: ties, broken by name.
-      const issued = i % 11 === 0 ? now - 20 * DAY : i % 13 === 0 ? now - 100 * DAY : now - ((i * 7) % 80) * DAY - (i % 3) * HOUR;
+      const issued = i % 11 === 0 ? now - 20 * DAY : i % 13 === 0 && !quiet ? now - 100 * DAY : now - ((i * 7) % (quiet ? 50 : 80)) * DAY - (i % 3) * HOUR;
       const settings: Record<string, unknown> = { email: 'ops@example.com' };
       if (i % 29 === 0) settings.renewDays = 30;
       if (i % 8 === 0) settings.cas = atB ? ['zerossl', 'letsencrypt'] : ['letsencrypt', 'zerossl'];
@@ -91,7 +98,7 @@ export function fillStatusLedger(ledger: Ledger, o: FillOptions): void {
         roles.forEach((role, r) => {
           const serial = `${(i * 8 + v * 3 + r).toString(16)}5e1a1`;
           const notAfter = at + lifetime - (roles.length > 1 && (i + r) % 2 === 0 ? HOUR : 0);
-          const revoked = v === versions && r === 0 && i % 17 === 0;
+          const revoked = v === versions && r === 0 && i % 17 === 0 && !quiet;
           const certId = id(
             insCert.get(name, v, orderId, roles.length > 1 ? `b${i}-${v}` : null, role, caId, dir, atB ? 'CN=ZeroSSL ECC DV,O=ZeroSSL,C=AT' : "CN=E6,O=Let's Encrypt,C=US", serial, namesJson, setKey, keyType, at - HOUR, notAfter, at, `aki${i}.${serial}`, at, revoked ? now - 3 * DAY : null, revoked ? 'keyCompromise' : null, revoked ? 'account' : null),
           );
@@ -103,12 +110,12 @@ export function fillStatusLedger(ledger: Ledger, o: FillOptions): void {
           insAri.run(certIds[0], `aki${i}.x`, ws, ws + 2 * DAY, i % 2 ? ws + DAY : null, now + DAY, i % 27 === 0 ? 'https://example.com/why' : null, now - HOUR);
         }
       }
-      if (i % 19 === 0) insOrder.get(name, account, caId, dir, namesJson, setKey, keyType, `https://acme.test/order/${i}-open`, null, null, 'pending', 'authorizing', 'open', null, now - 2 * HOUR, now - 2 * HOUR);
+      if (i % 19 === 0 && !quiet) insOrder.get(name, account, caId, dir, namesJson, setKey, keyType, `https://acme.test/order/${i}-open`, null, null, 'pending', 'authorizing', 'open', null, now - 2 * HOUR, now - 2 * HOUR);
       if (i % 7 === 0) {
         const failed = id(insOrder.get(name, account, caId, dir, namesJson, setKey, keyType, `https://acme.test/order/${i}-failed`, null, null, 'invalid', 'authorizing', 'failed', JSON.stringify({ type: 'urn:ietf:params:acme:error:unauthorized' }), now - 5 * DAY, now - 5 * DAY));
         insProblem.run(now - 5 * DAY, caId, dir, account, failed, name, 403, 'urn:ietf:params:acme:error:unauthorized', 'Invalid response from http://x/.well-known/acme-challenge/abc: 404', null, null, null);
       }
-      if (i % 23 === 0) insProblem.run(now - HOUR, caId, dir, account, null, name, 429, 'urn:ietf:params:acme:error:rateLimited', 'too many certificates for exactly this set', now + 5 * HOUR + i * 1000, 'duplicate-certificates', `set ${setKey}`);
+      if (i % 23 === 0 && !quiet) insProblem.run(now - HOUR, caId, dir, account, null, name, 429, 'urn:ietf:params:acme:error:rateLimited', 'too many certificates for exactly this set', now + 5 * HOUR + i * 1000, 'duplicate-certificates', `set ${setKey}`);
       if (i % 8 === 0 && i % 5 !== 0) {
         insChoice.run(name, issued - DAY, settings.cas && (settings.cas as string[])[0]!, dir, (settings.cas as string[])[0]!, 0, 'first choice');
         if (i % 16 === 0) insChoice.run(name, issued, caId === 'zerossl' ? 'letsencrypt' : 'zerossl', caId === 'zerossl' ? DIR_A : DIR_B, caId, 1, `"${caId}" refused: rateLimited — «new-orders» until ${new Date(now).toISOString()}`);

@@ -1,5 +1,6 @@
 /** What `certctl status` shows: every lineage, soonest-expiring first. */
-import type { Ledger, ProblemRow, StatusOrderRow, StatusPageEntry } from './ledger/ledger.js';
+import fs from 'node:fs';
+import type { Ledger, ProblemRow, StatusPageEntry } from './ledger/ledger.js';
 import type { StatePaths } from './paths.js';
 import { LineageStore } from './store/lineage.js';
 import { nextAction } from './schedule/facts.js';
@@ -52,10 +53,12 @@ export interface StatusOptions {
  * warnings printed before the list.
  */
 export class StatusScan {
-  /** The report's order: every lineage, soonest-expiring first, then by name. */
-  readonly order: StatusOrderRow[];
   private readonly store: LineageStore;
   private readonly pageSize: number;
+  private readonly names: readonly string[] | undefined;
+  /** Which lineages have a live/ or archive/ directory on this host (one readdir each, not a failed one per lineage). */
+  private readonly liveDirs: Set<string>;
+  private readonly archiveDirs: Set<string>;
 
   constructor(
     private readonly ledger: Ledger,
@@ -65,19 +68,27 @@ export class StatusScan {
   ) {
     this.store = new LineageStore(paths);
     this.pageSize = Math.max(1, o.pageSize ?? STATUS_PAGE);
+    this.names = o.names;
+    this.liveDirs = entries(paths.live);
+    this.archiveDirs = entries(paths.archive);
     // Output is written while pages are read: a damaged row must stop it before the first line.
     ledger.checkLineageRows(o.names);
-    this.order = ledger.statusOrder(o.names);
   }
 
-  get count(): number {
-    return this.order.length;
-  }
-
-  /** Each lineage's live/ problems, in report order (the same check pages() puts in liveProblems). */
+  /**
+   * Each lineage's live/ problems, in report order (the same check pages() puts in liveProblems),
+   * for the warnings printed before the list. Only lineages with a directory on this host can
+   * have one, so only those are ordered (none, on a fleet host that keeps none of them).
+   */
   *liveProblems(): Generator<{ name: string; problems: string[] }> {
-    for (const o of this.order) {
-      const problems = o.certificates ? this.store.liveProblems(o.name, o.current_version) : [];
+    let local = [...new Set([...this.liveDirs, ...this.archiveDirs])];
+    if (this.names) {
+      const wanted = new Set(this.names);
+      local = local.filter((n) => wanted.has(n));
+    }
+    if (!local.length) return;
+    for (const o of this.ledger.statusOrder(local)) {
+      const problems = o.certificates ? this.problems(o.name, o.current_version) : [];
       if (problems.length) yield { name: o.name, problems };
     }
   }
@@ -85,20 +96,28 @@ export class StatusScan {
   /** The report, page by page. `liveProblems: false` skips the live/ check (text output prints it first, from liveProblems()). */
   *pages(o: { liveProblems?: boolean } = {}): Generator<LineageStatus[]> {
     const active = this.ledger.activeProblems(this.now);
-    for (let i = 0; i < this.order.length; i += this.pageSize) {
-      const names = this.order.slice(i, i + this.pageSize).map((r) => r.name);
-      yield this.ledger.statusPage(names).map((e) => this.entry(e, active, o.liveProblems !== false));
+    // Open orders are few (interrupted ones): one query for all, as renew reads them.
+    const open = new Map<string, number>();
+    for (const x of this.ledger.openOrders()) if (x.lineage !== null) open.set(x.lineage, (open.get(x.lineage) ?? 0) + 1);
+    const hosts = this.ledger.backend === 'postgres';
+    for (const page of this.ledger.statusPages({ names: this.names, pageSize: this.pageSize, hosts })) {
+      yield page.map((e) => this.entry(e, open.get(e.lineage.name) ?? 0, active, o.liveProblems !== false));
     }
   }
 
-  private entry(e: StatusPageEntry, active: ProblemRow[], live: boolean): LineageStatus {
+  /** LineageStore.liveProblems, which has nothing to say when neither directory exists (a lineage another host keeps). */
+  private problems(name: string, version: number): string[] {
+    return this.liveDirs.has(name) || this.archiveDirs.has(name) ? this.store.liveProblems(name, version) : [];
+  }
+
+  private entry(e: StatusPageEntry, openOrders: number, active: ProblemRow[], live: boolean): LineageStatus {
     const l = e.lineage;
     const now = this.now;
     const shared = this.ledger.backend === 'postgres';
     const certs = e.current;
     const soonest = soonestExpiring(certs);
     const lifetime = soonest ? soonest.not_after - soonest.not_before : 0;
-    const next = nextAction(l, certs, e.openOrders, (id) => e.renewalInfo.get(id), active, now);
+    const next = nextAction(l, certs, openOrders, (id) => e.renewalInfo.get(id), active, now);
     const c = l.settings.cas ? e.caChoice : undefined;
     return {
       name: l.name,
@@ -113,15 +132,23 @@ export class StatusScan {
       daysLeft: soonest ? Math.floor((soonest.not_after - now) / DAY) : null,
       due: soonest ? soonest.not_after - now < lifetime / 3 : true,
       serials: certs.map((x) => x.serial),
-      files: this.store.liveFiles(l.name),
-      liveProblems: live && certs.length ? this.store.liveProblems(l.name, l.current_version) : [],
-      openOrders: e.openOrders,
+      files: this.liveDirs.has(l.name) ? this.store.liveFiles(l.name) : [],
+      liveProblems: live && certs.length ? this.problems(l.name, l.current_version) : [],
+      openOrders,
       next: { kind: next.kind, at: isoTime(next.at) },
       hosts: shared
         ? e.hosts.map((h) => ({ host: h.host, deployedVersion: h.deployed_version, upToDate: h.deployed_version === l.current_version && h.pending_version === null, deployedAt: h.deployed_at === null ? null : isoTime(h.deployed_at), pending: h.pending_version !== null }))
         : [],
       renewedBy: shared && e.renewedBy ? { host: e.renewedBy.host, at: isoTime(e.renewedBy.at) } : null,
     };
+  }
+}
+
+function entries(dir: string): Set<string> {
+  try {
+    return new Set(fs.readdirSync(dir));
+  } catch {
+    return new Set();
   }
 }
 

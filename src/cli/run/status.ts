@@ -60,10 +60,10 @@ export async function runStatus(ctx: Context, opts: StatusOpts): Promise<number 
   }
   const { StatusScan } = await import('../../core/status.js');
   const ledger = await ctx.ledger();
-  // The order is read in one query (a name and two numbers per lineage); the rest a page at a time,
-  // written as it comes: memory does not grow with the ledger, output starts at once.
+  // Read a page at a time in the report's order and written as it comes: memory does not grow
+  // with the ledger, output starts at once.
   const scan = new StatusScan(ledger, ctx.paths, ctx.now(), { names: only });
-  if (only) await unknownNames(only, new Set(scan.order.map((o) => o.name)));
+  if (only) await unknownNames(only, ledger.lineagesAmong(only));
   const { unknownDiskLineages } = await import('../../core/import/state.js');
   const unknown = unknownDiskLineages(ledger, ctx.paths);
   if (ctx.out.json) {
@@ -79,7 +79,7 @@ export async function runStatus(ctx: Context, opts: StatusOpts): Promise<number 
     }
     // Every warning before the list, as ever: the live/ check first (files only), the list after.
     for (const l of scan.liveProblems()) for (const w of l.problems) ctx.out.attention(wrap(`warning: ${l.name}: ${w}.`, 4));
-    if (scan.count === 0) {
+    if ((only ? only.length : ledger.lineageCount()) === 0) {
       ctx.out.info(`No certificates yet in ${ctx.paths.root}. Get one with: certctl issue -d example.com --webroot /var/www/html`);
       return;
     }
