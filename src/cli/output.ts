@@ -97,24 +97,47 @@ export function* flat<T>(pages: Iterable<readonly T[]>): Generator<T> {
 /** Output is written in pieces of about this size (whole lines / whole array items only). */
 const CHUNK = 1 << 16;
 
+/** A plain object with a LazyArray among its own values (emitJson walks into it). */
+function hasLazy(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof LazyArray) && Object.values(value).some((v) => v instanceof LazyArray);
+}
+
 /**
  * `value` as JSON.stringify(value, null, 2) writes it at this indentation, handed to `out` in
  * pieces; a LazyArray is written item by item (`boundary` after each: a place a piece may end).
  */
 function emitJson(value: unknown, indent: string, out: (s: string) => void, boundary: () => void): void {
   if (value instanceof LazyArray) {
+    // Items without a LazyArray inside are stringified in batches (one JSON.stringify and one
+    // re-indent per batch, not per item); JSON.stringify(batch, null, 2) is '[\n  item,\n  item\n]'.
     let n = 0;
-    for (const item of value.items) {
-      out(`${n++ ? ',' : '['}\n${indent}  `);
-      emitJson(item === undefined || typeof item === 'function' ? null : item, `${indent}  `, out, boundary);
+    let batch: unknown[] = [];
+    const flushBatch = () => {
+      if (!batch.length) return;
+      const body = JSON.stringify(batch, null, 2).slice(2, -2);
+      out(`${n ? ',' : '['}\n${indent}${indent ? body.replaceAll('\n', `\n${indent}`) : body}`);
+      n += batch.length;
+      batch = [];
       boundary();
+    };
+    for (const item of value.items) {
+      if (hasLazy(item)) {
+        flushBatch();
+        out(`${n++ ? ',' : '['}\n${indent}  `);
+        emitJson(item, `${indent}  `, out, boundary);
+        boundary();
+      } else {
+        batch.push(item);
+        if (batch.length >= 256) flushBatch();
+      }
     }
+    flushBatch();
     out(n ? `\n${indent}]` : '[]');
     return;
   }
-  if (value !== null && typeof value === 'object' && !Array.isArray(value) && Object.values(value).some((v) => v instanceof LazyArray)) {
+  if (hasLazy(value)) {
     let n = 0;
-    for (const [k, v] of Object.entries(value)) {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
       out(`${n++ ? ',' : '{'}\n${indent}  ${JSON.stringify(k)}: `);
       emitJson(v, `${indent}  `, out, boundary);
