@@ -1501,27 +1501,25 @@ export class Ledger {
   }
 
   /**
-   * The status report's rows a page at a time, in statusOrder's order. SQLite: ONE sorted
-   * statement read as it goes (iterate: SQLite walks the lineages in name order and sorts the
-   * rows, which is twice as fast on 100,000 lineages as looking each page's names up out of
-   * order; its sorter spills to a temporary file, so memory stays bounded). PostgreSQL: the
-   * bridge fetches a statement's rows at once, so statusOrder, then statusPage per page.
+   * The status report's rows a page at a time, in statusOrder's order, from ONE sorted statement
+   * read as it goes: SQLite steps through it (it walks the lineages in name order and sorts the
+   * rows — twice as fast on 100,000 lineages as looking each page's names up out of order — its
+   * sorter spilling to a temporary file, so memory stays bounded); PostgreSQL reads it through a
+   * server-side cursor (LedgerDb.cursor), 2,000 rows per FETCH, where looking pages of names up
+   * cost a scan of the lineages per page.
    */
   *statusPages(o: { names?: readonly string[]; pageSize: number; hosts?: boolean }): Generator<StatusPageEntry[]> {
-    if (this.backend === 'postgres') {
-      const order = this.statusOrder(o.names).map((r) => r.name);
-      for (let i = 0; i < order.length; i += o.pageSize) yield this.statusPage(order.slice(i, i + o.pageSize), o);
-      return;
-    }
     const only = o.names ? 'WHERE l.name IN (SELECT value FROM json_each(@names))' : '';
-    const rows = this.db
-      .prepare(
-        `WITH o AS (SELECT l.name AS name, min(c.not_after) AS soon FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version ${only} GROUP BY l.name)
+    const sql = `WITH o AS (SELECT l.name AS name, min(c.not_after) AS soon FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version ${only} GROUP BY l.name)
          SELECT ${STATUS_COLUMNS} ${STATUS_FROM.replace('FROM lineages l', 'FROM o JOIN lineages l ON l.name = o.name')}
-         ORDER BY o.soon IS NOT NULL, o.soon, l.name, c.id`,
-      )
-      .raw()
-      .iterate(o.names ? { names: JSON.stringify(o.names) } : {}) as IterableIterator<unknown[]>;
+         ORDER BY o.soon IS NOT NULL, o.soon, l.name, c.id`;
+    const params = o.names ? { names: JSON.stringify(o.names) } : {};
+    const db = this.db;
+    const rows: Iterable<unknown[]> = db.cursor
+      ? (function* () {
+          for (const chunk of db.cursor!(sql, [params], 2000)) yield* chunk;
+        })()
+      : (db.prepare(sql).raw().iterate(params) as IterableIterator<unknown[]>);
     const read = statusRowReader();
     let page = new Map<string, StatusPageEntry>();
     let last: string | undefined;
