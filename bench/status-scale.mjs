@@ -247,16 +247,17 @@ ${genLines.join('; ')}.
 How: \`status\` used to read every lineage row, then five or six queries per lineage
 (current certificates, open orders, last CA choice, renewed_by, and scheduleFacts'
 own per-lineage reads), build the whole report and sort it in memory, and write one
-JSON string. Now \`Ledger.statusOrder\` gives the order in one query (soonest expiry
-first, lineages without a certificate before, then by name — the order the in-memory
-sort gave), \`Ledger.statusPage\` reads a page of 1,000 lineages in six queries, and
-the CLI writes each page as it comes (text in 64 KB pieces; JSON item by item,
-byte-identical to \`JSON.stringify(doc, null, 2)\`); \`metrics\` walks keyset pages
-per family (expiry, next action through \`renewalScan\` as \`renew\` does, fleet
-hosts). What still grows with the ledger: the order (a name and two numbers per
-lineage), and \`metrics\`' rate-limit families (limitsOverview: one query per
-registered domain). test/e2e/status-paging.test.ts checks the output against the
-pre-paging build byte for byte on both ledgers.
+JSON string. Now \`Ledger.statusPages\` reads ONE statement sorted as the report is
+(soonest expiry first, lineages without a certificate before, then by name) as it
+goes — SQLite steps through it, PostgreSQL through a server-side cursor (2,000 rows
+per FETCH; looking pages of names up instead cost PostgreSQL a scan of the lineages
+per page) — plus a query per page of 1,000 for CA choices and fleet hosts; the CLI
+writes each page as it comes (text in 64 KB pieces; JSON in batches of items,
+byte-identical to \`JSON.stringify(doc, null, 2)\`). \`metrics\` reads each per-lineage
+family the same way (the next actions through \`renewalScan\`, as \`renew\`). What
+still grows with the ledger: \`metrics\`' rate-limit families (limitsOverview: one
+query per registered domain, ~1,000 here). test/e2e/status-paging.test.ts checks the
+output against the pre-paging build byte for byte on both ledgers.
 `,
   );
 }

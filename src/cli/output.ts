@@ -94,8 +94,8 @@ export function* flat<T>(pages: Iterable<readonly T[]>): Generator<T> {
   for (const page of pages) yield* page;
 }
 
-/** Output is written in pieces of about this size (whole lines / whole array items only). */
-const CHUNK = 1 << 16;
+/** Output is written in pieces of about this size (whole lines / whole array items only): under 128 KB, so no piece is a large object that only a full GC frees. */
+const CHUNK = 1 << 15;
 
 /** A plain object with a LazyArray among its own values (emitJson walks into it). */
 function hasLazy(value: unknown): boolean {
@@ -103,50 +103,70 @@ function hasLazy(value: unknown): boolean {
 }
 
 /**
- * `value` as JSON.stringify(value, null, 2) writes it at this indentation, handed to `out` in
- * pieces; a LazyArray is written item by item (`boundary` after each: a place a piece may end).
+ * `value` as JSON.stringify(value, null, 2) writes it at this indentation, in pieces; a LazyArray
+ * is written while its items are made (a piece per batch of items).
  */
-function emitJson(value: unknown, indent: string, out: (s: string) => void, boundary: () => void): void {
+function* jsonPieces(value: unknown, indent: string): Generator<string> {
   if (value instanceof LazyArray) {
     // Items without a LazyArray inside are stringified in batches (one JSON.stringify and one
     // re-indent per batch, not per item); JSON.stringify(batch, null, 2) is '[\n  item,\n  item\n]'.
     let n = 0;
     let batch: unknown[] = [];
-    const flushBatch = () => {
-      if (!batch.length) return;
+    const flushBatch = (): string => {
       const body = JSON.stringify(batch, null, 2).slice(2, -2);
-      out(`${n ? ',' : '['}\n${indent}${indent ? body.replaceAll('\n', `\n${indent}`) : body}`);
+      const piece = `${n ? ',' : '['}\n${indent}${indent ? body.replaceAll('\n', `\n${indent}`) : body}`;
       n += batch.length;
       batch = [];
-      boundary();
+      return piece;
     };
     for (const item of value.items) {
       if (hasLazy(item)) {
-        flushBatch();
-        out(`${n++ ? ',' : '['}\n${indent}  `);
-        emitJson(item, `${indent}  `, out, boundary);
-        boundary();
+        if (batch.length) yield flushBatch();
+        yield `${n++ ? ',' : '['}\n${indent}  `;
+        yield* jsonPieces(item, `${indent}  `);
       } else {
         batch.push(item);
-        if (batch.length >= 256) flushBatch();
+        if (batch.length >= 32) yield flushBatch();
       }
     }
-    flushBatch();
-    out(n ? `\n${indent}]` : '[]');
+    if (batch.length) yield flushBatch();
+    yield n ? `\n${indent}]` : '[]';
     return;
   }
   if (hasLazy(value)) {
     let n = 0;
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
-      out(`${n++ ? ',' : '{'}\n${indent}  ${JSON.stringify(k)}: `);
-      emitJson(v, `${indent}  `, out, boundary);
+      yield `${n++ ? ',' : '{'}\n${indent}  ${JSON.stringify(k)}: `;
+      yield* jsonPieces(v, `${indent}  `);
     }
-    out(n ? `\n${indent}}` : '{}');
+    yield n ? `\n${indent}}` : '{}';
     return;
   }
   const s = JSON.stringify(value, null, 2);
-  out(indent ? s.replaceAll('\n', `\n${indent}`) : s);
+  yield indent ? s.replaceAll('\n', `\n${indent}`) : s;
+}
+
+/** Above this much output queued for a pipe, a streaming writer waits for it to drain. */
+const QUEUED_MAX = 1 << 20;
+
+/**
+ * Wait until stdout has taken what was written (a pipe is asynchronous: without this, a reader
+ * slower than certctl — a pager, `| gzip`, ssh — would leave the whole output queued in memory).
+ */
+export async function drained(stream: NodeJS.WriteStream = process.stdout): Promise<void> {
+  if (closed.has(stream) || stream.writableLength < QUEUED_MAX) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
 }
 
 export class Output {
@@ -194,6 +214,12 @@ export class Output {
     this.held ??= '';
   }
 
+  /** Write what is held once it is a CHUNK, and wait while the pipe has too much queued. */
+  async drain(): Promise<void> {
+    if (this.held !== null && this.held.length >= CHUNK) this.flush();
+    await drained();
+  }
+
   release(): void {
     this.flush();
     this.held = null;
@@ -235,17 +261,15 @@ export class Output {
    * LazyArray in `body` (at the top level, or in an object that is an item of one) is consumed
    * item by item, so a document of 100,000 lineages is never one string in memory.
    */
-  streamDocument(schema: string, body: Record<string, unknown>): void {
+  async streamDocument(schema: string, body: Record<string, unknown>): Promise<void> {
     let buf = '';
-    const out = (s: string) => {
-      buf += s;
-    };
-    const boundary = () => {
-      if (buf.length < CHUNK) return;
+    for (const piece of jsonPieces({ schema, ...body }, '')) {
+      buf += piece;
+      if (buf.length < CHUNK) continue;
       write(process.stdout, buf);
       buf = '';
-    };
-    emitJson({ schema, ...body }, '', out, boundary);
+      await drained();
+    }
     write(process.stdout, buf + '\n');
   }
 

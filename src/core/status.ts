@@ -36,7 +36,7 @@ export interface LineageStatus {
 
 const DAY = 86_400_000;
 
-/** Lineages read per page: a handful of queries each (Ledger.statusPage), a few MB of rows at most. */
+/** Lineages per page (Ledger.statusPages): one to three queries each besides the one sorted statement, a few MB at most. */
 export const STATUS_PAGE = 1000;
 
 export interface StatusOptions {
@@ -47,10 +47,10 @@ export interface StatusOptions {
 }
 
 /**
- * `status` a page at a time, soonest-expiring first (Ledger.statusOrder), so memory does not grow
- * with the ledger beyond the order itself (a name and two numbers per lineage): `pages()` yields
- * each page's LineageStatus in report order; `liveProblems()` only the live/ check, for the
- * warnings printed before the list.
+ * `status` a page at a time, soonest-expiring first (Ledger.statusPages: one sorted statement read
+ * as it goes), so memory does not grow with the ledger: `pages()` yields each page's
+ * LineageStatus in report order; `liveProblems()` only the live/ check of the lineages with files
+ * on this host, for the warnings printed before the list.
  */
 export class StatusScan {
   private readonly store: LineageStore;

@@ -45,7 +45,7 @@ function num(v: number): string {
 }
 
 /** Output is handed on in pieces of about this size (whole lines). */
-const CHUNK = 1 << 16;
+const CHUNK = 1 << 15;
 
 /** The families as exposition text, in pieces of whole lines, made while they are read. */
 export function* promChunks(families: Iterable<Family>): Generator<string> {
@@ -69,29 +69,16 @@ export function renderProm(families: Family[]): string {
   return [...promChunks(families)].join('');
 }
 
-/** Ledger rows read per query by the per-lineage families. */
-const PAGE = 2000;
-
 /** An iterable that runs `gen` afresh each time it is walked. */
 function reiterable<T>(gen: () => Generator<T>): Iterable<T> {
   return { [Symbol.iterator]: gen };
 }
 
-/** Every row of a keyset-paged ledger read: `read(after)` gives the page after `after` (the last row of the previous page). */
-function* paged<T>(read: (after: T | undefined) => T[]): Generator<T> {
-  let after: T | undefined;
-  for (;;) {
-    const page = read(after);
-    yield* page;
-    if (page.length < PAGE) return;
-    after = page[page.length - 1];
-  }
-}
-
 /**
  * Every metric certctl exports, read from the ledger at `now`. The per-lineage families (expiry,
- * days left, next action, fleet hosts) are read a page at a time while they are written, so
- * memory does not grow with the number of lineages; the rate-limit families are read here.
+ * days left, next action, fleet hosts) are read while they are written (one statement each, read
+ * as it goes; the next actions a page at a time, as renew reads them), so memory does not grow
+ * with the number of lineages; the rate-limit families are read here.
  */
 export async function collectMetrics(ledger: Ledger, now: number, overrides?: Record<string, PolicyOverride>): Promise<Family[]> {
   const { limitsOverview } = await import('../../core/plan.js');
@@ -99,7 +86,7 @@ export async function collectMetrics(ledger: Ledger, now: number, overrides?: Re
   // The families are written while they are read: a damaged lineage row must stop the command before any output.
   ledger.checkLineageRows();
   const fam = (name: string, help: string, samples: Iterable<Sample> = []): Family => ({ name, help, type: 'gauge', samples });
-  const expiries = () => paged<{ name: string; not_after: number }>((after) => ledger.expiryPage({ after: after?.name, limit: PAGE }));
+  const expiries = () => ledger.expiries();
   const expiry = fam(
     'certctl_certificate_expiry_timestamp_seconds',
     'When the current certificate of the lineage expires (the soonest of a dual/SM2 bundle), Unix time.',
@@ -138,8 +125,7 @@ export async function collectMetrics(ledger: Ledger, now: number, overrides?: Re
   );
   // A fleet on a shared ledger (docs/fleet.md): the version each host wrote, whether it is current, who renewed.
   const shared = ledger.backend === 'postgres';
-  type HostRow = ReturnType<Ledger['lineageHostsPage']>[number];
-  const hosts = () => paged<HostRow>((after) => ledger.lineageHostsPage({ after: after && { lineage: after.lineage, host: after.host }, limit: PAGE }));
+  const hosts = () => ledger.lineageHostRows();
   const hostVersion = fam(
     'certctl_lineage_host_deployed_version',
     'The lineage version this fleet host last wrote from the shared ledger (0: none yet).',
@@ -158,7 +144,7 @@ export async function collectMetrics(ledger: Ledger, now: number, overrides?: Re
     'certctl_lineage_renewed_by',
     "Always 1: the host that stored the lineage's current version (label host).",
     reiterable(function* () {
-      if (shared) for (const r of paged<{ name: string; host: string; at: number }>((after) => ledger.renewedByPage({ after: after?.name, limit: PAGE }))) yield { labels: { lineage: r.name, host: r.host }, value: 1 };
+      if (shared) for (const r of ledger.renewedByRows()) yield { labels: { lineage: r.name, host: r.host }, value: 1 };
     }),
   );
   return [
@@ -206,7 +192,7 @@ export async function runMetrics(ctx: Context, o: { textfile?: string }): Promis
   }
   if (ctx.out.json) {
     const { LazyArray } = await import('../output.js');
-    ctx.out.streamDocument('certctl.metrics/1', {
+    await ctx.out.streamDocument('certctl.metrics/1', {
       generatedAt: new Date(now).toISOString(),
       file,
       metrics: new LazyArray(families.map((f) => ({ name: f.name, help: f.help, type: f.type, samples: new LazyArray(f.samples) }))),
@@ -214,7 +200,11 @@ export async function runMetrics(ctx: Context, o: { textfile?: string }): Promis
   } else if (file) {
     ctx.out.info(`Wrote ${file} (${samples} samples).`);
   } else {
-    for (const chunk of promChunks(families)) write(process.stdout, chunk); // the metrics are the output, even with --quiet
+    const { drained } = await import('../output.js');
+    for (const chunk of promChunks(families)) {
+      write(process.stdout, chunk); // the metrics are the output, even with --quiet
+      await drained();
+    }
   }
   return 0;
 }

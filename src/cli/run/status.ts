@@ -68,7 +68,7 @@ export async function runStatus(ctx: Context, opts: StatusOpts): Promise<number 
   const unknown = unknownDiskLineages(ledger, ctx.paths);
   if (ctx.out.json) {
     const { LazyArray, flat } = await import('../output.js');
-    ctx.out.streamDocument('certctl.status/1', { lineages: new LazyArray(flat(scan.pages())) });
+    await ctx.out.streamDocument('certctl.status/1', { lineages: new LazyArray(flat(scan.pages())) });
     return;
   }
   const { wrap } = await import('../layout.js');
@@ -89,6 +89,7 @@ export async function runStatus(ctx: Context, opts: StatusOpts): Promise<number 
     // Every line fits 80 columns (wrapped under the lineage), every time once, in UTC as plan and renew write it.
     for (const page of scan.pages({ liveProblems: false })) {
       if (ctx.out.stdoutClosed) break; // the reader went away (| head): nothing more will be read
+      await ctx.out.drain(); // a slow reader: wait rather than queue the listing in memory
       for (const l of page) {
         const days = l.daysLeft === null ? 'no certificate' : `${l.daysLeft} days left`;
         const paint = l.daysLeft === null || l.daysLeft < 7 ? p.bad : l.due ? p.warn : p.ok;

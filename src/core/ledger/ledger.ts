@@ -461,13 +461,13 @@ export interface StatusOrderRow {
   certificates: number;
 }
 
-/** A lineage as `status` shows it (Ledger.statusPage); lineage(name) has the rest. */
+/** A lineage as `status` shows it (Ledger.statusPages); lineage(name) has the rest. */
 export type StatusLineage = Pick<LineageRow, 'name' | 'names' | 'key_type' | 'ca_id' | 'directory_url' | 'settings' | 'current_version'>;
 
-/** A current certificate as `status` shows it (Ledger.statusPage). */
+/** A current certificate as `status` shows it (Ledger.statusPages). */
 export type StatusCertificate = Pick<CertificateRow, 'id' | 'serial' | 'not_before' | 'not_after' | 'revoked_at'>;
 
-/** One lineage with everything `status` shows about it (Ledger.statusPage): one page of these is one query (two or three with CA lists and fleet hosts), not a handful per lineage. */
+/** One lineage with everything `status` shows about it (Ledger.statusPages): a page of these is part of one statement plus a query or two (CA lists, fleet hosts), not a handful per lineage. */
 export interface StatusPageEntry {
   lineage: StatusLineage;
   /** The certificates of its current version, ORDER BY id (as currentCertificates()). */
@@ -519,7 +519,7 @@ export function ledgerSettings(text: unknown, row: RowLabel): LineageSettings {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw damagedRow(row, 'settings_json', 'not an object');
   return v as LineageSettings;
 }
-/** What statusPage / statusPages read per row: the lineage, one current certificate, its renewal_info. */
+/** What statusPages reads per row: the lineage, one current certificate, its renewal_info. */
 const STATUS_COLUMNS = `l.name, l.names_json, l.key_type, l.ca_id, l.directory_url, l.settings_json, l.current_version, l.renewed_by, l.renewed_at,
   c.id, c.serial, c.not_before, c.not_after, c.revoked_at,
   r.cert_id, r.ari_cert_id, r.window_start, r.window_end, r.chosen_at, r.next_check, r.explanation_url, r.fetched_at`;
@@ -1421,9 +1421,9 @@ export class Ledger {
    * Every lineage (or only `names`) in `status` order: soonest-expiring
    * current certificate first, lineages without one before all others, then
    * by name — the order statusReport gave by sorting the whole report in
-   * memory, here from ONE query, so `status` can read the rest a page at a
-   * time (statusPage). Only what the order needs comes back, a few dozen
-   * bytes per lineage.
+   * memory, and statusPages' — from ONE query, with only what the order needs
+   * (a few dozen bytes per lineage): status' live/ check of the lineages with
+   * files on this host.
    */
   statusOrder(names?: readonly string[]): StatusOrderRow[] {
     const rows = this.db
@@ -1445,11 +1445,10 @@ export class Ledger {
    * so they look first — a damaged row must end the command before any output, as it always did.
    */
   checkLineageRows(names?: readonly string[]): void {
-    const rows = this.db
-      .prepare(`SELECT name, names_json, settings_json, current_version FROM lineages ${names ? 'WHERE name IN (SELECT value FROM json_each(@names))' : ''} ORDER BY name`)
-      .raw()
-      .iterate(names ? { names: JSON.stringify(names) } : {}) as IterableIterator<unknown[]>;
-    for (const r of rows) {
+    const sql = `SELECT name, names_json, settings_json, current_version FROM lineages ${names ? 'WHERE name IN (SELECT value FROM json_each(@names))' : ''} ORDER BY name`;
+    const params = names ? { names: JSON.stringify(names) } : {};
+    // PostgreSQL: through a cursor, or the bridge would hold every row at once.
+    for (const r of this.stream(sql, params, 5000)) {
       const label = () => `lineage ${JSON.stringify(String(r[0]))}`;
       const v = r[3];
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw damagedRow(label, 'current_version', `${JSON.stringify(v)}, not a version number`);
@@ -1462,42 +1461,6 @@ export class Ledger {
   lineagesAmong(names: readonly string[]): Set<string> {
     if (!names.length) return new Set();
     return new Set(this.db.prepare('SELECT name FROM lineages WHERE name IN (SELECT value FROM json_each(@names))').pluck().all({ names: JSON.stringify(names) }) as string[]);
-  }
-
-  /**
-   * Lineage names after `after` (ORDER BY name, as lineages()), `limit` of
-   * them: the pages `metrics` walks.
-   */
-  lineageNames(page: { after?: string; limit: number }): string[] {
-    return this.db
-      .prepare(`SELECT name FROM lineages ${page.after !== undefined ? 'WHERE name > @after' : ''} ORDER BY name LIMIT @limit`)
-      .pluck()
-      .all({ limit: page.limit, ...(page.after !== undefined ? { after: page.after } : {}) }) as string[];
-  }
-
-  /**
-   * Everything `status` shows for these lineages, in the order of `names`
-   * (a name without a row is left out): ONE query for the lineage rows,
-   * their current certificates and those certificates' renewal_info (only
-   * the columns status reads, as arrays), plus one for the latest CA choice
-   * of the lineages with a CA list and, with `hosts`, one for the fleet
-   * hosts — where statusReport asked five or six per lineage (each ~0.17 ms
-   * through the PostgreSQL bridge: 12 s on 10,000 lineages). Open orders
-   * are the caller's (openOrders(), once).
-   */
-  statusPage(names: readonly string[], o: { hosts?: boolean } = {}): StatusPageEntry[] {
-    if (!names.length) return [];
-    const rows = this.db.prepare(`SELECT ${STATUS_COLUMNS} ${STATUS_FROM} WHERE l.name IN (SELECT value FROM json_each(@names))`).raw().all({ names: JSON.stringify(names) }) as unknown[][];
-    const byName = new Map<string, StatusPageEntry>();
-    const read = statusRowReader();
-    for (const r of rows) read(r, byName);
-    const out: StatusPageEntry[] = [];
-    for (const n of names) {
-      const e = byName.get(n);
-      if (e) out.push(e);
-    }
-    this.statusExtras(out, o);
-    return out;
   }
 
   /**
@@ -1514,12 +1477,7 @@ export class Ledger {
          SELECT ${STATUS_COLUMNS} ${STATUS_FROM.replace('FROM lineages l', 'FROM o JOIN lineages l ON l.name = o.name')}
          ORDER BY o.soon IS NOT NULL, o.soon, l.name, c.id`;
     const params = o.names ? { names: JSON.stringify(o.names) } : {};
-    const db = this.db;
-    const rows: Iterable<unknown[]> = db.cursor
-      ? (function* () {
-          for (const chunk of db.cursor!(sql, [params], 2000)) yield* chunk;
-        })()
-      : (db.prepare(sql).raw().iterate(params) as IterableIterator<unknown[]>);
+    const rows = this.stream(sql, params);
     const read = statusRowReader();
     let page = new Map<string, StatusPageEntry>();
     let last: string | undefined;
@@ -1557,48 +1515,41 @@ export class Ledger {
     }
   }
 
-  /**
-   * The soonest-expiring current certificate's not_after of each lineage
-   * that has one, after `after`, ORDER BY name: `metrics`' expiry families
-   * a page at a time.
-   */
-  expiryPage(page: { after?: string; limit: number }): { name: string; not_after: number }[] {
-    const rows = this.db
-      .prepare(
-        `SELECT l.name, min(c.not_after) FROM lineages l JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version
-         ${page.after !== undefined ? 'WHERE l.name > @after' : ''} GROUP BY l.name ORDER BY l.name LIMIT @limit`,
-      )
-      .raw()
-      .all({ limit: page.limit, ...(page.after !== undefined ? { after: page.after } : {}) }) as unknown[][];
-    return rows.map((r) => ({ name: r[0] as string, not_after: Number(r[1]) }));
+  /** Rows of one SELECT as arrays, read as they are consumed: LedgerDb.cursor on PostgreSQL, the statement's own iterator on SQLite. */
+  private *stream(sql: string, params: Record<string, unknown>, size = 2000): Generator<unknown[]> {
+    const db = this.db;
+    if (db.cursor) {
+      for (const chunk of db.cursor(sql, [params], size)) yield* chunk;
+      return;
+    }
+    yield* db.prepare(sql).raw().iterate(params) as IterableIterator<unknown[]>;
   }
 
   /**
-   * lineage_hosts rows of existing lineages after (lineage, host) `after`,
-   * ORDER BY lineage, host (as allLineageHosts()), each with its lineage's
-   * current version: `metrics`' fleet families a page at a time.
+   * The soonest-expiring current certificate's not_after of each lineage that has one, ORDER BY
+   * name, read as it is consumed: `metrics`' expiry families.
    */
-  lineageHostsPage(page: { after?: { lineage: string; host: string }; limit: number }): (LineageHostRow & { current_version: number })[] {
-    const rows = this.db
-      .prepare(
-        `SELECT h.*, l.current_version AS certctl_current FROM lineage_hosts h JOIN lineages l ON l.name = h.lineage
-         ${page.after ? 'WHERE h.lineage > @lineage OR (h.lineage = @lineage AND h.host > @host)' : ''}
-         ORDER BY h.lineage, h.host LIMIT @limit`,
-      )
-      .all({ limit: page.limit, ...(page.after ? { lineage: page.after.lineage, host: page.after.host } : {}) }) as (LineageHostRow & { certctl_current: number })[];
-    return rows.map(({ certctl_current, ...r }) => ({ ...hostRow(r), current_version: Number(certctl_current) }));
+  *expiries(): Generator<{ name: string; not_after: number }> {
+    const sql = 'SELECT l.name, min(c.not_after) FROM lineages l JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version GROUP BY l.name ORDER BY l.name';
+    for (const r of this.stream(sql, {})) yield { name: r[0] as string, not_after: Number(r[1]) };
   }
 
-  /** Lineages with a renewed_by host (renewedBy()), after `after`, ORDER BY name. */
-  renewedByPage(page: { after?: string; limit: number }): { name: string; host: string; at: number }[] {
-    const rows = this.db
-      .prepare(
-        `SELECT name, renewed_by, renewed_at FROM lineages WHERE renewed_by IS NOT NULL AND renewed_by <> ''
-         ${page.after !== undefined ? 'AND name > @after' : ''} ORDER BY name LIMIT @limit`,
-      )
-      .raw()
-      .all({ limit: page.limit, ...(page.after !== undefined ? { after: page.after } : {}) }) as unknown[][];
-    return rows.map((r) => ({ name: r[0] as string, host: r[1] as string, at: Number(r[2]) }));
+  /**
+   * lineage_hosts rows of existing lineages, ORDER BY lineage, host (as allLineageHosts()), each
+   * with its lineage's current version, read as they are consumed: `metrics`' fleet families.
+   */
+  *lineageHostRows(): Generator<LineageHostRow & { current_version: number }> {
+    const sql = `SELECT h.lineage, h.host, h.deployed_version, h.deployed_at, h.pending_version, h.added_at, l.current_version
+                 FROM lineage_hosts h JOIN lineages l ON l.name = h.lineage ORDER BY h.lineage, h.host`;
+    for (const r of this.stream(sql, {})) {
+      yield { ...hostRow({ lineage: r[0], host: r[1], deployed_version: r[2], deployed_at: r[3], pending_version: r[4], added_at: r[5] } as LineageHostRow), current_version: Number(r[6]) };
+    }
+  }
+
+  /** Lineages with a renewed_by host (renewedBy()), ORDER BY name, read as they are consumed. */
+  *renewedByRows(): Generator<{ name: string; host: string; at: number }> {
+    const sql = "SELECT name, renewed_by, renewed_at FROM lineages WHERE renewed_by IS NOT NULL AND renewed_by <> '' ORDER BY name";
+    for (const r of this.stream(sql, {})) yield { name: r[0] as string, host: r[1] as string, at: Number(r[2]) };
   }
 
   // ------------------------------------------------------- directories / ARI

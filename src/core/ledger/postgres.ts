@@ -112,6 +112,8 @@ export class PostgresDb implements LedgerDb {
       // One snapshot for every FETCH, as SQLite's statement reads one; nothing written.
       this.bridge.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       this.bridge.inTransaction = true;
+      // The server sorts the whole result once (status: every lineage's rows): in memory, not in temporary files.
+      this.bridge.query("SET LOCAL work_mem = '64MB'");
     }
     this.depth++;
     const name = `certctl_cursor${this.depth}`;
