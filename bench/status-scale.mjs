@@ -252,8 +252,8 @@ JSON string. Now \`Ledger.statusPages\` reads ONE statement sorted as the report
 goes — SQLite steps through it, PostgreSQL through a server-side cursor (2,000 rows
 per FETCH; looking pages of names up instead cost PostgreSQL a scan of the lineages
 per page) — plus a query per page of 1,000 for CA choices and fleet hosts; the CLI
-writes each page as it comes (text in 64 KB pieces; JSON in batches of items,
-byte-identical to \`JSON.stringify(doc, null, 2)\`). \`metrics\` reads each per-lineage
+writes each page as it comes (text in 32 KB pieces; JSON in batches of items,
+byte-identical to \`JSON.stringify(doc, null, 2)\`, waiting while over 1 MB is queued for the pipe). \`metrics\` reads each per-lineage
 family the same way (the next actions through \`renewalScan\`, as \`renew\`). What
 still grows with the ledger: \`metrics\`' rate-limit families (limitsOverview: one
 query per registered domain, ~1,000 here). test/e2e/status-paging.test.ts checks the
