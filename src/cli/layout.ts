@@ -26,6 +26,8 @@ const columns = (s: string): number => [...s.replace(ANSI, '')].length;
  * further line indented by `indent` spaces. Returns the lines joined with '\n' (one Output call).
  */
 export function wrap(text: string, indent: number, width = lineWidth()): string {
+  // One line that fits (always, off a terminal) comes back as it is: `status` wraps 100,000s of them.
+  if (text.length <= width && !text.includes('\n')) return text;
   // A text of several lines (a message listing failures): each line wrapped on its own, its continuation
   // lines at least as deep as the line itself.
   if (text.includes('\n')) return text.split('\n').map((t, i) => wrap(i === 0 ? t : ' '.repeat(indent) + t, Math.max(indent, /^ */.exec(t)![0].length + indent), width)).join('\n');

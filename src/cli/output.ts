@@ -86,9 +86,96 @@ export function useColor(stream: NodeJS.WriteStream, opts: GlobalOptions): boole
   return Boolean(stream.isTTY);
 }
 
+/** An array whose items are made while the document is written (Output.streamDocument): never all in memory. */
+export class LazyArray {
+  constructor(readonly items: Iterable<unknown>) {}
+}
+
+/** Items of an iterable of pages, one by one. */
+export function* flat<T>(pages: Iterable<readonly T[]>): Generator<T> {
+  for (const page of pages) yield* page;
+}
+
+/** Output is written in pieces of about this size (whole lines / whole array items only): under 128 KB, so no piece is a large object that only a full GC frees. */
+const CHUNK = 1 << 15;
+
+/** A plain object with a LazyArray among its own values (emitJson walks into it). */
+function hasLazy(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof LazyArray) && Object.values(value).some((v) => v instanceof LazyArray);
+}
+
+/**
+ * `value` as JSON.stringify(value, null, 2) writes it at this indentation, in pieces; a LazyArray
+ * is written while its items are made (a piece per batch of items).
+ */
+function* jsonPieces(value: unknown, indent: string): Generator<string> {
+  if (value instanceof LazyArray) {
+    // Items without a LazyArray inside are stringified in batches (one JSON.stringify and one
+    // re-indent per batch, not per item); JSON.stringify(batch, null, 2) is '[\n  item,\n  item\n]'.
+    let n = 0;
+    let batch: unknown[] = [];
+    const flushBatch = (): string => {
+      const body = JSON.stringify(batch, null, 2).slice(2, -2);
+      const piece = `${n ? ',' : '['}\n${indent}${indent ? body.replaceAll('\n', `\n${indent}`) : body}`;
+      n += batch.length;
+      batch = [];
+      return piece;
+    };
+    for (const item of value.items) {
+      if (hasLazy(item)) {
+        if (batch.length) yield flushBatch();
+        yield `${n++ ? ',' : '['}\n${indent}  `;
+        yield* jsonPieces(item, `${indent}  `);
+      } else {
+        batch.push(item);
+        if (batch.length >= 32) yield flushBatch();
+      }
+    }
+    if (batch.length) yield flushBatch();
+    yield n ? `\n${indent}]` : '[]';
+    return;
+  }
+  if (hasLazy(value)) {
+    let n = 0;
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+      yield `${n++ ? ',' : '{'}\n${indent}  ${JSON.stringify(k)}: `;
+      yield* jsonPieces(v, `${indent}  `);
+    }
+    yield n ? `\n${indent}}` : '{}';
+    return;
+  }
+  const s = JSON.stringify(value, null, 2);
+  yield indent ? s.replaceAll('\n', `\n${indent}`) : s;
+}
+
+/** Above this much output queued for a pipe, a streaming writer waits for it to drain. */
+const QUEUED_MAX = 1 << 20;
+
+/**
+ * Wait until stdout has taken what was written (a pipe is asynchronous: without this, a reader
+ * slower than certctl — a pager, `| gzip`, ssh — would leave the whole output queued in memory).
+ */
+export async function drained(stream: NodeJS.WriteStream = process.stdout): Promise<void> {
+  if (closed.has(stream) || stream.writableLength < QUEUED_MAX) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+}
+
 export class Output {
   readonly opts: GlobalOptions;
   palette: Palette = plain;
+  /** Lines held for stdout while hold() is on (one write per CHUNK, not one per line). */
+  private held: string | null = null;
 
   constructor(opts: GlobalOptions) {
     this.opts = opts;
@@ -110,12 +197,44 @@ export class Output {
 
   /** A normal line: suppressed by --quiet and --json. */
   info(line: string): void {
-    if (!this.opts.quiet && !this.opts.json) write(process.stdout, line + '\n');
+    if (!this.opts.quiet && !this.opts.json) this.stdout(line + '\n');
   }
 
   /** Something the user must see even with --quiet (not with --json: it goes in the document). */
   attention(line: string): void {
-    if (!this.opts.json) write(process.stdout, line + '\n');
+    if (!this.opts.json) this.stdout(line + '\n');
+  }
+
+  private stdout(text: string): void {
+    if (this.held === null) return write(process.stdout, text);
+    this.held += text;
+    if (this.held.length >= CHUNK) this.flush();
+  }
+
+  /** Hold stdout lines and write them a CHUNK at a time until release() (a long listing: status). */
+  hold(): void {
+    this.held ??= '';
+  }
+
+  /** Write what is held once it is a CHUNK, and wait while the pipe has too much queued. */
+  async drain(): Promise<void> {
+    if (this.held !== null && this.held.length >= CHUNK) this.flush();
+    await drained();
+  }
+
+  release(): void {
+    this.flush();
+    this.held = null;
+  }
+
+  private flush(): void {
+    if (this.held) write(process.stdout, this.held);
+    if (this.held !== null) this.held = '';
+  }
+
+  /** Whether stdout's reader has gone (`| head`): nothing more will be shown, so a listing may stop. */
+  get stdoutClosed(): boolean {
+    return closed.has(process.stdout);
   }
 
   /** Only with --verbose; goes to stderr so it never mixes with JSON on stdout. */
@@ -137,6 +256,23 @@ export class Output {
   /** The one JSON document of this command. */
   document(schema: string, body: Record<string, unknown>): void {
     write(process.stdout, JSON.stringify({ schema, ...body }, null, 2) + '\n');
+  }
+
+  /**
+   * The same document as document() writes, byte for byte, written while it is made: each
+   * LazyArray in `body` (at the top level, or in an object that is an item of one) is consumed
+   * item by item, so a document of 100,000 lineages is never one string in memory.
+   */
+  async streamDocument(schema: string, body: Record<string, unknown>): Promise<void> {
+    let buf = '';
+    for (const piece of jsonPieces({ schema, ...body }, '')) {
+      buf += piece;
+      if (buf.length < CHUNK) continue;
+      write(process.stdout, buf);
+      buf = '';
+      await drained();
+    }
+    write(process.stdout, buf + '\n');
   }
 
   error(err: CertctlError): void {

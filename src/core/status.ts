@@ -1,8 +1,9 @@
 /** What `certctl status` shows: every lineage, soonest-expiring first. */
-import type { Ledger } from './ledger/ledger.js';
+import fs from 'node:fs';
+import type { Ledger, ProblemRow, StatusPageEntry } from './ledger/ledger.js';
 import type { StatePaths } from './paths.js';
 import { LineageStore } from './store/lineage.js';
-import { scheduleFacts } from './schedule/facts.js';
+import { nextAction } from './schedule/facts.js';
 import { soonestExpiring } from './renew/due.js';
 import { isoTime } from './clock.js';
 
@@ -35,25 +36,89 @@ export interface LineageStatus {
 
 const DAY = 86_400_000;
 
-export function statusReport(ledger: Ledger, paths: StatePaths, now: number): LineageStatus[] {
-  const store = new LineageStore(paths);
-  const next = new Map(scheduleFacts(ledger, now).actions.filter((a) => a.lineage !== null).map((a) => [a.lineage!, a]));
-  const hostsOf = new Map<string, LineageStatus['hosts']>();
-  const shared = ledger.backend === 'postgres';
-  const lineages = ledger.lineages();
-  const versionOf = new Map(lineages.map((l) => [l.name, l.current_version]));
-  if (shared) {
-    for (const h of ledger.allLineageHosts()) {
-      const list = hostsOf.get(h.lineage) ?? [];
-      list.push({ host: h.host, deployedVersion: h.deployed_version, upToDate: h.deployed_version === versionOf.get(h.lineage) && h.pending_version === null, deployedAt: h.deployed_at === null ? null : isoTime(h.deployed_at), pending: h.pending_version !== null });
-      hostsOf.set(h.lineage, list);
+/** Lineages per page (Ledger.statusPages): one to three queries each besides the one sorted statement, a few MB at most. */
+export const STATUS_PAGE = 1000;
+
+export interface StatusOptions {
+  /** Only these lineages (--cert-name); unknown names are the caller's to report. */
+  names?: readonly string[];
+  /** Lineages per page (tests use small pages). */
+  pageSize?: number;
+}
+
+/**
+ * `status` a page at a time, soonest-expiring first (Ledger.statusPages: one sorted statement read
+ * as it goes), so memory does not grow with the ledger: `pages()` yields each page's
+ * LineageStatus in report order; `liveProblems()` only the live/ check of the lineages with files
+ * on this host, for the warnings printed before the list.
+ */
+export class StatusScan {
+  private readonly store: LineageStore;
+  private readonly pageSize: number;
+  private readonly names: readonly string[] | undefined;
+  /** Which lineages have a live/ or archive/ directory on this host (one readdir each, not a failed one per lineage). */
+  private readonly liveDirs: Set<string>;
+  private readonly archiveDirs: Set<string>;
+
+  constructor(
+    private readonly ledger: Ledger,
+    paths: StatePaths,
+    private readonly now: number,
+    o: StatusOptions = {},
+  ) {
+    this.store = new LineageStore(paths);
+    this.pageSize = Math.max(1, o.pageSize ?? STATUS_PAGE);
+    this.names = o.names;
+    this.liveDirs = entries(paths.live);
+    this.archiveDirs = entries(paths.archive);
+    // Output is written while pages are read: a damaged row must stop it before the first line.
+    ledger.checkLineageRows(o.names);
+  }
+
+  /**
+   * Each lineage's live/ problems, in report order (the same check pages() puts in liveProblems),
+   * for the warnings printed before the list. Only lineages with a directory on this host can
+   * have one, so only those are ordered (none, on a fleet host that keeps none of them).
+   */
+  *liveProblems(): Generator<{ name: string; problems: string[] }> {
+    let local = [...new Set([...this.liveDirs, ...this.archiveDirs])];
+    if (this.names) {
+      const wanted = new Set(this.names);
+      local = local.filter((n) => wanted.has(n));
+    }
+    if (!local.length) return;
+    for (const o of this.ledger.statusOrder(local)) {
+      const problems = o.certificates ? this.problems(o.name, o.current_version) : [];
+      if (problems.length) yield { name: o.name, problems };
     }
   }
-  const out = lineages.map((l): LineageStatus => {
-    const by = shared ? ledger.renewedBy(l.name) : undefined;
-    const certs = ledger.currentCertificates(l.name);
+
+  /** The report, page by page. `liveProblems: false` skips the live/ check (text output prints it first, from liveProblems()). */
+  *pages(o: { liveProblems?: boolean } = {}): Generator<LineageStatus[]> {
+    const active = this.ledger.activeProblems(this.now);
+    // Open orders are few (interrupted ones): one query for all, as renew reads them.
+    const open = new Map<string, number>();
+    for (const x of this.ledger.openOrders()) if (x.lineage !== null) open.set(x.lineage, (open.get(x.lineage) ?? 0) + 1);
+    const hosts = this.ledger.backend === 'postgres';
+    for (const page of this.ledger.statusPages({ names: this.names, pageSize: this.pageSize, hosts })) {
+      yield page.map((e) => this.entry(e, open.get(e.lineage.name) ?? 0, active, o.liveProblems !== false));
+    }
+  }
+
+  /** LineageStore.liveProblems, which has nothing to say when neither directory exists (a lineage another host keeps). */
+  private problems(name: string, version: number): string[] {
+    return this.liveDirs.has(name) || this.archiveDirs.has(name) ? this.store.liveProblems(name, version) : [];
+  }
+
+  private entry(e: StatusPageEntry, openOrders: number, active: ProblemRow[], live: boolean): LineageStatus {
+    const l = e.lineage;
+    const now = this.now;
+    const shared = this.ledger.backend === 'postgres';
+    const certs = e.current;
     const soonest = soonestExpiring(certs);
     const lifetime = soonest ? soonest.not_after - soonest.not_before : 0;
+    const next = nextAction(l, certs, openOrders, (id) => e.renewalInfo.get(id), active, now);
+    const c = l.settings.cas ? e.caChoice : undefined;
     return {
       name: l.name,
       names: l.names,
@@ -61,22 +126,35 @@ export function statusReport(ledger: Ledger, paths: StatePaths, now: number): Li
       caId: l.ca_id,
       directoryUrl: l.directory_url,
       cas: l.settings.cas ?? null,
-      caChoice: (() => {
-        const c = l.settings.cas ? ledger.lastCaChoice(l.name) : undefined;
-        return c ? { ca: c.ca_id, first: c.first_ca_id, failedOver: c.failed_over === 1, reason: c.reason, at: isoTime(c.at) } : null;
-      })(),
+      caChoice: c ? { ca: c.ca_id, first: c.first_ca_id, failedOver: c.failed_over === 1, reason: c.reason, at: isoTime(c.at) } : null,
       version: l.current_version,
       notAfter: soonest ? isoTime(soonest.not_after) : null,
       daysLeft: soonest ? Math.floor((soonest.not_after - now) / DAY) : null,
       due: soonest ? soonest.not_after - now < lifetime / 3 : true,
-      serials: certs.map((c) => c.serial),
-      files: store.liveFiles(l.name),
-      liveProblems: certs.length ? store.liveProblems(l.name, l.current_version) : [],
-      openOrders: ledger.openOrders(l.name).length,
-      next: next.has(l.name) ? { kind: next.get(l.name)!.kind, at: isoTime(next.get(l.name)!.at) } : null,
-      hosts: hostsOf.get(l.name) ?? [],
-      renewedBy: by ? { host: by.host, at: isoTime(by.at) } : null,
+      serials: certs.map((x) => x.serial),
+      files: this.liveDirs.has(l.name) ? this.store.liveFiles(l.name) : [],
+      liveProblems: live && certs.length ? this.problems(l.name, l.current_version) : [],
+      openOrders,
+      next: { kind: next.kind, at: isoTime(next.at) },
+      hosts: shared
+        ? e.hosts.map((h) => ({ host: h.host, deployedVersion: h.deployed_version, upToDate: h.deployed_version === l.current_version && h.pending_version === null, deployedAt: h.deployed_at === null ? null : isoTime(h.deployed_at), pending: h.pending_version !== null }))
+        : [],
+      renewedBy: shared && e.renewedBy ? { host: e.renewedBy.host, at: isoTime(e.renewedBy.at) } : null,
     };
-  });
-  return out.sort((a, b) => (a.notAfter ?? '').localeCompare(b.notAfter ?? ''));
+  }
+}
+
+function entries(dir: string): Set<string> {
+  try {
+    return new Set(fs.readdirSync(dir));
+  } catch {
+    return new Set();
+  }
+}
+
+/** The whole report in memory (library callers; `certctl status` streams StatusScan's pages). */
+export function statusReport(ledger: Ledger, paths: StatePaths, now: number, o: StatusOptions = {}): LineageStatus[] {
+  const out: LineageStatus[] = [];
+  for (const page of new StatusScan(ledger, paths, now, o).pages()) out.push(...page);
+  return out;
 }

@@ -142,7 +142,7 @@ export function unknownDiskLineages(ledger: Ledger, paths: StatePaths): UnknownL
   const onDisk = archiveNames(paths);
   let out: UnknownLineage[] = [];
   if (onDisk.length) {
-    const known = new Set(ledger.lineages().map((l) => l.name));
+    const known = ledger.lineagesAmong(onDisk);
     out = onDisk
       .filter((n) => !known.has(n))
       .map((n) => {

@@ -40,6 +40,13 @@ export interface LedgerDb {
   /** One or more statements, no parameters (migrations). */
   exec(sql: string): unknown;
   transaction<T>(fn: () => T): LedgerTransaction<T>;
+  /**
+   * Rows of one SELECT (as arrays), `size` at a time, read as they are consumed: PostgreSQL
+   * through a server-side cursor in a REPEATABLE READ READ ONLY transaction (the bridge would
+   * otherwise fetch every row of a statement at once). better-sqlite3 has no such method: the
+   * caller iterates the statement (SQLite steps through it as it goes).
+   */
+  cursor?(sql: string, params: Params, size: number): Generator<unknown[][]>;
   /** Only `user_version` (read, or `user_version = N`) is portable. */
   pragma(source: string, options?: { simple?: boolean }): unknown;
   close(): unknown;

@@ -491,6 +491,34 @@ export interface RenewalScanEntry {
   current: ScannedCertificate[];
 }
 
+/** A lineage in `status` order (Ledger.statusOrder): its name, version and whether its current version has certificates. */
+export interface StatusOrderRow {
+  name: string;
+  current_version: number;
+  certificates: number;
+}
+
+/** A lineage as `status` shows it (Ledger.statusPages); lineage(name) has the rest. */
+export type StatusLineage = Pick<LineageRow, 'name' | 'names' | 'key_type' | 'ca_id' | 'directory_url' | 'settings' | 'current_version'>;
+
+/** A current certificate as `status` shows it (Ledger.statusPages). */
+export type StatusCertificate = Pick<CertificateRow, 'id' | 'serial' | 'not_before' | 'not_after' | 'revoked_at'>;
+
+/** One lineage with everything `status` shows about it (Ledger.statusPages): a page of these is part of one statement plus a query or two (CA lists, fleet hosts), not a handful per lineage. */
+export interface StatusPageEntry {
+  lineage: StatusLineage;
+  /** The certificates of its current version, ORDER BY id (as currentCertificates()). */
+  current: StatusCertificate[];
+  /** renewal_info rows of those certificates, by certificate id. */
+  renewalInfo: Map<number, RenewalInfoRow>;
+  /** Its latest CA choice (as lastCaChoice()); read only for a lineage with a CA list (settings.cas). */
+  caChoice: CaChoiceRow | undefined;
+  /** Its lineage_hosts rows, ORDER BY host (as lineageHosts()); read only with `hosts`. */
+  hosts: LineageHostRow[];
+  /** As renewedBy(). */
+  renewedBy: { host: string; at: number } | undefined;
+}
+
 type Raw = Record<string, unknown>;
 
 /**
@@ -528,6 +556,54 @@ export function ledgerSettings(text: unknown, row: RowLabel): LineageSettings {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw damagedRow(row, 'settings_json', 'not an object');
   return v as LineageSettings;
 }
+/** What statusPages reads per row: the lineage, one current certificate, its renewal_info. */
+const STATUS_COLUMNS = `l.name, l.names_json, l.key_type, l.ca_id, l.directory_url, l.settings_json, l.current_version, l.renewed_by, l.renewed_at,
+  c.id, c.serial, c.not_before, c.not_after, c.revoked_at,
+  r.cert_id, r.ari_cert_id, r.window_start, r.window_end, r.chosen_at, r.next_check, r.explanation_url, r.fetched_at`;
+const STATUS_FROM = `FROM lineages l
+  LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version
+  LEFT JOIN renewal_info r ON r.cert_id = c.id`;
+
+/** Rows of STATUS_COLUMNS into StatusPageEntry (a lineage's rows may come in any order; certificates end up by id). */
+function statusRowReader(): (r: unknown[], into: Map<string, StatusPageEntry>) => void {
+  const strings = new Map<string, string>();
+  const intern = (v: string): string => {
+    const known = strings.get(v);
+    if (known !== undefined) return known;
+    strings.set(v, v);
+    return v;
+  };
+  return (r, into) => {
+    const name = r[0] as string;
+    let e = into.get(name);
+    if (!e) {
+      const label = () => `lineage ${JSON.stringify(name)}`;
+      const v = r[6];
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw damagedRow(label, 'current_version', `${JSON.stringify(v)}, not a version number`);
+      e = {
+        lineage: { name, names: ledgerNames(r[1], label), key_type: intern(r[2] as string), ca_id: intern(r[3] as string), directory_url: intern(r[4] as string), settings: ledgerSettings(r[5], label), current_version: v },
+        current: [],
+        renewalInfo: new Map(),
+        caChoice: undefined,
+        hosts: [],
+        renewedBy: r[7] ? { host: r[7] as string, at: Number(r[8]) } : undefined,
+      };
+      into.set(name, e);
+    }
+    if (r[9] === null) return;
+    const id = Number(r[9]);
+    const cert = { id, serial: r[10] as string, not_before: Number(r[11]), not_after: Number(r[12]), revoked_at: r[13] === null ? null : Number(r[13]) };
+    const list = e.current;
+    if (list.length && list[list.length - 1]!.id > id) {
+      list.push(cert);
+      list.sort((a, b) => a.id - b.id);
+    } else list.push(cert);
+    if (r[14] !== null) {
+      e.renewalInfo.set(id, { cert_id: id, ari_cert_id: r[15] as string, window_start: r[16] as number | null, window_end: r[17] as number | null, chosen_at: r[18] as number | null, next_check: r[19] as number | null, explanation_url: r[20] as string | null, fetched_at: r[21] as number });
+    }
+  };
+}
+
 function hostRow(r: LineageHostRow): LineageHostRow {
   return { ...r, deployed_version: Number(r.deployed_version), deployed_at: r.deployed_at === null ? null : Number(r.deployed_at), pending_version: r.pending_version === null ? null : Number(r.pending_version), added_at: Number(r.added_at) };
 }
@@ -1484,6 +1560,143 @@ export class Ledger {
     }
     if (cur && cur.current.length > 1) cur.current.sort(byId);
     return out;
+  }
+
+  // -------------------------------------------------------- status, batched
+
+  /**
+   * Every lineage (or only `names`) in `status` order: soonest-expiring
+   * current certificate first, lineages without one before all others, then
+   * by name — the order statusReport gave by sorting the whole report in
+   * memory, and statusPages' — from ONE query, with only what the order needs
+   * (a few dozen bytes per lineage): status' live/ check of the lineages with
+   * files on this host.
+   */
+  statusOrder(names?: readonly string[]): StatusOrderRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT l.name, l.current_version, count(c.id)
+         FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version
+         ${names ? 'WHERE l.name IN (SELECT value FROM json_each(@names))' : ''}
+         GROUP BY l.name, l.current_version
+         ORDER BY CASE WHEN min(c.not_after) IS NULL THEN 0 ELSE 1 END, min(c.not_after), l.name`,
+      )
+      .raw()
+      .all(names ? { names: JSON.stringify(names) } : {}) as unknown[][];
+    return rows.map((r) => ({ name: r[0] as string, current_version: Number(r[1]), certificates: Number(r[2]) }));
+  }
+
+  /**
+   * Read every lineage row's checked columns (names, settings, version) and throw the StateError
+   * lineages() would for a damaged one, keeping nothing: `status` and `metrics` write as they read,
+   * so they look first — a damaged row must end the command before any output, as it always did.
+   */
+  checkLineageRows(names?: readonly string[]): void {
+    const sql = `SELECT name, names_json, settings_json, current_version FROM lineages ${names ? 'WHERE name IN (SELECT value FROM json_each(@names))' : ''} ORDER BY name`;
+    const params = names ? { names: JSON.stringify(names) } : {};
+    // PostgreSQL: through a cursor, or the bridge would hold every row at once.
+    for (const r of this.stream(sql, params, 5000)) {
+      const label = () => `lineage ${JSON.stringify(String(r[0]))}`;
+      const v = r[3];
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw damagedRow(label, 'current_version', `${JSON.stringify(v)}, not a version number`);
+      ledgerNames(r[1], label);
+      ledgerSettings(r[2], label);
+    }
+  }
+
+  /** Which of these names have a lineage row (one query, whatever the size of the ledger). */
+  lineagesAmong(names: readonly string[]): Set<string> {
+    if (!names.length) return new Set();
+    return new Set(this.db.prepare('SELECT name FROM lineages WHERE name IN (SELECT value FROM json_each(@names))').pluck().all({ names: JSON.stringify(names) }) as string[]);
+  }
+
+  /**
+   * The status report's rows a page at a time, in statusOrder's order, from ONE sorted statement
+   * read as it goes: SQLite steps through it (it walks the lineages in name order and sorts the
+   * rows — twice as fast on 100,000 lineages as looking each page's names up out of order — its
+   * sorter spilling to a temporary file, so memory stays bounded); PostgreSQL reads it through a
+   * server-side cursor (LedgerDb.cursor), 2,000 rows per FETCH, where looking pages of names up
+   * cost a scan of the lineages per page.
+   */
+  *statusPages(o: { names?: readonly string[]; pageSize: number; hosts?: boolean }): Generator<StatusPageEntry[]> {
+    const only = o.names ? 'WHERE l.name IN (SELECT value FROM json_each(@names))' : '';
+    const sql = `WITH o AS (SELECT l.name AS name, min(c.not_after) AS soon FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version ${only} GROUP BY l.name)
+         SELECT ${STATUS_COLUMNS} ${STATUS_FROM.replace('FROM lineages l', 'FROM o JOIN lineages l ON l.name = o.name')}
+         ORDER BY o.soon IS NOT NULL, o.soon, l.name, c.id`;
+    const params = o.names ? { names: JSON.stringify(o.names) } : {};
+    const rows = this.stream(sql, params);
+    const read = statusRowReader();
+    let page = new Map<string, StatusPageEntry>();
+    let last: string | undefined;
+    for (const r of rows) {
+      if (r[0] !== last && page.size >= o.pageSize) {
+        const done = [...page.values()];
+        this.statusExtras(done, o);
+        yield done;
+        page = new Map();
+      }
+      last = r[0] as string;
+      read(r, page);
+    }
+    if (page.size) {
+      const done = [...page.values()];
+      this.statusExtras(done, o);
+      yield done;
+    }
+  }
+
+  /** A page's latest CA choices (lineages with a CA list only) and, with `hosts`, its fleet hosts: a query each. */
+  private statusExtras(page: StatusPageEntry[], o: { hosts?: boolean }): void {
+    const byName = new Map(page.map((e) => [e.lineage.name, e]));
+    const withCas = page.filter((e) => e.lineage.settings.cas).map((e) => e.lineage.name);
+    if (withCas.length) {
+      const q = { names: JSON.stringify(withCas) };
+      for (const r of this.db.prepare('SELECT * FROM ca_choices WHERE id IN (SELECT max(id) FROM ca_choices WHERE lineage IN (SELECT value FROM json_each(@names)) GROUP BY lineage)').all(q) as CaChoiceRow[]) {
+        const e = byName.get(r.lineage);
+        if (e) e.caChoice = r;
+      }
+    }
+    if (o.hosts && page.length) {
+      const q = { names: JSON.stringify([...byName.keys()]) };
+      for (const r of this.db.prepare('SELECT * FROM lineage_hosts WHERE lineage IN (SELECT value FROM json_each(@names)) ORDER BY lineage, host').all(q) as LineageHostRow[]) byName.get(r.lineage)?.hosts.push(hostRow(r));
+    }
+  }
+
+  /** Rows of one SELECT as arrays, read as they are consumed: LedgerDb.cursor on PostgreSQL, the statement's own iterator on SQLite. */
+  private *stream(sql: string, params: Record<string, unknown>, size = 2000): Generator<unknown[]> {
+    const db = this.db;
+    if (db.cursor) {
+      for (const chunk of db.cursor(sql, [params], size)) yield* chunk;
+      return;
+    }
+    yield* db.prepare(sql).raw().iterate(params) as IterableIterator<unknown[]>;
+  }
+
+  /**
+   * The soonest-expiring current certificate's not_after of each lineage that has one, ORDER BY
+   * name, read as it is consumed: `metrics`' expiry families.
+   */
+  *expiries(): Generator<{ name: string; not_after: number }> {
+    const sql = 'SELECT l.name, min(c.not_after) FROM lineages l JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version GROUP BY l.name ORDER BY l.name';
+    for (const r of this.stream(sql, {})) yield { name: r[0] as string, not_after: Number(r[1]) };
+  }
+
+  /**
+   * lineage_hosts rows of existing lineages, ORDER BY lineage, host (as allLineageHosts()), each
+   * with its lineage's current version, read as they are consumed: `metrics`' fleet families.
+   */
+  *lineageHostRows(): Generator<LineageHostRow & { current_version: number }> {
+    const sql = `SELECT h.lineage, h.host, h.deployed_version, h.deployed_at, h.pending_version, h.added_at, l.current_version
+                 FROM lineage_hosts h JOIN lineages l ON l.name = h.lineage ORDER BY h.lineage, h.host`;
+    for (const r of this.stream(sql, {})) {
+      yield { ...hostRow({ lineage: r[0], host: r[1], deployed_version: r[2], deployed_at: r[3], pending_version: r[4], added_at: r[5] } as LineageHostRow), current_version: Number(r[6]) };
+    }
+  }
+
+  /** Lineages with a renewed_by host (renewedBy()), ORDER BY name, read as they are consumed. */
+  *renewedByRows(): Generator<{ name: string; host: string; at: number }> {
+    const sql = "SELECT name, renewed_by, renewed_at FROM lineages WHERE renewed_by IS NOT NULL AND renewed_by <> '' ORDER BY name";
+    for (const r of this.stream(sql, {})) yield { name: r[0] as string, host: r[1] as string, at: Number(r[2]) };
   }
 
   // ------------------------------------------------------- directories / ARI

@@ -104,6 +104,43 @@ export class PostgresDb implements LedgerDb {
     this.bridge.query(toPostgres(sql).text);
   }
 
+  *cursor(sql: string, params: Params, size: number): Generator<unknown[][]> {
+    const t = toPostgres(sql);
+    const values = bindValues(t, params);
+    const outer = this.depth === 0;
+    if (outer) {
+      // One snapshot for every FETCH, as SQLite's statement reads one; nothing written.
+      this.bridge.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      this.bridge.inTransaction = true;
+      // The server sorts the whole result once (status: every lineage's rows): in memory, not in temporary files.
+      this.bridge.query("SET LOCAL work_mem = '64MB'");
+    }
+    this.depth++;
+    const name = `certctl_cursor${this.depth}`;
+    let done = false;
+    try {
+      this.bridge.query(`DECLARE ${name} NO SCROLL CURSOR FOR ${t.text}`, values);
+      for (;;) {
+        const rows = this.bridge.query(`FETCH ${Math.max(1, Math.floor(size))} FROM ${name}`, [], true).rows as unknown[][];
+        if (rows.length) yield rows;
+        if (rows.length < size) break;
+      }
+      this.bridge.query(`CLOSE ${name}`);
+      done = true;
+    } finally {
+      this.depth--;
+      if (outer) {
+        try {
+          // Read only: a reader that stopped early (| head) or failed ends it the same way.
+          this.bridge.query(done ? 'COMMIT' : 'ROLLBACK');
+        } catch {
+          /* the connection is gone: the server ends the transaction */
+        }
+        this.bridge.inTransaction = false;
+      }
+    }
+  }
+
   pragma(source: string, options?: { simple?: boolean }): unknown {
     const set = /^\s*user_version\s*=\s*(\d+)\s*$/i.exec(source);
     if (set) {

@@ -3,7 +3,7 @@
  * `status`: each lineage's next action (ARI chosen moment, due date,
  * Retry-After in force) and the last renew run. Reads only.
  */
-import type { Ledger } from '../ledger/ledger.js';
+import type { Ledger, ProblemRow, RenewalInfoRow } from '../ledger/ledger.js';
 import { ariDecides, renewalDue, revokedAt, soonestExpiring } from '../renew/due.js';
 import { ariDecision } from '../renew/ari.js';
 import { lineageAction, type LedgerFacts, type ScheduledAction } from './wake.js';
@@ -19,32 +19,70 @@ export function lastRenewRun(ledger: Ledger): LastRun | null {
   return r && r.finished_at !== null ? { startedAt: r.started_at, finishedAt: r.finished_at, exitCode: r.exit_code } : null;
 }
 
+/** What nextAction needs of a lineage's current certificates. */
+export type ActionCertificate = { id: number; not_before: number; not_after: number; revoked_at?: number | null };
+
+/**
+ * One lineage's next action (the scheduler's, metrics' and status' "next"), from the rows the
+ * caller read for it: its current certificates (ORDER BY id), their renewal_info rows, its open
+ * orders, and the problems whose Retry-After is in force (activeProblems(now), read once).
+ */
+export function nextAction(
+  l: { name: string; directory_url: string; settings: { renewDays?: number } },
+  certs: readonly ActionCertificate[],
+  openOrders: number,
+  renewalInfo: (certId: number) => RenewalInfoRow | undefined,
+  active: readonly ProblemRow[],
+  now: number,
+): ScheduledAction {
+  const soonest = soonestExpiring(certs);
+  // renew's rule (renew/due.ts), from what the ledger knows: when it is due, and whether by the CA's ARI moment.
+  const facts = { openOrders, soonest, revokedAt: revokedAt(certs), renewDays: l.settings.renewDays };
+  const due = renewalDue({ ...facts, ari: soonest && ariDecides(facts) ? ariDecision(renewalInfo(soonest.id), now) : null }, now);
+  let retry: number | null = null;
+  for (const p of active) if (p.lineage === l.name || (p.lineage === null && p.directory_url === l.directory_url)) retry = Math.max(retry ?? 0, p.retry_after!);
+  return lineageAction(
+    {
+      name: l.name,
+      openOrders,
+      hasCertificate: Boolean(soonest),
+      ariChosenAt: due.rule === 'ari' ? due.dueAt : null,
+      dueAt: due.rule === 'ari' ? null : due.dueAt,
+      retryAfter: retry,
+    },
+    now,
+  );
+}
+
+/** Lineages read per query by scheduleActions. */
+const PAGE = 2000;
+
+/**
+ * Every lineage's next action, ORDER BY lineage name, a page at a time (Ledger.renewalScan: one
+ * query per page; the open orders and the problems in force once): memory does not grow with the
+ * ledger, and no query is asked per lineage.
+ */
+export function* scheduleActions(ledger: Ledger, now: number): Generator<ScheduledAction[]> {
+  const active = ledger.activeProblems(now);
+  const open = new Map<string, number>();
+  for (const o of ledger.openOrders()) if (o.lineage !== null) open.set(o.lineage, (open.get(o.lineage) ?? 0) + 1);
+  let after: string | undefined;
+  for (;;) {
+    const page = ledger.renewalScan({ after, limit: PAGE });
+    if (!page.length) return;
+    yield page.map((e) => {
+      const info = new Map(e.current.map((c) => [c.id, c.renewal_info]));
+      return nextAction(e.lineage, e.current, open.get(e.lineage.name) ?? 0, (id) => info.get(id), active, now);
+    });
+    if (page.length < PAGE) return;
+    after = page[page.length - 1]!.lineage.name;
+  }
+}
+
 /** One next action per lineage, plus account-wide Retry-Afters (a 429 on new-order holds every lineage at that CA). */
 export function scheduleFacts(ledger: Ledger, now: number): LedgerFacts {
-  const active = ledger.activeProblems(now);
   const actions: ScheduledAction[] = [];
-  for (const l of ledger.lineages()) {
-    const certs = ledger.currentCertificates(l.name);
-    const soonest = soonestExpiring(certs);
-    const openOrders = ledger.openOrders(l.name).length;
-    // renew's rule (renew/due.ts), from what the ledger knows: when it is due, and whether by the CA's ARI moment.
-    const facts = { openOrders, soonest, revokedAt: revokedAt(certs), renewDays: l.settings.renewDays };
-    const due = renewalDue({ ...facts, ari: soonest && ariDecides(facts) ? ariDecision(ledger.renewalInfo(soonest.id), now) : null }, now);
-    const retry = active.filter((p) => p.lineage === l.name || (p.lineage === null && p.directory_url === l.directory_url)).reduce<number | null>((m, p) => Math.max(m ?? 0, p.retry_after!), null);
-    actions.push(
-      lineageAction(
-        {
-          name: l.name,
-          openOrders,
-          hasCertificate: Boolean(soonest),
-          ariChosenAt: due.rule === 'ari' ? due.dueAt : null,
-          dueAt: due.rule === 'ari' ? null : due.dueAt,
-          retryAfter: retry,
-        },
-        now,
-      ),
-    );
-  }
+  for (const page of scheduleActions(ledger, now)) actions.push(...page);
   const run = lastRenewRun(ledger);
   return { actions, lastRunAt: run?.finishedAt ?? null };
 }

@@ -124,13 +124,15 @@ export function ensureDir(dir: string, mode = 0o700): void {
   else fs.mkdirSync(dir, { recursive: true, mode });
 }
 
-export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): void {
+/** `data` may be pieces (an iterable of strings, made while they are written: metrics --textfile). */
+export function writeFileAtomic(file: string, data: string | Buffer | Iterable<string>, mode = 0o644): void {
   const dir = path.dirname(file);
   ensureDir(dir, 0o700);
   const tmp = tempBeside(file);
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | NOFOLLOW, mode);
   try {
-    fs.writeFileSync(fd, data);
+    if (typeof data === 'string' || Buffer.isBuffer(data)) fs.writeFileSync(fd, data);
+    else for (const piece of data) fs.writeFileSync(fd, piece);
     fs.fchmodSync(fd, mode); // umask may have narrowed or widened nothing; make it exact
     fs.fsyncSync(fd);
   } catch (err) {

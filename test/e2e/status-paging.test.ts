@@ -1,0 +1,240 @@
+/**
+ * `status`, `status --json` and `metrics` read the ledger a page at a time and write as they read
+ * (issue 19). Their output must be what it was before, byte for byte: this test builds certctl as
+ * it was at BEFORE (the commit before paging, from git) and runs both on the same generated ledger
+ * (testkit/status-ledger.ts: 2,500 varied lineages — more than one page — with dual and SM2
+ * bundles, no certificate, expired, ties, revoked, open and failed orders, Retry-Afters, ARI, CA
+ * lists and choices, fleet hosts), on SQLite and on PostgreSQL, with live/ files on disk that are
+ * right, missing, replaced and pointing elsewhere, and an archive the ledger does not know.
+ * Both run on one frozen clock, so "now" is the same moment in both.
+ *
+ * When status/metrics output is changed on purpose, move BEFORE to the commit that changed it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ledger } from '../../src/core/ledger/ledger.js';
+import { StatusScan } from '../../src/core/status.js';
+import { statePaths } from '../../src/core/paths.js';
+import { copyLedger, fillStatusLedger, statusLineageName } from '../../testkit/status-ledger.js';
+import { testPostgres, stopTestPostgres } from '../helpers/ledgers.js';
+import { BIN } from '../helpers/cli.js';
+
+// main just before paging was merged (with everything merged before it: CA outages, one time format,
+// the seconds metric, the bundle); the paged reading must print exactly what it printed.
+const BEFORE = 'ec257242e49f7fe08206a08f29efcc5097d9a4ee';
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const FROZEN = fileURLToPath(new URL('../helpers/frozen-clock.mjs', import.meta.url));
+const NOW = Date.parse('2026-03-01T12:00:00.000Z');
+const COUNT = 2500;
+
+/** certctl at BEFORE, compiled once into the temp dir (kept for the next run). */
+function buildBefore(): string {
+  const dir = path.join(os.tmpdir(), `certctl-before-${BEFORE.slice(0, 12)}`);
+  const bin = path.join(dir, 'bin', 'certctl.js');
+  if (fs.existsSync(path.join(dir, '.built'))) return bin;
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const tar = execFileSync('git', ['-C', ROOT, 'archive', '--format=tar', BEFORE, 'src', 'bin', 'scripts', 'tsconfig.json', 'package.json'], { maxBuffer: 256 * 1024 * 1024 });
+  execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(dir, 'tsconfig.json')], { stdio: 'pipe' });
+  execFileSync(process.execPath, [path.join(dir, 'scripts', 'bundle.mjs')], { stdio: 'pipe', cwd: dir });
+  fs.writeFileSync(path.join(dir, '.built'), BEFORE + '\n');
+  return bin;
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(bin: string, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { env: { ...process.env, NO_COLOR: '1', CERTCTL_TEST_FROZEN_NOW: String(NOW), NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${FROZEN}`.trim() }, maxBuffer: 256 * 1024 * 1024, timeout: 300_000 },
+      (err, stdout, stderr) => {
+        const e = err as (Error & { code?: number | string }) | null;
+        resolve({ code: !e ? 0 : typeof e.code === 'number' ? e.code : 1, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** live/ and archive/ files for some lineages: right, link missing, regular file, pointing elsewhere, version not on disk; plus a live/ without archive/ and an archive the ledger does not know. */
+function writeDisk(state: string, ledger: Ledger): void {
+  const withCert = ledger.statusOrder().filter((o) => o.certificates > 0).map((o) => o.name).sort().slice(0, 40);
+  const files = ['cert', 'chain', 'fullchain', 'privkey'];
+  withCert.forEach((name, k) => {
+    const v = ledger.lineage(name)!.current_version;
+    const archive = path.join(state, 'archive', name);
+    const live = path.join(state, 'live', name);
+    fs.mkdirSync(archive, { recursive: true });
+    fs.mkdirSync(live, { recursive: true });
+    if (k % 5 === 4) {
+      fs.writeFileSync(path.join(archive, `cert${v + 5}.pem`), 'x');
+      return;
+    }
+    for (const f of files) {
+      fs.writeFileSync(path.join(archive, `${f}${v}.pem`), `${f} ${name}\n`, { mode: f === 'privkey' ? 0o600 : 0o644 });
+      if (v > 1) fs.writeFileSync(path.join(archive, `${f}${v - 1}.pem`), `${f} ${name} old\n`);
+    }
+    for (const f of files) {
+      const link = path.join(live, `${f}.pem`);
+      if (k % 5 === 1 && f === 'chain') continue;
+      if (k % 5 === 2 && f === 'cert') fs.writeFileSync(link, 'a copy\n');
+      else if (k % 5 === 3 && f === 'fullchain') fs.symlinkSync(path.join('..', '..', 'archive', name, `${f}${Math.max(1, v - 1)}x.pem`), link);
+      else fs.symlinkSync(path.join('..', '..', 'archive', name, `${f}${v}.pem`), link);
+    }
+  });
+  const lonely = ledger.statusOrder().filter((o) => o.certificates > 0).map((o) => o.name).sort()[41]!;
+  fs.mkdirSync(path.join(state, 'live', lonely), { recursive: true });
+  fs.mkdirSync(path.join(state, 'archive', 'ghost.example.net'), { recursive: true });
+  // A real certificate the ledger does not know (status warns: certctl will not order its names).
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=ghost.example.net', '-addext', 'subjectAltName=DNS:ghost.example.net', '-days', '30', '-keyout', '/dev/null', '-out', path.join(state, 'archive', 'ghost.example.net', 'cert1.pem')], { stdio: 'pipe' });
+}
+
+const backends: { name: 'sqlite' | 'postgres'; state: string; global: string[] }[] = [];
+let oldBin = '';
+
+beforeAll(async () => {
+  oldBin = buildBefore();
+  const sqliteState = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-status-sqlite-'));
+  const ledger = Ledger.open(path.join(sqliteState, 'ledger.sqlite'));
+  fillStatusLedger(ledger, { count: COUNT, now: NOW });
+  writeDisk(sqliteState, ledger);
+  const url = await (await testPostgres()).createDatabase('status_paging');
+  const pg = Ledger.open(url);
+  copyLedger(ledger, pg);
+  pg.close();
+  ledger.close();
+  const pgState = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-status-pg-'));
+  fs.cpSync(path.join(sqliteState, 'archive'), path.join(pgState, 'archive'), { recursive: true, verbatimSymlinks: true });
+  fs.cpSync(path.join(sqliteState, 'live'), path.join(pgState, 'live'), { recursive: true, verbatimSymlinks: true });
+  for (const [name, state, extra] of [['sqlite', sqliteState, []], ['postgres', pgState, ['--ledger', url]]] as const) {
+    fs.writeFileSync(path.join(state, 'no-config.json'), '{}\n');
+    backends.push({ name, state, global: ['--state-dir', state, '--config', path.join(state, 'no-config.json'), ...extra] });
+  }
+}, 600_000);
+
+afterAll(async () => {
+  for (const b of backends) fs.rmSync(b.state, { recursive: true, force: true });
+  await stopTestPostgres();
+});
+
+describe.each(['sqlite', 'postgres'] as const)('status and metrics on %s: byte for byte what they were', (backend) => {
+  const b = () => backends.find((x) => x.name === backend)!;
+
+  it.each([
+    ['status'],
+    ['certificates'],
+    ['--json', 'status'],
+    ['--quiet', 'status'],
+    ['metrics'],
+    ['--json', 'metrics'],
+    ['status', '--nginx', statusLineageName(5)],
+    ['--json', 'status', '--nginx', statusLineageName(6)],
+    ['status', '--nginx', 'nope.example'],
+  ])('certctl %s', async (...args) => {
+    const before = await run(oldBin, [...b().global, ...args]);
+    const now = await run(BIN, [...b().global, ...args]);
+    expect(now.code).toBe(before.code);
+    expect(now.stderr).toBe(before.stderr);
+    expect(now.stdout).toBe(before.stdout);
+    if (args.includes('status') && !args.includes('--nginx') && !args.includes('--quiet')) {
+      // The comparison means something: every lineage is listed, the warnings are there.
+      expect(now.stdout.length).toBeGreaterThan(COUNT * 100);
+      if (!args.includes('--json')) {
+        expect(now.stdout).toContain('ghost.example.net (ghost.example.net, 1 version(s)) is not in the ledger');
+        expect(now.stdout).toMatch(/is missing \(to restore it: ln -s/);
+        expect(now.stdout).toMatch(/is not certctl's link to/);
+        expect(now.stdout).toMatch(/points at .*, not at/);
+        expect(now.stdout).toMatch(/is not on disk/);
+        expect(now.stdout).toContain('failed over from');
+        if (backend === 'postgres') expect(now.stdout).toMatch(/hosts: web1 v\d+ up to date; web2 v\d+, writing, behind v\d+/);
+      } else {
+        expect((JSON.parse(now.stdout) as { lineages: unknown[] }).lineages).toHaveLength(COUNT);
+      }
+    }
+  });
+
+  it('metrics --textfile writes the same file and says the same', async () => {
+    const dirs = [fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-prom-')), fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-prom-'))];
+    const before = await run(oldBin, [...b().global, 'metrics', '--textfile', dirs[0]!]);
+    const now = await run(BIN, [...b().global, 'metrics', '--textfile', dirs[1]!]);
+    expect([now.code, before.code]).toEqual([0, 0]);
+    expect(now.stdout.replace(dirs[1]!, 'DIR')).toBe(before.stdout.replace(dirs[0]!, 'DIR'));
+    const text = fs.readFileSync(path.join(dirs[1]!, 'certctl.prom'), 'utf8');
+    expect(text).toBe(fs.readFileSync(path.join(dirs[0]!, 'certctl.prom'), 'utf8'));
+    expect(text.split('\n').filter((l) => l.startsWith('certctl_next_action_timestamp_seconds{'))).toHaveLength(COUNT);
+    expect(fs.readdirSync(dirs[1]!)).toEqual(['certctl.prom']); // no temporary file left
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('--cert-name shows only those lineages, in the full listing order; an unknown one is refused', async () => {
+    const full = JSON.parse((await run(BIN, [...b().global, '--json', 'status'])).stdout) as { lineages: { name: string }[] };
+    const pick = [full.lineages[2000]!.name, full.lineages[3]!.name, full.lineages[1234]!.name];
+    const r = await run(BIN, [...b().global, '--json', 'status', ...pick.flatMap((n) => ['--cert-name', n])]);
+    expect(r.code).toBe(0);
+    const only = JSON.parse(r.stdout) as { lineages: { name: string }[] };
+    expect(only.lineages).toEqual([full.lineages[3], full.lineages[1234], full.lineages[2000]]);
+    const text = await run(BIN, [...b().global, 'status', '--cert-name', pick[0]!]);
+    expect(text.code).toBe(0);
+    // The state directory's own warning (an archive the ledger does not know) stays; the listing is the one lineage.
+    expect(text.stdout).toContain('ghost.example.net');
+    expect(text.stdout.split('\n').filter((l) => l && !l.startsWith(' ') && !l.startsWith('warning: '))).toHaveLength(1);
+    expect(text.stdout.split('\n').find((l) => !l.startsWith(' ') && !l.startsWith('warning: '))).toMatch(new RegExp(`^${pick[0]!.replace(/\./g, '\\.')}  `));
+    expect(text.stdout).not.toContain(pick[1]!);
+    const bad = await run(BIN, [...b().global, 'status', '--cert-name', pick[0]!, '--cert-name', 'nope.example']);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toMatch(/^error: No lineage named "?nope\.example"?\.\n/);
+    const worse = await run(BIN, [...b().global, 'status', '--cert-name', '../etc']);
+    expect(worse.code).toBe(2);
+    expect(worse.stdout).toBe('');
+  });
+});
+
+describe('pages', () => {
+  it('any page size gives the same report', () => {
+    const state = backends.find((x) => x.name === 'sqlite')!.state;
+    const ledger = Ledger.open(path.join(state, 'ledger.sqlite'));
+    try {
+      const paths = statePaths(state);
+      const all = [...new StatusScan(ledger, paths, NOW, { pageSize: 1_000_000 }).pages()];
+      expect(all).toHaveLength(1);
+      const small = [...new StatusScan(ledger, paths, NOW, { pageSize: 7 }).pages()];
+      expect(small).toHaveLength(Math.ceil(COUNT / 7));
+      expect(small.flat()).toEqual(all[0]);
+    } finally {
+      ledger.close();
+    }
+  });
+
+  it('a damaged lineage row ends status and metrics before any output, as before', async () => {
+    const src = backends.find((x) => x.name === 'sqlite')!.state;
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-status-damaged-'));
+    fs.copyFileSync(path.join(src, 'ledger.sqlite'), path.join(state, 'ledger.sqlite'));
+    fs.writeFileSync(path.join(state, 'no-config.json'), '{}\n');
+    const ledger = Ledger.open(path.join(state, 'ledger.sqlite'));
+    // Late in both orders (by name and by expiry): a streaming writer that did not look first would have written most of its output.
+    const victim = ledger.statusOrder().map((o) => o.name).sort().at(-3)!;
+    ledger.db.prepare("UPDATE lineages SET names_json = '[\"a\", 1' WHERE name = ?").run(victim);
+    ledger.close();
+    const global = ['--state-dir', state, '--config', path.join(state, 'no-config.json')];
+    for (const args of [['status'], ['--json', 'status'], ['metrics'], ['--json', 'metrics']]) {
+      const before = await run(oldBin, [...global, ...args]);
+      const now = await run(BIN, [...global, ...args]);
+      expect(now.code).toBe(10);
+      expect(now).toEqual(before);
+      if (!args.includes('--json')) expect(now.stdout).toBe('');
+    }
+    fs.rmSync(state, { recursive: true, force: true });
+  });
+});
