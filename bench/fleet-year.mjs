@@ -200,7 +200,7 @@ function simulate(strategy, fleetSeed) {
     l.windowStart = l.cert.not_before + Math.round(lifetime * (ARI_CENTRE - ARI_HALF));
     l.windowEnd = l.cert.not_before + Math.round(lifetime * (ARI_CENTRE + ARI_HALF));
     const next = ari ? chooseInWindow(l.windowStart, l.windowEnd, rand) : dueAt(l.cert);
-    if (!l.retired) schedule({ at: next, lineage: l, kind: 'renew' });
+    schedule({ at: next, lineage: l, kind: 'renew' });
   };
 
   // the fleet at START: each lineage's current certificate issued uniformly over the last renewal interval
@@ -233,9 +233,9 @@ function simulate(strategy, fleetSeed) {
       const l = { id: lineages.length, customer: c.id, domain: c.domain, names, key: setKey(names), host: lineages.length % hostsInSlice, account: c.id % sliceAccounts };
       lineages.push(l);
       schedule({ at: Math.floor(at), lineage: l, kind: 'new', arrived: Math.floor(at) });
-      // one retirement
+      // one retirement, from that moment on (a lineage of the starting fleet)
       const old = lineages[Math.floor(rand() * L)];
-      old.retired = true;
+      old.retireAt = Math.min(old.retireAt ?? Infinity, Math.floor(at));
     }
   }
   // onboarding bursts: one a month per 100,000 lineages (at least one), 300 subdomains of a big customer at once
@@ -265,7 +265,7 @@ function simulate(strategy, fleetSeed) {
     b.sort((x, y) => x.at - y.at);
     for (const ev of b) {
       const l = ev.lineage;
-      if (ev.kind === 'renew' && l.retired) continue;
+      if (ev.kind === 'renew' && l.retireAt !== undefined && ev.at >= l.retireAt) continue;
       const now = ev.at;
       const renewal = ev.kind === 'renew';
       const windowOpen = renewal && now >= l.windowStart;
