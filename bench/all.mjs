@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { ROOT, arg } from './lib.mjs';
 
-const BENCHES = ['cold-start', 'renew-nothing-due', 'issue-one', 'bulk', 'plan-scale', 'dns01', 'fleet-year'];
+const BENCHES = ['cold-start', 'renew-nothing-due', 'issue-one', 'bulk', 'plan-scale', 'dns01', 'fleet-year', 'fleet-hosts'];
 // --full: the fleet benches at full size (fleet-year: all 1,000,000 lineages, hours; fleet-hosts: 1,000 lineages)
 const FULL = process.argv.includes('--full');
 const skip = new Set((arg('skip', '') ?? '').split(',').filter(Boolean));
