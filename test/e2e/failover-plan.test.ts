@@ -9,8 +9,9 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPebble, type Pebble } from '../../testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import type { Pebble } from '../../testkit/pebble.js';
+import { startTwoCas, stopTwoCas, resetProxies } from '../helpers/two-cas.js';
+import type { AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 
 let a: Pebble;
@@ -19,23 +20,10 @@ let pa: AcmeTestProxy;
 let pb: AcmeTestProxy;
 
 beforeAll(async () => {
-  a = await startPebble({ validitySeconds: 30 * 86_400, nonceReject: 0 });
-  b = await startPebble({ validitySeconds: 30 * 86_400, nonceReject: 0, noWeb: true, httpPort: a.httpPort, dnsServer: a.dns.resolver });
-  pa = await startAcmeTestProxy({ upstream: a.directoryUrl, caBundle: a.caBundle });
-  pb = await startAcmeTestProxy({ upstream: b.directoryUrl, caBundle: b.caBundle });
+  ({ a, b, pa, pb } = await startTwoCas());
 }, 60_000);
-afterAll(async () => {
-  await pa?.stop();
-  await pb?.stop();
-  await b?.stop();
-  await a?.stop();
-});
-beforeEach(() => {
-  for (const p of [pa, pb]) {
-    p.clearFaults();
-    p.resetObservations();
-  }
-});
+afterAll(() => stopTwoCas({ a, b, pa, pb }));
+beforeEach(() => resetProxies(pa, pb));
 
 /** ca-a allows one certificate per exact set per 45 days; the list is the config's default unless `list` is false. */
 function config(dir: string, opts: { list?: unknown; extra?: Record<string, unknown> } = {}): string {

@@ -13,7 +13,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPebble, type Pebble } from '../../testkit/pebble.js';
+import type { Pebble } from '../../testkit/pebble.js';
+import { startTwoCas, stopTwoCas } from '../helpers/two-cas.js';
 import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 import { killedAt } from '../helpers/crash.js';
@@ -28,17 +29,9 @@ const at = (days: number) => new Date(t0 + days * DAY).toISOString();
 const ENV = { CERTCTL_ACME_TIMEOUT: '2' };
 
 beforeAll(async () => {
-  a = await startPebble({ validitySeconds: 30 * 86_400, nonceReject: 0 });
-  b = await startPebble({ validitySeconds: 30 * 86_400, nonceReject: 0, noWeb: true, httpPort: a.httpPort, dnsServer: a.dns.resolver });
-  pa = await startAcmeTestProxy({ upstream: a.directoryUrl, caBundle: a.caBundle });
-  pb = await startAcmeTestProxy({ upstream: b.directoryUrl, caBundle: b.caBundle });
+  ({ a, b, pa, pb } = await startTwoCas());
 }, 60_000);
-afterAll(async () => {
-  await pa?.stop();
-  await pb?.stop();
-  await b?.stop();
-  await a?.stop();
-});
+afterAll(() => stopTwoCas({ a, b, pa, pb }));
 
 function config(dir: string): string {
   const file = path.join(dir, 'config.yaml');

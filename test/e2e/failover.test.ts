@@ -17,8 +17,9 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { startPebble, type Pebble } from '../../testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import type { Pebble } from '../../testkit/pebble.js';
+import { startTwoCas, stopTwoCas, resetProxies } from '../helpers/two-cas.js';
+import type { AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 import { killedAt } from '../helpers/crash.js';
 
@@ -32,23 +33,10 @@ const t0 = Date.now();
 const at = (days: number) => new Date(t0 + days * DAY).toISOString();
 
 beforeAll(async () => {
-  a = await startPebble({ validitySeconds: VALIDITY_DAYS * 86_400, nonceReject: 0 });
-  b = await startPebble({ validitySeconds: VALIDITY_DAYS * 86_400, nonceReject: 0, noWeb: true, httpPort: a.httpPort, dnsServer: a.dns.resolver });
-  pa = await startAcmeTestProxy({ upstream: a.directoryUrl, caBundle: a.caBundle });
-  pb = await startAcmeTestProxy({ upstream: b.directoryUrl, caBundle: b.caBundle });
+  ({ a, b, pa, pb } = await startTwoCas(VALIDITY_DAYS));
 }, 60_000);
-afterAll(async () => {
-  await pa?.stop();
-  await pb?.stop();
-  await b?.stop();
-  await a?.stop();
-});
-beforeEach(() => {
-  for (const p of [pa, pb]) {
-    p.clearFaults();
-    p.resetObservations();
-  }
-});
+afterAll(() => stopTwoCas({ a, b, pa, pb }));
+beforeEach(() => resetProxies(pa, pb));
 
 /** A config with the two Pebbles as custom CAs; ca-a's exact-set limit is 1 per 45 days unless `aPolicy` says otherwise. */
 function config(dir: string, extra: Record<string, unknown> = {}, aPolicy: unknown = { 'duplicate-certificates': { kind: 'window', count: 1, window: '45d' } }): string {

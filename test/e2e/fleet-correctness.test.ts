@@ -25,7 +25,7 @@ import { Ledger } from '../../src/core/ledger/ledger.js';
 import { loadFleetKey } from '../../src/core/fleet/key.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 import { keyMatchesCert } from '../../src/core/store/lineage.js';
-import { runCli, startCli, tempDir, type CliResult, type RunningCli } from '../helpers/cli.js';
+import { runCli, startCli, tempDir, type CliResult, type RunningCli, untilOutput } from '../helpers/cli.js';
 import { killedAtSyscall } from '../helpers/crash.js';
 
 const HOUR = 3_600_000;
@@ -90,20 +90,7 @@ async function fleet(prefix: string, pg: PostgresServer = server): Promise<Fleet
   };
   expect((await runCli(['--state-dir', dir('c'), 'status'], env('c'))).code).toBe(0);
   const serve = startCli(['--state-dir', dir('c'), 'serve', '--listen', `127.0.0.1:${pebble.httpPort}`], env('c'), 600_000);
-  await new Promise<void>((resolve, reject) => {
-    let seen = '';
-    const t = setTimeout(() => reject(new Error(`certctl serve did not start: ${seen}`)), 30_000);
-    const on = (d: Buffer) => {
-      seen += d.toString();
-      if (/answering \/\.well-known\/acme-challenge\//.test(seen)) {
-        clearTimeout(t);
-        resolve();
-      }
-    };
-    serve.child.stdout!.on('data', on);
-    serve.child.stderr!.on('data', on);
-    void serve.exited.then(() => reject(new Error(`certctl serve ended: ${seen}`)));
-  });
+  await untilOutput(serve, /answering \/\.well-known\/acme-challenge\//, 'certctl serve');
   return (current = {
     url,
     state,

@@ -23,7 +23,7 @@ import { startPostgres, type PostgresServer } from '../../testkit/postgres.js';
 import { Ledger } from '../../src/core/ledger/ledger.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 import { keyMatchesCert } from '../../src/core/store/lineage.js';
-import { runCli, startCli, tempDir, type CliResult, type RunningCli } from '../helpers/cli.js';
+import { runCli, startCli, tempDir, type CliResult, type RunningCli, untilOutput } from '../helpers/cli.js';
 import { killedAt } from '../helpers/crash.js';
 
 const HOUR = 3_600_000;
@@ -88,21 +88,7 @@ async function fleet(prefix: string, config?: string): Promise<Fleet> {
   // The ledger's schema exists before serve starts (any command creates it).
   expect((await runCli(['--state-dir', dir('c'), 'status'], env('c'))).code).toBe(0);
   const serve = startCli(['--state-dir', dir('c'), 'serve', '--listen', `127.0.0.1:${pebble.httpPort}`], env('c'), 600_000);
-  // Listening once it says so.
-  await new Promise<void>((resolve, reject) => {
-    let seen = '';
-    const t = setTimeout(() => reject(new Error(`certctl serve did not start: ${seen}`)), 30_000);
-    const on = (d: Buffer) => {
-      seen += d.toString();
-      if (/answering \/\.well-known\/acme-challenge\//.test(seen)) {
-        clearTimeout(t);
-        resolve();
-      }
-    };
-    serve.child.stdout!.on('data', on);
-    serve.child.stderr!.on('data', on);
-    void serve.exited.then(() => reject(new Error(`certctl serve ended: ${seen}`)));
-  });
+  await untilOutput(serve, /answering \/\.well-known\/acme-challenge\//, 'certctl serve');
   return (current = {
     url,
     state,

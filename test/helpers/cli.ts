@@ -66,3 +66,21 @@ export function q<T>(state: string, sql: string): T[] {
     db.close();
   }
 }
+
+/** Resolves once a running command printed a line matching `re` (stdout or stderr); rejects if it ends first or after `ms`. */
+export function untilOutput(p: RunningCli, re: RegExp, what: string, ms = 30_000): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const t = setTimeout(() => reject(new Error(`${what} did not start: ${seen}`)), ms);
+    const on = (d: Buffer) => {
+      seen += d.toString();
+      if (re.test(seen)) {
+        clearTimeout(t);
+        resolve();
+      }
+    };
+    p.child.stdout!.on('data', on);
+    p.child.stderr!.on('data', on);
+    void p.exited.then(() => reject(new Error(`${what} ended: ${seen}`)));
+  });
+}
