@@ -211,3 +211,38 @@ describe('certctl through an HTTP(S) proxy', () => {
     expect(ca.total()).toBe(0);
   });
 });
+
+describe('notification webhooks through the proxy', () => {
+  it('http_proxy carries a webhook POST (tinyproxy forwards it); NO_PROXY sends it direct; the receiver gets it both ways', async () => {
+    const http = await import('node:http');
+    const got: string[] = [];
+    const rx = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        got.push(body);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
+    const port = (rx.address() as { port: number }).port;
+    try {
+      const dir = tempDir();
+      const cfg = path.join(dir, 'config.yaml');
+      fs.writeFileSync(cfg, `notify:\n  targets:\n    - type: webhook\n      name: ops\n      url: http://127.0.0.1:${port}/hook\n`);
+      const before = tiny.log().length;
+      const via = await runCli(['--state-dir', dir, '--config', cfg, 'notify', 'test', '--json'], { ...CLEAN, http_proxy: tiny.url });
+      expect(via.code, via.stderr).toBe(0);
+      expect(got).toHaveLength(1);
+      expect(JSON.parse(got[0]!).schema).toBe('certctl.notify/1');
+      expect(tiny.log().slice(before)).toMatch(new RegExp(`Request \\(file descriptor \\d+\\): POST http://127\\.0\\.0\\.1:${port}/hook`));
+      const mid = tiny.log().length;
+      const direct = await runCli(['--state-dir', dir, '--config', cfg, 'notify', 'test', '--json'], { ...CLEAN, http_proxy: tiny.url, NO_PROXY: '127.0.0.1' });
+      expect(direct.code, direct.stderr).toBe(0);
+      expect(got).toHaveLength(2);
+      expect(tiny.log().slice(mid)).not.toMatch(/POST http:/);
+    } finally {
+      rx.close();
+    }
+  });
+});

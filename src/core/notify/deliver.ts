@@ -103,12 +103,16 @@ function webhookBody(t: WebhookTarget, e: NotifyEvent, id: number | null, host: 
   return { body: JSON.stringify(notifyDocument(e, id, host)), headers: { 'content-type': 'application/json' } };
 }
 
-function post(url: URL, body: string, headers: Record<string, string>, timeoutMs: number, ca: string | undefined): Promise<Answer> {
+async function post(url: URL, body: string, headers: Record<string, string>, timeoutMs: number, ca: string | undefined): Promise<Answer> {
+  // Through the HTTP(S) proxy when one applies to this URL (docs/proxy.md), as ACME traffic goes.
+  const { proxyFor } = await import('../net/proxy.js');
+  const choice = await proxyFor(url);
+  const agent = choice ? await (await import('../net/proxy-agent.js')).proxyAgent(choice, url, ca ? { ca: [ca] } : {}) : undefined;
   return new Promise((resolve, reject) => {
     const mod = url.protocol === 'https:' ? https : http;
     const req = mod.request(
       url,
-      { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)), 'user-agent': 'certctl-notify' }, timeout: timeoutMs, ...(ca ? { ca } : {}) },
+      { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)), 'user-agent': 'certctl-notify' }, timeout: timeoutMs, ...(ca ? { ca } : {}), ...(agent ? { agent } : {}) },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -150,8 +154,10 @@ async function webhook(t: WebhookTarget, e: NotifyEvent, id: number | null, host
       // A 4xx other than 429 will not change by sending the same again.
       if (a.status < 500 && a.status !== 429) return { target: t.id, type: 'webhook', ok: false, detail: redact(last), attempts: attempt + 1 };
     } catch (err) {
+      const { proxyFailureOf, proxyError } = await import('../net/proxy.js');
+      const viaProxy = proxyFailureOf(err);
       const code = (err as NodeJS.ErrnoException).code;
-      last = `${where}: ${code ?? (err as Error).message}`;
+      last = viaProxy ? proxyError(viaProxy, where).message : `${where}: ${code ?? (err as Error).message}`;
     }
   }
   return { target: t.id, type: 'webhook', ok: false, detail: redact(last), attempts: attempt };
