@@ -1,0 +1,100 @@
+/**
+ * break3: a notification target that never finishes must not hold a renew run. Each case is a real
+ * program or a real local server that keeps certctl waiting; deliver() must come back with a failed
+ * result within the target's `timeout` (the test's own time-out is only the backstop for a hang).
+ */
+import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { deliver } from '../../src/core/notify/deliver.js';
+import { event } from '../../src/core/notify/index.js';
+
+const e = event({ kind: 'renewal-failed', subject: 'example.org', lineage: 'example.org', at: Date.parse('2026-03-02T10:00:00Z'), summary: 's', reason: 'r', next: 'n' });
+
+/** Whether a process still runs (a zombie waiting for its reaper does not). */
+const running = (pid: number) => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) [ZX]/.test(stat);
+  } catch {
+    return false;
+  }
+};
+/** Resolves once `pid` no longer runs (SIGKILL is delivered asynchronously); the test's time-out is the backstop. */
+const gone = async (pid: number) => {
+  while (running(pid)) await new Promise((r) => setTimeout(r, 20));
+  return true;
+};
+
+describe('a command target that never exits', () => {
+  it('one that ignores SIGTERM is killed at its time-out, with what it left running', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-hang-'));
+    const pidFile = path.join(dir, 'pid');
+    const script = path.join(dir, 'stubborn.sh');
+    // Ignores SIGTERM, and its child (sleep) holds stdout open.
+    fs.writeFileSync(script, `#!/bin/sh\ntrap '' TERM\nsleep 300 &\necho $! > "${pidFile}"\nwait\nwait\n`, { mode: 0o755 });
+    const r = await deliver({ type: 'command', id: 'cmd', command: [script], timeoutMs: 1000 }, e, 1, 'h');
+    expect(r).toMatchObject({ ok: false, detail: `${script} killed after 1 s` });
+    expect(await gone(Number(fs.readFileSync(pidFile, 'utf8')))).toBe(true);
+  }, 30_000);
+
+  it('one that exits 0 but leaves a process holding its output is delivered, not waited for', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-hang-'));
+    const pidFile = path.join(dir, 'pid');
+    const script = path.join(dir, 'bg.sh');
+    fs.writeFileSync(script, `#!/bin/sh\nsleep 300 &\necho $! > "${pidFile}"\necho sent\n`, { mode: 0o755 });
+    const r = await deliver({ type: 'command', id: 'cmd', command: [script], timeoutMs: 1000 }, e, 1, 'h');
+    expect(r).toMatchObject({ ok: true, detail: `${script} exited 0` });
+    expect(await gone(Number(fs.readFileSync(pidFile, 'utf8')))).toBe(true);
+  }, 30_000);
+});
+
+describe('a webhook receiver that never finishes its answer', () => {
+  it('one that trickles a byte at a time (never idle for a whole time-out) fails at the time-out', async () => {
+    const timers: NodeJS.Timeout[] = [];
+    let requests = 0;
+    const server = http.createServer((req, res) => {
+      requests++;
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      timers.push(setInterval(() => res.write('.'), 100));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const r = await deliver({ type: 'webhook', id: 'hook', url: `http://127.0.0.1:${port}/x`, format: 'json', retries: 0, timeoutMs: 1000 }, e, 1, 'h');
+      expect(r.ok).toBe(false);
+      expect(r.detail).toBe(`http://127.0.0.1:${port}: no answer within 1 s`);
+      expect(requests).toBe(1);
+    } finally {
+      timers.forEach(clearInterval);
+      server.closeAllConnections();
+      server.close();
+    }
+  }, 30_000);
+});
+
+describe('an SMTP server that greets, then never finishes its answer', () => {
+  it('one that answers EHLO with a continued 250- line at a time fails at the time-out', async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const server = net.createServer((sock) => {
+      sock.on('error', () => {});
+      sock.write('220 smtp.example ESMTP\r\n');
+      sock.once('data', () => timers.push(setInterval(() => sock.write('250-still here\r\n'), 100)));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const r = await deliver({ type: 'email', id: 'mail', host: '127.0.0.1', port, security: 'none', from: 'a@example.org', to: ['b@example.org'], timeoutMs: 1000 }, e, 1, 'h');
+      expect(r.ok).toBe(false);
+      expect(r.detail).toBe(`127.0.0.1:${port}: no answer within 1 s`);
+    } finally {
+      timers.forEach(clearInterval);
+      server.close();
+    }
+  }, 30_000);
+});
