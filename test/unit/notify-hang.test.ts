@@ -98,3 +98,32 @@ describe('an SMTP server that greets, then never finishes its answer', () => {
     }
   }, 30_000);
 });
+
+describe('a bearer token never goes over plain http to another machine', () => {
+  it('a URL read from urlEnv that is http:// to another host is refused before anything is sent', async () => {
+    const lan = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    expect(lan).toBeDefined();
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(String(req.headers.authorization));
+      req.resume();
+      res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
+    const port = (server.address() as AddressInfo).port;
+    const env = { HOOK_URL: `http://${lan}:${port}/hooks/T000/B000/secretpath`, HOOK_TOKEN: 'tok-0123456789abcdef' };
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      const r = await deliver({ type: 'webhook', id: 'hook', urlSecret: { env: 'HOOK_URL' }, token: { env: 'HOOK_TOKEN' }, format: 'json', retries: 0, timeoutMs: 2000 }, e, 1, 'h');
+      expect(seen).toEqual([]);
+      expect(r.ok).toBe(false);
+      expect(r.detail).toBe(`the webhook URL (from HOOK_URL) is http:// to http://${lan}:${port}, another machine: a bearer token is sent only over https://; give an https:// URL (http:// only for a receiver on this machine)`);
+      expect(r.detail).not.toContain('secretpath');
+      expect(r.detail).not.toContain('tok-');
+    } finally {
+      process.env = saved;
+      server.close();
+    }
+  });
+});

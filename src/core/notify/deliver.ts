@@ -14,7 +14,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { spawn } from 'node:child_process';
 import { registerSecret, redact } from '../redact.js';
-import type { CommandTarget, DeliveryResult, EmailTarget, NotifyEvent, NotifyTarget, SecretSource, WebhookTarget } from './types.js';
+import { isLoopbackHost, type CommandTarget, type DeliveryResult, type EmailTarget, type NotifyEvent, type NotifyTarget, type SecretSource, type WebhookTarget } from './types.js';
 import { notifyDocument, notifyEnv, notifyText, notifyTitle } from './message.js';
 
 /** Largest secret file read (a token or password is a line). */
@@ -147,6 +147,12 @@ async function webhook(t: WebhookTarget, e: NotifyEvent, id: number | null, host
     registerSecret(u.search);
   }
   const url = new URL(raw);
+  // The config checks this for `url`; a URL read from urlFile / urlEnv is checked here, before the
+  // token is read or anything is sent.
+  if (t.token && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    const from = t.urlSecret?.file ?? t.urlSecret?.env;
+    throw new Error(`the webhook URL${from ? ` (from ${from})` : ''} is http:// to ${origin(raw)}, another machine: a bearer token is sent only over https://; give an https:// URL (http:// only for a receiver on this machine)`);
+  }
   const { body, headers } = webhookBody(t, e, id, host);
   if (t.token) headers.authorization = `Bearer ${readSecret(t.token, 'webhook token')}`;
   const ca = t.caBundle ? readCaBundle(t.caBundle) : undefined;
