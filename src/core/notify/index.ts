@@ -36,7 +36,10 @@ export async function notify(ledger: Ledger, settings: NotifySettings | undefine
   for (const e of events) {
     if (e.kind === 'test' || !settings.targets.some((t) => wants(t, e.kind))) continue;
     const payload = notifyDocument(e, null, host);
-    const id = ledger.recordNotification({ kind: e.kind, subject: e.subject, lineage: e.lineage, at: e.at, payload }, e.at - settings.periodMs + 1);
+    // A revocation is an administrator's act on one certificate, not a state that repeats: each is
+    // told (two certificates of a lineage revoked the same day are two notifications, not one).
+    const since = e.kind === 'revoked' ? Number.MAX_SAFE_INTEGER : e.at - settings.periodMs + 1;
+    const id = ledger.recordNotification({ kind: e.kind, subject: e.subject, lineage: e.lineage, at: e.at, payload }, since);
     if (id !== null) report.recorded++;
   }
   // A target that failed once in this run is not tried again by it: a receiver that is down would

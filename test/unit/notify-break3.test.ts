@@ -11,7 +11,9 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { deliver } from '../../src/core/notify/deliver.js';
-import { event } from '../../src/core/notify/index.js';
+import { event, notify, type NotifySettings } from '../../src/core/notify/index.js';
+import { Ledger } from '../../src/core/ledger/ledger.js';
+import { silentSink } from '../../src/core/env.js';
 
 const e = event({ kind: 'renewal-failed', subject: 'example.org', lineage: 'example.org', at: Date.parse('2026-03-02T10:00:00Z'), summary: 's', reason: 'r', next: 'n' });
 
@@ -124,6 +126,28 @@ describe('a bearer token never goes over plain http to another machine', () => {
     } finally {
       process.env = saved;
       server.close();
+    }
+  });
+});
+
+describe('every revocation is told', () => {
+  it('two certificates of one lineage revoked (a dual lineage, or one after the other the same day): two notifications', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-revoked-'));
+    const ledger = Ledger.open(path.join(dir, 'ledger.sqlite'));
+    try {
+      const log = path.join(dir, 'log');
+      const script = path.join(dir, 'target.sh');
+      fs.writeFileSync(script, `#!/bin/sh\necho "$CERTCTL_EVENT $CERTCTL_EVENT_SUBJECT $(printf %s "$CERTCTL_EVENT_JSON" | sed 's/.*"serial":"\\([^"]*\\)".*/\\1/')" >> "${log}"\n`, { mode: 0o755 });
+      const settings: NotifySettings = { targets: [{ type: 'command', id: 'cmd', command: [script], timeoutMs: 10_000 }], periodMs: 86_400_000, headroomBelow: 2, maxAgeMs: 7 * 86_400_000 };
+      const at = Date.parse('2026-03-02T10:00:00Z');
+      const revoked = (serial: string, t: number) => event({ kind: 'revoked', subject: 'example.org', lineage: 'example.org', names: ['example.org'], serial, at: t, summary: `The certificate ${serial} was revoked`, reason: 'r', next: 'n' });
+      const first = await notify(ledger, settings, [revoked('aa01', at), revoked('bb02', at)], at, silentSink, 'h');
+      expect(first.recorded).toBe(2);
+      const later = await notify(ledger, settings, [revoked('cc03', at + 3_600_000)], at + 3_600_000, silentSink, 'h');
+      expect(later.recorded).toBe(1);
+      expect(fs.readFileSync(log, 'utf8')).toBe('revoked example.org aa01\nrevoked example.org bb02\nrevoked example.org cc03\n');
+    } finally {
+      ledger.close();
     }
   });
 });
