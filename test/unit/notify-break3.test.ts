@@ -151,3 +151,30 @@ describe('every revocation is told', () => {
     }
   });
 });
+
+describe('a Slack message carries a CA problem detail as text, never as Slack markup', () => {
+  it('<!channel>, <@U…> and <http://…|…> from a hostile CA reach Slack escaped (&lt; &gt; &amp;)', async () => {
+    const got: string[] = [];
+    const server = http.createServer((req, res) => {
+      let b = '';
+      req.on('data', (d) => (b += d));
+      req.on('end', () => {
+        got.push(b);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const hostile = event({ ...e, reason: 'The CA refused: <!channel> urgent, see <http://evil.example/|your bank> & <@U012AB3CD>' });
+      const r = await deliver({ type: 'webhook', id: 'slack', url: `http://127.0.0.1:${port}/hook`, format: 'slack', retries: 0, timeoutMs: 2000 }, hostile, 1, 'h');
+      expect(r.ok).toBe(true);
+      const text = (JSON.parse(got[0]!) as { text: string }).text;
+      expect(text).toContain('The CA refused: &lt;!channel&gt; urgent, see &lt;http://evil.example/|your bank&gt; &amp; &lt;@U012AB3CD&gt;');
+      expect(text).not.toMatch(/<[!@h]/);
+      expect(text.startsWith('*certctl: renewal failed: example.org*\n')).toBe(true);
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -90,7 +90,12 @@ interface Answer {
 }
 
 function webhookBody(t: WebhookTarget, e: NotifyEvent, id: number | null, host: string): { body: string; headers: Record<string, string> } {
-  if (t.format === 'slack') return { body: JSON.stringify({ text: `*${notifyTitle(e)}*\n${notifyText(e, host)}` }), headers: { 'content-type': 'application/json' } };
+  if (t.format === 'slack') {
+    // Slack reads <!channel>, <@U…> and <url|label> in `text` as markup: a CA's problem detail (or any
+    // text of an event) must arrive as text, so &, < and > are escaped as Slack asks.
+    const esc = (x: string) => x.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    return { body: JSON.stringify({ text: `*${esc(notifyTitle(e))}*\n${esc(notifyText(e, host))}` }), headers: { 'content-type': 'application/json' } };
+  }
   if (t.format === 'ntfy') {
     // ntfy's publish-as-body: headers carry title, priority and tags (headers are ASCII).
     const ascii = (s: string) => s.replace(/[^\x20-\x7e]/g, '?');
