@@ -178,3 +178,25 @@ describe('a Slack message carries a CA problem detail as text, never as Slack ma
     }
   });
 });
+
+describe('a command target gets the event whatever its size', () => {
+  it('a CA detail of 60,000 CJK characters: the command runs (no E2BIG) and CERTCTL_EVENT_JSON is whole JSON', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-big-'));
+    const out = path.join(dir, 'json');
+    const script = path.join(dir, 'save.sh');
+    fs.writeFileSync(script, `#!/bin/sh\nprintf %s "$CERTCTL_EVENT_JSON" > "${out}"\nprintf %s "$CERTCTL_EVENT_REASON" > "${out}.reason"\n`, { mode: 0o755 });
+    for (const reason of ['日'.repeat(60_000), 'x'.repeat(70_000), `${'é'.repeat(7_999)}😀${'a'.repeat(10)}`]) {
+      const big = event({ ...e, names: Array.from({ length: 100 }, (_, i) => `n${i}.${'a'.repeat(60)}.example.org`), reason });
+      const r = await deliver({ type: 'command', id: 'cmd', command: [script], timeoutMs: 10_000 }, big, 7, 'h');
+      expect(r).toMatchObject({ ok: true, detail: `${script} exited 0` });
+      const doc = JSON.parse(fs.readFileSync(out, 'utf8')) as { id: number; event: string; subject: string; reason: string; names: string[] };
+      expect(doc).toMatchObject({ id: 7, event: 'renewal-failed', subject: 'example.org' });
+      expect(reason.startsWith(doc.reason.replace(/…$/, ''))).toBe(true);
+      expect(Buffer.byteLength(fs.readFileSync(out))).toBeLessThanOrEqual(64_000);
+      const envReason = fs.readFileSync(`${out}.reason`, 'utf8');
+      expect(Buffer.byteLength(envReason)).toBeLessThanOrEqual(16_000);
+      expect(envReason).not.toContain('\ufffd');
+      expect(reason.startsWith(envReason.replace(/…$/, ''))).toBe(true);
+    }
+  });
+});
