@@ -14,6 +14,7 @@ import { deliver } from '../../src/core/notify/deliver.js';
 import { event, notify, type NotifySettings } from '../../src/core/notify/index.js';
 import { Ledger } from '../../src/core/ledger/ledger.js';
 import { silentSink } from '../../src/core/env.js';
+import Database from 'better-sqlite3';
 
 const e = event({ kind: 'renewal-failed', subject: 'example.org', lineage: 'example.org', at: Date.parse('2026-03-02T10:00:00Z'), summary: 's', reason: 'r', next: 'n' });
 
@@ -197,6 +198,39 @@ describe('a command target gets the event whatever its size', () => {
       expect(Buffer.byteLength(envReason)).toBeLessThanOrEqual(16_000);
       expect(envReason).not.toContain('\ufffd');
       expect(reason.startsWith(envReason.replace(/…$/, ''))).toBe(true);
+    }
+  });
+});
+
+describe('damaged notification rows that are valid JSON', () => {
+  it("delivered_json 'null' / '5' / payload '\"x\"' / '[]' are each given up with one line; the others are still sent, every run", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-damaged-'));
+    const file = path.join(dir, 'ledger.sqlite');
+    const ledger = Ledger.open(file);
+    try {
+      const log = path.join(dir, 'log');
+      const script = path.join(dir, 'target.sh');
+      fs.writeFileSync(script, `#!/bin/sh\necho "$CERTCTL_EVENT_SUBJECT" >> "${log}"\n`, { mode: 0o755 });
+      const down: NotifySettings = { targets: [{ type: 'command', id: 'cmd', command: ['/bin/false'], timeoutMs: 10_000 }], periodMs: 86_400_000, headroomBelow: 2, maxAgeMs: 7 * 86_400_000 };
+      const at = Date.parse('2026-03-02T10:00:00Z');
+      const ev = (subject: string) => event({ kind: 'renewed', subject, lineage: subject, at, summary: 's', reason: 'r', next: 'n' });
+      await notify(ledger, down, ['a', 'b', 'c', 'd', 'ok'].map((x) => ev(`${x}.example`)), at, silentSink, 'h');
+      const raw = new Database(file);
+      raw.prepare("UPDATE notifications SET delivered_json = 'null' WHERE subject = 'a.example'").run();
+      raw.prepare("UPDATE notifications SET delivered_json = '5' WHERE subject = 'b.example'").run();
+      raw.prepare(`UPDATE notifications SET payload_json = '"x"' WHERE subject = 'c.example'`).run();
+      raw.prepare("UPDATE notifications SET payload_json = '[]' WHERE subject = 'd.example'").run();
+      raw.close();
+      const lines: string[] = [];
+      const sink = { ...silentSink, attention: (l: string) => lines.push(l) };
+      const r = await notify(ledger, { ...down, targets: [{ type: 'command', id: 'cmd', command: [script], timeoutMs: 10_000 }] }, [], at + 3_600_000, sink, 'h');
+      expect(lines).toHaveLength(4);
+      expect(lines.every((l) => /^notify: the ledger's notification \d+ \(renewed for [abcd]\.example\) is damaged and cannot be sent; given up\.$/.test(l))).toBe(true);
+      expect(r.sent.map((x) => x.subject)).toEqual(['ok.example']);
+      expect(fs.readFileSync(log, 'utf8')).toBe('ok.example\n');
+      expect(ledger.notifications().every((x) => x.done_at !== null)).toBe(true);
+    } finally {
+      ledger.close();
     }
   });
 });
