@@ -227,6 +227,9 @@ async function email(t: EmailTarget, e: NotifyEvent, id: number | null, host: st
 
 // ------------------------------------------------------------------ command
 
+/** Signals that stop certctl: a command target's process group is ended with it. */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 /** Most of a command's output kept (its last lines are the result's detail). */
 const OUTPUT_LIMIT = 64 * 1024;
 
@@ -256,6 +259,8 @@ function command(t: CommandTarget, e: NotifyEvent, id: number | null, host: stri
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      process.off('exit', killGroup);
+      for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
       killGroup();
       child.stdout?.destroy();
       child.stderr?.destroy();
@@ -269,6 +274,18 @@ function command(t: CommandTarget, e: NotifyEvent, id: number | null, host: stri
       // A child that left the group (setsid) may still hold the pipes: do not wait for them.
       setImmediate(() => finish({ ok: false, detail: redact(`${file} killed after ${Math.round(t.timeoutMs / 1000)} s${said() ? `: ${said()}` : ''}`) }));
     }, t.timeoutMs);
+    // Its own group does not get the terminal's Ctrl-C or a service manager's SIGTERM: if certctl is
+    // stopped or ends first, the group ends with it. With no other handler of that signal (notify
+    // test), the signal is raised again once ours is removed: certctl ends as it would have.
+    const onSignal = (sig: NodeJS.Signals) => {
+      killGroup();
+      if (process.listenerCount(sig) === 1) {
+        for (const s2 of STOP_SIGNALS) process.off(s2, onSignal);
+        process.kill(process.pid, sig);
+      }
+    };
+    for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
+    process.once('exit', killGroup);
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     child.on('error', (err) => finish({ ok: false, detail: redact(`${file} could not run (${(err as NodeJS.ErrnoException).code ?? err.message})`) }));
