@@ -234,8 +234,11 @@ async function obtainLeased(req: ObtainRequest, deps: ObtainDeps, lease: HeldLea
     } else {
       const drives = rows.map((r) => driver.drive(r));
       downloaded = await Promise.all(drives).catch(async (err) => {
-        // Stopped: every part unwinds (journal, challenge clean-up) before the solver closes below.
-        if (err instanceof InterruptedError) await Promise.allSettled(drives);
+        // Stopped, or one part failed (a 429 to its newOrder, a refusal): every other part is let run
+        // to its end (journal, challenge clean-up) before the solver closes below. Leaving one in
+        // flight would tear its challenge down while the CA validates it (a failed authorization), or
+        // exit with an order the CA created but the journal never recorded (ordered again next run).
+        await Promise.allSettled(drives);
         throw err;
       });
     }

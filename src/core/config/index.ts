@@ -18,7 +18,7 @@ import { parseConfigText, formatPath, type ConfigSource, type FieldPath } from '
 import { MAX_CA_BUNDLE_BYTES } from '../store/read.js';
 import { CAS, MAX_CA_LIST, registerCustomCas, type CaProfile } from '../ca/registry.js';
 import { defaultConfigPath } from '../paths.js';
-import { DEFAULT_HEADROOM_BELOW, DEFAULT_MAX_AGE_MS, DEFAULT_PERIOD_MS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, NOTIFY_KINDS, type NotifyKind, type NotifySettings, type NotifyTarget, type SecretSource } from '../notify/types.js';
+import { DEFAULT_HEADROOM_BELOW, DEFAULT_MAX_AGE_MS, DEFAULT_PERIOD_MS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, NOTIFY_KINDS, isLoopbackHost, type NotifyKind, type NotifySettings, type NotifyTarget, type SecretSource } from '../notify/types.js';
 
 export interface HookSet {
   preHook?: string;
@@ -976,7 +976,6 @@ const TARGET_KEYS = {
   command: ['type', 'name', 'events', 'timeout', 'command'],
 } as const;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const isLoopbackHost = (h: string): boolean => /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?)$/i.test(h);
 function isLoopbackUrl(url: string): boolean {
   try {
     return isLoopbackHost(new URL(url).hostname);

@@ -12,9 +12,9 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { registerSecret, redact } from '../redact.js';
-import type { CommandTarget, DeliveryResult, EmailTarget, NotifyEvent, NotifyTarget, SecretSource, WebhookTarget } from './types.js';
+import { isLoopbackHost, type CommandTarget, type DeliveryResult, type EmailTarget, type NotifyEvent, type NotifyTarget, type SecretSource, type WebhookTarget } from './types.js';
 import { notifyDocument, notifyEnv, notifyText, notifyTitle } from './message.js';
 
 /** Largest secret file read (a token or password is a line). */
@@ -90,7 +90,12 @@ interface Answer {
 }
 
 function webhookBody(t: WebhookTarget, e: NotifyEvent, id: number | null, host: string): { body: string; headers: Record<string, string> } {
-  if (t.format === 'slack') return { body: JSON.stringify({ text: `*${notifyTitle(e)}*\n${notifyText(e, host)}` }), headers: { 'content-type': 'application/json' } };
+  if (t.format === 'slack') {
+    // Slack reads <!channel>, <@U…> and <url|label> in `text` as markup: a CA's problem detail (or any
+    // text of an event) must arrive as text, so &, < and > are escaped as Slack asks.
+    const esc = (x: string) => x.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    return { body: JSON.stringify({ text: `*${esc(notifyTitle(e))}*\n${esc(notifyText(e, host))}` }), headers: { 'content-type': 'application/json' } };
+  }
   if (t.format === 'ntfy') {
     // ntfy's publish-as-body: headers carry title, priority and tags (headers are ASCII).
     const ascii = (s: string) => s.replace(/[^\x20-\x7e]/g, '?');
@@ -110,21 +115,34 @@ async function post(url: URL, body: string, headers: Record<string, string>, tim
   const agent = choice ? await (await import('../net/proxy-agent.js')).proxyAgent(choice, url, ca ? { ca: [ca] } : {}) : undefined;
   return new Promise((resolve, reject) => {
     const mod = url.protocol === 'https:' ? https : http;
+    // `timeout` alone is an idle time-out: a receiver that trickles a byte a second would hold the run
+    // for ever. The whole attempt (connect, send, answer) has `timeoutMs`, and no more of the answer
+    // than ANSWER_LIMIT is read (a gigabyte answer costs nothing).
+    const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+    const done = <T>(f: (v: T) => void) => (v: T) => {
+      clearTimeout(deadline);
+      f(v);
+    };
     const req = mod.request(
       url,
       { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)), 'user-agent': 'certctl-notify' }, timeout: timeoutMs, ...(ca ? { ca } : {}), ...(agent ? { agent } : {}) },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
+        const finish = () => done(resolve)({ status: res.statusCode ?? 0, body: text.slice(0, ANSWER_LIMIT) });
         res.on('data', (d: string) => {
-          if (text.length < ANSWER_LIMIT) text += d;
+          text += d;
+          if (text.length >= ANSWER_LIMIT) {
+            finish();
+            req.destroy();
+          }
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text.slice(0, ANSWER_LIMIT) }));
-        res.on('error', reject);
+        res.on('end', finish);
+        res.on('error', done(reject));
       },
     );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)));
-    req.on('error', reject);
+    req.on('error', done(reject));
     req.end(body);
   });
 }
@@ -138,6 +156,12 @@ async function webhook(t: WebhookTarget, e: NotifyEvent, id: number | null, host
     registerSecret(u.search);
   }
   const url = new URL(raw);
+  // The config checks this for `url`; a URL read from urlFile / urlEnv is checked here, before the
+  // token is read or anything is sent.
+  if (t.token && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    const from = t.urlSecret?.file ?? t.urlSecret?.env;
+    throw new Error(`the webhook URL${from ? ` (from ${from})` : ''} is http:// to ${origin(raw)}, another machine: a bearer token is sent only over https://; give an https:// URL (http:// only for a receiver on this machine)`);
+  }
   const { body, headers } = webhookBody(t, e, id, host);
   if (t.token) headers.authorization = `Bearer ${readSecret(t.token, 'webhook token')}`;
   const ca = t.caBundle ? readCaBundle(t.caBundle) : undefined;
@@ -183,13 +207,21 @@ async function email(t: EmailTarget, e: NotifyEvent, id: number | null, host: st
     disableUrlAccess: true,
   });
   try {
-    const info = await transport.sendMail({
-      from: t.from,
-      to: t.to,
-      subject: notifyTitle(e),
-      text: notifyText(e, host),
-      headers: { 'X-Certctl-Event': e.kind, ...(id !== null ? { 'X-Certctl-Event-Id': String(id) } : {}) },
-    });
+    // nodemailer's time-outs are idle ones: a server that sends a continued line a second would hold
+    // the run for ever. The whole conversation has `timeoutMs` (closing the transport ends it).
+    let deadline: NodeJS.Timeout | undefined;
+    const info = await Promise.race([
+      transport.sendMail({
+        from: t.from,
+        to: t.to,
+        subject: notifyTitle(e),
+        text: notifyText(e, host),
+        headers: { 'X-Certctl-Event': e.kind, ...(id !== null ? { 'X-Certctl-Event-Id': String(id) } : {}) },
+      }),
+      new Promise<never>((_, reject) => {
+        deadline = setTimeout(() => reject(new Error(`no answer within ${Math.round(t.timeoutMs / 1000)} s`)), t.timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(deadline));
     return { target: t.id, type: 'email', ok: true, detail: `${t.host}:${t.port} accepted it (${printable(String(info.response ?? ''), 120)})`, attempts: 1 };
   } catch (err) {
     const x = err as Error & { code?: string; response?: string };
@@ -201,15 +233,81 @@ async function email(t: EmailTarget, e: NotifyEvent, id: number | null, host: st
 
 // ------------------------------------------------------------------ command
 
+/** Signals that stop certctl: a command target's process group is ended with it. */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Most of a command's output kept (its last lines are the result's detail). */
+const OUTPUT_LIMIT = 64 * 1024;
+
+/**
+ * The command runs in its own process group: at its time-out the whole group is killed with SIGKILL
+ * (a program that ignores SIGTERM, or a child it left holding our pipes, would otherwise hold the run
+ * for ever). One that exits before the time-out is judged by its exit code; what it left running in
+ * its group is killed then, so nothing of a notification outlives the run.
+ */
 function command(t: CommandTarget, e: NotifyEvent, id: number | null, host: string): Promise<DeliveryResult> {
   const [file, ...args] = t.command;
   return new Promise((resolve) => {
-    execFile(file!, args, { env: { ...process.env, ...notifyEnv(e, id, host) }, timeout: t.timeoutMs, maxBuffer: 1024 * 1024, shell: false }, (err, stdout, stderr) => {
-      const out = printable(`${stdout}${stderr}`.trim().split('\n').slice(-3).join(' | '), 300);
-      if (!err) return resolve({ target: t.id, type: 'command', ok: true, detail: `${file} exited 0`, attempts: 1 });
-      const x = err as Error & { code?: number | string; killed?: boolean; signal?: string };
-      const why = x.killed ? `killed after ${Math.round(t.timeoutMs / 1000)} s` : typeof x.code === 'number' ? `exited ${x.code}` : `could not run (${x.code ?? x.message})`;
-      resolve({ target: t.id, type: 'command', ok: false, detail: redact(`${file} ${why}${out ? `: ${out}` : ''}`), attempts: 1 });
+    let out = '';
+    let settled = false;
+    let killed = false;
+    const keep = (d: Buffer) => {
+      out = (out + d.toString('utf8')).slice(-OUTPUT_LIMIT);
+    };
+    const killGroup = () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    const finish = (r: Omit<DeliveryResult, 'target' | 'type' | 'attempts'>) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      process.off('exit', killGroup);
+      for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
+      killGroup();
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      resolve({ target: t.id, type: 'command', attempts: 1, ...r });
+    };
+    const said = () => printable(out.trim().split('\n').slice(-3).join(' | '), 300);
+    const child = spawn(file!, args, { env: { ...process.env, ...notifyEnv(e, id, host) }, stdio: ['ignore', 'pipe', 'pipe'], detached: true, shell: false });
+    const timer = setTimeout(() => {
+      killed = true;
+      killGroup();
+      // A child that left the group (setsid) may still hold the pipes: do not wait for them.
+      setImmediate(() => finish({ ok: false, detail: redact(`${file} killed after ${Math.round(t.timeoutMs / 1000)} s${said() ? `: ${said()}` : ''}`) }));
+    }, t.timeoutMs);
+    // Its own group does not get the terminal's Ctrl-C or a service manager's SIGTERM: if certctl is
+    // stopped or ends first, the group ends with it. With no other handler of that signal (notify
+    // test), the signal is raised again once ours is removed: certctl ends as it would have.
+    const onSignal = (sig: NodeJS.Signals) => {
+      killGroup();
+      if (process.listenerCount(sig) === 1) {
+        for (const s2 of STOP_SIGNALS) process.off(s2, onSignal);
+        process.kill(process.pid, sig);
+      }
+    };
+    for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
+    process.once('exit', killGroup);
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    child.on('error', (err) => finish({ ok: false, detail: redact(`${file} could not run (${(err as NodeJS.ErrnoException).code ?? err.message})`) }));
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+    child.on('exit', (code, signal) => {
+      if (killed) return;
+      exit = { code, signal };
+      // What it left running in its group dies now, so the pipes close and 'close' has all it wrote
+      // (one that left the group and holds them is cut at the time-out).
+      killGroup();
+    });
+    child.on('close', () => {
+      if (killed || !exit) return;
+      if (exit.code === 0) return finish({ ok: true, detail: `${file} exited 0` });
+      const why = exit.code !== null ? `exited ${exit.code}` : `was killed by ${exit.signal}`;
+      finish({ ok: false, detail: redact(`${file} ${why}${said() ? `: ${said()}` : ''}`) });
     });
   });
 }

@@ -36,7 +36,10 @@ export async function notify(ledger: Ledger, settings: NotifySettings | undefine
   for (const e of events) {
     if (e.kind === 'test' || !settings.targets.some((t) => wants(t, e.kind))) continue;
     const payload = notifyDocument(e, null, host);
-    const id = ledger.recordNotification({ kind: e.kind, subject: e.subject, lineage: e.lineage, at: e.at, payload }, e.at - settings.periodMs + 1);
+    // A revocation is an administrator's act on one certificate, not a state that repeats: each is
+    // told (two certificates of a lineage revoked the same day are two notifications, not one).
+    const since = e.kind === 'revoked' ? Number.MAX_SAFE_INTEGER : e.at - settings.periodMs + 1;
+    const id = ledger.recordNotification({ kind: e.kind, subject: e.subject, lineage: e.lineage, at: e.at, payload }, since);
     if (id !== null) report.recorded++;
   }
   // A target that failed once in this run is not tried again by it: a receiver that is down would
@@ -48,11 +51,16 @@ export async function notify(ledger: Ledger, settings: NotifySettings | undefine
     let e: NotifyEvent;
     try {
       delivered = JSON.parse(row.delivered_json) as Record<string, number>;
-      e = eventFromDocument(JSON.parse(row.payload_json) as Record<string, unknown>);
+      const doc = JSON.parse(row.payload_json) as Record<string, unknown>;
+      // Valid JSON is not enough ('null', '5', '[]'): a row that is not the shape written would throw
+      // below on every run, and no notification after it would ever be sent.
+      const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+      if (!isObject(delivered) || !isObject(doc) || doc.event !== row.kind) throw new Error('damaged');
+      e = eventFromDocument(doc);
     } catch {
       // A row damaged by hand or by a disk fault is given up (said once), never a stop for the others.
       sink.attention(`notify: the ledger's notification ${row.id} (${row.kind} for ${row.subject}) is damaged and cannot be sent; given up.`);
-      ledger.updateNotification(row.id, { delivered: {}, lastError: 'damaged row: not valid JSON; given up', doneAt: now });
+      ledger.updateNotification(row.id, { delivered: {}, lastError: 'damaged row: not the JSON certctl wrote; given up', doneAt: now });
       continue;
     }
     const due = settings.targets.filter((t) => wants(t, row.kind) && delivered[t.id] === undefined);

@@ -89,8 +89,45 @@ export function notifyText(e: NotifyEvent, host: string): string {
   return lines.join('\n');
 }
 
-/** Longest value of one CERTCTL_EVENT_* variable (certbot limits its hook variables to 16,000 characters too). */
+/**
+ * Longest value of one CERTCTL_EVENT_* variable, in UTF-8 bytes (certbot limits its hook variables to
+ * 16,000 characters too). Bytes, not characters: Linux refuses to start a program with one
+ * environment string over 128 KiB (E2BIG), and a CA's detail in CJK is three bytes a character.
+ */
 const ENV_MAX = 16_000;
+/** Longest CERTCTL_EVENT_JSON, in bytes: the document's long texts are shortened to fit, so it stays whole JSON. */
+const ENV_JSON_MAX = 64_000;
+
+/** `s` cut to at most `bytes` UTF-8 bytes on a character boundary, with "…" when cut. */
+function cutBytes(s: string, bytes: number): string {
+  if (Buffer.byteLength(s) <= bytes) return s;
+  let out = '';
+  let n = 0;
+  for (const ch of s) {
+    const b = Buffer.byteLength(ch);
+    if (n + b > bytes - 3) break;
+    out += ch;
+    n += b;
+  }
+  return `${out}…`;
+}
+
+/** The document as CERTCTL_EVENT_JSON: whole JSON within ENV_JSON_MAX bytes (long texts and name lists shortened). */
+function envJson(doc: Record<string, unknown>): string {
+  let text = JSON.stringify(doc);
+  for (let limit = ENV_MAX; Buffer.byteLength(text) > ENV_JSON_MAX && limit >= 16; limit = Math.floor(limit / 2)) {
+    const names: string[] = [];
+    let used = 0;
+    for (const n of (doc.names as string[]) ?? []) {
+      used += Buffer.byteLength(n) + 4;
+      if (used > limit) break;
+      names.push(n);
+    }
+    const short = { ...doc, names, summary: cutBytes(String(doc.summary ?? ''), limit), reason: cutBytes(String(doc.reason ?? ''), limit), next: cutBytes(String(doc.next ?? ''), limit) };
+    text = JSON.stringify(short);
+  }
+  return text;
+}
 
 /**
  * A command target's environment: each field as CERTCTL_EVENT_*, plus the whole document as
@@ -98,7 +135,7 @@ const ENV_MAX = 16_000;
  */
 export function notifyEnv(e: NotifyEvent, id: number | null, host: string): Record<string, string> {
   const doc = notifyDocument(e, id, host);
-  const s = (v: unknown) => (v === null || v === undefined ? '' : String(v)).slice(0, ENV_MAX);
+  const s = (v: unknown) => cutBytes(v === null || v === undefined ? '' : String(v), ENV_MAX);
   return {
     CERTCTL_EVENT: e.kind,
     CERTCTL_EVENT_ID: s(id),
@@ -110,6 +147,6 @@ export function notifyEnv(e: NotifyEvent, id: number | null, host: string): Reco
     CERTCTL_EVENT_NEXT: s(e.next),
     CERTCTL_EVENT_RETRY_AT: s(doc.retryAt),
     CERTCTL_EVENT_EXPIRES_AT: s(doc.expiresAt),
-    CERTCTL_EVENT_JSON: JSON.stringify(doc).slice(0, 64_000),
+    CERTCTL_EVENT_JSON: envJson(doc),
   };
 }

@@ -115,6 +115,9 @@ export function event(e: Pick<NotifyEvent, 'kind' | 'subject' | 'at' | 'summary'
   return { lineage: null, names: [], retryAt: null, expiresAt: null, exitCode: null, limit: null, ca: null, serial: null, headroom: null, ...e };
 }
 
+/** A host name that is this machine (a secret may go to it without TLS): localhost, 127.x.x.x, ::1. */
+export const isLoopbackHost = (h: string): boolean => /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?)$/i.test(h);
+
 /** What one delivery attempt to one target gave. */
 export interface DeliveryResult {
   target: string;

@@ -1,0 +1,39 @@
+/**
+ * break3: a notification command runs in its own process group (so that its time-out can kill all of
+ * it). Then the terminal's Ctrl-C / a service manager's SIGTERM to certctl does not reach it: when
+ * certctl ends while the command runs, the command must end with it, not stay behind for ever.
+ */
+import { describe, it, expect } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startCli, tempDir } from '../helpers/cli.js';
+
+const running = (pid: number) => {
+  try {
+    return !/^\d+ \(.*\) [ZX]/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+const until = async (f: () => boolean) => {
+  while (!f()) await new Promise((r) => setTimeout(r, 20));
+};
+
+describe('certctl stopped while a notification command runs', () => {
+  it('SIGTERM to certctl notify test: the command (and its child) end with certctl', async () => {
+    const dir = tempDir();
+    const pidFile = path.join(dir, 'pids');
+    const script = path.join(dir, 'slow.sh');
+    fs.writeFileSync(script, `#!/bin/sh\nsleep 300 &\necho "$$ $!" > "${pidFile}.tmp"\nmv "${pidFile}.tmp" "${pidFile}"\nwait\n`, { mode: 0o755 });
+    const cfg = path.join(dir, 'config.yaml');
+    fs.writeFileSync(cfg, JSON.stringify({ notify: [{ type: 'command', name: 'slow', command: [script], timeout: 600 }] }));
+    const cli = startCli(['--state-dir', dir, '--config', cfg, 'notify', 'test']);
+    await until(() => fs.existsSync(pidFile));
+    const pids = fs.readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+    expect(pids.every(running)).toBe(true);
+    cli.child.kill('SIGTERM');
+    await cli.exited;
+    await until(() => !pids.some(running));
+    expect(pids.some(running)).toBe(false);
+  }, 60_000);
+});
