@@ -49,6 +49,7 @@ const REQUIRED_TABLES: readonly string[][] = [
   ['leases', 'http_challenges'], // 9: per-lineage leases, fleet HTTP-01 answers
   ['notifications'], // 10: notification events and their delivery (docs/notify.md)
   ['ca_outages'], // 11: CAs that could not be reached, counted per run (fail-over)
+  [], // 12: notifications.claimed_by / claimed_until (one fleet host sends each)
 ];
 
 // SQLite-only statements (the file's own catalogue), named so the PostgreSQL statement check (ledger-backends.test.ts) knows them apart.
@@ -303,6 +304,9 @@ export interface NotificationRow {
   last_error: string | null;
   /** When every target had it (null: the next run sends it again). */
   done_at: number | null;
+  /** The run sending it now (host/pid) and until when that claim holds (migration 12). */
+  claimed_by?: string | null;
+  claimed_until?: number | null;
 }
 
 /** One CA choice for a lineage with a CA list (table ca_choices). */
@@ -1382,10 +1386,28 @@ export class Ledger {
     return this.db.prepare('SELECT * FROM notifications ORDER BY id DESC LIMIT ?').all(limit) as NotificationRow[];
   }
 
-  /** One delivery round's result: which targets have it now, the last error (redacted), done when every target has it. */
+  /**
+   * Claim a pending notification for this run until `until` (another run's live claim wins): the
+   * row as it is now (another host may have just delivered part of it), or null when it is done or
+   * claimed. One conditional UPDATE, so two hosts at once cannot both win.
+   */
+  claimNotification(id: number, who: string, now: number, until: number): NotificationRow | null {
+    const won = this.db
+      .prepare('UPDATE notifications SET claimed_by = ?, claimed_until = ? WHERE id = ? AND done_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ? OR claimed_by = ?)')
+      .run(who, until, id, now, who).changes;
+    if (won !== 1) return null;
+    return (this.db.prepare('SELECT * FROM notifications WHERE id = ?').get(id) as NotificationRow | undefined) ?? null;
+  }
+
+  /** Give a claim back without a delivery round (every due target was down this run). */
+  releaseNotification(id: number, who: string): void {
+    this.db.prepare('UPDATE notifications SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?').run(id, who);
+  }
+
+  /** One delivery round's result: which targets have it now, the last error (redacted), done when every target has it; the claim is released. */
   updateNotification(id: number, u: { delivered: Record<string, number>; lastError: string | null; doneAt: number | null }): void {
     this.db
-      .prepare('UPDATE notifications SET delivered_json = ?, attempts = attempts + 1, last_error = ?, done_at = ? WHERE id = ?')
+      .prepare('UPDATE notifications SET delivered_json = ?, attempts = attempts + 1, last_error = ?, done_at = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ?')
       .run(JSON.stringify(u.delivered), u.lastError === null ? null : redact(u.lastError), u.doneAt, id);
   }
 

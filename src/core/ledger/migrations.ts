@@ -367,4 +367,12 @@ export const MIGRATIONS: readonly string[] = [
     detail TEXT NOT NULL
   );
   `,
+  // 12: a notification is claimed by the run delivering it (claimed_by: host/pid, until when), so
+  //     fleet hosts sharing one ledger whose cron fires in the same minute do not each send it. A
+  //     run that dies while sending leaves a claim that expires; then another run sends it
+  //     (at least once, with the same id).
+  `
+  ALTER TABLE notifications ADD COLUMN claimed_by TEXT;
+  ALTER TABLE notifications ADD COLUMN claimed_until INTEGER;
+  `,
 ];

@@ -30,6 +30,9 @@ const wants = (t: NotifyTarget, kind: string) => !t.events || (t.events as strin
  * Record `events` (each once per kind and subject per `settings.periodMs`), then deliver what is
  * pending. With no targets nothing is recorded: there is no one to tell.
  */
+/** How long a run's claim on a notification holds against other runs (longer than any delivery's deadlines). */
+const CLAIM_MS = 3_600_000;
+
 export async function notify(ledger: Ledger, settings: NotifySettings | undefined, events: readonly NotifyEvent[], now: number, sink: Sink, host: string = os.hostname()): Promise<NotifyReport> {
   const report: NotifyReport = { recorded: 0, sent: [] };
   if (!settings || settings.targets.length === 0) return report;
@@ -46,7 +49,12 @@ export async function notify(ledger: Ledger, settings: NotifySettings | undefine
   // otherwise cost every pending notification its time-outs and retries. Those left stay pending
   // (one line was said about the target) and the next run tries again.
   const down = new Map<string, string>();
-  for (const row of ledger.pendingNotifications(now - settings.maxAgeMs)) {
+  // Each row is claimed before it is sent: fleet hosts sharing the ledger whose runs overlap send
+  // it once between them, not once each. A run that dies mid-send leaves a claim that expires.
+  const who = `${host}/${process.pid}`;
+  for (const listed of ledger.pendingNotifications(now - settings.maxAgeMs)) {
+    const row = ledger.claimNotification(listed.id, who, now, now + CLAIM_MS);
+    if (!row) continue;
     let delivered: Record<string, number>;
     let e: NotifyEvent;
     try {
@@ -84,7 +92,7 @@ export async function notify(ledger: Ledger, settings: NotifySettings | undefine
     const failed = results.filter((r) => !r.ok);
     if (results.length || due.length === 0) {
       ledger.updateNotification(row.id, { delivered, lastError: failed.length ? failed.map((r) => `${r.target}: ${r.detail}`).join('; ') : row.last_error && skipped ? row.last_error : null, doneAt: failed.length || skipped ? null : now });
-    }
+    } else ledger.releaseNotification(row.id, who);
     if (results.length) report.sent.push({ id: row.id, event: row.kind, subject: row.subject, results });
   }
   return report;
