@@ -53,3 +53,35 @@ describe('a notification claimed by the run sending it', () => {
     }
   });
 });
+
+describe('a backlog for a target that stays down', () => {
+  it('does not hide a newer notification from a target that works (pending rows are read past the first page)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-backlog-'));
+    const log = path.join(dir, 'told');
+    const script = path.join(dir, 'tell.sh');
+    fs.writeFileSync(script, `#!/bin/sh\necho "$CERTCTL_EVENT_SUBJECT" >> ${log}\n`, { mode: 0o755 });
+    const ledger = Ledger.open(path.join(dir, 'ledger.sqlite'));
+    try {
+      const settings: NotifySettings = {
+        targets: [{ type: 'command', id: 'down', command: ['/bin/false'], timeoutMs: 10_000 }, { type: 'command', id: 'works', command: [script], timeoutMs: 10_000 }],
+        periodMs: 86_400_000,
+        headroomBelow: 2,
+        maxAgeMs: 7 * 86_400_000,
+      };
+      const at = Date.now();
+      // 250 earlier notifications that 'works' has and 'down' never took.
+      for (let i = 0; i < 250; i++) {
+        const ev = event({ kind: 'renewal-failed', subject: `old${i}.example`, lineage: `old${i}.example`, at, summary: 's', reason: 'r', next: 'n' });
+        const { notifyDocument } = await import('../../src/core/notify/message.js');
+        const id = ledger.recordNotification({ kind: ev.kind, subject: ev.subject, lineage: ev.lineage, at, payload: notifyDocument(ev, null, 'h') }, at)!;
+        ledger.updateNotification(id, { delivered: { works: at }, lastError: 'down: exit 1', doneAt: null });
+      }
+      const fresh = event({ kind: 'renewal-failed', subject: 'new.example', lineage: 'new.example', at, summary: 's', reason: 'r', next: 'n' });
+      await notify(ledger, settings, [fresh], at, silentSink, 'h');
+      expect(fs.readFileSync(log, 'utf8')).toBe('new.example\n');
+    } finally {
+      ledger.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

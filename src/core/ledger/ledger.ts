@@ -1377,8 +1377,18 @@ export class Ledger {
   }
 
   /** Notifications not yet delivered to every target, recorded at or after `since`, oldest first. */
-  pendingNotifications(since: number, limit = 200): NotificationRow[] {
-    return this.db.prepare('SELECT * FROM notifications WHERE done_at IS NULL AND created_at >= ? ORDER BY id LIMIT ?').all(since, limit) as NotificationRow[];
+  pendingNotifications(since: number, limit = 200, afterId = 0): NotificationRow[] {
+    return this.db.prepare('SELECT * FROM notifications WHERE done_at IS NULL AND created_at >= ? AND id > ? ORDER BY id LIMIT ?').all(since, afterId, limit) as NotificationRow[];
+  }
+
+  /** Every pending notification, oldest first, read a page at a time (a broken target's backlog does not hide newer rows). */
+  *pendingNotificationPages(since: number, limit = 200): Generator<NotificationRow> {
+    for (let after = 0; ; ) {
+      const page = this.pendingNotifications(since, limit, after);
+      yield* page;
+      if (page.length < limit) return;
+      after = page[page.length - 1]!.id;
+    }
   }
 
   /** All notification rows, newest first (status, tests). */

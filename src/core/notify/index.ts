@@ -52,7 +52,7 @@ export async function notify(ledger: Ledger, settings: NotifySettings | undefine
   // Each row is claimed before it is sent: fleet hosts sharing the ledger whose runs overlap send
   // it once between them, not once each. A run that dies mid-send leaves a claim that expires.
   const who = `${host}/${process.pid}`;
-  for (const listed of ledger.pendingNotifications(now - settings.maxAgeMs)) {
+  for (const listed of ledger.pendingNotificationPages(now - settings.maxAgeMs)) {
     const row = ledger.claimNotification(listed.id, who, now, now + CLAIM_MS);
     if (!row) continue;
     let delivered: Record<string, number>;
