@@ -1619,8 +1619,9 @@ export class Ledger {
   }
 
   /**
-   * Read every lineage row's checked columns (names, settings, version) and throw the StateError
-   * lineages() would for a damaged one, keeping nothing: `status` and `metrics` write as they read,
+   * Read every lineage row's checked columns (names, settings, version) and its current
+   * certificates' names, and throw the StateError lineages() / currentCertificates() would for a
+   * damaged one, keeping nothing: `status` and `metrics` write as they read,
    * so they look first — a damaged row must end the command before any output, as it always did.
    */
   checkLineageRows(names?: readonly string[]): void {
@@ -1634,6 +1635,10 @@ export class Ledger {
       ledgerNames(r[1], label);
       ledgerSettings(r[2], label);
     }
+    // And the current certificates' names, which status and metrics do not show but renew and issue
+    // read: a damaged one is the same exit 10 from every command, as before status read in pages.
+    const certs = `SELECT c.id, c.names_json FROM certificates c JOIN lineages l ON c.lineage = l.name AND c.version = l.current_version ${names ? 'WHERE l.name IN (SELECT value FROM json_each(@names))' : ''}`;
+    for (const r of this.stream(certs, params, 5000)) ledgerNames(r[1], () => `certificate ${String(r[0])}`);
   }
 
   /** Which of these names have a lineage row (one query, whatever the size of the ledger). */
