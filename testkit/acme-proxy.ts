@@ -170,7 +170,7 @@ export interface AcmeTestProxy {
    * With `body`, the answer is that text (text/html, no problem document, no Replay-Nonce; '' for an empty
    * answer), as a dead CA's load balancer answers ("502 Bad Gateway").
    */
-  failNext(endpoint: EndpointName, status: number, times?: number, opts?: { retryAfterSeconds?: number; body?: string }): void;
+  failNext(endpoint: EndpointName, status: number, times?: number, opts?: { retryAfterSeconds?: number; body?: string; problemType?: string; detail?: string }): void;
   /**
    * Forward the next `times` requests to `endpoint` to the CA — which acts on them (creates the
    * account or order, starts validation, issues, serves the certificate) — then lose its answer
@@ -219,6 +219,7 @@ interface Fault {
   seconds?: number;
   detail?: string;
   body?: string;
+  problemType?: string;
   remaining: number;
 }
 
@@ -412,7 +413,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     },
     failNext(endpoint, status, times = 1, o = {}) {
       const list = faults.get(endpoint) ?? [];
-      list.push({ kind: 'fail', status, seconds: o.retryAfterSeconds, body: o.body, remaining: times });
+      list.push({ kind: 'fail', status, seconds: o.retryAfterSeconds, body: o.body, problemType: o.problemType, detail: o.detail, remaining: times });
       faults.set(endpoint, list);
     },
     loseAnswer(endpoint, mode, times = 1) {
@@ -712,7 +713,10 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
         res,
         entry,
         fault.status,
-        { type: 'urn:ietf:params:acme:error:serverInternal', detail: fault.status === 503 ? 'Service temporarily unavailable (injected by the ACME test proxy)' : 'Internal server error (injected by the ACME test proxy)' },
+        {
+          type: fault.problemType ?? 'urn:ietf:params:acme:error:serverInternal',
+          detail: fault.detail ?? (fault.status === 503 ? 'Service temporarily unavailable (injected by the ACME test proxy)' : 'Internal server error (injected by the ACME test proxy)'),
+        },
         fault.seconds !== undefined ? { 'retry-after': String(fault.seconds) } : {},
       );
     } else if (fault?.kind === 'badNonce') {

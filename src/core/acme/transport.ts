@@ -26,6 +26,7 @@ import type { AcmeProblem } from '../errors.js';
 import { InputError } from '../errors.js';
 import { parseRetryAfter } from '../clock.js';
 import { acmeAxios, loadAcme, replaceInterceptors, disableBuiltInRetries, type AcmeAxios, type AxiosConfig as Cfg, type AxiosResponse as Resp, type AxiosFailure as Err } from './adapter.js';
+import { mark, timelineOn, urlKind } from '../timeline.js';
 
 export { parseRetryAfter };
 
@@ -182,6 +183,7 @@ export function configureTransport(axios: AcmeAxios, opts: { caBundle?: string; 
       // would use a nonce twice.)
       if (resp.status < 400 && method === 'POST') keepNonce(url, resp.headers['replay-nonce']);
       verbose?.(`${method} ${safeUrl(url)} → ${resp.status} (${ms} ms)`);
+      if (timelineOn()) mark(`ACME ${method} ${urlKind(url)} → ${resp.status} (${ms} ms)`);
       const ctx = als.getStore();
       ctx?.onResponse?.({ method, url, status: resp.status, ms });
       if (method === 'POST' && resp.status >= 500) ctx?.onUncertainPost?.(url);

@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { InputError } from '../errors.js';
+import { span, timelineOn } from '../timeline.js';
 
 const NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 
@@ -125,6 +126,11 @@ export function ensureDir(dir: string, mode = 0o700): void {
 }
 
 export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): void {
+  if (timelineOn()) return span(`atomic write + fsyncs: ${path.basename(path.dirname(file)) === 'acme-challenge' ? 'an HTTP-01 challenge file' : path.basename(file)}`, () => writeFileAtomicNow(file, data, mode));
+  writeFileAtomicNow(file, data, mode);
+}
+
+function writeFileAtomicNow(file: string, data: string | Buffer, mode: number): void {
   const dir = path.dirname(file);
   ensureDir(dir, 0o700);
   const tmp = tempBeside(file);
