@@ -143,6 +143,8 @@ export interface AcmeTestProxy {
   forwarded: Record<EndpointName, number>;
   /** Finalize calls the CA accepted (200 with the order processing or valid): certificates issued through the proxy. */
   issued: number;
+  /** TLS connections clients opened to the proxy (a client reusing its connections opens few). */
+  tlsConnections: number;
   /** Every request, in arrival order. */
   requests: ProxiedRequest[];
   /** Every newOrder, with its decoded JWS payload. */
@@ -392,6 +394,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     counts: zeroCounts(),
     forwarded: zeroCounts(),
     issued: 0,
+    tlsConnections: 0,
     requests: [],
     orders: [],
     ariRequests: [],
@@ -457,6 +460,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     resetObservations() {
       for (const e of ENDPOINTS) proxy.counts[e] = proxy.forwarded[e] = 0;
       proxy.issued = 0;
+      proxy.tlsConnections = 0;
       proxy.requests.length = 0;
       proxy.orders.length = 0;
       proxy.ariRequests.length = 0;
@@ -741,6 +745,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
       res.end(`acme test proxy: ${err.message}`);
     });
   });
+  server.on('secureConnection', () => proxy.tlsConnections++);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());

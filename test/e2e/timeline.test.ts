@@ -36,7 +36,7 @@ describe('timeline of one issuance', () => {
     const acme = lines.filter((l) => / ms {2}ACME (GET|HEAD|POST) /.test(l));
     // One line per request the CA answered, in the order the proxy saw them.
     expect(acme.length).toBe(proxy.requests.length);
-    for (const step of ['node bootstrap done', 'ledger open + migrate', 'gate: plan + readiness checks', 'ACME session: directory + account', 'key generation ecdsa:p256', 'atomic write + fsyncs: privkey1.pem', 'store the version', 'exit 0']) {
+    for (const step of ['node bootstrap done', 'ledger open + migrate', 'gate: plan + readiness checks', 'ACME session: directory + account', 'key generation ecdsa:p256', 'fsyncs (one of the directory): cert1.pem, chain1.pem, fullchain1.pem, privkey1.pem', 'store the version', 'exit 0']) {
       expect(lines.some((l) => l.includes(step)), step).toBe(true);
     }
     // Marks are in time order (ms since the process started).

@@ -136,6 +136,25 @@ export function safeUrl(url: string): string {
 }
 
 /**
+ * One keep-alive agent per trusted bundle for the whole process: every session
+ * (apply and renew open one per lineage) reuses its connections, and the extra
+ * CA is parsed once into one secure context. An agent given `ca:` builds a new
+ * secure context — parsing Node's ~140 root certificates and the bundle — for
+ * every TLS connection and keys its socket pool on that whole list: 40 % of
+ * apply's CPU at 40 lineages (a --cpu-prof, BENCHMARKS.md bulk at scale).
+ */
+const agents = new Map<string, https.Agent>();
+function agentFor(pem: string | undefined): https.Agent {
+  const key = pem ?? '';
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = pem === undefined ? new https.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true, secureContext: tls.createSecureContext({ ca: [...tls.rootCertificates, pem] }) });
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+/**
  * Install certctl's transport on acme-client's axios instance. Idempotent.
  * `caBundle` (a PEM file) is trusted in addition to the system roots, so a
  * private ACME CA works without turning TLS verification off.
@@ -151,9 +170,9 @@ export function configureTransport(axios: AcmeAxios, opts: { caBundle?: string; 
     if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
       throw new InputError(`${opts.caBundle} holds no PEM certificate.`, 'Give --ca-bundle a PEM file ("-----BEGIN CERTIFICATE-----").');
     }
-    axios.defaults.httpsAgent = new https.Agent({ ca: [...tls.rootCertificates, pem], keepAlive: true });
+    axios.defaults.httpsAgent = agentFor(pem);
   } else {
-    axios.defaults.httpsAgent = new https.Agent({ keepAlive: true });
+    axios.defaults.httpsAgent = agentFor(undefined);
   }
   axios.defaults.timeout = requestTimeoutMs();
   if (opts.userAgent) axios.defaults.headers.common['User-Agent'] = opts.userAgent;

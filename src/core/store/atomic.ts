@@ -125,20 +125,45 @@ export function ensureDir(dir: string, mode = 0o700): void {
   else fs.mkdirSync(dir, { recursive: true, mode });
 }
 
-export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): void {
-  if (timelineOn()) return span(`atomic write + fsyncs: ${path.basename(path.dirname(file)) === 'acme-challenge' ? 'an HTTP-01 challenge file' : path.basename(file)}`, () => writeFileAtomicNow(file, data, mode));
-  writeFileAtomicNow(file, data, mode);
+/**
+ * `durable: false` skips the two fsyncs (file and directory) for a file that only has to be whole
+ * while it exists, never to survive a power cut: an HTTP-01 challenge response (the next run
+ * removes or rewrites it). Each fsync blocks the event loop, so every other lineage of an
+ * `apply --concurrency N` waits for it too.
+ */
+export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644, o: { durable?: boolean } = {}): void {
+  const durable = o.durable ?? true;
+  if (timelineOn()) return span(`atomic write${durable ? ' + fsyncs' : ''}: ${path.basename(path.dirname(file)) === 'acme-challenge' ? 'an HTTP-01 challenge file' : path.basename(file)}`, () => writeFileAtomicNow(file, data, mode, durable, true));
+  writeFileAtomicNow(file, data, mode, durable, true);
 }
 
-function writeFileAtomicNow(file: string, data: string | Buffer, mode: number): void {
+/**
+ * Several files into one directory, each atomically (temporary file, fsync, rename), with ONE
+ * fsync of the directory after the last rename instead of one per file: the renames are then
+ * durable together. A kill between two renames leaves the earlier files, as one write per file did.
+ */
+export function writeFilesAtomic(dir: string, files: { file: string; data: string | Buffer; mode: number }[]): void {
+  const write = () => {
+    ensureDir(dir, 0o700);
+    for (const f of files) {
+      if (path.dirname(f.file) !== dir) throw new Error(`writeFilesAtomic: ${f.file} is not in ${dir}`);
+      writeFileAtomicNow(f.file, f.data, f.mode, true, false);
+    }
+    if (files.length) fsyncDir(dir);
+  };
+  if (timelineOn()) return span(`atomic writes + fsyncs (one of the directory): ${files.map((f) => path.basename(f.file)).join(', ')}`, write);
+  write();
+}
+
+function writeFileAtomicNow(file: string, data: string | Buffer, mode: number, durable: boolean, syncDir: boolean): void {
   const dir = path.dirname(file);
-  ensureDir(dir, 0o700);
+  if (syncDir) ensureDir(dir, 0o700);
   const tmp = tempBeside(file);
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | NOFOLLOW, mode);
   try {
     fs.writeFileSync(fd, data);
     fs.fchmodSync(fd, mode); // umask may have narrowed or widened nothing; make it exact
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
   } catch (err) {
     fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
@@ -148,7 +173,7 @@ function writeFileAtomicNow(file: string, data: string | Buffer, mode: number): 
   }
   fs.closeSync(fd);
   renameInto(tmp, file);
-  fsyncDir(dir);
+  if (durable && syncDir) fsyncDir(dir);
 }
 
 /** A temporary name in `file`'s directory (same file system, so the rename is atomic), hidden and unique. */

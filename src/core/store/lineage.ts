@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { writeFileAtomic, symlinkAtomic, fsyncDir, ensureDir, guardStateDir, checkDirChain } from './atomic.js';
+import { writeFileAtomic, writeFilesAtomic, symlinkAtomic, fsyncDir, ensureDir, guardStateDir, checkDirChain } from './atomic.js';
 import { assertLineageName } from '../names.js';
 import { InputError, StateError } from '../errors.js';
 import { splitPemChain, certFacts } from '../x509.js';
@@ -100,13 +100,10 @@ export class LineageStore {
       // (A planted symbolic link there is no version: the rename below replaces it, never writes through it.)
       if (fs.existsSync(file) && !isLink(file)) throw new StateError(`${file} already exists: certctl never writes over an archived version (its key may be the only copy).`, 'Move it away if it is not certctl\'s, then run certctl again.');
     }
-    const written: string[] = [];
-    for (const f of files) {
-      const file = path.join(dir, `${f.base}${version}${f.ext ?? '.pem'}`);
-      writeFileAtomic(file, f.data, f.secret ? 0o600 : 0o644);
-      written.push(file);
-    }
-    return written;
+    const entries = files.map((f) => ({ file: path.join(dir, `${f.base}${version}${f.ext ?? '.pem'}`), data: f.data, mode: f.secret ? 0o600 : 0o644 }));
+    // Each file fsynced, the directory once after the last rename (was once per file).
+    writeFilesAtomic(dir, entries);
+    return entries.map((e) => e.file);
   }
 
   /**
