@@ -231,12 +231,13 @@ ${target}
 
 Where the time goes: certctl's work runs on one Node thread, about 55 ms of CPU
 per certificate after this change (\`node --cpu-prof\` of 40 lineages at
---concurrency 16: 2.2 s CPU; JWS signing, TLS, the SQLite journal, X.509 parsing,
+--concurrency 16: 2.6 s CPU under the profiler; JWS signing, TLS, the SQLite journal, X.509 parsing,
 fsyncs, which block the event loop), and Pebble validates and signs on the same
 two cores. From --concurrency 4 up the run is CPU-bound on what the loaded
-machine leaves it, so 16 is hardly faster than 4. Before it, every ACME session
+machine leaves it, so 16 is no faster than 4 (slower in the --full run:
+more work in flight, more memory). Before it, every ACME session
 built an \`https.Agent\` with \`ca: [~140 roots, the bundle]\`, which parsed them
-into a new TLS context for every connection: 40 % of apply's CPU (5.8 s for the
+into a new TLS context for every connection: 40 % of apply's CPU (5.8 s under the profiler for the
 same 40 lineages), and 20 certificates took 6.4 s at --concurrency 1 and 7.2 s at
 16 (no gain from concurrency at all). The kill row's newOrders above its
 issuances are orders in flight when the kill came: a newOrder whose answer the kill
