@@ -4,8 +4,9 @@
  * printing its own table and updating its section of BENCHMARKS.md; a summary
  * at the end; exit 1 if any missed a target. Needs `npm run build`.
  *
- *   node bench/all.mjs [--skip plan-scale,bulk,status-scale,dns01] [--full]
+ *   node bench/all.mjs [--skip plan-scale,bulk,bulk-1000,status-scale,dns01] [--full]
  *
+ * bulk-1000 runs at its default size (100); run it alone with --full for 1,000.
  * fleet-year simulates a year of a 1,000,000-lineage fleet through the planner (default: a 1/200
  * slice, about 3 min; --full: all of it). fleet-hosts needs PostgreSQL and Pebble (default 50
  * lineages on 10 hosts; --full: 1,000).
@@ -17,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { ROOT, arg } from './lib.mjs';
 
-const BENCHES = ['cold-start', 'renew-nothing-due', 'status-scale', 'issue-one', 'bulk', 'plan-scale', 'dns01', 'fleet-year', 'fleet-hosts'];
+const BENCHES = ['cold-start', 'renew-nothing-due', 'status-scale', 'issue-one', 'bulk', 'bulk-1000', 'plan-scale', 'dns01', 'fleet-year', 'fleet-hosts'];
 // --full: the fleet benches at full size (fleet-year: all 1,000,000 lineages, hours; fleet-hosts: 1,000 lineages)
 const FULL = process.argv.includes('--full');
 const skip = new Set((arg('skip', '') ?? '').split(',').filter(Boolean));

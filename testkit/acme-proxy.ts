@@ -143,6 +143,8 @@ export interface AcmeTestProxy {
   forwarded: Record<EndpointName, number>;
   /** Finalize calls the CA accepted (200 with the order processing or valid): certificates issued through the proxy. */
   issued: number;
+  /** TLS connections clients opened to the proxy (a client reusing its connections opens few). */
+  tlsConnections: number;
   /** Every request, in arrival order. */
   requests: ProxiedRequest[];
   /** Every newOrder, with its decoded JWS payload. */
@@ -170,7 +172,7 @@ export interface AcmeTestProxy {
    * With `body`, the answer is that text (text/html, no problem document, no Replay-Nonce; '' for an empty
    * answer), as a dead CA's load balancer answers ("502 Bad Gateway").
    */
-  failNext(endpoint: EndpointName, status: number, times?: number, opts?: { retryAfterSeconds?: number; body?: string }): void;
+  failNext(endpoint: EndpointName, status: number, times?: number, opts?: { retryAfterSeconds?: number; body?: string; problemType?: string; detail?: string }): void;
   /**
    * Forward the next `times` requests to `endpoint` to the CA — which acts on them (creates the
    * account or order, starts validation, issues, serves the certificate) — then lose its answer
@@ -219,6 +221,7 @@ interface Fault {
   seconds?: number;
   detail?: string;
   body?: string;
+  problemType?: string;
   remaining: number;
 }
 
@@ -391,6 +394,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     counts: zeroCounts(),
     forwarded: zeroCounts(),
     issued: 0,
+    tlsConnections: 0,
     requests: [],
     orders: [],
     ariRequests: [],
@@ -412,7 +416,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     },
     failNext(endpoint, status, times = 1, o = {}) {
       const list = faults.get(endpoint) ?? [];
-      list.push({ kind: 'fail', status, seconds: o.retryAfterSeconds, body: o.body, remaining: times });
+      list.push({ kind: 'fail', status, seconds: o.retryAfterSeconds, body: o.body, problemType: o.problemType, detail: o.detail, remaining: times });
       faults.set(endpoint, list);
     },
     loseAnswer(endpoint, mode, times = 1) {
@@ -456,6 +460,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
     resetObservations() {
       for (const e of ENDPOINTS) proxy.counts[e] = proxy.forwarded[e] = 0;
       proxy.issued = 0;
+      proxy.tlsConnections = 0;
       proxy.requests.length = 0;
       proxy.orders.length = 0;
       proxy.ariRequests.length = 0;
@@ -712,7 +717,10 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
         res,
         entry,
         fault.status,
-        { type: 'urn:ietf:params:acme:error:serverInternal', detail: fault.status === 503 ? 'Service temporarily unavailable (injected by the ACME test proxy)' : 'Internal server error (injected by the ACME test proxy)' },
+        {
+          type: fault.problemType ?? 'urn:ietf:params:acme:error:serverInternal',
+          detail: fault.detail ?? (fault.status === 503 ? 'Service temporarily unavailable (injected by the ACME test proxy)' : 'Internal server error (injected by the ACME test proxy)'),
+        },
         fault.seconds !== undefined ? { 'retry-after': String(fault.seconds) } : {},
       );
     } else if (fault?.kind === 'badNonce') {
@@ -737,6 +745,7 @@ export async function startAcmeTestProxy(opts: AcmeTestProxyOptions): Promise<Ac
       res.end(`acme test proxy: ${err.message}`);
     });
   });
+  server.on('secureConnection', () => proxy.tlsConnections++);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());

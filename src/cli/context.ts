@@ -9,6 +9,7 @@ import { now } from '../core/clock.js';
 import type { Ledger } from '../core/ledger/ledger.js';
 import type { RunEnv } from '../core/env.js';
 import { InputError } from '../core/errors.js';
+import { span } from '../core/timeline.js';
 
 export interface Context {
   opts: GlobalOptions;
@@ -34,7 +35,7 @@ export async function makeContext(cmd: Command): Promise<Context> {
         const { Ledger } = await import('../core/ledger/ledger.js');
         // A write waits for another process's write lock as long as the command's --lock-wait says (then exit 9).
         const lockWait = (opts as { lockWait?: unknown }).lockWait;
-        const opened = Ledger.open(paths.ledger, typeof lockWait === 'number' && Number.isFinite(lockWait) && lockWait >= 0 ? { busyTimeoutMs: lockWait * 1000 } : {});
+        const opened = span('ledger open + migrate', () => Ledger.open(paths.ledger, typeof lockWait === 'number' && Number.isFinite(lockWait) && lockWait >= 0 ? { busyTimeoutMs: lockWait * 1000 } : {}));
         try {
           await bindFleet(opened, opts);
         } catch (err) {

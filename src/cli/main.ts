@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode } from '../core/errors.js';
 import { installPipeGuards, write } from './output.js';
+import { markStartup } from '../core/timeline.js';
 
 const require = createRequire(import.meta.url);
 /** Set by the bundler (scripts/bundle.mjs `define`): the bundled CLI reads no package.json at start-up. */
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  markStartup();
   installPipeGuards();
   // `certctl --version` alone: answered before commander and the ten command modules load
   // (a third of certctl's start-up; BENCHMARKS.md "cold start"). Same output as commander's.

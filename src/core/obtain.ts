@@ -16,6 +16,7 @@ import type { StatePaths } from './paths.js';
 import type { CaProfile } from './ca/registry.js';
 import { LineageStore, keyMatchesCert, type VersionFile } from './store/lineage.js';
 import { openSession, type Session } from './acme/session.js';
+import { loadAcme } from './acme/adapter.js';
 import { OrderDriver, type PartResult } from './acme/order.js';
 import { solverFor } from './challenge/index.js';
 import { parseKeyType } from './keys/index.js';
@@ -31,6 +32,7 @@ import { acquireLease, leaseHolder, usesLeases, type HeldLease } from './store/l
 import type { LeaseRow } from './ledger/ledger.js';
 import { LockedError } from './errors.js';
 import { isSm2Role, sm2PartFiles, sm2BundleStep } from './ca/sm2acme.js';
+import { span } from './timeline.js';
 
 /** One critical section per process for "plan, then journal the orders" (see obtain). */
 const journalling = new Mutex();
@@ -116,6 +118,9 @@ async function obtainLeased(req: ObtainRequest, deps: ObtainDeps, lease: HeldLea
   const l = req.lineage;
   const spec = parseKeyType(l.key_type);
   const store = new LineageStore(paths);
+  // acme-client (and axios) load while the ledger, the plan and the readiness checks run: the
+  // session needs them only after, and loading them took ~0.3 s of a run (CERTCTL_TIMELINE=1).
+  loadAcme().catch(() => {});
   // A crash during the live/ switch is finished from the journal, without the CA (storeVersion).
   const switched = (await finishInterruptedStore({ ledger, paths, now, log }, l.name)) ?? (await rebindCurrentVersion({ ledger, paths, now, log }, l.name));
   if (switched) return switched;
@@ -131,11 +136,11 @@ async function obtainLeased(req: ObtainRequest, deps: ObtainDeps, lease: HeldLea
   // mode the readiness checks serve their probe on the port before certctl's solver takes it.
   const ordering = !resumed || missing.length > 0;
   const listens = l.challenge === 'standalone' || l.challenge === 'standalone-tls';
-  if (listens && ordering) await deps.gate?.check();
+  if (listens && ordering) await span('gate: plan + readiness checks', () => deps.gate?.check());
   const solver = solverFor(l, { ledger, now, log, readiness: !req.precheckSkipped });
   await solver.prepare();
   try {
-    if (!listens && ordering) await deps.gate?.check();
+    if (!listens && ordering) await span('gate: plan + readiness checks', () => deps.gate?.check());
 
     let rows: OrderRow[] = [];
     if (resumed) {
@@ -188,7 +193,7 @@ async function obtainLeased(req: ObtainRequest, deps: ObtainDeps, lease: HeldLea
 
     let session: Session;
     try {
-      session = await openSession({
+      session = await span('ACME session: directory + account', () => openSession({
         ledger,
         paths,
         ca: req.ca,
@@ -200,7 +205,7 @@ async function obtainLeased(req: ObtainRequest, deps: ObtainDeps, lease: HeldLea
         log,
         now,
         onResponse: deps.onResponse,
-      });
+      }));
       const profile = l.settings.profile;
       const offered = (session.directory.meta as { profiles?: Record<string, string> } | undefined)?.profiles;
       if (profile && !resumed && offered && !(profile in offered)) {
@@ -247,7 +252,7 @@ async function obtainLeased(req: ObtainRequest, deps: ObtainDeps, lease: HeldLea
 
     // 5. Store (storeVersion): archive files, then ONE ledger transaction that records the certificate
     // rows with their version and journals 'storing', then live/, then 'stored'.
-    return await storeVersion({ ledger, paths, now, log }, { lineage: l.name, ca: req.ca, replaces: req.replaces ?? null, rows, parts, bundleFiles, resumed });
+    return await span('store the version (archive, ledger, live/)', () => storeVersion({ ledger, paths, now, log }, { lineage: l.name, ca: req.ca, replaces: req.replaces ?? null, rows, parts, bundleFiles, resumed }));
   } catch (err) {
     // Stopped on request: say where each order of this lineage stands in its journal (the next run resumes there).
     if (err instanceof InterruptedError) throw err.at(ledger.openOrders(l.name).map((o) => ({ lineage: l.name, orderId: o.id, step: o.step })));

@@ -23,6 +23,7 @@ import { certFacts, splitPemChain, type CertFacts } from '../x509.js';
 import { parseRetryAfter, safeUrl } from './transport.js';
 import { fetchEnvelopedKey, isSm2Role } from '../ca/sm2acme.js';
 import { InterruptedError, interruption } from '../interrupt.js';
+import { mark, span } from '../timeline.js';
 
 /** First wait when polling an authorization or order without Retry-After. */
 export const POLL_FIRST_MS = 150;
@@ -83,7 +84,7 @@ export class OrderDriver {
   constructor(private readonly o: DriverOptions) {}
 
   private journal(id: number, patch: Parameters<Ledger['updateOrder']>[1], detail?: string): void {
-    this.o.ledger.updateOrder(id, patch, this.o.now(), detail);
+    span(`ledger write: order ${id} ${patch.step ?? patch.status ?? ''}`.trimEnd(), () => this.o.ledger.updateOrder(id, patch, this.o.now(), detail));
   }
 
   /** Take an order from wherever its journal says it is, to a downloaded certificate. */
@@ -175,9 +176,15 @@ export class OrderDriver {
   /** From the order's current state to a downloaded certificate. `sent` names the state-changing request in flight. */
   private async advance(row: OrderRow, order: AcmeOrder, sent: Sent, where: { orderId: number; lineage?: string; scope?: string }): Promise<PartResult> {
     const { session } = this.o;
+    // Every authorization valid (authorize throws otherwise) is what makes an order ready (RFC 8555
+    // §7.1.6; Boulder and Pebble compute the order's status from its authorizations): finalize straight
+    // away instead of reading the order first — one request fewer per order, at every CA. A CA that
+    // still answers orderNotReady gets that read (polled until ready) and the finalize once more.
+    let unread = false;
     if (order.status === 'pending') {
       await this.authorize(row, order);
-      order = await this.pollOrder(row, ['ready', 'valid', 'processing']);
+      order = { ...order, status: 'ready' };
+      unread = true;
     }
     if (order.status === 'invalid') throw this.invalid(order);
 
@@ -187,7 +194,24 @@ export class OrderDriver {
       const csr = this.o.ledger.order(row.id)!.csr_pem!;
       this.journal(row.id, { step: 'finalizing' }, 'sending CSR');
       Object.assign(sent, { step: 'finalize', status: 'ready' });
-      const answered = (await session.call('finalize', () => session.client.finalizeOrder(order as never, csr), where)) as unknown as AcmeOrder;
+      const finalize = () => session.call('finalize', () => session.client.finalizeOrder(order as never, csr), where) as unknown as Promise<AcmeOrder>;
+      let answered: AcmeOrder;
+      try {
+        answered = await finalize();
+      } catch (err) {
+        if (!unread || !isOrderNotReady(err)) throw err;
+        sent.step = '';
+        this.journal(row.id, {}, `finalize answered "${(err as Error).message}": reading the order`);
+        order = await this.pollOrder(row, ['ready', 'valid', 'processing']);
+        if (order.status !== 'ready') {
+          // The CA had acted on a finalize whose answer was lost (the transport's replay met the new
+          // state): as the reconciliation in drive() says it.
+          this.o.log(`The CA's answer to finalize of order ${row.id} was lost (${(err as Error).message}); the order is ${order.status} at the CA: continuing from there.`);
+          return await this.advance(row, order, sent, where);
+        }
+        Object.assign(sent, { step: 'finalize', status: 'ready' });
+        answered = await finalize();
+      }
       sent.step = '';
       if (answered?.status) this.journal(row.id, { status: answered.status }, `finalize answered ${answered.status}`);
       order = await this.pollOrder(row, ['valid']);
@@ -331,8 +355,8 @@ export class OrderDriver {
       );
     }
     const algo = algoForRole(row.key_type, row.role);
-    const keyPem = this.o.reuseKey?.(row.role) ?? (await generateKey(algo));
-    const csr = await createCsr(keyPem, row.names, algo, row.role === 'sm2-enc' ? 'enc' : 'sign');
+    const keyPem = this.o.reuseKey?.(row.role) ?? (await span(`key generation ${row.key_type} (${row.role})`, () => generateKey(algo)));
+    const csr = await span('CSR', () => createCsr(keyPem, row.names, algo, row.role === 'sm2-enc' ? 'enc' : 'sign'));
     const keyPath = path.join(this.o.paths.pending, `order-${row.id}-${row.role}.key`);
     writeFileAtomic(keyPath, keyPem, 0o600);
     // Fleet: sealed into the ledger before the CSR is journalled, so no host ever has the CSR without its key.
@@ -487,6 +511,7 @@ export class OrderDriver {
       }
       const ra = parseRetryAfter(resp.headers['retry-after'], Date.now());
       const ms = ra !== undefined ? Math.min(POLL_MAX_MS, Math.max(POLL_FIRST_MS, ra - Date.now())) : wait;
+      mark(`poll wait ${Math.round(ms)} ms (${ra !== undefined ? 'Retry-After' : 'no Retry-After'}; ${data.status})`);
       await new Promise((r) => setTimeout(r, ms));
       wait = Math.min(POLL_MAX_MS, wait * POLL_GROWTH);
     }
@@ -535,6 +560,12 @@ class OrderClosedError extends CertctlError {
  * An answer that may have come after the CA acted: a CA error (4xx problem on a replayed request,
  * 5xx, network failure, time-out). A failed validation, bad input or a bug says nothing of the sort.
  */
+/** The CA's orderNotReady problem (RFC 8555 §7.4): the order is not ready for finalize yet. */
+function isOrderNotReady(err: unknown): boolean {
+  const type = (err as { problem?: { type?: unknown } } | null)?.problem?.type;
+  return typeof type === 'string' && type.endsWith(':orderNotReady');
+}
+
 function mayHideProgress(err: unknown): boolean {
   return err instanceof CertctlError && !(err instanceof OrderClosedError) && (err.exitCode === ExitCode.CA_ERROR || err.exitCode === ExitCode.RATE_LIMITED);
 }

@@ -28,6 +28,7 @@ import { parseRetryAfter } from '../clock.js';
 import { proxyFor } from '../net/proxy.js';
 import { proxyAgent, type TlsOptions } from '../net/proxy-agent.js';
 import { acmeAxios, loadAcme, replaceInterceptors, disableBuiltInRetries, type AcmeAxios, type AxiosConfig as Cfg, type AxiosResponse as Resp, type AxiosFailure as Err } from './adapter.js';
+import { mark, timelineOn, urlKind } from '../timeline.js';
 
 export { parseRetryAfter };
 
@@ -140,6 +141,25 @@ export function safeUrl(url: string): string {
 }
 
 /**
+ * One keep-alive agent per trusted bundle for the whole process: every session
+ * (apply and renew open one per lineage) reuses its connections, and the extra
+ * CA is parsed once into one secure context. An agent given `ca:` builds a new
+ * secure context — parsing Node's ~140 root certificates and the bundle — for
+ * every TLS connection and keys its socket pool on that whole list: 40 % of
+ * apply's CPU at 40 lineages (a --cpu-prof, BENCHMARKS.md bulk at scale).
+ */
+const agents = new Map<string, https.Agent>();
+function agentFor(pem: string | undefined): https.Agent {
+  const key = pem ?? '';
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = pem === undefined ? new https.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true, secureContext: tls.createSecureContext({ ca: [...tls.rootCertificates, pem] }) });
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+/**
  * Install certctl's transport on acme-client's axios instance. Idempotent.
  * `caBundle` (a PEM file) is trusted in addition to the system roots, so a
  * private ACME CA works without turning TLS verification off.
@@ -156,10 +176,11 @@ export function configureTransport(axios: AcmeAxios, opts: { caBundle?: string; 
       throw new InputError(`${opts.caBundle} holds no PEM certificate.`, 'Give --ca-bundle a PEM file ("-----BEGIN CERTIFICATE-----").');
     }
     tlsOpts = { ca: [...tls.rootCertificates, pem] };
+    axios.defaults.httpsAgent = agentFor(pem);
   } else {
     tlsOpts = {};
+    axios.defaults.httpsAgent = agentFor(undefined);
   }
-  axios.defaults.httpsAgent = new https.Agent({ ...tlsOpts, keepAlive: true });
   // axios would read HTTP(S)_PROXY itself (and forward https:// without a tunnel): certctl picks the
   // agent per request instead (net/proxy.ts: --proxy, the config's proxy:, the environment, NO_PROXY).
   axios.defaults.proxy = false;
@@ -204,6 +225,7 @@ export function configureTransport(axios: AcmeAxios, opts: { caBundle?: string; 
       // would use a nonce twice.)
       if (resp.status < 400 && method === 'POST') keepNonce(url, resp.headers['replay-nonce']);
       verbose?.(`${method} ${safeUrl(url)} → ${resp.status} (${ms} ms)`);
+      if (timelineOn()) mark(`ACME ${method} ${urlKind(url)} → ${resp.status} (${ms} ms)`);
       const ctx = als.getStore();
       ctx?.onResponse?.({ method, url, status: resp.status, ms });
       if (method === 'POST' && resp.status >= 500) ctx?.onUncertainPost?.(url);

@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { InputError } from '../errors.js';
+import { span, timelineOn } from '../timeline.js';
 
 const NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 
@@ -124,17 +125,47 @@ export function ensureDir(dir: string, mode = 0o700): void {
   else fs.mkdirSync(dir, { recursive: true, mode });
 }
 
-/** `data` may be pieces (an iterable of strings, made while they are written: metrics --textfile). */
-export function writeFileAtomic(file: string, data: string | Buffer | Iterable<string>, mode = 0o644): void {
+/**
+ * `durable: false` skips the two fsyncs (file and directory) for a file that only has to be whole
+ * while it exists, never to survive a power cut: an HTTP-01 challenge response (the next run
+ * removes or rewrites it). Each fsync blocks the event loop, so every other lineage of an
+ * `apply --concurrency N` waits for it too. `data` may be pieces (an iterable of strings, made
+ * while they are written: metrics --textfile).
+ */
+export function writeFileAtomic(file: string, data: string | Buffer | Iterable<string>, mode = 0o644, o: { durable?: boolean } = {}): void {
+  const durable = o.durable ?? true;
+  if (timelineOn()) return span(`atomic write${durable ? ' + fsyncs' : ''}: ${path.basename(path.dirname(file)) === 'acme-challenge' ? 'an HTTP-01 challenge file' : path.basename(file)}`, () => writeFileAtomicNow(file, data, mode, durable, true));
+  writeFileAtomicNow(file, data, mode, durable, true);
+}
+
+/**
+ * Several files into one directory, each atomically (temporary file, fsync, rename), with ONE
+ * fsync of the directory after the last rename instead of one per file: the renames are then
+ * durable together. A kill between two renames leaves the earlier files, as one write per file did.
+ */
+export function writeFilesAtomic(dir: string, files: { file: string; data: string | Buffer; mode: number }[]): void {
+  const write = () => {
+    ensureDir(dir, 0o700);
+    for (const f of files) {
+      if (path.dirname(f.file) !== dir) throw new Error(`writeFilesAtomic: ${f.file} is not in ${dir}`);
+      writeFileAtomicNow(f.file, f.data, f.mode, true, false);
+    }
+    if (files.length) fsyncDir(dir);
+  };
+  if (timelineOn()) return span(`atomic writes + fsyncs (one of the directory): ${files.map((f) => path.basename(f.file)).join(', ')}`, write);
+  write();
+}
+
+function writeFileAtomicNow(file: string, data: string | Buffer | Iterable<string>, mode: number, durable: boolean, syncDir: boolean): void {
   const dir = path.dirname(file);
-  ensureDir(dir, 0o700);
+  if (syncDir) ensureDir(dir, 0o700);
   const tmp = tempBeside(file);
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | NOFOLLOW, mode);
   try {
     if (typeof data === 'string' || Buffer.isBuffer(data)) fs.writeFileSync(fd, data);
     else for (const piece of data) fs.writeFileSync(fd, piece);
     fs.fchmodSync(fd, mode); // umask may have narrowed or widened nothing; make it exact
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
   } catch (err) {
     fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
@@ -144,7 +175,7 @@ export function writeFileAtomic(file: string, data: string | Buffer | Iterable<s
   }
   fs.closeSync(fd);
   renameInto(tmp, file);
-  fsyncDir(dir);
+  if (durable && syncDir) fsyncDir(dir);
 }
 
 /** A temporary name in `file`'s directory (same file system, so the rename is atomic), hidden and unique. */
