@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ledger } from '../../src/core/ledger/ledger.js';
+import { MIGRATIONS } from '../../src/core/ledger/migrations.js';
 import { StatusScan } from '../../src/core/status.js';
 import { statePaths } from '../../src/core/paths.js';
 import { copyLedger, fillStatusLedger, statusLineageName } from '../../testkit/status-ledger.js';
@@ -45,6 +46,42 @@ function buildBefore(): string {
   execFileSync(process.execPath, [path.join(dir, 'scripts', 'bundle.mjs')], { stdio: 'pipe', cwd: dir });
   fs.writeFileSync(path.join(dir, '.built'), BEFORE + '\n');
   return bin;
+}
+
+/**
+ * BEFORE's schema (its MIGRATIONS.length). Later migrations only add what status and metrics do not
+ * read (12: the notification claim columns), so BEFORE's build is shown the ledger at its own
+ * version for its run (an older certctl refuses a newer ledger) and the current one gets it back.
+ */
+const BEFORE_SCHEMA = 11;
+
+async function setSchemaVersion(ledger: string, v: number): Promise<void> {
+  if (ledger.includes('://')) {
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: ledger });
+    await c.connect();
+    try {
+      await c.query('UPDATE schema_version SET version = $1', [v]);
+    } finally {
+      await c.end();
+    }
+  } else {
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(ledger);
+    db.pragma(`user_version = ${v}`);
+    db.close();
+  }
+}
+
+/** BEFORE's build on a ledger shown at BEFORE's schema version. */
+async function runBefore(ledger: string, args: string[]): Promise<Run> {
+  const current = MIGRATIONS.length;
+  await setSchemaVersion(ledger, BEFORE_SCHEMA);
+  try {
+    return await run(oldBin, args);
+  } finally {
+    await setSchemaVersion(ledger, current);
+  }
 }
 
 interface Run {
@@ -100,7 +137,7 @@ function writeDisk(state: string, ledger: Ledger): void {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=ghost.example.net', '-addext', 'subjectAltName=DNS:ghost.example.net', '-days', '30', '-keyout', '/dev/null', '-out', path.join(state, 'archive', 'ghost.example.net', 'cert1.pem')], { stdio: 'pipe' });
 }
 
-const backends: { name: 'sqlite' | 'postgres'; state: string; global: string[] }[] = [];
+const backends: { name: 'sqlite' | 'postgres'; state: string; ledger: string; global: string[] }[] = [];
 let oldBin = '';
 
 beforeAll(async () => {
@@ -119,7 +156,7 @@ beforeAll(async () => {
   fs.cpSync(path.join(sqliteState, 'live'), path.join(pgState, 'live'), { recursive: true, verbatimSymlinks: true });
   for (const [name, state, extra] of [['sqlite', sqliteState, []], ['postgres', pgState, ['--ledger', url]]] as const) {
     fs.writeFileSync(path.join(state, 'no-config.json'), '{}\n');
-    backends.push({ name, state, global: ['--state-dir', state, '--config', path.join(state, 'no-config.json'), ...extra] });
+    backends.push({ name, state, ledger: name === 'sqlite' ? path.join(state, 'ledger.sqlite') : url, global: ['--state-dir', state, '--config', path.join(state, 'no-config.json'), ...extra] });
   }
 }, 600_000);
 
@@ -142,7 +179,7 @@ describe.each(['sqlite', 'postgres'] as const)('status and metrics on %s: byte f
     ['--json', 'status', '--nginx', statusLineageName(6)],
     ['status', '--nginx', 'nope.example'],
   ])('certctl %s', async (...args) => {
-    const before = await run(oldBin, [...b().global, ...args]);
+    const before = await runBefore(b().ledger, [...b().global, ...args]);
     const now = await run(BIN, [...b().global, ...args]);
     expect(now.code).toBe(before.code);
     expect(now.stderr).toBe(before.stderr);
@@ -166,7 +203,7 @@ describe.each(['sqlite', 'postgres'] as const)('status and metrics on %s: byte f
 
   it('metrics --textfile writes the same file and says the same', async () => {
     const dirs = [fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-prom-')), fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-prom-'))];
-    const before = await run(oldBin, [...b().global, 'metrics', '--textfile', dirs[0]!]);
+    const before = await runBefore(b().ledger, [...b().global, 'metrics', '--textfile', dirs[0]!]);
     const now = await run(BIN, [...b().global, 'metrics', '--textfile', dirs[1]!]);
     expect([now.code, before.code]).toEqual([0, 0]);
     expect(now.stdout.replace(dirs[1]!, 'DIR')).toBe(before.stdout.replace(dirs[0]!, 'DIR'));
@@ -229,7 +266,7 @@ describe('pages', () => {
     ledger.close();
     const global = ['--state-dir', state, '--config', path.join(state, 'no-config.json')];
     for (const args of [['status'], ['--json', 'status'], ['metrics'], ['--json', 'metrics']]) {
-      const before = await run(oldBin, [...global, ...args]);
+      const before = await runBefore(path.join(state, 'ledger.sqlite'), [...global, ...args]);
       const now = await run(BIN, [...global, ...args]);
       expect(now.code).toBe(10);
       expect(now).toEqual(before);

@@ -183,6 +183,9 @@ export class OrderDriver {
     let unread = false;
     if (order.status === 'pending') {
       await this.authorize(row, order);
+      // A stop asked for while the CA judged the challenges ends here, at "authorizing" (the order
+      // read that used to follow was where it took effect): nothing journalled as finalizing unsent.
+      interruption.check();
       order = { ...order, status: 'ready' };
       unread = true;
     }
