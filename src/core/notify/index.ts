@@ -9,7 +9,7 @@
 import os from 'node:os';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Sink } from '../env.js';
-import { deliver } from './deliver.js';
+import { deliver, RETRY_BASE_MS } from './deliver.js';
 import { eventFromDocument, notifyDocument } from './message.js';
 import { event, type DeliveryResult, type NotifyEvent, type NotifySettings, type NotifyTarget } from './types.js';
 
@@ -30,8 +30,20 @@ const wants = (t: NotifyTarget, kind: string) => !t.events || (t.events as strin
  * Record `events` (each once per kind and subject per `settings.periodMs`), then deliver what is
  * pending. With no targets nothing is recorded: there is no one to tell.
  */
-/** How long a run's claim on a notification holds against other runs (longer than any delivery's deadlines). */
-const CLAIM_MS = 3_600_000;
+/**
+ * How long a run's claim on a notification holds against other runs: the longest one row's
+ * delivery can take (every target in turn, each attempt bounded by its time-out, a webhook's
+ * retries and their pauses), plus a minute. A run killed while sending leaves a claim that has
+ * expired by the next cron run, so that run sends it again.
+ */
+function claimMs(targets: readonly NotifyTarget[]): number {
+  let ms = 60_000;
+  for (const t of targets) {
+    const attempts = t.type === 'webhook' ? t.retries + 1 : 1;
+    ms += attempts * t.timeoutMs + (t.type === 'webhook' ? RETRY_BASE_MS * (2 ** t.retries - 1) : 0);
+  }
+  return ms;
+}
 
 export async function notify(ledger: Ledger, settings: NotifySettings | undefined, events: readonly NotifyEvent[], now: number, sink: Sink, host: string = os.hostname()): Promise<NotifyReport> {
   const report: NotifyReport = { recorded: 0, sent: [] };
@@ -52,8 +64,9 @@ export async function notify(ledger: Ledger, settings: NotifySettings | undefine
   // Each row is claimed before it is sent: fleet hosts sharing the ledger whose runs overlap send
   // it once between them, not once each. A run that dies mid-send leaves a claim that expires.
   const who = `${host}/${process.pid}`;
+  const claim = claimMs(settings.targets);
   for (const listed of ledger.pendingNotificationPages(now - settings.maxAgeMs)) {
-    const row = ledger.claimNotification(listed.id, who, now, now + CLAIM_MS);
+    const row = ledger.claimNotification(listed.id, who, now, now + claim);
     if (!row) continue;
     let delivered: Record<string, number>;
     let e: NotifyEvent;
