@@ -14,6 +14,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { spawn } from 'node:child_process';
 import { registerSecret, redact } from '../redact.js';
+import { parseRetryAfter, utc } from '../clock.js';
 import { isLoopbackHost, type CommandTarget, type DeliveryResult, type EmailTarget, type NotifyEvent, type NotifyTarget, type SecretSource, type WebhookTarget } from './types.js';
 import { notifyDocument, notifyEnv, notifyText, notifyTitle } from './message.js';
 
@@ -87,6 +88,8 @@ export async function deliver(t: NotifyTarget, e: NotifyEvent, id: number | null
 interface Answer {
   status: number;
   body: string;
+  /** The answer's Retry-After header, as sent. */
+  retryAfter?: string;
 }
 
 function webhookBody(t: WebhookTarget, e: NotifyEvent, id: number | null, host: string): { body: string; headers: Record<string, string> } {
@@ -129,7 +132,8 @@ async function post(url: URL, body: string, headers: Record<string, string>, tim
       (res) => {
         let text = '';
         res.setEncoding('utf8');
-        const finish = () => done(resolve)({ status: res.statusCode ?? 0, body: text.slice(0, ANSWER_LIMIT) });
+        const ra = res.headers['retry-after'];
+        const finish = () => done(resolve)({ status: res.statusCode ?? 0, body: text.slice(0, ANSWER_LIMIT), ...(typeof ra === 'string' ? { retryAfter: ra } : {}) });
         res.on('data', (d: string) => {
           text += d;
           if (text.length >= ANSWER_LIMIT) {
@@ -168,8 +172,17 @@ async function webhook(t: WebhookTarget, e: NotifyEvent, id: number | null, host
   const where = origin(raw);
   let last = '';
   let attempt = 0;
+  // The pauses this run may spend on this target: the backoff's (1 s, 2 s, 4 s …), which is what the
+  // notification's claim allows for (index.ts claimMs). A receiver's Retry-After (429, 503) is
+  // honoured: the next attempt waits at least that long, if it fits in what is left of the budget;
+  // if it does not, this run stops asking and the next run sends it (the row stays pending).
+  let budget = RETRY_BASE_MS * (2 ** t.retries - 1);
+  let wait = 0;
   for (; attempt <= t.retries; attempt++) {
-    if (attempt > 0) await new Promise((r) => setTimeout(r, RETRY_BASE_MS * 2 ** (attempt - 1)));
+    if (attempt > 0) {
+      await new Promise((r) => setTimeout(r, wait));
+      budget -= wait;
+    }
     try {
       const a = await post(url, body, headers, t.timeoutMs, ca);
       if (a.status >= 200 && a.status < 300) return { target: t.id, type: 'webhook', ok: true, detail: `${where} answered ${a.status}`, attempts: attempt + 1 };
@@ -177,11 +190,25 @@ async function webhook(t: WebhookTarget, e: NotifyEvent, id: number | null, host
       last = `${where} answered ${a.status}${said ? `: ${said}` : ''}`;
       // A 4xx other than 429 will not change by sending the same again.
       if (a.status < 500 && a.status !== 429) return { target: t.id, type: 'webhook', ok: false, detail: redact(last), attempts: attempt + 1 };
+      const now = Date.now();
+      const until = parseRetryAfter(a.retryAfter, now);
+      wait = RETRY_BASE_MS * 2 ** attempt;
+      if (until !== undefined && until > now) {
+        const asked = until - now;
+        if (attempt === t.retries || asked > budget) {
+          last += ` (it asked to be sent again after ${utc(until)}; the next run sends it)`;
+          return { target: t.id, type: 'webhook', ok: false, detail: redact(last), attempts: attempt + 1 };
+        }
+        wait = Math.max(wait, asked);
+      }
+      wait = Math.min(wait, budget);
+      continue;
     } catch (err) {
       const { proxyFailureOf, proxyError } = await import('../net/proxy.js');
       const viaProxy = proxyFailureOf(err);
       const code = (err as NodeJS.ErrnoException).code;
       last = viaProxy ? proxyError(viaProxy, where).message : `${where}: ${code ?? (err as Error).message}`;
+      wait = Math.min(RETRY_BASE_MS * 2 ** attempt, budget);
     }
   }
   return { target: t.id, type: 'webhook', ok: false, detail: redact(last), attempts: attempt };
