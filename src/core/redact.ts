@@ -20,6 +20,25 @@ export function registerSecret(value: string | undefined | null): void {
   if (typeof value === 'string' && value.length >= 8) secrets.add(value);
 }
 
+/**
+ * The environment for a program certctl starts (hooks, notification commands): its own, without the
+ * secrets certctl was given through it — the PostgreSQL password (`PGPASSWORD`, a ledger URL's
+ * user:password@) and any variable whose value holds a secret this process registered (a webhook
+ * token or SMTP password read from `tokenEnv`/`passwordEnv`, the EAB HMAC key). A hook needs none
+ * of them to do its job; a hook that logs its environment would otherwise put them in a log.
+ */
+export function childEnv(extra: Record<string, string> = {}, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || k === 'PGPASSWORD') continue;
+    if (/^[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:[^\s@/]+@/i.test(v)) continue;
+    let secret = false;
+    for (const s of secrets) if (v.includes(s)) secret = true;
+    if (!secret) out[k] = v;
+  }
+  return { ...out, ...extra };
+}
+
 /** Forget registered secrets (tests). */
 export function clearSecrets(): void {
   secrets.clear();

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { spawn } from 'node:child_process';
-import { registerSecret, redact } from '../redact.js';
+import { childEnv, registerSecret, redact } from '../redact.js';
 import { parseRetryAfter, utc } from '../clock.js';
 import { isLoopbackHost, type CommandTarget, type DeliveryResult, type EmailTarget, type NotifyEvent, type NotifyTarget, type SecretSource, type WebhookTarget } from './types.js';
 import { notifyDocument, notifyEnv, notifyText, notifyTitle } from './message.js';
@@ -300,7 +300,7 @@ function command(t: CommandTarget, e: NotifyEvent, id: number | null, host: stri
       resolve({ target: t.id, type: 'command', attempts: 1, ...r });
     };
     const said = () => printable(out.trim().split('\n').slice(-3).join(' | '), 300);
-    const child = spawn(file!, args, { env: { ...process.env, ...notifyEnv(e, id, host) }, stdio: ['ignore', 'pipe', 'pipe'], detached: true, shell: false });
+    const child = spawn(file!, args, { env: childEnv(notifyEnv(e, id, host)), stdio: ['ignore', 'pipe', 'pipe'], detached: true, shell: false });
     const timer = setTimeout(() => {
       killed = true;
       killGroup();

@@ -15,6 +15,7 @@
  * its directory hooks in.
  */
 import { spawn } from 'node:child_process';
+import { childEnv } from '../redact.js';
 
 /** A hook that has not finished after this long is killed and reported. */
 export const HOOK_TIMEOUT_MS = 10 * 60_000;
@@ -54,7 +55,7 @@ export function runHook(kind: string, command: string, env: Record<string, strin
 function spawnHook(kind: string, hookFile: string | undefined, file: string, args: string[], env: Record<string, string>): Promise<HookResult> {
   const named = hookFile !== undefined ? { file: hookFile } : {};
   return new Promise((resolve) => {
-    const child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const keep = (d: Buffer) => {
       output = (output + d.toString()).slice(-OUTPUT_LIMIT);

@@ -23,6 +23,7 @@ import { spawn } from 'node:child_process';
 import { InputError } from '../../errors.js';
 import { DnsError } from '../errors.js';
 import type { DnsProvider, DnsRecord, PresentContext } from './types.js';
+import { childEnv } from '../../redact.js';
 
 export interface HookOptions {
   /** argv of the auth hook (`--dns-hook`). */
@@ -155,7 +156,7 @@ export class HookProvider implements DnsProvider {
 
   private env(r: DnsRecord, ctx: PresentContext, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(this.opts.env ?? process.env)) if (!k.startsWith('CERTBOT_')) env[k] = v;
+    for (const [k, v] of Object.entries(childEnv({}, this.opts.env ?? process.env))) if (!k.startsWith('CERTBOT_')) env[k] = v;
     return {
       ...env,
       CERTBOT_DOMAIN: r.domain.replace(/^\*\./, ''),
