@@ -98,6 +98,8 @@ export interface IssueRequest extends PlanRequest {
   force?: boolean;
   /** Run the readiness checks (DNS, HTTP-01, CAA) before ordering. Default true. */
   precheck?: boolean;
+  /** When the CA offers alternate chains, store the one whose topmost certificate is issued by this Common Name (e.g. "ISRG Root X1"; the CLI's --preferred-chain); kept by renew. None matching: the default chain. */
+  preferredChain?: string;
 }
 
 /** What `renew` takes (the CLI's renew without hooks, CT sync and the random delay). */
@@ -120,6 +122,8 @@ export interface RenewRequest {
    * chooses from it instead of its own list. Each renewed outcome's `ca` says which CA and why.
    */
   ca?: string | string[];
+  /** As IssueRequest.preferredChain, for the lineages renewed (and recorded as theirs). */
+  preferredChain?: string;
 }
 
 export type { Decision, IssueOutcome, RenewReport };
@@ -295,6 +299,7 @@ function issueRequestOf(request: IssueRequest, paths: StatePaths): CoreIssueRequ
   v.profile(request.profile, 'request.profile');
   if (request.resolver !== undefined) parseResolver(v.plain(request.resolver, 'request.resolver')!);
   const httpPort = v.wholeNumber(request.httpPort, 'request.httpPort', 1, 65535);
+  const preferredChain = chainName(request.preferredChain);
   const caBundle = v.caBundleFile(request.caBundle, 'request.caBundle', 'Give caBundle the PEM file of the CA certificate(s) that signed the ACME server’s TLS certificate.');
   let eab: CoreIssueRequest['eab'];
   if (request.eab !== undefined) {
@@ -328,7 +333,15 @@ function issueRequestOf(request: IssueRequest, paths: StatePaths): CoreIssueRequ
     force: request.force,
     forceRenewal: request.forceRenewal,
     precheck: request.precheck ?? true,
+    ...(preferredChain !== undefined ? { preferredChain } : {}),
   };
+}
+
+/** request.preferredChain checked as --preferred-chain is: a non-empty plain string (an issuer's Common Name). */
+function chainName(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new InputError('request.preferredChain must be a string.', 'Give the Common Name of the issuer of the chain\'s topmost certificate, e.g. "ISRG Root X1".');
+  return v.nonEmpty(v.plain(value, 'request.preferredChain'), 'request.preferredChain', 'the Common Name of the issuer of the chain\'s topmost certificate, e.g. "ISRG Root X1"');
 }
 
 /**
@@ -365,6 +378,7 @@ export async function renew(request: RenewRequest = {}, opts: CallOptions = {}):
     const httpPort = v.wholeNumber(request.httpPort, 'request.httpPort', 1, 65535);
     if (request.resolver !== undefined) parseResolver(v.plain(request.resolver, 'request.resolver')!);
     for (const n of request.certNames ?? []) assertLineageName(n);
+    const preferredChain = chainName(request.preferredChain);
     let cas: string[] | undefined;
     if (request.ca !== undefined) {
       await loadConfig(opts.configFile); // custom CAs of the config file are ids too
@@ -390,6 +404,7 @@ export async function renew(request: RenewRequest = {}, opts: CallOptions = {}):
         resolver: request.resolver,
         httpPort,
         cas,
+        ...(preferredChain !== undefined ? { preferredChain } : {}),
       });
       return report;
     } finally {

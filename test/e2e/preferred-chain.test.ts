@@ -15,6 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { startPebble, type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
+import { issue as libIssue, renew as libRenew, InputError } from 'certctl';
 
 let pebble: Pebble;
 const roots: { file: string; cn: string }[] = [];
@@ -151,4 +152,21 @@ describe('--preferred-chain', () => {
     expect(verify(state, 'applychain.example.test', roots[2]!.file)).toBe(true);
     expect(verify(state, 'applydefault.example.test', roots[1]!.file)).toBe(true);
   });
+
+  it('the library: issue({ preferredChain }) stores that chain and records it; renew({ preferredChain }) switches; a non-string is refused before anything is sent', async () => {
+    const state = tempDir();
+    const name = 'library.chain.example.test';
+    const req = { domains: [name], server: pebble.directoryUrl, caBundle: pebble.caBundle, webroot: pebble.webroot, resolver: pebble.dns.resolver, httpPort: pebble.httpPort, email: 'ops@example.test' };
+    const out = await libIssue({ ...req, preferredChain: roots[2]!.cn }, { stateDir: state });
+    expect(out.result).toBe('issued');
+    for (let j = 0; j < 3; j++) expect(verify(state, name, roots[j]!.file)).toBe(j === 2);
+    expect(settings(state, name).preferredChain).toBe(roots[2]!.cn);
+    const r = await libRenew({ forceRenewal: true, preferredChain: roots[1]!.cn, resolver: pebble.dns.resolver, httpPort: pebble.httpPort }, { stateDir: state });
+    expect(r.outcomes.map((o) => o.action)).toEqual(['renewed']);
+    for (let j = 0; j < 3; j++) expect(verify(state, name, roots[j]!.file)).toBe(j === 1);
+    expect(settings(state, name).preferredChain).toBe(roots[1]!.cn);
+    await expect(libIssue({ ...req, domains: ['other.chain.example.test'], preferredChain: 7 as unknown as string }, { stateDir: state })).rejects.toThrow(InputError);
+    await expect(libIssue({ ...req, domains: ['other.chain.example.test'], preferredChain: '  ' }, { stateDir: state })).rejects.toThrow('request.preferredChain is empty.');
+    expect(q<{ n: number }>(state, 'SELECT COUNT(*) AS n FROM lineages')[0]!.n).toBe(1);
+  }, 120_000);
 });
