@@ -43,12 +43,19 @@ export async function runDaemon(ctx: Context, o: DaemonOptions): Promise<number>
   const { nextWake } = await import('../../core/schedule/wake.js');
   const { scheduleFacts } = await import('../../core/schedule/facts.js');
   const { loadConfig, clearConfigCache } = await import('../../core/config/index.js');
-  const { runRenewCommand } = await import('./renew.js');
+  const { runRenewCommand, tellLedgerUnreachable } = await import('./renew.js');
 
   const schedule = cronSchedule(o.schedule ?? cronExpression(randomTwiceDaily()));
   await loadConfig(ctx.opts.config); // a broken config stops the start (exit 2), not a run hours later
   const serveAt = o.serve === undefined ? undefined : (await import('./serve.js')).serveSettings({ listen: o.serve === true ? undefined : o.serve }, '--serve');
-  const ledger = await ctx.ledger();
+  let ledger: Awaited<ReturnType<Context['ledger']>>;
+  try {
+    ledger = await ctx.ledger();
+  } catch (err) {
+    // Started while the shared ledger is down: exit 10 (systemd starts it again), and a person is told.
+    if (err instanceof LedgerUnreachableError) await tellLedgerUnreachable(ctx, err);
+    throw err;
+  }
   assertFleetKeyGiven(ledger);
   let responder: { address: string; close(): Promise<void> } | undefined;
   if (serveAt) {
@@ -100,6 +107,7 @@ export async function runDaemon(ctx: Context, o: DaemonOptions): Promise<number>
         // live/ are served as they are), and resumes its schedule once it answers (docs/fleet.md).
         if (!(err instanceof LedgerUnreachableError)) throw err;
         log('waiting', `${err.message} Trying again in ${UNREACHABLE_RETRY_MS / 1000} s.`, { error: err.message, retryAt: new Date(now + UNREACHABLE_RETRY_MS).toISOString() }, true);
+        await tellLedgerUnreachable(ctx, err); // once per notify period from this host (docs/notify.md)
         await sleepUntil(now + UNREACHABLE_RETRY_MS);
         continue;
       }

@@ -1,6 +1,6 @@
 /** `certctl renew`: lock, walk (deciding first), the random delay only if something is due, report. */
 import { runEnv, type Context, assertFleetKeyGiven } from '../context.js';
-import { InputError, StateError } from '../../core/errors.js';
+import { InputError, LedgerUnreachableError, StateError } from '../../core/errors.js';
 import { assertLineageName, quote } from '../../core/names.js';
 import { parseResolver } from '../../core/precheck/dns.js';
 import * as v from '../validate.js';
@@ -48,6 +48,43 @@ export function randomDelaySeconds(o: Pick<RenewCliOptions, 'randomSleep' | 'ran
 }
 
 export async function runRenewCommand(ctx: Context, o: RenewCliOptions): Promise<number> {
+  try {
+    return await renewCommand(ctx, o);
+  } catch (err) {
+    if (err instanceof LedgerUnreachableError && !o.dryRun) await tellLedgerUnreachable(ctx, err);
+    throw err;
+  }
+}
+
+/**
+ * A shared ledger that cannot be reached cannot record a notification either: the config's targets
+ * are told from memory, once per period from this host (docs/notify.md "ledger-unreachable"). The
+ * run's outcome (exit 10, one sentence) is the same whether that is sent or not.
+ */
+export async function tellLedgerUnreachable(ctx: Context, err: LedgerUnreachableError): Promise<void> {
+  try {
+    const { loadConfig } = await import('../../core/config/index.js');
+    const config = await loadConfig(ctx.opts.config);
+    if (!config.notify?.targets.length) return;
+    const { resolveHostName } = await import('../../core/fleet/host.js');
+    const { notifyUnrecorded } = await import('../../core/notify/index.js');
+    const { event } = await import('../../core/notify/types.js');
+    const host = resolveHostName(ctx.opts.host);
+    const now = ctx.now();
+    await notifyUnrecorded(ctx.paths.root, config.notify, event({
+      kind: 'ledger-unreachable',
+      subject: host,
+      at: now,
+      summary: `certctl on ${host} cannot reach the shared ledger: no certificate can be renewed from this host until it is back.`,
+      reason: err.message,
+      next: `${err.hint ?? 'Run the same command again once the database is back.'} This is sent at most once per ${Math.round(config.notify.periodMs / 3_600_000)} h from this host while it lasts.`,
+    }), now, ctx.out, host);
+  } catch (e) {
+    ctx.out.verbose(`notify: ledger-unreachable not sent: ${(e as Error).message}`);
+  }
+}
+
+async function renewCommand(ctx: Context, o: RenewCliOptions): Promise<number> {
   // Config file defaults (README "Config file"); a flag given on the command line wins.
   o = await withConfigDefaults(ctx.opts.config, o, 'renew', (k) => optionGiven(o, k));
   // Every value is checked before the ledger is opened or anything is sent (exit 2).

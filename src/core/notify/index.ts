@@ -111,6 +111,53 @@ export async function notify(ledger: Ledger, settings: NotifySettings | undefine
   return report;
 }
 
+/**
+ * An event that cannot be recorded in the ledger because the ledger itself cannot be reached (a
+ * fleet's PostgreSQL down): sent from memory, at most once per kind and subject per period from
+ * this state directory — `notify-unrecorded.json` there (0600) remembers when each was last sent
+ * (a run whose targets all failed leaves it unsent: the next run tries again). Delivery failures
+ * are lines; nothing here changes the run's exit code.
+ */
+export async function notifyUnrecorded(stateDir: string, settings: NotifySettings | undefined, e: NotifyEvent, now: number, sink: Sink, host: string = os.hostname()): Promise<DeliveryResult[]> {
+  if (!settings) return [];
+  const targets = settings.targets.filter((t) => wants(t, e.kind));
+  if (targets.length === 0) return [];
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const file = path.join(stateDir, 'notify-unrecorded.json');
+  const key = `${e.kind} ${e.subject}`;
+  let sent: Record<string, number> = {};
+  try {
+    const st = fs.lstatSync(file);
+    if (st.isFile() && st.size < 65_536) {
+      const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+      if (doc && typeof doc === 'object' && !Array.isArray(doc)) sent = Object.fromEntries(Object.entries(doc).filter(([, v]) => typeof v === 'number' && Number.isFinite(v))) as Record<string, number>;
+    }
+  } catch {
+    // missing, or damaged by hand: as if nothing had been sent (one message more, never one fewer)
+  }
+  const last = sent[key];
+  if (last !== undefined && last <= now && now - last < settings.periodMs) return [];
+  const results: DeliveryResult[] = [];
+  for (const t of targets) {
+    const r = await deliver(t, e, null, host);
+    results.push(r);
+    if (r.ok) sink.verbose(`notify: ${e.kind} for ${e.subject} sent to ${t.id}: ${r.detail}`);
+    else sink.attention(`notify: ${e.kind} for ${e.subject} could not be sent to ${t.id} (${r.detail}); the next run tries again.`);
+  }
+  if (results.some((r) => r.ok)) {
+    sent[key] = now;
+    for (const [k, at] of Object.entries(sent)) if (now - at >= settings.maxAgeMs) delete sent[k];
+    try {
+      const { writeFileAtomic } = await import('../store/atomic.js');
+      writeFileAtomic(file, JSON.stringify(sent) + '\n', 0o600);
+    } catch (err) {
+      sink.attention(`notify: could not record that ${e.kind} was sent (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the next run may send it again.`);
+    }
+  }
+  return results;
+}
+
 /** `certctl notify test`: one test message to each target (nothing recorded), each target's result. */
 export async function sendTest(settings: NotifySettings, now: number, host: string = os.hostname()): Promise<DeliveryResult[]> {
   const e = event({
@@ -119,7 +166,7 @@ export async function sendTest(settings: NotifySettings, now: number, host: stri
     at: now,
     summary: `certctl on ${host}: test message to check this notification target`,
     reason: 'certctl notify test was run',
-    next: 'nothing: certctl sends real events here (renewal failed, predicted block, headroom low, renewed, revoked, CA fail-over)',
+    next: 'nothing: certctl sends real events here (renewal failed, predicted block, headroom low, renewed, revoked, CA fail-over, shared ledger unreachable)',
   });
   const out: DeliveryResult[] = [];
   for (const t of settings.targets) out.push(await deliver(t, e, null, host));

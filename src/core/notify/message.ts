@@ -65,6 +65,7 @@ const TITLES: Record<AnyKind, string> = {
   renewed: 'renewed',
   revoked: 'revoked',
   'ca-failover': 'renewed at another CA (fail-over)',
+  'ledger-unreachable': 'the shared ledger cannot be reached',
   test: 'test message',
 };
 

@@ -10,7 +10,7 @@
  */
 
 /** Every event kind, in the order docs/notify.md lists them. */
-export const NOTIFY_KINDS = ['renewal-failed', 'predicted-block', 'headroom-low', 'renewed', 'revoked', 'ca-failover'] as const;
+export const NOTIFY_KINDS = ['renewal-failed', 'predicted-block', 'headroom-low', 'renewed', 'revoked', 'ca-failover', 'ledger-unreachable'] as const;
 export type NotifyKind = (typeof NOTIFY_KINDS)[number];
 /** `certctl notify test` sends this kind; it is never recorded in the ledger. */
 export type AnyKind = NotifyKind | 'test';
