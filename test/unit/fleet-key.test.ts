@@ -84,4 +84,24 @@ describe('sealed rows in a PostgreSQL ledger', () => {
       ledger.close();
     }
   });
+
+  it('retention: storing version N deletes the files of versions before N − 1 of that lineage only (hosts deploy the current version)', async () => {
+    const { ledger } = await openTestLedger('postgres');
+    try {
+      const k = loadFleetKey(keyFile('ret'));
+      ledger.sealer = k;
+      expect(ledger.claimFleetKeyId(k.keyId)).toBe(k.keyId);
+      const files = (v: number) => [{ file: 'cert.pem', secret: false, data: `CERT ${v}` }, { file: 'privkey.pem', secret: true, data: PEM }];
+      ledger.saveVersionFiles('other', 1, files(1), 1);
+      for (let v = 1; v <= 4; v++) ledger.saveVersionFiles('kept', v, files(v), v);
+      const versions = (l: string) => ledger.db.prepare('SELECT DISTINCT version FROM version_files WHERE lineage = ? ORDER BY version').pluck().all(l);
+      expect(versions('kept')).toEqual([3, 4]);
+      expect(versions('other')).toEqual([1]);
+      expect(ledger.versionFiles('kept', 4)).toEqual(files(4));
+      expect(ledger.versionFiles('kept', 3)).toEqual(files(3));
+      expect(ledger.versionFiles('kept', 2)).toEqual([]);
+    } finally {
+      ledger.close();
+    }
+  });
 });

@@ -650,6 +650,9 @@ function fleetKeyChanged(file: string, mine: string, now: string): InputError {
   );
 }
 
+/** How many of a lineage's newest versions keep their files in a fleet ledger (version_files). */
+export const KEPT_VERSION_FILES = 2;
+
 /** One file of a stored version (version_files), opened: `file` is base + ext ("privkey.pem"). */
 export interface StoredFile {
   file: string;
@@ -1811,6 +1814,12 @@ export class Ledger {
       const data = f.secret ? sealer.seal(f.data, fileAad(lineage, version, f.file)) : f.data;
       ins.run(lineage, version, f.file, f.secret ? 1 : 0, data, f.secret ? sealer.keyId : null, now);
     }
+    // Retention: hosts deploy only a lineage's current version (renew/deploy.ts), and a new order reuses
+    // at most the current key (--reuse-key), so the ledger keeps the files of this version and the one
+    // before it; older versions' files (70 % of a fleet ledger's yearly growth, docs/scale.md) go. Each
+    // host's archive/ keeps every version it wrote, as certbot's does; the certificates, orders and
+    // their journal stay (the planner's counts, status, revoke).
+    this.db.prepare('DELETE FROM version_files WHERE lineage = ? AND version < ?').run(lineage, version - KEPT_VERSION_FILES + 1);
   }
 
   /** The files of a stored version, keys opened with the fleet key (empty when the ledger holds none). */
