@@ -20,7 +20,8 @@
  * how many, and where the CPU went (certctl processes, Pebble, PostgreSQL, this process = the
  * proxy), and PostgreSQL statements per renewed lineage (pg_stat_statements, round 1).
  *
- *   node bench/fleet-hosts.mjs [--lineages 50] [--hosts 10] [--full (1,000 lineages)] [--no-write]
+ *   node bench/fleet-hosts.mjs [--lineages 50] [--hosts 10] [--full (1,000 lineages)] [--no-write] [--cpu-prof DIR]
+ * --cpu-prof DIR: the timed renew processes write V8 CPU profiles (node --cpu-prof) into DIR.
  * Needs `npm run build && npm run build:testkit`, `apt-get install -y pebble postgresql`.
  * Exit 1 when an assertion fails or the ratio misses 5×.
  */
@@ -31,6 +32,8 @@ import * as L from './lib.mjs';
 
 const N = L.flag('full') ? 1000 : Number(L.arg('lineages', 50));
 const H = Number(L.arg('hosts', 10));
+const PROF = L.arg('cpu-prof', '');
+const profArgs = PROF ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(PROF)] : [];
 const HOUR = 3_600_000;
 L.requireBins('/usr/bin/pebble');
 const tk = (p) => import(path.join(L.ROOT, 'dist-testkit/testkit', p));
@@ -145,7 +148,7 @@ try {
     await stmt.query('SELECT pg_stat_statements_reset()');
     const cpu0 = { pebble: pebbleCpu(), pg: pgCpu(), self: process.cpuUsage() };
     const t = performance.now();
-    const res = await Promise.all(runners.map((h) => L.run(L.TIME, ['-v', L.NODE, L.CERTCTL, ...renewArgs(h)], { env: env(h) })));
+    const res = await Promise.all(runners.map((h) => L.run(L.TIME, ['-v', L.NODE, ...profArgs, L.CERTCTL, ...renewArgs(h)], { env: env(h) })));
     const wallS = (performance.now() - t) / 1000;
     const self = process.cpuUsage(cpu0.self);
     const cpu = {
@@ -159,7 +162,7 @@ try {
       proxy: (self.user + self.system) / 1e6,
     };
     const st = (await stmt.query("SELECT coalesce(sum(calls), 0)::bigint AS n FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())")).rows[0].n;
-    const top = (await stmt.query("SELECT calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS q FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY calls DESC LIMIT 8")).rows;
+    const top = (await stmt.query(`SELECT calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS q FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY calls DESC LIMIT ${Number(L.arg('top', 8))}`)).rows;
     await stmt.end();
     const after = rows('SELECT name, current_version AS v, renewed_by AS host FROM lineages');
     const bumped = after.filter((r) => r.v === before.get(r.name) + 1).length;

@@ -229,7 +229,8 @@ describe.each(BACKENDS)('planner on the %s ledger', (backend) => {
       planFromLedger(ledger, req(['a.example.com'], { accountId: 1, policyId: 'sm2acme' }), T);
       planFromLedger(ledger, req(['a.example.com'], { accountId: 1 }), T);
       expect(plans.length).toBeGreaterThan(5);
-      expect(plans.filter((p) => /^SCAN /.test(p))).toEqual([]);
+      // SCAN CONSTANT ROW is the one row of a SELECT without FROM (latestRecordedAt's four look-ups in one statement), not a table.
+      expect(plans.filter((p) => /^SCAN (?!CONSTANT ROW$)/.test(p))).toEqual([]);
       expect(plans.some((p) => /SEARCH cd USING PRIMARY KEY \(registered_domain=/.test(p))).toBe(true);
     });
   });

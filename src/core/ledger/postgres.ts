@@ -158,18 +158,31 @@ export class PostgresDb implements LedgerDb {
     const run = (immediate: boolean): T => {
       const outer = this.depth === 0;
       const sp = `certctl_sp${this.depth}`;
-      if (outer) {
+      // An outer writer's BEGIN and its lock go in one round trip (one simple query, two statements): every
+      // journal step is a transaction, and each round trip costs both processes CPU (BENCHMARKS.md, fleet).
+      // The connection may still be replaced before it (inTransaction is not yet set): nothing has begun.
+      const lockWithBegin = outer && immediate;
+      if (!outer) this.bridge.query(`SAVEPOINT ${sp}`);
+      else if (!immediate) {
         // A deferred transaction is a read view (readSnapshot): one snapshot for all its statements, as SQLite gives.
-        this.bridge.query(immediate ? 'BEGIN' : 'BEGIN ISOLATION LEVEL REPEATABLE READ');
-      } else {
-        this.bridge.query(`SAVEPOINT ${sp}`);
+        this.bridge.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
       }
       this.depth++;
-      this.bridge.inTransaction = true;
       try {
         if (immediate && !this.locked) {
+          const lock = `SELECT pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`;
           try {
-            this.bridge.query(`SELECT pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`);
+            if (lockWithBegin) {
+              try {
+                this.bridge.query(`BEGIN; ${lock}`);
+              } finally {
+                // Whether the lock failed or not, BEGIN may have opened the transaction: the ROLLBACK below ends it.
+                this.bridge.inTransaction = true;
+              }
+            } else {
+              this.bridge.inTransaction = true;
+              this.bridge.query(lock);
+            }
           } catch (err) {
             if ((err as PostgresError).code !== '55P03') throw err;
             throw new LockedError(
@@ -179,6 +192,7 @@ export class PostgresDb implements LedgerDb {
           }
           this.locked = true;
         }
+        this.bridge.inTransaction = true;
         const result = fn();
         if (result && typeof (result as { then?: unknown }).then === 'function') throw new TypeError('Transaction function cannot return a promise');
         this.bridge.query(outer ? 'COMMIT' : `RELEASE SAVEPOINT ${sp}`);

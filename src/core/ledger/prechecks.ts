@@ -28,9 +28,15 @@ export interface PrecheckRow {
 
 /** Store one run of checks, all at the same time `at`, in one transaction. */
 export function recordPrechecks(ledger: Ledger, results: readonly PrecheckInput[], at: number): void {
-  const ins = ledger.db.prepare('INSERT INTO prechecks (at, name, check_name, ok, summary, evidence_json, advice) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  if (results.length === 0) return;
+  // Rows go in by the hundred, one statement each: on PostgreSQL every statement is a round trip
+  // (BENCHMARKS.md, fleet); 100 rows × 7 values stay far under either database's parameter limit.
   ledger.tx(() => {
-    for (const r of results) ins.run(at, r.name, r.check, r.ok ? 1 : 0, r.summary, JSON.stringify(r.evidence ?? {}), r.advice ?? null);
+    for (let i = 0; i < results.length; i += 100) {
+      const chunk = results.slice(i, i + 100);
+      const ins = ledger.db.prepare(`INSERT INTO prechecks (at, name, check_name, ok, summary, evidence_json, advice) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`);
+      ins.run(...chunk.flatMap((r) => [at, r.name, r.check, r.ok ? 1 : 0, r.summary, JSON.stringify(r.evidence ?? {}), r.advice ?? null]));
+    }
   });
 }
 
