@@ -50,6 +50,7 @@ const REQUIRED_TABLES: readonly string[][] = [
   ['notifications'], // 10: notification events and their delivery (docs/notify.md)
   ['ca_outages'], // 11: CAs that could not be reached, counted per run (fail-over)
   [], // 12: notifications.claimed_by / claimed_until (one fleet host sends each)
+  [], // 13: index certificates(lineage, version, not_after) in place of (lineage, version)
 ];
 
 // SQLite-only statements (the file's own catalogue), named so the PostgreSQL statement check (ledger-backends.test.ts) knows them apart.
