@@ -46,13 +46,18 @@ export function clearSecrets(): void {
 
 export const REDACTED = '[redacted]';
 
-const PATTERNS: [RegExp, string][] = [
+/**
+ * Each pattern with a piece of text every match contains: text without it cannot match, and is not
+ * searched (a 50 MB `status --json` of 100,000 lineages holds a URL on every item but no "@": the
+ * URL pattern, which starts at every word, cost ~0.3 s of CPU there).
+ */
+const PATTERNS: [RegExp, string, string][] = [
   // The path a CA fetches: /.well-known/acme-challenge/<token> (any token-ish text after it).
-  [/(\.well-known\/acme-challenge\/)(?!\[redacted\])[^\s"'<>()[\]{},;\\]+/g, `$1${REDACTED}`],
+  [/(\.well-known\/acme-challenge\/)(?!\[redacted\])[^\s"'<>()[\]{},;\\]+/g, `$1${REDACTED}`, '.well-known/acme-challenge/'],
   // The password of a URL's user:password@ (a proxy's, a ledger's): any length, so a short one too.
-  [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@"'<>]*:)(?!\[redacted\]@)[^\s@/"'<>]+@/gi, `$1${REDACTED}@`],
+  [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@"'<>]*:)(?!\[redacted\]@)[^\s@/"'<>]+@/gi, `$1${REDACTED}@`, '@'],
   // A PEM private key block (RSA/EC/PKCS#8/encrypted), whole.
-  [/-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g, `[private key ${REDACTED}]`],
+  [/-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g, `[private key ${REDACTED}]`, 'PRIVATE KEY-----'],
 ];
 
 /** base64url characters (a token's and a thumbprint's alphabet), by char code. */
@@ -98,6 +103,6 @@ export function redact(text: string): string {
   let s = text;
   for (const v of secrets) if (s.includes(v)) s = s.split(v).join(REDACTED);
   s = redactKeyAuthorizations(s);
-  for (const [re, by] of PATTERNS) s = s.replace(re, by);
+  for (const [re, by, needle] of PATTERNS) if (s.includes(needle)) s = s.replace(re, by);
   return s;
 }

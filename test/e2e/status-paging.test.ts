@@ -50,7 +50,7 @@ function buildBefore(): string {
 
 /**
  * BEFORE's schema (its MIGRATIONS.length). Later migrations only add what status and metrics do not
- * read (12: the notification claim columns), so BEFORE's build is shown the ledger at its own
+ * read (12: the notification claim columns; 13: an index in place of another), so BEFORE's build is shown the ledger at its own
  * version for its run (an older certctl refuses a newer ledger) and the current one gets it back.
  */
 const BEFORE_SCHEMA = 11;

@@ -375,4 +375,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE notifications ADD COLUMN claimed_by TEXT;
   ALTER TABLE notifications ADD COLUMN claimed_until INTEGER;
   `,
+  // 13: the current certificates' expiry from the index alone: status' order (the soonest
+  //     not_after of each lineage's current version) and metrics' expiry families read it for every
+  //     lineage, and with (lineage, version) only each read a certificate row as well (~0.25 s of
+  //     CPU per pass on 100,000 lineages). It serves every look-up the old index did.
+  `
+  CREATE INDEX certificates_current ON certificates(lineage, version, not_after);
+  DROP INDEX certificates_lineage;
+  `,
 ];
