@@ -18,7 +18,8 @@ import { startOneCa, stopOneCa } from '../helpers/one-ca.js';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
-beforeAll(async () => ({ pebble, proxy } = await startOneCa()));
+// No nonce rejection: the account tests count newAccount requests exactly (a badNonce resend counts again, testkit/acme-proxy.ts).
+beforeAll(async () => ({ pebble, proxy } = await startOneCa({ nonceReject: 0 })));
 afterAll(() => stopOneCa({ pebble, proxy }));
 beforeEach(() => {
   proxy.clearFaults();
