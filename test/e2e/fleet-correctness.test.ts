@@ -24,7 +24,7 @@ import { loadFleetKey } from '../../src/core/fleet/key.js';
 import { keyMatchesCert } from '../../src/core/store/lineage.js';
 import { runCli, startCli, tempDir, type CliResult } from '../helpers/cli.js';
 import { killedAtSyscall } from '../helpers/crash.js';
-import { useFleetSuite, livePem, outcomes, waitLeaseExpired, type Fleet } from '../helpers/fleet.js';
+import { useFleetSuite, livePem, outcomes, waitLeaseExpired, walk, dumpTables, type Fleet } from '../helpers/fleet.js';
 
 const FILES = ['cert.pem', 'chain.pem', 'fullchain.pem', 'privkey.pem'];
 const h = useFleetSuite('certctl-fleet3-', () => {
@@ -32,26 +32,12 @@ const h = useFleetSuite('certctl-fleet3-', () => {
 });
 const linkOf = (state: string, name: string, f: string) => fs.readlinkSync(path.join(state, 'live', name, f));
 const count = (endpoint: string) => h.proxy.requests.filter((x) => x.endpoint === endpoint).length;
-function walk(d: string): string[] {
-  if (!fs.existsSync(d)) return [];
-  return fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
-}
 /** The ledger's files of a version, keys opened with `key`. */
 function ledgerFiles(url: string, name: string, version: number, key = h.keyFile): Record<string, string> {
   const l = Ledger.open(url);
   try {
     l.sealer = loadFleetKey(key);
     return Object.fromEntries(l.versionFiles(name, version).map((f) => [f.file, f.data]));
-  } finally {
-    l.close();
-  }
-}
-/** Every table of a ledger, whole: "nothing written" is this before = after. */
-function dumpTables(url: string): string {
-  const l = Ledger.open(url);
-  try {
-    const tables = l.db.prepare("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name").pluck().all() as string[];
-    return JSON.stringify(tables.map((t) => [t, l.db.prepare(`SELECT * FROM "${t}" ORDER BY 1`).all()]));
   } finally {
     l.close();
   }

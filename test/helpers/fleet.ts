@@ -135,3 +135,20 @@ export async function waitLeaseExpired(f: Fleet, expiresAt: number): Promise<voi
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** Every file below `d` (none when it does not exist). */
+export function walk(d: string): string[] {
+  if (!fs.existsSync(d)) return [];
+  return fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+}
+
+/** Every table of a PostgreSQL ledger, whole: "nothing written" is this before = after. */
+export function dumpTables(url: string): string {
+  const l = Ledger.open(url);
+  try {
+    const tables = l.db.prepare("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name").pluck().all() as string[];
+    return JSON.stringify(tables.map((t) => [t, l.db.prepare(`SELECT * FROM "${t}" ORDER BY 1`).all()]));
+  } finally {
+    l.close();
+  }
+}
