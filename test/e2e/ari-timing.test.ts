@@ -8,23 +8,18 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPebble, type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import { type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
+import { type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
+import { startOneCa, stopOneCa } from '../helpers/one-ca.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
-beforeAll(async () => {
-  pebble = await startPebble();
-  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await pebble?.stop();
-});
+beforeAll(async () => ({ pebble, proxy } = await startOneCa()));
+afterAll(() => stopOneCa({ pebble, proxy }));
 
 const accepted = (endpoint: string) => proxy.requests.filter((x) => x.endpoint === endpoint && x.status >= 200 && x.status < 300).length;
 const issueArgs = (state: string, name: string) => ['--state-dir', state, 'issue', ...pebbleIssueFlags(pebble, proxy.directoryUrl), '-d', name];

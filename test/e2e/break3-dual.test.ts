@@ -5,21 +5,16 @@
  * validates it — a failed authorization), and the next run finishes it rather than ordering anew.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startPebble, type Pebble } from '../helpers/pebble.js';
+import { type Pebble } from '../helpers/pebble.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import { type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import { startOneCa, stopOneCa } from '../helpers/one-ca.js';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
 
-beforeAll(async () => {
-  pebble = await startPebble({ nonceReject: 0 });
-  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await pebble?.stop();
-});
+beforeAll(async () => ({ pebble, proxy } = await startOneCa({ nonceReject: 0 })));
+afterAll(() => stopOneCa({ pebble, proxy }));
 
 const args = (state: string, name: string) => [
   '--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', pebble.webroot,

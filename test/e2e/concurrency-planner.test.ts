@@ -9,20 +9,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPebble, type Pebble } from '../../testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import { type Pebble } from '../../testkit/pebble.js';
+import { type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir } from '../helpers/cli.js';
+import { startOneCa, stopOneCa } from '../helpers/one-ca.js';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
-beforeAll(async () => {
-  pebble = await startPebble();
-  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await pebble?.stop();
-});
+beforeAll(async () => ({ pebble, proxy } = await startOneCa()));
+afterAll(() => stopOneCa({ pebble, proxy }));
 
 describe('apply --concurrency respects the planner', () => {
   it('25 certificates for one registered domain, 8 at a time: 20 issued, 5 blocked, one account', async () => {

@@ -14,130 +14,30 @@
  *  - a wrong or missing fleet key: renew, serve, deploy list, status;
  *  - the database down: renew exits 10 in one sentence, live/ untouched.
  */
-import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startPebble, type Pebble } from '../../testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
-import { startPostgres, postgresBinDir, type PostgresServer } from '../../testkit/postgres.js';
+import { startPostgres, postgresBinDir } from '../../testkit/postgres.js';
 import { Ledger } from '../../src/core/ledger/ledger.js';
 import { loadFleetKey } from '../../src/core/fleet/key.js';
-import { ariCertId } from '../../src/core/acme/ari.js';
 import { keyMatchesCert } from '../../src/core/store/lineage.js';
-import { runCli, startCli, tempDir, type CliResult, type RunningCli, untilOutput } from '../helpers/cli.js';
+import { runCli, startCli, tempDir, type CliResult } from '../helpers/cli.js';
 import { killedAtSyscall } from '../helpers/crash.js';
+import { useFleetSuite, livePem, outcomes, waitLeaseExpired, walk, dumpTables, type Fleet } from '../helpers/fleet.js';
 
-const HOUR = 3_600_000;
 const FILES = ['cert.pem', 'chain.pem', 'fullchain.pem', 'privkey.pem'];
-let pebble: Pebble;
-let proxy: AcmeTestProxy;
-let server: PostgresServer;
-const work = tempDir('certctl-fleet3-');
-let keyFile: string;
-
-beforeAll(async () => {
+const h = useFleetSuite('certctl-fleet3-', () => {
   if (!fs.existsSync('/usr/bin/strace')) throw new Error('strace is missing: install it (apt-get install strace); the live/ switch kill injects SIGKILL with it.');
-  server = await startPostgres();
-  pebble = await startPebble({ noWeb: true });
-  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
-  keyFile = path.join(work, 'fleet.key');
-  const init = await runCli(['fleet', 'key', 'init', keyFile]);
-  expect(init.code, init.stderr).toBe(0);
-}, 120_000);
-afterAll(async () => {
-  await proxy?.stop();
-  await pebble?.stop();
-  await server?.stop();
 });
-let current: Fleet | undefined;
-afterEach(async () => {
-  if (current && current.serve.child.exitCode === null && current.serve.child.signalCode === null) await current.stop();
-  current = undefined;
-});
-beforeEach(() => {
-  proxy.clearFaults();
-  proxy.setRenewalWindow(null);
-  proxy.resetObservations();
-});
-
-interface Fleet {
-  url: string;
-  state: Record<string, string>;
-  dir(h: string): string;
-  /** `key`: the fleet key file (default: the fleet's), null for none. */
-  env(h: string, key?: string | null): Record<string, string | undefined>;
-  issue(h: string, name: string, ...more: string[]): Promise<CliResult>;
-  renewArgs(h: string, ...more: string[]): string[];
-  rows<T>(sql: string): T[];
-  serve: RunningCli;
-  stop(): Promise<CliResult>;
-}
-
-/** A fresh database (on `pg`, default the suite's server) and c's `certctl serve` on Pebble's HTTP-01 port. */
-async function fleet(prefix: string, pg: PostgresServer = server): Promise<Fleet> {
-  const url = await pg.createDatabase(prefix);
-  const state: Record<string, string> = {};
-  const dir = (h: string) => (state[h] ??= tempDir(`certctl-${prefix}-${h}-`));
-  const env = (h: string, key: string | null = keyFile) => ({ CERTCTL_LEDGER: url, CERTCTL_FLEET_KEY_FILE: key ?? undefined, CERTCTL_HOST: h });
-  const rows = <T,>(sql: string): T[] => {
-    const l = Ledger.open(url);
-    try {
-      return l.db.prepare(sql).all() as T[];
-    } finally {
-      l.close();
-    }
-  };
-  expect((await runCli(['--state-dir', dir('c'), 'status'], env('c'))).code).toBe(0);
-  const serve = startCli(['--state-dir', dir('c'), 'serve', '--listen', `127.0.0.1:${pebble.httpPort}`], env('c'), 600_000);
-  await untilOutput(serve, /answering \/\.well-known\/acme-challenge\//, 'certctl serve');
-  return (current = {
-    url,
-    state,
-    dir,
-    env,
-    issue: (h, name, ...more) =>
-      runCli(['--state-dir', dir(h), 'issue', '--json', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--serve', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name, ...more], env(h)),
-    renewArgs: (h, ...more) => ['--state-dir', dir(h), 'renew', '--json', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), ...more],
-    rows,
-    serve,
-    async stop() {
-      serve.child.kill('SIGTERM');
-      return serve.result;
-    },
-  });
-}
-
-function dueNow(certPems: string[]): void {
-  const due = new Set(certPems.map((p) => ariCertId(p)));
-  const now = Date.now();
-  proxy.setRenewalWindow((certId) => (due.has(certId) ? { start: new Date(now - 2 * HOUR), end: new Date(now - HOUR) } : { start: new Date(now + 30 * 24 * HOUR), end: new Date(now + 32 * 24 * HOUR) }));
-}
-const livePem = (state: string, name: string, f = 'cert.pem') => fs.readFileSync(path.join(state, 'live', name, f), 'utf8');
 const linkOf = (state: string, name: string, f: string) => fs.readlinkSync(path.join(state, 'live', name, f));
-const count = (endpoint: string) => proxy.requests.filter((x) => x.endpoint === endpoint).length;
-type Outcome = { lineage: string; action: string; reason: string; exitCode: number };
-const outcomes = (r: CliResult): Outcome[] => JSON.parse(r.stdout).lineages;
-function walk(d: string): string[] {
-  if (!fs.existsSync(d)) return [];
-  return fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
-}
+const count = (endpoint: string) => h.proxy.requests.filter((x) => x.endpoint === endpoint).length;
 /** The ledger's files of a version, keys opened with `key`. */
-function ledgerFiles(url: string, name: string, version: number, key = keyFile): Record<string, string> {
+function ledgerFiles(url: string, name: string, version: number, key = h.keyFile): Record<string, string> {
   const l = Ledger.open(url);
   try {
     l.sealer = loadFleetKey(key);
     return Object.fromEntries(l.versionFiles(name, version).map((f) => [f.file, f.data]));
-  } finally {
-    l.close();
-  }
-}
-/** Every table of a ledger, whole: "nothing written" is this before = after. */
-function dumpTables(url: string): string {
-  const l = Ledger.open(url);
-  try {
-    const tables = l.db.prepare("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name").pluck().all() as string[];
-    return JSON.stringify(tables.map((t) => [t, l.db.prepare(`SELECT * FROM "${t}" ORDER BY 1`).all()]));
   } finally {
     l.close();
   }
@@ -154,29 +54,21 @@ async function expectLiveFromLedger(f: Fleet, h: string, name: string, version: 
   expect(await keyMatchesCert(livePem(f.state[h]!, name, 'privkey.pem'), livePem(f.state[h]!, name))).toBe(true);
   expect(walk(f.state[h]!).filter((x) => x.endsWith('.tmp'))).toEqual([]);
 }
-async function waitLeaseExpired(f: Fleet, expiresAt: number): Promise<void> {
-  for (;;) {
-    const [{ t }] = f.rows<{ t: string }>('SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS t');
-    if (Number(t) > expiresAt) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 describe('an interrupted live/ switch, finished on another host', () => {
   it('a is killed in its live/ switch after the certificate is in the ledger; b (which deploys it) finishes the switch from version_files, then a writes the same version: 0 new orders', { timeout: 240_000 }, async () => {
-    const f = await fleet('f3_switch');
+    const f = await h.fleet('f3_switch');
     const name = 'switch.fleet3.test';
     expect((await f.issue('a', name)).code).toBe(0);
     expect((await runCli(['--state-dir', f.dir('b'), 'deploy', 'add', '--cert-name', name], f.env('b'))).code).toBe(0);
     const b1 = await runCli(f.renewArgs('b'), f.env('b'));
     expect(b1.code, b1.stderr).toBe(0);
     expect(JSON.parse(b1.stdout).deployed).toMatchObject([{ lineage: name, version: 1, action: 'deployed' }]);
-    proxy.resetObservations();
+    h.proxy.resetObservations();
 
     // a renews and is killed entering its third live/ link (cert.pem and chain.pem switched, fullchain.pem and privkey.pem not).
     const killed = await killedAtSyscall(f.renewArgs('a', '--force-renewal', '--cert-name', name, '--lease-ttl', '4'), f.env('a'), 'symlink', 3);
     expect(killed.signal, killed.stderr).toBe('SIGKILL');
-    expect(proxy.issued).toBe(1);
+    expect(h.proxy.issued).toBe(1);
     expect(linkOf(f.state.a!, name, 'cert.pem')).toBe(path.join('..', '..', 'archive', name, 'cert2.pem'));
     expect(linkOf(f.state.a!, name, 'fullchain.pem')).toBe(path.join('..', '..', 'archive', name, 'fullchain1.pem'));
     // The ledger: version 2 stored (rows, files) and journalled 'storing'; the lineage still at 1.
@@ -190,12 +82,12 @@ describe('an interrupted live/ switch, finished on another host', () => {
     await waitLeaseExpired(f, Number(lease!.expires_at));
 
     // b: the switch is finished here, from the ledger. Nothing is asked of the CA (not even the certificate).
-    proxy.resetObservations();
+    h.proxy.resetObservations();
     const b = await runCli(f.renewArgs('b'), f.env('b'));
     expect(b.code, b.stderr).toBe(0);
     expect(outcomes(b)).toEqual([expect.objectContaining({ lineage: name, action: 'recovered' })]);
     for (const e of ['newOrder', 'finalize', 'certificate']) expect(count(e), e).toBe(0);
-    expect(proxy.issued).toBe(0);
+    expect(h.proxy.issued).toBe(0);
     expect(f.rows<{ current_version: number }>('SELECT current_version FROM lineages')).toEqual([{ current_version: 2 }]);
     expect(f.rows("SELECT id FROM orders WHERE state = 'open'")).toEqual([]);
     expect(f.rows<{ v: string }>('SELECT max(version) AS v FROM certificates').map((r) => Number(r.v))).toEqual([2]);
@@ -213,7 +105,7 @@ describe('an interrupted live/ switch, finished on another host', () => {
     expect(walk(path.join(f.state.a!, 'pending'))).toEqual([]);
     for (const file of FILES) expect(livePem(f.state.a!, name, file)).toBe(livePem(f.state.b!, name, file));
     expect(count('newOrder')).toBe(0);
-    expect(proxy.issued).toBe(0);
+    expect(h.proxy.issued).toBe(0);
     expect(f.rows('SELECT host, deployed_version, pending_version FROM lineage_hosts ORDER BY host')).toEqual([
       { host: 'a', deployed_version: 2, pending_version: null },
       { host: 'b', deployed_version: 2, pending_version: null },
@@ -223,17 +115,17 @@ describe('an interrupted live/ switch, finished on another host', () => {
 
 describe('apply on a fleet', () => {
   it('serve: true and hosts: work through apply as through issue --serve: a orders once, b writes it from the ledger, c (not a host) gets nothing', { timeout: 240_000 }, async () => {
-    const f = await fleet('f3_apply');
+    const f = await h.fleet('f3_apply');
     const name = 'applied.fleet3.test';
-    const config = path.join(work, 'apply.yaml');
+    const config = path.join(h.work, 'apply.yaml');
     fs.writeFileSync(
       config,
       [
         'defaults:',
-        `  server: ${proxy.directoryUrl}`,
-        `  caBundle: ${pebble.caBundle}`,
-        `  resolver: ${pebble.dns.resolver}`,
-        `  httpPort: ${pebble.httpPort}`,
+        `  server: ${h.proxy.directoryUrl}`,
+        `  caBundle: ${h.pebble.caBundle}`,
+        `  resolver: ${h.pebble.dns.resolver}`,
+        `  httpPort: ${h.pebble.httpPort}`,
         'certificates:',
         `  - domains: [${name}]`,
         '    serve: true',
@@ -246,14 +138,14 @@ describe('apply on a fleet', () => {
     const a = await apply('a');
     expect(a.code, a.stdout + a.stderr).toBe(0);
     expect(item(a)).toMatchObject({ name, action: 'issued' });
-    expect(proxy.issued).toBe(1);
+    expect(h.proxy.issued).toBe(1);
     // HTTP-01 answered by c's certctl serve from the ledger (nothing else listens on Pebble's port).
-    expect(proxy.requests.filter((x) => x.endpoint === 'challenge' && x.status === 200)).toHaveLength(1);
+    expect(h.proxy.requests.filter((x) => x.endpoint === 'challenge' && x.status === 200)).toHaveLength(1);
     expect(f.rows('SELECT challenge FROM lineages')).toEqual([{ challenge: 'fleet' }]);
     expect(f.rows('SELECT token FROM http_challenges')).toEqual([]);
     expect(f.rows('SELECT host FROM lineage_hosts ORDER BY host')).toEqual([{ host: 'a' }, { host: 'b' }]);
 
-    proxy.resetObservations();
+    h.proxy.resetObservations();
     const b = await apply('b');
     expect(b.code, b.stdout + b.stderr).toBe(0);
     expect(item(b)).toMatchObject({ name, action: 'deployed', reason: expect.stringMatching(/version 1 written here from the ledger \(renewed by a\); 0 orders/) });
@@ -271,18 +163,18 @@ describe('apply on a fleet', () => {
       { host: 'b', deployed_version: 1 },
     ]);
     expect(count('newOrder')).toBe(0);
-    expect(proxy.issued).toBe(0);
+    expect(h.proxy.issued).toBe(0);
 
     // serve on a ledger that is not a fleet's (SQLite): refused in one sentence, nothing sent.
-    proxy.resetObservations();
+    h.proxy.resetObservations();
     const solo = tempDir('certctl-f3-solo-');
     const r = await runCli(['--config', config, '--state-dir', solo, '--json', 'apply'], { CERTCTL_LEDGER: undefined, CERTCTL_FLEET_KEY_FILE: undefined });
     expect(r.code).toBe(2);
     expect(item(r)).toMatchObject({ action: 'failed', exitCode: 2, reason: expect.stringMatching(/serve answers HTTP-01 from a fleet's shared ledger, and this ledger is not one .*nothing was sent\.$/) });
-    expect(proxy.requests).toEqual([]);
+    expect(h.proxy.requests).toEqual([]);
     // serve beside another challenge: a config error naming the field.
-    fs.writeFileSync(path.join(work, 'both.yaml'), `certificates:\n  - domains: [both.fleet3.test]\n    serve: true\n    webroot: ${work}\n`);
-    const both = await runCli(['--config', path.join(work, 'both.yaml'), '--state-dir', solo, 'apply'], f.env('a'));
+    fs.writeFileSync(path.join(h.work, 'both.yaml'), `certificates:\n  - domains: [both.fleet3.test]\n    serve: true\n    webroot: ${h.work}\n`);
+    const both = await runCli(['--config', path.join(h.work, 'both.yaml'), '--state-dir', solo, 'apply'], f.env('a'));
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/certificates\[0\]\.serve: give either serve .* or webroot, not both/);
   });
@@ -290,18 +182,18 @@ describe('apply on a fleet', () => {
 
 describe('rotating the fleet key while renewals store', () => {
   it('rotate while 3 renewals on 3 hosts are storing: nothing sealed under the old key; they are refused in one sentence, then stored with the new key (0 new orders)', { timeout: 300_000 }, async () => {
-    const f = await fleet('f3_rotate');
+    const f = await h.fleet('f3_rotate');
     const hosts = ['r0', 'r1', 'r2'];
     const names = hosts.map((h, i) => `${h}.rot${i}.test`);
     for (let i = 0; i < 3; i++) expect((await f.issue(hosts[i]!, names[i]!)).code).toBe(0);
-    const oldId = loadFleetKey(keyFile).keyId;
-    dueNow(names.map((n, i) => livePem(f.state[hosts[i]!]!, n)));
-    proxy.resetObservations();
+    const oldId = loadFleetKey(h.keyFile).keyId;
+    h.dueNow(names.map((n, i) => livePem(f.state[hosts[i]!]!, n)));
+    h.proxy.resetObservations();
     // The CA issued all three; their downloads are held, then the fleet key is rotated.
-    const held = proxy.hold('certificate', 3);
+    const held = h.proxy.hold('certificate', 3);
     const runs = Promise.all(hosts.map((h, i) => runCli(f.renewArgs(h, '--cert-name', names[i]!), f.env(h), 200_000)));
     await held.arrived;
-    const next = path.join(work, 'rotated.key');
+    const next = path.join(h.work, 'rotated.key');
     expect((await runCli(['fleet', 'key', 'init', next])).code).toBe(0);
     const rot = await runCli(['--state-dir', f.dir('k'), '--json', 'fleet', 'key', 'rotate', '--new', next], f.env('k'));
     expect(rot.code, rot.stderr).toBe(0);
@@ -309,7 +201,7 @@ describe('rotating the fleet key while renewals store', () => {
     expect(JSON.parse(rot.stdout)).toMatchObject({ action: 'rotate', keyId: newId, previousKeyId: oldId, resealed: { files: 3, accounts: 1, orders: 3 } });
     held.release();
     const results = await runs;
-    expect(proxy.issued).toBe(3);
+    expect(h.proxy.issued).toBe(3);
     for (const [i, r] of results.entries()) {
       expect(r.code, r.stdout + r.stderr).toBe(2);
       expect(outcomes(r)).toEqual([expect.objectContaining({ lineage: names[i], action: 'failed', exitCode: 2, reason: expect.stringMatching(/^The fleet key changed \(certctl fleet key rotate: the ledger's key is now id [0-9a-f]{16}, and \S+ is id [0-9a-f]{16}\): certctl stored nothing with the old key\.$/) })]);
@@ -336,7 +228,7 @@ describe('rotating the fleet key while renewals store', () => {
         l.close();
       }
       const db = new URL(f.url).pathname.slice(1);
-      const dump = execFileSync(path.join(postgresBinDir(), 'pg_dump'), ['-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', db], { maxBuffer: 64 * 1024 * 1024 }).toString();
+      const dump = execFileSync(path.join(postgresBinDir(), 'pg_dump'), ['-h', '127.0.0.1', '-p', String(h.server.port), '-U', 'postgres', db], { maxBuffer: 64 * 1024 * 1024 }).toString();
       expect(dump).toContain('BEGIN CERTIFICATE');
       expect(dump).not.toContain('PRIVATE KEY');
       return sealed.length;
@@ -345,7 +237,7 @@ describe('rotating the fleet key while renewals store', () => {
     expect(expectAllUnderNewKey()).toBe(3 + 1 + 3);
 
     // With the new key, each host stores what the CA issued: downloaded again, nothing ordered.
-    proxy.resetObservations();
+    h.proxy.resetObservations();
     for (const [i, h] of hosts.entries()) {
       const r = await runCli(f.renewArgs(h, '--cert-name', names[i]!), f.env(h, next));
       expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -355,20 +247,20 @@ describe('rotating the fleet key while renewals store', () => {
     }
     expect(count('newOrder')).toBe(0);
     expect(count('finalize')).toBe(0);
-    expect(proxy.issued).toBe(0);
+    expect(h.proxy.issued).toBe(0);
     expect(f.rows("SELECT id FROM orders WHERE state = 'open'")).toEqual([]);
     expect(expectAllUnderNewKey()).toBe(6 + 1);
   });
 
   it('a seal racing a rotation inside the write lock: refused, nothing written', async () => {
-    const url = await server.createDatabase('f3_race');
+    const url = await h.server.createDatabase('f3_race');
     const first = Ledger.open(url);
     const other = Ledger.open(url);
-    const next = path.join(work, 'race-next.key');
+    const next = path.join(h.work, 'race-next.key');
     expect((await runCli(['fleet', 'key', 'init', next])).code).toBe(0);
     try {
-      first.sealer = loadFleetKey(keyFile);
-      other.sealer = loadFleetKey(keyFile);
+      first.sealer = loadFleetKey(h.keyFile);
+      other.sealer = loadFleetKey(h.keyFile);
       first.claimFleetKeyId(first.sealer.keyId);
       // `other` rotates after `first` opened the ledger (and checked its key) but before `first` seals.
       other.rotateFleetKey(loadFleetKey(next));
@@ -385,11 +277,11 @@ describe('rotating the fleet key while renewals store', () => {
 
 describe('a host with a wrong or missing fleet key', () => {
   it('renew, serve, deploy list and status: the wrong key refused in one sentence (exit 2); without a key renew and serve refused, deploy list and status read; nothing written', { timeout: 180_000 }, async () => {
-    const f = await fleet('f3_keys');
+    const f = await h.fleet('f3_keys');
     const name = 'keys.fleet3.test';
     expect((await f.issue('a', name)).code).toBe(0);
     expect((await f.stop()).code).toBe(0);
-    const wrong = path.join(work, 'wrong.key');
+    const wrong = path.join(h.work, 'wrong.key');
     expect((await runCli(['fleet', 'key', 'init', wrong])).code).toBe(0);
     const d = tempDir('certctl-f3-d-');
     const before = dumpTables(f.url);
@@ -433,18 +325,18 @@ describe('the database unreachable', () => {
     const pg = await startPostgres();
     let stopped = false;
     try {
-      const f = await fleet('f3_down', pg);
+      const f = await h.fleet('f3_down', { pg });
       const name = 'down.fleet3.test';
       expect((await f.issue('a', name)).code).toBe(0);
       expect((await f.stop()).code).toBe(0);
-      dueNow([livePem(f.state.a!, name)]);
+      h.dueNow([livePem(f.state.a!, name)]);
       const files = () => walk(f.state.a!).map((x) => [x, fs.lstatSync(x).mtimeMs, fs.readFileSync(x, 'utf8')]);
       const links = () => FILES.map((x) => linkOf(f.state.a!, name, x));
       const before = files();
       const linksBefore = links();
       await pg.stop();
       stopped = true;
-      proxy.resetObservations();
+      h.proxy.resetObservations();
       const msg = /^error: The ledger postgres:\/\/postgres@127\.0\.0\.1:\d+\/\S+ cannot be reached \(ECONNREFUSED\): certctl changed nothing, and this host's certificate files are as they were\.$/;
       const r = await runCli(['--state-dir', f.state.a!, 'renew', '--no-random-sleep'], f.env('a'));
       expect(r.code, r.stderr).toBe(10);
@@ -461,7 +353,7 @@ describe('the database unreachable', () => {
       expect(links()).toEqual(linksBefore);
       expect(files()).toEqual(before);
       expect(await keyMatchesCert(livePem(f.state.a!, name, 'privkey.pem'), livePem(f.state.a!, name))).toBe(true);
-      expect(proxy.requests).toEqual([]);
+      expect(h.proxy.requests).toEqual([]);
     } finally {
       if (!stopped) await pg.stop();
     }
@@ -471,7 +363,7 @@ describe('the database unreachable', () => {
     const pg = await startPostgres();
     let daemon: ReturnType<typeof startCli> | undefined;
     try {
-      const f = await fleet('f3_daemon', pg);
+      const f = await h.fleet('f3_daemon', { pg });
       const name = 'daemon.fleet3.test';
       expect((await f.issue('a', name)).code).toBe(0);
       // The daemon answers HTTP-01 itself from now on.
@@ -479,8 +371,8 @@ describe('the database unreachable', () => {
       // The CA's renewal window opens in 45 s: the daemon's first run keeps the lineage (and caches the
       // window); the database goes down before the window opens; the renewal waits for it.
       const opens = Date.now() + 45_000;
-      proxy.setRenewalWindow(() => ({ start: new Date(opens), end: new Date(opens + 5_000) }));
-      daemon = startCli(['--state-dir', f.dir('a'), '--json', 'daemon', '--schedule', '* * * * *', '--serve', `127.0.0.1:${pebble.httpPort}`, '--no-precheck'], f.env('a'), 290_000);
+      h.proxy.setRenewalWindow(() => ({ start: new Date(opens), end: new Date(opens + 5_000) }));
+      daemon = startCli(['--state-dir', f.dir('a'), '--json', 'daemon', '--schedule', '* * * * *', '--serve', `127.0.0.1:${h.pebble.httpPort}`, '--no-precheck'], f.env('a'), 290_000);
       let out = '';
       daemon.child.stdout!.on('data', (d) => (out += d));
       let err = '';
@@ -495,16 +387,16 @@ describe('the database unreachable', () => {
       await waitFor((e) => e.event === 'run');
       expect(events().find((e) => e.event === 'run')).toMatchObject({ exitCode: 0, counts: { kept: 1, renewed: 0 } });
       await pg.pause();
-      proxy.resetObservations();
+      h.proxy.resetObservations();
       await waitFor((e) => e.event === 'waiting');
       const waiting = events().find((e) => e.event === 'waiting')!;
       expect(waiting.error).toMatch(/^The ledger postgres:\/\/\S+ cannot be reached \(\w+\): certctl changed nothing, and this host's certificate files are as they were\.$/);
       expect(daemon.child.exitCode).toBeNull();
       expect(linkOf(f.state.a!, name, 'cert.pem')).toBe(path.join('..', '..', 'archive', name, 'cert1.pem'));
-      expect(proxy.requests.filter((x) => x.endpoint === 'newOrder')).toEqual([]);
+      expect(h.proxy.requests.filter((x) => x.endpoint === 'newOrder')).toEqual([]);
       await pg.resume();
       await waitFor((e) => e.event === 'run' && e.exitCode === 0 && (e.counts?.renewed ?? 0) > 0);
-      expect(proxy.issued).toBe(1);
+      expect(h.proxy.issued).toBe(1);
       expect(linkOf(f.state.a!, name, 'cert.pem')).toBe(path.join('..', '..', 'archive', name, 'cert2.pem'));
       await expectLiveFromLedger(f, 'a', name, 2);
       daemon.child.kill('SIGTERM');

@@ -24,6 +24,7 @@ import { startPostgres, postgresBinDir, type PostgresServer } from '../../testki
 import { Ledger } from '../../src/core/ledger/ledger.js';
 import { keyMatchesCert } from '../../src/core/store/lineage.js';
 import { runCli, startCli, tempDir, q, type CliResult } from '../helpers/cli.js';
+import { walk, dumpTables } from '../helpers/fleet.js';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
@@ -74,20 +75,6 @@ function rows<T>(sql: string): T[] {
   }
 }
 const live = (h: string, f: string) => fs.readFileSync(path.join(state[h]!, 'live', NAME, f), 'utf8');
-function walk(d: string): string[] {
-  if (!fs.existsSync(d)) return [];
-  return fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
-}
-/** Every table of the ledger, whole: "nothing written" is this before = after. */
-function dumpTables(): string {
-  const l = Ledger.open(url);
-  try {
-    const tables = l.db.prepare("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name").pluck().all() as string[];
-    return JSON.stringify(tables.map((t) => [t, l.db.prepare(`SELECT * FROM "${t}" ORDER BY 1`).all()]));
-  } finally {
-    l.close();
-  }
-}
 const json = (r: CliResult) => JSON.parse(r.stdout);
 
 async function expectSameFiles(hosts: readonly Host[], version: number): Promise<void> {
@@ -216,7 +203,7 @@ describe('a fleet of three hosts on one PostgreSQL ledger with a fleet key', () 
     const again = await runCli(['fleet', 'key', 'init', wrongKey]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/exists already: certctl never overwrites a fleet key/);
-    const before = dumpTables();
+    const before = dumpTables(url);
     const dEnv = (key: string | undefined) => ({ CERTCTL_LEDGER: url, CERTCTL_FLEET_KEY_FILE: key, CERTCTL_HOST: 'd' });
     const runs: [string[], string | undefined, RegExp][] = [
       [['--state-dir', d, 'renew', '--no-random-sleep'], wrongKey, /is not the key this ledger's secrets are sealed with \(id [0-9a-f]{16}\): certctl changed nothing\./],
@@ -243,7 +230,7 @@ describe('a fleet of three hosts on one PostgreSQL ledger with a fleet key', () 
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/can be read by group or others \(mode 0644\).*\n.*chmod 600/);
     expect(walk(d)).toEqual([]);
-    expect(dumpTables()).toBe(before);
+    expect(dumpTables(url)).toBe(before);
   });
 
   it('b SIGKILLed while it writes its files from the ledger: the next run finishes it, files whole, deploy hook run', async () => {
@@ -294,11 +281,11 @@ describe('rotating the fleet key', () => {
     expect(json(rot)).toMatchObject({ action: 'rotate', resealed: { files: Number(sealedBefore), accounts: 1 } });
     const newId = json(rot).keyId as string;
     expect(rows<{ key_id: string }>('SELECT DISTINCT key_id FROM version_files WHERE secret = 1')).toEqual([{ key_id: newId }]);
-    const before = dumpTables();
+    const before = dumpTables(url);
     const old = await runCli(renewArgs('b'), env('b'));
     expect(old.code).toBe(2);
     expect(json(old).error.message).toMatch(/is not the key this ledger's secrets are sealed with/);
-    expect(dumpTables()).toBe(before);
+    expect(dumpTables(url)).toBe(before);
     for (const h of ['b', 'c']) fs.copyFileSync(next, keyFile[h]!);
     proxy.resetObservations();
     const b = await runCli(renewArgs('b'), env('b'));

@@ -14,118 +14,27 @@
  *  - two hosts renew two lineages of one registered domain with 1 slot left:
  *    exactly 1 order.
  */
-import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPebble, type Pebble } from '../../testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
-import { startPostgres, type PostgresServer } from '../../testkit/postgres.js';
-import { Ledger } from '../../src/core/ledger/ledger.js';
-import { ariCertId } from '../../src/core/acme/ari.js';
 import { keyMatchesCert } from '../../src/core/store/lineage.js';
-import { runCli, startCli, tempDir, type CliResult, type RunningCli, untilOutput } from '../helpers/cli.js';
+import { runCli, tempDir } from '../helpers/cli.js';
 import { killedAt } from '../helpers/crash.js';
+import { useFleetSuite, livePem, outcomes, waitLeaseExpired } from '../helpers/fleet.js';
 
-const HOUR = 3_600_000;
-let pebble: Pebble;
-let proxy: AcmeTestProxy;
-let server: PostgresServer;
-const work = tempDir('certctl-fleet-leases-');
-let keyFile: string;
-
-beforeAll(async () => {
-  server = await startPostgres();
-  // No web server on Pebble's HTTP-01 port: certctl serve takes it.
-  pebble = await startPebble({ noWeb: true });
-  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
-  keyFile = path.join(work, 'fleet.key');
-  const init = await runCli(['fleet', 'key', 'init', keyFile]);
-  expect(init.code, init.stderr).toBe(0);
-}, 120_000);
-afterAll(async () => {
-  await proxy?.stop();
-  await pebble?.stop();
-  await server?.stop();
-});
-/** The running serve of the current test, stopped after it whatever happened (the port is Pebble's one HTTP-01 port). */
-let current: Fleet | undefined;
-afterEach(async () => {
-  if (current && current.serve.child.exitCode === null && current.serve.child.signalCode === null) await current.stop();
-  current = undefined;
-});
-beforeEach(() => {
-  proxy.clearFaults();
-  proxy.setRenewalWindow(null);
-  proxy.resetObservations();
-});
-
-interface Fleet {
-  url: string;
-  state: Record<string, string>;
-  env(h: string): Record<string, string>;
-  issue(h: string, name: string, ...more: string[]): Promise<CliResult>;
-  renewArgs(h: string, ...more: string[]): string[];
-  rows<T>(sql: string): T[];
-  serve: RunningCli;
-  stop(): Promise<CliResult>;
-}
-
-/** A fresh database and c's `certctl serve` on Pebble's HTTP-01 port. */
-async function fleet(prefix: string, config?: string): Promise<Fleet> {
-  const url = await server.createDatabase(prefix);
-  const state: Record<string, string> = {};
-  const dir = (h: string) => (state[h] ??= tempDir(`certctl-${prefix}-${h}-`));
-  const env = (h: string) => ({ CERTCTL_LEDGER: url, CERTCTL_FLEET_KEY_FILE: keyFile, CERTCTL_HOST: h });
-  const cfg = config ? ['--config', config] : [];
-  const rows = <T,>(sql: string): T[] => {
-    const l = Ledger.open(url);
-    try {
-      return l.db.prepare(sql).all() as T[];
-    } finally {
-      l.close();
-    }
-  };
-  // The ledger's schema exists before serve starts (any command creates it).
-  expect((await runCli(['--state-dir', dir('c'), 'status'], env('c'))).code).toBe(0);
-  const serve = startCli(['--state-dir', dir('c'), 'serve', '--listen', `127.0.0.1:${pebble.httpPort}`], env('c'), 600_000);
-  await untilOutput(serve, /answering \/\.well-known\/acme-challenge\//, 'certctl serve');
-  return (current = {
-    url,
-    state,
-    env,
-    issue: (h, name, ...more) =>
-      runCli([...cfg, '--state-dir', dir(h), 'issue', '--json', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--serve', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), '-d', name, ...more], env(h)),
-    renewArgs: (h, ...more) => [...cfg, '--state-dir', dir(h), 'renew', '--json', '--no-random-sleep', '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort), ...more],
-    rows,
-    serve,
-    async stop() {
-      serve.child.kill('SIGTERM');
-      return serve.result;
-    },
-  });
-}
-
-/** The CA says: renew these certificates now (ARI window in the past); any other one much later. */
-function dueNow(certPems: string[]): void {
-  const due = new Set(certPems.map((p) => ariCertId(p)));
-  const now = Date.now();
-  proxy.setRenewalWindow((certId) => (due.has(certId) ? { start: new Date(now - 2 * HOUR), end: new Date(now - HOUR) } : { start: new Date(now + 30 * 24 * HOUR), end: new Date(now + 32 * 24 * HOUR) }));
-}
-const livePem = (state: string, name: string, f = 'cert.pem') => fs.readFileSync(path.join(state, 'live', name, f), 'utf8');
-const createdOrders = () => proxy.requests.filter((x) => x.endpoint === 'newOrder' && x.status === 201).length;
-type Outcome = { lineage: string; action: string; reason: string };
-const outcomes = (r: CliResult): Outcome[] => JSON.parse(r.stdout).lineages;
+const h = useFleetSuite('certctl-fleet-leases-');
+const createdOrders = () => h.proxy.requests.filter((x) => x.endpoint === 'newOrder' && x.status === 201).length;
 
 describe('a fleet renewing on one PostgreSQL ledger', () => {
   it("the CA's HTTP-01 request is answered by host c's certctl serve, from the ledger, while host a orders", async () => {
-    const f = await fleet('lease_serve');
+    const f = await h.fleet('lease_serve');
     const name = 'served.leases.test';
     const r = await f.issue('a', name);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ result: 'issued', lineage: name });
-    expect(proxy.issued).toBe(1);
+    expect(h.proxy.issued).toBe(1);
     // The CA validated over HTTP-01 (nothing else listens on its port) and certctl answered the challenge once.
-    expect(proxy.requests.filter((x) => x.endpoint === 'challenge' && x.status === 200).length).toBe(1);
+    expect(h.proxy.requests.filter((x) => x.endpoint === 'challenge' && x.status === 200).length).toBe(1);
     expect(f.rows<{ challenge: string }>('SELECT challenge FROM lineages')).toEqual([{ challenge: 'fleet' }]);
     expect(f.rows<{ challenge_type: string; status: string }>('SELECT challenge_type, status FROM authorizations')).toEqual([{ challenge_type: 'http-01', status: 'valid' }]);
     // Key authorizations live only while pending: none left, and never in any output.
@@ -139,22 +48,22 @@ describe('a fleet renewing on one PostgreSQL ledger', () => {
   });
 
   it('a is killed mid-renewal after the CA issued; b waits for the lease to expire, then resumes the same order with the key from the ledger: 1 certificate', async () => {
-    const f = await fleet('lease_crash');
+    const f = await h.fleet('lease_crash');
     const name = 'crash.leases.test';
     const first = await f.issue('a', name);
     expect(first.code, first.stderr).toBe(0);
-    dueNow([livePem(f.state.a!, name)]);
-    proxy.resetObservations();
+    h.dueNow([livePem(f.state.a!, name)]);
+    h.proxy.resetObservations();
     // Killed right after the CA answered finalize (it issued): the journal says finalizing, the lease stays.
-    const killed = await killedAt(proxy, 'finalize', 'after', f.renewArgs('a', '--lease-ttl', '4'), f.env('a'));
+    const killed = await killedAt(h.proxy, 'finalize', 'after', f.renewArgs('a', '--lease-ttl', '4'), f.env('a'));
     expect(killed.fired, killed.stderr).toBe(true);
     expect(killed.signal).toBe('SIGKILL');
-    expect(proxy.issued).toBe(1);
+    expect(h.proxy.issued).toBe(1);
     const [lease] = f.rows<{ host: string; expires_at: string }>('SELECT host, expires_at FROM leases');
     expect(lease!.host).toBe('a');
     const [open] = f.rows<{ id: number; key_sealed: string | null; step: string }>("SELECT id, key_sealed, step FROM orders WHERE state = 'open'");
     expect(open!.key_sealed).toMatch(/^certctl-sealed-v1:/);
-    proxy.resetObservations();
+    h.proxy.resetObservations();
     // The machine of host a is gone, pending/ key and all.
     fs.rmSync(f.state.a!, { recursive: true, force: true });
     // b while the lease lives: left to its holder, nothing sent.
@@ -163,16 +72,12 @@ describe('a fleet renewing on one PostgreSQL ledger', () => {
     expect(outcomes(early)).toEqual([expect.objectContaining({ lineage: name, action: 'kept', reason: expect.stringMatching(/^host a \(pid \d+\) is renewing it now/) })]);
     expect(createdOrders()).toBe(0);
     // Once the lease has expired (the server's clock), b resumes the journalled order.
-    for (;;) {
-      const [{ t }] = f.rows<{ t: string }>('SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS t');
-      if (Number(t) > Number(lease!.expires_at)) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await waitLeaseExpired(f, Number(lease!.expires_at));
     const b = await runCli(f.renewArgs('b'), f.env('b'));
     expect(b.code, b.stderr).toBe(0);
     expect(outcomes(b)).toEqual([expect.objectContaining({ lineage: name, action: 'recovered' })]);
     // One certificate in all for this renewal (a's finalize): b sent no order and no finalize; the same order finished.
-    expect(proxy.issued).toBe(0);
+    expect(h.proxy.issued).toBe(0);
     expect(createdOrders()).toBe(0);
     const orders = f.rows<{ id: number; state: string; key_sealed: string | null }>('SELECT id, state, key_sealed FROM orders ORDER BY id');
     expect(orders).toHaveLength(2);
@@ -185,26 +90,26 @@ describe('a fleet renewing on one PostgreSQL ledger', () => {
   });
 
   it('10 hosts renew 10 due lineages at once: 10 certificates, each lineage renewed by one host, renewals on different hosts overlapping in time', async () => {
-    const f = await fleet('lease_ten');
+    const f = await h.fleet('lease_ten');
     const names = Array.from({ length: 10 }, (_, i) => `l${i}.ten${i}.test`);
     for (const n of names) {
       const r = await f.issue('h0', n);
       expect(r.code, r.stderr).toBe(0);
     }
-    dueNow(names.map((n) => livePem(f.state.h0!, n)));
+    h.dueNow(names.map((n) => livePem(f.state.h0!, n)));
     const before = f.rows<{ max: number | null }>('SELECT max(id) AS max FROM orders')[0]!.max ?? 0;
-    proxy.resetObservations();
+    h.proxy.resetObservations();
     const hosts = Array.from({ length: 10 }, (_, i) => `h${i}`);
     // A CA slow to finalize the first renewal: while it is held, other hosts must order other lineages
     // (with one run lock for the fleet they would wait). Released once a second order exists.
-    const slow = proxy.hold('finalize');
+    const slow = h.proxy.hold('finalize');
     const running = Promise.all(hosts.map((h) => runCli(f.renewArgs(h), f.env(h), 300_000)));
     await slow.arrived;
     while (createdOrders() < 2) await new Promise((r) => setTimeout(r, 100));
     slow.release();
     const runs = await running;
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
-    expect(proxy.issued).toBe(10);
+    expect(h.proxy.issued).toBe(10);
     expect(createdOrders()).toBe(10);
     // Each lineage renewed by exactly one host, and the ledger says which.
     const renewedBy = new Map<string, string>();
@@ -236,23 +141,23 @@ describe('a fleet renewing on one PostgreSQL ledger', () => {
 
   it('two hosts renew two lineages of one registered domain with 1 slot left: exactly 1 ordered, the other blocked before anything is sent', async () => {
     // 3 certificates per registered domain per 7 days at this CA (config policy), renewals included.
-    const config = path.join(work, 'tight.yaml');
+    const config = path.join(h.work, 'tight.yaml');
     fs.writeFileSync(config, 'policies:\n  default:\n    certificates-per-domain: { kind: window, count: 3, window: 7d }\n');
-    const f = await fleet('lease_slot', config);
+    const f = await h.fleet('lease_slot', { config });
     const names = ['x.slot.test', 'y.slot.test'];
     for (const n of names) {
       const r = await f.issue('a', n);
       expect(r.code, r.stderr).toBe(0);
     }
-    dueNow(names.map((n) => livePem(f.state.a!, n)));
-    proxy.resetObservations();
+    h.dueNow(names.map((n) => livePem(f.state.a!, n)));
+    h.proxy.resetObservations();
     // a walks x then y, b walks y then x (--cert-name order does not matter: the walk is by name), at the same moment.
     const [a, b] = await Promise.all([runCli(f.renewArgs('a'), f.env('a')), runCli(f.renewArgs('b'), f.env('b'))]);
     const all = [...outcomes(a), ...outcomes(b)];
     expect(all.filter((o) => o.action === 'renewed')).toHaveLength(1);
     expect(all.filter((o) => o.action === 'blocked').length, JSON.stringify(all)).toBeGreaterThanOrEqual(1);
     for (const o of all.filter((x) => x.action === 'blocked')) expect(o.reason).toMatch(/^The CA would refuse this request: 3 per 7 d/);
-    expect(proxy.issued).toBe(1);
+    expect(h.proxy.issued).toBe(1);
     expect(createdOrders()).toBe(1);
     // The host that was blocked says so in its exit code (4); nothing else failed.
     expect([a.code, b.code]).toContain(4);
@@ -263,7 +168,7 @@ describe('a fleet renewing on one PostgreSQL ledger', () => {
 
   it('--serve and certctl serve without a shared ledger: refused in one sentence (exit 2), nothing written or sent', async () => {
     const state = tempDir('certctl-serve-sqlite-');
-    const issued = await runCli(['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--serve', '-d', 'nofleet.leases.test']);
+    const issued = await runCli(['--state-dir', state, 'issue', '--server', h.proxy.directoryUrl, '--ca-bundle', h.pebble.caBundle, '--serve', '-d', 'nofleet.leases.test']);
     expect(issued.code, issued.stderr).toBe(2);
     expect(issued.stderr).toMatch(/--serve answers HTTP-01 from a fleet's shared ledger, and this ledger is not one/);
     const served = await runCli(['--state-dir', state, 'serve', '--listen', '127.0.0.1:9']);
@@ -272,7 +177,7 @@ describe('a fleet renewing on one PostgreSQL ledger', () => {
     const bad = await runCli(['--state-dir', state, 'serve', '--listen', 'no:where:80']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--listen "no:where:80" is not a listen address/);
-    expect(proxy.requests).toEqual([]);
+    expect(h.proxy.requests).toEqual([]);
     expect(fs.existsSync(path.join(state, 'live'))).toBe(false);
   });
 });

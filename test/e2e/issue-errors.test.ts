@@ -10,19 +10,14 @@ import Database from 'better-sqlite3';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import { type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import { startOneCa, stopOneCa } from '../helpers/one-ca.js';
 
 let pebble: Pebble;
 /** certctl's ACME test proxy in front of Pebble: "nothing sent" is counted here, at the server, every endpoint. */
 let proxy: AcmeTestProxy;
-beforeAll(async () => {
-  pebble = await startPebble();
-  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await pebble?.stop();
-});
+beforeAll(async () => ({ pebble, proxy } = await startOneCa()));
+afterAll(() => stopOneCa({ pebble, proxy }));
 
 function args(state: string, webroot = pebble.webroot): string[] {
   return ['--state-dir', state, 'issue', '--server', proxy.directoryUrl, '--ca-bundle', pebble.caBundle, '--webroot', webroot, '--resolver', pebble.dns.resolver, '--http-port', String(pebble.httpPort)];

@@ -13,22 +13,17 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { startPebble, type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import { type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
+import { type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 import { killedAt } from '../helpers/crash.js';
+import { startOneCa, stopOneCa } from '../helpers/one-ca.js';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
 
-beforeAll(async () => {
-  pebble = await startPebble({ nonceReject: 0 });
-  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await pebble?.stop();
-});
+beforeAll(async () => ({ pebble, proxy } = await startOneCa({ nonceReject: 0 })));
+afterAll(() => stopOneCa({ pebble, proxy }));
 
 const ENV = { CERTCTL_ACME_TIMEOUT: '2' };
 

@@ -58,10 +58,36 @@ interface TraceRun {
   calls: [string, string][];
 }
 
-/** Run the built CLI under strace; `inject` e.g. "symlink:signal=KILL:when=3". */
-function underStrace(args: string[], inject?: string): Promise<TraceRun> {
+/**
+ * A kill point: SIGKILL on entering the `when`th `sys` call of the main thread — counted among the calls on
+ * `path` alone when it is set (strace -P: an fsync of that directory or file, the unlink of that file), so no
+ * call elsewhere (SQLite's own fsyncs, a challenge file's removal) can move it. `step` names the call the kill
+ * must land on, relative to the state directory (LINEAGE for the lineage's name, RANDOM for a temporary name's
+ * random part): every crashed run's own trace is checked against it.
+ */
+interface KillPoint {
+  sys: string;
+  when: number;
+  path?: string;
+  step: string;
+  what: string;
+}
+
+/** The main thread: the one making most of the traced calls (a libuv pool thread makes one or two). */
+function mainThread(lines: string[]): string | undefined {
+  const n = new Map<string, number>();
+  for (const l of lines) {
+    const pid = l.split(/\s+/)[0]!;
+    n.set(pid, (n.get(pid) ?? 0) + 1);
+  }
+  return [...n.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
+/** Run the built CLI under strace; `kill`: SIGKILL at that kill point (in state directory `state`, lineage `name`). */
+function underStrace(args: string[], kill?: { pt: KillPoint; state: string; name: string }): Promise<TraceRun> {
   const out = path.join(tempDir('certctl-strace-'), 'trace');
-  const sargs = ['-f', '-qq', '-y', '-o', out, '-e', `trace=${TRACED}`, '-e', 'signal=none', ...(inject ? ['-e', `inject=${inject}`] : []), process.execPath, BIN, ...args];
+  const inject = kill ? [...(kill.pt.path ? ['-P', stepPath(kill.pt.path, kill.state, kill.name)] : []), '-e', `inject=${kill.pt.sys}:signal=KILL:when=${kill.pt.when}`] : [];
+  const sargs = ['-f', '-qq', '-y', '-o', out, '-e', `trace=${TRACED}`, '-e', 'signal=none', ...inject, process.execPath, BIN, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(STRACE, sargs, { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -69,48 +95,83 @@ function underStrace(args: string[], inject?: string): Promise<TraceRun> {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const lines = fs.readFileSync(out, 'utf8').split('\n').filter(Boolean);
-      const main = lines[0]?.split(/\s+/)[0];
+      const main = mainThread(lines);
       const calls: [string, string][] = [];
       for (const l of lines) {
         // rename("a", "b") / symlink("target", "link") / fsync(3</dir>) (-y names a descriptor's path)
         const m = /^(\d+)\s+(\w+)\((?:"([^"]*)"|\d+<([^>]*)>)/.exec(l);
         if (m && m[1] === main) calls.push([m[2]!, m[3] ?? m[4]!]);
       }
-      if (code !== 0 && !signal && code !== 137 && !inject) reject(new Error(`reference run failed (${code}): ${stderr}`));
+      if (code !== 0 && !signal && code !== 137 && !kill) reject(new Error(`reference run failed (${code}): ${stderr}`));
       resolve({ signal, code, calls });
     });
   });
 }
 
+/** A call's path as a step: relative to the state directory, the lineage's name and a temporary file's random part replaced. */
+function stepOf(sys: string, p: string, state: string, name: string): string {
+  const rel = p.startsWith(state + path.sep) ? path.relative(state, p) : p;
+  return `${sys} ${rel.split(name).join('LINEAGE').replace(/\.[0-9a-f]{12}\.tmp$/, '.RANDOM.tmp')}`;
+}
+function stepPath(rel: string, state: string, name: string): string {
+  return path.join(state, rel.split('LINEAGE').join(name));
+}
+
+/**
+ * Run the command under strace, killed at `pt`, and check from its own trace that the kill landed on the
+ * step it names (the last call the main thread entered): a kill point never silently moves to another call.
+ */
+async function crashAt(args: string[], pt: KillPoint, state: string, name: string): Promise<TraceRun> {
+  const run = await underStrace(args, { pt, state, name });
+  expect(run.signal ?? run.code, pt.what).toSatisfy((x: unknown) => x === 'SIGKILL' || x === 137);
+  const last = run.calls[run.calls.length - 1];
+  expect(last && stepOf(last[0], last[1], state, name), pt.what).toBe(pt.step);
+  return run;
+}
+
+/** The kill point at the `n`th symlink of the main thread (only the live/ switch makes symlinks). */
+function symlinkPoint(n: number, file: string): KillPoint {
+  return { sys: 'symlink', when: n, step: `symlink ../../archive/LINEAGE/${file}`, what: `symlink #${n} ${file}` };
+}
+
 /**
  * The kill points of the storing phase: every rename / symlink / fsync /
- * unlink from the first archive write on, as (syscall, ordinal among the
- * main thread's calls of that syscall). fsyncs of a file are left out (a kill
- * there leaves the same state as one at the rename after it).
+ * unlink from the first archive write on. A rename or symlink is counted
+ * among the main thread's calls of that syscall (each such call there is
+ * synchronous, and before storing only the account key, the challenge files
+ * and the pending key are renamed, and nothing is symlinked); an fsync or
+ * unlink among the calls on its own path (strace -P). fsyncs of a file are
+ * left out (a kill there leaves the same state as one at the rename after it).
  */
-function killPoints(calls: [string, string][], state: string, name: string): { sys: string; when: number; what: string }[] {
+function killPoints(calls: [string, string][], state: string, name: string): KillPoint[] {
   const archive = path.join(state, 'archive', name);
   const live = path.join(state, 'live', name);
   const pending = path.join(state, 'pending');
   const seen = new Map<string, number>();
-  const out: { sys: string; when: number; what: string }[] = [];
+  const out: KillPoint[] = [];
   let storing = false;
   const wal = path.join(state, 'ledger.sqlite-wal');
   for (const [sys, p] of calls) {
     const n = (seen.get(sys) ?? 0) + 1;
     seen.set(sys, n);
+    const onPath = (seen.get(`${sys} ${p}`) ?? 0) + 1;
+    seen.set(`${sys} ${p}`, onPath);
+    if (sys === 'symlink') expect(p.startsWith('../../archive/') && storing, `symlink outside the live/ switch: ${p}`).toBe(true);
     if (sys === 'rename' && p.startsWith(archive + path.sep)) storing = true;
     if (!storing) continue;
+    const step = stepOf(sys, p, state, name);
+    const byPath = sys === 'fsync' || sys === 'unlink';
+    const point = (what: string): KillPoint => ({ sys, when: byPath ? onPath : n, ...(byPath ? { path: path.relative(state, p).split(name).join('LINEAGE') } : {}), step, what });
     if (sys === 'fsync' && p === wal) {
       // SQLite's checkpoint when the ledger is closed: everything is done; the last kill point.
-      out.push({ sys, when: n, what: `${sys} #${n} ledger.sqlite-wal (all done)` });
+      out.push(point(`${sys} #${onPath} ledger.sqlite-wal (all done)`));
       break;
     }
     const inState = p.startsWith(archive) || p.startsWith(live) || p.startsWith('../../archive/') || p.startsWith(pending);
     if (!inState) continue;
     if (sys === 'fsync' && p !== archive && p !== live) continue;
     if (sys === 'unlink' && !p.startsWith(pending + path.sep)) continue;
-    out.push({ sys, when: n, what: `${sys} #${n} ${path.relative(state, p.startsWith('../') ? path.join(live, p) : p)}` });
+    out.push(point(`${sys} #${byPath ? onPath : n} ${path.relative(state, p.startsWith('../') ? path.join(live, p) : p)}`));
   }
   return out;
 }
@@ -121,7 +182,7 @@ function killPoints(calls: [string, string][], state: string, name: string): { s
  * there yet) and the last (all but the key there) — the ones between leave the same kind of state.
  * Every call of the live/ switch stays.
  */
-function narrow(points: { sys: string; when: number; what: string }[]): { sys: string; when: number; what: string }[] {
+function narrow(points: KillPoint[]): KillPoint[] {
   const kept = points.filter((pt, i) => pt.sys !== 'fsync' || points[i + 1]?.sys !== 'rename');
   const archiveRenames = kept.filter((pt) => pt.sys === 'rename' && pt.what.includes(' archive/'));
   return kept.filter((pt) => !archiveRenames.includes(pt) || pt === archiveRenames[0] || pt === archiveRenames[archiveRenames.length - 1]);
@@ -187,8 +248,7 @@ describe('SIGKILL at every syscall of storing a new lineage (issue), then issue 
       const state = tempDir();
       const name = `issue-k${i}.example.test`;
       proxy.resetObservations();
-      const crashed = await underStrace(issueArgs(state, name), `${pt.sys}:signal=KILL:when=${pt.when}`);
-      expect(crashed.signal ?? crashed.code, pt.what).toSatisfy((x: unknown) => x === 'SIGKILL' || x === 137);
+      await crashAt(issueArgs(state, name), pt, state, name);
       expect(proxy.issued, pt.what).toBe(1);
 
       const again = await runCli(issueArgs(state, name, ['--json']));
@@ -215,8 +275,7 @@ describe('killed in the live/ switch, then the archive version damaged', () => {
     const state = tempDir();
     proxy.resetObservations();
     // Killed at the second symlink (after the 'storing' transaction).
-    const crashed = await underStrace(issueArgs(state, name), 'symlink:signal=KILL:when=2');
-    expect(crashed.signal ?? crashed.code).toSatisfy((x: unknown) => x === 'SIGKILL' || x === 137);
+    await crashAt(issueArgs(state, name), symlinkPoint(2, 'chain1.pem'), state, name);
     expect(q<{ step: string }>(state, "SELECT step FROM orders WHERE state = 'open'").map((o) => o.step)).toEqual(['storing']);
     return { state, key: fs.readFileSync(path.join(state, 'pending', 'order-1-main.key')) };
   }
@@ -271,8 +330,7 @@ describe('SIGKILL at every syscall of storing a renewal (renew), then renew and 
     for (const pt of points) {
       const state = copy();
       proxy.resetObservations();
-      const crashed = await underStrace(renewArgs(state, ['--force-renewal']), `${pt.sys}:signal=KILL:when=${pt.when}`);
-      expect(crashed.signal ?? crashed.code, pt.what).toSatisfy((x: unknown) => x === 'SIGKILL' || x === 137);
+      await crashAt(renewArgs(state, ['--force-renewal']), pt, state, name);
       expect(proxy.issued, pt.what).toBe(1);
 
       const renew = await runCli(renewArgs(state, ['--json']));
@@ -333,8 +391,7 @@ describe('a renewal killed mid-switch, then issue (not renew) for the held set',
     const name = 'renewal-issue.example.test';
     expect((await runCli(issueArgs(state, name))).code).toBe(0);
     proxy.resetObservations();
-    const crashed = await underStrace(renewArgs(state, ['--force-renewal']), 'symlink:signal=KILL:when=3');
-    expect(crashed.signal ?? crashed.code).toSatisfy((x: unknown) => x === 'SIGKILL' || x === 137);
+    await crashAt(renewArgs(state, ['--force-renewal']), symlinkPoint(3, 'fullchain2.pem'), state, name);
     // Half switched: cert.pem and chain.pem at version 2, the key still at version 1.
     expect(fs.readlinkSync(path.join(state, 'live', name, 'cert.pem'))).toMatch(/cert2\.pem$/);
     expect(fs.readlinkSync(path.join(state, 'live', name, 'privkey.pem'))).toMatch(/privkey1\.pem$/);
@@ -363,8 +420,7 @@ describe('dual (RSA + ECDSA): SIGKILL at each symlink of the live/ switch', () =
       const state = tempDir();
       const name = `dual-k${i}.example.test`;
       proxy.resetObservations();
-      const crashed = await underStrace(issueArgs(state, name, ['--key-type', 'dual']), `${pt.sys}:signal=KILL:when=${pt.when}`);
-      expect(crashed.signal ?? crashed.code, pt.what).toSatisfy((x: unknown) => x === 'SIGKILL' || x === 137);
+      await crashAt(issueArgs(state, name, ['--key-type', 'dual']), pt, state, name);
       const renew = await runCli(renewArgs(state, ['--json']));
       expect(renew.code, `${pt.what}: ${renew.stdout}`).toBe(0);
       const version = assertConsistent(state, name, ['main', 'ecdsa']);
@@ -395,8 +451,7 @@ describe('SM2 bundle (CA-made encryption key): SIGKILL in the live/ switch and i
       for (const pt of points) {
         const state = tempDir();
         const before = { finalize: srv.stats.finalize, orders: srv.stats.orders };
-        const crashed = await underStrace(args(state), `${pt.sys}:signal=KILL:when=${pt.when}`);
-        expect(crashed.signal ?? crashed.code, pt.what).toSatisfy((x: unknown) => x === 'SIGKILL' || x === 137);
+        await crashAt(args(state), pt, state, 'sm2.example.test');
         const renew = await runCli(renewArgs(state, ['--json']));
         expect(renew.code, `${pt.what}: ${renew.stdout}`).toBe(0);
         expect(JSON.parse(renew.stdout).lineages[0].action, pt.what).toBe('recovered');

@@ -10,22 +10,17 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { X509Certificate, createHash, createPrivateKey, createPublicKey } from 'node:crypto';
-import { startPebble, type Pebble } from '../../testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy, type EndpointName, type InterruptWhen } from '../../testkit/acme-proxy.js';
+import { type Pebble } from '../../testkit/pebble.js';
+import { type AcmeTestProxy, type EndpointName, type InterruptWhen } from '../../testkit/acme-proxy.js';
 import { ariCertId } from '../../src/core/acme/ari.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
 import { killedAt } from '../helpers/crash.js';
+import { startOneCa, stopOneCa } from '../helpers/one-ca.js';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
-beforeAll(async () => {
-  pebble = await startPebble();
-  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await pebble?.stop();
-});
+beforeAll(async () => ({ pebble, proxy } = await startOneCa()));
+afterAll(() => stopOneCa({ pebble, proxy }));
 beforeEach(() => {
   proxy.clearFaults();
   proxy.setRenewalWindow(null);

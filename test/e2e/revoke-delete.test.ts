@@ -11,22 +11,17 @@ import https from 'node:https';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { startPebble, type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import { type Pebble, pebbleIssueFlags } from '../helpers/pebble.js';
+import { type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { BIN, runCli, tempDir, q } from '../helpers/cli.js';
 import { execFileSync } from 'node:child_process';
+import { startOneCa, stopOneCa } from '../helpers/one-ca.js';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
 
-beforeAll(async () => {
-  pebble = await startPebble({ nonceReject: 0 });
-  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await pebble?.stop();
-});
+beforeAll(async () => ({ pebble, proxy } = await startOneCa({ nonceReject: 0 })));
+afterAll(() => stopOneCa({ pebble, proxy }));
 
 const ENV = { CERTCTL_ACME_TIMEOUT: '2' };
 

@@ -10,20 +10,15 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPebble, type Pebble, pebbleIssueFlags } from '../../testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import { type Pebble, pebbleIssueFlags } from '../../testkit/pebble.js';
+import { type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, startCli, tempDir, q } from '../helpers/cli.js';
+import { startOneCa, stopOneCa } from '../helpers/one-ca.js';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
-beforeAll(async () => {
-  pebble = await startPebble({ nonceReject: 0 });
-  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await pebble?.stop();
-});
+beforeAll(async () => ({ pebble, proxy } = await startOneCa({ nonceReject: 0 })));
+afterAll(() => stopOneCa({ pebble, proxy }));
 beforeEach(() => {
   proxy.clearFaults();
   proxy.resetObservations();

@@ -8,20 +8,15 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPebble, type Pebble, pebbleIssueFlags } from '../../testkit/pebble.js';
-import { startAcmeTestProxy, type AcmeTestProxy } from '../../testkit/acme-proxy.js';
+import { type Pebble, pebbleIssueFlags } from '../../testkit/pebble.js';
+import { type AcmeTestProxy } from '../../testkit/acme-proxy.js';
 import { runCli, tempDir, q } from '../helpers/cli.js';
+import { startOneCa, stopOneCa } from '../helpers/one-ca.js';
 
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
-beforeAll(async () => {
-  pebble = await startPebble({ nonceReject: 0 });
-  proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle });
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await pebble?.stop();
-});
+beforeAll(async () => ({ pebble, proxy } = await startOneCa({ nonceReject: 0 })));
+afterAll(() => stopOneCa({ pebble, proxy }));
 
 const issue = (state: string, names: string[], env: Record<string, string> = {}) =>
   runCli(['--state-dir', state, 'issue', ...pebbleIssueFlags(pebble, proxy.directoryUrl), ...names.flatMap((n) => ['-d', n]), '--key-type', 'ecdsa:p256'], env);
