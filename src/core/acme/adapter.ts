@@ -2,7 +2,7 @@
  * The ONE place certctl reaches into acme-client beyond its documented API
  * (acme-client 5.4.0, pinned in package.json). Everything else in certctl
  * uses acme-client's public Client methods (createOrder, getAuthorizations,
- * completeChallenge, finalizeOrder, getCertificate, getAccountUrl,
+ * completeChallenge, getCertificate, getAccountUrl,
  * getChallengeKeyAuthorization) and `acme.setLogger`.
  *
  * What this file relies on, and why:
