@@ -31,11 +31,16 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 /** Bundled into the file instead of required from node_modules. */
 const INLINE = new Set(['commander']);
 
-const lazyExternals = {
+/** The lazy-externals plugin for a bundle written to directory `outDir` (the vendored acme-client is named relative to it). */
+const lazyExternals = (outDir) => ({
   name: 'lazy-externals',
   setup(build) {
+    build.onResolve({ filter: /vendor\/acme-client\.cjs$/, namespace: 'acme-vendor' }, (a) => ({ path: a.path, external: true }));
     build.onResolve({ filter: /^[^./]/ }, (a) => {
       if (a.namespace === 'lazy-external') return { path: a.path, external: true };
+      // acme-client is its own bundle, dist/vendor/acme-client.cjs (below), required where src/ imports
+      // it: import() of a CommonJS file runs Node's cjs-module-lexer over it (~0.1–0.26 s for its 400 kB).
+      if (a.path === 'acme-client') return { path: a.path, namespace: 'acme-vendor' };
       if (INLINE.has(packageName(a.path))) return undefined; // esbuild resolves and bundles it
       // import() stays import(): it is lazy already. So does an ES-only package (chalk, the proxy
       // agents): require() of an ES module needs Node 20.19, and engines says >=20.
@@ -44,8 +49,12 @@ const lazyExternals = {
     });
     // A CommonJS stand-in: esbuild runs it (and so the require) when the importing module first runs.
     build.onLoad({ filter: /.*/, namespace: 'lazy-external' }, (a) => ({ contents: `module.exports = require(${JSON.stringify(a.path)});`, loader: 'js' }));
+    build.onLoad({ filter: /.*/, namespace: 'acme-vendor' }, () => {
+      const rel = path.relative(outDir, ACME_VENDOR).split(path.sep).join('/');
+      return { contents: `module.exports = require(${JSON.stringify(rel.startsWith('.') ? rel : `./${rel}`)});`, loader: 'js' };
+    });
   },
-};
+});
 
 function packageName(spec) {
   return /^(@[^/]+\/)?[^/]+/.exec(spec)?.[0] ?? spec;
@@ -103,8 +112,73 @@ const options = {
   banner: { js: "import{createRequire as __certctlRequire}from'node:module';const require=__certctlRequire(import.meta.url);" },
 };
 const OUT = process.env.CERTCTL_BUNDLE_OUT ?? path.join(ROOT, 'dist');
+const ACME_VENDOR = path.join(OUT, 'vendor', 'acme-client.cjs');
+
+/**
+ * acme-client (pinned in package.json) with axios and its other dependencies in one CommonJS file,
+ * dist/vendor/acme-client.cjs, which the CLI bundles import() where src/ imports 'acme-client' (the
+ * library entry, dist/index.js, still imports the package). Loading the package file by file was
+ * ~0.3 s of CPU of one `issue` on the loaded 2-core machine (`node --cpu-prof`): resolving and
+ * compiling ~90 files, of which @peculiar/x509 (~0.17 s), node-forge (~0.05 s) and asn1js are used
+ * only by acme-client's crypto helpers (CSR and certificate parsing, the TLS-ALPN certificate), which
+ * certctl does not call on its way through an order (certctl makes its CSRs and keys itself, and its
+ * finalize sends the CSR's DER through adapter.ts). Those three stay outside, required from
+ * acme-client's own directory the first time one of them is used — rewriteAcme below, which fails
+ * the build if acme-client's text is not what it rewrites.
+ */
+const ACME_LAZY = ['@peculiar/x509', 'asn1js', 'node-forge'];
+const ACME_REWRITES = {
+  'src/crypto/index.js': [
+    ["const asn1js = require('asn1js');", "const asn1js = __certctlLazy(() => __certctlAcmeRequire('asn1js'));"],
+    // x509's crypto provider is set when x509 is first used, not when acme-client loads.
+    ["const x509 = require('@peculiar/x509');", "const x509 = __certctlLazy(() => { const m = __certctlAcmeRequire('@peculiar/x509'); m.cryptoProvider.set(crypto.webcrypto); return m; });"],
+    ['x509.cryptoProvider.set(crypto.webcrypto);', ''],
+  ],
+  'src/crypto/forge.js': [["const forge = require('node-forge');", "const forge = __certctlLazy(() => __certctlAcmeRequire('node-forge'));"]],
+  // acme.forge (node-forge helpers) is a getter: the module is loaded when it is read.
+  'src/index.js': [["exports.forge = require('./crypto/forge');", "Object.defineProperty(exports, 'forge', { enumerable: true, get: () => require('./crypto/forge') });"]],
+};
+const rewriteAcme = {
+  name: 'rewrite-acme-client',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]node_modules[\\/]acme-client[\\/]src[\\/].*\.js$/ }, (a) => {
+      const rel = a.path.split(/[\\/]node_modules[\\/]acme-client[\\/]/).pop().split(path.sep).join('/');
+      let text = fs.readFileSync(a.path, 'utf8');
+      for (const [from, to] of ACME_REWRITES[rel] ?? []) {
+        if (text.split(from).length !== 2) throw new Error(`scripts/bundle.mjs: acme-client's ${rel} no longer has exactly one \`${from}\`: check ACME_REWRITES against the new version`);
+        text = text.replace(from, () => to);
+      }
+      return { contents: text, loader: 'js' };
+    });
+  },
+};
+// A module required lazily: the real one is loaded on the first property read (or \`in\`, or new).
+const ACME_BANNER = [
+  "const __certctlAcmeRequire = require('node:module').createRequire(require.resolve('acme-client'));",
+  'const __certctlLazy = (load) => { let m; const get = () => (m ??= load()); return new Proxy({}, { get: (_, k) => get()[k], has: (_, k) => k in get(), ownKeys: () => Reflect.ownKeys(get()), getOwnPropertyDescriptor: (_, k) => { const d = Reflect.getOwnPropertyDescriptor(get(), k); return d && { ...d, configurable: true }; } }); };',
+].join('\n');
+const acmeVendor = () =>
+  esbuild.build({
+    absWorkingDir: ROOT,
+    entryPoints: [path.join(ROOT, 'node_modules', 'acme-client', 'src', 'index.js')],
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    keepNames: true,
+    sourcemap: true,
+    sourcesContent: false,
+    logLevel: 'warning',
+    external: ACME_LAZY,
+    banner: { js: ACME_BANNER },
+    outfile: ACME_VENDOR,
+    plugins: [rewriteAcme],
+  });
 const { COMMANDS } = await import(pathToFileURL(path.join(ROOT, 'dist', 'cli', 'commands', 'index.js')).href);
 await Promise.all([
-  esbuild.build({ ...options, outfile: path.join(OUT, 'certctl.js'), plugins: [lazyExternals] }),
-  ...Object.keys(COMMANDS).map((c) => esbuild.build({ ...options, outfile: path.join(OUT, 'cli', `${c}.bundle.js`), plugins: [lazyExternals, onlyCommand(c)] })),
+  acmeVendor(),
+  esbuild.build({ ...options, outfile: path.join(OUT, 'certctl.js'), plugins: [lazyExternals(OUT)] }),
+  ...Object.keys(COMMANDS).map((c) => esbuild.build({ ...options, outfile: path.join(OUT, 'cli', `${c}.bundle.js`), plugins: [lazyExternals(path.join(OUT, 'cli')), onlyCommand(c)] })),
 ]);

@@ -16,8 +16,7 @@
 import crypto, { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import forge from 'node-forge';
-import { seq, oid, octets, bool, bitString, tagged, uint, smallInt, toDer, toPem, fromDer, children, oidOf, prim, type Asn1 } from './keys/der.js';
+import { seq, oid, octets, bool, bitString, tagged, uint, smallInt, toDer, toPem, fromDer, children, oidOf, prim, create, forge, CLASS, TYPE, type Asn1 } from './keys/der.js';
 import { ListenError, isToken } from './http01.js';
 import { CertctlError, ExitCode } from './errors.js';
 import { registerSecret } from './redact.js';
@@ -29,9 +28,9 @@ export const ACME_IDENTIFIER_OID = '1.3.6.1.5.5.7.1.31';
 /** The CA connects to port 443 (RFC 8737 §3); configurable (--tls-port) for test set-ups and port forwards. */
 export const DEFAULT_TLS_PORT = 443;
 
-const { asn1 } = forge;
-const U = asn1.Class.UNIVERSAL;
-const T = asn1.Type;
+// node-forge (its date encodings, its parser) loads when a challenge certificate is made or read, not with this module.
+const U = CLASS.UNIVERSAL;
+const T = TYPE;
 const ECDSA_SHA256 = '1.2.840.10045.4.3.2';
 const SUBJECT_ALT_NAME = '2.5.29.17';
 const COMMON_NAME = '2.5.4.3';
@@ -45,7 +44,7 @@ export function acmeIdentifierDigest(keyAuthorization: string): Buffer {
 
 function time(d: Date): Asn1 {
   // RFC 5280 §4.1.2.5: UTCTime up to 2049, GeneralizedTime from 2050.
-  return d.getUTCFullYear() < 2050 ? asn1.create(U, T.UTCTIME, false, asn1.dateToUtcTime(d)) : asn1.create(U, T.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(d));
+  return d.getUTCFullYear() < 2050 ? create(U, T.UTCTIME, false, forge().asn1.dateToUtcTime(d)) : create(U, T.GENERALIZEDTIME, false, forge().asn1.dateToGeneralizedTime(d));
 }
 
 function ia5(s: string): string {
@@ -71,7 +70,7 @@ export function challengeCertificate(name: string, digest: Buffer, now = Date.no
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const sigAlg = seq(oid(ECDSA_SHA256));
-  const rdn = asn1.create(U, T.SET, true, [seq(oid(COMMON_NAME), asn1.create(U, T.UTF8, false, 'ACME TLS-ALPN-01 challenge'))]);
+  const rdn = create(U, T.SET, true, [seq(oid(COMMON_NAME), create(U, T.UTF8, false, 'ACME TLS-ALPN-01 challenge'))]);
   const dn = seq(rdn);
   const serial = crypto.randomBytes(16);
   serial[0] = serial[0]! & 0x7f; // a positive INTEGER
@@ -119,7 +118,7 @@ export function alpnCertFacts(der: Buffer): AlpnCertFacts {
   const facts: AlpnCertFacts = { sans, subject };
   try {
     const tbs = children(children(fromDer(der), 'certificate')[0], 'tbsCertificate');
-    const ext = tbs.find((n) => n.tagClass === asn1.Class.CONTEXT_SPECIFIC && n.type === 3);
+    const ext = tbs.find((n) => n.tagClass === CLASS.CONTEXT_SPECIFIC && n.type === 3);
     if (!ext) return facts;
     for (const e of children((ext.value as Asn1[])[0], 'extensions')) {
       const parts = children(e, 'extension');

@@ -18,7 +18,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { acmeAxios, internalsOf, loadAcme, replaceInterceptors, disableBuiltInRetries, AcmeClientContractError, type AcmeModule, type AcmeClient } from '../../src/core/acme/adapter.js';
+import { acmeAxios, internalsOf, loadAcme, pemBodyB64u, replaceInterceptors, disableBuiltInRetries, AcmeClientContractError, type AcmeModule, type AcmeClient } from '../../src/core/acme/adapter.js';
 import { configureTransport, RETRY_SCHEDULE_MS } from '../../src/core/acme/transport.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -92,10 +92,24 @@ afterAll(async () => {
 const accountKey = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey;
 const newClient = (acme: AcmeModule, dir = '/dir'): AcmeClient => new acme.Client({ directoryUrl: `${base}${dir}`, accountKey, backoffAttempts: 1 });
 
-describe(`acme-client ${VERSION}: what certctl's adapter relies on`, () => {
+// The package as installed (the library entry, dist/index.js, imports it), and the CLI's own bundle of
+// it (scripts/bundle.mjs: dist/vendor/acme-client.cjs, with x509, asn1js and node-forge loaded on first use).
+const VENDOR = path.join(ROOT, 'dist', 'vendor', 'acme-client.cjs');
+const loaders: [string, () => Promise<AcmeModule>][] = [
+  ['node_modules/acme-client', loadAcme],
+  [
+    'dist/vendor/acme-client.cjs',
+    async () => {
+      if (!fs.existsSync(VENDOR)) throw new Error('dist/vendor/acme-client.cjs is missing: run `npm run build` first (npm test does).');
+      return (await import(VENDOR)).default as AcmeModule;
+    },
+  ],
+];
+
+describe.each(loaders)(`acme-client ${VERSION} (%s): what certctl's adapter relies on`, (_from, load) => {
   let acme: AcmeModule;
   beforeAll(async () => {
-    acme = await loadAcme();
+    acme = await load();
     acme.setLogger(() => {});
   });
 
@@ -114,6 +128,7 @@ describe(`acme-client ${VERSION}: what certctl's adapter relies on`, () => {
     const saved = { ...settings };
     const get = () => ax.request({ url: `${base}/always-503`, method: 'get', validateStatus: () => true });
     const count = () => hits.get('GET /always-503') ?? 0;
+    hits.delete('GET /always-503');
     try {
       settings.retryDefaultDelay = 0; // Retry-After 0 + no default delay: its retries do not sleep here
       settings.retryMaxAttempts = 2;
@@ -252,6 +267,28 @@ describe(`acme-client ${VERSION}: what certctl's adapter relies on`, () => {
     expect(jws.kid, A('B.10', 'after the change the client still signs as the same account')).toBe(`${base}/acct/1`);
     const ok = crypto.verify('sha256', Buffer.from(`${jws.protected}.${jws.payload}`), { key: crypto.createPublicKey(next), dsaEncoding: 'ieee-p1363' }, Buffer.from(jws.signature, 'base64url'));
     expect(ok, A('B.10', 'after the change requests are signed with the new key')).toBe(true);
+  });
+
+  it('B.11: finalize is apiRequest(order.finalize, { csr: DER as base64url }, [200]), the request Client.finalizeOrder sends; the order URL is added', async () => {
+    const client = newClient(acme);
+    const api = internalsOf(client);
+    api.accountUrl = `${base}/acct/1`;
+    const key = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    // Any PEM block does for the wire format; a CSR's body is what goes out.
+    const pem = crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }) as string;
+    const der = crypto.createPublicKey(key).export({ type: 'spki', format: 'der' });
+    const order = { url: `${base}/order/1`, finalize: `${base}/obj` };
+    posts.length = 0;
+    const ours = await api.finalizeWith(order, pemBodyB64u(pem));
+    const theirs = await client.finalizeOrder(order as never, pem);
+    expect(posts.map((x) => x.path)).toEqual(['/obj', '/obj']);
+    const payloads = posts.map((x) => JSON.parse(Buffer.from(x.payload, 'base64url').toString('utf8')) as unknown);
+    expect(payloads[0], A('B.11', 'finalizeOrder sends { csr: the PEM body as base64url }')).toEqual(payloads[1]);
+    expect(payloads[0]).toEqual({ csr: der.toString('base64url') });
+    expect(posts[0]!.kid, A('B.11', 'signed with kid, as finalizeOrder is')).toBe(posts[1]!.kid);
+    expect(ours, A('B.11', 'the answer is the order document with its URL')).toEqual(theirs);
+    expect(ours.url).toBe(`${base}/order/1`);
+    await expect(api.finalizeWith({ url: order.url }, 'AA')).rejects.toThrow(/URL not found/);
   });
 
   it('a Client without the private parts is refused loudly, naming what is missing', () => {

@@ -51,7 +51,25 @@ describe('the bundled CLI (dist/certctl.js, dist/cli/<command>.bundle.js)', () =
     const status = fs.readFileSync(perCommand('status'), 'utf8');
     expect(status).not.toContain('acme-client');
     expect(status.length).toBeLessThan(fs.readFileSync(BUNDLE, 'utf8').length / 2);
-    expect(fs.readFileSync(perCommand('issue'), 'utf8')).toContain('"acme-client"');
+    expect(fs.readFileSync(perCommand('issue'), 'utf8')).toContain('require("../vendor/acme-client.cjs")');
+  });
+
+  it('acme-client is one vendored file (dist/vendor/acme-client.cjs) whose x509, asn1js and node-forge load only when first used', () => {
+    const vendor = path.join(ROOT, 'dist', 'vendor', 'acme-client.cjs');
+    const code = `
+      const acme = require(${JSON.stringify(vendor)});
+      const loaded = () => Object.keys(require.cache).filter((f) => /node_modules[\\/](@peculiar[\\/]x509|asn1js|node-forge)[\\/]/.test(f)).length;
+      const before = loaded();
+      const pem = require('node:crypto').generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' });
+      const chain = acme.crypto.splitPemChain(pem + pem);
+      const forge = typeof acme.forge.readCsrDomains;
+      console.log(JSON.stringify({ keys: Object.keys(acme), before, chain: chain.length, after: loaded() > 0, forge }));`;
+    const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ keys: ['Client', 'directory', 'crypto', 'forge', 'axios', 'setLogger'], before: 0, chain: 2, after: true, forge: 'function' });
+    // The package's own entry has the same exports.
+    const pkg = spawnSync(process.execPath, ['-e', 'console.log(JSON.stringify(Object.keys(require("acme-client"))))'], { encoding: 'utf8', cwd: ROOT });
+    expect(JSON.parse(pkg.stdout)).toEqual(['Client', 'directory', 'crypto', 'forge', 'axios', 'setLogger']);
   });
 
   it('bin/certctl.js runs the named command\'s bundle (as commandOf reads the command line), the full one otherwise', () => {

@@ -1,4 +1,5 @@
 /** The config file: parsing (YAML and JSON), validation messages with file, line and field, defaults. */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -130,6 +131,26 @@ certificates:
     expect(policyFor('mycorp', ok.policies).limits['certificates-per-domain']).toMatchObject({ kind: 'window', count: 10 });
     const e2 = await errorOf('policies:\n  letsencrypt:\n    pending-orders: { count: 5 }\n', 'c.yaml');
     expect(e2.message).toMatch(/^c\.yaml:2: policies\.letsencrypt: Policy override letsencrypt\.pending-orders adds a limit but gives no "kind"/);
+  });
+
+  it('JSON is read without the YAML parser, with the same value, lines and refusals (a repeated key, even escaped, is still one)', async () => {
+    const text = '{\n  "defaults": { "email": "a@example.com", "httpPort": 8080 },\n  "certificates": [\n    { "domains": ["a.example.com"], "keyType": "ecdsa:p256" },\n    { "domains": ["b.example.com"], "n\\u0061me": "b\\u002dname" }\n  ]\n}\n';
+    const ok = await parseConfig(text, 'c.json');
+    expect(ok.certificates.map((c) => c.domains)).toEqual([['a.example.com'], ['b.example.com']]);
+    expect(ok.defaults.email).toBe('a@example.com');
+    const bad = text.replace('"httpPort": 8080', '"httpPort": 99999');
+    expect((await errorOf(bad, 'c.json')).message).toMatch(/^c\.json:2: defaults\.httpPort: /);
+    for (const dup of ['{"defaults": {"email": "a@example.com", "email": "b@example.com"}}', '{"defaults": {"email": "a@example.com", "\\u0065mail": "b@example.com"}}']) {
+      expect((await errorOf(dup, 'c.json')).message).toMatch(/^c\.json:1: not valid YAML or JSON: /);
+    }
+    // In a fresh process: a good JSON config of defaults never loads the yaml package (declared
+    // certificates do: each keeps its line, which the YAML parser finds).
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `
+      import { createRequire } from 'node:module';
+      const { parseConfig } = await import(${JSON.stringify(path.resolve('dist/core/config/index.js'))});
+      await parseConfig(${JSON.stringify(text.replace(/,\n  "certificates"[^]*\]/, ''))}, 'c.json');
+      console.log(Object.keys(createRequire(import.meta.url).cache).filter((f) => /node_modules[\\\\/]yaml[\\\\/]/.test(f)).length);`], { encoding: 'utf8' });
+    expect({ out: r.stdout.trim(), err: r.stderr }).toEqual({ out: '0', err: '' });
   });
 
   it('syntax errors carry the line', async () => {

@@ -4,6 +4,7 @@
  * even when the signature is bad, so every check reads the text.
  */
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -156,5 +157,50 @@ describe('parseKeyType', () => {
   it('refuses anything else with the accepted list', () => {
     expect(() => parseKeyType('rsa:1024')).toThrow(/Unknown key type/);
     expect(() => parseKeyType('dsa')).toThrow(InputError);
+  });
+});
+
+describe('der.ts writes DER as node-forge does, without loading it', () => {
+  it('every node kind the key code builds, and parsed nodes re-encoded, are byte-identical to forge.asn1.toDer', async () => {
+    const forge = (await import('node-forge')).default;
+    const der = await import('../../src/core/keys/der.js');
+    const { ipBytes } = await import('../../src/core/keys/csr.js');
+    const viaForge = (n: unknown) => Buffer.from(forge.asn1.toDer(n as never).getBytes(), 'binary');
+    const spki = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
+    const long = der.octets(Buffer.alloc(300, 7)); // long-form length
+    const tree = der.seq(
+      der.smallInt(0), der.smallInt(2), der.smallInt(-1), der.smallInt(200), der.smallInt(70000), der.smallInt(-(2 ** 31)),
+      der.uint(Buffer.from([0, 0, 0x81])), der.uint(Buffer.from([1, 2])), der.nul(), der.bool(true), der.bool(false),
+      der.oid('1.2.840.10045.4.3.2'), der.oid('2.5.29.17'), der.oid('2.999.4294967295'), der.utf8('ACME é ✓'),
+      der.bitString(Buffer.from([0x80]), 7), der.set(der.seq(der.oid('2.5.4.3'), der.utf8('a.example'))),
+      der.tagged(0, true, [der.seq()]), der.tagged(2, false, Buffer.from('a.example.test')), long,
+      der.seq(der.seq(der.seq(long, long))),
+    );
+    expect(der.toDer(tree)).toEqual(viaForge(tree));
+    // Parsed nodes (with forge's bitStringContents) re-encode as forge does; a raw SPKI is written as given.
+    expect(der.toDer(der.fromDer(spki))).toEqual(Buffer.from(spki));
+    expect(der.toDer(der.seq(der.rawDer(spki), der.smallInt(1)))).toEqual(viaForge(der.seq(der.fromDer(spki), der.smallInt(1))));
+    expect(der.CLASS).toEqual({ UNIVERSAL: forge.asn1.Class.UNIVERSAL, CONTEXT_SPECIFIC: forge.asn1.Class.CONTEXT_SPECIFIC });
+    for (const [k, v] of Object.entries(der.TYPE)) expect([k, v]).toEqual([k, (forge.asn1.Type as Record<string, number>)[k]]);
+    for (const ip of ['192.0.2.1', '2001:db8::1', '::1', '::', 'fe80::1:2:3:4', '1:2:3:4:5:6:7:8', '2001:db8:0:0:1::']) {
+      const f = (forge.util as unknown as { bytesFromIP(ip: string): string | null }).bytesFromIP(ip);
+      expect([ip, ipBytes(ip)?.toString('hex')]).toEqual([ip, Buffer.from(f!, 'binary').toString('hex')]);
+    }
+    // forge had no bytes for an IPv6 address with an IPv4 tail (a refusal); it is encoded now.
+    expect(ipBytes('::ffff:192.0.2.7')?.toString('hex')).toBe('00000000000000000000ffffc0000207');
+    expect(ipBytes('a.example')).toBeNull();
+  });
+
+  it('an ECDSA key and CSR are made without node-forge (a fresh process)', () => {
+    const code = `
+      import { createRequire } from 'node:module';
+      const { generateKey, createCsr, parseKeyType } = await import(${JSON.stringify(path.resolve('dist/core/keys/index.js'))});
+      const algo = parseKeyType('ecdsa:p256').parts[0].algo;
+      const key = await generateKey(algo);
+      const csr = await createCsr(key, ['a.example.test', 'www.a.example.test', '192.0.2.1'], algo);
+      const forge = Object.keys(createRequire(import.meta.url).cache).filter((f) => /node_modules[\\\\/]node-forge[\\\\/]/.test(f)).length;
+      console.log(JSON.stringify({ forge, csr: csr.startsWith('-----BEGIN CERTIFICATE REQUEST-----') }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+    expect({ err: r.stderr, out: r.stdout.trim() }).toEqual({ err: '', out: JSON.stringify({ forge: 0, csr: true }) });
   });
 });

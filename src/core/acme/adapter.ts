@@ -2,7 +2,7 @@
  * The ONE place certctl reaches into acme-client beyond its documented API
  * (acme-client 5.4.0, pinned in package.json). Everything else in certctl
  * uses acme-client's public Client methods (createOrder, getAuthorizations,
- * completeChallenge, finalizeOrder, getCertificate, getAccountUrl,
+ * completeChallenge, getCertificate, getAccountUrl,
  * getChallengeKeyAuthorization) and `acme.setLogger`.
  *
  * What this file relies on, and why:
@@ -44,6 +44,12 @@
  *      an account's kid: RFC 8555 §7.6 revocation signed by the
  *      certificate's own key (Client.revokeCertificate always sends a kid,
  *      and a Client built with the certificate key has no account).
+ *  11. `api.apiRequest(order.finalize, { csr }, [200])` is finalize, as
+ *      Client.finalizeOrder sends it, without its PEM parsing: that goes
+ *      through @peculiar/x509, the largest module acme-client loads (~0.17 s
+ *      of CPU on the loaded 2-core machine), which the CLI's vendored
+ *      acme-client (scripts/bundle.mjs) loads only when first used — certctl
+ *      has the CSR's DER itself (`finalizeWith`).
  *  10. the public `client.updateAccountKey(newKey)` (RFC 8555 §7.3.5, certctl
  *      account rollover) sends the nested keyChange JWS and then REPLACES
  *      `client.api` (and its http) with ones signed by the new key, same
@@ -154,13 +160,15 @@ export interface ClientInternals {
   accountUrl: string | null;
   /** B.9: revokeCert signed with the client's own key as a JWK (no account): the certificate key's revocation. */
   revokeWithJwk(payload: { certificate: string; reason?: number }): Promise<unknown>;
+  /** B.11: finalize with the CSR's DER (base64url), as Client.finalizeOrder sends it; the answer is the order (with its URL). */
+  finalizeWith(order: { url?: string; finalize?: string }, csrDerB64u: string): Promise<Record<string, unknown>>;
 }
 
 interface PrivateApi {
   accountUrl: string | null;
   http: { getNonce(): Promise<string>; getDirectory(): Promise<Record<string, unknown>> };
   createAccount(payload: object): Promise<unknown>;
-  apiRequest(url: string, payload: null, ok: number[]): Promise<{ data: Record<string, unknown>; headers: Record<string, string | undefined> }>;
+  apiRequest(url: string, payload: object | null, ok: number[]): Promise<{ data: Record<string, unknown>; headers: Record<string, string | undefined> }>;
   apiResourceRequest(resource: string, payload: object, ok: number[], o: { includeJwsKid: boolean }): Promise<unknown>;
 }
 
@@ -189,6 +197,13 @@ export function internalsOf(client: AcmeClient): ClientInternals {
     newAccount: (payload) => apiOf(client).createAccount(payload),
     postAsGet: (url) => apiOf(client).apiRequest(url, null, [200]),
     revokeWithJwk: (payload) => apiOf(client).apiResourceRequest('revokeCert', payload, [200], { includeJwsKid: false }),
+    async finalizeWith(order, csr) {
+      // Client.finalizeOrder's own checks and answer: no finalize URL is its error; the order's URL is added.
+      if (!order.finalize) throw new Error('Unable to finalize order, URL not found');
+      const resp = await apiOf(client).apiRequest(order.finalize, { csr }, [200]);
+      resp.data.url = order.url;
+      return resp.data;
+    },
     get accountUrl() {
       return apiOf(client).accountUrl;
     },
@@ -196,4 +211,11 @@ export function internalsOf(client: AcmeClient): ClientInternals {
       apiOf(client).accountUrl = url;
     },
   };
+}
+
+/** The body of the first PEM block of `pem` as base64url (what Client.finalizeOrder sends of a CSR). */
+export function pemBodyB64u(pem: string): string {
+  const m = /-----BEGIN [^-\r\n]+-----\r?\n([\s\S]*?)-----END [^-\r\n]+-----/.exec(pem);
+  if (!m) throw new Error('Unable to parse PEM body from string');
+  return Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64').toString('base64url');
 }

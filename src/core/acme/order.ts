@@ -21,6 +21,7 @@ import { writeFileAtomic } from '../store/atomic.js';
 import { generateKey, createCsr, parseKeyType, keyAlgoOfPem, type KeyAlgo } from '../keys/index.js';
 import { certFacts, splitPemChain, type CertFacts } from '../x509.js';
 import { parseRetryAfter, safeUrl } from './transport.js';
+import { internalsOf, pemBodyB64u } from './adapter.js';
 import { fetchEnvelopedKey, isSm2Role } from '../ca/sm2acme.js';
 import { InterruptedError, interruption } from '../interrupt.js';
 import { mark, span } from '../timeline.js';
@@ -197,7 +198,9 @@ export class OrderDriver {
       const csr = this.o.ledger.order(row.id)!.csr_pem!;
       this.journal(row.id, { step: 'finalizing' }, 'sending CSR');
       Object.assign(sent, { step: 'finalize', status: 'ready' });
-      const finalize = () => session.call('finalize', () => session.client.finalizeOrder(order as never, csr), where) as unknown as Promise<AcmeOrder>;
+      // Client.finalizeOrder's request, with the CSR's DER taken here (adapter.ts B.11: its PEM parsing loads @peculiar/x509).
+      const csrB64u = pemBodyB64u(csr);
+      const finalize = () => session.call('finalize', () => internalsOf(session.client).finalizeWith(order, csrB64u), where) as unknown as Promise<AcmeOrder>;
       let answered: AcmeOrder;
       try {
         answered = await finalize();

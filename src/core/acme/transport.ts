@@ -80,7 +80,8 @@ export function currentContext(): CallContext | undefined {
   return als.getStore();
 }
 
-let configured = false;
+/** The axios instances whose interceptors are certctl's (one per acme-client module: the CLI's bundled one, or the package's). */
+const configured = new WeakSet<object>();
 /** The CA bundle of the last configureTransport, for the proxy tunnels' TLS to the CA. */
 let tlsOpts: TlsOptions = {};
 const announced = new Set<string>();
@@ -149,11 +150,28 @@ export function safeUrl(url: string): string {
  * apply's CPU at 40 lineages (a --cpu-prof, BENCHMARKS.md bulk at scale).
  */
 const agents = new Map<string, https.Agent>();
+
+/**
+ * A secure context trusting Node's roots and `pem`. `ca: [...tls.rootCertificates, pem]` parsed the
+ * ~140 root PEMs again in every such context: 40–170 ms of one `issue --ca-bundle` on the loaded
+ * 2-core machine (`node --cpu-prof`). A context made without `ca` holds the process's root store
+ * (parsed once, in C++); adding a certificate to it gives the context its own copy of that store
+ * (X509 references, no parsing) plus the bundle — what Node itself does for NODE_EXTRA_CA_CERTS,
+ * which such a store includes, as the default agent's does. The native `context.addCACert` is
+ * Node's own (what `ca` calls per certificate); without it, the `ca` list as before.
+ */
+function rootsAnd(pem: string): tls.SecureContext {
+  const ctx = tls.createSecureContext();
+  const native = (ctx as unknown as { context?: { addCACert?: (pem: string) => void } }).context;
+  if (typeof native?.addCACert !== 'function') return tls.createSecureContext({ ca: [...tls.rootCertificates, pem] });
+  native.addCACert(pem);
+  return ctx;
+}
 function agentFor(pem: string | undefined): https.Agent {
   const key = pem ?? '';
   let agent = agents.get(key);
   if (!agent) {
-    agent = pem === undefined ? new https.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true, secureContext: tls.createSecureContext({ ca: [...tls.rootCertificates, pem] }) });
+    agent = pem === undefined ? new https.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true, secureContext: rootsAnd(pem) });
     agents.set(key, agent);
   }
   return agent;
@@ -187,8 +205,8 @@ export function configureTransport(axios: AcmeAxios, opts: { caBundle?: string; 
   axios.defaults.timeout = requestTimeoutMs();
   if (opts.userAgent) axios.defaults.headers.common['User-Agent'] = opts.userAgent;
   disableBuiltInRetries(axios);
-  if (configured) return;
-  configured = true;
+  if (configured.has(axios)) return;
+  configured.add(axios);
   const verbose = opts.verbose;
 
   const retry = async (cfg: Cfg, waitMs: number): Promise<Resp> => {

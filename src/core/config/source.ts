@@ -4,6 +4,7 @@
  * YAML 1.2 is a superset of JSON, so one parser (the `yaml` package, with its
  * LineCounter) reads both.
  */
+import { createRequire } from 'node:module';
 import { InputError } from '../errors.js';
 
 /** At most this much of a problem's text is echoed, control characters escaped: a damaged or binary file must not fill a terminal with garbage. */
@@ -40,8 +41,55 @@ export function formatPath(path: FieldPath): string {
   return s || '(top level)';
 }
 
+type Yaml = typeof import('yaml');
+
+/**
+ * A JSON text is read with JSON.parse, and the `yaml` package (~60–100 ms of CPU to load on the loaded
+ * 2-core machine, most of an `issue --config x.json`'s config reading) loads only if a line is asked
+ * for — a validation error to report, or a declared certificate (each keeps its line) — which then
+ * reads the same text as YAML as before. YAML 1.2
+ * reads a JSON text as JSON.parse does, but refuses a repeated key, which JSON.parse keeps the last
+ * of: a text with one goes the YAML way, to get the same error.
+ */
 export async function parseConfigText(text: string, file: string): Promise<ConfigSource> {
-  const YAML = await import('yaml');
+  const json = parseJsonUnique(text);
+  if (json) {
+    let full: ConfigSource | undefined;
+    const requireYaml = createRequire(import.meta.url);
+    return { file, value: json.value, lineOf: (path) => (full ??= yamlSource(requireYaml('yaml') as Yaml, text, file)).lineOf(path) };
+  }
+  return yamlSource(await import('yaml'), text, file);
+}
+
+/** JSON.parse's value of `text` when it is JSON without a key repeated in an object; else undefined. */
+function parseJsonUnique(text: string): { value: unknown } | undefined {
+  const start = text.trimStart()[0];
+  if (start !== '{' && start !== '[') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  // Every key written in the text (a string followed by ':') against the keys JSON.parse kept.
+  let written = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] !== '"') continue;
+    for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    let j = i + 1;
+    while (j < text.length && ' \t\r\n'.includes(text[j]!)) j++;
+    if (text[j] === ':') written++;
+  }
+  let kept = 0;
+  const count = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(count);
+    else if (v && typeof v === 'object') for (const k of Object.keys(v)) (kept++, count((v as Record<string, unknown>)[k]));
+  };
+  count(value);
+  return written === kept ? { value } : undefined;
+}
+
+function yamlSource(YAML: Yaml, text: string, file: string): ConfigSource {
   const lineCounter = new YAML.LineCounter();
   const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {

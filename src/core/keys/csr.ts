@@ -12,10 +12,9 @@
  */
 import { createPrivateKey, createPublicKey, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
-import forge from 'node-forge';
 import { InputError } from '../errors.js';
 import type { CsrSigner, KeyAlgo } from './types.js';
-import { bitString, bool, fromDer, nul, octets, oid, seq, set, smallInt, tagged, toDer, toPem, utf8, type Asn1 } from './der.js';
+import { bitString, bool, nul, octets, oid, rawDer, seq, set, smallInt, tagged, toDer, toPem, utf8, type Asn1 } from './der.js';
 
 /** RFC 5280 KeyUsage bit numbers. */
 const KU_BIT = { digitalSignature: 0, nonRepudiation: 1, keyEncipherment: 2, dataEncipherment: 3, keyAgreement: 4 } as const;
@@ -63,7 +62,7 @@ export function buildCsr(names: string[], usages: KeyUsageName[], signer: CsrSig
   const info = seq(
     smallInt(0),
     seq(...rdns),
-    fromDer(signer.spki),
+    rawDer(signer.spki),
     tagged(0, true, [seq(oid(OID.extensionRequest), set(seq(...extensions)))]),
   );
   const tbs = toDer(info);
@@ -78,11 +77,33 @@ function extension(id: string, critical: boolean, value: Asn1): Asn1 {
 /** GeneralName: dNSName [2] IA5String, or iPAddress [7] OCTET STRING (4 or 16 bytes). */
 function generalName(name: string): Asn1 {
   if (isIP(name)) {
-    const bytes = (forge.util as unknown as { bytesFromIP(ip: string): string | null }).bytesFromIP(name);
+    const bytes = ipBytes(name);
     if (!bytes) throw new InputError(`"${name}" is not an IP address certctl can encode.`);
-    return tagged(7, false, Buffer.from(bytes, 'binary'));
+    return tagged(7, false, bytes);
   }
   return tagged(2, false, Buffer.from(name, 'ascii'));
+}
+
+/** An IP literal's 4 or 16 bytes (network order); null if it is not one. */
+export function ipBytes(ip: string): Buffer | null {
+  const v = isIP(ip);
+  if (v === 4) return Buffer.from(ip.split('.').map(Number));
+  if (v !== 6) return null;
+  // An embedded IPv4 tail (::ffff:192.0.2.1) becomes two groups, then '::' is expanded.
+  let s = ip;
+  const m = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (m) {
+    const [a, b, c, d] = m[2]!.split('.').map(Number) as [number, number, number, number];
+    s = `${m[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  if (groups.length !== 8) return null;
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  return out;
 }
 
 /** KeyUsage as a DER named BIT STRING: trailing zero bits dropped, unused-bit count set. */

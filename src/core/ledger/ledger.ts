@@ -163,12 +163,18 @@ function createSqlite(file: string, timeout: number): void {
   try {
     const db = new Database(tmp, { timeout });
     try {
-      db.pragma('journal_mode = WAL');
+      // The file is private until the link below, after its fsync: SQLite's own syncs (the journal's,
+      // WAL's and the checkpoint's at close) would only make a file durable that nobody can see yet,
+      // and a crash before the link leaves a temporary file, never a half ledger. So it is built with
+      // no syncs and its journal in memory, then switched to WAL (the mode every open expects).
+      db.pragma('synchronous = OFF');
+      db.pragma('journal_mode = MEMORY');
       db.pragma(`application_id = ${APPLICATION_ID}`);
       db.transaction(() => {
         for (let i = 0; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);
         db.pragma(`user_version = ${MIGRATIONS.length}`);
       }).immediate();
+      db.pragma('journal_mode = WAL');
     } finally {
       db.close();
     }
