@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * The command line bundled with esbuild: dist/cli/<command>.bundle.js for each command (what that
- * command can reach, and nothing else), and dist/certctl.js with every command (help, unknown
- * commands), each with its .map. bin/certctl.js picks one (commandOf, the same rule main.ts uses).
+ * The command line bundled with esbuild: dist/cli/<command>.bundle.cjs for each command (what that
+ * command can reach, and nothing else; CommonJS, with a V8 code cache made at the end), and
+ * dist/certctl.js with every command (help, unknown commands), each with its .map. bin/certctl.js
+ * picks one (commandOf from dist/cli/commands/index.cjs, the same rule main.ts uses).
  * `npm run build` runs tsc first (dist/index.js, the .d.ts files and dist/core/… for the library entry
- * and the tests; dist/cli/commands/index.js for bin/), then this. Why these options, with the numbers:
+ * and the tests), then this. Why these options, with the numbers:
  * docs/architecture.md "How dist/ is built" and BENCHMARKS.md.
  *
  * - No code splitting: certctl reaches most modules through a lazy import(), so esbuild's splitting
@@ -103,8 +104,46 @@ const options = {
   banner: { js: "import{createRequire as __certctlRequire}from'node:module';const require=__certctlRequire(import.meta.url);" },
 };
 const OUT = process.env.CERTCTL_BUNDLE_OUT ?? path.join(ROOT, 'dist');
+// A command's bundle is CommonJS (dist/cli/<command>.bundle.cjs): bin/ then runs it without Node's ES
+// module loader, and through vm.Script with a V8 code cache (below). `import.meta.url` is the file's URL
+// as in the ES module; import() stays import() (bin/ gives the script the main context's loader).
+const commandOptions = {
+  ...options,
+  format: 'cjs',
+  define: { ...options.define, 'import.meta.url': '__certctlUrl' },
+  banner: { js: 'var __certctlUrl=require("node:url").pathToFileURL(__filename).href;' },
+};
 const { COMMANDS } = await import(pathToFileURL(path.join(ROOT, 'dist', 'cli', 'commands', 'index.js')).href);
 await Promise.all([
   esbuild.build({ ...options, outfile: path.join(OUT, 'certctl.js'), plugins: [lazyExternals] }),
-  ...Object.keys(COMMANDS).map((c) => esbuild.build({ ...options, outfile: path.join(OUT, 'cli', `${c}.bundle.js`), plugins: [lazyExternals, onlyCommand(c)] })),
+  ...Object.keys(COMMANDS).map((c) => esbuild.build({ ...commandOptions, outfile: path.join(OUT, 'cli', `${c}.bundle.cjs`), plugins: [lazyExternals, onlyCommand(c)] })),
+  // bin/ (CommonJS) reads commandOf from this copy of tsc's commands/index.js; its import()s stay lazy.
+  esbuild.build({ absWorkingDir: ROOT, entryPoints: ['src/cli/commands/index.ts'], bundle: false, format: 'cjs', platform: 'node', target: 'node20', outfile: path.join(OUT, 'cli', 'commands', 'index.cjs'), logLevel: 'warning' }),
 ]);
+
+// The V8 code cache of each command's bundle (dist/cli/<command>.bundle.cjs.cache): bytecode of the
+// functions a run compiled, so the next run does not parse and compile them again (BENCHMARKS.md "plan
+// on 1,000,000 certificates"). Written by a run of the bundle (scripts/code-cache.cjs) over an empty
+// state dir: plan and status run for real, the others print their help. V8 checks the cache against
+// its own version, flags and the source, and compiles as usual when it does not fit (another Node): a
+// cache can make a run slower by nothing but its read. A cache that cannot be made is left out.
+if (!process.env.CERTCTL_BUNDLE_OUT) {
+  const { execFileSync } = await import('node:child_process');
+  const os = await import('node:os');
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-code-cache-'));
+  const runs = {
+    plan: ['--state-dir', state, '--json', 'plan', '-d', 'www.example.com', '-d', 'example.com', '--key-type', 'dual'],
+    status: ['--state-dir', state, 'status'],
+  };
+  try {
+    for (const c of Object.keys(COMMANDS)) {
+      try {
+        execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'code-cache.cjs'), c, ...(runs[c] ?? [c, '--help'])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+      } catch (err) {
+        console.warn(`scripts/bundle.mjs: no code cache for ${c}: ${String(err.stderr ?? err.message).trim().split('\n')[0]}`);
+      }
+    }
+  } finally {
+    fs.rmSync(state, { recursive: true, force: true });
+  }
+}
