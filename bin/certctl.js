@@ -25,13 +25,18 @@ function compileBundle(file, vm, fs) {
   } catch {
     /* no cache: compiled as usual */
   }
-  // import() in the bundle (ES-only packages, node: built-ins) goes through Node's own loader.
-  return new vm.Script(source, { filename: file, cachedData, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });
+  return new vm.Script(source, { filename: file, cachedData });
 }
 
-/** Run a compiled bundle as a CommonJS module of its own file; its exports. */
+/**
+ * Run a compiled bundle as a CommonJS module of its own file; its exports. The bundle's import()s
+ * (ES-only packages, node: built-ins; never a relative path) call `module.__dyn$`, this file's
+ * import() (scripts/bundle.mjs): a vm.Script's own import() needs --experimental-vm-modules on Node 20,
+ * and its main-context loader is experimental and fails once the code comes from a cache. Resolved
+ * from bin/, a package name finds the node_modules that dist/cli/ would.
+ */
 function runBundle(script, file) {
-  const mod = { exports: {} };
+  const mod = { exports: {}, __dyn$: (specifier) => import(specifier) };
   script.runInThisContext()(mod.exports, require('node:module').createRequire(file), mod, file, path.dirname(file));
   return mod.exports;
 }
@@ -39,11 +44,10 @@ function runBundle(script, file) {
 /** The named command's main(argv). */
 function commandMain(command, sourceMaps) {
   const file = path.join(DIST, 'cli', `${command}.bundle.cjs`);
-  const vm = require('node:vm');
   // Stack traces through the source map (--verbose, CERTCTL_DEBUG) need Node's CommonJS loader, which
-  // reads the map; so does a Node 20 older than 20.19 (no main-context loader for a vm.Script's import()).
-  if (sourceMaps || !vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER) return require(file).main;
-  return runBundle(compileBundle(file, vm, require('node:fs')), file).main;
+  // reads the map.
+  if (sourceMaps) return require(file).main;
+  return runBundle(compileBundle(file, require('node:vm'), require('node:fs')), file).main;
 }
 
 function launch() {

@@ -106,17 +106,32 @@ const options = {
 const OUT = process.env.CERTCTL_BUNDLE_OUT ?? path.join(ROOT, 'dist');
 // A command's bundle is CommonJS (dist/cli/<command>.bundle.cjs): bin/ then runs it without Node's ES
 // module loader, and through vm.Script with a V8 code cache (below). `import.meta.url` is the file's URL
-// as in the ES module; import() stays import() (bin/ gives the script the main context's loader).
+// as in the ES module. A vm.Script cannot import() on Node 20 (without --experimental-vm-modules), so
+// each import( becomes __dyn$( (as long, so the source map's columns hold): bin/ passes its own
+// import() as module.__dyn$; loaded by require() or import() instead, the bundle's own import() serves.
 const commandOptions = {
   ...options,
   format: 'cjs',
   define: { ...options.define, 'import.meta.url': '__certctlUrl' },
-  banner: { js: 'var __certctlUrl=require("node:url").pathToFileURL(__filename).href;' },
+  banner: { js: 'var __certctlUrl=require("node:url").pathToFileURL(__filename).href,__dyn$=module.__dyn$||(s=>import(s));' },
 };
+function routeImports(file) {
+  const text = fs.readFileSync(file, 'utf8');
+  const banner = commandOptions.banner.js;
+  if (!text.startsWith(banner)) throw new Error(`scripts/bundle.mjs: ${file} does not start with its banner`);
+  const body = text.slice(banner.length).replace(/(?<![\w$.])import\((?=")/g, '__dyn$(');
+  const left = /(?<![\w$.])import\(/.exec(body);
+  if (left) throw new Error(`scripts/bundle.mjs: ${file} keeps an import( at ${left.index}: ${body.slice(left.index, left.index + 60)}`);
+  fs.writeFileSync(file, banner + body);
+}
 const { COMMANDS } = await import(pathToFileURL(path.join(ROOT, 'dist', 'cli', 'commands', 'index.js')).href);
 await Promise.all([
   esbuild.build({ ...options, outfile: path.join(OUT, 'certctl.js'), plugins: [lazyExternals] }),
-  ...Object.keys(COMMANDS).map((c) => esbuild.build({ ...commandOptions, outfile: path.join(OUT, 'cli', `${c}.bundle.cjs`), plugins: [lazyExternals, onlyCommand(c)] })),
+  ...Object.keys(COMMANDS).map(async (c) => {
+    const outfile = path.join(OUT, 'cli', `${c}.bundle.cjs`);
+    await esbuild.build({ ...commandOptions, outfile, plugins: [lazyExternals, onlyCommand(c)] });
+    routeImports(outfile);
+  }),
   // bin/ (CommonJS) reads commandOf from this copy of tsc's commands/index.js; its import()s stay lazy.
   esbuild.build({ absWorkingDir: ROOT, entryPoints: ['src/cli/commands/index.ts'], bundle: false, format: 'cjs', platform: 'node', target: 'node20', outfile: path.join(OUT, 'cli', 'commands', 'index.cjs'), logLevel: 'warning' }),
 ]);

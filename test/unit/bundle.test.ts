@@ -103,6 +103,13 @@ describe('the bundled CLI (dist/certctl.js, dist/cli/<command>.bundle.cjs)', () 
       const stable = (out: string) => out.replace(/"\d{4}-\d\d-\d\dT[\d:.]+Z"/g, '"T"');
       expect(stable(cached.stdout)).toBe(stable(plain.stdout));
       expect(JSON.parse(cached.stdout).schema).toBe('certctl.plan/1');
+      // A bundle's import() of a package (yaml, to read the config) works from the cached script too.
+      const config = path.join(state, 'config.yaml');
+      fs.writeFileSync(config, 'certificates:\n  - domains: 5\n');
+      for (const extra of [[], ['--verbose']]) {
+        const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'certctl.js'), ...extra, '--state-dir', state, '--config', config, 'apply'], { encoding: 'utf8' });
+        expect({ extra, code: r.status, stderr: r.stderr.split('\n')[0] }).toEqual({ extra, code: 2, stderr: `error: ${config}:2: certificates[0].domains: expected a list of names` });
+      }
     } finally {
       fs.rmSync(state, { recursive: true, force: true });
     }
