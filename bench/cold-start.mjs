@@ -143,7 +143,7 @@ parsed (src/cli/main.ts): --version went from ~45 ms above Node's own start-up
 to ~12 ms (0.31 of certbot before, 0.21–0.23 after, in the runs here).
 
 Done for issue 19: the command line is bundled (scripts/bundle.mjs): each command
-runs one file, \`dist/cli/<command>.bundle.js\`, instead of resolving ~15–45 ES
+runs one file, \`dist/cli/<command>.bundle.cjs\` (with a V8 code cache), instead of resolving ~15–45 ES
 modules, and commander is inside it (docs/architecture.md "How dist/ is built").
 
 Not done, for \`status\` on large state dirs: \`statusReport\` reads 2 queries per

@@ -1,19 +1,69 @@
 #!/usr/bin/env node
-// Tiny launcher: the CLI is bundled (npm run build; scripts/bundle.mjs, docs/architecture.md
-// "How dist/ is built"): a command line that names a command runs that command's bundle,
-// dist/cli/<command>.bundle.js (only the code it can reach); help and unknown commands run
-// dist/certctl.js (every command). A bare --version is answered here, before any bundle loads
-// (BENCHMARKS.md "cold start"); the output is the same as commander's.
-const args = process.argv.slice(2);
-if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
-  const { createRequire } = await import('node:module');
-  process.stdout.write(createRequire(import.meta.url)('../package.json').version + '\n');
-} else {
+'use strict';
+// Tiny launcher (CommonJS: bin/package.json; no ES module loader at start-up). The CLI is bundled
+// (npm run build; scripts/bundle.mjs, docs/architecture.md "How dist/ is built"): a command line that
+// names a command runs that command's bundle, dist/cli/<command>.bundle.cjs (only the code it can
+// reach), with the V8 code cache the build made for it; help and unknown commands run dist/certctl.js
+// (every command). A bare --version is answered here, before any bundle loads (BENCHMARKS.md "cold
+// start"); the output is the same as commander's.
+const path = require('node:path');
+
+const DIST = path.join(__dirname, '..', 'dist');
+/** The source a command's bundle runs as: the bundle in CommonJS's function wrapper. */
+const WRAP = ['(function (exports, require, module, __filename, __dirname) {', '\n})'];
+
+/**
+ * Compile a command's bundle with its code cache (`<bundle>.cache`, made at build time by
+ * scripts/code-cache.cjs) as vm.Script: the functions the cache holds are not parsed and compiled
+ * again. No cache, or one V8 rejects (another Node, other V8 flags): V8 compiles it as usual.
+ */
+function compileBundle(file, vm, fs) {
+  const source = WRAP[0] + fs.readFileSync(file, 'utf8') + WRAP[1];
+  let cachedData;
+  try {
+    cachedData = fs.readFileSync(file + '.cache');
+  } catch {
+    /* no cache: compiled as usual */
+  }
+  return new vm.Script(source, { filename: file, cachedData });
+}
+
+/**
+ * Run a compiled bundle as a CommonJS module of its own file; its exports. The bundle's import()s
+ * (ES-only packages, node: built-ins; never a relative path) call `module.__dyn$`, this file's
+ * import() (scripts/bundle.mjs): a vm.Script's own import() needs --experimental-vm-modules on Node 20,
+ * and its main-context loader is experimental and fails once the code comes from a cache. Resolved
+ * from bin/, a package name finds the node_modules that dist/cli/ would.
+ */
+function runBundle(script, file) {
+  const mod = { exports: {}, __dyn$: (specifier) => import(specifier) };
+  script.runInThisContext()(mod.exports, require('node:module').createRequire(file), mod, file, path.dirname(file));
+  return mod.exports;
+}
+
+/** The named command's main(argv). */
+function commandMain(command, sourceMaps) {
+  const file = path.join(DIST, 'cli', `${command}.bundle.cjs`);
+  // Stack traces through the source map (--verbose, CERTCTL_DEBUG) need Node's CommonJS loader, which
+  // reads the map.
+  if (sourceMaps) return require(file).main;
+  return runBundle(compileBundle(file, require('node:vm'), require('node:fs')), file).main;
+}
+
+function launch() {
+  const args = process.argv.slice(2);
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    process.stdout.write(require('../package.json').version + '\n');
+    return;
+  }
   // Stack traces name src/ files through the bundle's source map, read only when one may be printed
   // (--verbose prints an internal error's stack) or asked for: loading the map costs start-up.
-  if (process.env.CERTCTL_DEBUG || args.includes('--verbose') || args.includes('-v')) process.setSourceMapsEnabled(true);
-  const { commandOf } = await import('../dist/cli/commands/index.js');
-  const command = commandOf(args);
-  const { main } = await import(command ? `../dist/cli/${command}.bundle.js` : '../dist/certctl.js');
-  await main(process.argv);
+  const sourceMaps = Boolean(process.env.CERTCTL_DEBUG || args.includes('--verbose') || args.includes('-v'));
+  if (sourceMaps) process.setSourceMapsEnabled(true);
+  const command = require('../dist/cli/commands/index.cjs').commandOf(args);
+  if (command) return commandMain(command, sourceMaps)(process.argv);
+  return import('../dist/certctl.js').then(({ main }) => main(process.argv));
 }
+
+if (require.main === module) launch();
+else module.exports = { compileBundle, runBundle, WRAP };

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * The command line bundled with esbuild: dist/cli/<command>.bundle.js for each command (what that
- * command can reach, and nothing else), and dist/certctl.js with every command (help, unknown
- * commands), each with its .map. bin/certctl.js picks one (commandOf, the same rule main.ts uses).
+ * The command line bundled with esbuild: dist/cli/<command>.bundle.cjs for each command (what that
+ * command can reach, and nothing else; CommonJS, with a V8 code cache made at the end), and
+ * dist/certctl.js with every command (help, unknown commands), each with its .map. bin/certctl.js
+ * picks one (commandOf from dist/cli/commands/index.cjs, the same rule main.ts uses).
  * `npm run build` runs tsc first (dist/index.js, the .d.ts files and dist/core/… for the library entry
- * and the tests; dist/cli/commands/index.js for bin/), then this. Why these options, with the numbers:
+ * and the tests), then this. Why these options, with the numbers:
  * docs/architecture.md "How dist/ is built" and BENCHMARKS.md.
  *
  * - No code splitting: certctl reaches most modules through a lazy import(), so esbuild's splitting
@@ -31,8 +32,19 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 /** Bundled into the file instead of required from node_modules. */
 const INLINE = new Set(['commander']);
 
-/** The lazy-externals plugin for a bundle written to directory `outDir` (the vendored acme-client is named relative to it). */
-const lazyExternals = (outDir) => ({
+/**
+ * A command's bundle (CommonJS, code-cached) also carries better-sqlite3's JavaScript (not its addon:
+ * the ledger passes the addon's path, src/core/ledger/ledger.ts nativeBinding): eleven files fewer to
+ * resolve and compile, and their compiled code in the cache; still run only when the ledger module
+ * first runs. (tldts inside too measured no better: its cost is running its tables, not compiling.)
+ */
+const INLINE_IN_COMMANDS = new Set([...INLINE, 'better-sqlite3']);
+
+/**
+ * The lazy-externals plugin for a bundle written to directory `outDir` (the vendored acme-client is
+ * named relative to it), bundling the packages of `inline`.
+ */
+const lazyExternals = (outDir, inline = INLINE) => ({
   name: 'lazy-externals',
   setup(build) {
     build.onResolve({ filter: /vendor\/acme-client\.cjs$/, namespace: 'acme-vendor' }, (a) => ({ path: a.path, external: true }));
@@ -41,7 +53,7 @@ const lazyExternals = (outDir) => ({
       // acme-client is its own bundle, dist/vendor/acme-client.cjs (below), required where src/ imports
       // it: import() of a CommonJS file runs Node's cjs-module-lexer over it (~0.1–0.26 s for its 400 kB).
       if (a.path === 'acme-client') return { path: a.path, namespace: 'acme-vendor' };
-      if (INLINE.has(packageName(a.path))) return undefined; // esbuild resolves and bundles it
+      if (inline.has(packageName(a.path))) return undefined; // esbuild resolves and bundles it
       // import() stays import(): it is lazy already. So does an ES-only package (chalk, the proxy
       // agents): require() of an ES module needs Node 20.19, and engines says >=20.
       if (a.kind === 'dynamic-import' || esOnly(a.path)) return { path: a.path, external: true };
@@ -176,9 +188,62 @@ const acmeVendor = () =>
     outfile: ACME_VENDOR,
     plugins: [rewriteAcme],
   });
+// A command's bundle is CommonJS (dist/cli/<command>.bundle.cjs): bin/ then runs it without Node's ES
+// module loader, and through vm.Script with a V8 code cache (below). `import.meta.url` is the file's URL
+// as in the ES module. A vm.Script cannot import() on Node 20 (without --experimental-vm-modules), so
+// each import( becomes __dyn$( (as long, so the source map's columns hold): bin/ passes its own
+// import() as module.__dyn$; loaded by require() or import() instead, the bundle's own import() serves.
+const commandOptions = {
+  ...options,
+  format: 'cjs',
+  define: { ...options.define, 'import.meta.url': '__certctlUrl' },
+  banner: { js: 'var __certctlUrl=require("node:url").pathToFileURL(__filename).href,__dyn$=module.__dyn$||(s=>import(s));' },
+};
+function routeImports(file) {
+  const text = fs.readFileSync(file, 'utf8');
+  const banner = commandOptions.banner.js;
+  if (!text.startsWith(banner)) throw new Error(`scripts/bundle.mjs: ${file} does not start with its banner`);
+  const body = text.slice(banner.length).replace(/(?<![\w$.])import\((?=")/g, '__dyn$(');
+  const left = /(?<![\w$.])import\(/.exec(body);
+  if (left) throw new Error(`scripts/bundle.mjs: ${file} keeps an import( at ${left.index}: ${body.slice(left.index, left.index + 60)}`);
+  fs.writeFileSync(file, banner + body);
+}
 const { COMMANDS } = await import(pathToFileURL(path.join(ROOT, 'dist', 'cli', 'commands', 'index.js')).href);
 await Promise.all([
   acmeVendor(),
   esbuild.build({ ...options, outfile: path.join(OUT, 'certctl.js'), plugins: [lazyExternals(OUT)] }),
-  ...Object.keys(COMMANDS).map((c) => esbuild.build({ ...options, outfile: path.join(OUT, 'cli', `${c}.bundle.js`), plugins: [lazyExternals(path.join(OUT, 'cli')), onlyCommand(c)] })),
+  ...Object.keys(COMMANDS).map(async (c) => {
+    const outfile = path.join(OUT, 'cli', `${c}.bundle.cjs`);
+    await esbuild.build({ ...commandOptions, outfile, plugins: [lazyExternals(path.join(OUT, 'cli'), INLINE_IN_COMMANDS), onlyCommand(c)] });
+    routeImports(outfile);
+  }),
+  // bin/ (CommonJS) reads commandOf from this copy of tsc's commands/index.js; its import()s stay lazy.
+  esbuild.build({ absWorkingDir: ROOT, entryPoints: ['src/cli/commands/index.ts'], bundle: false, format: 'cjs', platform: 'node', target: 'node20', outfile: path.join(OUT, 'cli', 'commands', 'index.cjs'), logLevel: 'warning' }),
 ]);
+
+// The V8 code cache of each command's bundle (dist/cli/<command>.bundle.cjs.cache): bytecode of the
+// functions a run compiled, so the next run does not parse and compile them again (BENCHMARKS.md "plan
+// on 1,000,000 certificates"). Written by a run of the bundle (scripts/code-cache.cjs) over an empty
+// state dir: plan and status run for real, the others print their help. V8 checks the cache against
+// its own version, flags and the source, and compiles as usual when it does not fit (another Node): a
+// cache can make a run slower by nothing but its read. A cache that cannot be made is left out.
+if (!process.env.CERTCTL_BUNDLE_OUT) {
+  const { execFileSync } = await import('node:child_process');
+  const os = await import('node:os');
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-code-cache-'));
+  const runs = {
+    plan: ['--state-dir', state, '--json', 'plan', '-d', 'www.example.com', '-d', 'example.com', '--key-type', 'dual'],
+    status: ['--state-dir', state, 'status'],
+  };
+  try {
+    for (const c of Object.keys(COMMANDS)) {
+      try {
+        execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'code-cache.cjs'), c, ...(runs[c] ?? [c, '--help'])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+      } catch (err) {
+        console.warn(`scripts/bundle.mjs: no code cache for ${c}: ${String(err.stderr ?? err.message).trim().split('\n')[0]}`);
+      }
+    }
+  } finally {
+    fs.rmSync(state, { recursive: true, force: true });
+  }
+}

@@ -6,7 +6,7 @@
  * version). Nothing else — no file under dist/core/ or dist/cli/, no deep
  * import — is public; it stays free to change.
  *
- * The command line does not load this file (bin/certctl.js → the bundled CLI, dist/cli/*.bundle.js).
+ * The command line does not load this file (bin/certctl.js → the bundled CLI, dist/cli/*.bundle.cjs).
  */
 export { plan, issue, renew } from './api/library.js';
 export type { CallOptions, PlanRequest, PlanResult, PlanCaChoice, CandidateVerdict, IssueRequest, RenewRequest, Decision, IssueOutcome, RenewReport } from './api/library.js';

@@ -1,10 +1,10 @@
 /**
  * The command line ships bundled (scripts/bundle.mjs; docs/architecture.md "How dist/ is built"):
- * dist/cli/<command>.bundle.js per command and dist/certctl.js with all of them. Each must behave as
- * the file-by-file build of the same sources (dist/cli/main.js) does — the same help for every
- * command, the same usage errors and exit codes — load nothing outside itself before its first line
- * runs, keep class names, and map stack traces to src/ when CERTCTL_DEBUG is set; bin/certctl.js must
- * run the named command's bundle.
+ * dist/cli/<command>.bundle.cjs per command (with its V8 code cache) and dist/certctl.js with all of
+ * them. Each must behave as the file-by-file build of the same sources (dist/cli/main.js) does — the
+ * same help for every command, the same usage errors and exit codes — load nothing outside itself
+ * before its first line runs, keep class names, and map stack traces to src/ when CERTCTL_DEBUG is
+ * set; bin/certctl.js must run the named command's bundle, with a code cache V8 accepts.
  * Needs `npm run build` first (npm test does).
  */
 import { describe, it, expect, beforeAll } from 'vitest';
@@ -13,6 +13,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
+import vm from 'node:vm';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BUNDLE = path.join(ROOT, 'dist', 'certctl.js');
@@ -34,14 +36,17 @@ beforeAll(() => {
   commands = [...help.split('Commands:')[1]!.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
 });
 
-const perCommand = (c: string) => path.join(ROOT, 'dist', 'cli', `${c}.bundle.js`);
+const perCommand = (c: string) => path.join(ROOT, 'dist', 'cli', `${c}.bundle.cjs`);
 
-describe('the bundled CLI (dist/certctl.js, dist/cli/<command>.bundle.js)', () => {
+describe('the bundled CLI (dist/certctl.js, dist/cli/<command>.bundle.cjs)', () => {
   it('imports nothing at the top of any bundle but node:module: packages and built-ins load when first used', () => {
-    for (const file of [BUNDLE, ...commands.map(perCommand)]) {
-      const text = fs.readFileSync(file, 'utf8');
-      const statics = [...text.matchAll(/(?:^|[;\n}])import\s*(?:[\w${},\s*]+from\s*)?["']([^"']+)["']/g)].map((m) => m[1]);
-      expect({ file, statics }).toEqual({ file, statics: ['node:module'] });
+    const text = fs.readFileSync(BUNDLE, 'utf8');
+    const statics = [...text.matchAll(/(?:^|[;\n}])import\s*(?:[\w${},\s*]+from\s*)?["']([^"']+)["']/g)].map((m) => m[1]);
+    expect({ file: BUNDLE, statics }).toEqual({ file: BUNDLE, statics: ['node:module'] });
+    // A command's bundle (CommonJS): loading it, which runs its first lines, reads no file but itself.
+    for (const file of commands.map(perCommand)) {
+      const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(file)}); console.log(JSON.stringify(Object.keys(require.cache)))`], { encoding: 'utf8' });
+      expect({ file, loaded: JSON.parse(r.stdout || 'null') }).toEqual({ file, loaded: [file] });
     }
     // better-sqlite3 is required from node_modules (native), never inlined.
     expect(fs.readFileSync(BUNDLE, 'utf8')).toContain('require("better-sqlite3")');
@@ -76,17 +81,52 @@ describe('the bundled CLI (dist/certctl.js, dist/cli/<command>.bundle.js)', () =
     const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-bundle-'));
     try {
       for (const [args, file] of [
-        [['--state-dir', state, 'status'], 'dist/cli/status.bundle.js'],
-        [['certificates', '--state-dir', state], 'dist/cli/status.bundle.js'],
-        [['--state-dir', state, '--json', 'limits'], 'dist/cli/limits.bundle.js'],
+        [['--state-dir', state, 'status'], 'dist/cli/status.bundle.cjs'],
+        [['certificates', '--state-dir', state], 'dist/cli/status.bundle.cjs'],
+        [['--state-dir', state, '--json', 'limits'], 'dist/cli/limits.bundle.cjs'],
+        [['--verbose', '--state-dir', state, 'status'], 'dist/cli/status.bundle.cjs'],
         [['help', 'status'], 'dist/certctl.js'],
         [['--help'], 'dist/certctl.js'],
       ] as const) {
-        // Which bundle a run loaded: the ESM loader's trace of the files it opens (NODE_DEBUG=esm).
-        const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'certctl.js'), ...args], { encoding: 'utf8', env: { ...process.env, NODE_DEBUG: 'esm' } });
-        expect({ args, code: r.status }).toEqual({ args, code: 0 });
-        const loaded = [...r.stderr.matchAll(/dist\/(?:certctl\.js|cli\/[a-z-]+\.bundle\.js)/g)].map((m) => m[0]);
-        expect({ args, loaded: [...new Set(loaded)] }).toEqual({ args, loaded: [file] });
+        // Which bundle a run loaded: the scripts V8 ran, from its coverage output (NODE_V8_COVERAGE).
+        const cov = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-cov-'));
+        try {
+          const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'certctl.js'), ...args], { encoding: 'utf8', env: { ...process.env, NODE_V8_COVERAGE: cov } });
+          expect({ args, code: r.status }).toEqual({ args, code: 0 });
+          const urls = fs.readdirSync(cov).flatMap((f) => (JSON.parse(fs.readFileSync(path.join(cov, f), 'utf8')) as { result: { url: string }[] }).result.map((x) => x.url));
+          const loaded = urls.flatMap((u) => /dist\/(?:certctl\.js|cli\/[a-z-]+\.bundle\.c?js)$/.exec(u) ?? []);
+          expect({ args, loaded: [...new Set(loaded)] }).toEqual({ args, loaded: [file] });
+        } finally {
+          fs.rmSync(cov, { recursive: true, force: true });
+        }
+      }
+    } finally {
+      fs.rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  it('each command\'s bundle has a V8 code cache this Node accepts, and a run through it prints what a run without it does', () => {
+    const { compileBundle } = createRequire(import.meta.url)(path.join(ROOT, 'bin', 'certctl.js')) as { compileBundle(file: string, vm: unknown, fs: unknown): { cachedDataRejected?: boolean } };
+    for (const c of commands) {
+      expect({ c, cache: fs.existsSync(perCommand(c) + '.cache') }).toEqual({ c, cache: true });
+      expect({ c, rejected: compileBundle(perCommand(c), vm, fs).cachedDataRejected }).toEqual({ c, rejected: false });
+    }
+    // --verbose loads the bundle through Node's CommonJS loader (for its source map), without the cache.
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-bundle-'));
+    try {
+      const run = (extra: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'bin', 'certctl.js'), ...extra, '--state-dir', state, '--json', 'plan', '-d', 'www.example.org', '-d', 'example.org', '--key-type', 'dual'], { encoding: 'utf8' });
+      const cached = run([]);
+      const plain = run(['--verbose']);
+      expect(cached.status).toBe(0);
+      const stable = (out: string) => out.replace(/"\d{4}-\d\d-\d\dT[\d:.]+Z"/g, '"T"');
+      expect(stable(cached.stdout)).toBe(stable(plain.stdout));
+      expect(JSON.parse(cached.stdout).schema).toBe('certctl.plan/1');
+      // A bundle's import() of a package (yaml, to read the config) works from the cached script too.
+      const config = path.join(state, 'config.yaml');
+      fs.writeFileSync(config, 'certificates:\n  - domains: 5\n');
+      for (const extra of [[], ['--verbose']]) {
+        const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'certctl.js'), ...extra, '--state-dir', state, '--config', config, 'apply'], { encoding: 'utf8' });
+        expect({ extra, code: r.status, stderr: r.stderr.split('\n')[0] }).toEqual({ extra, code: 2, stderr: `error: ${config}:2: certificates[0].domains: expected a list of names` });
       }
     } finally {
       fs.rmSync(state, { recursive: true, force: true });

@@ -30,8 +30,10 @@ describe('npm pack', () => {
     expect(files).toContain('bin/certctl.js');
     expect(files).toContain('dist/certctl.js');
     expect(files).toContain('dist/certctl.js.map');
-    expect(files).toContain('dist/cli/status.bundle.js');
-    expect(files).toContain('dist/cli/commands/index.js'); // bin/ picks the bundle with its commandOf
+    expect(files).toContain('bin/package.json'); // bin/certctl.js is CommonJS
+    expect(files).toContain('dist/cli/status.bundle.cjs');
+    expect(files).toContain('dist/cli/status.bundle.cjs.cache'); // its V8 code cache
+    expect(files).toContain('dist/cli/commands/index.cjs'); // bin/ picks the bundle with its commandOf
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/index.d.ts');
     expect(files).toContain('README.md');

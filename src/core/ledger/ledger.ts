@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
 import { MIGRATIONS } from './migrations.js';
 import { CertctlError, ExitCode, StateError, InputError, faultError } from '../errors.js';
 import { isPostgresUrl, redactUrl, type LedgerDb } from './db.js';
@@ -156,12 +157,30 @@ function walSize(file: string): number {
  * place: link() fails when the name exists, so two processes creating it at
  * once end with one ledger, and a crash leaves at most the temporary file.
  */
+let addon: string | object | undefined;
+/**
+ * better-sqlite3's native addon (its `nativeBinding` option). Left to itself, better-sqlite3 finds
+ * it through the `bindings` package, which reads a stack trace to find the package and then tries
+ * a dozen paths; inside a command's bundle (scripts/bundle.mjs inlines better-sqlite3's JavaScript)
+ * that stack names the bundle, not the package. So: the addon at build/Release by path, else what
+ * `bindings` finds starting from better-sqlite3's own directory.
+ */
+function nativeBinding(): { nativeBinding?: string } {
+  if (!addon) {
+    const root = path.dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json'));
+    const built = path.join(root, 'build', 'Release', 'better_sqlite3.node');
+    addon = fs.existsSync(built) ? built : (createRequire(path.join(root, 'package.json'))('bindings') as (o: object) => object)({ bindings: 'better_sqlite3.node', module_root: root });
+  }
+  // better-sqlite3 takes the addon object too; its types name the path only.
+  return { nativeBinding: addon as string };
+}
+
 function createSqlite(file: string, timeout: number): void {
   const dir = path.dirname(file);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = path.join(dir, `.${path.basename(file)}.new-${process.pid}-${Date.now()}`);
   try {
-    const db = new Database(tmp, { timeout });
+    const db = new Database(tmp, { timeout, ...nativeBinding() });
     try {
       // The file is private until the link below, after its fsync: SQLite's own syncs (the journal's,
       // WAL's and the checkpoint's at close) would only make a file durable that nobody can see yet,
@@ -814,7 +833,7 @@ export class Ledger {
     let db: Database.Database;
     let copy: string | undefined;
     try {
-      db = new Database(file, { timeout, readonly: !writable, fileMustExist: true });
+      db = new Database(file, { timeout, readonly: !writable, fileMustExist: true, ...nativeBinding() });
     } catch (err) {
       throw new StateError(`Cannot open the ledger ${file}: ${(err as Error).message}.`, 'Check the path and its permissions (--state-dir / CERTCTL_HOME, --ledger).', file);
     }
@@ -832,7 +851,7 @@ export class Ledger {
           if ((err as { code?: string }).code !== 'SQLITE_CANTOPEN') throw err;
           db.close();
           copy = readOnlyCopy(file);
-          db = new Database(path.join(copy, 'ledger.sqlite'), { timeout, readonly: true, fileMustExist: true });
+          db = new Database(path.join(copy, 'ledger.sqlite'), { timeout, readonly: true, fileMustExist: true, ...nativeBinding() });
         }
       }
       db.pragma('foreign_keys = ON');
