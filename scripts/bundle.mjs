@@ -103,12 +103,10 @@ function onlyCommand(only) {
   };
 }
 
-const options = {
+/** What every bundle here is built with. */
+const common = {
   absWorkingDir: ROOT,
-  entryPoints: ['src/cli/main.ts'],
   bundle: true,
-  splitting: false,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
   minifyWhitespace: true,
@@ -119,6 +117,12 @@ const options = {
   sourcemap: true,
   sourcesContent: false,
   logLevel: 'warning',
+};
+const options = {
+  ...common,
+  entryPoints: ['src/cli/main.ts'],
+  splitting: false,
+  format: 'esm',
   define: { CERTCTL_VERSION: JSON.stringify(pkg.version) },
   // The `require` the stand-ins above call (an ES module has none of its own).
   banner: { js: "import{createRequire as __certctlRequire}from'node:module';const require=__certctlRequire(import.meta.url);" },
@@ -171,18 +175,9 @@ const ACME_BANNER = [
 ].join('\n');
 const acmeVendor = () =>
   esbuild.build({
-    absWorkingDir: ROOT,
+    ...common,
     entryPoints: [path.join(ROOT, 'node_modules', 'acme-client', 'src', 'index.js')],
-    bundle: true,
     format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    minifyWhitespace: true,
-    minifySyntax: true,
-    keepNames: true,
-    sourcemap: true,
-    sourcesContent: false,
-    logLevel: 'warning',
     external: ACME_LAZY,
     banner: { js: ACME_BANNER },
     outfile: ACME_VENDOR,
