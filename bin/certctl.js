@@ -18,14 +18,33 @@ const WRAP = ['(function (exports, require, module, __filename, __dirname) {', '
  * again. No cache, or one V8 rejects (another Node, other V8 flags): V8 compiles it as usual.
  */
 function compileBundle(file, vm, fs) {
-  const source = WRAP[0] + fs.readFileSync(file, 'utf8') + WRAP[1];
+  const text = fs.readFileSync(file);
+  const source = WRAP[0] + text.toString('utf8') + WRAP[1];
   let cachedData;
   try {
-    cachedData = fs.readFileSync(file + '.cache');
+    cachedData = cacheFor(text, fs.readFileSync(file + '.cache'));
   } catch {
     /* no cache: compiled as usual */
   }
   return new vm.Script(source, { filename: file, cachedData });
+}
+
+/** Bytes of the digest in front of a cache file's V8 data. */
+const DIGEST_BYTES = 20;
+/** SHA-1 of the bundle's bytes and the V8 data: what a cache file starts with (scripts/code-cache.cjs). */
+function cacheDigest(bundle, data) {
+  return require('node:crypto').createHash('sha1').update(bundle).update(data).digest();
+}
+/**
+ * The V8 data of a cache file, or undefined unless its digest matches this bundle and this data. V8
+ * checks only the source's length (and its own version and flags) and trusts the data: a damaged byte
+ * crashed the process (V8 "unreachable code", SIGSEGV), and a same-length edit of the bundle ran the
+ * old code. A cache that does not match is not used: the bundle is compiled as usual.
+ */
+function cacheFor(bundle, file) {
+  if (file.length <= DIGEST_BYTES) return undefined;
+  const data = file.subarray(DIGEST_BYTES);
+  return cacheDigest(bundle, data).equals(file.subarray(0, DIGEST_BYTES)) ? data : undefined;
 }
 
 /**
@@ -66,4 +85,4 @@ function launch() {
 }
 
 if (require.main === module) launch();
-else module.exports = { compileBundle, runBundle, WRAP };
+else module.exports = { compileBundle, runBundle, cacheDigest, WRAP };

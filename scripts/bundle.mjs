@@ -226,14 +226,21 @@ if (!process.env.CERTCTL_BUNDLE_OUT) {
   const { execFileSync } = await import('node:child_process');
   const os = await import('node:os');
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-code-cache-'));
+  // The training runs touch nothing of the machine's: their own state dir, SQLite ledger and empty
+  // config, and an environment without the builder's (a CERTCTL_LEDGER exported in the shell that runs
+  // `npm ci` would otherwise be opened — and a fleet's PostgreSQL ledger migrated — by the build).
+  const config = path.join(state, 'config.json');
+  fs.writeFileSync(config, '{}\n');
+  const own = ['--state-dir', state, '--ledger', path.join(state, 'ledger.sqlite'), '--config', config];
   const runs = {
-    plan: ['--state-dir', state, '--json', 'plan', '-d', 'www.example.com', '-d', 'example.com', '--key-type', 'dual'],
-    status: ['--state-dir', state, 'status'],
+    plan: [...own, '--json', 'plan', '-d', 'www.example.com', '-d', 'example.com', '--key-type', 'dual'],
+    status: [...own, 'status'],
   };
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: state, NO_COLOR: '1', CERTCTL_HOME: state, XDG_CONFIG_HOME: state, XDG_STATE_HOME: state };
   try {
     for (const c of Object.keys(COMMANDS)) {
       try {
-        execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'code-cache.cjs'), c, ...(runs[c] ?? [c, '--help'])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+        execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'code-cache.cjs'), c, ...(runs[c] ?? [c, '--help'])], { stdio: ['ignore', 'ignore', 'pipe'], env });
       } catch (err) {
         console.warn(`scripts/bundle.mjs: no code cache for ${c}: ${String(err.stderr ?? err.message).trim().split('\n')[0]}`);
       }

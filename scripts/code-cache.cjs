@@ -10,7 +10,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
-const { compileBundle, runBundle } = require('../bin/certctl.js');
+const { compileBundle, runBundle, cacheDigest } = require('../bin/certctl.js');
 
 const [command, ...argv] = process.argv.slice(2);
 const file = path.join(__dirname, '..', 'dist', 'cli', `${command}.bundle.cjs`);
@@ -18,7 +18,9 @@ fs.rmSync(file + '.cache', { force: true });
 const script = compileBundle(file, vm, fs);
 process.on('exit', () => {
   const tmp = `${file}.cache.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
+  // The digest first (bin/certctl.js cacheFor): a cache is used only for the bundle it was made from, undamaged.
+  const data = script.createCachedData();
+  fs.writeFileSync(tmp, Buffer.concat([cacheDigest(fs.readFileSync(file), data), data]), { mode: 0o644 });
   fs.renameSync(tmp, file + '.cache');
   process.exitCode = 0; // the run only trained the cache: its verdict is not the build's
 });
