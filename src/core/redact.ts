@@ -21,20 +21,19 @@ export function registerSecret(value: string | undefined | null): void {
 }
 
 /**
- * The environment for a program certctl starts (hooks, notification commands): its own, without the
- * secrets certctl was given through it — the PostgreSQL password (`PGPASSWORD`, a ledger URL's
- * user:password@) and any variable whose value holds a secret this process registered (a webhook
- * token or SMTP password read from `tokenEnv`/`passwordEnv`, the EAB HMAC key). A hook needs none
- * of them to do its job; a hook that logs its environment would otherwise put them in a log.
+ * The environment for a program certctl starts (hooks, notification commands, DNS hook providers): its
+ * own, without the secrets of certctl's own configuration it was given through it — the PostgreSQL
+ * password (`PGPASSWORD`, `PGSSLPASSWORD`), a `CERTCTL_LEDGER` that carries a password
+ * (user:password@ or ?password=) and the EAB HMAC key (`CERTCTL_EAB_HMAC_KEY`). A hook needs none of
+ * them; a hook that logs its environment would put them in a log. Everything else stays — a
+ * proxy's URL with its credentials, a DNS API token — as a hook may need it to do its job.
  */
 export function childEnv(extra: Record<string, string> = {}, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
-    if (v === undefined || k === 'PGPASSWORD') continue;
-    if (/^[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:[^\s@/]+@/i.test(v)) continue;
-    let secret = false;
-    for (const s of secrets) if (v.includes(s)) secret = true;
-    if (!secret) out[k] = v;
+    if (v === undefined || k === 'PGPASSWORD' || k === 'PGSSLPASSWORD' || k === 'CERTCTL_EAB_HMAC_KEY') continue;
+    if (k === 'CERTCTL_LEDGER' && /^[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:[^\s@/]+@|[?&](ssl)?password=/i.test(v)) continue;
+    out[k] = v;
   }
   return { ...out, ...extra };
 }
@@ -56,6 +55,8 @@ const PATTERNS: [RegExp, string, string][] = [
   [/(\.well-known\/acme-challenge\/)(?!\[redacted\])[^\s"'<>()[\]{},;\\]+/g, `$1${REDACTED}`, '.well-known/acme-challenge/'],
   // The password of a URL's user:password@ (a proxy's, a ledger's): any length, so a short one too.
   [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@"'<>]*:)(?!\[redacted\]@)[^\s@/"'<>]+@/gi, `$1${REDACTED}@`, '@'],
+  // A connection URL's ?password=… / &sslpassword=… (libpq's URI parameters).
+  [/([?&](?:ssl)?password=)(?!\[redacted\])[^&#\s"'<>]+/gi, `$1${REDACTED}`, 'password='],
   // A PEM private key block (RSA/EC/PKCS#8/encrypted), whole.
   [/-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g, `[private key ${REDACTED}]`, 'PRIVATE KEY-----'],
 ];

@@ -62,8 +62,10 @@ export function redactUrl(s: string): string {
   try {
     const u = new URL(s);
     if (u.password) u.password = '***';
+    // libpq's URI parameters that carry a secret: ?password=… and ?sslpassword=… (the client key's passphrase).
+    for (const k of [...u.searchParams.keys()]) if (/^(ssl)?password$/i.test(k)) u.searchParams.set(k, '***');
     return u.toString();
   } catch {
-    return s.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+    return s.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@').replace(/([?&](?:ssl)?password=)[^&#\s]*/gi, '$1***');
   }
 }
