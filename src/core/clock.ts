@@ -98,7 +98,7 @@ export function local(at: number): string {
 export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
   if (!value) return undefined;
   const v = value.trim();
-  if (/^\d+$/.test(v)) return now + Number(v) * 1000;
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : t;
+  // A value no Date can hold (e.g. 99999999999999999999 seconds) is as good as none: not a time.
+  const t = /^\d+$/.test(v) ? now + Number(v) * 1000 : Date.parse(v);
+  return Number.isNaN(t) || Math.abs(t) > 8.64e15 ? undefined : t;
 }

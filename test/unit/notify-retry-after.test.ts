@@ -66,4 +66,14 @@ describe('webhook Retry-After', () => {
       await rx.stop();
     }
   }, 30_000);
+
+  it('a Retry-After no date can hold (99999999999999999999 s) counts as none: backoff, and the answer is reported as it was', async () => {
+    const rx = await receiver([[503, '99999999999999999999'], [200, undefined]]);
+    try {
+      const r = await deliver({ type: 'webhook', id: 'hook', url: rx.url, format: 'json', retries: 1, timeoutMs: 5000 }, e, 1, 'h');
+      expect(r).toMatchObject({ ok: true, attempts: 2 });
+    } finally {
+      await rx.stop();
+    }
+  }, 30_000);
 });

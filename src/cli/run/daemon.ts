@@ -96,18 +96,23 @@ export async function runDaemon(ctx: Context, o: DaemonOptions): Promise<number>
       wakeUp = null;
     }
   };
+  let toldUnreachable = false;
   try {
     while (!stopping) {
       const now = ctx.now();
       let wake: Wake;
       try {
         wake = nextWake(scheduleFacts(ledger, now), schedule, now);
+        toldUnreachable = false;
       } catch (err) {
         // The shared ledger is down: the daemon waits for it (nothing to plan without it; the files in
         // live/ are served as they are), and resumes its schedule once it answers (docs/fleet.md).
         if (!(err instanceof LedgerUnreachableError)) throw err;
         log('waiting', `${err.message} Trying again in ${UNREACHABLE_RETRY_MS / 1000} s.`, { error: err.message, retryAt: new Date(now + UNREACHABLE_RETRY_MS).toISOString() }, true);
-        await tellLedgerUnreachable(ctx, err); // once per notify period from this host (docs/notify.md)
+        // Told once per outage (and once per notify period from this host, docs/notify.md): not at every
+        // retry, which with every target down too would send again and wait out their time-outs each 30 s.
+        if (!toldUnreachable) await tellLedgerUnreachable(ctx, err);
+        toldUnreachable = true;
         await sleepUntil(now + UNREACHABLE_RETRY_MS);
         continue;
       }

@@ -1885,7 +1885,12 @@ export class Ledger {
     // before it; older versions' files (70 % of a fleet ledger's yearly growth, docs/scale.md) go. Each
     // host's archive/ keeps every version it wrote, as certbot's does; the certificates, orders and
     // their journal stay (the planner's counts, status, revoke).
-    this.db.prepare('DELETE FROM version_files WHERE lineage = ? AND version < ?').run(lineage, version - KEPT_VERSION_FILES + 1);
+    // Never below the version live/ is at now (current_version): a version number can skip (archive
+    // files left by a store that failed), and until the switch to this one is done the current
+    // version is what a host that is behind deploys.
+    const current = this.db.prepare('SELECT current_version FROM lineages WHERE name = ?').pluck().get(lineage) as number | null | undefined;
+    const keepFrom = Math.min(version - KEPT_VERSION_FILES + 1, typeof current === 'number' ? current : version);
+    this.db.prepare('DELETE FROM version_files WHERE lineage = ? AND version < ?').run(lineage, keepFrom);
   }
 
   /** The files of a stored version, keys opened with the fleet key (empty when the ledger holds none). */
