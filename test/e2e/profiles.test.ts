@@ -15,7 +15,7 @@ import { runCli, tempDir } from '../helpers/cli.js';
 let pebble: Pebble;
 let proxy: AcmeTestProxy;
 beforeAll(async () => {
-  pebble = await startPebble();
+  pebble = await startPebble({ nonceReject: 0 }); // exact request counts below: no random badNonce resend (testkit/acme-proxy.ts)
   proxy = await startAcmeTestProxy({ upstream: pebble.directoryUrl, caBundle: pebble.caBundle, ari: false });
   proxy.setProfiles({ classic: 'The same profile you know', tlsserver: '45-day certificates', shortlived: '6-day certificates' });
 });
