@@ -55,8 +55,9 @@ const PATTERNS: [RegExp, string, string][] = [
   [/(\.well-known\/acme-challenge\/)(?!\[redacted\])[^\s"'<>()[\]{},;\\]+/g, `$1${REDACTED}`, '.well-known/acme-challenge/'],
   // The password of a URL's user:password@ (a proxy's, a ledger's): any length, so a short one too.
   [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@"'<>]*:)(?!\[redacted\]@)[^\s@/"'<>]+@/gi, `$1${REDACTED}@`, '@'],
-  // A connection URL's ?password=… / &sslpassword=… (libpq's URI parameters).
-  [/([?&](?:ssl)?password=)(?!\[redacted\])[^&#\s"'<>]+/gi, `$1${REDACTED}`, 'password='],
+  // A connection URL's ?password=… / &sslpassword=… (libpq's URI parameters), in any case: the piece
+  // looked for is the "=" (a case-sensitive "password=" would let ?PASSWORD=… through unsearched).
+  [/([?&](?:ssl)?password=)(?!\[redacted\])[^&#\s"'<>]+/gi, `$1${REDACTED}`, '='],
   // A PEM private key block (RSA/EC/PKCS#8/encrypted), whole.
   [/-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g, `[private key ${REDACTED}]`, 'PRIVATE KEY-----'],
 ];

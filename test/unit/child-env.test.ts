@@ -24,6 +24,7 @@ describe('childEnv', () => {
     expect(redactUrl('postgres://certctl@db:5432/fleet?password=SuperSecret123&sslmode=require')).toBe('postgres://certctl@db:5432/fleet?password=***&sslmode=require');
     expect(redactUrl('postgres://certctl@db/fleet?sslpassword=abc')).toBe('postgres://certctl@db/fleet?sslpassword=***');
     expect(redact('The ledger postgres://certctl@db/fleet?password=SuperSecret123 cannot be reached')).toBe('The ledger postgres://certctl@db/fleet?password=[redacted] cannot be reached');
+    expect(redact('postgres://certctl@db/fleet?sslmode=require&PASSWORD=SuperSecret123')).toBe('postgres://certctl@db/fleet?sslmode=require&PASSWORD=[redacted]');
   });
 
   it('a deploy hook run with PGPASSWORD and the EAB key in the environment sees neither', async () => {
