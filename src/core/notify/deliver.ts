@@ -22,6 +22,11 @@ import { notifyDocument, notifyEnv, notifyText, notifyTitle } from './message.js
 const MAX_SECRET_BYTES = 64 * 1024;
 /** First pause between webhook attempts; doubled after each. */
 export const RETRY_BASE_MS = 1000;
+
+/** What a webhook's pauses between its `retries` attempts add up to (1 s + 2 s + 4 s …): one delivery's budget for waiting. */
+export function retryPausesMs(retries: number): number {
+  return RETRY_BASE_MS * (2 ** retries - 1);
+}
 /** Most of a webhook's answer kept for the result. */
 const ANSWER_LIMIT = 300;
 
@@ -176,13 +181,15 @@ async function webhook(t: WebhookTarget, e: NotifyEvent, id: number | null, host
   // notification's claim allows for (index.ts claimMs). A receiver's Retry-After (429, 503) is
   // honoured: the next attempt waits at least that long, if it fits in what is left of the budget;
   // if it does not, this run stops asking and the next run sends it (the row stays pending).
-  let budget = RETRY_BASE_MS * (2 ** t.retries - 1);
+  let budget = retryPausesMs(t.retries);
   let wait = 0;
   for (; attempt <= t.retries; attempt++) {
     if (attempt > 0) {
       await new Promise((r) => setTimeout(r, wait));
       budget -= wait;
     }
+    // The pause before the next attempt: the backoff's, within what is left of the budget (raised below to a Retry-After that fits).
+    wait = Math.min(RETRY_BASE_MS * 2 ** attempt, budget);
     try {
       const a = await post(url, body, headers, t.timeoutMs, ca);
       if (a.status >= 200 && a.status < 300) return { target: t.id, type: 'webhook', ok: true, detail: `${where} answered ${a.status}`, attempts: attempt + 1 };
@@ -192,7 +199,6 @@ async function webhook(t: WebhookTarget, e: NotifyEvent, id: number | null, host
       if (a.status < 500 && a.status !== 429) return { target: t.id, type: 'webhook', ok: false, detail: redact(last), attempts: attempt + 1 };
       const now = Date.now();
       const until = parseRetryAfter(a.retryAfter, now);
-      wait = RETRY_BASE_MS * 2 ** attempt;
       if (until !== undefined && until > now) {
         const asked = until - now;
         if (attempt === t.retries || asked > budget) {
@@ -201,14 +207,11 @@ async function webhook(t: WebhookTarget, e: NotifyEvent, id: number | null, host
         }
         wait = Math.max(wait, asked);
       }
-      wait = Math.min(wait, budget);
-      continue;
     } catch (err) {
       const { proxyFailureOf, proxyError } = await import('../net/proxy.js');
       const viaProxy = proxyFailureOf(err);
       const code = (err as NodeJS.ErrnoException).code;
       last = viaProxy ? proxyError(viaProxy, where).message : `${where}: ${code ?? (err as Error).message}`;
-      wait = Math.min(RETRY_BASE_MS * 2 ** attempt, budget);
     }
   }
   return { target: t.id, type: 'webhook', ok: false, detail: redact(last), attempts: attempt };

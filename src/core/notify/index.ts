@@ -9,7 +9,7 @@
 import os from 'node:os';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Sink } from '../env.js';
-import { deliver, RETRY_BASE_MS } from './deliver.js';
+import { deliver, retryPausesMs } from './deliver.js';
 import { eventFromDocument, notifyDocument } from './message.js';
 import { event, type DeliveryResult, type NotifyEvent, type NotifySettings, type NotifyTarget } from './types.js';
 
@@ -40,7 +40,7 @@ function claimMs(targets: readonly NotifyTarget[]): number {
   let ms = 60_000;
   for (const t of targets) {
     const attempts = t.type === 'webhook' ? t.retries + 1 : 1;
-    ms += attempts * t.timeoutMs + (t.type === 'webhook' ? RETRY_BASE_MS * (2 ** t.retries - 1) : 0);
+    ms += attempts * t.timeoutMs + (t.type === 'webhook' ? retryPausesMs(t.retries) : 0);
   }
   return ms;
 }
