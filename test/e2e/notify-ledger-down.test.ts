@@ -46,14 +46,23 @@ const HOUR = 3_600_000;
 const T0 = Date.parse('2027-03-01T10:00:00Z');
 const at = (ms: number) => new Date(T0 + ms).toISOString();
 
+/**
+ * A state dir whose config has `notify`, and a certctl run on it with a PostgreSQL ledger nobody
+ * answers, as host `host`, at T0 + `ms` on the test clock.
+ */
+async function downHost(notify: Record<string, unknown>, host: string) {
+  const state = tempDir();
+  const cfg = path.join(state, 'config.yaml');
+  fs.writeFileSync(cfg, JSON.stringify({ notify }));
+  const ledger = `postgres://certctl@127.0.0.1:${await closedPort()}/certctl`;
+  const run = (command: string[], ms = 0) => runCli(['--state-dir', state, '--config', cfg, '--ledger', ledger, '--host', host, ...command], { CERTCTL_TEST_NOW: at(ms) });
+  return { state, ledger, run, renew: (ms = 0) => run(['renew', '--no-random-sleep'], ms) };
+}
+
 describe('notify: the shared ledger unreachable', () => {
   it('renew exits 10 and tells the webhook once per period (from memory, remembered in the state dir); a later period tells it again', async () => {
     const rx = await receiver();
-    const state = tempDir();
-    const cfg = path.join(state, 'config.yaml');
-    fs.writeFileSync(cfg, JSON.stringify({ notify: { period: '6h', targets: [{ type: 'webhook', name: 'ops', url: rx.url, retries: 0 }] } }));
-    const ledger = `postgres://certctl@127.0.0.1:${await closedPort()}/certctl`;
-    const renew = (ms: number) => runCli(['--state-dir', state, '--config', cfg, '--ledger', ledger, '--host', 'web1', 'renew', '--no-random-sleep'], { CERTCTL_TEST_NOW: at(ms) });
+    const { state, renew } = await downHost({ period: '6h', targets: [{ type: 'webhook', name: 'ops', url: rx.url, retries: 0 }] }, 'web1');
 
     const first = await renew(0);
     expect(first.code, first.stderr).toBe(10);
@@ -81,13 +90,9 @@ describe('notify: the shared ledger unreachable', () => {
   }, 60_000);
 
   it('a receiver that is down too: exit 10 all the same, a line about it, nothing remembered — the next run sends it', async () => {
-    const state = tempDir();
-    const cfg = path.join(state, 'config.yaml');
     const hookPort = await closedPort();
-    fs.writeFileSync(cfg, JSON.stringify({ notify: { targets: [{ type: 'webhook', url: `http://127.0.0.1:${hookPort}/hook`, retries: 0 }] } }));
-    const ledger = `postgres://certctl@127.0.0.1:${await closedPort()}/certctl`;
-    const args = ['--state-dir', state, '--config', cfg, '--ledger', ledger, '--host', 'web2', 'renew', '--no-random-sleep'];
-    const r = await runCli(args, { CERTCTL_TEST_NOW: at(0) });
+    const { state, ledger, renew } = await downHost({ targets: [{ type: 'webhook', url: `http://127.0.0.1:${hookPort}/hook`, retries: 0 }] }, 'web2');
+    const r = await renew();
     expect(r.code).toBe(10);
     expect(r.stdout + r.stderr).toContain(`notify: ledger-unreachable for web2 could not be sent to webhook-1 (http://127.0.0.1:${hookPort}: ECONNREFUSED); the next run tries again.`);
     expect(fs.existsSync(path.join(state, 'notify-unrecorded.json'))).toBe(false);
@@ -101,12 +106,9 @@ describe('notify: the shared ledger unreachable', () => {
 
   it('a damaged notify-unrecorded.json is read as nothing sent (one message more, never one fewer)', async () => {
     const rx = await receiver();
-    const state = tempDir();
-    const cfg = path.join(state, 'config.yaml');
-    fs.writeFileSync(cfg, JSON.stringify({ notify: { targets: [{ type: 'webhook', url: rx.url, retries: 0 }] } }));
+    const { state, renew } = await downHost({ targets: [{ type: 'webhook', url: rx.url, retries: 0 }] }, 'web3');
     fs.writeFileSync(path.join(state, 'notify-unrecorded.json'), '{"ledger-unreachable web3": "yesterday", ');
-    const ledger = `postgres://certctl@127.0.0.1:${await closedPort()}/certctl`;
-    const r = await runCli(['--state-dir', state, '--config', cfg, '--ledger', ledger, '--host', 'web3', 'renew', '--no-random-sleep'], { CERTCTL_TEST_NOW: at(0) });
+    const r = await renew();
     expect(r.code).toBe(10);
     expect(rx.got).toHaveLength(1);
     expect(Object.keys(JSON.parse(fs.readFileSync(path.join(state, 'notify-unrecorded.json'), 'utf8')))).toEqual(['ledger-unreachable web3']);
@@ -114,11 +116,8 @@ describe('notify: the shared ledger unreachable', () => {
 
   it('certctl daemon started while the ledger is down: exit 10, and the webhook is told', async () => {
     const rx = await receiver();
-    const state = tempDir();
-    const cfg = path.join(state, 'config.yaml');
-    fs.writeFileSync(cfg, JSON.stringify({ notify: { targets: [{ type: 'webhook', url: rx.url, retries: 0 }] } }));
-    const ledger = `postgres://certctl@127.0.0.1:${await closedPort()}/certctl`;
-    const r = await runCli(['--state-dir', state, '--config', cfg, '--ledger', ledger, '--host', 'web4', 'daemon', '--schedule', '* * * * *']);
+    const { run } = await downHost({ targets: [{ type: 'webhook', url: rx.url, retries: 0 }] }, 'web4');
+    const r = await run(['daemon', '--schedule', '* * * * *']);
     expect(r.code).toBe(10);
     expect(rx.got.map((g) => [g.body.event, g.body.subject])).toEqual([['ledger-unreachable', 'web4']]);
   }, 60_000);
