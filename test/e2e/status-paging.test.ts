@@ -42,12 +42,21 @@ function tsFiles(d: string): string[] {
 async function buildBefore(): Promise<string> {
   const dir = path.join(os.tmpdir(), `certctl-before-${BEFORE.slice(0, 12)}`);
   const bin = path.join(dir, 'bin', 'certctl.js');
-  if (fs.existsSync(path.join(dir, '.built'))) return bin;
+  const modules = path.join(dir, 'node_modules');
+  if (fs.existsSync(path.join(dir, '.built'))) {
+    // The build is kept in the shared temp dir, but its node_modules is this checkout's: a build left by
+    // another clone (since removed) would run against a link to nothing and exit 1.
+    if (fs.readlinkSync(modules) !== path.join(ROOT, 'node_modules')) {
+      fs.rmSync(modules, { force: true });
+      fs.symlinkSync(path.join(ROOT, 'node_modules'), modules);
+    }
+    return bin;
+  }
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const tar = execFileSync('git', ['-C', ROOT, 'archive', '--format=tar', BEFORE, 'src', 'bin', 'scripts', 'tsconfig.json', 'package.json'], { maxBuffer: 256 * 1024 * 1024 });
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), modules);
   // dist/ (bin/ reads dist/cli/commands/index.js; the bundles are made from src/ by BEFORE's own
   // scripts/bundle.mjs) transpiled by esbuild, not tsc: BEFORE was type-checked when it was
   // committed, and tsc's check cost CI ~16 s of CPU (67 s wall on the loaded machine) against 3 s.
