@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { childEnv, registerSecret, redact } from '../redact.js';
 import { parseRetryAfter, utc } from '../clock.js';
 import { isLoopbackHost, type CommandTarget, type DeliveryResult, type EmailTarget, type NotifyEvent, type NotifyTarget, type SecretSource, type WebhookTarget } from './types.js';
@@ -284,9 +284,10 @@ function command(t: CommandTarget, e: NotifyEvent, id: number | null, host: stri
     const keep = (d: Buffer) => {
       out = (out + d.toString('utf8')).slice(-OUTPUT_LIMIT);
     };
+    let child: ChildProcess | undefined;
     const killGroup = () => {
       try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        if (child?.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
       } catch {
         // already gone
       }
@@ -298,18 +299,11 @@ function command(t: CommandTarget, e: NotifyEvent, id: number | null, host: stri
       process.off('exit', killGroup);
       for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
       killGroup();
-      child.stdout?.destroy();
-      child.stderr?.destroy();
+      child?.stdout?.destroy();
+      child?.stderr?.destroy();
       resolve({ target: t.id, type: 'command', attempts: 1, ...r });
     };
     const said = () => printable(out.trim().split('\n').slice(-3).join(' | '), 300);
-    const child = spawn(file!, args, { env: childEnv(notifyEnv(e, id, host)), stdio: ['ignore', 'pipe', 'pipe'], detached: true, shell: false });
-    const timer = setTimeout(() => {
-      killed = true;
-      killGroup();
-      // A child that left the group (setsid) may still hold the pipes: do not wait for them.
-      setImmediate(() => finish({ ok: false, detail: redact(`${file} killed after ${Math.round(t.timeoutMs / 1000)} s${said() ? `: ${said()}` : ''}`) }));
-    }, t.timeoutMs);
     // Its own group does not get the terminal's Ctrl-C or a service manager's SIGTERM: if certctl is
     // stopped or ends first, the group ends with it. With no other handler of that signal (notify
     // test), the signal is raised again once ours is removed: certctl ends as it would have.
@@ -320,20 +314,30 @@ function command(t: CommandTarget, e: NotifyEvent, id: number | null, host: stri
         process.kill(process.pid, sig);
       }
     };
+    // The handlers are in place before the command starts: a signal that came between its start and
+    // them would end certctl by default and leave the command's group running (seen under load).
     for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
     process.once('exit', killGroup);
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    child.on('error', (err) => finish({ ok: false, detail: redact(`${file} could not run (${(err as NodeJS.ErrnoException).code ?? err.message})`) }));
+    const proc = spawn(file!, args, { env: childEnv(notifyEnv(e, id, host)), stdio: ['ignore', 'pipe', 'pipe'], detached: true, shell: false });
+    child = proc;
+    const timer = setTimeout(() => {
+      killed = true;
+      killGroup();
+      // A child that left the group (setsid) may still hold the pipes: do not wait for them.
+      setImmediate(() => finish({ ok: false, detail: redact(`${file} killed after ${Math.round(t.timeoutMs / 1000)} s${said() ? `: ${said()}` : ''}`) }));
+    }, t.timeoutMs);
+    proc.stdout.on('data', keep);
+    proc.stderr.on('data', keep);
+    proc.on('error', (err) => finish({ ok: false, detail: redact(`${file} could not run (${(err as NodeJS.ErrnoException).code ?? err.message})`) }));
     let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-    child.on('exit', (code, signal) => {
+    proc.on('exit', (code, signal) => {
       if (killed) return;
       exit = { code, signal };
       // What it left running in its group dies now, so the pipes close and 'close' has all it wrote
       // (one that left the group and holds them is cut at the time-out).
       killGroup();
     });
-    child.on('close', () => {
+    proc.on('close', () => {
       if (killed || !exit) return;
       if (exit.code === 0) return finish({ ok: true, detail: `${file} exited 0` });
       const why = exit.code !== null ? `exited ${exit.code}` : `was killed by ${exit.signal}`;
