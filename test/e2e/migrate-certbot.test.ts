@@ -27,6 +27,8 @@ const STRACE = '/usr/bin/strace';
 let pebble: Pebble;
 let nginx: Nginx;
 let cb: string; // certbot's --config-dir
+/** cb as beforeAll left it: the crash and hostile tests copy this, so a failure of the first test (which migrates cb and reverts it at its end) does not fail them too. */
+let pristine: string;
 let hookLog: string;
 let cron: string;
 const certbot = (args: string[], acme = true) => runCertbot(pebble, cb, args, acme);
@@ -56,6 +58,8 @@ beforeAll(async () => {
   // Debian's cron job for certbot (named by migrate, never changed).
   cron = path.join(path.dirname(cb), 'cron.d-certbot');
   write(cron, "SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin\n\n0 */12 * * * root test -x /usr/bin/certbot -a \\! -d /run/systemd/system && perl -e 'sleep int(rand(43200))' && certbot -q renew\n", 0o644);
+  pristine = path.join(tempDir('certctl-migpristine-'), 'conf');
+  fs.cpSync(cb, pristine, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
 }, 240_000);
 afterAll(async () => {
   await nginx?.stop();
@@ -155,13 +159,19 @@ describe('certctl migrate certbot', () => {
     const newA = serialOf(path.join(cb, 'live', A, 'cert.pem'));
     expect(newA).not.toBe(oldA);
     expect(norm(newA)).toBe(norm(serialOf(path.join(state, 'archive', A, 'cert2.pem'))));
-    let served = '';
-    for (let i = 0; i < 100 && served !== newA; i++) {
-      served = nginx.servedSerial(A); // nginx -s reload returns before the new workers answer
-      if (served !== newA) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(served).toBe(newA);
-    expect(nginx.servedSerial(B)).toBe(serialOf(path.join(cb, 'live', B, 'cert.pem')));
+    // nginx -s reload returns before the new workers answer, and B's reload (renewed after A, or
+    // before) may still be under way when A's new serial is served: each is waited for.
+    const servedEventually = async (name: string, serial: string) => {
+      let served = '';
+      for (let i = 0; i < 100 && served !== serial; i++) {
+        served = nginx.servedSerial(name);
+        if (served !== serial) await new Promise((r) => setTimeout(r, 100));
+      }
+      return served;
+    };
+    expect(await servedEventually(A, newA)).toBe(newA);
+    const newB = serialOf(path.join(cb, 'live', B, 'cert.pem'));
+    expect(await servedEventually(B, newB)).toBe(newB);
     const log = fs.readFileSync(hookLog, 'utf8').trim().split('\n');
     expect(log[0]).toBe('pre');
     expect(log[log.length - 1]).toBe('post');
@@ -190,7 +200,7 @@ describe('certctl migrate certbot', () => {
   it('SIGKILL at each rename and symlink of a migration: every certbot link still resolves to a pair; renew waits; revert restores byte for byte; migrate finishes', async () => {
     const copy = () => {
       const d = path.join(tempDir('certctl-migcrash-'), 'conf');
-      fs.cpSync(cb, d, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+      fs.cpSync(pristine, d, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
       return d;
     };
     const migrateArgs = (state: string, dir: string, extra: string[] = []) => ['--state-dir', state, 'migrate', 'certbot', dir, '--yes', '--ca-bundle', pebble.caBundle, '--certbot-cron', cron, ...extra];
@@ -243,7 +253,7 @@ describe('certctl migrate certbot', () => {
 
   it('hostile lineages — an odd name, a planted link, a regular file in live/ — are refused with one sentence and left untouched; the others migrate', async () => {
     const dir = path.join(tempDir('certctl-mighostile-'), 'conf');
-    fs.cpSync(cb, dir, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    fs.cpSync(pristine, dir, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
     const clone = (to: string) => {
       fs.cpSync(path.join(dir, 'archive', B), path.join(dir, 'archive', to), { recursive: true, preserveTimestamps: true });
       fs.mkdirSync(path.join(dir, 'live', to));
@@ -277,7 +287,7 @@ describe('certctl migrate certbot', () => {
     expect(doc.renewers).toContainEqual(expect.objectContaining({ kind: 'cron', advice: expect.stringMatching(/^certbot still renews the lineages it keeps, so leave it on/) }));
     // A planted link for certbot's live/ directory of a lineage.
     const dir2 = path.join(tempDir('certctl-mighostile2-'), 'conf');
-    fs.cpSync(cb, dir2, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    fs.cpSync(pristine, dir2, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
     fs.renameSync(path.join(dir2, 'live', B), path.join(dir2, 'elsewhere'));
     fs.symlinkSync(path.join(dir2, 'elsewhere'), path.join(dir2, 'live', B));
     const before2 = hashTree(dir2);
