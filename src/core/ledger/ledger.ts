@@ -1696,8 +1696,15 @@ export class Ledger {
           ${names ? 'AND name IN (SELECT value FROM json_each(@names))' : ''}
         ORDER BY name`;
       for (const r of this.db.prepare(suspectLineages).raw().iterate(params) as IterableIterator<unknown[]>) checkLineage(r);
-      const suspectCerts = `SELECT c.id, c.names_json ${certsOf} ${names ? 'AND' : 'WHERE'} NOT (typeof(c.names_json) = 'text' AND json_valid(c.names_json) AND json_type(c.names_json) = 'array'
+      const damaged = `NOT (typeof(c.names_json) = 'text' AND json_valid(c.names_json) AND json_type(c.names_json) = 'array'
           AND NOT EXISTS (SELECT 1 FROM json_each(c.names_json) WHERE type <> 'text'))`;
+      // Every lineage: the certificates are checked in table order and only the suspect ones are
+      // looked up as current (90 ms on 100,000 lineages, against 240 ms walking the lineages and
+      // looking up each one's current certificates); a few named lineages: through the index.
+      const suspectCerts = names
+        ? `SELECT c.id, c.names_json ${certsOf} AND ${damaged}`
+        : `WITH s AS MATERIALIZED (SELECT c.id, c.names_json, c.lineage, c.version FROM certificates c WHERE ${damaged})
+           SELECT s.id, s.names_json FROM s JOIN lineages l ON s.lineage = l.name AND s.version = l.current_version`;
       for (const r of this.db.prepare(suspectCerts).raw().iterate(params) as IterableIterator<unknown[]>) ledgerNames(r[1], new LazyRow('certificate', r[0]));
       return;
     }
