@@ -81,7 +81,10 @@ export function isoTime(ms: number): string {
 
 /** 2026-01-24 04:12:00 UTC */
 export function utc(at: number): string {
-  return isoTime(at).replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
+  const iso = isoTime(at);
+  // YYYY-MM-DDTHH:MM:SS.mmmZ (years 0–9999, every moment a certificate has): cut, not searched.
+  if (iso.length === 24) return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+  return iso.replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
 }
 
 /** The same moment in the machine's local time zone, e.g. "2026-01-24 05:12 CET". */

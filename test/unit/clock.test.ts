@@ -33,5 +33,10 @@ describe('isoTime', () => {
 
   it('utc() still reads as before', () => {
     expect(utc(Date.UTC(2026, 0, 24, 4, 12))).toBe('2026-01-24 04:12:00 UTC');
+    // The cut of isoTime's text is the old search-and-replace for every moment, extended years too.
+    const before = (at: number) => new Date(at).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
+    const moments = [0, -1, 8.64e15, -8.64e15, Date.UTC(9999, 11, 31, 23, 59, 59, 999), Date.UTC(10000, 0, 1), Date.UTC(-1, 0, 1)];
+    for (let i = 0; i < 2000; i++) moments.push(Math.floor((Math.random() * 2 - 1) * 8.64e15), Date.UTC(1970, 0, 1) + Math.floor(Math.random() * 5e12));
+    for (const at of moments) expect(utc(at)).toBe(before(at));
   });
 });

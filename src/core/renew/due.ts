@@ -87,8 +87,7 @@ export function renewalDue(f: DueFacts, now: number): DueVerdict {
   if (f.revokedAt) return { due: true, rule: 'revoked', reason: `its certificate was revoked on ${new Date(f.revokedAt).toISOString()}`, dueAt: f.revokedAt, nextAt: null };
   if (f.forceRenewal) return { due: true, rule: 'forced', reason: '--force-renewal', dueAt: null, nextAt: null };
   const days = f.renewDays;
-  const lifeDays = Number(((cert.not_after - cert.not_before) / DAY).toFixed(2));
-  const ignored = days !== undefined && !renewDaysFits(cert, days) ? ` (renewDays ${days} ignored: not shorter than this certificate's ${lifeDays}-day lifetime)` : '';
+  const ignored = days !== undefined && !renewDaysFits(cert, days) ? ` (renewDays ${days} ignored: not shorter than this certificate's ${Number(((cert.not_after - cert.not_before) / DAY).toFixed(2))}-day lifetime)` : '';
   if (days !== undefined && !ignored) {
     const at = dueAt(cert, days);
     const due = isDue(cert, now, days);
