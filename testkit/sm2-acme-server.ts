@@ -79,6 +79,8 @@ export interface Sm2AcmeServer {
     accounts: number;
     orders: number;
     finalize: number;
+    /** POST-as-GET reads of an order (a client polling it). This server issues during finalize and answers it valid, so a client needs none. */
+    orderReads: number;
     validations: number;
     issued: { role: IssuedRole; serial: string; names: string[]; enveloped: boolean }[];
     envelopesServed: number;
@@ -296,7 +298,7 @@ export async function startSm2AcmeServer(opts: Sm2AcmeServerOptions): Promise<Sm
   const authzs = new Map<string, Authz>();
   const certs = new Map<string, string>();
   const envelopes = new Map<string, Buffer>();
-  const stats: Sm2AcmeServer['stats'] = { accounts: 0, orders: 0, finalize: 0, validations: 0, issued: [], envelopesServed: 0 };
+  const stats: Sm2AcmeServer['stats'] = { accounts: 0, orders: 0, finalize: 0, orderReads: 0, validations: 0, issued: [], envelopesServed: 0 };
   let seq = 0;
   const id = () => `${++seq}${crypto.randomBytes(6).toString('hex')}`;
   const newNonce = () => {
@@ -594,6 +596,7 @@ export async function startSm2AcmeServer(opts: Sm2AcmeServerOptions): Promise<Sm
     }
     if ((m = /^\/order\/([^/]+)$/.exec(p))) {
       const o = owned(orders.get(m[1]!), account, 'order');
+      stats.orderReads++;
       await issueWaitingEnc();
       return send(200, orderJson(o), o.status === 'processing' ? { 'retry-after': '1' } : {});
     }
