@@ -36,7 +36,7 @@ if (befores.length === 0) {
 const DATA = path.resolve(values('data')[0] ?? os.tmpdir());
 const RUNS = Number(values('runs')[0]) || 7;
 const builds = [...befores.map((d) => ({ name: path.basename(d), bin: path.join(d, 'bin', 'certctl.js') })), { name: 'new', bin: path.join(ROOT, 'bin', 'certctl.js') }];
-const preload = `--import ${path.join(ROOT, 'test', 'helpers', 'fake-clock.mjs')}`;
+const preload = `--require ${path.join(ROOT, 'test', 'helpers', 'fake-clock.cjs')}`;
 
 /** CPU time (ms) of this process's waited-for children so far. */
 function childCpuMs() {

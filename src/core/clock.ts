@@ -1,7 +1,7 @@
 /**
  * The one source of "now". Decisions take `now` as a parameter; only the
  * command layer reads the clock, through this function. (Tests move it from
- * the outside: test/helpers/fake-clock.mjs, preloaded into the processes
+ * the outside: test/helpers/fake-clock.cjs, preloaded into the processes
  * they start; certctl itself has no clock override.)
  */
 export function now(): number {

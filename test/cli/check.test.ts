@@ -80,7 +80,7 @@ describe('certctl check', () => {
     expect(r.stdout).toContain('Ready: all 8 checks passed for 2 names.');
     const stored = rows(state);
     expect(stored).toHaveLength(8);
-    // certctl's clock starts at NOW in that process and runs on (test/helpers/fake-clock.mjs): within the run's few seconds.
+    // certctl's clock starts at NOW in that process and runs on (test/helpers/fake-clock.cjs): within the run's few seconds.
     expect(stored.every((x) => x.ok === 1 && x.at >= Date.parse(NOW) && x.at < Date.parse(NOW) + 30_000)).toBe(true);
     expect(stored.map((x) => `${x.name} ${x.check_name}`)).toContain('ready.test http01');
     expect(fs.readdirSync(webroot)).toEqual([]);

@@ -1,6 +1,6 @@
 /**
  * The test-side clock (certctl ships no clock hook). Preloaded into every Node
- * process the tests start (vitest.config.ts puts `--import` of this file in
+ * process the tests start (vitest.config.ts puts `--require` of this file in
  * NODE_OPTIONS); a no-op unless CERTCTL_TEST_NOW is set in that process's
  * environment. Then Date.now() starts at that moment (an ISO-8601 time or epoch
  * milliseconds) and runs on from there (time-outs and lock waits still pass), so
