@@ -44,6 +44,8 @@ export interface StatusOptions {
   names?: readonly string[];
   /** Lineages per page (tests use small pages). */
   pageSize?: number;
+  /** SQLite: read the rows in a worker thread (true), on this one (false); unset, from READ_AHEAD_LINEAGES lineages with no `names`. */
+  readAhead?: boolean;
 }
 
 /**
@@ -56,6 +58,7 @@ export class StatusScan {
   private readonly store: LineageStore;
   private readonly pageSize: number;
   private readonly names: readonly string[] | undefined;
+  private readonly readAhead: boolean | undefined;
   /** Which lineages have a live/ or archive/ directory on this host (one readdir each, not a failed one per lineage). */
   private readonly liveDirs: Set<string>;
   private readonly archiveDirs: Set<string>;
@@ -69,10 +72,28 @@ export class StatusScan {
     this.store = new LineageStore(paths);
     this.pageSize = Math.max(1, o.pageSize ?? STATUS_PAGE);
     this.names = o.names;
+    this.readAhead = o.readAhead;
     this.liveDirs = entries(paths.live);
     this.archiveDirs = entries(paths.archive);
+    // The report's rows are asked for first: on a large SQLite ledger a reader thread steps through
+    // them while the check below runs here.
+    this.read = ledger.statusRead({ names: this.names, pageSize: this.pageSize, hosts: ledger.backend === 'postgres', readAhead: this.readAhead });
     // Output is written while pages are read: a damaged row must stop it before the first line.
-    ledger.checkLineageRows(o.names);
+    try {
+      ledger.checkLineageRows(o.names);
+    } catch (err) {
+      this.read.close();
+      throw err;
+    }
+  }
+
+  /** The report's rows, started by the constructor; the first pages() reads them, a later one asks again. */
+  private read: { pages: Generator<StatusPageEntry[]>; close(): void } | undefined;
+
+  /** Stop reading (a reader thread the report was not read from, e.g. `status --quiet`). pages() still works after it. */
+  close(): void {
+    this.read?.close();
+    this.read = undefined;
   }
 
   /**
@@ -100,8 +121,12 @@ export class StatusScan {
     const open = new Map<string, number>();
     for (const x of this.ledger.openOrders()) if (x.lineage !== null) open.set(x.lineage, (open.get(x.lineage) ?? 0) + 1);
     const hosts = this.ledger.backend === 'postgres';
-    for (const page of this.ledger.statusPages({ names: this.names, pageSize: this.pageSize, hosts })) {
-      yield page.map((e) => this.entry(e, open.get(e.lineage.name) ?? 0, active, o.liveProblems !== false));
+    const read = this.read ?? this.ledger.statusRead({ names: this.names, pageSize: this.pageSize, hosts, readAhead: this.readAhead });
+    this.read = undefined;
+    try {
+      for (const page of read.pages) yield page.map((e) => this.entry(e, open.get(e.lineage.name) ?? 0, active, o.liveProblems !== false));
+    } finally {
+      read.close();
     }
   }
 

@@ -272,6 +272,27 @@ describe('pages', () => {
     }
   });
 
+  it('read ahead in a worker thread or on this one: the same report, page for page', () => {
+    const state = backends.find((x) => x.name === 'sqlite')!.state;
+    const ledger = Ledger.open(path.join(state, 'ledger.sqlite'));
+    try {
+      const paths = statePaths(state);
+      const here = [...new StatusScan(ledger, paths, NOW, { pageSize: 300, readAhead: false }).pages()];
+      const thread = [...new StatusScan(ledger, paths, NOW, { pageSize: 300, readAhead: true }).pages()];
+      expect(here.flat()).toHaveLength(COUNT);
+      expect(thread).toEqual(here);
+      // A reader stopped after one page (| head), and one never read: each ends without waiting for the thread.
+      const scan = new StatusScan(ledger, paths, NOW, { pageSize: 300, readAhead: true });
+      for (const page of scan.pages()) {
+        expect(page).toEqual(here[0]);
+        break;
+      }
+      new StatusScan(ledger, paths, NOW, { readAhead: true }).close();
+    } finally {
+      ledger.close();
+    }
+  });
+
   it('a damaged lineage row ends status and metrics before any output, as before', async () => {
     const src = backends.find((x) => x.name === 'sqlite')!.state;
     const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-status-damaged-'));

@@ -2,6 +2,8 @@
 import { write } from '../output.js';
 import { existsSync, readdirSync } from 'node:fs';
 import type { Context } from '../context.js';
+import type { StatusScan } from '../../core/status.js';
+import type { Ledger } from '../../core/ledger/ledger.js';
 
 /** `status --nginx NAME`: the snippet on stdout (JSON: certctl.snippet/1), warnings for live files not there yet. */
 async function printNginx(ctx: Context, name: string): Promise<number> {
@@ -63,6 +65,15 @@ export async function runStatus(ctx: Context, opts: StatusOpts): Promise<number 
   // Read a page at a time in the report's order and written as it comes: memory does not grow
   // with the ledger, output starts at once.
   const scan = new StatusScan(ledger, ctx.paths, ctx.now(), { names: only });
+  try {
+    await writeStatus(ctx, scan, ledger, only);
+  } finally {
+    scan.close();
+  }
+}
+
+/** The report of an open scan, text or JSON, with the warnings before it. */
+async function writeStatus(ctx: Context, scan: StatusScan, ledger: Ledger, only: string[] | undefined): Promise<void> {
   if (only) await unknownNames(only, ledger.lineagesAmong(only));
   const { unknownDiskLineages } = await import('../../core/import/state.js');
   const unknown = unknownDiskLineages(ledger, ctx.paths);

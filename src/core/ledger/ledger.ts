@@ -18,6 +18,7 @@ import { MIGRATIONS } from './migrations.js';
 import { CertctlError, ExitCode, StateError, InputError, faultError } from '../errors.js';
 import { isPostgresUrl, redactUrl, type LedgerDb } from './db.js';
 import { PostgresDb } from './postgres.js';
+import { ReadAhead } from './sqlite-reader.js';
 import { redact } from '../redact.js';
 
 export type DB = LedgerDb;
@@ -30,6 +31,9 @@ export interface LedgerOpenOptions {
    */
   busyTimeoutMs?: number;
 }
+
+/** From this many lineages, status reads its one sorted statement through a worker thread on SQLite (sqlite-reader.ts): below, the thread's start costs more than it saves. */
+export const READ_AHEAD_LINEAGES = 5000;
 
 /** SQLite's busy timeout when the command has no --lock-wait. */
 export const DEFAULT_BUSY_TIMEOUT_MS = 15_000;
@@ -608,6 +612,11 @@ const STATUS_FROM = `FROM lineages l
   LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version
   LEFT JOIN renewal_info r ON r.cert_id = c.id`;
 
+/** The rows of a stream of chunks, one at a time. */
+function* flatChunks(chunks: Generator<unknown[][]>): Generator<unknown[]> {
+  for (const c of chunks) yield* c;
+}
+
 /** Rows of STATUS_COLUMNS into StatusPageEntry (a lineage's rows may come in any order; certificates end up by id). */
 function statusRowReader(): (r: unknown[], into: Map<string, StatusPageEntry>) => void {
   const strings = new Map<string, string>();
@@ -758,6 +767,9 @@ export class Ledger {
   readonly file: string;
   readonly backend: 'sqlite' | 'postgres';
 
+  /** SQLite: the file this connection reads (a private copy for a read-only directory) and its busy timeout, for a reader thread (sqlite-reader.ts). */
+  private sqliteSource: { file: string; busyMs: number } | undefined;
+
   private constructor(db: DB, file: string, backend: 'sqlite' | 'postgres') {
     this.db = db;
     this.file = file;
@@ -863,6 +875,7 @@ export class Ledger {
     const ledger = new Ledger(db as unknown as LedgerDb, file, 'sqlite');
     ledger.readOnly = !writable;
     ledger.tempCopy = copy;
+    ledger.sqliteSource = { file: copy ? path.join(copy, 'ledger.sqlite') : file, busyMs: timeout };
     try {
       ledger.migrate();
       ledger.checkSchema();
@@ -1729,13 +1742,42 @@ export class Ledger {
    * server-side cursor (LedgerDb.cursor), 2,000 rows per FETCH, where looking pages of names up
    * cost a scan of the lineages per page.
    */
-  *statusPages(o: { names?: readonly string[]; pageSize: number; hosts?: boolean }): Generator<StatusPageEntry[]> {
+  *statusPages(o: { names?: readonly string[]; pageSize: number; hosts?: boolean; readAhead?: boolean }): Generator<StatusPageEntry[]> {
+    const read = this.statusRead(o);
+    try {
+      yield* read.pages;
+    } finally {
+      read.close();
+    }
+  }
+
+  /**
+   * statusPages, started now: on a large SQLite ledger the reader thread begins stepping through
+   * the statement at once, so the caller's own reads (StatusScan's damaged-row check) overlap it.
+   * `close()` ends it, whether or not `pages` was read.
+   */
+  statusRead(o: { names?: readonly string[]; pageSize: number; hosts?: boolean; readAhead?: boolean }): { pages: Generator<StatusPageEntry[]>; close(): void } {
     const only = o.names ? 'WHERE l.name IN (SELECT value FROM json_each(@names))' : '';
     const sql = `WITH o AS (SELECT l.name AS name, min(c.not_after) AS soon FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version ${only} GROUP BY l.name)
          SELECT ${STATUS_COLUMNS} ${STATUS_FROM.replace('FROM lineages l', 'FROM o JOIN lineages l ON l.name = o.name')}
          ORDER BY o.soon IS NOT NULL, o.soon, l.name, c.id`;
     const params = o.names ? { names: JSON.stringify(o.names) } : {};
-    const rows = this.stream(sql, params);
+    // A large ledger on SQLite is read ahead in a worker thread (~half of status' CPU is SQLite's;
+    // BENCHMARKS.md "status at scale"); a small one or a few named lineages are not worth a thread.
+    // `readAhead` true / false: always / never (the same rows either way).
+    const useThread = this.backend === 'sqlite' && this.sqliteSource !== undefined && (o.readAhead ?? (!o.names && this.lineageCount() >= READ_AHEAD_LINEAGES));
+    const ahead = useThread ? this.readAhead(sql, params, 2000) : undefined;
+    const rows = ahead ? flatChunks(ahead.chunks()) : this.stream(sql, params);
+    return {
+      pages: this.pagesOf(rows, o),
+      close: () => {
+        ahead?.close();
+        rows.return(undefined);
+      },
+    };
+  }
+
+  private *pagesOf(rows: Generator<unknown[]>, o: { pageSize: number; hosts?: boolean }): Generator<StatusPageEntry[]> {
     const read = statusRowReader();
     let page = new Map<string, StatusPageEntry>();
     let last: string | undefined;
@@ -1773,6 +1815,13 @@ export class Ledger {
     }
   }
 
+  /** A worker thread stepping through one SELECT on this SQLite ledger, ahead of the caller (sqlite-reader.ts). */
+  private readAhead(sql: string, params: Record<string, unknown>, size: number): ReadAhead {
+    const addon = nativeBinding().nativeBinding;
+    const sqlitePath = createRequire(import.meta.url).resolve('better-sqlite3');
+    return new ReadAhead({ ...this.sqliteSource!, sqlitePath, addon: typeof addon === 'string' ? addon : undefined, sql, params, size });
+  }
+
   /** Rows of one SELECT as arrays, read as they are consumed: LedgerDb.cursor on PostgreSQL, the statement's own iterator on SQLite. */
   private *stream(sql: string, params: Record<string, unknown>, size = 2000): Generator<unknown[]> {
     const db = this.db;
@@ -1780,6 +1829,7 @@ export class Ledger {
       for (const chunk of db.cursor(sql, [params], size)) yield* chunk;
       return;
     }
+
     yield* db.prepare(sql).raw().iterate(params) as IterableIterator<unknown[]>;
   }
 
