@@ -285,6 +285,7 @@ function command(t: CommandTarget, e: NotifyEvent, id: number | null, host: stri
       out = (out + d.toString('utf8')).slice(-OUTPUT_LIMIT);
     };
     let child: ChildProcess | undefined;
+    let timer: NodeJS.Timeout | undefined;
     const killGroup = () => {
       try {
         if (child?.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
@@ -318,16 +319,25 @@ function command(t: CommandTarget, e: NotifyEvent, id: number | null, host: stri
     // them would end certctl by default and leave the command's group running (seen under load).
     for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
     process.once('exit', killGroup);
-    const proc = spawn(file!, args, { env: childEnv(notifyEnv(e, id, host)), stdio: ['ignore', 'pipe', 'pipe'], detached: true, shell: false });
+    let proc: ChildProcess;
+    try {
+      proc = spawn(file!, args, { env: childEnv(notifyEnv(e, id, host)), stdio: ['ignore', 'pipe', 'pipe'], detached: true, shell: false });
+    } catch (err) {
+      // Node throws some refusals at once instead of emitting 'error' (a NUL byte in an argument or
+      // the environment, E2BIG): the handlers above must go with it, or the ones left over swallow
+      // the next Ctrl-C (each sees another listener and does not raise the signal again).
+      finish({ ok: false, detail: redact(`${file} could not run (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`) });
+      return;
+    }
     child = proc;
-    const timer = setTimeout(() => {
+    timer = setTimeout(() => {
       killed = true;
       killGroup();
       // A child that left the group (setsid) may still hold the pipes: do not wait for them.
       setImmediate(() => finish({ ok: false, detail: redact(`${file} killed after ${Math.round(t.timeoutMs / 1000)} s${said() ? `: ${said()}` : ''}`) }));
     }, t.timeoutMs);
-    proc.stdout.on('data', keep);
-    proc.stderr.on('data', keep);
+    proc.stdout!.on('data', keep);
+    proc.stderr!.on('data', keep);
     proc.on('error', (err) => finish({ ok: false, detail: redact(`${file} could not run (${(err as NodeJS.ErrnoException).code ?? err.message})`) }));
     let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
     proc.on('exit', (code, signal) => {
