@@ -90,7 +90,11 @@ export class StatusScan {
   /** The report's rows, started by the constructor; the first pages() reads them, a later one asks again. */
   private read: { pages: Generator<StatusPageEntry[]>; close(): void } | undefined;
 
-  /** Stop reading (a reader thread the report was not read from, e.g. `status --quiet`). pages() still works after it. */
+  /**
+   * Stop reading (a reader thread the report was not read from, e.g. `status --quiet`). pages() still works after it.
+   * A library caller that neither reads pages() to the end nor calls this keeps the thread and its
+   * read snapshot (which holds back SQLite's checkpoints) until the process ends.
+   */
   close(): void {
     this.read?.close();
     this.read = undefined;

@@ -19,7 +19,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 
 /** Chunks the worker may post before the calling thread has taken them. */
 const DEPTH = 2;
-/** How long the calling thread waits for one chunk before it gives up (a lost worker). */
+/** How long the calling thread waits for one chunk before it gives up (a lost worker), at the least. */
 const CHUNK_LIMIT_MS = 10 * 60_000;
 
 const WORKER_SOURCE = `
@@ -84,10 +84,14 @@ export class ReadAhead {
   private readonly worker: Worker;
   private taken = 0;
   private closed = false;
+  /** A chunk waited for longer than SQLite's own busy timeout (--lock-wait) plus a minute: the worker is lost. */
+  private readonly limitMs: number;
 
   constructor(o: { file: string; sqlitePath: string; addon: string | undefined; sql: string; params: Record<string, unknown>; size: number; busyMs: number }) {
     const shared = new SharedArrayBuffer(12);
     this.s = new Int32Array(shared);
+    // A statement waiting for a lock must end in SQLITE_BUSY (exit 9) from the worker, not here first.
+    this.limitMs = Math.max(CHUNK_LIMIT_MS, o.busyMs + 60_000);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(WORKER_SOURCE, {
@@ -105,11 +109,11 @@ export class ReadAhead {
     try {
       for (;;) {
         if (this.closed) return;
-        const deadline = Date.now() + CHUNK_LIMIT_MS;
+        const deadline = Date.now() + this.limitMs;
         let got = receiveMessageOnPort(this.port);
         while (!got) {
           const left = deadline - Date.now();
-          if (left <= 0) throw new SqliteReaderError(`No rows from the ledger's reader thread within ${CHUNK_LIMIT_MS / 60_000} minutes.`, undefined);
+          if (left <= 0) throw new SqliteReaderError(`No rows from the ledger's reader thread within ${Math.round(this.limitMs / 60_000)} minutes.`, undefined);
           Atomics.wait(s, 0, this.taken, Math.min(left, 1000));
           got = receiveMessageOnPort(this.port);
         }
