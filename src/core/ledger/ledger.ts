@@ -1831,7 +1831,6 @@ export class Ledger {
       for (const chunk of db.cursor(sql, [params], size)) yield* chunk;
       return;
     }
-
     yield* db.prepare(sql).raw().iterate(params) as IterableIterator<unknown[]>;
   }
 
