@@ -45,7 +45,8 @@ describe('the bundled CLI (dist/certctl.js, dist/cli/<command>.bundle.cjs)', () 
     expect({ file: BUNDLE, statics }).toEqual({ file: BUNDLE, statics: ['node:module'] });
     // A command's bundle (CommonJS): loading it, which runs its first lines, reads no file but itself.
     for (const file of commands.map(perCommand)) {
-      const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(file)}); console.log(JSON.stringify(Object.keys(require.cache)))`], { encoding: 'utf8' });
+      // Without the tests' own preload (vitest.config.ts' --require of the test clock), which require.cache would list too.
+      const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(file)}); console.log(JSON.stringify(Object.keys(require.cache)))`], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
       expect({ file, loaded: JSON.parse(r.stdout || 'null') }).toEqual({ file, loaded: [file] });
     }
     // better-sqlite3 is required from node_modules (native), never inlined.
