@@ -171,10 +171,9 @@ describe.each([
     expect(srv.stats.orders).toBe(3);
     expect(srv.stats.finalize).toBe(3);
     // Each finalize was answered valid with the certificate's URL (issued before answering): no
-    // order was polled. With a CA-made encryption key, that order is processing
-    // until the signing key is known, and is polled.
+    // order was polled. (With a CA-made encryption key, that order may still be processing at its
+    // finalize, depending on which part came first: polled or not, so not counted.)
     if (!envelopedKey) expect(srv.stats.orderReads).toBe(0);
-    else expect(srv.stats.orderReads).toBeGreaterThanOrEqual(1);
     expect(srv.stats.issued.map((i) => i.role).sort()).toEqual(['main', 'sm2-enc', 'sm2-sign']);
     expect(srv.stats.issued.find((i) => i.role === 'sm2-enc')!.enveloped).toBe(envelopedKey);
     expect(srv.stats.envelopesServed).toBe(envelopedKey ? 1 : 0);
