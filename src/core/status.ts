@@ -77,7 +77,7 @@ export class StatusScan {
     this.archiveDirs = entries(paths.archive);
     // The report's rows are asked for first: on a large SQLite ledger a reader thread steps through
     // them while the check below runs here.
-    this.read = ledger.statusRead({ names: this.names, pageSize: this.pageSize, hosts: ledger.backend === 'postgres', readAhead: this.readAhead });
+    this.read = this.startRead();
     // Output is written while pages are read: a damaged row must stop it before the first line.
     try {
       ledger.checkLineageRows(o.names);
@@ -89,6 +89,11 @@ export class StatusScan {
 
   /** The report's rows, started by the constructor; the first pages() reads them, a later one asks again. */
   private read: { pages: Generator<StatusPageEntry[]>; close(): void } | undefined;
+
+  /** The report's rows from the ledger (fleet hosts on a shared ledger only). */
+  private startRead(): { pages: Generator<StatusPageEntry[]>; close(): void } {
+    return this.ledger.statusRead({ names: this.names, pageSize: this.pageSize, hosts: this.ledger.backend === 'postgres', readAhead: this.readAhead });
+  }
 
   /**
    * Stop reading (a reader thread the report was not read from, e.g. `status --quiet`). pages() still works after it.
@@ -124,8 +129,7 @@ export class StatusScan {
     // Open orders are few (interrupted ones): one query for all, as renew reads them.
     const open = new Map<string, number>();
     for (const x of this.ledger.openOrders()) if (x.lineage !== null) open.set(x.lineage, (open.get(x.lineage) ?? 0) + 1);
-    const hosts = this.ledger.backend === 'postgres';
-    const read = this.read ?? this.ledger.statusRead({ names: this.names, pageSize: this.pageSize, hosts, readAhead: this.readAhead });
+    const read = this.read ?? this.startRead();
     this.read = undefined;
     try {
       for (const page of read.pages) yield page.map((e) => this.entry(e, open.get(e.lineage.name) ?? 0, active, o.liveProblems !== false));

@@ -227,15 +227,11 @@ export class OrderDriver {
         answered = await finalize();
       }
       sent.step = '';
-      if (answered?.status) this.journal(row.id, { status: answered.status }, `finalize answered ${answered.status}`);
       // A CA that issues before it answers (RFC 8555 §7.4 allows it) says valid and where the
       // certificate is: nothing to poll. Otherwise (processing, or an answer without the URL) the order is polled.
-      if (answered?.status === 'valid' && typeof answered.certificate === 'string' && answered.certificate) {
-        order = { ...answered, url: this.o.ledger.order(row.id)!.order_url! };
-        this.journal(row.id, { certificate_url: order.certificate ?? undefined });
-      } else {
-        order = await this.pollOrder(row, ['valid']);
-      }
+      const issued = answered?.status === 'valid' && typeof answered.certificate === 'string' && answered.certificate ? answered.certificate : undefined;
+      if (answered?.status) this.journal(row.id, { status: answered.status, certificate_url: issued }, `finalize answered ${answered.status}`);
+      order = issued ? { ...answered, url: this.o.ledger.order(row.id)!.order_url! } : await this.pollOrder(row, ['valid']);
     } else {
       // processing or valid: the CSR went out before (this run or an earlier one); its key must still be there.
       keyPem = await this.keyFor(this.o.ledger.order(row.id)!, true);
@@ -477,10 +473,10 @@ export class OrderDriver {
           }
         }),
       );
-      const answered = new Set(todo.filter((t) => t.ch.status === 'pending').map((t) => t.a.url));
       await Promise.all(
-        todo.map(async ({ a }) => {
-          const done = await this.poll(a.url, row.id, ['valid', 'invalid', 'deactivated', 'expired', 'revoked'], answered.has(a.url) ? POLL_START_MS : 0);
+        todo.map(async ({ a, ch }) => {
+          // A challenge answered just now (pending before) waits POLL_START_MS before its first poll.
+          const done = await this.poll(a.url, row.id, ['valid', 'invalid', 'deactivated', 'expired', 'revoked'], ch.status === 'pending' ? POLL_START_MS : 0);
           const data = done as unknown as AcmeAuthz;
           const err = data.challenges?.find((c) => c.type === type)?.error;
           record(a, data.status, err);

@@ -1828,7 +1828,7 @@ export class Ledger {
   private *stream(sql: string, params: Record<string, unknown>, size = 2000): Generator<unknown[]> {
     const db = this.db;
     if (db.cursor) {
-      for (const chunk of db.cursor(sql, [params], size)) yield* chunk;
+      yield* flatChunks(db.cursor(sql, [params], size));
       return;
     }
     yield* db.prepare(sql).raw().iterate(params) as IterableIterator<unknown[]>;

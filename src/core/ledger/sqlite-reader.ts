@@ -56,7 +56,7 @@ try {
     db.close();
   }
 } catch (err) {
-  post({ error: { message: String((err && err.message) || err), code: err && err.code, name: err && err.name } });
+  post({ error: { message: String((err && err.message) || err), code: err && err.code } });
 }
 `;
 
