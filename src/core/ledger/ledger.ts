@@ -657,6 +657,15 @@ function statusRowReader(): (r: unknown[], into: Map<string, StatusPageEntry>) =
   };
 }
 
+/** The folded PostgreSQL statement's last two columns (statusRead): the latest CA choice and the fleet hosts, as JSON arrays. */
+function foldedExtras(r: unknown[], e: StatusPageEntry): void {
+  const name = e.lineage.name;
+  const c = r[22] as unknown[] | null;
+  if (c) e.caChoice = { id: Number(c[0]), lineage: name, at: Number(c[1]), ca_id: c[2] as string, directory_url: c[3] as string, first_ca_id: c[4] as string, failed_over: Number(c[5]), reason: c[6] as string };
+  const hosts = r[23] as unknown[][] | null;
+  if (hosts) for (const h of hosts) e.hosts.push(hostRow({ lineage: name, host: h[0] as string, deployed_version: h[1] as number, deployed_at: h[2] as number | null, pending_version: h[3] as number | null, added_at: h[4] as number }));
+}
+
 function hostRow(r: LineageHostRow): LineageHostRow {
   return { ...r, deployed_version: Number(r.deployed_version), deployed_at: r.deployed_at === null ? null : Number(r.deployed_at), pending_version: r.pending_version === null ? null : Number(r.pending_version), added_at: Number(r.added_at) };
 }
@@ -1758,7 +1767,21 @@ export class Ledger {
    */
   statusRead(o: { names?: readonly string[]; pageSize: number; hosts?: boolean; readAhead?: boolean }): { pages: Generator<StatusPageEntry[]>; close(): void } {
     const only = o.names ? 'WHERE l.name IN (SELECT value FROM json_each(@names))' : '';
-    const sql = `WITH o AS (SELECT l.name AS name, min(c.not_after) AS soon FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version ${only} GROUP BY l.name)
+    // PostgreSQL: each lineage's latest CA choice and (with `hosts`) its fleet hosts come in the same
+    // statement, on the lineage's first row, as JSON the driver parses in the bridge's thread — two
+    // queries per page cost 100 pages × ~17 ms of waiting on 100,000 lineages (BENCHMARKS.md "status
+    // at scale"). SQLite asks per page (statusExtras), in-process and cheap.
+    const folded = this.backend === 'postgres';
+    const onlyExtra = o.names ? 'WHERE lineage IN (SELECT value FROM json_each(@names))' : '';
+    const sql = folded
+      ? `WITH o AS (SELECT l.name AS name, min(c.not_after) AS soon, min(c.id) AS first FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version ${only} GROUP BY l.name),
+           cc AS (SELECT DISTINCT ON (lineage) lineage, json_build_array(id, at, ca_id, directory_url, first_ca_id, failed_over, reason) AS choice FROM ca_choices ${onlyExtra} ORDER BY lineage, id DESC)
+           ${o.hosts ? `, h AS (SELECT lineage, json_agg(json_build_array(host, deployed_version, deployed_at, pending_version, added_at) ORDER BY host) AS hosts FROM lineage_hosts ${onlyExtra} GROUP BY lineage)` : ''}
+         SELECT ${STATUS_COLUMNS}, CASE WHEN c.id IS NOT DISTINCT FROM o.first THEN cc.choice END, ${o.hosts ? 'CASE WHEN c.id IS NOT DISTINCT FROM o.first THEN h.hosts END' : 'NULL'}
+         ${STATUS_FROM.replace('FROM lineages l', 'FROM o JOIN lineages l ON l.name = o.name')}
+           LEFT JOIN cc ON cc.lineage = l.name ${o.hosts ? 'LEFT JOIN h ON h.lineage = l.name' : ''}
+         ORDER BY o.soon IS NOT NULL, o.soon, l.name, c.id`
+      : `WITH o AS (SELECT l.name AS name, min(c.not_after) AS soon FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version ${only} GROUP BY l.name)
          SELECT ${STATUS_COLUMNS} ${STATUS_FROM.replace('FROM lineages l', 'FROM o JOIN lineages l ON l.name = o.name')}
          ORDER BY o.soon IS NOT NULL, o.soon, l.name, c.id`;
     const params = o.names ? { names: JSON.stringify(o.names) } : {};
@@ -1771,7 +1794,7 @@ export class Ledger {
     const ahead = useThread ? this.readAhead(sql, params, 500) : undefined;
     const rows = ahead ? flatChunks(ahead.chunks()) : this.stream(sql, params);
     return {
-      pages: this.pagesOf(rows, o),
+      pages: this.pagesOf(rows, { ...o, folded }),
       close: () => {
         ahead?.close();
         rows.return(undefined);
@@ -1779,23 +1802,27 @@ export class Ledger {
     };
   }
 
-  private *pagesOf(rows: Generator<unknown[]>, o: { pageSize: number; hosts?: boolean }): Generator<StatusPageEntry[]> {
+  private *pagesOf(rows: Generator<unknown[]>, o: { pageSize: number; hosts?: boolean; folded: boolean }): Generator<StatusPageEntry[]> {
     const read = statusRowReader();
+    const extras = (done: StatusPageEntry[]): void => {
+      if (!o.folded) this.statusExtras(done, o);
+    };
     let page = new Map<string, StatusPageEntry>();
     let last: string | undefined;
     for (const r of rows) {
       if (r[0] !== last && page.size >= o.pageSize) {
         const done = [...page.values()];
-        this.statusExtras(done, o);
+        extras(done);
         yield done;
         page = new Map();
       }
       last = r[0] as string;
       read(r, page);
+      if (o.folded && (r[22] != null || r[23] != null)) foldedExtras(r, page.get(last)!);
     }
     if (page.size) {
       const done = [...page.values()];
-      this.statusExtras(done, o);
+      extras(done);
       yield done;
     }
   }
