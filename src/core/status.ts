@@ -36,7 +36,7 @@ export interface LineageStatus {
 
 const DAY = 86_400_000;
 
-/** Lineages per page (Ledger.statusPages): one to three queries each besides the one sorted statement, a few MB at most. */
+/** Lineages per page (Ledger.statusPages): on SQLite one or two queries each besides the one sorted statement (none on PostgreSQL), a few MB at most. */
 export const STATUS_PAGE = 1000;
 
 export interface StatusOptions {
