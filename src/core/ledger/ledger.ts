@@ -1773,16 +1773,14 @@ export class Ledger {
     // at scale"). SQLite asks per page (statusExtras), in-process and cheap.
     const folded = this.backend === 'postgres';
     const onlyExtra = o.names ? 'WHERE lineage IN (SELECT value FROM json_each(@names))' : '';
-    const sql = folded
-      ? `WITH o AS (SELECT l.name AS name, min(c.not_after) AS soon, min(c.id) AS first FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version ${only} GROUP BY l.name),
-           cc AS (SELECT DISTINCT ON (lineage) lineage, json_build_array(id, at, ca_id, directory_url, first_ca_id, failed_over, reason) AS choice FROM ca_choices ${onlyExtra} ORDER BY lineage, id DESC)
-           ${o.hosts ? `, h AS (SELECT lineage, json_agg(json_build_array(host, deployed_version, deployed_at, pending_version, added_at) ORDER BY host) AS hosts FROM lineage_hosts ${onlyExtra} GROUP BY lineage)` : ''}
-         SELECT ${STATUS_COLUMNS}, CASE WHEN c.id IS NOT DISTINCT FROM o.first THEN cc.choice END, ${o.hosts ? 'CASE WHEN c.id IS NOT DISTINCT FROM o.first THEN h.hosts END' : 'NULL'}
-         ${STATUS_FROM.replace('FROM lineages l', 'FROM o JOIN lineages l ON l.name = o.name')}
-           LEFT JOIN cc ON cc.lineage = l.name ${o.hosts ? 'LEFT JOIN h ON h.lineage = l.name' : ''}
-         ORDER BY o.soon IS NOT NULL, o.soon, l.name, c.id`
-      : `WITH o AS (SELECT l.name AS name, min(c.not_after) AS soon FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version ${only} GROUP BY l.name)
-         SELECT ${STATUS_COLUMNS} ${STATUS_FROM.replace('FROM lineages l', 'FROM o JOIN lineages l ON l.name = o.name')}
+    const extraCtes = folded
+      ? `, cc AS (SELECT DISTINCT ON (lineage) lineage, json_build_array(id, at, ca_id, directory_url, first_ca_id, failed_over, reason) AS choice FROM ca_choices ${onlyExtra} ORDER BY lineage, id DESC)
+         ${o.hosts ? `, h AS (SELECT lineage, json_agg(json_build_array(host, deployed_version, deployed_at, pending_version, added_at) ORDER BY host) AS hosts FROM lineage_hosts ${onlyExtra} GROUP BY lineage)` : ''}`
+      : '';
+    const extraColumns = folded ? `, CASE WHEN c.id IS NOT DISTINCT FROM o.first THEN cc.choice END, ${o.hosts ? 'CASE WHEN c.id IS NOT DISTINCT FROM o.first THEN h.hosts END' : 'NULL'}` : '';
+    const extraJoins = folded ? `LEFT JOIN cc ON cc.lineage = l.name ${o.hosts ? 'LEFT JOIN h ON h.lineage = l.name' : ''}` : '';
+    const sql = `WITH o AS (SELECT l.name AS name, min(c.not_after) AS soon${folded ? ', min(c.id) AS first' : ''} FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version ${only} GROUP BY l.name)${extraCtes}
+         SELECT ${STATUS_COLUMNS}${extraColumns} ${STATUS_FROM.replace('FROM lineages l', 'FROM o JOIN lineages l ON l.name = o.name')} ${extraJoins}
          ORDER BY o.soon IS NOT NULL, o.soon, l.name, c.id`;
     const params = o.names ? { names: JSON.stringify(o.names) } : {};
     // A large ledger on SQLite is read ahead in a worker thread (~half of status' CPU is SQLite's;
