@@ -314,3 +314,54 @@ describe('pages', () => {
     fs.rmSync(state, { recursive: true, force: true });
   });
 });
+
+describe('a damaged row on PostgreSQL (judged in the bridge thread)', () => {
+  it('ends status and metrics before any output, with the sentence SQLite gives for the same row', async () => {
+    const src = backends.find((x) => x.name === 'sqlite')!.state;
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-status-pg-damaged-'));
+    fs.copyFileSync(path.join(src, 'ledger.sqlite'), path.join(state, 'ledger.sqlite'));
+    fs.writeFileSync(path.join(state, 'no-config.json'), '{}\n');
+    const sq = Ledger.open(path.join(state, 'ledger.sqlite'));
+    const url = await (await testPostgres()).createDatabase('status_damaged');
+    const pg = Ledger.open(url);
+    copyLedger(sq, pg);
+    const names = sq.statusOrder().map((o) => o.name).sort();
+    const withCert = sq.statusOrder().filter((o) => o.certificates > 0).map((o) => o.name).sort();
+    const certOf = (l: Ledger, name: string) => Number((l.db.prepare('SELECT c.id FROM certificates c JOIN lineages l ON c.lineage = l.name AND c.version = l.current_version WHERE l.name = ? ORDER BY c.id').get(name) as { id: number }).id);
+    // Each damage, late in the name order; the last case damages two lineages: the first by name is the one named.
+    const cases: [string, string, unknown[]][][] = [
+      [['UPDATE lineages SET names_json = ? WHERE name = ?', 'names_json', ['["a", 1', names.at(-3)]]],
+      [['UPDATE lineages SET names_json = ? WHERE name = ?', 'names_json', ['["a", 1]', names.at(-4)]]],
+      [['UPDATE lineages SET settings_json = ? WHERE name = ?', 'settings_json', ['[1]', names.at(-5)]]],
+      [['UPDATE lineages SET settings_json = ? WHERE name = ?', 'settings_json', ['{"a"', names.at(-6)]]],
+      [['UPDATE lineages SET current_version = ? WHERE name = ?', 'current_version', [-1, names.at(-7)]]],
+      [['UPDATE certificates SET names_json = ? WHERE id = ?', 'names_json', ['{"x":1}', certOf(sq, withCert.at(-2)!)]]],
+      [
+        ['UPDATE lineages SET settings_json = ? WHERE name = ?', 'settings_json', ['null', names.at(-2)]],
+        ['UPDATE lineages SET names_json = ? WHERE name = ?', 'names_json', ['7', names.at(-9)]],
+      ],
+    ];
+    for (const damage of cases) {
+      const saved = damage.map(([sql, col, [, key]]) => [sql, (sq.db.prepare(`SELECT ${col} AS v FROM ${sql.includes('certificates') ? 'certificates' : 'lineages'} WHERE ${sql.includes('certificates') ? 'id' : 'name'} = ?`).get(key) as { v: unknown }).v, key] as const);
+      for (const [sql, , values] of damage) for (const l of [sq, pg]) l.db.prepare(sql).run(...values);
+      for (const args of [['status'], ['--json', 'status'], ['metrics']]) {
+        const onSqlite = await run(BIN, ['--state-dir', state, '--config', path.join(state, 'no-config.json'), ...args]);
+        const onPg = await run(BIN, ['--state-dir', state, '--config', path.join(state, 'no-config.json'), '--ledger', url, ...args]);
+        expect(onSqlite.code).toBe(10);
+        expect(onPg.code).toBe(10);
+        // --json puts the error document on stdout; otherwise nothing is written before it.
+        if (!args.includes('--json')) expect(onPg.stdout).toBe('');
+        expect(onPg.stdout).toContain(args.includes('--json') ? '"kind": "StateError"' : '');
+        expect({ stdout: onPg.stdout, stderr: onPg.stderr }).toEqual({ stdout: onSqlite.stdout, stderr: onSqlite.stderr });
+      }
+      for (const [sql, v, key] of saved) for (const l of [sq, pg]) l.db.prepare(sql).run(v, key);
+    }
+    // Repaired, both list every lineage again.
+    const ok = await run(BIN, ['--state-dir', state, '--config', path.join(state, 'no-config.json'), '--ledger', url, '--json', 'status']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).lineages).toHaveLength(names.length);
+    sq.close();
+    pg.close();
+    fs.rmSync(state, { recursive: true, force: true });
+  }, 300_000);
+});
