@@ -315,7 +315,7 @@ describe('pages', () => {
   });
 });
 
-describe('a damaged row on PostgreSQL (judged in the bridge thread)', () => {
+describe('a damaged row on PostgreSQL (found by the server, judged in JavaScript)', () => {
   it('ends status and metrics before any output, with the sentence SQLite gives for the same row', async () => {
     const src = backends.find((x) => x.name === 'sqlite')!.state;
     const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-status-pg-damaged-'));
@@ -355,6 +355,21 @@ describe('a damaged row on PostgreSQL (judged in the bridge thread)', () => {
         expect({ stdout: onPg.stdout, stderr: onPg.stderr }).toEqual({ stdout: onSqlite.stdout, stderr: onSqlite.stderr });
       }
       for (const [sql, v, key] of saved) for (const l of [sq, pg]) l.db.prepare(sql).run(v, key);
+    }
+    // Should the SQL name as suspect only rows the checks in JavaScript pass (the two disagree: a
+    // bug), every row is judged there instead of none after them: the damaged one is still found.
+    // On both backends, with a damage the SQL would have named itself.
+    for (const l of [sq, pg]) {
+      const prepare = l.db.prepare.bind(l.db);
+      l.db.prepare = (sql: string) => (sql.includes('SELECT name, names_json, settings_json, current_version FROM lineages\n') ? ({ raw: () => ({ all: () => [[names[0], '["a.example"]', '{}', 1]] }) } as never) : prepare(sql));
+      l.checkLineageRows();
+      const saved = l.db.prepare('SELECT names_json FROM lineages WHERE name = ?').pluck().get(names.at(-3));
+      l.db.prepare('UPDATE lineages SET names_json = ? WHERE name = ?').run('7', names.at(-3));
+      expect(() => l.checkLineageRows()).toThrow(/names_json/);
+      l.db.prepare = prepare;
+      expect(() => l.checkLineageRows()).toThrow(/names_json/);
+      l.db.prepare('UPDATE lineages SET names_json = ? WHERE name = ?').run(saved, names.at(-3));
+      l.checkLineageRows();
     }
     // Repaired, both list every lineage again.
     const ok = await run(BIN, ['--state-dir', state, '--config', path.join(state, 'no-config.json'), '--ledger', url, '--json', 'status']);

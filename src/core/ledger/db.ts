@@ -47,12 +47,6 @@ export interface LedgerDb {
    * caller iterates the statement (SQLite steps through it as it goes).
    */
   cursor?(sql: string, params: Params, size: number): Generator<unknown[][]>;
-  /**
-   * PostgreSQL: the first row of one SELECT (in its order) whose `checks` fail, judged in the
-   * bridge's thread as it reads the statement through a cursor, or undefined: only that row
-   * crosses to the caller, who judges it again and throws (Ledger.checkLineageRows).
-   */
-  firstFailing?(sql: string, params: Params, size: number, checks: readonly RowCheck[]): unknown[] | undefined;
   /** Only `user_version` (read, or `user_version = N`) is portable. */
   pragma(source: string, options?: { simple?: boolean }): unknown;
   close(): unknown;
@@ -75,10 +69,3 @@ export function redactUrl(s: string): string {
     return s.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@').replace(/([?&](?:ssl)?password=)[^&#\s]*/gi, '$1***');
   }
 }
-
-/**
- * A column the bridge's thread checks (firstFailing), as ledger.ts's ledgerNames /
- * ledgerSettings and its current_version check judge it: `names` a JSON list of strings,
- * `settings` '{}' or a JSON object, `version` a safe integer ≥ 0.
- */
-export type RowCheck = readonly [column: number, kind: 'names' | 'settings' | 'version'];

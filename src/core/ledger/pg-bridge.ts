@@ -73,43 +73,6 @@ function failure(err) {
   return { ok: false, message: String((err && err.message) || err), code: err && err.code };
 }
 process.on('uncaughtException', (err) => reply(failure(err)));
-// The checks of firstFailing (db.ts RowCheck), as ledger.ts judges the same columns: a row that
-// fails one here fails there too, and there it is judged again, so the two must agree exactly.
-function passes(v, kind) {
-  if (kind === 'version') return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-  if (kind === 'settings' && v === '{}') return true;
-  let x;
-  try {
-    x = JSON.parse(String(v));
-  } catch {
-    return false;
-  }
-  if (kind === 'names') return Array.isArray(x) && x.every((e) => typeof e === 'string');
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-function failing(rows, checks) {
-  for (const row of rows) for (const [col, kind] of checks) if (!passes(row[col], kind)) return row;
-  return undefined;
-}
-// A cursor read to its end here, each FETCH asked before the last one's rows are checked.
-async function firstFailing(req) {
-  await client.query({ text: 'DECLARE certctl_check NO SCROLL CURSOR FOR ' + req.text, values: req.values });
-  const fetch = () => client.query({ text: 'FETCH ' + req.size + ' FROM certctl_check', rowMode: 'array' });
-  let found;
-  let next = fetch();
-  for (;;) {
-    const res = await next;
-    const more = res.rows.length === req.size;
-    if (more) next = fetch();
-    found = failing(res.rows, req.checks);
-    if (found || !more) {
-      if (more) await next;
-      break;
-    }
-  }
-  await client.query('CLOSE certctl_check');
-  return found ? [found] : [];
-}
 port.on('message', async (req) => {
   try {
     if (req.op === 'close') {
@@ -120,10 +83,6 @@ port.on('message', async (req) => {
     if (fatal && !req.inTransaction) connect();
     await ready;
     if (fatal) throw fatal;
-    if (req.op === 'firstFailing') {
-      reply({ ok: true, rows: await firstFailing(req), rowCount: 0 });
-      return;
-    }
     const res = await client.query(req.values ? { text: req.text, values: req.values, rowMode: req.raw ? 'array' : undefined } : req.text);
     const last = Array.isArray(res) ? res[res.length - 1] : res;
     reply({ ok: true, rows: last ? last.rows : [], rowCount: last && last.rowCount !== null ? last.rowCount : 0 });
@@ -168,11 +127,6 @@ export class PgBridge {
    */
   query(text: string, values?: unknown[], raw = false): QueryResult {
     return this.call({ text, values, raw, inTransaction: this.inTransaction });
-  }
-
-  /** PostgresDb.firstFailing: `text` is a SELECT, read through a cursor inside the caller's transaction. */
-  firstFailing(text: string, values: unknown[], size: number, checks: readonly (readonly [number, string])[]): unknown[] | undefined {
-    return this.call({ op: 'firstFailing', text, values, size, checks, inTransaction: true }).rows[0] as unknown[] | undefined;
   }
 
   close(): void {

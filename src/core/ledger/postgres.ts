@@ -10,7 +10,7 @@
  * never both pass the check. Advisory locks are per database, so two ledgers
  * on one server do not wait for each other.
  */
-import type { LedgerDb, LedgerStatement, LedgerTransaction, Params, RowCheck } from './db.js';
+import type { LedgerDb, LedgerStatement, LedgerTransaction, Params } from './db.js';
 import { bindValues, toPostgres } from './dialect.js';
 import { LOCK_TIMEOUT_MS, PgBridge, PostgresError } from './pg-bridge.js';
 import { LockedError } from '../errors.js';
@@ -102,31 +102,6 @@ export class PostgresDb implements LedgerDb {
 
   exec(sql: string): void {
     this.bridge.query(toPostgres(sql).text);
-  }
-
-  firstFailing(sql: string, params: Params, size: number, checks: readonly RowCheck[]): unknown[] | undefined {
-    const t = toPostgres(sql);
-    const values = bindValues(t, params);
-    const outer = this.depth === 0;
-    if (outer) {
-      this.bridge.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      this.bridge.inTransaction = true;
-    }
-    let done = false;
-    try {
-      const row = this.bridge.firstFailing(t.text, values, Math.max(1, Math.floor(size)), checks);
-      done = true;
-      return row;
-    } finally {
-      if (outer) {
-        try {
-          this.bridge.query(done ? 'COMMIT' : 'ROLLBACK');
-        } catch {
-          /* the connection is gone: the server ends the transaction */
-        }
-        this.bridge.inTransaction = false;
-      }
-    }
   }
 
   *cursor(sql: string, params: Params, size: number): Generator<unknown[][]> {
