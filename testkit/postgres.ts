@@ -23,7 +23,8 @@ export interface PostgresServer {
   /** A URL for `database` as the superuser (no password: trust on loopback). */
   url(database?: string): string;
   /** CREATE DATABASE with a fresh name (C collation, as SQLite compares); returns its URL. */
-  createDatabase(prefix?: string): Promise<string>;
+  /** `icuLocale`: the database's default collation is that ICU locale's (ctype stays C), not C. */
+  createDatabase(prefix?: string, o?: { icuLocale?: string }): Promise<string>;
   /** Shut the server down (fast shutdown), keeping its data: the database is "down" until resume(). */
   pause(): Promise<void>;
   /** Start it again on the same port with the same data, once it answers queries. */
@@ -146,12 +147,13 @@ export async function startPostgres(): Promise<PostgresServer> {
   return {
     port,
     url,
-    async createDatabase(prefix = 'certctl') {
+    async createDatabase(prefix = 'certctl', o: { icuLocale?: string } = {}) {
       const name = `${prefix}_${process.pid}_${++dbCounter}`.replace(/[^a-z0-9_]/gi, '_').toLowerCase();
       const c = new pg.Client({ connectionString: url() });
       await c.connect();
       try {
-        await c.query(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`);
+        const icu = o.icuLocale ? ` LOCALE_PROVIDER icu ICU_LOCALE '${o.icuLocale.replace(/[^A-Za-z0-9_-]/g, '')}'` : '';
+        await c.query(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'${icu}`);
       } finally {
         await c.end();
       }

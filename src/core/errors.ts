@@ -173,7 +173,7 @@ export function faultError(err: unknown, ledger?: string): CertctlError | undefi
   if (code.startsWith('SQLITE_BUSY') || code === '55P03') {
     return new LockedError(
       `Another process has held the write lock of ${where} longer than certctl waits (${String(e.message ?? '').replace(/\.$/, '')}).`,
-      'Wait for it to finish (a long sqlite3 session or a stuck process holding a transaction?), or raise --lock-wait.',
+      'Wait for it to finish (a long sqlite3 session or a stuck process holding a transaction?), or raise --lock-wait (the commands that write have it).',
     );
   }
   // SQLITE_IOERR_SHMSIZE: SQLite could not grow ledger.sqlite-shm, which on a full file system is the first write that fails.

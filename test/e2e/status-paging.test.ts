@@ -313,6 +313,39 @@ describe('pages', () => {
     }
     fs.rmSync(state, { recursive: true, force: true });
   });
+
+  it('a NUL in a checked text, which SQLite\'s JSON functions stop reading at and JSON.parse does not, is found first too', async () => {
+    const src = backends.find((x) => x.name === 'sqlite')!.state;
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-status-nul-'));
+    fs.copyFileSync(path.join(src, 'ledger.sqlite'), path.join(state, 'ledger.sqlite'));
+    fs.writeFileSync(path.join(state, 'no-config.json'), '{}\n');
+    const ledger = Ledger.open(path.join(state, 'ledger.sqlite'));
+    const order = ledger.statusOrder().filter((o) => o.certificates > 0).map((o) => o.name).sort();
+    const victim = order.at(-3)!;
+    const cert = Number((ledger.db.prepare('SELECT c.id FROM certificates c JOIN lineages l ON c.lineage = l.name AND c.version = l.current_version WHERE l.name = ? ORDER BY c.id').get(victim) as { id: number }).id);
+    const global = ['--state-dir', state, '--config', path.join(state, 'no-config.json')];
+    const cases: [string, unknown, string][] = [
+      ["UPDATE lineages SET names_json = json_array(name) || char(0) || 'junk' WHERE name = ?", victim, `lineage "${victim}" has a damaged names_json`],
+      ["UPDATE lineages SET settings_json = '{}' || char(0) WHERE name = ?", victim, `lineage "${victim}" has a damaged settings_json`],
+      ["UPDATE certificates SET names_json = names_json || char(0) WHERE id = ?", cert, `certificate ${cert} has a damaged names_json`],
+    ];
+    for (const [sql, key, says] of cases) {
+      const saved = ledger.db.prepare('SELECT * FROM lineages WHERE name = ?').get(victim) as Record<string, unknown>;
+      const savedCert = ledger.db.prepare('SELECT names_json FROM certificates WHERE id = ?').pluck().get(cert);
+      ledger.db.prepare(sql).run(key);
+      for (const args of [['status'], ['--json', 'status'], ['metrics']]) {
+        const r = await run(BIN, [...global, ...args]);
+        expect(r.code).toBe(10);
+        if (args.includes('--json')) expect(JSON.parse(r.stdout).error.message).toContain(says);
+        else expect({ stdout: r.stdout, stderr: r.stderr.split('\n')[0] }).toEqual({ stdout: '', stderr: expect.stringContaining(says) });
+      }
+      ledger.db.prepare('UPDATE lineages SET names_json = ?, settings_json = ? WHERE name = ?').run(saved.names_json, saved.settings_json, victim);
+      ledger.db.prepare('UPDATE certificates SET names_json = ? WHERE id = ?').run(savedCert, cert);
+    }
+    expect((await run(BIN, [...global, 'status'])).code).toBe(0);
+    ledger.close();
+    fs.rmSync(state, { recursive: true, force: true });
+  });
 });
 
 describe('a damaged row on PostgreSQL (found by the server, judged in JavaScript)', () => {
@@ -375,6 +408,51 @@ describe('a damaged row on PostgreSQL (found by the server, judged in JavaScript
     const ok = await run(BIN, ['--state-dir', state, '--config', path.join(state, 'no-config.json'), '--ledger', url, '--json', 'status']);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout).lineages).toHaveLength(names.length);
+    sq.close();
+    pg.close();
+    fs.rmSync(state, { recursive: true, force: true });
+  }, 300_000);
+});
+
+describe('a PostgreSQL ledger whose collation is not C', () => {
+  it('lists lineages in the order SQLite does, and names the same damaged row', async () => {
+    const src = backends.find((x) => x.name === 'sqlite')!.state;
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-status-pg-icu-'));
+    fs.copyFileSync(path.join(src, 'ledger.sqlite'), path.join(state, 'ledger.sqlite'));
+    fs.writeFileSync(path.join(state, 'no-config.json'), '{}\n');
+    const sq = Ledger.open(path.join(state, 'ledger.sqlite'));
+    const url = await (await testPostgres()).createDatabase('status_icu', { icuLocale: 'en-US' });
+    const pg = Ledger.open(url);
+    // Names an English collation sorts otherwise than bytes do (case, punctuation, digits), as
+    // lineages without a certificate: those come first, by name alone.
+    const model = sq.db.prepare('SELECT * FROM lineages ORDER BY name LIMIT 1').get() as Record<string, unknown>;
+    const extra = ['a_b.example', 'a-c.example', 'B.example', 'a1.example', 'ab.example', 'A2.example'];
+    for (const name of extra) {
+      const row = { ...model, name, names_json: JSON.stringify([name]), set_key: name, current_version: 0 };
+      sq.db.prepare(`INSERT INTO lineages (${Object.keys(row).join(', ')}) VALUES (${Object.keys(row).map((k) => '@' + k).join(', ')})`).run(row);
+    }
+    copyLedger(sq, pg);
+    const differs = pg.db.prepare(`SELECT string_agg(name, ' ' ORDER BY name) AS icu, string_agg(name, ' ' ORDER BY name COLLATE "C") AS bytes FROM lineages WHERE name LIKE '%.example'`).get() as { icu: string; bytes: string };
+    expect(differs.icu).not.toBe(differs.bytes); // the collation really is another order
+    const args = (extraArgs: string[]) => ['--state-dir', state, '--config', path.join(state, 'no-config.json'), ...extraArgs];
+    for (const cmd of [['status'], ['--json', 'status']]) {
+      const a = await run(BIN, args(cmd));
+      const b = await run(BIN, args(['--ledger', url, ...cmd]));
+      expect(a.code).toBe(0);
+      expect(b.code).toBe(0);
+      if (cmd.includes('--json')) {
+        const order = (out: string) => (JSON.parse(out).lineages as { name: string }[]).map((l) => l.name);
+        expect(order(b.stdout)).toEqual(order(a.stdout));
+        expect(order(a.stdout).filter((n) => n.endsWith('.example'))).toEqual([...extra].sort());
+      }
+    }
+    // Two damaged rows the collations order differently: both name the first by bytes.
+    for (const l of [sq, pg]) for (const name of ['a_b.example', 'a-c.example']) l.db.prepare('UPDATE lineages SET names_json = ? WHERE name = ?').run('[1]', name);
+    const a = await run(BIN, args(['status']));
+    const b = await run(BIN, args(['--ledger', url, 'status']));
+    expect(a.code).toBe(10);
+    expect(a.stderr).toContain('lineage "a-c.example"');
+    expect({ code: b.code, stdout: b.stdout, stderr: b.stderr }).toEqual({ code: a.code, stdout: a.stdout, stderr: a.stderr });
     sq.close();
     pg.close();
     fs.rmSync(state, { recursive: true, force: true });

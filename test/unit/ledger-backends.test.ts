@@ -12,7 +12,7 @@ import { MIGRATIONS } from '../../src/core/ledger/migrations.js';
 import { bindValues, toPostgres } from '../../src/core/ledger/dialect.js';
 import { isPostgresUrl, redactUrl } from '../../src/core/ledger/db.js';
 import type { PostgresDb } from '../../src/core/ledger/postgres.js';
-import { CertctlError, ExitCode } from '../../src/core/errors.js';
+import { CertctlError, ExitCode, LedgerUnreachableError } from '../../src/core/errors.js';
 import { BACKENDS, newLedgerLocation, openTestLedger, stopTestPostgres, testPostgres } from '../helpers/ledgers.js';
 
 const LEDGER_SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'core', 'ledger');
@@ -199,8 +199,22 @@ describe('the PostgreSQL ledger', () => {
           kill();
           ledger.startRun('in-tx-2', 5);
         }),
-      ).toThrow();
+      ).toThrow(LedgerUnreachableError);
       expect((ledger.db.prepare('SELECT command FROM runs ORDER BY id').all() as { command: string }[]).map((r) => r.command).filter((c) => c !== 'lost')).toEqual(['before', 'after']);
+      // Lost in the middle of a cursor's read (status on a large ledger, its pages half written):
+      // the unreachable ledger too, exit 10 (wait it out), not an internal error (exit 1, a bug).
+      const chunks = db.cursor('SELECT generate_series(1, 100000)', [], 1000);
+      expect(chunks.next().value).toHaveLength(1000);
+      kill();
+      let lost: unknown;
+      try {
+        for (const chunk of chunks) expect(chunk).toHaveLength(1000);
+      } catch (e) {
+        lost = e;
+      }
+      expect(lost).toBeInstanceOf(LedgerUnreachableError);
+      expect((lost as CertctlError).exitCode).toBe(ExitCode.STATE);
+      expect(ledger.db.prepare('SELECT 1 AS one').get()).toEqual({ one: 1 });
     } finally {
       ledger.close();
     }

@@ -1711,20 +1711,26 @@ export class Ledger {
     // on SQLite 0.15 s + 0.4 s of CPU on 100,000 lineages instead of ~1.1 s moving and parsing every
     // names and settings text in JavaScript; on PostgreSQL ~0.4 s of the server's instead of ~1 s.
     const pg = this.backend === 'postgres';
+    // Names in SQLite's order (bytes) whatever the database's collation: the first damaged row by
+    // name is the one named, the same on both.
+    const byName = pg ? ' COLLATE "C"' : '';
     // PostgreSQL 15 has no IS JSON: a cast of a text that is not JSON fails the statement, and a
     // failed fast check falls back to the exact one below (CASE keeps the element scan off non-arrays).
+    // SQLite's JSON functions read a text only up to a NUL, JSON.parse reads all of it ('[]' NUL 'x'
+    // is valid to one, not the other): a text with a NUL is a suspect (PostgreSQL's text has none).
+    const noNul = (col: string): string => `instr(CAST(${col} AS BLOB), x'00') = 0`;
     const namesOk = (col: string): string =>
       pg
         ? `coalesce(CASE WHEN json_typeof(CAST(${col} AS json)) = 'array' THEN NOT EXISTS (SELECT 1 FROM json_array_elements(CAST(${col} AS json)) e WHERE json_typeof(e) <> 'string') END, false)`
-        : `(typeof(${col}) = 'text' AND json_valid(${col}) AND json_type(${col}) = 'array' AND NOT EXISTS (SELECT 1 FROM json_each(${col}) WHERE type <> 'text'))`;
+        : `(typeof(${col}) = 'text' AND ${noNul(col)} AND json_valid(${col}) AND json_type(${col}) = 'array' AND NOT EXISTS (SELECT 1 FROM json_each(${col}) WHERE type <> 'text'))`;
     const settingsOk = pg
       ? `(settings_json = '{}' OR coalesce(json_typeof(CAST(settings_json AS json)) = 'object', false))`
-      : `(settings_json = '{}' OR (typeof(settings_json) = 'text' AND json_valid(settings_json) AND json_type(settings_json) = 'object'))`;
+      : `(settings_json = '{}' OR (typeof(settings_json) = 'text' AND ${noNul('settings_json')} AND json_valid(settings_json) AND json_type(settings_json) = 'object'))`;
     const versionOk = pg ? 'coalesce(current_version BETWEEN 0 AND 9007199254740991, false)' : `(typeof(current_version) = 'integer' AND current_version BETWEEN 0 AND 9007199254740991)`;
     const suspectLineages = `SELECT name, names_json, settings_json, current_version FROM lineages
         WHERE NOT (${versionOk} AND ${namesOk('names_json')} AND ${settingsOk})
           ${names ? 'AND name IN (SELECT value FROM json_each(@names))' : ''}
-        ORDER BY name`;
+        ORDER BY name${byName}`;
     // Every lineage: the certificates are checked in table order and only the suspect ones are
     // looked up as current (90 ms on 100,000 lineages on SQLite, against 240 ms walking the lineages
     // and looking up each one's current certificates); a few named lineages: through the index.
@@ -1740,7 +1746,9 @@ export class Ledger {
         // In a transaction of its own (a savepoint inside a caller's): a failed cast ends only it.
         suspects = this.db.transaction(fast).deferred();
       } catch (err) {
-        if (!(err instanceof PostgresError)) throw err;
+        // Only a text the casts refused (class 22, data exception: not JSON; 54, too deeply nested)
+        // sends it to the exact check; a lock time-out or a lost server is the command's answer.
+        if (!(err instanceof PostgresError) || !/^(22|54)/.test(err.code ?? '')) throw err;
       }
     }
     if (suspects) {
@@ -1755,7 +1763,7 @@ export class Ledger {
     // here, in name order — the first damaged lineage is the one named — then the current
     // certificates' names, which status and metrics do not show but renew and issue read: a damaged
     // one is the same exit 10 from every command, as before status read in pages.
-    for (const r of this.stream(`SELECT name, names_json, settings_json, current_version FROM lineages ${only} ORDER BY name`, params, 5000)) checkLineage(r);
+    for (const r of this.stream(`SELECT name, names_json, settings_json, current_version FROM lineages ${only} ORDER BY name${byName}`, params, 5000)) checkLineage(r);
     for (const r of this.stream(`SELECT c.id, c.names_json ${certsOf} ORDER BY c.id`, params, 5000)) ledgerNames(r[1], new LazyRow('certificate', r[0]));
   }
 
@@ -1804,7 +1812,8 @@ export class Ledger {
     // PostgreSQL numbers the lineages in the report's order first (a sort of 100,000 narrow rows),
     // so the sort of the joined rows compares two integers, not a boolean, a time and a name: the
     // same order, ~0.4 s of the server's less on 100,000 lineages (EXPLAIN ANALYZE, BENCHMARKS.md).
-    const sql = `WITH ${folded ? 'o0' : 'o'} AS (SELECT l.name AS name, min(c.not_after) AS soon${folded ? ', min(c.id) AS first' : ''} FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version ${only} GROUP BY l.name)${folded ? ', o AS (SELECT name, first, row_number() OVER (ORDER BY soon IS NOT NULL, soon, name) AS rn FROM o0)' : ''}${extraCtes}
+    // Names compare as bytes (COLLATE "C"), as SQLite compares them, whatever the database's collation.
+    const sql = `WITH ${folded ? 'o0' : 'o'} AS (SELECT l.name AS name, min(c.not_after) AS soon${folded ? ', min(c.id) AS first' : ''} FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version ${only} GROUP BY l.name)${folded ? ', o AS (SELECT name, first, row_number() OVER (ORDER BY soon IS NOT NULL, soon, name COLLATE "C") AS rn FROM o0)' : ''}${extraCtes}
          SELECT ${STATUS_COLUMNS}${extraColumns} ${STATUS_FROM.replace('FROM lineages l', 'FROM o JOIN lineages l ON l.name = o.name')} ${extraJoins}
          ORDER BY ${folded ? 'o.rn' : 'o.soon IS NOT NULL, o.soon, l.name'}, c.id`;
     const params = o.names ? { names: JSON.stringify(o.names) } : {};

@@ -58,7 +58,7 @@ function connect() {
   // idle_in_transaction_session_timeout: a stuck process cannot hold the fleet's write lock for ever.
   const c = new pg.Client({ connectionString: workerData.url, application_name: 'certctl', connectionTimeoutMillis: 15000, lock_timeout: workerData.lockTimeoutMs, idle_in_transaction_session_timeout: 300000 });
   c.on('error', (err) => { if (client === c) fatal = err; });
-  c.on('end', () => { if (client === c && !fatal) fatal = new Error('the connection to PostgreSQL ended'); });
+  c.on('end', () => { if (client === c && !fatal) fatal = Object.assign(new Error('the connection to PostgreSQL ended'), { code: LOST }); });
   client = c;
   ready = c.connect();
   ready.catch((err) => { if (client === c) fatal = err; });
@@ -69,8 +69,14 @@ function reply(msg) {
   Atomics.store(flag, 0, 1);
   Atomics.notify(flag, 0);
 }
+// SQLSTATE connection_failure, for a connection that ended under a statement: the driver's own
+// error for it ("Connection terminated unexpectedly") has no code, and the caller must see the
+// unreachable ledger (exit 10, wait it out), not an internal error.
+const LOST = '08006';
 function failure(err) {
-  return { ok: false, message: String((err && err.message) || err), code: err && err.code };
+  const message = String((err && err.message) || err);
+  const code = (err && err.code) || (fatal || /^Connection terminated/i.test(message) ? LOST : undefined);
+  return { ok: false, message, code };
 }
 process.on('uncaughtException', (err) => reply(failure(err)));
 port.on('message', async (req) => {
