@@ -35,6 +35,14 @@ export class PostgresError extends Error {
 /** How long a writer waits for the ledger's write lock (the advisory lock) before failing. */
 export const LOCK_TIMEOUT_MS = 30_000;
 
+/**
+ * The bridge thread's young generation: what it allocates (the driver's parse of an answer) is
+ * garbage once posted, and V8's default (semi-spaces of up to 16 MB) let it grow for nothing —
+ * 100,000 lineages on PostgreSQL, peak RSS side by side: status 184-191 -> 156-160 MB, --json status
+ * 226 -> 190-200 MB, metrics 325 -> 289 MB, the same speed. Not a cap: what outlives it is promoted.
+ */
+const WORKER_YOUNG_MB = 4;
+
 /** How long one call may take before the caller gives up (a lost worker, a hung server). */
 const CALL_LIMIT_MS = 10 * 60_000;
 
@@ -121,7 +129,7 @@ export class PgBridge {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const pgPath = createRequire(import.meta.url).resolve('pg');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pgPath, url, flag: shared, port: port2, lockTimeoutMs }, transferList: [port2] });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pgPath, url, flag: shared, port: port2, lockTimeoutMs }, transferList: [port2], resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB } });
     // Neither keeps the process alive: a CLI run ends when its work does.
     this.worker.unref();
     this.port.unref();
