@@ -207,6 +207,14 @@ export function faultError(err: unknown, ledger?: string): CertctlError | undefi
       ledger,
     );
   }
+  // query_canceled: the server's statement_timeout, or pg_cancel_backend — a setting or a person, not a bug.
+  if (code === '57014') {
+    return new StateError(
+      `A statement on ${where} was cancelled by the server (${code}: ${String(e.message ?? '').replace(/\.$/, '')}): a statement_timeout set for certctl's role or database, or an administrator's pg_cancel_backend.`,
+      `Run the same command again; if it keeps happening, raise or unset statement_timeout for certctl (ALTER ROLE … SET statement_timeout = 0). ${nothingLost}`,
+      ledger,
+    );
+  }
   if (code.startsWith('SQLITE_IOERR') || code === 'EIO') {
     return new StateError(
       `Reading or writing ${file ?? where} failed with an I/O error (${code}).`,

@@ -1,9 +1,9 @@
 /** What `certctl status` shows: every lineage, soonest-expiring first. */
 import fs from 'node:fs';
-import type { Ledger, ProblemRow, StatusPageEntry } from './ledger/ledger.js';
+import type { Ledger, StatusPageEntry } from './ledger/ledger.js';
 import type { StatePaths } from './paths.js';
 import { LineageStore } from './store/lineage.js';
-import { nextAction } from './schedule/facts.js';
+import { nextAction, retryIndex, type RetryIndex } from './schedule/facts.js';
 import { soonestExpiring } from './renew/due.js';
 import { isoTime } from './clock.js';
 
@@ -125,7 +125,7 @@ export class StatusScan {
 
   /** The report, page by page. `liveProblems: false` skips the live/ check (text output prints it first, from liveProblems()). */
   *pages(o: { liveProblems?: boolean } = {}): Generator<LineageStatus[]> {
-    const active = this.ledger.activeProblems(this.now);
+    const active = retryIndex(this.ledger.activeProblems(this.now));
     // Open orders are few (interrupted ones): one query for all, as renew reads them.
     const open = new Map<string, number>();
     for (const x of this.ledger.openOrders()) if (x.lineage !== null) open.set(x.lineage, (open.get(x.lineage) ?? 0) + 1);
@@ -143,7 +143,7 @@ export class StatusScan {
     return this.liveDirs.has(name) || this.archiveDirs.has(name) ? this.store.liveProblems(name, version) : [];
   }
 
-  private entry(e: StatusPageEntry, openOrders: number, active: ProblemRow[], live: boolean): LineageStatus {
+  private entry(e: StatusPageEntry, openOrders: number, active: RetryIndex, live: boolean): LineageStatus {
     const l = e.lineage;
     const now = this.now;
     const shared = this.ledger.backend === 'postgres';

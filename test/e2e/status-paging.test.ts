@@ -360,6 +360,8 @@ describe('a damaged row on PostgreSQL (found by the server, judged in JavaScript
     copyLedger(sq, pg);
     const names = sq.statusOrder().map((o) => o.name).sort();
     const withCert = sq.statusOrder().filter((o) => o.certificates > 0).map((o) => o.name).sort();
+    const withCas = (sq.db.prepare("SELECT l.name FROM lineages l WHERE l.settings_json LIKE '%\"cas\"%' AND EXISTS (SELECT 1 FROM ca_choices c WHERE c.lineage = l.name) ORDER BY l.name").pluck().all() as string[]);
+    expect(withCas.length).toBeGreaterThan(4);
     const certOf = (l: Ledger, name: string) => Number((l.db.prepare('SELECT c.id FROM certificates c JOIN lineages l ON c.lineage = l.name AND c.version = l.current_version WHERE l.name = ? ORDER BY c.id').get(name) as { id: number }).id);
     // Each damage, late in the name order; the last case damages two lineages: the first by name is the one named.
     const cases: [string, string, unknown[]][][] = [
@@ -368,6 +370,13 @@ describe('a damaged row on PostgreSQL (found by the server, judged in JavaScript
       [['UPDATE lineages SET settings_json = ? WHERE name = ?', 'settings_json', ['[1]', names.at(-5)]]],
       [['UPDATE lineages SET settings_json = ? WHERE name = ?', 'settings_json', ['{"a"', names.at(-6)]]],
       [['UPDATE lineages SET current_version = ? WHERE name = ?', 'current_version', [-1, names.at(-7)]]],
+      // Valid JSON, fields of the wrong type (status read "cas" as a list half-way through the listing).
+      [['UPDATE lineages SET settings_json = ? WHERE name = ?', 'settings_json', ['{"cas":"letsencrypt"}', withCas.at(-1)]]],
+      [['UPDATE lineages SET settings_json = ? WHERE name = ?', 'settings_json', ['{"cas":["a",{"b":1}]}', withCas.at(-2)]]],
+      [['UPDATE lineages SET settings_json = ? WHERE name = ?', 'settings_json', ['{"renewDays":"soon"}', names.at(-8)]]],
+      // A key written twice (JSON.parse takes the last) or with an escape: judged in JavaScript.
+      [['UPDATE lineages SET settings_json = ? WHERE name = ?', 'settings_json', ['{"cas":["a"],"cas":"x"}', withCas.at(-3)]]],
+      [['UPDATE lineages SET settings_json = ? WHERE name = ?', 'settings_json', ['{"c\\u0061s":"x"}', withCas.at(-4)]]],
       [['UPDATE certificates SET names_json = ? WHERE id = ?', 'names_json', ['{"x":1}', certOf(sq, withCert.at(-2)!)]]],
       [
         ['UPDATE lineages SET settings_json = ? WHERE name = ?', 'settings_json', ['null', names.at(-2)]],
@@ -394,7 +403,7 @@ describe('a damaged row on PostgreSQL (found by the server, judged in JavaScript
     // On both backends, with a damage the SQL would have named itself.
     for (const l of [sq, pg]) {
       const prepare = l.db.prepare.bind(l.db);
-      l.db.prepare = (sql: string) => (sql.includes('SELECT name, names_json, settings_json, current_version FROM lineages\n') ? ({ raw: () => ({ all: () => [[names[0], '["a.example"]', '{}', 1]] }) } as never) : prepare(sql));
+      l.db.prepare = (sql: string) => (sql.includes('AS sql_ok FROM lineages') ? ({ raw: () => ({ all: () => [[names[0], '["a.example"]', '{}', 1, 0]] }) } as never) : prepare(sql));
       l.checkLineageRows();
       const saved = l.db.prepare('SELECT names_json FROM lineages WHERE name = ?').pluck().get(names.at(-3));
       l.db.prepare('UPDATE lineages SET names_json = ? WHERE name = ?').run('7', names.at(-3));

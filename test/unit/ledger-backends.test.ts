@@ -12,7 +12,7 @@ import { MIGRATIONS } from '../../src/core/ledger/migrations.js';
 import { bindValues, toPostgres } from '../../src/core/ledger/dialect.js';
 import { isPostgresUrl, redactUrl } from '../../src/core/ledger/db.js';
 import type { PostgresDb } from '../../src/core/ledger/postgres.js';
-import { CertctlError, ExitCode, LedgerUnreachableError } from '../../src/core/errors.js';
+import { CertctlError, ExitCode, LedgerUnreachableError, faultError } from '../../src/core/errors.js';
 import { BACKENDS, newLedgerLocation, openTestLedger, stopTestPostgres, testPostgres } from '../helpers/ledgers.js';
 
 const LEDGER_SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'core', 'ledger');
@@ -215,6 +215,26 @@ describe('the PostgreSQL ledger', () => {
       expect(lost).toBeInstanceOf(LedgerUnreachableError);
       expect((lost as CertctlError).exitCode).toBe(ExitCode.STATE);
       expect(ledger.db.prepare('SELECT 1 AS one').get()).toEqual({ one: 1 });
+    } finally {
+      ledger.close();
+    }
+  });
+
+  it('a statement the server cancels (statement_timeout, pg_cancel_backend) is a state to report (exit 10), not a bug', async () => {
+    const { ledger } = await openTestLedger('postgres');
+    try {
+      ledger.db.exec('SET statement_timeout = 50');
+      let err: unknown;
+      try {
+        ledger.db.prepare('SELECT pg_sleep(2)').get();
+      } catch (e) {
+        err = e;
+      }
+      expect((err as { code?: string }).code).toBe('57014');
+      const f = faultError(err, 'postgres://x/y');
+      expect(f?.exitCode).toBe(ExitCode.STATE);
+      expect(f?.message).toMatch(/^A statement on the ledger postgres:\/\/x\/y was cancelled by the server \(57014: canceling statement due to statement timeout\): a statement_timeout/);
+      ledger.db.exec('SET statement_timeout = 0');
     } finally {
       ledger.close();
     }

@@ -603,6 +603,11 @@ export function ledgerSettings(text: unknown, row: RowLabel): LineageSettings {
     throw damagedRow(row, 'settings_json', 'not JSON');
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw damagedRow(row, 'settings_json', 'not an object');
+  // The fields status and metrics read of every lineage (checkLineageRows' SQL judges the same):
+  // a wrong type there is a damaged row, not a crash half-way through a listing.
+  const o = v as { cas?: unknown; renewDays?: unknown };
+  if (o.cas != null && !(Array.isArray(o.cas) && o.cas.every((x) => typeof x === 'string'))) throw damagedRow(row, 'settings_json', 'its "cas" is not a list of CA ids');
+  if (o.renewDays != null && typeof o.renewDays !== 'number') throw damagedRow(row, 'settings_json', 'its "renewDays" is not a number');
   return v as LineageSettings;
 }
 /** What statusPages reads per row: the lineage, one current certificate, its renewal_info. */
@@ -1716,19 +1721,37 @@ export class Ledger {
     const byName = pg ? ' COLLATE "C"' : '';
     // PostgreSQL 15 has no IS JSON: a cast of a text that is not JSON fails the statement, and a
     // failed fast check falls back to the exact one below (CASE keeps the element scan off non-arrays).
+    // SQLite: the JSON functions only under CASE WHEN json_valid (an AND does not promise to stop
+    // before them, and json_type of a text that is not JSON is an error, not a NULL).
     // SQLite's JSON functions read a text only up to a NUL, JSON.parse reads all of it ('[]' NUL 'x'
     // is valid to one, not the other): a text with a NUL is a suspect (PostgreSQL's text has none).
-    const noNul = (col: string): string => `instr(CAST(${col} AS BLOB), x'00') = 0`;
+    const noNul = (col: string): string => `instr(${col}, char(0)) = 0`;
     const namesOk = (col: string): string =>
       pg
         ? `coalesce(CASE WHEN json_typeof(CAST(${col} AS json)) = 'array' THEN NOT EXISTS (SELECT 1 FROM json_array_elements(CAST(${col} AS json)) e WHERE json_typeof(e) <> 'string') END, false)`
-        : `(typeof(${col}) = 'text' AND ${noNul(col)} AND json_valid(${col}) AND json_type(${col}) = 'array' AND NOT EXISTS (SELECT 1 FROM json_each(${col}) WHERE type <> 'text'))`;
+        : `(CASE WHEN typeof(${col}) = 'text' AND ${noNul(col)} AND json_valid(${col}) THEN json_type(${col}) = 'array' AND NOT EXISTS (SELECT 1 FROM json_each(${col}) WHERE type <> 'text') ELSE 0 END)`;
+    // An object, whose "cas" (if not null) is a list of strings and "renewDays" a number, as ledgerSettings
+    // wants; the fields are looked up only in a text that names them (one that names a key with an
+    // escape is judged in JavaScript, judgeInJs), most texts have neither.
     const settingsOk = pg
-      ? `(settings_json = '{}' OR coalesce(json_typeof(CAST(settings_json AS json)) = 'object', false))`
-      : `(settings_json = '{}' OR (typeof(settings_json) = 'text' AND ${noNul('settings_json')} AND json_valid(settings_json) AND json_type(settings_json) = 'object'))`;
+      ? `(settings_json = '{}' OR coalesce(json_typeof(CAST(settings_json AS json)) = 'object'
+          AND (strpos(settings_json, '"cas"') = 0 OR coalesce(json_typeof(CAST(settings_json AS json) -> 'cas'), 'null') IN ('null', 'array')
+            AND CASE WHEN json_typeof(CAST(settings_json AS json) -> 'cas') = 'array' THEN NOT EXISTS (SELECT 1 FROM json_array_elements(CAST(settings_json AS json) -> 'cas') e WHERE json_typeof(e) <> 'string') ELSE true END)
+          AND (strpos(settings_json, '"renewDays"') = 0 OR coalesce(json_typeof(CAST(settings_json AS json) -> 'renewDays'), 'null') IN ('null', 'number')), false))`
+      : `(settings_json = '{}' OR CASE WHEN typeof(settings_json) = 'text' AND ${noNul('settings_json')} AND json_valid(settings_json) THEN json_type(settings_json) = 'object'
+          AND (instr(settings_json, '"cas"') = 0 OR coalesce(json_type(settings_json, '$.cas'), 'null') IN ('null', 'array')
+            AND CASE WHEN json_type(settings_json, '$.cas') = 'array' THEN NOT EXISTS (SELECT 1 FROM json_each(settings_json, '$.cas') WHERE type <> 'text') ELSE 1 END)
+          AND (instr(settings_json, '"renewDays"') = 0 OR coalesce(json_type(settings_json, '$.renewDays'), 'null') IN ('null', 'integer', 'real')) ELSE 0 END)`;
+    // Which key a path means is JSON.parse's to say when a key is written twice (it takes the last)
+    // or with an escape ("c\u0061s"): such texts are judged in JavaScript, whatever the SQL thinks.
+    const at = (text: string, what: string): string => `${pg ? 'strpos' : 'instr'}(${text}, '${what}')`;
+    const twice = (key: string): string => `(${at('settings_json', `"${key}"`)} > 0 AND ${at(`substr(settings_json, ${at('settings_json', `"${key}"`)} + ${key.length + 2})`, `"${key}"`)} > 0)`;
+    const judgeInJs = `(${at('settings_json', '\\')} > 0 OR ${twice('cas')} OR ${twice('renewDays')})`;
     const versionOk = pg ? 'coalesce(current_version BETWEEN 0 AND 9007199254740991, false)' : `(typeof(current_version) = 'integer' AND current_version BETWEEN 0 AND 9007199254740991)`;
-    const suspectLineages = `SELECT name, names_json, settings_json, current_version FROM lineages
-        WHERE NOT (${versionOk} AND ${namesOk('names_json')} AND ${settingsOk})
+    const lineageOk = `(${versionOk} AND ${namesOk('names_json')} AND ${settingsOk})`;
+    // sql_ok 0: the SQL finds it damaged; 1: only to be judged in JavaScript (judgeInJs).
+    const suspectLineages = `SELECT name, names_json, settings_json, current_version, CASE WHEN ${lineageOk} THEN 1 ELSE 0 END AS sql_ok FROM lineages
+        WHERE (NOT ${lineageOk} OR ${judgeInJs})
           ${names ? 'AND name IN (SELECT value FROM json_each(@names))' : ''}
         ORDER BY name${byName}`;
     // Every lineage: the certificates are checked in table order and only the suspect ones are
@@ -1754,9 +1777,9 @@ export class Ledger {
     if (suspects) {
       for (const r of suspects[0]) checkLineage(r);
       for (const r of suspects[1]) ledgerNames(r[1], new LazyRow('certificate', r[0]));
-      // A suspect every check here passes (the SQL and these disagree: a bug) is judged with every
-      // other row below, rather than the rows after it never being judged at all.
-      if (!suspects[0].length && !suspects[1].length) return;
+      // A row the SQL found damaged that every check here passes (the two disagree: a bug) sends
+      // every row to be judged below, rather than the rows after it never being judged at all.
+      if (!suspects[0].some((r) => !Number(r[4])) && !suspects[1].length) return;
     }
     // When the fast check failed (PostgreSQL: a text that is not JSON) or disagreed, every row is
     // read (through a cursor on PostgreSQL, or the bridge would hold every row at once) and judged
