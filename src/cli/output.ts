@@ -269,17 +269,23 @@ export class Output {
       buf += piece;
       if (buf.length < CHUNK) continue;
       write(process.stdout, buf);
+      this.cutOff = true;
       buf = '';
       await drained();
     }
     write(process.stdout, buf + '\n');
+    this.cutOff = false;
   }
+
+  /** A streamed document was begun and not finished: an error then starts on a line of its own (docs/json.md). */
+  private cutOff = false;
 
   error(err: CertctlError): void {
     if (this.opts.json) {
       write(
         process.stdout,
-        JSON.stringify({ schema: 'certctl.error/1', error: { kind: err.name, message: err.message, hint: err.hint ?? null, exitCode: err.exitCode, ...extra(err) } }, null, 2) + '\n',
+        (this.cutOff ? '\n' : '') +
+          JSON.stringify({ schema: 'certctl.error/1', error: { kind: err.name, message: err.message, hint: err.hint ?? null, exitCode: err.exitCode, ...extra(err) } }, null, 2) + '\n',
       );
       return;
     }

@@ -108,6 +108,15 @@ interface Run {
   stderr: string;
 }
 
+/** A copy of the SQLite backend's state directory (its ledger and an empty config), and the copy's ledger open. */
+function copyOfSqliteState(prefix: string): { state: string; ledger: Ledger } {
+  const src = backends.find((x) => x.name === 'sqlite')!.state;
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.copyFileSync(path.join(src, 'ledger.sqlite'), path.join(state, 'ledger.sqlite'));
+  fs.writeFileSync(path.join(state, 'no-config.json'), '{}\n');
+  return { state, ledger: Ledger.open(path.join(state, 'ledger.sqlite')) };
+}
+
 function run(bin: string, args: string[]): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
@@ -294,11 +303,7 @@ describe('pages', () => {
   });
 
   it('a damaged lineage row ends status and metrics before any output, as before', async () => {
-    const src = backends.find((x) => x.name === 'sqlite')!.state;
-    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-status-damaged-'));
-    fs.copyFileSync(path.join(src, 'ledger.sqlite'), path.join(state, 'ledger.sqlite'));
-    fs.writeFileSync(path.join(state, 'no-config.json'), '{}\n');
-    const ledger = Ledger.open(path.join(state, 'ledger.sqlite'));
+    const { state, ledger } = copyOfSqliteState('certctl-status-damaged-');
     // Late in both orders (by name and by expiry): a streaming writer that did not look first would have written most of its output.
     const victim = ledger.statusOrder().map((o) => o.name).sort().at(-3)!;
     ledger.db.prepare("UPDATE lineages SET names_json = '[\"a\", 1' WHERE name = ?").run(victim);
@@ -315,11 +320,7 @@ describe('pages', () => {
   });
 
   it('a NUL in a checked text, which SQLite\'s JSON functions stop reading at and JSON.parse does not, is found first too', async () => {
-    const src = backends.find((x) => x.name === 'sqlite')!.state;
-    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-status-nul-'));
-    fs.copyFileSync(path.join(src, 'ledger.sqlite'), path.join(state, 'ledger.sqlite'));
-    fs.writeFileSync(path.join(state, 'no-config.json'), '{}\n');
-    const ledger = Ledger.open(path.join(state, 'ledger.sqlite'));
+    const { state, ledger } = copyOfSqliteState('certctl-status-nul-');
     const order = ledger.statusOrder().filter((o) => o.certificates > 0).map((o) => o.name).sort();
     const victim = order.at(-3)!;
     const cert = Number((ledger.db.prepare('SELECT c.id FROM certificates c JOIN lineages l ON c.lineage = l.name AND c.version = l.current_version WHERE l.name = ? ORDER BY c.id').get(victim) as { id: number }).id);
@@ -350,11 +351,7 @@ describe('pages', () => {
 
 describe('a damaged row on PostgreSQL (found by the server, judged in JavaScript)', () => {
   it('ends status and metrics before any output, with the sentence SQLite gives for the same row', async () => {
-    const src = backends.find((x) => x.name === 'sqlite')!.state;
-    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-status-pg-damaged-'));
-    fs.copyFileSync(path.join(src, 'ledger.sqlite'), path.join(state, 'ledger.sqlite'));
-    fs.writeFileSync(path.join(state, 'no-config.json'), '{}\n');
-    const sq = Ledger.open(path.join(state, 'ledger.sqlite'));
+    const { state, ledger: sq } = copyOfSqliteState('certctl-status-pg-damaged-');
     const url = await (await testPostgres()).createDatabase('status_damaged');
     const pg = Ledger.open(url);
     copyLedger(sq, pg);
@@ -425,11 +422,7 @@ describe('a damaged row on PostgreSQL (found by the server, judged in JavaScript
 
 describe('a PostgreSQL ledger whose collation is not C', () => {
   it('lists lineages in the order SQLite does, and names the same damaged row', async () => {
-    const src = backends.find((x) => x.name === 'sqlite')!.state;
-    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'certctl-status-pg-icu-'));
-    fs.copyFileSync(path.join(src, 'ledger.sqlite'), path.join(state, 'ledger.sqlite'));
-    fs.writeFileSync(path.join(state, 'no-config.json'), '{}\n');
-    const sq = Ledger.open(path.join(state, 'ledger.sqlite'));
+    const { state, ledger: sq } = copyOfSqliteState('certctl-status-pg-icu-');
     const url = await (await testPostgres()).createDatabase('status_icu', { icuLocale: 'en-US' });
     const pg = Ledger.open(url);
     // Names an English collation sorts otherwise than bytes do (case, punctuation, digits), as
