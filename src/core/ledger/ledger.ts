@@ -1748,7 +1748,8 @@ export class Ledger {
     const twice = (key: string): string => `(${at('settings_json', `"${key}"`)} > 0 AND ${at(`substr(settings_json, ${at('settings_json', `"${key}"`)} + ${key.length + 2})`, `"${key}"`)} > 0)`;
     const judgeInJs = `(${at('settings_json', '\\')} > 0 OR ${twice('cas')} OR ${twice('renewDays')})`;
     const versionOk = pg ? 'coalesce(current_version BETWEEN 0 AND 9007199254740991, false)' : `(typeof(current_version) = 'integer' AND current_version BETWEEN 0 AND 9007199254740991)`;
-    const lineageOk = `(${versionOk} AND ${namesOk('names_json')} AND ${settingsOk})`;
+    // Never NULL (a NULL text would make NOT lineageOk NULL, and the row would pass unjudged).
+    const lineageOk = `coalesce(${versionOk} AND ${namesOk('names_json')} AND ${settingsOk}, ${pg ? 'false' : '0'})`;
     // sql_ok 0: the SQL finds it damaged; 1: only to be judged in JavaScript (judgeInJs).
     const suspectLineages = `SELECT name, names_json, settings_json, current_version, CASE WHEN ${lineageOk} THEN 1 ELSE 0 END AS sql_ok FROM lineages
         WHERE (NOT ${lineageOk} OR ${judgeInJs})
