@@ -448,6 +448,8 @@ describe('a PostgreSQL ledger whose collation is not C', () => {
         expect(order(a.stdout).filter((n) => n.endsWith('.example'))).toEqual([...extra].sort());
       }
     }
+    // The order of the live/ warnings (statusOrder) too.
+    expect(pg.statusOrder().map((o) => o.name)).toEqual(sq.statusOrder().map((o) => o.name));
     // Two damaged rows the collations order differently: both name the first by bytes.
     for (const l of [sq, pg]) for (const name of ['a_b.example', 'a-c.example']) l.db.prepare('UPDATE lineages SET names_json = ? WHERE name = ?').run('[1]', name);
     const a = await run(BIN, args(['status']));

@@ -1687,7 +1687,7 @@ export class Ledger {
          FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version
          ${names ? 'WHERE l.name IN (SELECT value FROM json_each(@names))' : ''}
          GROUP BY l.name, l.current_version
-         ORDER BY CASE WHEN min(c.not_after) IS NULL THEN 0 ELSE 1 END, min(c.not_after), l.name`,
+         ORDER BY CASE WHEN min(c.not_after) IS NULL THEN 0 ELSE 1 END, min(c.not_after), l.name${this.backend === 'postgres' ? ' COLLATE "C"' : ''}`,
       )
       .raw()
       .all(names ? { names: JSON.stringify(names) } : {}) as unknown[][];
