@@ -263,6 +263,9 @@ export class Output {
    * LazyArray in `body` (at the top level, or in an object that is an item of one) is consumed
    * item by item, so a document of 100,000 lineages is never one string in memory.
    */
+  /** A streamed document was begun and not finished: an error then starts on a line of its own (docs/json.md). */
+  private cutOff = false;
+
   async streamDocument(schema: string, body: Record<string, unknown>): Promise<void> {
     let buf = '';
     for (const piece of jsonPieces({ schema, ...body }, '')) {
@@ -276,9 +279,6 @@ export class Output {
     write(process.stdout, buf + '\n');
     this.cutOff = false;
   }
-
-  /** A streamed document was begun and not finished: an error then starts on a line of its own (docs/json.md). */
-  private cutOff = false;
 
   error(err: CertctlError): void {
     if (this.opts.json) {

@@ -108,6 +108,11 @@ interface Run {
   stderr: string;
 }
 
+/** The id of a lineage's first current certificate. */
+function certOf(l: Ledger, name: string): number {
+  return Number((l.db.prepare('SELECT c.id FROM certificates c JOIN lineages l ON c.lineage = l.name AND c.version = l.current_version WHERE l.name = ? ORDER BY c.id').get(name) as { id: number }).id);
+}
+
 /** A copy of the SQLite backend's state directory (its ledger and an empty config), and the copy's ledger open. */
 function copyOfSqliteState(prefix: string): { state: string; ledger: Ledger } {
   const src = backends.find((x) => x.name === 'sqlite')!.state;
@@ -323,7 +328,7 @@ describe('pages', () => {
     const { state, ledger } = copyOfSqliteState('certctl-status-nul-');
     const order = ledger.statusOrder().filter((o) => o.certificates > 0).map((o) => o.name).sort();
     const victim = order.at(-3)!;
-    const cert = Number((ledger.db.prepare('SELECT c.id FROM certificates c JOIN lineages l ON c.lineage = l.name AND c.version = l.current_version WHERE l.name = ? ORDER BY c.id').get(victim) as { id: number }).id);
+    const cert = certOf(ledger, victim);
     const global = ['--state-dir', state, '--config', path.join(state, 'no-config.json')];
     const cases: [string, unknown, string][] = [
       ["UPDATE lineages SET names_json = json_array(name) || char(0) || 'junk' WHERE name = ?", victim, `lineage "${victim}" has a damaged names_json`],
@@ -359,7 +364,6 @@ describe('a damaged row on PostgreSQL (found by the server, judged in JavaScript
     const withCert = sq.statusOrder().filter((o) => o.certificates > 0).map((o) => o.name).sort();
     const withCas = (sq.db.prepare("SELECT l.name FROM lineages l WHERE l.settings_json LIKE '%\"cas\"%' AND EXISTS (SELECT 1 FROM ca_choices c WHERE c.lineage = l.name) ORDER BY l.name").pluck().all() as string[]);
     expect(withCas.length).toBeGreaterThan(4);
-    const certOf = (l: Ledger, name: string) => Number((l.db.prepare('SELECT c.id FROM certificates c JOIN lineages l ON c.lineage = l.name AND c.version = l.current_version WHERE l.name = ? ORDER BY c.id').get(name) as { id: number }).id);
     // Each damage, late in the name order; the last case damages two lineages: the first by name is the one named.
     const cases: [string, string, unknown[]][][] = [
       [['UPDATE lineages SET names_json = ? WHERE name = ?', 'names_json', ['["a", 1', names.at(-3)]]],

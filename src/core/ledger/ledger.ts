@@ -567,7 +567,7 @@ type RowLabel = string | (() => string) | LazyRow;
  * 100,000-row scans, where a closure per row also cost a call of the bundle's keepNames helper
  * (Object.defineProperty) per row, ~0.1 s of status' CPU on 100,000 lineages.
  */
-class LazyRow {
+export class LazyRow {
   constructor(
     readonly kind: 'lineage' | 'certificate',
     readonly id: unknown,
@@ -1680,6 +1680,14 @@ export class Ledger {
    * (a few dozen bytes per lineage): status' live/ check of the lineages with
    * files on this host.
    */
+  /**
+   * Appended to a name in ORDER BY: names compare as bytes, as SQLite compares them, whatever the
+   * PostgreSQL database's collation (status' order, and the first damaged row by name).
+   */
+  private get byBytes(): string {
+    return this.backend === 'postgres' ? ' COLLATE "C"' : '';
+  }
+
   statusOrder(names?: readonly string[]): StatusOrderRow[] {
     const rows = this.db
       .prepare(
@@ -1687,7 +1695,7 @@ export class Ledger {
          FROM lineages l LEFT JOIN certificates c ON c.lineage = l.name AND c.version = l.current_version
          ${names ? 'WHERE l.name IN (SELECT value FROM json_each(@names))' : ''}
          GROUP BY l.name, l.current_version
-         ORDER BY CASE WHEN min(c.not_after) IS NULL THEN 0 ELSE 1 END, min(c.not_after), l.name${this.backend === 'postgres' ? ' COLLATE "C"' : ''}`,
+         ORDER BY CASE WHEN min(c.not_after) IS NULL THEN 0 ELSE 1 END, min(c.not_after), l.name${this.byBytes}`,
       )
       .raw()
       .all(names ? { names: JSON.stringify(names) } : {}) as unknown[][];
@@ -1716,9 +1724,6 @@ export class Ledger {
     // on SQLite 0.15 s + 0.4 s of CPU on 100,000 lineages instead of ~1.1 s moving and parsing every
     // names and settings text in JavaScript; on PostgreSQL ~0.4 s of the server's instead of ~1 s.
     const pg = this.backend === 'postgres';
-    // Names in SQLite's order (bytes) whatever the database's collation: the first damaged row by
-    // name is the one named, the same on both.
-    const byName = pg ? ' COLLATE "C"' : '';
     // PostgreSQL 15 has no IS JSON: a cast of a text that is not JSON fails the statement, and a
     // failed fast check falls back to the exact one below (CASE keeps the element scan off non-arrays).
     // SQLite: the JSON functions only under CASE WHEN json_valid (an AND does not promise to stop
@@ -1733,18 +1738,18 @@ export class Ledger {
     // An object, whose "cas" (if not null) is a list of strings and "renewDays" a number, as ledgerSettings
     // wants; the fields are looked up only in a text that names them (one that names a key with an
     // escape is judged in JavaScript, judgeInJs), most texts have neither.
+    const at = (text: string, what: string): string => `${pg ? 'strpos' : 'instr'}(${text}, '${what}')`;
     const settingsOk = pg
       ? `(settings_json = '{}' OR coalesce(json_typeof(CAST(settings_json AS json)) = 'object'
-          AND (strpos(settings_json, '"cas"') = 0 OR coalesce(json_typeof(CAST(settings_json AS json) -> 'cas'), 'null') IN ('null', 'array')
+          AND (${at('settings_json', '"cas"')} = 0 OR coalesce(json_typeof(CAST(settings_json AS json) -> 'cas'), 'null') IN ('null', 'array')
             AND CASE WHEN json_typeof(CAST(settings_json AS json) -> 'cas') = 'array' THEN NOT EXISTS (SELECT 1 FROM json_array_elements(CAST(settings_json AS json) -> 'cas') e WHERE json_typeof(e) <> 'string') ELSE true END)
-          AND (strpos(settings_json, '"renewDays"') = 0 OR coalesce(json_typeof(CAST(settings_json AS json) -> 'renewDays'), 'null') IN ('null', 'number')), false))`
+          AND (${at('settings_json', '"renewDays"')} = 0 OR coalesce(json_typeof(CAST(settings_json AS json) -> 'renewDays'), 'null') IN ('null', 'number')), false))`
       : `(settings_json = '{}' OR CASE WHEN typeof(settings_json) = 'text' AND ${noNul('settings_json')} AND json_valid(settings_json) THEN json_type(settings_json) = 'object'
-          AND (instr(settings_json, '"cas"') = 0 OR coalesce(json_type(settings_json, '$.cas'), 'null') IN ('null', 'array')
+          AND (${at('settings_json', '"cas"')} = 0 OR coalesce(json_type(settings_json, '$.cas'), 'null') IN ('null', 'array')
             AND CASE WHEN json_type(settings_json, '$.cas') = 'array' THEN NOT EXISTS (SELECT 1 FROM json_each(settings_json, '$.cas') WHERE type <> 'text') ELSE 1 END)
-          AND (instr(settings_json, '"renewDays"') = 0 OR coalesce(json_type(settings_json, '$.renewDays'), 'null') IN ('null', 'integer', 'real')) ELSE 0 END)`;
+          AND (${at('settings_json', '"renewDays"')} = 0 OR coalesce(json_type(settings_json, '$.renewDays'), 'null') IN ('null', 'integer', 'real')) ELSE 0 END)`;
     // Which key a path means is JSON.parse's to say when a key is written twice (it takes the last)
     // or with an escape ("c\u0061s"): such texts are judged in JavaScript, whatever the SQL thinks.
-    const at = (text: string, what: string): string => `${pg ? 'strpos' : 'instr'}(${text}, '${what}')`;
     const twice = (key: string): string => `(${at('settings_json', `"${key}"`)} > 0 AND ${at(`substr(settings_json, ${at('settings_json', `"${key}"`)} + ${key.length + 2})`, `"${key}"`)} > 0)`;
     const judgeInJs = `(${at('settings_json', '\\')} > 0 OR ${twice('cas')} OR ${twice('renewDays')})`;
     const versionOk = pg ? 'coalesce(current_version BETWEEN 0 AND 9007199254740991, false)' : `(typeof(current_version) = 'integer' AND current_version BETWEEN 0 AND 9007199254740991)`;
@@ -1754,7 +1759,7 @@ export class Ledger {
     const suspectLineages = `SELECT name, names_json, settings_json, current_version, CASE WHEN ${lineageOk} THEN 1 ELSE 0 END AS sql_ok FROM lineages
         WHERE (NOT ${lineageOk} OR ${judgeInJs})
           ${names ? 'AND name IN (SELECT value FROM json_each(@names))' : ''}
-        ORDER BY name${byName}`;
+        ORDER BY name${this.byBytes}`;
     // Every lineage: the certificates are checked in table order and only the suspect ones are
     // looked up as current (90 ms on 100,000 lineages on SQLite, against 240 ms walking the lineages
     // and looking up each one's current certificates); a few named lineages: through the index.
@@ -1787,7 +1792,7 @@ export class Ledger {
     // here, in name order — the first damaged lineage is the one named — then the current
     // certificates' names, which status and metrics do not show but renew and issue read: a damaged
     // one is the same exit 10 from every command, as before status read in pages.
-    for (const r of this.stream(`SELECT name, names_json, settings_json, current_version FROM lineages ${only} ORDER BY name${byName}`, params, 5000)) checkLineage(r);
+    for (const r of this.stream(`SELECT name, names_json, settings_json, current_version FROM lineages ${only} ORDER BY name${this.byBytes}`, params, 5000)) checkLineage(r);
     for (const r of this.stream(`SELECT c.id, c.names_json ${certsOf} ORDER BY c.id`, params, 5000)) ledgerNames(r[1], new LazyRow('certificate', r[0]));
   }
 

@@ -9,7 +9,7 @@
  * Every read is bounded by the policy's lookback, so a ledger of a million
  * certificates costs what the request's own domains cost.
  */
-import { ledgerNames, type Ledger } from './ledger.js';
+import { LazyRow, ledgerNames, type Ledger } from './ledger.js';
 import type { Policy, LimitName } from '../limits/policies.js';
 import { lookbackMs } from '../limits/policies.js';
 import type { IssuedFact, OrderFact, PlanRequest, ProblemFact, Snapshot, AuthzFact, HeldFact } from '../planner/plan.js';
@@ -264,7 +264,7 @@ export function managedDomains(ledger: Ledger): string[] {
   const rows = ledger.db.prepare('SELECT name, names_json FROM lineages').raw().all() as [string, unknown][];
   const out = new Set<string>();
   // A damaged row is the StateError (exit 10) every other reader of it gives, not a bare SyntaxError.
-  for (const [name, names] of rows) for (const d of registeredDomains(ledgerNames(names, () => `lineage ${JSON.stringify(String(name))}`))) out.add(d);
+  for (const [name, names] of rows) for (const d of registeredDomains(ledgerNames(names, new LazyRow('lineage', name)))) out.add(d);
   return [...out].sort();
 }
 
